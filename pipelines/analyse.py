@@ -1,0 +1,214 @@
+"""Wiring only: run the stages from a feedback file to a published run, timing each.
+
+The CLI, the dashboard's upload and the benchmarks all call :func:`analyse_file`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.clean import clean_messages
+from pipelines.embed import EmbeddingCache, Encoder, SentenceTransformerEncoder, embed_with_cache
+from pipelines.errors import NotEnoughMessagesError
+from pipelines.ingest import read_feedback_file, resolve_columns
+from pipelines.progress import Reporter, SilentReporter
+from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
+from pipelines.settings import ColumnMapping, Settings
+from pipelines.store import cache_dir, new_run_id, publish_run
+from pipelines.topics import OUTLIER, fit_topics
+
+VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
+             "umap-learn", "hdbscan", "scikit-learn", "pyarrow")
+
+
+@dataclass
+class AnalysisSummary:
+    """What a run did, for the one-screen summary and ``run.json``."""
+
+    run_id: str
+    run_path: Path
+    input_path: Path
+    columns: str
+    rows_read: int
+    messages: int
+    skipped: dict[str, int]
+    truncated: int
+    missing_dates: int
+    topics: int
+    outlier_share: float
+    outlier_share_before: float
+    newly_embedded: int
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        """A one-screen, human summary."""
+        skipped = sum(self.skipped.values())
+        lines = [
+            f"Analysed {self.input_path.name}",
+            f"  Columns used      {self.columns}",
+            f"  Messages read     {self.rows_read:,}",
+            f"  Messages analysed {self.messages:,}",
+            f"  Skipped           {skipped:,}" + ("" if not skipped else
+                                                   " (" + "; ".join(f"{n:,} {r}" for r, n in self.skipped.items()) + ")"),
+        ]
+        if self.truncated:
+            lines.append(f"  Cut to max length {self.truncated:,}")
+        if self.missing_dates:
+            lines.append(f"  Without a date    {self.missing_dates:,}")
+        lines += [
+            f"  Topics found      {self.topics:,}",
+            f"  Outliers          {self.outlier_share:.1%} of messages without a topic "
+            f"(was {self.outlier_share_before:.1%} before outlier reduction)",
+            f"  Newly embedded    {self.newly_embedded:,} (the rest came from the cache)",
+            "  Time per stage    " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()),
+            f"  Run written to    {self.run_path}",
+        ]
+        lines += [f"  Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def analyse_file(
+    path: str | Path,
+    mapping: ColumnMapping | None = None,
+    settings: Settings | None = None,
+    reporter: Reporter | None = None,
+    encoder: Encoder | None = None,
+    scorer: SentimentScorer | None = None,
+    note: str | None = None,
+) -> AnalysisSummary:
+    """Analyse one feedback file and publish a new run.
+
+    Args:
+        path: the feedback file.
+        mapping: which columns hold text, date, id and metadata (detected when not given).
+        settings: run settings; defaults are sensible for most data.
+        reporter: progress display (silent by default).
+        encoder: embedding model; the packaged MiniLM by default.
+        scorer: sentiment scorer; ``settings.sentiment`` by default.
+        note: a remark about the data shown with the run (e.g. "dates are synthetic").
+
+    Raises:
+        FeedbackLensError: anything the user can fix, with the place and the fix.
+    """
+    path = Path(path)
+    mapping = mapping or ColumnMapping()
+    settings = settings or Settings()
+    reporter = reporter or SilentReporter()
+    timings: dict[str, float] = {}
+    started = time.time()
+
+    t = time.perf_counter()
+    with reporter.stage("Reading file", None) as st:
+        st.describe(path.name)
+        table = read_feedback_file(path)
+        columns = resolve_columns(table, mapping)
+    timings["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with reporter.stage("Cleaning", None):
+        messages, report = clean_messages(table, columns, settings)
+    timings["clean"] = time.perf_counter() - t
+
+    if len(messages) < settings.min_messages:  # fail before the slow stages, not after them
+        raise NotEnoughMessagesError(
+            f"Not enough messages to find topics: {len(messages)} after cleaning, at least {settings.min_messages} "
+            "are needed.",
+            fix="Add more feedback to the file (a few hundred messages give useful topics).",
+        )
+
+    t = time.perf_counter()
+    texts = messages["text"].tolist()
+    with reporter.stage("Loading model", None) as st:
+        st.describe(settings.encoder)
+        encoder = encoder or SentenceTransformerEncoder(settings.encoder, settings.embed_batch_size)
+    cache = EmbeddingCache(cache_dir(settings.store_dir), encoder.name)
+    with reporter.stage("Embedding", len(texts)) as st:
+        embeddings, newly = embed_with_cache(texts, messages["text_hash"].tolist(), encoder, cache, st.advance)
+    timings["embed"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with reporter.stage("Finding topics", None) as st:
+        result = fit_topics(texts, embeddings, settings, progress=st.describe)
+    timings["topics"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with reporter.stage("Scoring sentiment", None):
+        scorer = scorer or make_scorer(settings.sentiment)
+        scores = np.clip(np.asarray(scorer.score(texts, embeddings), dtype=np.float64), -1.0, 1.0)
+    timings["sentiment"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    messages["topic"] = result.assignments.astype("int64")
+    messages["sentiment"] = scores
+    messages["sentiment_label"] = sentiment_labels(scores, settings.neutral_band)
+    messages["x"], messages["y"] = result.coords[:, 0], result.coords[:, 1]
+    topics = result.topics.copy()
+    ids = messages["message_id"].to_numpy()
+    topics["representative_ids"] = [[str(ids[i]) for i in rows] for rows in topics.pop("representative_rows")]
+    topics["mean_sentiment"] = [float(scores[result.assignments == t].mean()) for t in topics["topic"]]
+    run_id = new_run_id(started)
+    dates = messages["date"].dropna()
+    manifest = {
+        "created_at": pd.Timestamp(started, unit="s", tz="UTC").isoformat(),
+        "input": {"path": str(path.resolve()), "name": path.name, "format": table.format,
+                  "sha256": _file_sha256(path), "size_bytes": path.stat().st_size},
+        "note": note,
+        "columns": {"text": columns.text, "date": columns.date, "id": columns.id,
+                    "metadata": [c for c in messages.columns if c not in
+                                 {"message_id", "text", "text_hash", "date", "source_row", "topic", "sentiment",
+                                  "sentiment_label", "x", "y"}],
+                    "detected": list(columns.detected)},
+        "settings": settings.to_dict(),
+        "encoder": {"name": encoder.name, "dimension": encoder.dimension},
+        "sentiment_scorer": getattr(scorer, "name", type(scorer).__name__),
+        "versions": _versions(),
+        "counts": {"rows_read": report.rows_read, "messages": len(messages), "skipped": report.skipped,
+                   "truncated": report.truncated, "missing_dates": report.missing_dates,
+                   "topics": len(topics), "outliers": int((result.assignments == OUTLIER).sum()),
+                   "outlier_share": result.outlier_share, "outlier_share_before": result.outlier_share_before,
+                   "newly_embedded": newly},
+        "date_range": {"min": dates.min().isoformat() if len(dates) else None,
+                       "max": dates.max().isoformat() if len(dates) else None},
+        "notes": table.notes + report.notes,
+    }
+    with reporter.stage("Publishing run", None):
+        timings["publish"] = 0.0
+        manifest["timings"] = {**timings}
+        run_path = publish_run(settings.store_dir, run_id,
+                               {"messages": messages, "topics": topics, "keywords": result.keywords}, manifest)
+    timings["publish"] = time.perf_counter() - t
+
+    return AnalysisSummary(
+        run_id=run_id, run_path=run_path, input_path=path, columns=columns.describe(),
+        rows_read=report.rows_read, messages=len(messages), skipped=report.skipped, truncated=report.truncated,
+        missing_dates=report.missing_dates, topics=len(topics), outlier_share=result.outlier_share,
+        outlier_share_before=result.outlier_share_before, newly_embedded=newly, timings=timings,
+        notes=table.notes + report.notes,
+    )

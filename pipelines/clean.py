@@ -1,0 +1,218 @@
+"""Turn raw records into clean messages: normalised text, UTC dates, stable ids, no duplicates.
+
+Owns: text normalisation, length bounds, date parsing, de-duplication and the record of what was
+skipped and why. Pure functions over DataFrames; no file access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import InputError
+from pipelines.ingest import RawTable, ResolvedColumns
+from pipelines.settings import Settings
+
+RESERVED = {"message_id", "text", "date", "text_hash", "source_row", "topic", "sentiment", "sentiment_label"}
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class CleanReport:
+    """What cleaning did, for the run summary: counts by reason, plus notes for the user."""
+
+    rows_read: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    truncated: int = 0
+    missing_dates: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, count: int) -> None:
+        """Record ``count`` messages dropped for ``reason``."""
+        if count:
+            self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
+
+
+def normalise_text(value: object) -> str:
+    """Unicode NFKC, HTML line breaks and entities decoded, control characters and runs of spaces removed."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    text = str(value)
+    text = _BR.sub("\n", text)
+    if "&" in text:
+        text = html.unescape(text)
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(" ", text)
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def text_hash(text: str) -> str:
+    """Key of the embedding cache: the same normalised text always has the same hash."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
+    """Parse dates in common formats and zones to UTC; unparseable values become NaT.
+
+    Values without a zone are read in ``assume_timezone``. Numbers are read as Unix epoch
+    seconds (or milliseconds when they are that large).
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return values.dt.tz_localize(assume_timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    present = values.notna() & (values.astype(str).str.strip() != "")
+    if not present.any():
+        return out
+    vals = values[present]
+    numeric = pd.to_numeric(vals, errors="coerce")
+    is_num = numeric.notna() & vals.map(lambda v: not isinstance(v, pd.Timestamp))
+    if is_num.any():
+        nums = numeric[is_num]
+        unit = np.where(nums.abs() > 1e11, "ms", "s")
+        for u in ("s", "ms"):
+            part = nums[unit == u]
+            ok = part.abs() < (4.1e9 if u == "s" else 4.1e12)
+            out.loc[part[ok].index] = _plausible(pd.to_datetime(part[ok], unit=u, utc=True))
+    rest = vals[~is_num]
+    if not rest.empty:
+        as_text = rest.map(lambda v: v.isoformat() if isinstance(v, pd.Timestamp | np.datetime64) else str(v).strip())
+        parsed = pd.to_datetime(as_text, format="mixed", errors="coerce", utc=True)
+        if assume_timezone != "UTC":
+            naive = ~as_text.str.contains(_HAS_ZONE) & parsed.notna()
+            if naive.any():
+                local = parsed[naive].dt.tz_convert(None).dt.tz_localize(
+                    assume_timezone, ambiguous="NaT", nonexistent="NaT")
+                parsed.loc[naive] = local.dt.tz_convert("UTC")
+        out.loc[rest.index] = _plausible(parsed)
+    return out
+
+
+def _plausible(dates: pd.Series) -> pd.Series:
+    """Dates outside 1970-2100 are typos or placeholders (0001-01-01, 9999-12-31), not feedback dates."""
+    keep = dates.notna() & (dates.dt.year >= 1970) & (dates.dt.year <= 2100)
+    return dates.where(keep).astype("datetime64[ns, UTC]")
+
+
+def _bad_date_error(table: RawTable, column: str, bad: pd.DataFrame, total: int) -> InputError:
+    first = "; ".join(f"{table.row_label} {int(r)}: {str(v)[:40]!r}" for r, v in zip(bad["_row"].head(3), bad[column].head(3), strict=True))
+    return InputError(
+        f'{table.path.name}, column "{column}": {len(bad):,} of {total:,} values are not dates '
+        f"(first: {first}).",
+        fix="Correct those values (e.g. 2024-05-31 or 2024-05-31T14:00:00+02:00), map another column with --date, "
+        "or pass --on-bad-date drop to skip those messages.",
+    )
+
+
+def clean_messages(table: RawTable, columns: ResolvedColumns, settings: Settings) -> tuple[pd.DataFrame, CleanReport]:
+    """Clean raw records into messages.
+
+    Returns a frame with ``message_id``, ``text``, ``text_hash``, ``date`` (UTC or NaT),
+    ``source_row`` and the metadata columns, plus a :class:`CleanReport`.
+
+    Raises:
+        InputError: unparseable dates when ``settings.on_bad_date == "fail"``; no messages left.
+    """
+    raw = table.frame
+    report = CleanReport(rows_read=len(raw))
+    out = pd.DataFrame({"source_row": raw["_row"].astype("int64").to_numpy()})
+    out["text"] = [normalise_text(v) for v in raw[columns.text].tolist()]
+
+    empty = out["text"] == ""
+    report.skip("empty text", empty.sum())
+
+    too_long = out["text"].str.len() > settings.max_message_chars
+    if too_long.any():
+        report.truncated = int(too_long.sum())
+        first = int(out.loc[too_long, "source_row"].iloc[0])
+        report.notes.append(
+            f"{report.truncated:,} message(s) longer than {settings.max_message_chars:,} characters were cut to that "
+            f"length (first at {table.row_label} {first}); raise --max-chars to keep more."
+        )
+        out.loc[too_long, "text"] = out.loc[too_long, "text"].str.slice(0, settings.max_message_chars)
+
+    if columns.date:
+        out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).to_numpy()
+        given = raw[columns.date].notna() & (raw[columns.date].astype(str).str.strip() != "")
+        bad = given.to_numpy() & out["date"].isna().to_numpy() & ~empty.to_numpy()
+        if bad.any():
+            bad_rows = raw.loc[bad, ["_row", columns.date]]
+            if settings.on_bad_date == "fail":
+                raise _bad_date_error(table, columns.date, bad_rows, int((~empty).sum()))
+            report.skip(f'date not understood in column "{columns.date}"', bad.sum())
+            empty = empty | pd.Series(bad, index=out.index)
+        report.missing_dates = int((~given & ~empty).sum())
+    else:
+        out["date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+
+    meta_names: dict[str, str] = {}
+    for col in columns.metadata:
+        name = col if col not in RESERVED else f"{col}_meta"
+        meta_names[col] = name
+        out[name] = _metadata_values(raw[col])
+
+    if columns.id:
+        ids = raw[columns.id].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+        out["message_id"] = ids.to_numpy()
+    else:
+        out["message_id"] = ""
+
+    out = out[~empty.to_numpy()].copy()
+    out["text_hash"] = [text_hash(t) for t in out["text"]]
+
+    # Exact duplicates: the same record twice (a re-export, a double upload). The same words from
+    # two customers on different days are two messages and both count.
+    key_cols = ["text_hash", "date", *meta_names.values()]
+    dup = out.duplicated(subset=key_cols + (["message_id"] if columns.id else []), keep="first")
+    report.skip("exact duplicate", dup.sum())
+    out = out[~dup]
+    if columns.id:
+        missing_id = out["message_id"] == ""
+        if missing_id.any():
+            out.loc[missing_id, "message_id"] = _record_ids(out[missing_id], key_cols)
+        # The same id again is a newer version of that message: keep the last one.
+        dup_id = out.duplicated(subset=["message_id"], keep="last")
+        report.skip(f'repeated id in column "{columns.id}" (kept the last)', dup_id.sum())
+        out = out[~dup_id]
+    else:
+        out["message_id"] = _record_ids(out, key_cols)
+
+    if out.empty:
+        reasons = ", ".join(f"{n:,} {r}" for r, n in report.skipped.items()) or "none"
+        raise InputError(
+            f'{table.path.name}: no messages left after cleaning (column "{columns.text}"; skipped: {reasons}).',
+            fix="Check that --text names the column that holds the message text.",
+        )
+    cols = ["message_id", "text", "text_hash", "date", "source_row", *meta_names.values()]
+    return out[cols].reset_index(drop=True), report
+
+
+def _record_ids(frame: pd.DataFrame, key_cols: list[str]) -> list[str]:
+    """Stable ids from the record's content, so the same message keeps its id across re-runs."""
+    columns = [frame[c].astype(object).where(frame[c].notna(), "").map(str).tolist() for c in key_cols]
+    return [hashlib.sha1("\x1f".join(p).encode("utf-8")).hexdigest()[:16] for p in zip(*columns, strict=True)]
+
+
+def _metadata_values(values: pd.Series) -> pd.Series:
+    """Numbers stay numbers (ratings), everything else becomes trimmed text; blanks become missing."""
+    as_num = pd.to_numeric(values, errors="coerce")
+    present = values.notna() & (values.astype(str).str.strip() != "")
+    if present.any() and as_num[present].notna().all():
+        return as_num.astype("float64")
+    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    return text.where(text != "", None).astype("string")

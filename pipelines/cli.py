@@ -1,0 +1,203 @@
+"""The ``feedback-lens`` command: analyse files, list runs, serve the dashboard.
+
+The one place (with the dashboard) where user errors are caught: they are printed as
+"Error: ..." with the fix, and the command exits non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+from pipelines.errors import FeedbackLensError
+from pipelines.settings import ColumnMapping, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+STREAMLIT_CONFIG = ROOT / "streamlit_config" / "config.toml"
+APP = ROOT / "dashboard" / "app.py"
+MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone"}
+
+
+def load_mapping_file(path: Path) -> dict:
+    """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone).
+
+    Raises:
+        FeedbackLensError: the file is missing, not valid YAML (the line is named) or has unknown keys.
+    """
+    import yaml
+
+    try:
+        raw = path.read_text("utf-8")
+    except OSError as err:
+        raise FeedbackLensError(f"{path}: cannot read the mapping file ({err.strerror}).",
+                                fix="Check the path given with --mapping.") from None
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise FeedbackLensError(f"{path.name}{where}: {problem}.",
+                                fix='Write one "key: value" per line, e.g. text: review_body') from None
+    if not isinstance(data, dict):
+        raise FeedbackLensError(f"{path.name}: expected keys such as 'text: review_body', found a {type(data).__name__}.",
+                                fix="Write one 'key: value' per line.")
+    unknown = sorted(set(data) - MAPPING_KEYS)
+    if unknown:
+        raise FeedbackLensError(f"{path.name}: unknown key(s) {', '.join(unknown)}.",
+                                fix=f"Use only: {', '.join(sorted(MAPPING_KEYS))}.")
+    if "metadata" in data and not (isinstance(data["metadata"], list) and all(isinstance(m, str) for m in data["metadata"])):
+        raise FeedbackLensError(f"{path.name}: 'metadata' must be a list of column names.",
+                                fix="Write it as: metadata: [channel, product, rating]")
+    return data
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="feedback-lens", description="Customer-feedback analytics: topics, trends, sentiment.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser("analyse", aliases=["analyze"], help="analyse a feedback file and publish a run",
+                       description="Read a feedback file (CSV, TSV, JSON, JSONL, Parquet, XLSX), find topics and "
+                       "sentiment, and publish a new run that the dashboard shows.")
+    a.add_argument("file", type=Path, help="the feedback file")
+    a.add_argument("--text", help="column with the message text (detected from common names if omitted)")
+    a.add_argument("--date", help="column with the date/time (detected if omitted)")
+    a.add_argument("--id", help="column with a unique message id (detected if omitted)")
+    a.add_argument("--meta", action="append", metavar="COLUMN",
+                   help="metadata column to keep (repeat; default: every other column)")
+    a.add_argument("--mapping", type=Path, help="YAML file with text/date/id/metadata/note/on_bad_date/timezone")
+    a.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
+    a.add_argument("--on-bad-date", choices=["fail", "drop"], help="unparseable dates: stop (default) or skip those messages")
+    a.add_argument("--timezone", help="zone of dates written without one (default UTC), e.g. Europe/Paris")
+    a.add_argument("--max-chars", type=int, help="cut messages longer than this (default 10000)")
+    a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
+    a.add_argument("--encoder", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2)")
+    a.add_argument("--sentiment", help="sentiment scorer: embedding-head (default) or vader")
+    a.add_argument("--note", help="a remark shown with the run, e.g. where the data came from")
+    a.add_argument("--if-no-run", action="store_true", help="do nothing if the store already has a run")
+    a.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = sub.add_parser("serve", help="serve the dashboard on localhost",
+                       description="Start the dashboard (Streamlit) with the settings in streamlit_config/config.toml.")
+    s.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
+    s.add_argument("--port", type=int, help="port (default 8501)")
+    s.add_argument("--host", help="address to bind (default localhost)")
+
+    r = sub.add_parser("runs", help="list the analysed runs", description="List the runs in the store, newest first.")
+    r.add_argument("--store", type=Path, help="run store folder")
+    return p
+
+
+def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
+    s = Settings()
+    changes: dict = {}
+    if args.store:
+        changes["store_dir"] = args.store
+    for opt, key in (("on_bad_date", "on_bad_date"), ("timezone", "assume_timezone"), ("max_chars", "max_message_chars"),
+                     ("min_topic_size", "min_topic_size"), ("encoder", "encoder"), ("sentiment", "sentiment")):
+        value = getattr(args, opt, None)
+        if value is None and opt in mapping_file:
+            value = mapping_file[opt]
+        if value is not None:
+            changes[key] = value
+    return replace(s, **changes)
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from pipelines.analyse import analyse_file
+    from pipelines.progress import TerminalReporter
+    from pipelines.store import latest_run_id
+
+    mapping_file = load_mapping_file(args.mapping) if args.mapping else {}
+    settings = _settings(args, mapping_file)
+    if args.if_no_run and latest_run_id(settings.store_dir):
+        print(f"A run already exists in {settings.store_dir}; not analysing again (drop --if-no-run to re-analyse).")
+        return 0
+    meta = args.meta if args.meta else mapping_file.get("metadata")
+    mapping = ColumnMapping(text=args.text or mapping_file.get("text"), date=args.date or mapping_file.get("date"),
+                            id=args.id or mapping_file.get("id"), metadata=tuple(meta) if meta else None)
+    summary = analyse_file(args.file, mapping, settings, TerminalReporter(enabled=not args.quiet),
+                           note=args.note or mapping_file.get("note"))
+    print(summary.format())
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pipelines.store import latest_run_id, list_runs
+
+    store = args.store or Settings().store_dir
+    runs = list_runs(store)
+    if not runs:
+        print(f"No runs in {store} yet. Create one with: feedback-lens analyse FILE")
+        return 0
+    latest = latest_run_id(store)
+    for m in runs:
+        c = m["counts"]
+        mark = "*" if m["id"] == latest else " "
+        print(f"{mark} {m['id']}  {m['input']['name']:<32} {c['messages']:>9,} messages  {c['topics']:>4} topics")
+    return 0
+
+
+def streamlit_flags(config_path: Path = STREAMLIT_CONFIG, environ: dict | None = None) -> list[str]:
+    """Our config.toml as ``--section.option=value`` flags, skipping any set by a STREAMLIT_* variable.
+
+    Streamlit only reads config files from fixed places (.streamlit/ in the working folder), so we
+    pass ours as flags; environment variables still win, as Streamlit documents.
+    """
+    environ = os.environ if environ is None else environ
+    with open(config_path, "rb") as f:
+        config = tomllib.load(f)
+    flags = []
+    for section, options in config.items():
+        for option, value in options.items():
+            env = "STREAMLIT_" + re.sub(r"(?<=[a-z])(?=[A-Z])", "_", f"{section}_{option}").upper()
+            if env in environ:
+                continue
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            flags.append(f"--{section}.{option}={text}")
+    return flags
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.store:
+        env["FEEDBACK_LENS_STORE"] = str(args.store.resolve())
+    else:
+        env.setdefault("FEEDBACK_LENS_STORE", str(Settings().store_dir.resolve()))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_flags(environ=env)]
+    if args.port:
+        cmd.append(f"--server.port={args.port}")
+    if args.host:
+        cmd.append(f"--server.address={args.host}")
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``feedback-lens`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handlers = {"analyse": cmd_analyse, "analyze": cmd_analyse, "serve": cmd_serve, "runs": cmd_runs}
+    try:
+        return handlers[args.command](args)
+    except FeedbackLensError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Stopped. The previous run is unchanged.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

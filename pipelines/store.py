@@ -1,0 +1,204 @@
+"""The run store: analysed runs on disk, published atomically, read without locks.
+
+Layout under the store folder::
+
+    runs/<run_id>/run.json            manifest (written last inside the run)
+    runs/<run_id>/messages.parquet    one row per message: text, date, metadata, topic, sentiment, x, y
+    runs/<run_id>/topics.parquet      one row per topic: label, keywords, size, share, representatives
+    runs/<run_id>/keywords.parquet    topic keywords with c-TF-IDF weights
+    runs/.tmp-<run_id>-<pid>/         a run being written; never listed, removed once its writer is gone
+    latest                            the id of the newest complete run (replaced atomically)
+    cache/embeddings/<encoder>/       embedding cache shards
+
+A run folder appears under ``runs/`` only by an atomic rename of a complete temporary folder, and
+``latest`` moves only after that, so a reader sees the previous run or the new one, never half.
+This is the contract between pipeline and dashboard: :func:`load_run` is the one reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.errors import StoreError
+
+RUN_TABLES = ("messages", "topics", "keywords")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Run:
+    """One published run, loaded read-only."""
+
+    id: str
+    path: Path
+    manifest: dict
+    messages: pd.DataFrame
+    topics: pd.DataFrame
+    keywords: pd.DataFrame
+
+
+def runs_dir(store: Path) -> Path:
+    """Folder holding the published runs."""
+    return Path(store) / "runs"
+
+
+def cache_dir(store: Path) -> Path:
+    """Folder holding the embedding cache."""
+    return Path(store) / "cache" / "embeddings"
+
+
+def new_run_id(now: float | None = None) -> str:
+    """Time-ordered id such as ``20261123-142501-3f9a``."""
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return f"{stamp}-{os.urandom(2).hex()}"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned(store: Path) -> list[str]:
+    """Delete temporary run folders whose writer process is gone (a crash or a kill)."""
+    removed = []
+    base = runs_dir(store)
+    if not base.exists():
+        return removed
+    for tmp in base.glob(".tmp-*"):
+        try:
+            pid = int(tmp.name.rsplit("-", 1)[-1])
+        except ValueError:
+            pid = -1
+        if pid != os.getpid() and (pid < 0 or not _pid_alive(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp.name)
+    return removed
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict) -> Path:
+    """Write a complete run and make it the latest, atomically.
+
+    Raises:
+        StoreError: the store cannot be written (permissions, full disk); the previous run stays.
+    """
+    store = Path(store)
+    base = runs_dir(store)
+    tmp = base / f".tmp-{run_id}-{os.getpid()}"
+    final = base / run_id
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(store)
+        tmp.mkdir()
+        for name in RUN_TABLES:
+            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+        manifest = {**manifest, "id": run_id, "format_version": FORMAT_VERSION, "complete": True}
+        write_atomic(tmp / "run.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        os.rename(tmp, final)
+        _fsync_dir(base)
+        write_atomic(store / "latest", run_id.encode("utf-8"))
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = "the disk is full" if err.errno == 28 else (err.strerror or str(err))
+        raise StoreError(
+            f"Could not write the run to {store}: {reason}. The previous run is unchanged.",
+            fix="Free disk space or choose another folder with --store, then run the analysis again.",
+        ) from None
+    return final
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        manifest = json.loads((path / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not manifest.get("complete") or not all((path / f"{t}.parquet").exists() for t in RUN_TABLES):
+        return None
+    return manifest
+
+
+def list_runs(store: Path) -> list[dict]:
+    """Manifests of the complete runs, newest first."""
+    base = runs_dir(store)
+    if not base.exists():
+        return []
+    found = []
+    for p in base.iterdir():
+        if p.name.startswith(".") or not p.is_dir():
+            continue
+        manifest = _read_manifest(p)
+        if manifest is not None:
+            found.append(manifest)
+    return sorted(found, key=lambda m: m["id"], reverse=True)
+
+
+def latest_run_id(store: Path) -> str | None:
+    """The run ``latest`` points to, or the newest complete run if the pointer is missing or stale."""
+    store = Path(store)
+    try:
+        run_id = (store / "latest").read_text("utf-8").strip()
+        if run_id and _read_manifest(runs_dir(store) / run_id) is not None:
+            return run_id
+    except OSError:
+        pass
+    runs = list_runs(store)
+    return runs[0]["id"] if runs else None
+
+
+def load_run(store: Path, run_id: str | None = None) -> Run:
+    """Load a run (the latest by default).
+
+    Raises:
+        StoreError: there is no run yet, or the named run does not exist.
+    """
+    store = Path(store)
+    run_id = run_id or latest_run_id(store)
+    if run_id is None:
+        raise StoreError(f"No analysed run in {store} yet.",
+                         fix="Run `feedback-lens analyse FILE` (or `make run` for the bundled sample).")
+    path = runs_dir(store) / run_id
+    manifest = _read_manifest(path)
+    if manifest is None:
+        raise StoreError(f'There is no complete run "{run_id}" in {store}.', fix="Run `feedback-lens runs` to list the runs.")
+    frames = {t: pd.read_parquet(path / f"{t}.parquet") for t in RUN_TABLES}
+    return Run(run_id, path, manifest, frames["messages"], frames["topics"], frames["keywords"])

@@ -1,0 +1,200 @@
+"""Discover issue clusters (topics) with BERTopic on precomputed embeddings.
+
+Owns: the BERTopic configuration (seeded UMAP, HDBSCAN, a vectorizer that ignores stop words and
+redaction marks), outlier reduction to a bounded share, readable labels, representative messages
+and 2-D map coordinates. Pure: takes texts and vectors, returns tables.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+from pipelines.errors import NotEnoughMessagesError
+from pipelines.settings import Settings
+
+OUTLIER = -1
+# Words that carry no issue in feedback text: English stop words, HTML leftovers, redaction marks
+# (the CFPB writes XXXX for removed personal data) and filler.
+FEEDBACK_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
+    "br", "href", "www", "http", "https", "com", "amp", "quot", "nbsp", "just", "like", "really", "ve",
+    "don", "didn", "doesn", "isn", "wasn", "won", "ll", "im", "dont", "got", "get", "did", "does", "let",
+    "xx", "xxxx", "xxxxxxxx", "said", "told", "also", "would", "could", "one", "even", "still",
+})
+_TOKEN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of letters only: no numbers, amounts or ids
+_REDACTION = re.compile(r"\b[xX]{2,}\b")
+
+StageProgress = Callable[[str], None]
+
+
+def preprocess_for_keywords(text: str) -> str:
+    """Lower-case and drop redaction marks before counting words."""
+    return _REDACTION.sub(" ", text.lower())
+
+
+@dataclass
+class TopicResult:
+    """Topics of one run.
+
+    Attributes:
+        assignments: topic per message (``-1`` = outlier), aligned with the input texts.
+        topics: one row per topic: ``topic``, ``label``, ``keywords`` (list), ``size``, ``share``,
+            ``representative_rows`` (indices into the input, most typical first), ``centroid``.
+        keywords: ``topic``, ``rank``, ``word``, ``weight``: the c-TF-IDF keywords.
+        coords: 2-D map position of each message.
+        outlier_share_before: unassigned share straight from HDBSCAN, before reduction.
+    """
+
+    assignments: np.ndarray
+    topics: pd.DataFrame
+    keywords: pd.DataFrame
+    coords: np.ndarray
+    outlier_share_before: float
+
+    @property
+    def outlier_share(self) -> float:
+        """Share of messages left without a topic."""
+        return float(np.mean(self.assignments == OUTLIER)) if len(self.assignments) else 0.0
+
+
+def make_label(words: Sequence[str], n: int) -> str:
+    """'refund · delay · weeks': the first ``n`` keywords, skipping ones that repeat a chosen word."""
+    chosen: list[str] = []
+    for w in words:
+        parts = set(w.split())
+        if any(parts & set(c.split()) or w.rstrip("s") == c.rstrip("s") for c in chosen):
+            continue
+        chosen.append(w)
+        if len(chosen) == n:
+            break
+    return " · ".join(chosen) if chosen else "(no keywords)"
+
+
+def reduce_outliers(
+    assignments: np.ndarray, embeddings: np.ndarray, max_share: float, min_similarity: float
+) -> np.ndarray:
+    """Move outliers to their nearest topic centroid.
+
+    Every outlier at least ``min_similarity`` (cosine) from a centroid joins it; then, while more
+    than ``max_share`` of all messages are outliers, the most similar of the rest join too.
+    """
+    out = assignments.copy()
+    topics = sorted(t for t in set(out.tolist()) if t != OUTLIER)
+    outliers = np.flatnonzero(out == OUTLIER)
+    if not topics or not len(outliers):
+        return out
+    centroids = topic_centroids(out, embeddings, topics)
+    sims = embeddings[outliers] @ centroids.T
+    best = sims.argmax(axis=1)
+    best_sim = sims[np.arange(len(outliers)), best]
+    join = best_sim >= min_similarity
+    allowed_left = int(np.floor(max_share * len(out)))
+    left = int((~join).sum())
+    if left > allowed_left:
+        rest = np.flatnonzero(~join)
+        most_similar_first = rest[np.argsort(-best_sim[rest], kind="stable")]
+        join[most_similar_first[: left - allowed_left]] = True
+    out[outliers[join]] = np.asarray(topics)[best[join]]
+    return out
+
+
+def topic_centroids(assignments: np.ndarray, embeddings: np.ndarray, topics: Sequence[int]) -> np.ndarray:
+    """L2-normalised mean embedding of each topic, in the order of ``topics``."""
+    cents = np.stack([embeddings[assignments == t].mean(axis=0) for t in topics]).astype(np.float32)
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True) + 1e-12
+    return cents
+
+
+def fit_topics(
+    texts: Sequence[str], embeddings: np.ndarray, settings: Settings, progress: StageProgress | None = None
+) -> TopicResult:
+    """Fit BERTopic on precomputed embeddings; the same input and seed give the same topics.
+
+    Raises:
+        NotEnoughMessagesError: fewer than ``settings.min_messages`` messages.
+    """
+    n = len(texts)
+    if n < settings.min_messages:
+        raise NotEnoughMessagesError(
+            f"Not enough messages to find topics: {n} after cleaning, at least {settings.min_messages} are needed.",
+            fix="Add more feedback to the file (a few hundred messages give useful topics).",
+        )
+    from bertopic import BERTopic
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from hdbscan import HDBSCAN
+    from umap import UMAP
+
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    min_size = min(settings.effective_min_topic_size(n), max(2, n // 3))
+    umap_model = UMAP(n_neighbors=min(settings.umap_neighbors, n - 1), n_components=settings.umap_components,
+                      min_dist=0.0, metric="cosine", random_state=settings.seed, low_memory=True, n_jobs=1)
+    hdbscan_model = HDBSCAN(min_cluster_size=min_size, metric="euclidean", cluster_selection_method="eom",
+                            prediction_data=False)
+    vectorizer = _vectorizer(n)
+    model = BERTopic(umap_model=umap_model, hdbscan_model=hdbscan_model, vectorizer_model=vectorizer,
+                     ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+                     top_n_words=settings.keywords_per_topic, calculate_probabilities=False, verbose=False)
+    if progress:
+        progress("reducing dimensions and clustering")
+    docs = list(texts)
+    found, _ = model.fit_transform(docs, embeddings=embeddings)
+    found = np.asarray(found, dtype=np.int64)
+    before = float(np.mean(found == OUTLIER))
+    if progress:
+        progress("reducing outliers and naming topics")
+    assignments = reduce_outliers(found, embeddings, settings.max_outlier_share, settings.outlier_min_similarity)
+    if (assignments != found).any() and (assignments != OUTLIER).any():
+        model.update_topics(docs, topics=assignments.tolist(), top_n_words=settings.keywords_per_topic,
+                            vectorizer_model=_vectorizer(n),
+                            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True))
+    reduced = getattr(model.umap_model, "embedding_", None)
+    coords = _map_coords(reduced if reduced is not None else embeddings, settings.seed)
+    topics, keywords = _topic_tables(model, assignments, embeddings, settings)
+    return TopicResult(assignments, topics, keywords, coords, before)
+
+
+def _vectorizer(n: int) -> CountVectorizer:
+    return CountVectorizer(stop_words=FEEDBACK_STOP_WORDS, token_pattern=_TOKEN, ngram_range=(1, 2),
+                           min_df=2 if n >= 100 else 1, preprocessor=preprocess_for_keywords)
+
+
+def _map_coords(vectors: np.ndarray, seed: int) -> np.ndarray:
+    """Project to 2-D with PCA: cheap, deterministic, and keeps UMAP's cluster layout readable."""
+    from sklearn.decomposition import PCA
+
+    if vectors.shape[0] < 3:
+        return np.zeros((vectors.shape[0], 2), dtype=np.float32)
+    return PCA(n_components=2, random_state=seed).fit_transform(vectors).astype(np.float32)
+
+
+def _topic_tables(model, assignments: np.ndarray, embeddings: np.ndarray, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    topic_ids = sorted(t for t in set(assignments.tolist()) if t != OUTLIER)
+    n = len(assignments)
+    rows, kw_rows = [], []
+    centroids = topic_centroids(assignments, embeddings, topic_ids) if topic_ids else np.empty((0, embeddings.shape[1]))
+    for k, t in enumerate(topic_ids):
+        words = [(w, float(s)) for w, s in (model.get_topic(t) or []) if w]
+        members = np.flatnonzero(assignments == t)
+        sims = embeddings[members] @ centroids[k]
+        reps = members[np.argsort(-sims, kind="stable")[: settings.representatives_per_topic]]
+        rows.append({
+            "topic": int(t),
+            "label": make_label([w for w, _ in words], settings.label_keywords),
+            "keywords": [w for w, _ in words],
+            "size": int(len(members)),
+            "share": len(members) / n,
+            "representative_rows": reps.astype(np.int64).tolist(),
+            "centroid": centroids[k].tolist(),
+        })
+        kw_rows += [{"topic": int(t), "rank": r + 1, "word": w, "weight": s} for r, (w, s) in enumerate(words)]
+    topics = pd.DataFrame(rows, columns=["topic", "label", "keywords", "size", "share", "representative_rows", "centroid"])
+    topics = topics.sort_values(["size", "topic"], ascending=[False, True]).reset_index(drop=True)
+    keywords = pd.DataFrame(kw_rows, columns=["topic", "rank", "word", "weight"])
+    return topics, keywords

@@ -1,0 +1,239 @@
+"""Ingestion: every format reads, and every user mistake gets its exact, helpful message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.clean import clean_messages, normalise_text, parse_dates
+from pipelines.errors import InputError
+from pipelines.ingest import read_feedback_file, resolve_columns
+from pipelines.settings import ColumnMapping, Settings
+
+ROWS = [
+    {"id": "a1", "created_at": "2024-05-01T10:00:00Z", "comment": "Refund took three weeks", "channel": "email"},
+    {"id": "a2", "created_at": "2024-05-02 09:30", "comment": "Great app, fast delivery", "channel": "chat"},
+    {"id": "a3", "created_at": "03/05/2024", "comment": "The courier lost my parcel", "channel": "email"},
+]
+
+
+def _write(tmp_path: Path, name: str, frame: pd.DataFrame | None = None) -> Path:
+    frame = pd.DataFrame(ROWS) if frame is None else frame
+    path = tmp_path / name
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, index=False, sep="\t")
+    elif suffix == ".json":
+        path.write_text(json.dumps(frame.to_dict(orient="records")))
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    elif suffix == ".xlsx":
+        frame.to_excel(path, index=False)
+    return path
+
+
+def _error(path: Path, mapping: ColumnMapping | None = None, settings: Settings | None = None) -> str:
+    with pytest.raises(InputError) as info:
+        table = read_feedback_file(path)
+        cols = resolve_columns(table, mapping or ColumnMapping())
+        clean_messages(table, cols, settings or Settings())
+    return str(info.value)
+
+
+@pytest.mark.parametrize("name", ["f.csv", "f.tsv", "f.json", "f.jsonl", "f.parquet", "f.xlsx"])
+def test_every_format_reads_and_detects_columns(tmp_path, name):
+    table = read_feedback_file(_write(tmp_path, name))
+    cols = resolve_columns(table, ColumnMapping())
+    assert (cols.text, cols.date, cols.id) == ("comment", "created_at", "id")
+    assert cols.metadata == ("channel",)
+    assert set(cols.detected) == {"text", "date", "id"}
+    messages, report = clean_messages(table, cols, Settings())
+    assert messages["text"].tolist() == [r["comment"] for r in ROWS]
+    assert messages["message_id"].tolist() == ["a1", "a2", "a3"]
+    assert str(messages["date"].dt.tz) == "UTC"
+    assert messages["date"].iloc[1] == pd.Timestamp("2024-05-02 09:30", tz="UTC")
+    assert messages["channel"].tolist() == ["email", "chat", "email"]
+
+
+def test_json_object_wrapping_a_list(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"data": ROWS}))
+    assert len(read_feedback_file(path).frame) == 3
+
+
+def test_missing_file(tmp_path):
+    assert _error(tmp_path / "nope.csv") == (
+        f"{tmp_path / 'nope.csv'}: file not found.\n  How to fix: Check the path; it is read relative to the current folder."
+    )
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    assert _error(path) == "empty.csv: the file is empty (0 bytes).\n  How to fix: Export the feedback again; the file has no data."
+
+
+def test_header_only(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("id,text\n")
+    assert _error(path) == "h.csv: the file has a header but no rows.\n  How to fix: Export the feedback again with its messages."
+
+
+def test_unknown_format(tmp_path):
+    path = tmp_path / "feedback.docx"
+    path.write_bytes(b"PK")
+    assert _error(path) == (
+        "feedback.docx: unknown file format (.docx).\n  How to fix: Save the file as one of: CSV (.csv), TSV (.tsv), "
+        "JSON (.json), JSON Lines (.jsonl), Parquet (.parquet), Excel (.xlsx), with the matching extension."
+    )
+
+
+def test_undecodable_bytes_fall_back_and_say_so(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("id,text\n1,Caf\xe9 was cold\n2,fine\n".encode("cp1252"))
+    table = read_feedback_file(path)
+    assert table.frame["text"].iloc[0] == "Café was cold"
+    assert table.notes == [
+        "latin.csv: not valid UTF-8 (first bad byte at line 2); read it as Windows-1252 instead. "
+        "Check accented letters, or save the file as UTF-8 to be sure."
+    ]
+
+
+def test_utf8_bom_is_invisible(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffid,text\n1,hello there\n".encode())
+    table = read_feedback_file(path)
+    assert table.columns == ["id", "text"] and table.notes == []
+
+
+def test_ragged_rows_name_the_lines(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("id,text,channel\n1,ok,email\n2,too,many,fields\n3,fine,chat\n4,short\n")
+    assert _error(path) == (
+        "ragged.csv: 2 row(s) do not have 3 fields like the header: line 3 has 4, line 5 has 2.\n"
+        '  How to fix: Wrap fields that contain the delimiter in double quotes ("..."), or remove the extra fields.'
+    )
+
+
+def test_unclosed_quote(tmp_path):
+    path = tmp_path / "quote.csv"
+    path.write_text('id,text\n1,"fine"\n2,"never closed\n3,next\n')
+    assert _error(path) == (
+        "quote.csv, line 3: a quoted field starts here and is never closed.\n"
+        '  How to fix: Close the quote (") at the end of that field, or export the file again.'
+    )
+
+
+def test_missing_text_column_lists_columns_and_suggests(tmp_path):
+    frame = pd.DataFrame({"ticket": [1, 2], "customer_remarks": ["the parcel was late again", "refund please now"]})
+    path = _write(tmp_path, "t.csv", frame)
+    assert _error(path) == (
+        "t.csv: no message text column found. The columns are: 'ticket', 'customer_remarks'.\n"
+        '  How to fix: Pass --text "customer_remarks" if that column holds the messages '
+        "(or name the column text, message, review, comment or body)."
+    )
+
+
+def test_wrong_text_option_suggests_closest(tmp_path):
+    path = _write(tmp_path, "f.csv")
+    assert _error(path, ColumnMapping(text="coment")) == (
+        "f.csv: there is no column \"coment\" (asked for by --text). The columns are: 'id', 'created_at', 'comment', "
+        "'channel'.\n  How to fix: Did you mean \"comment\"? Pass --text with one of those names."
+    )
+
+
+def test_unparseable_dates_fail_with_rows_or_drop(tmp_path):
+    frame = pd.DataFrame({"text": ["a fine message", "another message", "third one here", "fourth"],
+                          "date": ["2024-01-01", "yesterday", "2024-01-03", "32/13/2024"]})
+    path = _write(tmp_path, "d.csv", frame)
+    assert _error(path) == (
+        "d.csv, column \"date\": 2 of 4 values are not dates (first: line 3: 'yesterday'; line 5: '32/13/2024').\n"
+        "  How to fix: Correct those values (e.g. 2024-05-31 or 2024-05-31T14:00:00+02:00), map another column with "
+        "--date, or pass --on-bad-date drop to skip those messages."
+    )
+    table = read_feedback_file(path)
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(on_bad_date="drop"))
+    assert messages["text"].tolist() == ["a fine message", "third one here"]
+    assert report.skipped == {'date not understood in column "date"': 2}
+
+
+def test_absurdly_long_fields_are_bounded_and_reported(tmp_path):
+    frame = pd.DataFrame({"text": ["short one", "x" * 50_000]})
+    path = _write(tmp_path, "long.csv", frame)
+    table = read_feedback_file(path)
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(max_message_chars=1000))
+    assert messages["text"].str.len().max() == 1000
+    assert report.truncated == 1
+    assert report.notes == ["1 message(s) longer than 1,000 characters were cut to that length (first at line 3); "
+                            "raise --max-chars to keep more."]
+
+
+def test_nul_bytes(tmp_path):
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"id,text\n1,ok\n2,\x00\x01\x02\n")
+    assert _error(path) == (
+        "bin.csv, line 3: contains NUL bytes, so it is not a text file.\n  How to fix: Check that this is the exported "
+        "CSV/TSV and not a binary file renamed; export it again as UTF-8 text."
+    )
+
+
+def test_invalid_jsonl_line(tmp_path):
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "broken"\n')
+    assert _error(path) == (
+        "f.jsonl, line 2, character 18: not valid JSON (Expecting ',' delimiter).\n"
+        "  How to fix: Each line must be one complete JSON object; fix or remove that line."
+    )
+
+
+def test_corrupt_parquet_and_xlsx(tmp_path):
+    for name, kind in (("bad.parquet", "Parquet"), ("bad.xlsx", "an Excel workbook")):
+        path = tmp_path / name
+        path.write_bytes(b"not really " * 10)
+        assert _error(path).startswith(f"{name}: cannot be read as {kind}")
+
+
+def test_normalise_dedupe_and_empty(tmp_path):
+    frame = pd.DataFrame({
+        "id": ["1", "2", "3", "4", "3"],
+        "text": ["Great&amp;fast<br />delivery", "  ", "same words", "same words", "Updated text"],
+        "date": ["2024-01-01", "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"],
+    })
+    table = read_feedback_file(_write(tmp_path, "n.csv", frame))
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    # A repeated id is a newer version of that message: the last one is kept.
+    assert messages["text"].tolist() == ["Great&fast\ndelivery", "same words", "Updated text"]
+    assert messages["message_id"].tolist() == ["1", "4", "3"]
+    assert report.skipped == {"empty text": 1, 'repeated id in column "id" (kept the last)': 1}
+
+
+def test_exact_duplicates_without_ids(tmp_path):
+    frame = pd.DataFrame({"text": ["Great service", "same words", "same words", "Great service"],
+                          "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01"]})
+    table = read_feedback_file(_write(tmp_path, "twice.csv", frame))
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    # The same record exported twice counts once; the same words on another day are another message.
+    assert messages["text"].tolist() == ["Great service", "same words", "same words"]
+    assert report.skipped == {"exact duplicate": 1}
+    assert messages["message_id"].is_unique
+
+
+def test_normalise_text_unicode_and_spaces():
+    assert normalise_text("ﬁne\u00a0\u00a0 service\t\r\n\r\n\r\nthanks") == "fine service\n\nthanks"
+    assert normalise_text(None) == ""
+
+
+def test_parse_dates_zones_and_epochs():
+    values = pd.Series(["2024-03-10T12:00:00+02:00", "2024-03-10 12:00", "1710072000", "", None, "0001-01-01"])
+    parsed = parse_dates(values, "Europe/Paris")
+    assert parsed.iloc[0] == pd.Timestamp("2024-03-10 10:00", tz="UTC")
+    assert parsed.iloc[1] == pd.Timestamp("2024-03-10 11:00", tz="UTC")  # Paris is UTC+1 in March
+    assert parsed.iloc[2] == pd.Timestamp("2024-03-10 12:00", tz="UTC")
+    assert parsed.iloc[3:].isna().all()

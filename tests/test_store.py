@@ -1,0 +1,114 @@
+"""The run store: atomic publishing, readers never see half a run, disk errors keep the previous run."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines import store as store_mod
+from pipelines.errors import StoreError
+from pipelines.store import latest_run_id, list_runs, load_run, publish_run, remove_abandoned, runs_dir
+
+
+def _tables(n: int = 3) -> dict[str, pd.DataFrame]:
+    messages = pd.DataFrame({"message_id": [f"m{i}" for i in range(n)], "text": ["hello"] * n, "topic": [0] * n})
+    topics = pd.DataFrame({"topic": [0], "label": ["greeting · hello"], "keywords": [["hello"]], "size": [n]})
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["hello"], "weight": [1.0]})
+    return {"messages": messages, "topics": topics, "keywords": keywords}
+
+
+def _manifest() -> dict:
+    return {"counts": {"messages": 3, "topics": 1}, "input": {"name": "f.csv"}}
+
+
+def test_publish_and_load_round_trip(tmp_path):
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
+    run = load_run(tmp_path)
+    assert run.id == "20260101-000000-aaaa"
+    assert run.manifest["complete"] is True
+    assert run.topics["keywords"].iloc[0].tolist() == ["hello"]
+    pd.testing.assert_frame_equal(run.messages, _tables()["messages"])
+
+
+def test_latest_moves_only_to_complete_runs(tmp_path):
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
+    publish_run(tmp_path, "20260102-000000-bbbb", _tables(5), _manifest())
+    assert latest_run_id(tmp_path) == "20260102-000000-bbbb"
+    assert [m["id"] for m in list_runs(tmp_path)] == ["20260102-000000-bbbb", "20260101-000000-aaaa"]
+    # The older run stays readable by id.
+    assert len(load_run(tmp_path, "20260101-000000-aaaa").messages) == 3
+
+
+def test_no_run_yet_says_how_to_make_one(tmp_path):
+    with pytest.raises(StoreError) as info:
+        load_run(tmp_path)
+    assert str(info.value) == (
+        f"No analysed run in {tmp_path} yet.\n"
+        "  How to fix: Run `feedback-lens analyse FILE` (or `make run` for the bundled sample)."
+    )
+
+
+def test_half_written_run_is_invisible_and_cleaned_up(tmp_path):
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
+    # A writer that died (its pid is gone) left a temporary folder and an incomplete run folder.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    debris = runs_dir(tmp_path) / f".tmp-20260103-000000-cccc-{dead.stdout.strip()}"
+    debris.mkdir()
+    (debris / "messages.parquet").write_bytes(b"partial")
+    incomplete = runs_dir(tmp_path) / "20260104-000000-dddd"
+    incomplete.mkdir()
+    (incomplete / "run.json").write_text('{"id": "20260104-000000-dddd"}')
+    assert [m["id"] for m in list_runs(tmp_path)] == ["20260101-000000-aaaa"]
+    assert latest_run_id(tmp_path) == "20260101-000000-aaaa"
+    assert remove_abandoned(tmp_path) == [debris.name]
+    assert not debris.exists()
+
+
+def test_stale_latest_pointer_falls_back_to_newest_complete_run(tmp_path):
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
+    (tmp_path / "latest").write_text("20991231-000000-gone")
+    assert latest_run_id(tmp_path) == "20260101-000000-aaaa"
+
+
+def test_full_disk_gives_clear_error_and_keeps_previous_run(tmp_path, monkeypatch):
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    with pytest.raises(StoreError) as info:
+        publish_run(tmp_path, "20260102-000000-bbbb", _tables(), _manifest())
+    assert str(info.value) == (
+        f"Could not write the run to {tmp_path}: the disk is full. The previous run is unchanged.\n"
+        "  How to fix: Free disk space or choose another folder with --store, then run the analysis again."
+    )
+    assert latest_run_id(tmp_path) == "20260101-000000-aaaa"
+    assert not list(runs_dir(tmp_path).glob(".tmp-*"))
+
+
+def test_killed_between_write_and_rename(tmp_path):
+    """A process killed at the worst moment (complete temp folder, not yet renamed) changes nothing."""
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
+    root = str(Path(store_mod.__file__).resolve().parents[1])
+    code = (
+        f"import os, signal, sys; sys.path.insert(0, {root!r})\n"
+        "from pipelines import store\n"
+        "import tests.test_store as t\n"
+        "store.os.rename = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"store.publish_run({str(tmp_path)!r}, '20260102-000000-bbbb', t._tables(), t._manifest())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=root)
+    assert proc.returncode == -9
+    assert list(runs_dir(tmp_path).glob(".tmp-*")), "the killed writer should have left its temp folder"
+    assert latest_run_id(tmp_path) == "20260101-000000-aaaa"
+    assert len(load_run(tmp_path).messages) == 3
+    publish_run(tmp_path, "20260103-000000-cccc", _tables(4), _manifest())
+    assert latest_run_id(tmp_path) == "20260103-000000-cccc"
+    assert not list(runs_dir(tmp_path).glob(".tmp-*"))
