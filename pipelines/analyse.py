@@ -68,7 +68,8 @@ class AnalysisSummary:
             f"  Topics found      {self.topics:,}",
             f"  Outliers          {self.outlier_share:.1%} of messages without a topic "
             f"(was {self.outlier_share_before:.1%} before outlier reduction)",
-            f"  Newly embedded    {self.newly_embedded:,} (the rest came from the cache)",
+            f"  Newly embedded    {self.newly_embedded:,}"
+            + (f" ({self.messages - self.newly_embedded:,} came from the cache)" if self.newly_embedded < self.messages else ""),
             "  Time per stage    " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()),
             f"  Run written to    {self.run_path}",
         ]

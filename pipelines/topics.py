@@ -7,6 +7,7 @@ and 2-D map coordinates. Pure: takes texts and vectors, returns tables.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -151,6 +152,8 @@ def fit_topics(
         progress("reducing outliers and naming topics")
     assignments = reduce_outliers(found, embeddings, settings.max_outlier_share, settings.outlier_min_similarity)
     if (assignments != found).any() and (assignments != OUTLIER).any():
+        # BERTopic warns that manual assignments must come last; they do here, so keep the summary clean.
+        logging.getLogger("BERTopic").setLevel(logging.ERROR)
         model.update_topics(docs, topics=assignments.tolist(), top_n_words=settings.keywords_per_topic,
                             vectorizer_model=_vectorizer(n),
                             ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True))
