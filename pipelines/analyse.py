@@ -25,6 +25,7 @@ from pipelines.settings import ColumnMapping, Settings
 from pipelines.store import cache_dir, new_run_id, publish_run
 from pipelines.topics import OUTLIER, fit_topics
 
+BASE_COLUMNS = {"message_id", "text", "text_hash", "date", "source_row"}
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
              "umap-learn", "hdbscan", "scikit-learn", "pyarrow")
 
@@ -136,6 +137,8 @@ def analyse_file(
     with reporter.stage("Cleaning", None):
         messages, report = clean_messages(table, columns, settings)
     timings["clean"] = time.perf_counter() - t
+    # Only the mapped metadata: columns that later stages add are not filters.
+    metadata_columns = [c for c in messages.columns if c not in BASE_COLUMNS]
 
     if len(messages) < settings.min_messages:  # fail before the slow stages, not after them
         raise NotEnoughMessagesError(
@@ -162,7 +165,9 @@ def analyse_file(
     t = time.perf_counter()
     with reporter.stage("Scoring sentiment", None):
         scorer = scorer or make_scorer(settings.sentiment)
-        scores = np.clip(np.asarray(scorer.score(texts, embeddings), dtype=np.float64), -1.0, 1.0)
+        # A head trained on another encoder's vectors cannot read ours: it then embeds the texts itself.
+        same_space = getattr(scorer, "encoder_name", encoder.name) == encoder.name
+        scores = np.clip(np.asarray(scorer.score(texts, embeddings if same_space else None), dtype=np.float64), -1, 1)
     timings["sentiment"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -182,9 +187,7 @@ def analyse_file(
                   "sha256": _file_sha256(path), "size_bytes": path.stat().st_size},
         "note": note,
         "columns": {"text": columns.text, "date": columns.date, "id": columns.id,
-                    "metadata": [c for c in messages.columns if c not in
-                                 {"message_id", "text", "text_hash", "date", "source_row", "topic", "sentiment",
-                                  "sentiment_label", "x", "y"}],
+                    "metadata": metadata_columns,
                     "detected": list(columns.detected)},
         "settings": settings.to_dict(),
         "encoder": {"name": encoder.name, "dimension": encoder.dimension},

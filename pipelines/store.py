@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import pandas as pd
 from pipelines.errors import StoreError
 
 RUN_TABLES = ("messages", "topics", "keywords")
+_RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 FORMAT_VERSION = 1
 
 
@@ -164,7 +166,7 @@ def list_runs(store: Path) -> list[dict]:
         return []
     found = []
     for p in base.iterdir():
-        if p.name.startswith(".") or not p.is_dir():
+        if not _RUN_ID.fullmatch(p.name) or not p.is_dir():
             continue
         manifest = _read_manifest(p)
         if manifest is not None:
@@ -177,7 +179,7 @@ def latest_run_id(store: Path) -> str | None:
     store = Path(store)
     try:
         run_id = (store / "latest").read_text("utf-8").strip()
-        if run_id and _read_manifest(runs_dir(store) / run_id) is not None:
+        if _RUN_ID.fullmatch(run_id) and _read_manifest(runs_dir(store) / run_id) is not None:
             return run_id
     except OSError:
         pass
@@ -197,7 +199,7 @@ def load_run(store: Path, run_id: str | None = None) -> Run:
         raise StoreError(f"No analysed run in {store} yet.",
                          fix="Run `feedback-lens analyse FILE` (or `make run` for the bundled sample).")
     path = runs_dir(store) / run_id
-    manifest = _read_manifest(path)
+    manifest = _read_manifest(path) if _RUN_ID.fullmatch(run_id) else None
     if manifest is None:
         raise StoreError(f'There is no complete run "{run_id}" in {store}.', fix="Run `feedback-lens runs` to list the runs.")
     frames = {t: pd.read_parquet(path / f"{t}.parquet") for t in RUN_TABLES}

@@ -1,0 +1,71 @@
+"""Data: which run is shown (its input, counts, settings and notes) and switching between runs."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, data, filters
+from pipelines.charts import format_count, format_date, format_share
+
+view = components.page_view()
+m = view.info.manifest
+counts = m.get("counts", {})
+st.title("Data")
+created = pd.Timestamp(m.get("created_at")) if m.get("created_at") else None
+st.markdown(f"Showing run **{view.ref.id}**, analysed on "
+            f"{format_date(created)}{f' at {created:%H:%M} UTC' if created is not None else ''}.")
+
+cols = st.columns(4, border=True)
+cols[0].metric("Messages analysed", format_count(counts.get("messages")),
+               help=f"{format_count(counts.get('rows_read'))} rows read from the file.")
+cols[1].metric("Topics", format_count(counts.get("topics")))
+cols[2].metric("Without a clear topic", format_share(counts.get("outlier_share"), 1),
+               help=f"{format_share(counts.get('outlier_share_before'), 1)} before outlier reduction.")
+span = m.get("date_range") or {}
+days = (pd.Timestamp(span["max"]) - pd.Timestamp(span["min"])).days + 1 if span.get("min") else None
+cols[3].metric("Days covered", format_count(days),
+               help=f"{format_date(span.get('min'))} to {format_date(span.get('max'))}" if days else "No dates.")
+
+source = m.get("input", {})
+columns = m.get("columns", {})
+facts = {
+    "Input file": source.get("name"),
+    "Dates": f"{format_date(span.get('min'))} – {format_date(span.get('max'))}" if days else "none",
+    "Format, size": f"{str(source.get('format', '')).upper()}, "
+                    f"{format_count((source.get('size_bytes') or 0) / 1024)} KB",
+    "File fingerprint (SHA-256)": str(source.get("sha256", ""))[:16] + "…",
+    "Text column": columns.get("text"),
+    "Date column": columns.get("date") or "none",
+    "Id column": columns.get("id") or "none (ids derived from the text)",
+    "Metadata columns": ", ".join(columns.get("metadata", [])) or "none",
+    "Skipped": "; ".join(f"{format_count(n)} {reason}" for reason, n in counts.get("skipped", {}).items()) or "none",
+    "Cut to the maximum length": format_count(counts.get("truncated", 0)),
+    "Without a date": format_count(counts.get("missing_dates", 0)),
+    "Encoder": f"{m.get('encoder', {}).get('name')} ({m.get('encoder', {}).get('dimension')} dimensions)",
+    "Sentiment scorer": m.get("sentiment_scorer"),
+}
+st.dataframe(pd.DataFrame({"About this run": list(facts), "": [str(v) for v in facts.values()]}), hide_index=True,
+             width="stretch", height=35 * (len(facts) + 1) + 3)
+for note in m.get("notes", []):
+    st.caption(f":material/info: {components.escape_markdown(str(note))}")
+with st.expander("Settings, timings and versions"):
+    st.code(json.dumps({k: m.get(k) for k in ("settings", "timings", "versions")}, indent=2), language="json")
+
+st.subheader("All runs")
+runs = data.runs(view.ref.store)
+listing = pd.DataFrame([{
+    "Run": r["id"], "Analysed": format_date(r.get("created_at")), "Input file": r.get("input", {}).get("name"),
+    "Messages": r.get("counts", {}).get("messages"), "Topics": r.get("counts", {}).get("topics"),
+    "Shown": "●" if r["id"] == view.ref.id else "",
+} for r in runs])
+st.dataframe(listing, hide_index=True, width="stretch",
+             column_config={"Messages": st.column_config.NumberColumn(format="localized")})
+if len(runs) > 1:
+    ids = [r["id"] for r in runs]
+    pick, go = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = pick.selectbox("Show another run", ids, index=ids.index(view.ref.id), key="runs_choice",
+                            format_func=lambda i: f"{i} · {next(r for r in runs if r['id'] == i)['input']['name']}")
+    go.button("Show this run", on_click=filters.choose_run, args=(chosen,), disabled=chosen == view.ref.id,
+              icon=":material/swap_horiz:")
+st.caption("New runs appear here within seconds of `feedback-lens analyse FILE` finishing.")

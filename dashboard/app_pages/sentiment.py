@@ -1,0 +1,55 @@
+"""Sentiment over time: overall with volume alongside, per topic, and which topics drive the change."""
+
+import streamlit as st
+
+from dashboard import components, data
+from dashboard.filters import Drill, period_dates
+from pipelines import charts
+from pipelines.charts import format_sentiment
+from pipelines.metrics import sentiment_counts
+
+PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
+
+view = components.page_view()
+st.title("Sentiment")
+components.filter_caption(view)
+rows = data.messages(view.ref, view.filter)
+components.require_messages(rows)
+components.chart(charts.sentiment_split_chart(sentiment_counts(rows)), "sentiment_split",
+                 lambda c: Drill(sentiments=(str(c[0]),)))
+if not view.info.has_dates:
+    st.info("This run has no dates, so sentiment cannot be shown over time.")
+    st.stop()
+
+c1, c2 = st.columns([1, 2])
+granularity = components.granularity_picker(c1, view, "sentiment_granularity")
+rolling = c2.slider(f"Rolling average over {granularity}s", 1, 6, 1, key="sentiment_rolling",
+                    help="1 = no smoothing. The average weighs each message once, so a quiet period counts less.")
+series = data.sentiment(view.ref, view.filter, granularity, rolling=rolling)
+smoothed = f"{rolling}-{granularity} average" if rolling > 1 else None
+components.chart(charts.sentiment_chart(series, granularity, smoothed_label=smoothed), "sentiment_overall",
+                 lambda c: Drill(dates=period_dates(str(c[0]), granularity)) if len(c) == 1 else None)
+st.caption("The bars show how many messages each point stands on. Click a bar to read that period's messages.")
+
+per_topic = data.sentiment(view.ref, view.filter, granularity, by_topic=True)
+components.chart(charts.topic_sentiment_heatmap(per_topic, view.info.labels, granularity), "sentiment_topics",
+                 lambda c: Drill(topics=(int(c[0]),), dates=period_dates(str(c[1]), granularity)))
+
+st.subheader("What moved sentiment")
+days = st.segmented_control("Period", list(PERIODS), format_func=PERIODS.get, default=30, key="sentiment_days") or 30
+current, previous = data.windows(view.info, view.filter, days)
+h = data.headline(view.ref, view.filter, current, previous)
+drivers = data.drivers(view.ref, view.filter, current, previous)
+if h.mean_sentiment.delta is None:
+    st.info(f"There are no messages in {current.label} or in the {days} days before to compare.")
+else:
+    lead = ", ".join(f"**{components.escape_markdown(d.label)}** ({d.contribution:+.3f})"
+                     for d in drivers.head(2).itertuples())
+    lead = f" Largest contributions: {lead}." if lead else ""
+    st.markdown(f"Mean sentiment went from **{format_sentiment(h.mean_sentiment.previous)}** "
+                f"({previous.label}) to **{format_sentiment(h.mean_sentiment.current)}** ({current.label})."
+                + lead)
+    components.chart(charts.sentiment_drivers_chart(drivers, current.label), "sentiment_drivers",
+                     lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
+    st.caption("A topic moves the average by changing its tone, or by growing while its tone is far from neutral. "
+               "The contributions of all topics add up to the whole change; the largest are shown.")

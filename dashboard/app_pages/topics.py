@@ -1,0 +1,61 @@
+"""Topics: a sortable table of every topic (volume, tone, trend, change) and a map of the messages."""
+
+import streamlit as st
+
+from dashboard import components, data, filters
+from dashboard.filters import Drill
+from pipelines import charts
+
+PERIODS = {7: "7 days", 30: "30 days", 90: "90 days"}
+
+view = components.page_view()
+st.title("Topics")
+components.filter_caption(view)
+rows = data.messages(view.ref, view.filter)
+components.require_messages(rows)
+
+compare = None
+if view.info.has_dates:
+    days = st.segmented_control("Change over the last", list(PERIODS), format_func=PERIODS.get, default=30,
+                                key="topics_days") or 30
+    compare = data.windows(view.info, view.filter, days)
+table = data.topic_table(view.ref, view.filter, compare=compare, trend="week" if compare else None,
+                         include_no_topic=True)
+shown = table.assign(share=table["share"] * 100, share_negative=table["share_negative"] * 100)
+if compare:
+    shown["change_pct"] = shown["change_pct"] * 100
+    st.caption(f"Change: messages in {compare[0].label} against the {days} days before ({compare[1].label}).")
+
+config = {
+    "topic": None,
+    "label": st.column_config.TextColumn("Topic", width="medium", pinned=True),
+    "keywords": st.column_config.TextColumn("Keywords", width="large"),
+    "messages": st.column_config.NumberColumn("Messages", format="localized"),
+    "share": st.column_config.ProgressColumn("Share", format="%.1f%%", min_value=0,
+                                             max_value=float(shown["share"].max()) or 100),
+    "mean_sentiment": st.column_config.NumberColumn("Sentiment", format="%+.2f",
+                                                    help="Mean tone, −1 (negative) to +1 (positive)."),
+    "share_negative": st.column_config.NumberColumn("Negative", format="%.0f%%"),
+    "trend": st.column_config.LineChartColumn("Trend", y_min=0, width="small", help="Messages per week."),
+    "current": st.column_config.NumberColumn("Last period"),
+    "previous": st.column_config.NumberColumn("Period before"),
+    "change": st.column_config.NumberColumn("Change", format="%+d"),
+    "change_pct": st.column_config.NumberColumn("Change %", format="%+.0f%%"),
+}
+
+
+def open_topic() -> None:
+    picked = (st.session_state.get("topics_table") or {}).get("selection", {}).get("rows", [])
+    if picked:
+        filters.drill_down(Drill(topics=(int(table.iloc[picked[0]]["topic"]),)))
+
+
+st.dataframe(shown, column_config=config, hide_index=True, key="topics_table", on_select=open_topic,
+             selection_mode="single-row", height=min(35 * (len(shown) + 1) + 3, 600), placeholder="–",
+             column_order=["label", "messages", "share", "mean_sentiment", "share_negative", "trend", "current",
+                           "previous", "change", "change_pct", "keywords"])
+st.caption("Sort by clicking a column header. Select a row to read that topic's messages.")
+
+points = rows[["x", "y", "topic", "text", "message_id"]]
+components.chart(charts.topic_map_chart(points, view.info.labels), "topics_map", lambda c: Drill(topics=(int(c[0]),)))
+st.caption("Each dot is a message; messages about similar things sit close together. Click a dot to open its topic.")

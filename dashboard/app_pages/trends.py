@@ -1,0 +1,58 @@
+"""Trends: topic volume over time, by day, week or month, as counts or shares, with an optional breakdown."""
+
+import streamlit as st
+
+from dashboard import components, data
+from dashboard.filters import Drill, period_dates
+from pipelines import charts
+
+MEASURES = {"count": "Messages", "share": "Share of messages"}
+PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
+
+view = components.page_view()
+st.title("Trends")
+components.filter_caption(view)
+rows = data.messages(view.ref, view.filter)
+components.require_messages(rows)
+if not view.info.has_dates:
+    st.info("This run has no dates, so there are no trends to show. The Topics page has the totals.")
+    st.stop()
+
+c1, c2, c3 = st.columns([1, 1, 2])
+granularity = components.granularity_picker(c1, view, "trends_granularity")
+measure = c2.segmented_control("Show", list(MEASURES), format_func=MEASURES.get, default="count",
+                               key="trends_measure") or "count"
+table = data.topic_table(view.ref, view.filter)
+ranked = table["topic"].tolist()
+picked = c3.multiselect("Topics to draw", ranked, default=ranked[:5], key="trends_topics",
+                        format_func=lambda t: charts.short_label(view.info.labels.get(t, str(t))),
+                        help="The five largest topics are drawn first; add or remove any.") or ranked[:5]
+
+volume = data.volume(view.ref, view.filter, granularity)
+shown = volume[volume["topic"].isin(picked)]
+components.chart(charts.topic_volume_chart(shown, view.info.labels, granularity, measure), "trends_volume",
+                 lambda c: Drill(topics=(int(c[0]),), dates=period_dates(c[1], granularity)))
+st.caption("Click a point to read the messages of that topic in that period. Periods at either end may be partial.")
+
+columns = list(view.info.metadata)
+if columns:
+    by = st.selectbox("Break down all messages by", [None, *columns], key="trends_breakdown",
+                      format_func=lambda c: "(no breakdown)" if c is None else c.replace("_", " ").capitalize())
+    if by:
+        split = data.volume(view.ref, view.filter, granularity, by=by)
+        components.chart(charts.breakdown_chart(split, by, granularity, measure), "trends_breakdown_chart",
+                         lambda c: Drill(metadata=((by, (str(c[0]),)),), dates=period_dates(c[1], granularity)))
+
+st.subheader("Compare periods")
+days = st.segmented_control("Period", list(PERIODS), format_func=PERIODS.get, default=30, key="trends_days") or 30
+current, previous = data.windows(view.info, view.filter, days)
+compared = data.topic_table(view.ref, view.filter, compare=(current, previous))
+
+
+def open_window(c: list) -> Drill:
+    window = current if c[1] == "current" else previous
+    return Drill(topics=(int(c[0]),), dates=(window.first_day, window.last_day))
+
+
+components.chart(charts.period_comparison_chart(compared, current.label, previous.label), "trends_compare",
+                 open_window)

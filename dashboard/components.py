@@ -1,0 +1,211 @@
+"""Shared page parts: the page frame, empty states, drillable charts and the message list.
+
+Owns how the dashboard shows things that every page shows the same way. Message text and metadata
+come from customers: they are only ever shown as plain text (escaped Markdown, a table cell or CSV
+with formula-looking cells defused), never as HTML or live Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import data, filters
+from dashboard.data import RunInfo, RunRef
+from pipelines.charts import format_count, format_date, format_sentiment
+from pipelines.errors import FeedbackLensError
+from pipelines.metrics import GRANULARITIES, Granularity, MessageFilter, default_granularity, search_terms
+
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+                 "toImageButtonOptions": {"format": "png", "scale": 2}}
+_PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+WORD_JOINER = "\u2060"
+LONG_MESSAGE = 600
+"""Longer messages show their start, with the whole text one click away."""
+_AUTOLINK = re.compile(r"(?i):/|www\.|@.")
+
+
+@dataclass(frozen=True)
+class View:
+    """What a page shows: which run, its facts, and the current filter."""
+
+    ref: RunRef
+    info: RunInfo
+    filter: MessageFilter
+
+
+def frame() -> View | None:
+    """The router's part of every page: pick the run, build the sidebar filters, show the run's note.
+
+    Returns ``None`` when there is no run to show (the page then shows the empty state).
+    """
+    filters.seed_run([m["id"] for m in data.runs(data.store_dir())])
+    try:
+        ref = data.current_ref()
+        info = data.info(ref)
+    except FeedbackLensError:
+        return None
+    f = filters.sidebar(info)
+    with st.sidebar:
+        st.caption(f"Run {ref.id} · {format_count(info.messages)} messages · "
+                   f"{escape_markdown(info.manifest.get('input', {}).get('name', ''))}")
+    filters.show_notices()
+    return View(ref, info, f)
+
+
+def page_view() -> View:
+    """The run and filter for a page; shows the "no run yet" state and stops the page when there is none."""
+    try:
+        ref = data.current_ref()
+        info = data.info(ref)
+    except FeedbackLensError as err:
+        st.info(f"**No analysed run to show yet.**\n\n{err}", icon=":material/inventory_2:")
+        st.stop()
+    note = info.manifest.get("note")
+    if note:
+        st.caption(f":material/info: {escape_markdown(str(note))}")
+    return View(ref, info, filters.current(info))
+
+
+def filter_caption(view: View) -> None:
+    """One line naming the active filters (or saying there are none)."""
+    parts = filters.describe(view.filter, view.info)
+    st.caption("Filtered to " + " · ".join(escape_markdown(p) for p in parts) if parts else
+               "All messages of the run (use the filters in the sidebar to narrow them).")
+
+
+def require_messages(rows: pd.DataFrame) -> None:
+    """Stop the page with a friendly note when no message passes the filters."""
+    if rows.empty:
+        st.info("**No messages match these filters.** Widen the date range or remove a filter in the sidebar.",
+                icon=":material/filter_alt_off:")
+        st.button("Clear filters", on_click=filters.clear, key="empty_clear")
+        st.stop()
+
+
+def granularity_picker(where, view: View, key: str) -> Granularity:
+    """Day / week / month, starting from a step that suits the filtered span."""
+    step = default_granularity(view.filter.start or view.info.first_day, view.filter.end or view.info.last_day)
+    return where.segmented_control("By", GRANULARITIES, format_func=str.capitalize, default=step, key=key) or step
+
+
+def chart(fig: go.Figure, key: str, to_drill: Callable[[list], filters.Drill | None] | None = None) -> None:
+    """Show a figure; with ``to_drill``, clicking a point opens the messages behind it.
+
+    ``to_drill`` turns one point's ``customdata`` into a :class:`~dashboard.filters.Drill`; several
+    clicked points (shift-click) are merged.
+    """
+    if to_drill is None:
+        st.plotly_chart(fig, key=key, theme=None, config=PLOTLY_CONFIG)
+        return
+
+    def on_select() -> None:
+        event = st.session_state.get(key) or {}
+        points = (event.get("selection") or {}).get("points") or []
+        drill = drill_from_points(points, to_drill)
+        if drill is not None:
+            filters.drill_down(drill)
+
+    st.plotly_chart(fig, key=key, theme=None, config=PLOTLY_CONFIG, on_select=on_select, selection_mode="points")
+
+
+def drill_from_points(points: Sequence[dict], to_drill: Callable[[list], filters.Drill | None]) -> filters.Drill | None:
+    """The merged drill-down of the clicked points that carry ``customdata``."""
+    drills = [d for p in points if p.get("customdata") is not None for d in [to_drill(list(p["customdata"]))] if d]
+    if not drills:
+        return None
+    out = drills[0]
+    for d in drills[1:]:
+        out = out.merged(d)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- messages
+
+
+def _escape(text: str) -> str:
+    return _PUNCTUATION.sub(r"\\\1", text)
+
+
+def _defang(line: str) -> str:
+    # Markdown still turns bare web and mail addresses into links after reading the escapes: an
+    # invisible word joiner inside "://", after "www" and after "@" keeps them plain text.
+    return _AUTOLINK.sub(lambda m: m.group()[:-1] + WORD_JOINER + m.group()[-1], line)
+
+
+def highlight(text: str, terms: Sequence[str]) -> str:
+    """Escaped Markdown of ``text`` (lines trimmed, line breaks kept) with ``terms`` in bold, any case."""
+    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    lines = []
+    for line in str(text).splitlines():
+        line, parts, last = _defang(line.strip()), [], 0
+        for match in pattern.finditer(line) if terms else ():
+            parts += [_escape(line[last:match.start()]), f"**{_escape(match.group())}**"]
+            last = match.end()
+        lines.append("".join(parts) + _escape(line[last:]))
+    return "  \n".join(lines)
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Markdown shows literally: every ASCII punctuation mark backslash-escaped, lines trimmed."""
+    return highlight(text, ())
+
+
+def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]) -> str:
+    """'3 Mar 2026, 14:05 · coffee · cup · Negative (−0.62) · rating: 5 stars' as escaped Markdown."""
+    when = row.get("date")
+    parts = ["no date" if pd.isna(when) else f"{format_date(when)}, {when:%H:%M}",
+             labels.get(int(row["topic"]), str(row["topic"])),
+             f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
+    parts += [f"{c}: {row[c]}" for c in metadata if c in row and pd.notna(row[c]) and str(row[c]).strip()]
+    return " · ".join(escape_markdown(p) for p in parts)
+
+
+def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], query: str = "") -> None:
+    """Messages as cards: date, topic, sentiment and metadata above the text (matches of ``query`` in bold)."""
+    terms = search_terms(query)
+    with st.container(key="message_list"):
+        for _, row in rows.iterrows():
+            text = str(row["text"])
+            with st.container(border=True):
+                st.caption(message_meta(row, labels, metadata))
+                if len(text) <= LONG_MESSAGE:
+                    st.markdown(highlight(text, terms))
+                    continue
+                st.markdown(highlight(text[:LONG_MESSAGE].rsplit(" ", 1)[0] + " …", terms))
+                with st.expander(f"Read the whole message ({len(text):,} characters)"):
+                    st.markdown(highlight(text, terms))
+
+
+def export_table(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str]) -> pd.DataFrame:
+    """The messages as people read them: date, topic, sentiment, metadata, text, id."""
+    out = pd.DataFrame({
+        "date": rows["date"].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("") if "date" in rows else "",
+        "topic": [labels.get(int(t), str(t)) for t in rows["topic"]],
+        "sentiment": rows["sentiment_label"].astype(str),
+        "sentiment_score": rows["sentiment"].round(3),
+    }, index=rows.index)
+    for column in metadata:
+        if column in rows:
+            out[column] = rows[column]
+    out["text"] = rows["text"]
+    out["message_id"] = rows["message_id"]
+    return out.reset_index(drop=True)
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """UTF-8 CSV in which no text cell can run as a spreadsheet formula (those get a leading apostrophe)."""
+    safe = table.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            text = safe[column].astype("string")
+            risky = text.str.startswith(_FORMULA_START).fillna(False)
+            safe[column] = text.mask(risky, "'" + text)
+    return safe.to_csv(index=False).encode("utf-8")

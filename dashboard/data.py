@@ -1,0 +1,187 @@
+"""Cached, read-only access to the run store for the dashboard.
+
+Owns which run a session shows and every cached read and computation the pages use: tables are
+loaded once per run (``st.cache_data`` keyed by store and run id), and figures the pages show are
+computed by :mod:`pipelines.metrics` once per run id and filter. Pages never open files or compute
+over the whole run themselves. Nothing here draws; nothing here writes to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pipelines import metrics
+from pipelines.metrics import Granularity, MessageFilter, Window
+from pipelines.settings import Settings
+from pipelines.store import Run, latest_run_id, list_runs, load_run
+
+RUN_KEY = "run_id"
+"""Session-state key of the run chosen on the Data page (absent: the latest run)."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """Which run, in which store: the cache key of everything derived from a run."""
+
+    store: str
+    id: str
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The small facts about a run that every page and the sidebar need."""
+
+    ref: RunRef
+    manifest: dict
+    topics: pd.DataFrame
+    labels: dict[int, str]
+    topic_sizes: dict[int, int]
+    metadata: dict[str, list[str]]
+    first_day: date | None
+    last_day: date | None
+    messages: int
+
+    @property
+    def has_dates(self) -> bool:
+        """Whether any message has a date (trends need them)."""
+        return self.last_day is not None
+
+
+def store_dir() -> str:
+    """The store folder: ``$FEEDBACK_LENS_STORE`` or ``./store`` (read on every rerun, so tests can point it)."""
+    return str(Settings().store_dir)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def runs(store: str) -> list[dict]:
+    """Manifests of the complete runs, newest first (re-read every 10 s so new runs appear)."""
+    return list_runs(Path(store))
+
+
+def current_ref() -> RunRef:
+    """The run this session shows: the one chosen on the Data page if it still exists, else the latest.
+
+    Raises:
+        StoreError: there is no run yet (its message says how to create one).
+    """
+    store = store_dir()
+    chosen = st.session_state.get(RUN_KEY)
+    if chosen and any(m["id"] == chosen for m in runs(store)):
+        return RunRef(store, chosen)
+    latest = latest_run_id(Path(store))
+    if latest is None:
+        latest = load_run(Path(store)).id  # raises the StoreError that says how to create a run
+    return RunRef(store, latest)
+
+
+@st.cache_data(max_entries=3, show_spinner="Loading the run…")
+def _run(ref: RunRef) -> Run:
+    return load_run(Path(ref.store), ref.id)
+
+
+def load(ref: RunRef) -> Run:
+    """The whole run (cached). Raises ``StoreError`` when it cannot be read."""
+    return _run(ref)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def info(ref: RunRef) -> RunInfo:
+    """Labels, sizes, filterable metadata and date span of a run."""
+    run = _run(ref)
+    messages = run.messages
+    dates = messages["date"].dropna() if "date" in messages else pd.Series(dtype="datetime64[ns, UTC]")
+    sizes = messages["topic"].value_counts()
+    return RunInfo(
+        ref=ref,
+        manifest=run.manifest,
+        topics=run.topics,
+        labels=metrics.topic_labels(run.topics),
+        topic_sizes={int(t): int(n) for t, n in sizes.items()},
+        metadata=metrics.metadata_options(messages, run.manifest.get("columns", {}).get("metadata", [])),
+        first_day=None if dates.empty else dates.min().date(),
+        last_day=None if dates.empty else dates.max().date(),
+        messages=len(messages),
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    """The messages that pass the filter."""
+    return metrics.filter_messages(_run(ref).messages, f)
+
+
+def _history(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    # Comparisons look back from the end of the date filter, so they keep the history before its start.
+    return messages(ref, replace(f, start=None))
+
+
+def windows(info: RunInfo, f: MessageFilter, days: int) -> tuple[Window, Window] | None:
+    """The last ``days`` days up to the end of the date filter (or the last message) and the days before."""
+    end = f.end or info.last_day
+    return None if end is None else metrics.comparison_windows(end, days)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def headline(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Headline:
+    """Headline figures of the filtered messages in two windows."""
+    return metrics.headline(_history(ref, f), current, previous)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def topic_table(ref: RunRef, f: MessageFilter, compare: tuple[Window, Window] | None = None,
+                trend: Granularity | None = None, include_no_topic: bool = False) -> pd.DataFrame:
+    """Per-topic volume and sentiment of the filtered messages; with ``compare``, the change between two
+    windows (counted on the history before the filter's start too, like every comparison)."""
+    topics = _run(ref).topics
+    table = metrics.topic_table(messages(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
+    if compare is not None:
+        change = metrics.topic_table(_history(ref, f), topics, *compare, include_no_topic=include_no_topic)
+        table = table.merge(change[["topic", "current", "previous", "change", "change_pct"]], on="topic", how="left")
+    return table
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def movers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Movers:
+    """Topics that rose and fell most between the windows."""
+    return metrics.biggest_movers(_history(ref, f), _run(ref).topics, current, previous)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def emerging(ref: RunRef, f: MessageFilter, window: Window) -> metrics.EmergingIssues:
+    """Emerging issues in the window, against each topic's own history since the run's first message."""
+    first = _run(ref).messages["date"].min()
+    return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window,
+                                   history_start=None if pd.isna(first) else first)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def volume(ref: RunRef, f: MessageFilter, granularity: Granularity, by: str = "topic") -> pd.DataFrame:
+    """Messages per period and topic (or metadata value)."""
+    return metrics.volume_over_time(messages(ref, f), granularity, by)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def sentiment(ref: RunRef, f: MessageFilter, granularity: Granularity, by_topic: bool = False,
+              rolling: int = 1) -> pd.DataFrame:
+    """Sentiment and volume per period (and topic)."""
+    return metrics.sentiment_over_time(messages(ref, f), granularity, by_topic, rolling)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def drivers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> pd.DataFrame:
+    """Topics that moved the mean sentiment between the windows."""
+    return metrics.sentiment_drivers(_history(ref, f), _run(ref).topics, current, previous)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> pd.DataFrame:
+    """Filtered messages matching the keyword search, sorted (``newest``, ``oldest``, ``negative``, ``positive``)."""
+    rows = metrics.search_messages(messages(ref, f), query)
+    by = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
+          "positive": ("sentiment", False)}[order]
+    return rows.sort_values(by[0], ascending=by[1], na_position="last", kind="stable")

@@ -1,0 +1,311 @@
+"""Global filters: the sidebar widgets (built here, once), their mirror in the URL, and drill-down.
+
+Owns the session-state keys of the filters, reading them back as one
+:class:`~pipelines.metrics.MessageFilter` for every page (:func:`current`); the query string that
+makes a view shareable; and drill-down, where a chart or table selection narrows the filters and
+opens the Messages page. Values in a link that do not fit the run are ignored with a notice, never
+an error. Pages must not write these keys themselves.
+
+URL: ``?run=<id>&from=2026-09-01&to=2026-09-30&topic=3&topic=5&sentiment=negative&rating=5+stars``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.data import RUN_KEY, RunInfo
+from pipelines.charts import format_date, short_label
+from pipelines.metrics import SENTIMENT_LABELS, Granularity, MessageFilter, period_end
+
+DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
+META = "filter_meta:"
+"""Prefix of the key of a metadata filter (``filter_meta:rating``)."""
+SEEDED, NOTICES, GOTO, BACK, PAGE = "_filters_seeded", "_filter_notices", "_goto_page", "_drill_back", "_page"
+MESSAGES_PAGE = "app_pages/messages.py"
+P_RUN, P_FROM, P_TO, P_TOPIC, P_SENTIMENT = "run", "from", "to", "topic", "sentiment"
+STREAMLIT_PARAMS = {"embed", "embed_options"}
+RESERVED = {P_RUN, P_FROM, P_TO, P_TOPIC, P_SENTIMENT} | STREAMLIT_PARAMS
+
+
+def meta_param(column: str) -> str:
+    """The URL name of a metadata filter: the column name (``meta.<name>`` if it clashes with ours)."""
+    return f"meta.{column}" if column in RESERVED else column
+
+
+def _meta_keys(info: RunInfo) -> dict[str, str]:
+    return {column: META + column for column in info.metadata}
+
+
+def _notice(text: str) -> None:
+    st.session_state.setdefault(NOTICES, []).append(text)
+
+
+# ---------------------------------------------------------------------------------------- the run choice
+
+
+def seed_run(run_ids: list[str]) -> None:
+    """On a session's first run, take the run named in the link (``?run=``) if it exists."""
+    if st.session_state.get(SEEDED):
+        return
+    wanted = st.query_params.get(P_RUN)
+    if wanted and wanted in run_ids:
+        st.session_state[RUN_KEY] = wanted
+    elif wanted:
+        _notice(f'run "{wanted}" does not exist in this store; showing the latest run.')
+
+
+def choose_run(run_id: str) -> None:
+    """Callback: show another run; its filters start empty (topic ids differ between runs)."""
+    st.session_state[RUN_KEY] = run_id
+    for key in [k for k in st.session_state if k in (DATES, TOPICS, SENTIMENTS) or str(k).startswith(META)]:
+        del st.session_state[key]
+
+
+# ---------------------------------------------------------------------------------------- seeding
+
+
+def _parse_day(name: str, value: str, info: RunInfo) -> date | None:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        _notice(f'{name}={value} is not a date like 2026-03-31.')
+        return None
+    if info.first_day and info.last_day and not info.first_day <= day <= info.last_day:
+        clamped = min(max(day, info.first_day), info.last_day)
+        _notice(f"{name}={value} is outside this run's dates; using {format_date(clamped)}.")
+        return clamped
+    return day
+
+
+def _seed_from_url(info: RunInfo) -> None:
+    params = st.query_params
+    columns = {meta_param(c): c for c in info.metadata}
+    start = end = None
+    for name in list(params.keys()):
+        values = params.get_all(name)
+        if name in STREAMLIT_PARAMS or name == P_RUN:
+            continue
+        if name in (P_FROM, P_TO):
+            if not info.has_dates:
+                _notice(f"{name}= is ignored: this run has no dates.")
+                continue
+            day = _parse_day(name, values[-1], info)
+            start, end = (day, end) if name == P_FROM else (start, day)
+        elif name == P_TOPIC:
+            good = [int(v) for v in values if v.lstrip("-").isdigit() and int(v) in info.labels]
+            for bad in (v for v in values if not (v.lstrip("-").isdigit() and int(v) in info.labels)):
+                _notice(f"topic={bad} is not a topic of this run.")
+            st.session_state[TOPICS] = sorted(set(good))
+        elif name == P_SENTIMENT:
+            st.session_state[SENTIMENTS] = [v for v in SENTIMENT_LABELS if v in values]
+            for bad in (v for v in values if v not in SENTIMENT_LABELS):
+                _notice(f"sentiment={bad} is not one of {', '.join(SENTIMENT_LABELS)}.")
+        elif name in columns:
+            column = columns[name]
+            st.session_state[META + column] = [v for v in info.metadata[column] if v in values]
+            for bad in (v for v in values if v not in info.metadata[column]):
+                _notice(f'{name}={bad} is not a value of "{column}" in this run.')
+        else:
+            _notice(f'"{name}" is not a filter of this run.')
+    if start and end and start > end:
+        _notice("from= is after to=; the dates in the link are ignored.")
+    elif start or end:
+        st.session_state[DATES] = (start or info.first_day, end or info.last_day)
+
+
+def _sanitize(info: RunInfo) -> None:
+    """Give every filter a valid value before its widget is built (a new run may lack old topics)."""
+    state = st.session_state
+
+    def keep(key: str, value: object) -> None:
+        if key not in state or state[key] != value:
+            state[key] = value
+
+    if info.has_dates:
+        dates = tuple(d for d in state.get(DATES) or () if isinstance(d, date)) or (info.first_day, info.last_day)
+        keep(DATES, tuple(min(max(d, info.first_day), info.last_day) for d in dates))
+    else:
+        state.pop(DATES, None)
+    keep(TOPICS, [t for t in state.get(TOPICS) or [] if t in info.labels])
+    keep(SENTIMENTS, [s for s in state.get(SENTIMENTS) or [] if s in SENTIMENT_LABELS])
+    for column, key in _meta_keys(info).items():
+        keep(key, [v for v in state.get(key) or [] if v in info.metadata[column]])
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def current(info: RunInfo) -> MessageFilter:
+    """The filter the sidebar holds now (the full date range counts as no date filter)."""
+    state = st.session_state
+    start = end = None
+    dates = state.get(DATES) or ()
+    if info.has_dates and dates:
+        start = dates[0] if dates[0] != info.first_day else None
+        end = dates[1] if len(dates) > 1 and dates[1] != info.last_day else None
+    meta = tuple((c, tuple(state.get(k) or ())) for c, k in _meta_keys(info).items() if state.get(k))
+    return MessageFilter(start=start, end=end, topics=tuple(sorted(state.get(TOPICS) or ())),
+                         sentiments=tuple(state.get(SENTIMENTS) or ()), metadata=meta)
+
+
+def describe(f: MessageFilter, info: RunInfo) -> list[str]:
+    """The active filters in words, e.g. ['1 Sep – 30 Sep 2026', 'topic: coffee · cup', 'negative']."""
+    parts = []
+    if f.start or f.end:
+        parts.append(f"{format_date(f.start or info.first_day)} – {format_date(f.end or info.last_day)}")
+    if f.topics:
+        parts.append("topic: " + ", ".join(short_label(info.labels.get(t, str(t)), 30) for t in f.topics))
+    if f.sentiments:
+        parts.append(" or ".join(f.sentiments))
+    parts += [f"{column}: {', '.join(values)}" for column, values in f.metadata]
+    return parts
+
+
+def clear() -> None:
+    """Callback: remove every filter."""
+    for key in [k for k in st.session_state if k in (DATES, TOPICS, SENTIMENTS) or str(k).startswith(META)]:
+        del st.session_state[key]
+
+
+# ---------------------------------------------------------------------------------------- the sidebar
+
+
+def sidebar(info: RunInfo) -> MessageFilter:
+    """Build the filter widgets (once per rerun, from the entrypoint) and mirror them in the URL."""
+    if not st.session_state.get(SEEDED):
+        _seed_from_url(info)
+        st.session_state[SEEDED] = True
+    _sanitize(info)
+    with st.sidebar:
+        st.header("Filters", divider="gray")
+        if info.has_dates:
+            st.date_input("Dates", key=DATES, min_value=info.first_day, max_value=info.last_day, format="YYYY-MM-DD",
+                          help="Messages from the first to the last day, both included (UTC).")
+        else:
+            st.caption("This run has no dates, so there is no date filter.")
+        options = sorted(info.labels, key=lambda t: (t < 0, -info.topic_sizes.get(t, 0)))
+        st.multiselect("Topics", options, key=TOPICS, placeholder="All topics",
+                       format_func=lambda t: f"{short_label(info.labels[t])} ({info.topic_sizes.get(t, 0):,})")
+        st.pills("Sentiment", list(SENTIMENT_LABELS), selection_mode="multi", key=SENTIMENTS,
+                 format_func=str.capitalize)
+        for column, key in _meta_keys(info).items():
+            st.multiselect(column.replace("_", " ").capitalize(), info.metadata[column], key=key, placeholder="All")
+        f = current(info)
+        st.button("Clear filters", on_click=clear, disabled=f.is_empty, icon=":material/filter_alt_off:")
+    _sync_url(info, f)
+    return f
+
+
+def _sync_url(info: RunInfo, f: MessageFilter) -> None:
+    want: dict[str, list[str]] = {}
+    if st.session_state.get(RUN_KEY):
+        want[P_RUN] = [info.ref.id]
+    if f.start:
+        want[P_FROM] = [f.start.isoformat()]
+    if f.end:
+        want[P_TO] = [f.end.isoformat()]
+    if f.topics:
+        want[P_TOPIC] = [str(t) for t in f.topics]
+    if f.sentiments:
+        want[P_SENTIMENT] = list(f.sentiments)
+    for column, values in f.metadata:
+        want[meta_param(column)] = list(values)
+    params = st.query_params
+    for name in [k for k in params.keys() if k not in want and k not in STREAMLIT_PARAMS]:
+        del params[name]
+    for name, values in want.items():
+        if params.get_all(name) != values:
+            params[name] = values
+
+
+def show_notices() -> None:
+    """Say (once) which values from the link were ignored."""
+    notices = st.session_state.pop(NOTICES, None)
+    if notices:
+        st.warning("Some settings in the link were ignored:\n" + "\n".join(f"- {n}" for n in notices),
+                   icon=":material/link_off:")
+
+
+# ---------------------------------------------------------------------------------------- drill-down
+
+
+@dataclass(frozen=True)
+class Drill:
+    """What a selection narrows the filters to; empty fields leave that filter as it is."""
+
+    topics: tuple[int, ...] = ()
+    dates: tuple[date, date] | None = None
+    sentiments: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def merged(self, other: Drill) -> Drill:
+        """Both selections together (several clicked points): topics and values joined, dates spanned."""
+        dates = self.dates or other.dates
+        if self.dates and other.dates:
+            dates = (min(self.dates[0], other.dates[0]), max(self.dates[1], other.dates[1]))
+        meta = dict(self.metadata)
+        for column, values in other.metadata:
+            meta[column] = tuple(dict.fromkeys(meta.get(column, ()) + values))
+        return Drill(tuple(sorted(set(self.topics) | set(other.topics))), dates,
+                     tuple(dict.fromkeys(self.sentiments + other.sentiments)), tuple(meta.items()))
+
+
+def period_dates(start: str, granularity: Granularity) -> tuple[date, date]:
+    """First and last day of the period (day, week, month) that starts on ``start`` (``YYYY-MM-DD``)."""
+    first = pd.Timestamp(start)
+    return first.date(), (period_end(first, granularity) - timedelta(days=1)).date()
+
+
+def remember_page(path: str, title: str) -> None:
+    """Called by the router: the page now shown, so Messages can offer the way back."""
+    st.session_state[PAGE] = {"path": path, "title": title}
+    if path != MESSAGES_PAGE:
+        st.session_state.pop(BACK, None)
+
+
+def drill_down(drill: Drill) -> None:
+    """Callback: narrow the filters to a selection and open Messages (the previous filters are kept for "Back")."""
+    state = st.session_state
+    keys = [k for k in state if k in (DATES, TOPICS, SENTIMENTS) or str(k).startswith(META)]
+    source = state.get(PAGE) or {"path": "app_pages/overview.py", "title": "Overview"}
+    state[BACK] = {**source, "state": {k: state[k] for k in keys}}
+    # Set every filter through the session-state API: the page switch that follows interrupts the
+    # rerun before the sidebar is drawn, and widget values that were not set this way would be dropped.
+    for key in keys:
+        state[key] = state[key]
+    if drill.topics:
+        state[TOPICS] = list(drill.topics)
+    if drill.dates:
+        state[DATES] = drill.dates
+    if drill.sentiments:
+        state[SENTIMENTS] = list(drill.sentiments)
+    for column, values in drill.metadata:
+        state[META + column] = list(values)
+    state[GOTO] = MESSAGES_PAGE
+
+
+def go_back() -> None:
+    """Callback: restore the filters from before the drill-down and return to that page."""
+    back = st.session_state.pop(BACK, None)
+    if not back:
+        return
+    clear()
+    st.session_state.update(back["state"])
+    st.session_state[GOTO] = back["path"]
+
+
+def back_title() -> str | None:
+    """The page a drill-down came from, if the Messages page was opened by one."""
+    back = st.session_state.get(BACK)
+    return back["title"] if back else None
+
+
+def follow() -> None:
+    """Called by the router before anything is drawn: open the page a callback asked for."""
+    target = st.session_state.pop(GOTO, None)
+    if target:
+        st.switch_page(target)

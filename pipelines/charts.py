@@ -1,0 +1,482 @@
+"""Presentation-ready Plotly figures and number formats, shared by the dashboard and (later) snapshots.
+
+Owns how results look: one colour per topic everywhere (:func:`topic_colour`), sentiment colours,
+titles, axis labels, human dates and number formats. Each chart function takes a result from
+:mod:`pipelines.metrics` and returns a ``plotly.graph_objects.Figure``; nothing is drawn as a side
+effect and nothing is computed here that a page or a snapshot could disagree on.
+
+Points that stand for messages carry ``customdata`` (the topic id and/or the period start as
+``YYYY-MM-DD``) so that a click or selection can open the messages behind it.
+
+Example:
+    >>> fig = topic_volume_chart(metrics.volume_over_time(messages, "week"), labels, "week")
+    >>> fig.write_html("volume.html")
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers
+
+# Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
+PALETTE = (
+    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D", "#FF9DA6", "#1F3A68",
+    "#8DB600", "#882D17", "#604E97", "#C2B280", "#E68FAC", "#2B3D26", "#0067A5", "#F6A600", "#B3446C", "#17BECF",
+    "#654522", "#DCD300", "#E25822", "#3B7D3B", "#7F7FBF", "#A05195", "#D45087", "#2F4B7C", "#FFA600", "#665191",
+)
+NO_TOPIC_COLOUR = "#B0B4BA"
+SENTIMENT_COLOURS = {"negative": "#C8423B", "neutral": "#9AA0A6", "positive": "#2E8B57"}
+SENTIMENT_SCALE = [[0.0, "#B2182B"], [0.25, "#EF8A62"], [0.5, "#F2F2F2"], [0.75, "#67A9CF"], [1.0, "#2166AC"]]
+ACCENT = "#2E5EAA"
+FONT = dict(family="Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif", size=14, color="#262730")
+_DATE_FORMAT = {"day": "%-d %b %Y", "week": "%-d %b %Y", "month": "%b %Y"}
+_HOVER_DATE = {"day": "%-d %b %Y", "week": "week of %-d %b %Y", "month": "%B %Y"}
+_PERIOD_WORD = {"day": "day", "week": "week", "month": "month"}
+MAX_LABEL = 38
+
+
+# --------------------------------------------------------------------------------------------- formats
+
+
+def topic_colour(topic: int) -> str:
+    """The colour of a topic on every chart (grey for messages without a clear topic)."""
+    topic = int(topic)
+    return NO_TOPIC_COLOUR if topic == NO_TOPIC else PALETTE[topic % len(PALETTE)]
+
+
+def short_label(label: str, limit: int = MAX_LABEL) -> str:
+    """A topic label cut to ``limit`` characters for legends and axes."""
+    return label if len(label) <= limit else label[: limit - 1].rstrip(" ·") + "…"
+
+
+def format_count(n: float | None) -> str:
+    """'1,234' (or '–' when unknown)."""
+    return "–" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{round(n):,}"
+
+
+def format_share(x: float | None, digits: int = 0) -> str:
+    """'12%' from 0.12 (or '–')."""
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.{digits}f}%"
+
+
+def format_sentiment(x: float | None) -> str:
+    """'+0.32' on the -1 … +1 scale (or '–')."""
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}"
+
+
+def format_date(value: object) -> str:
+    """'3 Mar 2026' from a date, datetime or ISO string (or '–')."""
+    ts = pd.Timestamp(value) if value is not None and value != "" else pd.NaT
+    return "–" if pd.isna(ts) else f"{ts.day} {ts:%b %Y}"
+
+
+def format_change(change: Change, kind: str = "count") -> str | None:
+    """A change for people: '+12 (+30%)' for counts, '+0.7 pts' for shares, '+0.08' for sentiment; None if unknown."""
+    if change.delta is None:
+        return None
+    if kind == "share":
+        return f"{change.delta * 100:+.1f} pts"
+    if kind == "sentiment":
+        return f"{change.delta:+.2f}"
+    relative = f" ({change.relative:+.0%})" if change.relative is not None and change.delta else ""
+    return f"{change.delta:+,.0f}{relative}"
+
+
+def sentiment_word(x: float | None) -> str:
+    """A plain word for a mean sentiment score."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "no messages"
+    if x <= -0.25:
+        return "negative"
+    if x < 0.1:
+        return "mixed"
+    return "positive" if x < 0.5 else "very positive"
+
+
+def _text(label: str, limit: int = MAX_LABEL) -> str:
+    """A label from the data, cut and escaped: Plotly renders some HTML tags in names and axis labels."""
+    return html.escape(short_label(str(label), limit))
+
+
+def hover_safe(text: str, limit: int = 160) -> str:
+    """Message text for a hover box: cut, line breaks flattened and HTML-escaped (Plotly renders some tags)."""
+    flat = " ".join(str(text).split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return html.escape(flat)
+
+
+def _naive(periods: pd.Series) -> pd.Series:
+    """UTC timestamps as plain wall-clock times: Plotly has no time zones and would shift aware ones."""
+    p = pd.to_datetime(periods)
+    return p.dt.tz_convert("UTC").dt.tz_localize(None) if p.dt.tz is not None else p
+
+
+def _iso(periods: pd.Series) -> np.ndarray:
+    return pd.to_datetime(periods).dt.strftime("%Y-%m-%d").to_numpy()
+
+
+def _layout(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None,
+            height: int = 420, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white",
+        title=dict(text=title, x=0, xanchor="left", font=dict(size=18)),
+        font=FONT,
+        height=height,
+        margin=dict(l=10, r=20, t=60, b=10),
+        hoverlabel=dict(font_size=13, align="left"),
+        showlegend=legend,
+        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0, title_text="",
+                    font=dict(size=13)),
+    )
+    if x_title is not None:
+        fig.update_xaxes(title_text=x_title)
+    if y_title is not None:
+        fig.update_yaxes(title_text=y_title)
+    fig.update_xaxes(showgrid=False, automargin=True)
+    fig.update_yaxes(automargin=True, gridcolor="#E6E8EB", zeroline=False)
+    return fig
+
+
+def empty_chart(title: str, message: str, height: int = 300) -> go.Figure:
+    """A chart frame that says why there is nothing to show."""
+    fig = _layout(go.Figure(), title, height=height, legend=False)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=15, color="#6B7280"), x=0.5, y=0.5,
+                       xref="paper", yref="paper")
+    return fig
+
+
+def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
+    fig.update_xaxes(tickformat=_DATE_FORMAT[granularity], hoverformat=_HOVER_DATE[granularity], **where)
+
+
+# ------------------------------------------------------------------------------------------ topic charts
+
+
+def topic_volume_chart(
+    volume: pd.DataFrame,
+    labels: Mapping[int, str],
+    granularity: Granularity,
+    measure: str = "count",
+    title: str | None = None,
+) -> go.Figure:
+    """Lines of messages (or share of messages) per topic over time.
+
+    Args:
+        volume: :func:`pipelines.metrics.volume_over_time` by topic (already limited to the topics to show).
+        labels: topic id → label.
+        measure: ``"count"`` or ``"share"``.
+
+    Points carry ``customdata = [topic, period]``.
+    """
+    word = _PERIOD_WORD[granularity]
+    share = measure == "share"
+    title = title or (f"Share of messages per topic, by {word}" if share else f"Messages per topic, by {word}")
+    if volume.empty:
+        return empty_chart(title, "No dated messages match the filters.")
+    fig = go.Figure()
+    few = volume["period"].nunique() <= 30
+    order = volume.groupby("topic")["count"].sum().sort_values(ascending=False).index
+    for topic in order:
+        rows = volume[volume["topic"] == topic]
+        label = labels.get(int(topic), f"Topic {topic}")
+        values = rows["share"] * 100 if share else rows["count"]
+        fig.add_trace(go.Scatter(
+            x=_naive(rows["period"]), y=values, name=_text(label), mode="lines+markers",
+            line=dict(color=topic_colour(topic), width=2.5),
+            marker=dict(size=7 if few else 4),
+            customdata=np.column_stack([np.full(len(rows), int(topic)), _iso(rows["period"]), rows["count"]]),
+            hovertemplate=(f"<b>{html.escape(label)}</b><br>%{{x}}<br>"
+                           + ("%{y:.1f}% of messages (%{customdata[2]})" if share else "%{y:,} messages")
+                           + "<extra></extra>"),
+        ))
+    _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
+    _date_axis(fig, granularity)
+    fig.update_yaxes(rangemode="tozero", ticksuffix="%" if share else "")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def breakdown_chart(volume: pd.DataFrame, column: str, granularity: Granularity, measure: str = "count",
+                    title: str | None = None) -> go.Figure:
+    """Stacked bars of messages per period split by a metadata column (``customdata = [value, period]``)."""
+    word = _PERIOD_WORD[granularity]
+    share = measure == "share"
+    title = title or f"{'Share of messages' if share else 'Messages'} by {column}, per {word}"
+    if volume.empty:
+        return empty_chart(title, "No dated messages match the filters.")
+    fig = go.Figure()
+    values = volume.groupby(column)["count"].sum().sort_values(ascending=False).index
+    for i, value in enumerate(values):
+        rows = volume[volume[column] == value]
+        fig.add_trace(go.Bar(
+            x=_naive(rows["period"]), y=rows["share"] * 100 if share else rows["count"], name=_text(value),
+            marker_color=PALETTE[(i + 9) % len(PALETTE)],
+            customdata=np.column_stack([rows[column].astype(str), _iso(rows["period"]), rows["count"]]),
+            hovertemplate=f"<b>{html.escape(str(value))}</b><br>%{{x}}<br>"
+                          + ("%{y:.1f}% (%{customdata[2]} messages)" if share else "%{y:,} messages")
+                          + "<extra></extra>",
+        ))
+    _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
+    fig.update_layout(barmode="stack", bargap=0.15)
+    fig.update_yaxes(ticksuffix="%" if share else "")
+    _date_axis(fig, granularity)
+    return fig
+
+
+def top_topics_chart(table: pd.DataFrame, n: int = 10, title: str = "Top topics by messages") -> go.Figure:
+    """Horizontal bars of the ``n`` largest topics of :func:`pipelines.metrics.topic_table`.
+
+    Bars carry ``customdata = [topic, label]``.
+    """
+    if table.empty:
+        return empty_chart(title, "No messages match the filters.")
+    top = table.head(n).iloc[::-1]
+    fig = go.Figure(go.Bar(
+        x=top["messages"], y=[_text(s) for s in top["label"]], orientation="h",
+        marker_color=[topic_colour(t) for t in top["topic"]],
+        text=[f"{c:,} · {format_share(s)}" for c, s in zip(top["messages"], top["share"], strict=True)],
+        textposition="outside", cliponaxis=False,
+        customdata=np.column_stack([top["topic"].astype(int), top["label"].map(html.escape)]),
+        hovertemplate="<b>%{customdata[1]}</b><br>%{x:,} messages<extra></extra>",
+    ))
+    _layout(fig, title, "Messages", None, height=max(300, 60 + 34 * len(top)), legend=False)
+    fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
+    fig.update_xaxes(range=[0, float(top["messages"].max()) * 1.25])
+    return fig
+
+
+def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
+    """Diverging bars: change in messages per topic, rising above falling (``customdata = [topic]``)."""
+    title = title or f"Biggest changes: {movers.current.label} vs the {movers.current.days} days before"
+    rows = pd.concat([movers.falling.iloc[::-1], movers.rising.iloc[::-1]], ignore_index=True)
+    if rows.empty:
+        return empty_chart(title, "No topic changed by enough messages to show.")
+    text = [f"{c:+,} ({p:+.0%})" if pd.notna(p) else f"{c:+,} (new)"
+            for c, p in zip(rows["change"], rows["change_pct"], strict=True)]
+    fig = go.Figure(go.Bar(
+        x=rows["change"], y=[_text(s) for s in rows["label"]], orientation="h",
+        marker_color=[topic_colour(t) for t in rows["topic"]], text=text, textposition="outside", cliponaxis=False,
+        customdata=np.column_stack([rows["topic"].astype(int), rows["label"].map(html.escape), rows["previous"],
+                                    rows["current"]]),
+        hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]} → %{customdata[3]} messages<extra></extra>",
+    ))
+    _layout(fig, title, "Change in messages", None, height=max(260, 60 + 34 * len(rows)), legend=False)
+    span = float(rows["change"].abs().max()) * 1.9
+    fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True, gridcolor="#E6E8EB")
+    return fig
+
+
+def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str = "Map of messages by topic",
+                    max_points: int = 20_000, label_topics: int = 8) -> go.Figure:
+    """Messages on the run's 2-D map, one colour per topic (``customdata = [topic, message_id]``).
+
+    Args:
+        points: messages with ``x, y, topic, text, message_id``; a larger set is sampled to ``max_points``.
+        label_topics: how many of the largest topics get their label written on the map.
+    """
+    if points.empty:
+        return empty_chart(title, "No messages match the filters.", height=520)
+    if len(points) > max_points:
+        points = points.sample(max_points, random_state=0)
+    fig = go.Figure()
+    sizes = points["topic"].value_counts()
+    for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
+        rows = points[points["topic"] == topic]
+        label = labels.get(int(topic), f"Topic {topic}")
+        fig.add_trace(go.Scattergl(
+            x=rows["x"], y=rows["y"], mode="markers", name=_text(label),
+            marker=dict(color=topic_colour(topic), size=7, opacity=0.75, line=dict(width=0)),
+            customdata=np.column_stack([np.full(len(rows), int(topic)), rows["message_id"].astype(str),
+                                        rows["text"].map(hover_safe)]),
+            hovertemplate=f"<b>{html.escape(label)}</b><br>%{{customdata[2]}}<extra></extra>",
+        ))
+    for topic in [t for t in sizes.index if t != NO_TOPIC][:label_topics]:
+        rows = points[points["topic"] == topic]
+        fig.add_annotation(x=float(rows["x"].median()), y=float(rows["y"].median()), showarrow=False,
+                           text=_text(labels.get(int(topic), f"Topic {topic}"), 24),
+                           font=dict(size=12, color="#262730"), bgcolor="rgba(255,255,255,0.75)", borderpad=2)
+    _layout(fig, title, None, None, height=580)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(legend=dict(orientation="v", y=1, yanchor="top", x=1.02, xanchor="left"),
+                      margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def period_comparison_chart(table: pd.DataFrame, current_label: str, previous_label: str, n: int = 12,
+                            title: str | None = None) -> go.Figure:
+    """Grouped bars of messages per topic in two windows (``customdata = [topic, window]``)."""
+    title = title or f"Messages per topic: {current_label} vs {previous_label}"
+    if table.empty:
+        return empty_chart(title, "No messages match the filters.")
+    rows = table.assign(top=table[["current", "previous"]].max(axis=1)).sort_values("top", ascending=False).head(n)
+    rows = rows.iloc[::-1]
+    names = [_text(s) for s in rows["label"]]
+    fig = go.Figure()
+    for column, name, colour, opacity in (("previous", previous_label, "#9AA0A6", 1.0),
+                                          ("current", current_label, ACCENT, 1.0)):
+        fig.add_trace(go.Bar(
+            x=rows[column], y=names, orientation="h", name=html.escape(name), marker_color=colour, opacity=opacity,
+            customdata=np.column_stack([rows["topic"].astype(int), np.full(len(rows), column)]),
+            hovertemplate=f"{html.escape(name)}: %{{x:,}} messages<extra></extra>",
+        ))
+    _layout(fig, title, "Messages", None, height=max(320, 80 + 44 * len(rows)))
+    fig.update_layout(barmode="group", bargap=0.25, legend=dict(traceorder="reversed"))
+    fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
+    return fig
+
+
+# -------------------------------------------------------------------------------------- sentiment charts
+
+
+def sentiment_chart(series: pd.DataFrame, granularity: Granularity, title: str | None = None,
+                    smoothed_label: str | None = None) -> go.Figure:
+    """Mean sentiment over time above the number of messages, on a shared time axis.
+
+    Args:
+        series: :func:`pipelines.metrics.sentiment_over_time` (overall).
+        smoothed_label: name of the smoothed line (e.g. "3-month average"); ``None`` hides it.
+
+    Volume bars carry ``customdata = [period]`` so a period can be opened.
+    """
+    word = _PERIOD_WORD[granularity]
+    title = title or f"Sentiment and volume, by {word}"
+    if series.empty:
+        return empty_chart(title, "No dated messages match the filters.", height=520)
+    x = _naive(series["period"])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.64, 0.36], vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(
+        x=x, y=series["mean_sentiment"], name="Mean sentiment", mode="lines+markers", connectgaps=False,
+        line=dict(color=ACCENT, width=2.5 if smoothed_label is None else 1.5),
+        marker=dict(size=6), opacity=1.0 if smoothed_label is None else 0.55,
+        customdata=np.column_stack([series["messages"], series["share_negative"].fillna(0) * 100]),
+        hovertemplate="%{x}<br>Mean sentiment %{y:+.2f}<br>%{customdata[0]:,} messages, "
+                      "%{customdata[1]:.0f}% negative<extra></extra>",
+    ), row=1, col=1)
+    if smoothed_label:
+        fig.add_trace(go.Scatter(
+            x=x, y=series["smoothed"], name=smoothed_label, mode="lines", line=dict(color=ACCENT, width=3),
+            hovertemplate=f"%{{x}}<br>{html.escape(smoothed_label)} %{{y:+.2f}}<extra></extra>",
+        ), row=1, col=1)
+    fig.add_trace(go.Bar(
+        x=x, y=series["messages"], name="Messages", marker_color="#AEB8C4",
+        customdata=_iso(series["period"]).reshape(-1, 1),
+        hovertemplate="%{x}<br>%{y:,} messages<extra></extra>",
+    ), row=2, col=1)
+    _layout(fig, title, height=540)
+    fig.add_hline(y=0, line=dict(color="#9AA0A6", width=1, dash="dot"), row=1, col=1)
+    fig.update_yaxes(title_text="Mean sentiment", range=[-1.05, 1.05], tickvals=[-1, -0.5, 0, 0.5, 1],
+                     ticktext=["−1 negative", "−0.5", "0", "+0.5", "+1 positive"], row=1, col=1)
+    fig.update_yaxes(title_text="Messages", rangemode="tozero", row=2, col=1)
+    _date_axis(fig, granularity, row=1, col=1)
+    _date_axis(fig, granularity, row=2, col=1)
+    fig.update_layout(hovermode="x unified", legend=dict(y=-0.12))
+    return fig
+
+
+def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], granularity: Granularity,
+                            min_messages: int = 3, max_topics: int = 15, title: str | None = None) -> go.Figure:
+    """Topics × periods coloured by mean sentiment, the message count written in each cell.
+
+    Cells with fewer than ``min_messages`` messages are left blank so a swing on two messages is not
+    read like one on two hundred; only the ``max_topics`` largest topics are drawn. Cells carry
+    ``customdata = [topic, period, messages]``.
+    """
+    word = _PERIOD_WORD[granularity]
+    title = title or f"Sentiment per topic, by {word}"
+    if series.empty:
+        return empty_chart(title, "No dated messages match the filters.")
+    sizes = series.groupby("topic")["messages"].sum()
+    order = sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t]))
+    shown_topics = order[:max_topics]
+    periods = sorted(series["period"].unique())
+    grid = series.set_index(["topic", "period"])
+    z, text, custom = [], [], []
+    for topic in shown_topics:
+        z_row, t_row, c_row = [], [], []
+        for period in periods:
+            n = int(grid["messages"].get((topic, period), 0))
+            mean = grid["mean_sentiment"].get((topic, period), np.nan)
+            shown = n >= min_messages and pd.notna(mean)
+            z_row.append(float(mean) if shown else None)
+            t_row.append(f"{n:,}" if n and len(periods) <= 26 else "")
+            c_row.append([int(topic), pd.Timestamp(period).strftime("%Y-%m-%d"), n])
+        z.append(z_row)
+        text.append(t_row)
+        custom.append(c_row)
+    x = _naive(pd.Series(periods))
+    names = [_text(labels.get(int(t), f"Topic {t}")) for t in shown_topics]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=names, text=text, texttemplate="%{text}", textfont=dict(size=11), customdata=custom,
+        colorscale=SENTIMENT_SCALE, zmin=-1, zmax=1, xgap=2, ygap=2, hoverongaps=False,
+        colorbar=dict(title=dict(text="Mean<br>sentiment"), tickvals=[-1, 0, 1], ticktext=["−1", "0", "+1"],
+                      thickness=14),
+        hovertemplate="<b>%{y}</b><br>%{x}<br>Mean sentiment %{z:+.2f} (%{customdata[2]} messages)<extra></extra>",
+    ))
+    _layout(fig, title, None, None, height=max(320, 110 + 34 * len(shown_topics)), legend=False)
+    note = "Numbers are messages; " if len(periods) <= 26 else ""
+    note += f"blank cells have fewer than {min_messages} messages."
+    if len(order) > len(shown_topics):
+        note += f" The {len(shown_topics)} largest of {len(order)} topics."
+    fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=13, color="#6B7280"))),
+                      margin=dict(t=80))
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    _date_axis(fig, granularity)
+    return fig
+
+
+def sentiment_drivers_chart(drivers: pd.DataFrame, current_label: str, title: str | None = None) -> go.Figure:
+    """Bars of each topic's contribution to the change in mean sentiment (``customdata = [topic]``)."""
+    title = title or f"Which topics moved sentiment ({current_label} vs the period before)"
+    if drivers.empty:
+        return empty_chart(title, "No messages in the compared periods.")
+    rows = drivers.iloc[::-1]
+    colours = [SENTIMENT_COLOURS["positive"] if c >= 0 else SENTIMENT_COLOURS["negative"] for c in rows["contribution"]]
+    fig = go.Figure(go.Bar(
+        x=rows["contribution"], y=[_text(s) for s in rows["label"]], orientation="h", marker_color=colours,
+        text=[f"{c:+.3f}" for c in rows["contribution"]], textposition="outside", cliponaxis=False,
+        customdata=np.column_stack([rows["topic"].astype(int), rows["label"].map(html.escape),
+                                    rows["previous_messages"], rows["current_messages"],
+                                    rows["previous_mean"].fillna(0), rows["current_mean"].fillna(0)]),
+        hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]} → %{customdata[3]} messages<br>"
+                      "mean %{customdata[4]:+.2f} → %{customdata[5]:+.2f}<extra></extra>",
+    ))
+    _layout(fig, title, "Contribution to the change in mean sentiment", None,
+            height=max(260, 70 + 36 * len(rows)), legend=False)
+    span = float(rows["contribution"].abs().max() or 0.01) * 1.5
+    fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True,
+                     gridcolor="#E6E8EB", tickformat="+.2f")
+    return fig
+
+
+def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by sentiment") -> go.Figure:
+    """One stacked bar of negative / neutral / positive messages."""
+    total = sum(counts.values())
+    if not total:
+        return empty_chart(title, "No messages match the filters.", height=160)
+    fig = go.Figure()
+    for label in ("negative", "neutral", "positive"):
+        n = counts.get(label, 0)
+        fig.add_trace(go.Bar(
+            x=[n], y=[""], orientation="h", name=label.capitalize(), marker_color=SENTIMENT_COLOURS[label],
+            text=[f"{label.capitalize()} {n / total:.0%}" if n / total >= 0.08 else ""], textposition="inside",
+            insidetextanchor="middle", customdata=[[label]],
+            hovertemplate=f"{label.capitalize()}: {n:,} messages ({n / total:.0%})<extra></extra>",
+        ))
+    _layout(fig, title, None, None, height=170, legend=False)
+    fig.update_layout(barmode="stack", margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+

@@ -1,0 +1,1073 @@
+"""Expectation gaps: which areas a message is about, whether it states an expectation, and the gap metrics.
+
+Owns:
+
+- the expectation-area taxonomy (``data/expectation_areas.yaml``): :func:`load_taxonomy` reads and
+  validates it; users edit it;
+- area assignment by semantic similarity of a message and of its sentences to each area's
+  description and examples (:func:`area_scores`, :func:`assign_areas`);
+- expectation statements: cue patterns plus a small logistic head on sentence embeddings
+  (:func:`detect_statements`), whether the expectation was met, the sentence span, and where the
+  expectation came from (:func:`expectation_source`);
+- :func:`tag_expectations`, the one entry point the analysis pipeline calls;
+- gap metrics per area and period as pure functions over a messages DataFrame
+  (:func:`area_gap_table`, :func:`ipa_table`, :func:`gap_trend`, :func:`quadrant_name`).
+
+It must not: import Streamlit, write files, read anything but the taxonomy file and the shipped
+head (``pipelines/models/expectation_head.npz``, read with ``allow_pickle=False``), or unpickle
+anything. ``bench/expectations.py`` trains the head and calibrates the thresholds on the dev half
+of the hand-labelled set and measures everything on its test half.
+
+Example:
+    >>> from pipelines.embed import SentenceTransformerEncoder
+    >>> enc = SentenceTransformerEncoder()
+    >>> texts = ["They promised delivery in 2 days and it took three weeks."]
+    >>> tags = tag_expectations(texts, enc.encode(texts), enc, load_taxonomy())
+    >>> tags.loc[0, ["expectation", "expectation_met", "expectation_source"]].tolist()
+    [True, 'unmet', 'company']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.embed import Encoder
+from pipelines.errors import FeedbackLensError
+
+AREAS_PATH = Path(__file__).resolve().parents[1] / "data" / "expectation_areas.yaml"
+"""The default taxonomy, shipped with the project; users may edit it or pass their own file."""
+
+HEAD_PATH = Path(__file__).with_name("models") / "expectation_head.npz"
+"""Weights of the statement head (a few KB of arrays), trained by ``bench/expectations.py --train``."""
+
+SOURCES = ("company", "other_brands", "reviews", "previous", "unknown")
+"""Where an expectation came from: the company's own communication, other brands, reviews and word
+of mouth, the customer's previous encounters with this company, or not said."""
+
+SOURCE_NAMES = {"company": "Company communication", "other_brands": "Other brands", "reviews": "Reviews & word of mouth",
+                "previous": "Previous encounter", "unknown": "Unknown"}
+
+QUADRANTS = ("fix first", "keep it up", "low priority", "possible overkill")
+"""Importance–Performance Analysis quadrants (Martilla & James, 1977), in managers' words."""
+
+TAG_COLUMNS = ("areas", "expectation", "expectation_met", "expectation_sentence", "expectation_start",
+               "expectation_end", "expectation_source")
+
+
+@dataclass(frozen=True)
+class ExpectationSettings:
+    """Tunables of expectation tagging and gap metrics, each with its default and why.
+
+    The thresholds were calibrated on the dev half of ``bench/expectation_eval/labels.csv`` by
+    ``bench/expectations.py --train``; the test half was used only to report the results.
+    """
+
+    # Cosine similarity an area needs when its taxonomy entry sets no threshold of its own
+    # (calibrated on dev over all areas: the best single threshold for micro-F1).
+    area_threshold: float = 0.40
+    # Blend of the whole-message and best-sentence similarity: sentences find an area that one
+    # line of a long complaint mentions, the whole message keeps short texts stable.
+    sentence_weight: float = 0.5
+    # Probability from the statement head above which a sentence states an expectation; None uses
+    # the threshold calibrated with the shipped head (on dev: the best F1 with precision >= 0.85).
+    statement_threshold: float | None = None
+    # Long messages: only the first sentences are embedded; keeps a 26,000-character complaint
+    # from costing as much as 200 short reviews.
+    max_sentences: int = 40
+    # Sentences shorter than this carry no statement ("!", "ok.") and are skipped.
+    min_sentence_chars: int = 8
+    # Gap metrics: an area needs this many mentions in a period before its rates are shown;
+    # fewer would make the unmet rate and sentiment swing on one or two messages.
+    min_mentions: int = 5
+    # Importance never drops below this: an area customers mention is never worth exactly zero,
+    # and a noisy negative difference must not rank an area below areas nobody mentions.
+    importance_floor: float = 0.01
+
+
+# --------------------------------------------------------------------------------------------
+# Taxonomy
+# --------------------------------------------------------------------------------------------
+
+_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_REQUIRED = ("key", "name", "description", "examples")
+
+
+@dataclass(frozen=True)
+class ExpectationArea:
+    """One expectation area: what customers expect in one part of the experience."""
+
+    key: str
+    name: str
+    description: str
+    examples: tuple[str, ...]
+    threshold: float | None = None
+
+    def prototypes(self) -> list[str]:
+        """The texts a message is compared with: the description, then each example."""
+        return [self.description, *self.examples]
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The expectation areas of a run, in file order."""
+
+    areas: tuple[ExpectationArea, ...]
+    path: str = ""
+
+    @property
+    def keys(self) -> list[str]:
+        """Area keys in file order."""
+        return [a.key for a in self.areas]
+
+    def name_of(self, key: str) -> str:
+        """The display name of area ``key`` (the key itself when unknown)."""
+        for area in self.areas:
+            if area.key == key:
+                return area.name
+        return key
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1
+
+
+def load_taxonomy(path: str | Path = AREAS_PATH) -> Taxonomy:
+    """Read and validate an expectation-area file.
+
+    Args:
+        path: A YAML file with a top-level ``areas:`` list; each area has ``key``, ``name``,
+            ``description``, ``examples`` (a non-empty list) and optionally ``threshold``.
+
+    Returns:
+        The validated taxonomy.
+
+    Raises:
+        FeedbackLensError: the file is missing or not valid YAML (the message names the line), or an
+            area lacks a field, repeats a key, has no examples or a threshold outside 0..1 (the
+            message names the area, its line and the fix).
+
+    Example:
+        >>> load_taxonomy().keys[:2]
+        ['speed_of_service', 'personalised_interaction']
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise FeedbackLensError(f"The expectation-area file {path} cannot be read ({err}).",
+                                fix="Check the path, or delete the setting to use the shipped default.") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown line"
+        raise FeedbackLensError(
+            f"The expectation-area file {path} is not valid YAML at {where}: {err.problem or err.context}.",
+            fix="Fix the indentation or quoting on that line (a text containing ': ' or '#' needs quotes).",
+        ) from None
+    except yaml.YAMLError as err:
+        raise FeedbackLensError(f"The expectation-area file {path} is not valid YAML ({err}).",
+                                fix="Compare it with the shipped data/expectation_areas.yaml.") from None
+
+    def fail(message: str, fix: str) -> FeedbackLensError:
+        return FeedbackLensError(f"{path}: {message}", fix=fix)
+
+    if not isinstance(root, yaml.MappingNode):
+        raise fail("the file must be a mapping with an `areas:` list.", "Start the file with `areas:`.")
+    top = {k.value: v for k, v in root.value}
+    areas_node = top.get("areas")
+    if not isinstance(areas_node, yaml.SequenceNode) or not areas_node.value:
+        raise fail("`areas:` is missing or empty.", "Add at least one area under `areas:` (see the shipped file).")
+    areas: list[ExpectationArea] = []
+    seen: dict[str, int] = {}
+    for number, node in enumerate(areas_node.value, start=1):
+        line = _line(node)
+        if not isinstance(node, yaml.MappingNode):
+            raise fail(f"area {number} (line {line}) is not a mapping of key, name, description, examples.",
+                       "Write each area as `- key: ...` followed by indented `name:`, `description:`, `examples:`.")
+        fields = {k.value: v for k, v in node.value}
+        label = fields["key"].value if isinstance(fields.get("key"), yaml.ScalarNode) else f"number {number}"
+        missing = [f for f in _REQUIRED if f not in fields]
+        if missing:
+            raise fail(f"area {label} (line {line}) lacks {', '.join(missing)}.",
+                       f"Add {', '.join(f'`{m}:`' for m in missing)} to that area.")
+        for name in ("key", "name", "description"):
+            value = fields[name]
+            if not isinstance(value, yaml.ScalarNode) or not str(value.value).strip():
+                raise fail(f"area {label} (line {_line(value)}): `{name}` must be a non-empty text.",
+                           f"Give the area a one-line `{name}`.")
+        key = str(fields["key"].value).strip()
+        if not _KEY.match(key):
+            raise fail(f"area key {key!r} (line {_line(fields['key'])}) is not a valid key.",
+                       "Use lower-case letters, digits and underscores, starting with a letter (e.g. fast_refunds).")
+        if key in seen:
+            raise fail(f"area key {key!r} appears twice (lines {seen[key]} and {line}).",
+                       "Give each area its own key, or merge the two areas.")
+        seen[key] = line
+        examples_node = fields["examples"]
+        if not isinstance(examples_node, yaml.SequenceNode):
+            raise fail(f"area {key} (line {_line(examples_node)}): `examples` must be a list.",
+                       "Write examples as a list, one `- phrase` per line.")
+        examples = tuple(str(e.value).strip() for e in examples_node.value
+                         if isinstance(e, yaml.ScalarNode) and str(e.value).strip())
+        if not examples:
+            raise fail(f"area {key} (line {_line(examples_node)}) has no examples.",
+                       "Add a few short customer phrases under `examples:`; areas are found by similarity to them.")
+        threshold = None
+        if "threshold" in fields:
+            raw = fields["threshold"]
+            try:
+                threshold = float(raw.value)
+            except (TypeError, ValueError):
+                threshold = -1.0
+            if not 0.0 <= threshold <= 1.0:
+                raise fail(f"area {key} (line {_line(raw)}): threshold must be a number from 0 to 1.",
+                           "Use a cosine similarity such as 0.4, or delete the line to use the default.")
+        areas.append(ExpectationArea(key=key, name=str(fields["name"].value).strip(),
+                                     description=" ".join(str(fields["description"].value).split()),
+                                     examples=examples, threshold=threshold))
+    return Taxonomy(areas=tuple(areas), path=str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences and cue patterns
+# --------------------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+
+
+def split_sentences(text: str, min_chars: int = 1) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` of ``text``, trimmed of surrounding whitespace.
+
+    Splits after ``.``, ``!`` or ``?`` (and any closing quote or bracket) followed by whitespace, and
+    at line breaks. Abbreviations ("Dr. Smith") are split too, which costs little here: a statement
+    cut in two is still found in its longer half.
+
+    Example:
+        >>> t = "Arrived late. Not as described!"
+        >>> [t[s:e] for s, e in split_sentences(t)]
+        ['Arrived late.', 'Not as described!']
+    """
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= min_chars:
+            out.append((s, e))
+    return out
+
+
+_VERB_SAY = r"(?:said|says|stated|states|told(?: me| us)?|informed(?: me| us)|advised(?: me| us)?|claimed|claims|assured(?: me| us)?|promised|confirmed)"
+_PRODUCT_WORDS = r"(?:good|great|tasty|fresh|fast|nice|strong|effective|sweet|crunchy|smooth|rich|soft|bad|cheap|sturdy|reliable)"
+CUE_GROUPS: dict[str, tuple[str, ...]] = {
+    # "I expected…", "wasn't expecting", "far from what I anticipated", "I thought it would…"
+    "expected": (
+        r"\bexpect(?:ed|ing|ation|ations)?\b", r"\banticipat(?:ed|ing)\b",
+        r"\b(?:i|we) (?:had )?(?:thought|assumed|hoped|believed) (?:it|they|this|these|that|i|we|the)\b(?:.{0,40}\b(?:would|will|could|was|were|had)\b)",
+        r"\bhop(?:ed|ing) (?:it|that|for|to|i|this|these|they|we)\b", r"\bunder the impression\b",
+        r"\b(?:was|were) led to believe\b", r"\bnever thought\b", r"\bs[ck]eptical\b", r"\bif (?:i|we) (?:had|would have) know",
+        r"\bwould (?:have )?never (?:have )?(?:purchased|bought|ordered)\b", r"\b(?:i|we) would have (?:purchased|bought|chosen)\b",
+    ),
+    # "they promised", "said it would take 2 days", "I was told it would…", "assured me"
+    "told": (
+        r"\bpromis(?:e|ed|es|ing)\b", r"\bassur(?:ed|ance|ances)\b", r"\bguarantee(?:d|s)?\b",
+        rf"\b(?:they|he|she|rep|representative|agent|manager|employee|company|bank|seller|vendor|staff|it|someone|lender|servicer) {_VERB_SAY}\b"
+        r"(?:.{0,60}\b(?:would|will|was going to|were going to|within)\b)",
+        r"\b(?:i|we) (?:was|were) (?:told|informed|advised|promised|assured|instructed)\b.{0,60}\b(?:would|will|was going to|within|need(?:ed)? to)\b",
+        r"\b(?:stating|saying|stated|said) (?:that )?(?:my|the|it|they|i|we)\b.{0,40}\b(?:would|will)\b",
+        r"\b(?:than|as) (?:they|he|she|it) (?:said|promised|told|quoted|estimated)\b", r"\bthey did so\b",
+        r"\boffering\b.{0,40}\b(?:bonus|discount|rate|points|deal)\b",
+    ),
+    # "advertised as", "not as described", "the label says", "supposedly new"
+    "described": (
+        r"\badvertis(?:ed|ement|ing|es)\b", r"\b(?:as|not as|not what was) (?:described|pictured|shown|listed|stated|labeled|labelled)\b",
+        r"\b(?:product |item )?description\b", r"\bsupposedly\b", r"\bmislead(?:ing)?\b|\bmisled\b", r"\bdeceptive\b",
+        r"\bbait and switch\b", r"\bfalse advertising\b", r"\bnot (?:really|real|actually|true)\b",
+        r"\b(?:the|its|their) (?:label|package|packaging|box|bag|can|jar|bottle|listing|website|site|ad|title|name|email|letter|offer|receipt) "
+        r"(?:says|said|states|stated|claims|claimed|shows|showed|reads|read|promised|indicated)\b",
+        r"\bclaim(?:s|ed)? to\b", r"\bas instructed\b|\bper (?:the|their) instructions\b", r"\bused as directed\b",
+    ),
+    # "was supposed to", "should have received"
+    "supposed": (
+        r"\bsupposed to\b", r"\bshould (?:have|only)\b", r"\bwould have (?:expected|thought|liked)\b",
+        r"\b(?:like|as) (?:it|they) (?:is|are|was|were) supposed to\b", r"\binstead of (?:coming|being|getting|the)\b",
+        r"\byou get what you pay for\b",
+    ),
+    # "unlike [other company]", "better than X", "nowhere near as good as"
+    "compared": (
+        r"\bunlike\b", r"\bcompared (?:to|with)\b", r"\bin comparison\b", r"\bnowhere near\b",
+        r"\b(?:better|worse|cheaper|pricier|fresher|tastier|stronger|weaker|sweeter|smoother|faster|slower|lower|higher|"
+        r"more expensive|less expensive) than (?!ever\b)",
+        rf"\b(?:not |almost |just )?(?:nearly |quite )?as {_PRODUCT_WORDS} as\b", r"\bas much as (?:the|my|our)\b",
+        r"\b(?:not|nowhere) (?:nearly |quite )?as \w+(?: \w+)? as\b",
+        r"\bother (?:brands?|companies|company|banks?|lenders?|stores?|sellers?|products?|places?|restaurants?|flavors?|"
+        r"energy drinks|mixes|teas?|coffees?)\b",
+        r"\b(?:prefer|preferred) (?:the|my)\b", r"\bswitch(?:ed|ing) (?:to|from)\b", r"\bjust like\b", r"\b(?:is|was|are|were|tastes?|tasted|certainly|just|nothing) not like\b|\bnothing like\b",
+        r"\b(?:few|most|all|any)(?: of)? (?:the )?(?:ones? |\w+s )?(?:i|we)(?:'ve| have)? (?:ever )?(?:tried|found|had|bought)\b",
+        r"\b(?:i|we) (?:usually|normally) (?:don'?t|do not|can'?t)\b", r"\bmost of them\b",
+    ),
+    # "last time it was…", "used to", "the original lasted a week"
+    "previous": (
+        r"\blast time\b", r"(?<!getting )(?<!get )(?<!got )\bused to\b", r"\bpreviously\b", r"\bin the past\b", r"\b(?:in )?years past\b",
+        r"\b(?:the|my|our) (?:old|original|previous|last) (?:one|formula|version|recipe|batch|order|model|camera|player|phone)\b",
+        r"\b(?:never|not) (?:had|have had) (?:a |any )?(?:problem|issue|trouble)s?\b", r"\bbefore (?:they|the|it)\b",
+        r"\bnot (?:like|what) it used to\b", r"\b(?:but|and|yet|now) this time\b", r"\bno real improvement\b",
+        r"\b(?:been|was) a (?:member|customer|client)\b", r"\b(?:i|we) got in (?:\w+ )?\d{4}\b",
+    ),
+    # "after all the rave reviews", "I had heard good things"
+    "reviews": (
+        r"\b(?:the|all the|other|good|great|rave|positive|negative|glowing|many|these|online) reviews\b",
+        r"\breviews (?:said|say|were|are|say)\b", r"\bbased on (?:the )?reviews\b",
+        r"\bheard (?:about|that|good|great|so much|all|of)\b", r"\brave\b",
+        r"\brecommended (?:by|to me)\b", r"\b(?:friend|friends|family|coworker|co-worker|neighbou?r|sister|brother|mother|mom) "
+        r"(?:told|recommended|said|raved|swears)\b", r"\bword of mouth\b", r"\bread (?:that|about|online)\b",
+        r"\b(?:everything|all) (?:i'd|i had|i have) read\b",
+        r"\bcomplaints (?:have been|were) made\b", r"\b(?:others|other people|people|reviewers) (?:have )?(?:said|say|complained|mentioned)\b",
+    ),
+    # "pleasantly surprised", "exceeded", "lived up to", "disappointed that…", "far from"
+    "surprise": (
+        r"\bpleasantly surprised\b", r"\bsurpris(?:ed|ingly|e)\b", r"\bexceed(?:ed|s)?\b", r"\bli(?:ve|ved|ves) up to\b",
+        r"\bfell short\b|\bfalls short\b", r"\bdisappoint(?:ed|ing|ment)\b.{0,30}\b(?:that|given|after|since|because|especially)\b",
+        r"\bfar from what\b", r"\bnot what (?:i|we)\b", r"\bturn(?:ed|s) out\b",
+    ),
+}
+"""Cue phrases of expectation statements, grouped. Any hit is the cue-phrase baseline's "yes"; for
+the statement head a hit is a strong hint, weighed together with the hint groups below and the
+sentence's meaning (so "better than ever" alone is not enough, and a paraphrase without a listed
+cue can still be found)."""
+
+HINT_GROUPS: dict[str, tuple[str, ...]] = {
+    # any comparison: "firmer than", "my favourite of all I tried", "I prefer"
+    "comparative": (
+        r"\b(?!other\b|rather\b|over\b|under\b|never\b|ever\b|after\b|either\b|whether\b|order\b|number\b)\w{2,}er (?:\w+ )?than\b(?! \d)",
+        r"\b(?:a little|a bit|much|far|way|a lot|even) (?:better|worse)\b",
+        r"\b(?:more|less) \w+ than\b(?! \d)", r"\bfavou?rite\b", r"\bprefer(?:red|s)?\b", r"\bthe best\b.{0,40}\b(?:ever|tried|had)\b",
+        r"\bthe (?:only|few) (?:one|ones)\b", r"\bsame as\b", r"\bas (?:good|well|much|fresh|fast) as\b", r"\bbrands?\b",
+    ),
+    # something said, sent or shown by the company
+    "communication": (
+        r"\b(?:they|he|she|rep|representative|agent|manager|company|bank|seller|it) (?:said|says|stated|claimed|told|informed|advised)\b",
+        r"\baccording to\b", r"\b(?:an |the |their )?(?:email|e-mail|letter|notice|offer|receipt|label|package|packaging|listing|website)\b",
+        r"\bconfirm(?:ed|ation)\b", r"\bquoted\b",
+    ),
+    # time before this encounter
+    "past": (
+        r"\bbefore\b", r"\bagain\b", r"\banymore\b", r"\bno longer\b", r"\balways\b", r"\bremember(?:ed)?\b", r"\boriginal(?:ly)?\b",
+        r"\b(?:first|second|third) time\b", r"\bfor (?:over |about )?(?:\d+|many|several|two|three|ten) years\b", r"\busually\b|\bnormally\b",
+    ),
+    # a turn: what was expected against what happened
+    "contrast": (r"\bbut\b", r"\bhowever\b", r"\byet\b", r"\binstead\b", r"\balthough\b|\bthough\b", r"\bstill\b", r"\bnot even\b"),
+}
+"""Weaker hints, common outside expectation statements too: features of the statement head only."""
+
+_CUES = {group: re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+         for group, patterns in CUE_GROUPS.items()}
+_HINTS = {group: re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+          for group, patterns in HINT_GROUPS.items()}
+CUE_GROUP_NAMES = (*CUE_GROUPS, *(f"hint_{g}" for g in HINT_GROUPS))
+"""Names of the cue features, in the order :func:`cue_groups` returns them."""
+
+_MET_CUES = re.compile(
+    r"\b(?:as|just as|exactly as|exactly what was) (?:described|advertised|pictured|shown|promised|expected|stated|listed)\b|"
+    r"\bpleasantly surprised\b|\bexceed(?:ed|s)\b|\bli(?:ve|ved|ves) up to\b|\bbetter than (?:i|we|expected|i'd|what)\b|"
+    r"\b(?:faster|sooner|quicker|earlier) than (?:i|we|expected|promised|estimated)\b|\bon time\b|\bwithin the\b.{0,20}\btime",
+    re.IGNORECASE)
+_UNMET_CUES = re.compile(
+    r"\bnot (?:as|what was|what is|exactly as) (?:described|advertised|pictured|shown|promised|expected|stated|listed)\b|"
+    r"\bsupposed(?:ly)? (?:to )?\b|\bfell short\b|\bfalls short\b|\bnowhere near\b|\bnot (?:nearly |quite )?as \w+ as\b|"
+    r"\bmislead|\bmisled\b|\bdeceptive\b|\bbait and switch\b|\bfalse advertising\b|\bshould have\b|\bstill (?:have )?not\b|"
+    r"\bnever (?:received|got|arrived|came|showed)\b|\bworse than\b|\bdisappoint|\bused to be\b|\bnot like it used to\b",
+    re.IGNORECASE)
+
+_SOURCE_RULES: tuple[tuple[str, str], ...] = (
+    # (source, pattern), most specific first; the first rule that matches the sentence decides.
+    ("reviews", r"\breviews?\b|\breviewers?\b|\bheard\b|\brave\b|\bword of mouth\b|\brecommend(?:ed|ation)s? (?:by|from)\b|"
+                r"\b(?:i'd|i had|i have|i) read\b|\badvice (?:from|of)\b|\bcomplaints (?:have been|were) made\b|\brefer(?:r)?ed me\b|"
+                r"\b(?:friend|friends|family|coworkers?|co-workers?|neighbou?rs?|sister|brother|mother|mom|dad)\b.{0,30}"
+                r"\b(?:told|recommended|said|raved|swears|swore|introduced|gave|got)\b|\beveryone (?:says|said)\b|\bratings?\b|"
+                r"\bwidely known\b|\b(?:others|other people|people) (?:have )?(?:said|say|complained|mentioned)\b"),
+    ("company", r"\bpromis|\badvertis|\bdescri(?:bed|ption)\b|\bas (?:pictured|shown|listed|stated)\b|\bpicture\b|\bmislead|\bmisled\b|"
+                r"\bdeceptive\b|\bsupposedly\b|\bassur|\bcontradict|\bnot (?:really|real)\b|\bweren'?t really\b|\bin stock\b|"
+                r"\b(?:label|package|box|listing|website|site|offer|email|letter|receipt)\b.{0,20}\b(?:says|said|states|stated|claims|shows|showed)\b|"
+                r"\b(?:they|he|she|rep|representative|agent|manager|employee|staff|company|bank|it)\b.{0,15}\b(?:said|says|stated|claimed|claim|"
+                r"told|informed|advised|committed|agreed|confirmed|asked for|offered)\b|\b(?:was|were) (?:told|informed|advised|instructed)\b|"
+                r"\bwhat i was told\b|\btimeline\b|\b(?:member )?benefits\b|\bfree checking\b|\bwarranty\b|\bguarantee|\bshipping timeframe\b|"
+                r"\bon time\b|\bas instructed\b|\binstructions\b"),
+    ("other_brands", r"\bunlike\b|\bcompared? (?:to|with)\b|\bcomparable\b|\bother (?:brands?|companies|company|banks?|lenders?|stores?|"
+                     r"sellers?|products?|places?|restaurants?|sites?|websites?|\w+s)\b|\bbrands?\b|\bswitch(?:ed|ing)\b|\bprefer\b|"
+                     r"\b\w+er (?:\w+ )?than\b|\b(?:more|less) \w+ than\b|\bas (?:good|much|well|fresh|tasty) as\b|\bnot like\b|\bjust like\b|"
+                     r"\bbeats?\b|\b(?:i|we) usually\b|\bwhat (?:i|we) usually\b|\b(?:the )?(?:few|most|all|any)(?: of)? (?:the )?(?:ones? )?(?:i|we)(?:'ve| have)? "
+                     r"(?:ever )?(?:tried|found|had|bought)\b|\bmost of them\b|\b(?:was|were|am|are|get|got) used to\b|"
+                     r"\b(?:store|supermarket|grocery|market|walmart|target|costco|starbucks|mcdonald'?s|ipod|twinings|lavazza|35mm)\b"),
+    ("previous", r"\blast time\b|\bused to\b|\bpreviously\b|\bin the past\b|\byears past\b|\boriginal\b|\bas usual\b|\bfor years\b|"
+                 r"\b(?:the|my|our) (?:old|previous|last|first) (?:one|formula|version|recipe|batch|order|model|purchase|shipment)\b|"
+                 r"\bbefore (?:they|the|it)\b|\bthis time\b|\bnever (?:had|have had) (?:a |any )?(?:problem|issue)|"
+                 r"\b(?:been|was|am) a (?:customer|member|\w+ (?:freak|fan|lover|addict))\b|\bfor (?:over )?\d+ years\b|\b(?:second|third) (?:time|order)\b|"
+                 r"\bremember(?:ed)?\b|\bno (?:real )?improvement\b|\b(?:have|had|i've) (?:been )?(?:buying|using|ordering|tried)\b|"
+                 r"\bother flavors\b|\bgot in (?:\w+ )?\d{4}\b|\bno longer\b|\banymore\b"),
+)
+_SOURCE_PATTERNS = tuple((source, re.compile(pattern, re.IGNORECASE)) for source, pattern in _SOURCE_RULES)
+
+
+def cue_groups(sentence: str) -> np.ndarray:
+    """Which cue and hint groups (in :data:`CUE_GROUP_NAMES` order) match ``sentence``, as 0/1 floats.
+
+    Example:
+        >>> dict(zip(CUE_GROUP_NAMES, cue_groups("They promised it would arrive by Friday.").tolist()))["told"]
+        1.0
+    """
+    return np.array([1.0 if rx.search(sentence) else 0.0 for rx in (*_CUES.values(), *_HINTS.values())])
+
+
+def has_cue(sentence: str) -> bool:
+    """True when any expectation cue phrase matches: the cue-phrase-only baseline's decision."""
+    return any(rx.search(sentence) for rx in _CUES.values())
+
+
+def cue_polarity(sentence: str) -> str | None:
+    """"met" or "unmet" when a cue phrase says so ("as described", "not as described"), else None."""
+    unmet = _UNMET_CUES.search(sentence)
+    met = _MET_CUES.search(sentence)
+    if unmet and not (met and met.start() < unmet.start() and "not" not in sentence[met.start():unmet.start()]):
+        return "unmet"
+    if met:
+        return "met"
+    return None
+
+
+def cue_source(sentence: str) -> str | None:
+    """The expectation source a cue phrase names in ``sentence``, or None when none does.
+
+    Example:
+        >>> cue_source("After all the rave reviews I was let down.")
+        'reviews'
+    """
+    for source, rx in _SOURCE_PATTERNS:
+        if rx.search(sentence):
+            return source
+    return None
+
+
+# Hand-written examples of expectation statements (none taken from the evaluation set): extra
+# positives for the statement head, and prototypes for the source of an expectation.
+# Each: (sentence, "met" / "unmet", source).
+STATEMENT_PROTOTYPES: tuple[tuple[str, str, str], ...] = (
+    # company communication
+    ("They promised delivery within two days but it took three weeks.", "unmet", "company"),
+    ("The website said it would ship the same day, it shipped a week later.", "unmet", "company"),
+    ("The item was not as described in the listing.", "unmet", "company"),
+    ("The picture shows a large jar but what arrived was tiny.", "unmet", "company"),
+    ("It was advertised as gluten free, yet the label lists wheat.", "unmet", "company"),
+    ("The rep told me the fee would be waived, and then they charged it anyway.", "unmet", "company"),
+    ("I was assured my account was closed, but they kept billing me.", "unmet", "company"),
+    ("The bank said the refund would post in five business days; it has been a month.", "unmet", "company"),
+    ("They agreed in writing to remove the late payment, but it is still on my report.", "unmet", "company"),
+    ("The offer said no interest for twelve months, then they charged interest.", "unmet", "company"),
+    ("I was told the payment would go through on Monday and it never did.", "unmet", "company"),
+    ("The box claims it serves four, it barely fed two.", "unmet", "company"),
+    ("The email confirmed my order would arrive by Friday; nothing came.", "unmet", "company"),
+    ("Supposedly new, but the phone was clearly used.", "unmet", "company"),
+    ("This is sold as real maple syrup but it tastes like corn syrup.", "unmet", "company"),
+    ("The loan officer quoted one rate and the papers showed a much higher one.", "unmet", "company"),
+    ("They said someone would call me back within 24 hours and no one ever did.", "unmet", "company"),
+    ("The description promised a soft texture, these are rock hard.", "unmet", "company"),
+    ("It arrived exactly as described and on time.", "met", "company"),
+    ("Works just as advertised.", "met", "company"),
+    ("Delivered well within the promised timeframe.", "met", "company"),
+    ("They said they would call back when it was in stock, and they did.", "met", "company"),
+    ("Exactly what the description said, no surprises.", "met", "company"),
+    ("The refund came in three days, just like the agent promised.", "met", "company"),
+    ("True to the label: no added sugar and it still tastes sweet.", "met", "company"),
+    # other brands
+    ("Unlike my old bank, they answered my question right away.", "met", "other_brands"),
+    ("Much cheaper than the supermarket and just as fresh.", "met", "other_brands"),
+    ("Better than any other brand I have tried.", "met", "other_brands"),
+    ("I have tried several brands and this one is by far the best.", "met", "other_brands"),
+    ("Tastes just like the one from the coffee shop, at half the price.", "met", "other_brands"),
+    ("Other lenders disclose their fees up front; this one hid them.", "unmet", "other_brands"),
+    ("Nowhere near as good as the brand I usually buy.", "unmet", "other_brands"),
+    ("Other online stores let you track the package, this one does not.", "unmet", "other_brands"),
+    ("My previous phone from another company lasted twice as long.", "unmet", "other_brands"),
+    ("Compared to the competitor's version this is bland and overpriced.", "unmet", "other_brands"),
+    ("I usually hate instant soup but this one is really good.", "met", "other_brands"),
+    ("The grocery store sells it for a third of this price.", "unmet", "other_brands"),
+    ("Every other bank lets you deposit cash at the ATM without trouble.", "unmet", "other_brands"),
+    # reviews and word of mouth
+    ("After all the rave reviews I was really let down.", "unmet", "reviews"),
+    ("Based on the reviews I expected something much better.", "unmet", "reviews"),
+    ("A friend recommended it and it was every bit as good as she said.", "met", "reviews"),
+    ("I had heard great things about this place and it did not disappoint.", "met", "reviews"),
+    ("Everyone online raves about it, but I don't see why.", "unmet", "reviews"),
+    ("My sister swore by this brand, and now I see why.", "met", "reviews"),
+    ("The five-star ratings made me think it would last longer than a week.", "unmet", "reviews"),
+    ("I read that they refund fraud within days, but mine took months.", "unmet", "reviews"),
+    # previous encounters
+    ("Last time I ordered it came in two days; this time it took two weeks.", "unmet", "previous"),
+    ("This used to be my favourite, but the new recipe tastes cheap.", "unmet", "previous"),
+    ("The original battery lasted a week, the replacement dies in hours.", "unmet", "previous"),
+    ("I have been a customer for ten years and have never been treated like this.", "unmet", "previous"),
+    ("In the past they always fixed errors quickly; not anymore.", "unmet", "previous"),
+    ("It tastes just like I remember from my childhood.", "met", "previous"),
+    ("Same great quality as my last three orders.", "met", "previous"),
+    ("They used to let me pay by phone for free; now there is a fee.", "unmet", "previous"),
+    ("Another excellent batch, consistent with every order before.", "met", "previous"),
+    # unknown source
+    ("I expected it to be much bigger.", "unmet", "unknown"),
+    ("I did not expect it to be this good.", "met", "unknown"),
+    ("It was far from what I anticipated.", "unmet", "unknown"),
+    ("I thought it would be crunchy, but it was soggy.", "unmet", "unknown"),
+    ("I was pleasantly surprised by how fresh it was.", "met", "unknown"),
+    ("I hoped it would fit my car, but it doesn't.", "unmet", "unknown"),
+    ("It exceeded my expectations in every way.", "met", "unknown"),
+    ("I was expecting worse for the price, but it is really good.", "met", "unknown"),
+    ("For this price I would have expected better quality.", "unmet", "unknown"),
+    ("The bureau was supposed to finish the investigation within 30 days.", "unmet", "unknown"),
+    ("I was under the impression the dispute would stop the collection.", "unmet", "unknown"),
+    ("It should have been delivered by now.", "unmet", "unknown"),
+    ("It lived up to my expectations.", "met", "unknown"),
+    ("Not what I expected at all.", "unmet", "unknown"),
+    ("I was disappointed that it did not come with a charger.", "unmet", "unknown"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Area assignment
+# --------------------------------------------------------------------------------------------
+
+
+def _top_mean(sims: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the ``k`` largest values in each row (all of them when a row is shorter)."""
+    k = min(k, sims.shape[1])
+    return np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+
+
+def area_prototype_vectors(taxonomy: Taxonomy, encoder: Encoder) -> list[np.ndarray]:
+    """Embeddings of each area's description and examples, one array per area, in taxonomy order."""
+    texts = [t for area in taxonomy.areas for t in area.prototypes()]
+    vectors = encoder.encode(texts)
+    out, start = [], 0
+    for area in taxonomy.areas:
+        n = len(area.prototypes())
+        out.append(vectors[start : start + n])
+        start += n
+    return out
+
+
+def area_scores(message_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_owner: np.ndarray,
+                prototypes: Sequence[np.ndarray], settings: ExpectationSettings | None = None) -> np.ndarray:
+    """Similarity of each message to each area, shape ``(messages, areas)``.
+
+    A message's score for an area blends two cosine similarities, each the mean of the two best
+    matches among the area's description and examples: of the whole message, and of its best
+    sentence (``settings.sentence_weight``). A message without sentences uses the whole-message score.
+
+    Args:
+        message_vectors: L2-normalised message embeddings, one row per message.
+        sentence_vectors: L2-normalised sentence embeddings.
+        sentence_owner: For each sentence, the row of its message.
+        prototypes: Per area, the embeddings of its description and examples.
+        settings: Expectation settings; defaults when None.
+    """
+    settings = settings or ExpectationSettings()
+    n = len(message_vectors)
+    scores = np.zeros((n, len(prototypes)))
+    for j, proto in enumerate(prototypes):
+        whole = _top_mean(message_vectors @ proto.T, 2)
+        best = np.full(n, -np.inf)
+        if len(sentence_vectors):
+            np.maximum.at(best, sentence_owner, _top_mean(sentence_vectors @ proto.T, 2))
+        best = np.where(np.isfinite(best), best, whole)
+        scores[:, j] = (1.0 - settings.sentence_weight) * whole + settings.sentence_weight * best
+    return scores
+
+
+def assign_areas(scores: np.ndarray, taxonomy: Taxonomy, settings: ExpectationSettings | None = None) -> list[list[str]]:
+    """Area keys per message: every area whose score reaches its threshold (the area's own, else the default)."""
+    settings = settings or ExpectationSettings()
+    thresholds = np.array([a.threshold if a.threshold is not None else settings.area_threshold for a in taxonomy.areas])
+    keys = taxonomy.keys
+    return [[keys[j] for j in np.flatnonzero(row >= thresholds)] for row in scores]
+
+
+# --------------------------------------------------------------------------------------------
+# Expectation statements
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatementHead:
+    """Logistic head over ``[sentence embedding, cue groups]``: P(sentence states an expectation)."""
+
+    coef: np.ndarray
+    intercept: float
+    encoder_name: str
+    cue_names: tuple[str, ...]
+    threshold: float = 0.5
+
+    def probability(self, sentence_vectors: np.ndarray, cue_matrix: np.ndarray) -> np.ndarray:
+        """P(statement) for each sentence."""
+        x = np.hstack([sentence_vectors.astype(np.float64, copy=False), cue_matrix])
+        return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
+
+    def save(self, path: Path) -> None:
+        """Write the head as plain arrays (``np.savez``; no pickled objects)."""
+        np.savez(path, coef=self.coef, intercept=np.float64(self.intercept), encoder=np.str_(self.encoder_name),
+                 cue_names=np.array(self.cue_names, dtype=str), threshold=np.float64(self.threshold))
+
+
+def load_statement_head(path: Path = HEAD_PATH) -> StatementHead:
+    """Read the statement head written by ``bench/expectations.py --train`` (``allow_pickle=False``).
+
+    Raises:
+        FeedbackLensError: the file is missing, unreadable, lacks an array, or was trained with
+            cue groups that differ from this version's.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            head = StatementHead(coef=z["coef"].astype(np.float64), intercept=float(z["intercept"]),
+                                 encoder_name=str(z["encoder"]), cue_names=tuple(str(c) for c in z["cue_names"]),
+                                 threshold=float(z["threshold"]))
+    except (OSError, ValueError, KeyError) as err:
+        raise FeedbackLensError(f"The expectation statement head {path} cannot be read ({err}).",
+                                fix="Reinstall Feedback Lens, or rebuild it with `python bench/expectations.py --train`.") from None
+    if head.cue_names != CUE_GROUP_NAMES:
+        raise FeedbackLensError(f"The expectation statement head {path} was trained with other cue groups.",
+                                fix="Rebuild it with `python bench/expectations.py --train`.")
+    return head
+
+
+@dataclass
+class Statements:
+    """Per message: the best sentence's P(statement), its span, and its text."""
+
+    probability: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    sentence: list[str | None]
+
+
+def detect_statements(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], sentence_vectors: np.ndarray,
+                      head: StatementHead | None) -> Statements:
+    """Score every sentence and keep each message's most likely expectation statement.
+
+    Args:
+        texts: The messages.
+        spans: Per message, its sentence spans (as :func:`split_sentences` gives them).
+        sentence_vectors: Embeddings of the sentences, in message then span order.
+        head: The statement head; ``None`` scores by cue phrases only (1.0 on a cue, else 0.0).
+    """
+    sentences = [text[s:e] for text, sp in zip(texts, spans, strict=True) for s, e in sp]
+    cues = np.array([cue_groups(s) for s in sentences]).reshape(len(sentences), len(CUE_GROUP_NAMES))
+    if head is None:
+        prob = cues[:, : len(CUE_GROUPS)].max(axis=1) if len(sentences) else np.zeros(0)
+    else:
+        prob = head.probability(sentence_vectors, cues) if len(sentences) else np.zeros(0)
+    n = len(texts)
+    out = Statements(probability=np.zeros(n), start=np.full(n, -1), end=np.full(n, -1), sentence=[None] * n)
+    k = 0
+    for i, sp in enumerate(spans):
+        if sp:
+            best = k + int(np.argmax(prob[k : k + len(sp)]))
+            out.probability[i] = prob[best]
+            out.start[i], out.end[i] = sp[best - k]
+            out.sentence[i] = sentences[best]
+        k += len(sp)
+    return out
+
+
+def expectation_source(sentence: str) -> str:
+    """Where the expectation in ``sentence`` came from: one of :data:`SOURCES`.
+
+    Cue phrases decide ("they promised" → company, "after the rave reviews" → reviews, "unlike my
+    old bank" → other brands, "last time" → previous); without one the source is "unknown".
+    Embedding similarity to source prototypes was measured too and did worse than "unknown" on the
+    dev set (it forces a source onto statements that name none), so it is not used.
+
+    Example:
+        >>> expectation_source("Unlike my old bank, they answered right away.")
+        'other_brands'
+    """
+    return cue_source(sentence) or "unknown"
+
+
+def expectation_met(sentence: str, sentence_sentiment: float, message_sentiment: float) -> str:
+    """"met" or "unmet": a cue phrase decides when there is one, else the sign of the sentiment.
+
+    The sentiment is 0.3 × the sentence's + 0.7 × the whole message's (on the dev set the message
+    said more than the sentence: "It's not the 7 buck deal I got in 2012" reads neutral alone).
+    """
+    cue = cue_polarity(sentence)
+    if cue:
+        return cue
+    return "unmet" if 0.3 * sentence_sentiment + 0.7 * message_sentiment < 0 else "met"
+
+
+def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Encoder, taxonomy: Taxonomy, *,
+                     sentiment: np.ndarray | None = None, settings: ExpectationSettings | None = None,
+                     head: StatementHead | None = None) -> pd.DataFrame:
+    """Tag each message with its expectation areas and its expectation statement, if any.
+
+    This is the pipeline's one entry point. It embeds the messages' sentences with ``encoder``
+    (messages of one sentence reuse their message embedding), so its cost grows with the number of
+    sentences: roughly as much again as embedding the messages.
+
+    Args:
+        texts: The cleaned messages.
+        embeddings: Their L2-normalised embeddings from ``encoder``, one row per text.
+        encoder: The run's encoder; embeds the sentences and the taxonomy's descriptions and examples.
+        taxonomy: The expectation areas (:func:`load_taxonomy`).
+        sentiment: The messages' sentiment scores in -1..1, when the run has them (used to tell a
+            met expectation from an unmet one when no cue phrase says which); computed with the
+            shipped sentiment head when None.
+        settings: Thresholds and limits; :class:`ExpectationSettings` defaults when None.
+        head: The statement head; the shipped one when None. If the run's encoder is not the one
+            the head was trained on, statements are found by cue phrases only.
+
+    Returns:
+        A DataFrame aligned with ``texts`` (same length, RangeIndex) with columns
+
+        - ``areas``: list of area keys (possibly empty),
+        - ``expectation``: True when the message states a met or unmet expectation,
+        - ``expectation_met``: "met", "unmet", or None when there is no statement,
+        - ``expectation_sentence``: the sentence that states it, or None,
+        - ``expectation_start`` / ``expectation_end``: its character span in the text (``text[start:end]``), or -1,
+        - ``expectation_source``: one of :data:`SOURCES`, or None when there is no statement.
+
+    Raises:
+        FeedbackLensError: ``embeddings`` do not have one row per text.
+    """
+    settings = settings or ExpectationSettings()
+    texts = [str(t) for t in texts]
+    n = len(texts)
+    if embeddings.ndim != 2 or embeddings.shape[0] != n:
+        raise FeedbackLensError(f"tag_expectations got {n} texts but embeddings of shape {embeddings.shape}.",
+                                fix="Pass one embedding row per message, from the same encoder.")
+    if n == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TAG_COLUMNS})
+    spans = [split_sentences(t, settings.min_sentence_chars)[: settings.max_sentences] for t in texts]
+    owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
+    sentence_vectors = embed_sentences(texts, spans, embeddings, encoder)
+
+    prototypes = area_prototype_vectors(taxonomy, encoder)
+    areas = assign_areas(area_scores(embeddings, sentence_vectors, owner, prototypes, settings), taxonomy, settings)
+
+    if head is None:
+        head = load_statement_head()
+    if head.encoder_name != getattr(encoder, "name", None) or head.coef.shape[0] != embeddings.shape[1] + len(CUE_GROUP_NAMES):
+        head = None  # the head reads MiniLM vectors only; another encoder gets the cue-phrase detector
+    found = detect_statements(texts, spans, sentence_vectors, head)
+    if head is None:
+        threshold = 0.5  # cue-phrase scores are 0 or 1
+    else:
+        threshold = head.threshold if settings.statement_threshold is None else settings.statement_threshold
+    is_statement = found.probability >= threshold
+
+    rows = np.flatnonzero(is_statement)
+    met: list[str | None] = [None] * n
+    source: list[str | None] = [None] * n
+    if len(rows):
+        sentences = [found.sentence[i] or "" for i in rows]
+        sentence_sentiment, message_sentiment = _statement_sentiment(texts, sentences, rows, embeddings, encoder,
+                                                                     sentiment)
+        for r, i in enumerate(rows):
+            met[i] = expectation_met(sentences[r], sentence_sentiment[r], message_sentiment[r])
+            source[i] = expectation_source(sentences[r])
+    return pd.DataFrame({
+        "areas": areas,
+        "expectation": is_statement,
+        "expectation_met": met,
+        "expectation_sentence": [found.sentence[i] if is_statement[i] else None for i in range(n)],
+        "expectation_start": np.where(is_statement, found.start, -1).astype(np.int64),
+        "expectation_end": np.where(is_statement, found.end, -1).astype(np.int64),
+        "expectation_source": source,
+    })
+
+
+def embed_sentences(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], embeddings: np.ndarray,
+                      encoder: Encoder) -> np.ndarray:
+    """Embeddings of all sentences, in message then span order.
+
+    A sentence that is its whole message reuses the message's vector; repeated sentences are
+    embedded once.
+    """
+    total = sum(len(sp) for sp in spans)
+    out = np.empty((total, embeddings.shape[1]), dtype=np.float32)
+    todo_rows, todo_texts, k = [], [], 0
+    for i, (text, sp) in enumerate(zip(texts, spans, strict=True)):
+        for s, e in sp:
+            if s == 0 and e == len(text):
+                out[k] = embeddings[i]
+            else:
+                todo_rows.append(k)
+                todo_texts.append(text[s:e])
+            k += 1
+    if todo_texts:
+        unique = list(dict.fromkeys(todo_texts))
+        vectors = encoder.encode(unique)
+        where = {t: j for j, t in enumerate(unique)}
+        out[todo_rows] = vectors[[where[t] for t in todo_texts]]
+    return out
+
+
+def _statement_sentiment(texts: Sequence[str], sentences: Sequence[str], rows: np.ndarray, embeddings: np.ndarray,
+                         encoder: Encoder, sentiment: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sentiment of the statement sentences and of their messages (the run's scores when given)."""
+    from pipelines.sentiment import EmbeddingHeadScorer
+
+    scorer = EmbeddingHeadScorer()
+    same_encoder = getattr(encoder, "name", None) == scorer.encoder_name
+    sentence_vectors = encoder.encode(list(sentences)) if same_encoder else None
+    sentence_sentiment = scorer.score(list(sentences), sentence_vectors)
+    if sentiment is not None:
+        message_sentiment = np.asarray(sentiment, dtype=np.float64)[rows]
+    else:
+        message_sentiment = scorer.score([texts[i] for i in rows], embeddings[rows] if same_encoder else None)
+    return sentence_sentiment, message_sentiment
+
+
+# --------------------------------------------------------------------------------------------
+# Gap metrics: pure functions over a messages DataFrame
+# --------------------------------------------------------------------------------------------
+
+
+def _area_lists(values: pd.Series) -> list[list[str]]:
+    """Area keys per message from lists, arrays (Parquet), ``;``-separated text, or missing values."""
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            out.append([a for a in v.split(";") if a])
+        elif v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append([])
+        else:
+            out.append([str(a) for a in v])
+    return out
+
+
+def mention_matrix(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, areas_col: str = "areas") -> pd.DataFrame:
+    """One boolean column per area: does the message mention it. Columns in ``area_keys`` order
+    (default: order of first appearance)."""
+    lists = _area_lists(messages[areas_col])
+    keys = list(area_keys) if area_keys is not None else list(dict.fromkeys(a for row in lists for a in row))
+    data = {k: [k in row for row in lists] for k in keys}
+    return pd.DataFrame(data, index=messages.index, columns=keys, dtype=bool)
+
+
+def rating_outcome(ratings: pd.Series) -> pd.Series:
+    """Ratings as numbers scaled to -1..1 over their observed range.
+
+    Text ratings are read by their numbers ("4 stars" → 4; a range such as "1-4 stars" → its middle,
+    2.5); values without a number are missing. A constant rating gives 0.
+
+    Example:
+        >>> rating_outcome(pd.Series(["5 stars", "1-4 stars", "5 stars"])).tolist()
+        [1.0, -1.0, 1.0]
+    """
+    numeric = pd.to_numeric(ratings, errors="coerce")
+    if numeric.isna().all() and ratings.notna().any():
+        numbers = ratings.astype(str).str.findall(r"-?\d+(?:\.\d+)?")
+        numeric = numbers.map(lambda ns: float(np.mean([abs(float(x)) for x in ns])) if ns else np.nan)
+    lo, hi = numeric.min(), numeric.max()
+    if not np.isfinite(lo) or hi == lo:
+        return numeric * 0.0
+    return 2.0 * (numeric - lo) / (hi - lo) - 1.0
+
+
+def area_importance(mentions: pd.DataFrame, outcome: pd.Series, floor: float = 0.01, ridge: float = 1.0) -> pd.Series:
+    """How strongly mentioning each area moves the outcome: |coefficient| of a joint linear regression.
+
+    The outcome (sentiment, or the rating scaled to -1..1) is regressed on all areas' mention
+    indicators at once, with an intercept and a small ridge penalty, so an area that is often
+    mentioned together with a painful one does not inherit its effect. The absolute value is used:
+    an area whose mention lifts the outcome matters as much as one that drags it. Areas nobody
+    mentions get the floor, as does any smaller value.
+
+    Args:
+        mentions: Boolean mention matrix (:func:`mention_matrix`).
+        outcome: One number per message, same index; rows where it is missing are left out.
+        floor: The smallest importance (``ExpectationSettings.importance_floor``).
+        ridge: L2 penalty; keeps rarely mentioned areas from getting wild coefficients.
+    """
+    keep = outcome.notna()
+    x = mentions[keep].to_numpy(dtype=np.float64)
+    y = outcome[keep].to_numpy(dtype=np.float64)
+    if len(y) == 0 or x.shape[1] == 0:
+        return pd.Series(floor, index=mentions.columns, dtype=np.float64)
+    xc, yc = x - x.mean(axis=0), y - y.mean()  # centring = an unpenalised intercept
+    beta = np.linalg.solve(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ yc)
+    beta[x.sum(axis=0) == 0] = 0.0
+    return pd.Series(np.maximum(np.abs(beta), floor), index=mentions.columns, dtype=np.float64)
+
+
+def _gap_counts(messages: pd.DataFrame, mentions: pd.DataFrame, min_mentions: int) -> pd.DataFrame:
+    """Volume, share, statements, unmet rate and mean sentiment per area for one set of messages."""
+    n = len(messages)
+    met = messages["expectation_met"] if "expectation_met" in messages else pd.Series(None, index=messages.index)
+    rows = []
+    for key in mentions.columns:
+        on = mentions[key].to_numpy()
+        k = int(on.sum())
+        unmet = int((met[on] == "unmet").sum())
+        met_n = int((met[on] == "met").sum())
+        statements = unmet + met_n
+        enough = k >= min_mentions
+        rows.append({
+            "area": key, "mentions": k, "share": k / n if n else np.nan,
+            "statements": statements, "unmet": unmet, "met": met_n,
+            "unmet_rate": unmet / statements if enough and statements else np.nan,
+            "mean_sentiment": float(messages.loc[on, "sentiment"].mean()) if enough else np.nan,
+        })
+    return pd.DataFrame(rows, columns=["area", "mentions", "share", "statements", "unmet", "met", "unmet_rate",
+                                       "mean_sentiment"])
+
+
+def area_gap_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, rating_col: str | None = None,
+                   settings: ExpectationSettings | None = None) -> pd.DataFrame:
+    """Expectation-gap metrics per area over all ``messages``.
+
+    Args:
+        messages: One row per message with ``sentiment`` (-1..1), ``areas`` (list of keys) and
+            ``expectation_met`` ("met" / "unmet" / None); ``date`` is not needed here.
+        area_keys: Areas to report, in this order (default: those mentioned, in order of appearance).
+            Areas nobody mentions get a row of zeros.
+        rating_col: A rating column, when the data has one: importance and performance then use the
+            rating (scaled to -1..1, see :func:`rating_outcome`) instead of sentiment.
+        settings: ``min_mentions`` and ``importance_floor``; defaults when None.
+
+    Returns:
+        One row per area: ``area``, ``mentions`` (messages mentioning it), ``share`` (of all
+        messages), ``statements`` (expectation statements among them), ``unmet``, ``met``,
+        ``unmet_rate`` (unmet / statements), ``mean_sentiment``, ``importance`` (see
+        :func:`area_importance`) and ``performance`` (mean outcome of the messages that mention the
+        area, -1..1). Rates and performance are NaN below ``min_mentions`` mentions.
+
+    Example:
+        >>> m = pd.DataFrame({"areas": [["speed_of_service"], [], ["speed_of_service"]],
+        ...                   "sentiment": [-0.8, 0.5, -0.4], "expectation_met": ["unmet", None, "met"]})
+        >>> area_gap_table(m, settings=ExpectationSettings(min_mentions=1))[["area", "mentions", "unmet_rate"]].values.tolist()
+        [['speed_of_service', 2, 0.5]]
+    """
+    settings = settings or ExpectationSettings()
+    mentions = mention_matrix(messages, area_keys)
+    table = _gap_counts(messages, mentions, settings.min_mentions)
+    outcome = messages["sentiment"].astype(np.float64)
+    if rating_col is not None and rating_col in messages:
+        rated = rating_outcome(messages[rating_col])
+        if rated.notna().any():
+            outcome = rated
+    table["importance"] = area_importance(mentions, outcome, settings.importance_floor).to_numpy()
+    enough = table["mentions"].to_numpy() >= settings.min_mentions
+    table["performance"] = [float(outcome[mentions[k]].mean()) if ok else np.nan
+                            for k, ok in zip(mentions.columns, enough, strict=True)]
+    return table
+
+
+def quadrant_name(importance: float, performance: float, importance_cut: float, performance_cut: float) -> str:
+    """The Importance–Performance quadrant of one area, in managers' words.
+
+    High importance and low performance: "fix first"; high and high: "keep it up"; low and low:
+    "low priority"; low importance, high performance: "possible overkill". A value on a cut counts
+    as high.
+
+    Example:
+        >>> quadrant_name(0.3, -0.2, 0.1, 0.0)
+        'fix first'
+    """
+    high_importance = importance >= importance_cut
+    high_performance = performance >= performance_cut
+    if high_importance:
+        return "keep it up" if high_performance else "fix first"
+    return "possible overkill" if high_performance else "low priority"
+
+
+def ipa_table(gaps: pd.DataFrame, importance_cut: float | None = None, performance_cut: float | None = None) -> pd.DataFrame:
+    """Importance–Performance Analysis (Martilla & James, 1977) of the areas in ``gaps``.
+
+    Args:
+        gaps: Output of :func:`area_gap_table`; areas with no performance (too few mentions) are left out.
+        importance_cut: Where importance counts as high; default: the mean over the areas shown
+            (the data-centred cross-hairs, which always splits the areas).
+        performance_cut: Where performance counts as high; default: the mean over the areas shown.
+
+    Returns:
+        The rows of ``gaps`` that have a performance, with ``quadrant`` added, plus the cuts used
+        in ``importance_cut`` and ``performance_cut`` (the same on every row, for drawing cross-hairs).
+    """
+    table = gaps[gaps["performance"].notna()].copy()
+    i_cut = float(table["importance"].mean()) if importance_cut is None else float(importance_cut)
+    p_cut = float(table["performance"].mean()) if performance_cut is None else float(performance_cut)
+    table["quadrant"] = [quadrant_name(i, p, i_cut, p_cut) for i, p in zip(table["importance"], table["performance"], strict=True)]
+    table["importance_cut"] = i_cut
+    table["performance_cut"] = p_cut
+    return table.reset_index(drop=True)
+
+
+def _periods(dates: pd.Series, freq: str) -> pd.Series:
+    dates = pd.to_datetime(dates, utc=True).dt.tz_convert(None)
+    return dates.dt.to_period(freq).dt.start_time
+
+
+def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] | None = None,
+              settings: ExpectationSettings | None = None) -> pd.DataFrame:
+    """The gap metrics of :func:`area_gap_table` (without importance) per period and area.
+
+    Args:
+        messages: As for :func:`area_gap_table`, plus ``date`` (UTC).
+        freq: A pandas period frequency: "W" (weeks from Monday), "M" (months), "Q".
+        area_keys: Areas to report (default: all mentioned); every period gets a row per area.
+        settings: ``min_mentions`` per period; defaults when None.
+
+    Returns:
+        Columns ``period`` (the period's start, naive UTC), ``area``, ``mentions``, ``share`` (of
+        the period's messages), ``statements``, ``unmet``, ``met``, ``unmet_rate``, ``mean_sentiment``;
+        rates are NaN where the period has fewer than ``min_mentions`` mentions of the area.
+    """
+    settings = settings or ExpectationSettings()
+    mentions = mention_matrix(messages, area_keys)
+    periods = _periods(messages["date"], freq)
+    parts = []
+    for period, idx in messages.groupby(periods.to_numpy(), sort=True).groups.items():
+        part = _gap_counts(messages.loc[idx], mentions.loc[idx], settings.min_mentions)
+        part.insert(0, "period", period)
+        parts.append(part)
+    columns = ["period", "area", "mentions", "share", "statements", "unmet", "met", "unmet_rate", "mean_sentiment"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def source_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Expectation statements per area and source: where the expectations behind each gap came from.
+
+    Returns:
+        Columns ``area``, ``source`` (every one of :data:`SOURCES`), ``statements``, ``unmet``.
+    """
+    mentions = mention_matrix(messages, area_keys)
+    stated = messages["expectation"].fillna(False).astype(bool).to_numpy()
+    rows = []
+    for key in mentions.columns:
+        on = mentions[key].to_numpy() & stated
+        sub = messages.loc[on]
+        for src in SOURCES:
+            hit = (sub["expectation_source"] == src).to_numpy()
+            rows.append({"area": key, "source": src, "statements": int(hit.sum()),
+                         "unmet": int((sub.loc[hit, "expectation_met"] == "unmet").sum())})
+    return pd.DataFrame(rows, columns=["area", "source", "statements", "unmet"])
+
+
+def topic_area_table(messages: pd.DataFrame, topic_col: str = "topic", area_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Messages per discovered topic and expectation area (topics as rows, areas as columns)."""
+    mentions = mention_matrix(messages, area_keys)
+    return mentions.astype(int).groupby(messages[topic_col]).sum()

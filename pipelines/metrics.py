@@ -1,0 +1,608 @@
+"""Numbers about a run: filters, period buckets, headline figures, trends, movers, emerging issues, sentiment.
+
+Owns every figure the dashboard shows (and that snapshots will show), computed one way from the
+run's tables (``messages``, ``topics``). Pure functions over DataFrames returning typed results:
+no Streamlit, no file access, no formatting beyond the one-line labels and reasons a result carries.
+
+Dates are UTC. A "period" is a calendar bucket (day, week from Monday, month) used by charts; a
+:class:`Window` is a run of whole days used to compare "the last N days" with the N days before.
+
+Example:
+    >>> current, previous = comparison_windows(last_day(run.messages), days=30)
+    >>> headline(run.messages, current, previous).messages.delta
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy.special import pdtrc
+
+NO_TOPIC = -1
+"""Topic id of messages that fit no topic (``pipelines.topics.OUTLIER``)."""
+NO_TOPIC_LABEL = "(no clear topic)"
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+Granularity = Literal["day", "week", "month"]
+GRANULARITIES: tuple[Granularity, ...] = ("day", "week", "month")
+_FREQ = {"day": "D", "week": "7D", "month": "MS"}
+BLANK = "(blank)"
+"""How a missing metadata value is shown and filtered."""
+
+
+# --------------------------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """What the user narrowed the messages to. Empty fields mean "no restriction".
+
+    Attributes:
+        start: first day included (UTC), or ``None``.
+        end: last day included (UTC), or ``None``. With either bound set, undated messages are left out.
+        topics: topic ids to keep (``-1`` = no clear topic).
+        sentiments: sentiment labels to keep ("negative", "neutral", "positive").
+        metadata: ``(column, values)`` pairs; a message is kept when its value is one of ``values``.
+    """
+
+    start: date | None = None
+    end: date | None = None
+    topics: tuple[int, ...] = ()
+    sentiments: tuple[str, ...] = ()
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing is filtered out."""
+        return not (self.start or self.end or self.topics or self.sentiments or any(v for _, v in self.metadata))
+
+
+def _dates(messages: pd.DataFrame) -> pd.Series:
+    if "date" in messages:
+        return messages["date"]
+    return pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")
+
+
+def _utc(day: date | datetime | pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(day)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def metadata_as_text(values: pd.Series) -> pd.Series:
+    """Metadata values as the strings filters and breakdowns use; missing values become ``(blank)``."""
+    out = values.astype("string").str.strip()
+    return out.mask(out.isna() | (out == ""), BLANK).astype(str)
+
+
+def filter_messages(messages: pd.DataFrame, f: MessageFilter) -> pd.DataFrame:
+    """The messages that pass the filter (a new frame; the input is not changed)."""
+    mask = np.ones(len(messages), dtype=bool)
+    if f.start is not None or f.end is not None:
+        d = _dates(messages)
+        mask &= d.notna().to_numpy()
+        if f.start is not None:
+            mask &= (d >= _utc(f.start)).fillna(False).to_numpy()
+        if f.end is not None:
+            mask &= (d < _utc(f.end) + pd.Timedelta(days=1)).fillna(False).to_numpy()
+    if f.topics:
+        mask &= messages["topic"].isin(f.topics).to_numpy()
+    if f.sentiments:
+        mask &= messages["sentiment_label"].isin(f.sentiments).to_numpy()
+    for column, values in f.metadata:
+        if values and column in messages:
+            mask &= metadata_as_text(messages[column]).isin(values).to_numpy()
+    return messages[mask]
+
+
+def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, list[str]]:
+    """Filterable metadata columns and their values (sorted), skipping free-text-like columns.
+
+    A column qualifies when it has 2 to ``max_values`` distinct values: a channel, a product, a rating.
+    """
+    out: dict[str, list[str]] = {}
+    for column in columns:
+        if column not in messages:
+            continue
+        values = metadata_as_text(messages[column]).unique()
+        if 2 <= len(values) <= max_values:
+            out[column] = sorted(values, key=lambda v: (v == BLANK, v.casefold()))
+    return out
+
+
+def search_terms(query: str) -> list[str]:
+    """The words of a keyword search, without duplicates (case-insensitive)."""
+    seen: dict[str, str] = {}
+    for word in query.split():
+        seen.setdefault(word.casefold(), word)
+    return list(seen.values())
+
+
+def search_messages(messages: pd.DataFrame, query: str) -> pd.DataFrame:
+    """Messages whose text contains every word of ``query`` (literal, case-insensitive)."""
+    terms = search_terms(query)
+    if not terms:
+        return messages
+    text = messages["text"].astype(str)
+    mask = np.ones(len(messages), dtype=bool)
+    for term in terms:
+        mask &= text.str.contains(re.escape(term), case=False, regex=True).to_numpy()
+    return messages[mask]
+
+
+# ------------------------------------------------------------------------------------- periods, windows
+
+
+def period_start(dates: pd.Series, granularity: Granularity) -> pd.Series:
+    """The start of the calendar period (UTC day, week from Monday, month) of each date; NaT stays NaT."""
+    day = dates.dt.floor("D")
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - pd.to_timedelta(day.dt.dayofweek, unit="D")
+    if granularity == "month":
+        return day - pd.to_timedelta(day.dt.day - 1, unit="D")
+    raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, not {granularity!r}")
+
+
+def default_granularity(first: date | None, last: date | None) -> Granularity:
+    """A readable time step for a span: days up to 3 weeks, weeks up to 4 months, months beyond."""
+    if first is None or last is None:
+        return "month"
+    days = (last - first).days + 1
+    return "day" if days <= 21 else "week" if days <= 120 else "month"
+
+
+def period_range(first: pd.Timestamp, last: pd.Timestamp, granularity: Granularity) -> pd.DatetimeIndex:
+    """Every period start from the period of ``first`` to that of ``last``."""
+    starts = period_start(pd.Series([_utc(first), _utc(last)]), granularity)
+    return pd.date_range(starts.iloc[0], starts.iloc[1], freq=_FREQ[granularity])
+
+
+def period_label(start: pd.Timestamp, granularity: Granularity) -> str:
+    """'3 Mar 2026', 'Week of 2 Mar 2026' or 'Mar 2026'."""
+    if granularity == "month":
+        return f"{start:%b %Y}"
+    day = f"{start.day} {start:%b %Y}"
+    return f"Week of {day}" if granularity == "week" else day
+
+
+def period_end(start: pd.Timestamp, granularity: Granularity) -> pd.Timestamp:
+    """The first instant after the period that starts at ``start``."""
+    if granularity == "month":
+        return start + pd.offsets.MonthBegin(1)
+    return start + pd.Timedelta(days=1 if granularity == "day" else 7)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A run of whole UTC days: ``start`` included, ``end`` excluded."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def days(self) -> int:
+        """Length in days."""
+        return int((self.end - self.start) / pd.Timedelta(days=1))
+
+    @property
+    def first_day(self) -> date:
+        """The first day included."""
+        return self.start.date()
+
+    @property
+    def last_day(self) -> date:
+        """The last day included."""
+        return (self.end - pd.Timedelta(days=1)).date()
+
+    @property
+    def label(self) -> str:
+        """'2 Oct – 31 Oct 2026', or '15 Dec 2025 – 13 Jan 2026' across years."""
+        first, last = self.start, self.end - pd.Timedelta(days=1)
+        if first == last:
+            return f"{first.day} {first:%b %Y}"
+        head = f"{first.day} {first:%b}" + ("" if first.year == last.year else f" {first.year}")
+        return f"{head} – {last.day} {last:%b %Y}"
+
+    def contains(self, dates: pd.Series) -> np.ndarray:
+        """Which of ``dates`` fall in the window (NaT never does)."""
+        return ((dates >= self.start) & (dates < self.end)).fillna(False).to_numpy(dtype=bool)
+
+    def shifted(self, periods: int) -> Window:
+        """The window ``periods`` lengths earlier (negative: later)."""
+        step = pd.Timedelta(days=self.days * periods)
+        return Window(self.start - step, self.end - step)
+
+
+def last_day(messages: pd.DataFrame) -> date | None:
+    """The (UTC) day of the newest dated message, or ``None`` when no message has a date."""
+    newest = _dates(messages).max()
+    return None if pd.isna(newest) else newest.date()
+
+
+def comparison_windows(last: date, days: int) -> tuple[Window, Window]:
+    """The ``days`` days ending with ``last`` (included), and the ``days`` days before them."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    end = _utc(last) + pd.Timedelta(days=1)
+    current = Window(end - pd.Timedelta(days=days), end)
+    return current, current.shifted(1)
+
+
+# ---------------------------------------------------------------------------------------------- topics
+
+
+def topic_labels(topics: pd.DataFrame) -> dict[int, str]:
+    """Topic id → label, including the no-topic bucket."""
+    labels = {int(t): str(label) for t, label in zip(topics["topic"], topics["label"], strict=True)}
+    labels.setdefault(NO_TOPIC, NO_TOPIC_LABEL)
+    return labels
+
+
+def _label_of(labels: Mapping[int, str], topic: int) -> str:
+    return labels.get(int(topic), f"Topic {topic}")
+
+
+def _counts_in(messages: pd.DataFrame, window: Window | None) -> pd.Series:
+    rows = messages if window is None else messages[window.contains(_dates(messages))]
+    return rows["topic"].value_counts()
+
+
+def topic_table(
+    messages: pd.DataFrame,
+    topics: pd.DataFrame,
+    current: Window | None = None,
+    previous: Window | None = None,
+    include_no_topic: bool = False,
+    trend: Granularity | None = None,
+) -> pd.DataFrame:
+    """One row per topic with its volume, sentiment and change, largest first.
+
+    Args:
+        messages: the (filtered) messages.
+        topics: the run's topics table (labels and keywords).
+        current, previous: windows to count for ``current``, ``previous``, ``change`` and ``change_pct``.
+        include_no_topic: also list the messages without a clear topic (as topic -1).
+        trend: also give each topic's count per period over the messages' whole span (``trend``, a list).
+
+    Returns:
+        Columns ``topic, label, keywords, messages, share, mean_sentiment, share_negative`` and, with
+        windows, ``current, previous, change, change_pct`` (NaN when ``previous`` is 0); with ``trend``,
+        ``trend``. Topics without any message are left out.
+    """
+    labels = topic_labels(topics)
+    keywords = {int(t): ", ".join(map(str, k)) for t, k in zip(topics["topic"], topics["keywords"], strict=True)}
+    rows = messages if include_no_topic else messages[messages["topic"] != NO_TOPIC]
+    grouped = rows.groupby("topic")
+    out = pd.DataFrame({
+        "messages": grouped.size(),
+        "mean_sentiment": grouped["sentiment"].mean(),
+        "share_negative": grouped["sentiment_label"].agg(lambda s: float((s == "negative").mean())),
+    })
+    out.index = out.index.astype("int64")
+    out["share"] = out["messages"] / max(len(messages), 1)
+    out["label"] = [_label_of(labels, t) for t in out.index]
+    out["keywords"] = [keywords.get(int(t), "") for t in out.index]
+    columns = ["topic", "label", "keywords", "messages", "share", "mean_sentiment", "share_negative"]
+    if current is not None and previous is not None:
+        now, before = _counts_in(rows, current), _counts_in(rows, previous)
+        out["current"] = now.reindex(out.index, fill_value=0).astype("int64")
+        out["previous"] = before.reindex(out.index, fill_value=0).astype("int64")
+        out["change"] = out["current"] - out["previous"]
+        out["change_pct"] = out["change"] / out["previous"].where(out["previous"] > 0)
+        columns += ["current", "previous", "change", "change_pct"]
+    if trend is not None:
+        volume = volume_over_time(rows, trend)
+        series = volume.groupby("topic")["count"].agg(list) if len(volume) else pd.Series(dtype=object)
+        out["trend"] = [series.get(t, []) for t in out.index]
+        columns.append("trend")
+    out = out.rename_axis("topic").reset_index()
+    no_topic_last = (out["topic"] == NO_TOPIC).astype(int)
+    order = np.lexsort((out["topic"].to_numpy(), -out["messages"].to_numpy(), no_topic_last.to_numpy()))
+    return out.iloc[order][columns].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Movers:
+    """Topics whose volume changed most between two windows."""
+
+    current: Window
+    previous: Window
+    rising: pd.DataFrame
+    """``topic, label, current, previous, change, change_pct``; largest increase first."""
+    falling: pd.DataFrame
+    """The same columns; largest decrease first."""
+
+
+def biggest_movers(
+    messages: pd.DataFrame, topics: pd.DataFrame, current: Window, previous: Window, n: int = 5, min_messages: int = 3
+) -> Movers:
+    """The ``n`` topics that rose and fell most (in messages) from ``previous`` to ``current``.
+
+    Topics with fewer than ``min_messages`` in both windows are left out so that 1 → 2 is not a "+100%" story.
+    """
+    table = topic_table(messages, topics, current, previous)
+    columns = ["topic", "label", "current", "previous", "change", "change_pct"]
+    big = table[(table["current"] >= min_messages) | (table["previous"] >= min_messages)][columns]
+    rising = big[big["change"] > 0].sort_values(["change", "current"], ascending=[False, False]).head(n)
+    falling = big[big["change"] < 0].sort_values(["change", "previous"], ascending=[True, False]).head(n)
+    return Movers(current, previous, rising.reset_index(drop=True), falling.reset_index(drop=True))
+
+
+# ------------------------------------------------------------------------------------------- headline
+
+
+@dataclass(frozen=True)
+class Change:
+    """A figure now and in the previous window."""
+
+    current: float | None
+    previous: float | None
+
+    @property
+    def delta(self) -> float | None:
+        """``current - previous``, or ``None`` when either is unknown."""
+        if self.current is None or self.previous is None:
+            return None
+        return self.current - self.previous
+
+    @property
+    def relative(self) -> float | None:
+        """The change as a fraction of ``previous`` (0.25 = +25 %), or ``None`` when ``previous`` is 0 or unknown."""
+        if self.delta is None or not self.previous:
+            return None
+        return self.delta / self.previous
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The four headline figures for a window, each with its value in the window before."""
+
+    current: Window
+    previous: Window
+    messages: Change
+    share_negative: Change
+    mean_sentiment: Change
+    active_topics: Change
+
+
+def _figures(rows: pd.DataFrame) -> tuple[float, float | None, float | None, float]:
+    n = len(rows)
+    if n == 0:
+        return 0.0, None, None, 0.0
+    negative = float((rows["sentiment_label"] == "negative").mean())
+    active = float(rows.loc[rows["topic"] != NO_TOPIC, "topic"].nunique())
+    return float(n), negative, float(rows["sentiment"].mean()), active
+
+
+def headline(messages: pd.DataFrame, current: Window, previous: Window) -> Headline:
+    """Messages, share negative, mean sentiment and active topics (with at least one message) per window."""
+    dates = _dates(messages)
+    now = _figures(messages[current.contains(dates)])
+    before = _figures(messages[previous.contains(dates)])
+    return Headline(current, previous, *(Change(a, b) for a, b in zip(now, before, strict=True)))
+
+
+# ------------------------------------------------------------------------------------- volume over time
+
+
+def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str = "topic") -> pd.DataFrame:
+    """Messages per period and per value of ``by`` (a topic or a metadata column), every period included.
+
+    Returns:
+        Long table ``period, <by>, count, share`` where ``share`` is the value's share of all (filtered)
+        messages in that period (0 in an empty period). Undated messages are left out; a missing metadata
+        value counts as ``(blank)``. Empty when no message has a date.
+    """
+    dates = _dates(messages)
+    dated = messages[dates.notna().to_numpy()]
+    if dated.empty:
+        return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns, UTC]"), by: pd.Series(dtype=object),
+                             "count": pd.Series(dtype="int64"), "share": pd.Series(dtype="float64")})
+    keys = dated[by] if by == "topic" else metadata_as_text(dated[by])
+    periods = period_start(_dates(dated), granularity)
+    counts = pd.crosstab(periods.rename("period"), keys.rename(by))
+    full = period_range(periods.min(), periods.max(), granularity)
+    counts = counts.reindex(full, fill_value=0).rename_axis("period")
+    totals = counts.sum(axis=1)
+    shares = counts.div(totals.where(totals > 0), axis=0).fillna(0.0)
+    out = counts.stack().rename("count").to_frame()
+    out["share"] = shares.stack()
+    out = out.reset_index()
+    out["count"] = out["count"].astype("int64")
+    return out.sort_values(["period", by]).reset_index(drop=True)
+
+
+def period_totals(messages: pd.DataFrame, granularity: Granularity) -> pd.DataFrame:
+    """Messages per period (every period from the first to the last dated message): ``period, count``."""
+    dated = _dates(messages).dropna()
+    if dated.empty:
+        return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns, UTC]"), "count": pd.Series(dtype="int64")})
+    periods = period_start(dated, granularity)
+    counts = periods.value_counts().reindex(period_range(periods.min(), periods.max(), granularity), fill_value=0)
+    return counts.rename_axis("period").rename("count").astype("int64").reset_index()
+
+
+# ------------------------------------------------------------------------------------- emerging issues
+
+
+@dataclass(frozen=True)
+class EmergingIssues:
+    """Topics far above their own usual volume in the latest window.
+
+    Attributes:
+        window: the window tested.
+        baseline_windows: how many earlier windows of the same length formed each topic's baseline.
+        issues: ``topic, label, count, baseline, ratio, z_score, p_value, reason``, strongest first.
+        note: why nothing could be tested (too little history), else ``None``.
+    """
+
+    window: Window
+    baseline_windows: int
+    issues: pd.DataFrame
+    note: str | None = None
+
+
+_ISSUE_COLUMNS = ["topic", "label", "count", "baseline", "ratio", "z_score", "p_value", "reason"]
+
+
+def emerging_issues(
+    messages: pd.DataFrame,
+    topics: pd.DataFrame,
+    window: Window,
+    baseline_windows: int = 8,
+    min_count: int = 5,
+    min_ratio: float = 2.0,
+    max_p_value: float = 0.01,
+    min_baseline_windows: int = 3,
+    history_start: pd.Timestamp | None = None,
+) -> EmergingIssues:
+    """Flag topics whose volume in ``window`` is far above their own trailing baseline.
+
+    Each topic's count in the window is compared with its mean count over up to ``baseline_windows``
+    earlier windows of the same length (only windows fully after ``history_start``, the first message,
+    count: before it we know nothing). Under a Poisson model with that mean (at least 0.5, so a topic
+    that was silent still needs several messages), the chance of seeing this many or more is the
+    p-value. A topic is flagged when all hold: ``count >= min_count`` (tiny topics do not flicker),
+    ``count >= min_ratio * baseline`` (a real jump, not just a big topic) and ``p_value <= max_p_value``.
+
+    Args:
+        messages: the (filtered) messages, including the history before ``window``.
+        topics: the run's topics table (for labels).
+        window: the latest window, e.g. the last 7 days.
+        history_start: when the data begins; the earliest message date by default.
+
+    Returns:
+        The flagged topics with a one-line reason each (see :class:`EmergingIssues`).
+    """
+    labels = topic_labels(topics)
+    dates = _dates(messages)
+    start = dates.min() if history_start is None else _utc(history_start)
+    windows = [window.shifted(i) for i in range(1, baseline_windows + 1)]
+    windows = [w for w in windows if not pd.isna(start) and w.start >= start.floor("D")]
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _ISSUE_COLUMNS})
+    if len(windows) < min_baseline_windows:
+        note = (f"Not enough history to spot emerging issues: they need {min_baseline_windows} earlier periods of "
+                f"{window.days} days before {window.label}, with data from the start of each.")
+        return EmergingIssues(window, len(windows), empty, note)
+    rows = messages[messages["topic"] != NO_TOPIC]
+    rows_dates = _dates(rows)
+    now = rows.loc[window.contains(rows_dates), "topic"].value_counts()
+    history = pd.DataFrame({i: rows.loc[w.contains(rows_dates), "topic"].value_counts() for i, w in enumerate(windows)})
+    history = history.reindex(now.index.union(history.index)).fillna(0)
+    baseline = history.mean(axis=1)
+    found = []
+    for topic, count in now.items():
+        mean = float(baseline.get(topic, 0.0))
+        rate = max(mean, 0.5)
+        p_value = float(pdtrc(count - 1, rate))
+        if count < min_count or count < min_ratio * mean or p_value > max_p_value:
+            continue
+        z = (count - mean) / np.sqrt(rate)
+        ratio = count / mean if mean > 0 else float("inf")
+        per = f"per {window.days} days" if window.days != 1 else "per day"
+        if mean < 0.5:
+            reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
+        else:
+            reason = f"{count} messages in {window.label}, {ratio:.1f}× the usual {mean:.1f} {per}."
+        found.append((int(topic), _label_of(labels, topic), int(count), mean, ratio, z, p_value, reason))
+    issues = pd.DataFrame(found, columns=_ISSUE_COLUMNS) if found else empty
+    if found:
+        issues = issues.sort_values(["p_value", "count"], ascending=[True, False]).reset_index(drop=True)
+    return EmergingIssues(window, len(windows), issues)
+
+
+# ----------------------------------------------------------------------------------- sentiment over time
+
+
+def sentiment_over_time(
+    messages: pd.DataFrame, granularity: Granularity, by_topic: bool = False, rolling: int = 1
+) -> pd.DataFrame:
+    """Mean sentiment and volume per period (and per topic), every period included.
+
+    Args:
+        rolling: also smooth over this many periods (``smoothed``): the mean of all messages in the
+            last ``rolling`` periods, so a quiet period weighs less than a busy one.
+
+    Returns:
+        ``period, [topic,] messages, mean_sentiment, share_negative, share_positive, smoothed``; the
+        means are NaN in a period without messages.
+    """
+    dates = _dates(messages)
+    dated = messages[dates.notna().to_numpy()].assign(period=period_start(dates.dropna(), granularity))
+    keys = ["period", "topic"] if by_topic else ["period"]
+    columns = [*keys, "messages", "mean_sentiment", "share_negative", "share_positive", "smoothed"]
+    if dated.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    dated = dated.assign(neg=dated["sentiment_label"] == "negative", pos=dated["sentiment_label"] == "positive")
+    sums = dated.groupby(keys).agg(messages=("sentiment", "size"), total=("sentiment", "sum"),
+                                   neg=("neg", "sum"), pos=("pos", "sum"))
+    full = period_range(dated["period"].min(), dated["period"].max(), granularity)
+    if by_topic:
+        index = pd.MultiIndex.from_product([full, sorted(dated["topic"].unique())], names=keys)
+    else:
+        index = pd.Index(full, name="period")
+    sums = sums.reindex(index, fill_value=0)
+    out = pd.DataFrame(index=sums.index)
+    n = sums["messages"].where(sums["messages"] > 0)
+    out["messages"] = sums["messages"].astype("int64")
+    out["mean_sentiment"] = sums["total"] / n
+    out["share_negative"] = sums["neg"] / n
+    out["share_positive"] = sums["pos"] / n
+    window = max(int(rolling), 1)
+    if by_topic:
+        grouped = sums.groupby(level="topic")
+        total = grouped["total"].transform(lambda s: s.rolling(window, min_periods=1).sum())
+        count = grouped["messages"].transform(lambda s: s.rolling(window, min_periods=1).sum())
+    else:
+        total = sums["total"].rolling(window, min_periods=1).sum()
+        count = sums["messages"].rolling(window, min_periods=1).sum()
+    out["smoothed"] = total / count.where(count > 0)
+    return out.reset_index()[columns]
+
+
+def sentiment_drivers(
+    messages: pd.DataFrame, topics: pd.DataFrame, current: Window, previous: Window, n: int = 5
+) -> pd.DataFrame:
+    """Which topics moved the overall mean sentiment between two windows, and by how much.
+
+    The overall mean is the message-weighted sum of topic means, so its change splits exactly into one
+    contribution per topic: ``share_now * mean_now - share_before * mean_before``. A topic contributes
+    by changing its tone or by growing while its tone is far from neutral.
+
+    Returns:
+        ``topic, label, previous_messages, current_messages, previous_mean, current_mean, contribution``
+        for the ``n`` largest contributions (by size), largest first. The contributions of all topics
+        sum to the change in overall mean sentiment.
+    """
+    labels = topic_labels(topics)
+    dates = _dates(messages)
+    parts = {}
+    for name, window in (("previous", previous), ("current", current)):
+        rows = messages[window.contains(dates)]
+        g = rows.groupby("topic")["sentiment"]
+        parts[name] = pd.DataFrame({f"{name}_messages": g.size(), f"{name}_mean": g.mean(),
+                                    f"{name}_weight": g.sum() / max(len(rows), 1)})
+    table = parts["previous"].join(parts["current"], how="outer")
+    table[["previous_messages", "current_messages"]] = table[["previous_messages", "current_messages"]].fillna(0)
+    table["contribution"] = table["current_weight"].fillna(0) - table["previous_weight"].fillna(0)
+    table = table.rename_axis("topic").reset_index()
+    table["label"] = [_label_of(labels, t) for t in table["topic"]]
+    table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index).head(n)
+    columns = ["topic", "label", "previous_messages", "current_messages", "previous_mean", "current_mean",
+               "contribution"]
+    out = table[columns].reset_index(drop=True)
+    out[["previous_messages", "current_messages"]] = out[["previous_messages", "current_messages"]].astype("int64")
+    return out
+
+
+def sentiment_counts(messages: pd.DataFrame) -> dict[str, int]:
+    """Messages per sentiment label, every label present (0 when absent)."""
+    counts = messages["sentiment_label"].value_counts()
+    return {label: int(counts.get(label, 0)) for label in SENTIMENT_LABELS}
+

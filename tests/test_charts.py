@@ -1,0 +1,145 @@
+"""Charts: presentation-ready figures built from metric results, with drill-down data on every mark."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from pipelines import charts
+from pipelines import metrics as m
+
+TOPICS = pd.DataFrame({"topic": [0, 1], "label": ["refund · delay", "<b>login</b> · password"],
+                       "keywords": [["refund", "delay"], ["login", "password"]]})
+LABELS = m.topic_labels(TOPICS)
+
+
+@pytest.fixture
+def messages() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2026-01-01", "2026-03-31", freq="D", tz="UTC")
+    rows = pd.DataFrame({
+        "date": days[rng.integers(0, len(days), 300)] + pd.to_timedelta(rng.integers(0, 86_400, 300), unit="s"),
+        "topic": rng.choice([0, 1, -1], 300, p=[0.6, 0.3, 0.1]),
+        "sentiment": rng.uniform(-1, 1, 300),
+        "channel": rng.choice(["email", "chat"], 300),
+        "x": rng.normal(size=300), "y": rng.normal(size=300),
+        "text": ["Refund <script>alert(1)</script> took weeks"] * 300,
+    })
+    rows["sentiment_label"] = np.where(rows["sentiment"] < -0.25, "negative",
+                                       np.where(rows["sentiment"] > 0.25, "positive", "neutral"))
+    rows["message_id"] = [f"m{i}" for i in range(300)]
+    return rows
+
+
+def titles(fig: go.Figure) -> tuple[str, str, str]:
+    layout = fig.layout
+    return layout.title.text, layout.xaxis.title.text or "", layout.yaxis.title.text or ""
+
+
+def test_each_topic_keeps_one_colour_and_no_topic_is_grey():
+    assert charts.topic_colour(3) == charts.topic_colour(3) == charts.PALETTE[3]
+    assert len({charts.topic_colour(t) for t in range(20)}) == 20
+    assert charts.topic_colour(m.NO_TOPIC) == charts.NO_TOPIC_COLOUR
+    assert charts.topic_colour(len(charts.PALETTE)) == charts.PALETTE[0]
+
+
+def test_numbers_and_dates_are_formatted_for_people():
+    assert charts.format_count(12345.0) == "12,345" and charts.format_count(None) == "–"
+    assert charts.format_share(0.123, 1) == "12.3%" and charts.format_share(float("nan")) == "–"
+    assert charts.format_sentiment(0.3) == "+0.30" and charts.format_sentiment(-0.05) == "-0.05"
+    assert charts.format_date("2026-03-05T10:00:00+00:00") == "5 Mar 2026" and charts.format_date(None) == "–"
+    assert charts.format_change(m.Change(12, 10)) == "+2 (+20%)"
+    assert charts.format_change(m.Change(10, 10)) == "+0"
+    assert charts.format_change(m.Change(0.2, 0.15), "share") == "+5.0 pts"
+    assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "-0.20"
+    assert charts.format_change(m.Change(3, None)) is None
+    assert charts.short_label("a" * 50, 10) == "aaaaaaaaa…"
+    assert charts.hover_safe("<b>hi</b>\n there") == "&lt;b&gt;hi&lt;/b&gt; there"
+
+
+def test_topic_volume_chart_has_a_line_per_topic_with_drill_down_data(messages):
+    volume = m.volume_over_time(messages, "week")
+    fig = charts.topic_volume_chart(volume[volume["topic"] >= 0], LABELS, "week")
+    assert titles(fig) == ("Messages per topic, by week", "", "Messages")
+    assert [t.name for t in fig.data] == ["refund · delay", "&lt;b&gt;login&lt;/b&gt; · password"]
+    assert fig.layout.xaxis.tickformat == "%-d %b %Y"
+    topic, period, count = fig.data[0].customdata[0]
+    assert int(topic) == 0 and period == "2025-12-29" and int(count) >= 0
+    share = charts.topic_volume_chart(volume, LABELS, "month", measure="share")
+    assert share.layout.yaxis.ticksuffix == "%" and share.layout.title.text.startswith("Share of messages")
+    assert max(max(t.y) for t in share.data) <= 100
+
+
+def test_breakdown_chart_stacks_metadata_values(messages):
+    split = m.volume_over_time(messages, "month", by="channel")
+    fig = charts.breakdown_chart(split, "channel", "month")
+    assert fig.layout.barmode == "stack" and {t.name for t in fig.data} == {"email", "chat"}
+    assert fig.data[0].customdata[0][1] == "2026-01-01"
+    assert fig.layout.xaxis.tickformat == "%b %Y"
+
+
+def test_topic_bars_movers_and_comparison(messages):
+    current, previous = m.comparison_windows(date(2026, 3, 31), 30)
+    table = m.topic_table(messages, TOPICS, current, previous)
+    top = charts.top_topics_chart(table)
+    assert top.layout.title.text == "Top topics by messages" and top.layout.xaxis.title.text == "Messages"
+    assert [int(c[0]) for c in top.data[0].customdata] == table["topic"].tolist()[::-1]
+    assert list(top.data[0].marker.color) == [charts.topic_colour(t) for t in table["topic"][::-1]]
+    movers = charts.movers_chart(m.biggest_movers(messages, TOPICS, current, previous, min_messages=1))
+    assert "Biggest changes" in movers.layout.title.text and movers.layout.xaxis.title.text == "Change in messages"
+    compare = charts.period_comparison_chart(table, current.label, previous.label)
+    assert [t.name for t in compare.data] == [previous.label, current.label]
+    assert compare.data[1].customdata[0][1] == "current"
+
+
+def test_sentiment_chart_shows_volume_under_the_mean(messages):
+    series = m.sentiment_over_time(messages, "month", rolling=2)
+    fig = charts.sentiment_chart(series, "month", smoothed_label="2-month average")
+    assert [t.name for t in fig.data] == ["Mean sentiment", "2-month average", "Messages"]
+    assert fig.layout.yaxis.range == (-1.05, 1.05) and fig.layout.yaxis2.title.text == "Messages"
+    assert list(fig.data[2].customdata[:, 0]) == ["2026-01-01", "2026-02-01", "2026-03-01"]
+
+
+def test_heatmap_blanks_cells_on_too_few_messages(messages):
+    series = m.sentiment_over_time(messages, "week", by_topic=True)
+    fig = charts.topic_sentiment_heatmap(series, LABELS, "week", min_messages=5)
+    heat = fig.data[0]
+    counts = np.array([[c[2] for c in row] for row in heat.customdata])
+    z = np.array(heat.z, dtype=float)
+    assert np.isnan(z[counts < 5]).all() and not np.isnan(z[counts >= 5]).any()
+    assert list(heat.y)[0] == "refund · delay"  # largest topic on top
+    assert "fewer than 5 messages" in fig.layout.title.subtitle.text
+
+
+def test_drivers_split_and_map(messages):
+    current, previous = m.comparison_windows(date(2026, 3, 31), 30)
+    drivers = charts.sentiment_drivers_chart(m.sentiment_drivers(messages, TOPICS, current, previous),
+                                             current.label)
+    assert drivers.layout.xaxis.title.text == "Contribution to the change in mean sentiment"
+    split = charts.sentiment_split_chart(m.sentiment_counts(messages))
+    assert [t.name for t in split.data] == ["Negative", "Neutral", "Positive"]
+    world = charts.topic_map_chart(messages, LABELS, max_points=100)
+    assert sum(len(t.x) for t in world.data) == 100
+    hover = " ".join(str(c[2]) for t in world.data for c in t.customdata)
+    assert "<script>" not in hover and "&lt;script&gt;" in hover
+    assert any(a.text == "refund · delay" for a in world.layout.annotations)
+
+
+def test_empty_results_give_a_chart_that_says_why():
+    empty = m.volume_over_time(pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"),
+                                             "topic": pd.Series(dtype=int)}), "week")
+    fig = charts.topic_volume_chart(empty, LABELS, "week")
+    assert fig.layout.annotations[0].text == "No dated messages match the filters."
+    assert charts.sentiment_split_chart({"negative": 0}).layout.annotations[0].text.startswith("No messages")
+
+
+def test_figures_serialise_for_export(messages):
+    series = m.sentiment_over_time(messages, "week")
+    spec = json.loads(charts.sentiment_chart(series, "week").to_json())
+    assert spec["layout"]["title"]["text"] == "Sentiment and volume, by week"
+    assert spec["layout"]["font"]["size"] == 14

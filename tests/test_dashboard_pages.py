@@ -1,0 +1,290 @@
+"""Every dashboard page through Streamlit's AppTest: on a real run, with filters, empty states and drill-down.
+
+The pages run exactly as served (``dashboard/app.py`` and its router); the store comes from
+``FEEDBACK_LENS_STORE``. Tests marked ``slow`` use the real analysed run from ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import components, filters
+from dashboard.filters import Drill
+from pipelines import metrics
+from pipelines.store import load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "dashboard" / "app.py"
+PAGES = {"overview": "Overview", "trends": "Trends", "sentiment": "Sentiment", "topics": "Topics",
+         "messages": "Messages", "runs": "Data"}
+NOTE = "Test run: real reviews, synthetic dates."
+
+
+def open_app(page: str = "overview", **params: str | list[str]) -> AppTest:
+    """Run the app on ``page`` with a link's query parameters; fail on any exception shown."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def shown_messages(at: AppTest) -> int:
+    """The N of "**N messages** · showing …" on the Messages page."""
+    match = next(re.match(r"\*\*([\d,]+) messages\*\*", md.value) for md in at.markdown
+                 if re.match(r"\*\*[\d,]+ messages\*\*", md.value))
+    return int(match.group(1).replace(",", ""))
+
+
+def chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+@pytest.fixture
+def run_store(monkeypatch, real_run_store) -> Path:
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(real_run_store))
+    return real_run_store
+
+
+@pytest.fixture
+def run(run_store):
+    return load_run(run_store)
+
+
+# ------------------------------------------------------------------------------------- pieces, no run needed
+
+
+def test_message_text_is_escaped_so_markdown_shows_it_literally():
+    text = "[click](http://x.example) ![i](y.png) <b>hi</b> $x$ :red[a] **b** # h\n  next line"
+    out = components.escape_markdown(text)
+    assert re.search(r"(?<!\\)[\[\]()!<>$*#:]", out) is None
+    assert "://" not in out and out.endswith("  \nnext line")
+    assert components.highlight("A refund, REFUNDED", ["refund"]) == "A **refund**\\, **REFUND**ED"
+    assert components.escape_markdown("mail bob@example.com or www.example.com") == \
+        f"mail bob\\@{components.WORD_JOINER}example\\.com or www{components.WORD_JOINER}\\.example\\.com"
+
+
+def test_csv_cells_cannot_run_as_spreadsheet_formulas():
+    table = pd.DataFrame({"text": ["=HYPERLINK(\"x\")", "+1", "fine", "@SUM(A1)"], "score": [-0.5, 0.1, 0.2, 0.3]})
+    lines = components.csv_bytes(table).decode("utf-8").splitlines()
+    assert lines == ["text,score", "\"'=HYPERLINK(\"\"x\"\")\",-0.5", "'+1,0.1", "fine,0.2", "'@SUM(A1),0.3"]
+
+
+def test_drill_downs_merge_and_periods_cover_whole_days():
+    a = Drill(topics=(2,), dates=(date(2026, 3, 2), date(2026, 3, 8)))
+    b = Drill(topics=(1, 2), dates=(date(2026, 3, 9), date(2026, 3, 15)), metadata=(("rating", ("5 stars",)),))
+    assert a.merged(b) == Drill(topics=(1, 2), dates=(date(2026, 3, 2), date(2026, 3, 15)),
+                                metadata=(("rating", ("5 stars",)),))
+    assert filters.period_dates("2026-02-01", "month") == (date(2026, 2, 1), date(2026, 2, 28))
+    assert filters.period_dates("2026-03-02", "week") == (date(2026, 3, 2), date(2026, 3, 8))
+    points = [{"customdata": [3, "2026-03-02"]}, {"customdata": [5, "2026-03-09"]}, {"x": 1}]
+    drill = components.drill_from_points(points, lambda c: Drill(topics=(int(c[0]),),
+                                                                 dates=filters.period_dates(c[1], "week")))
+    assert drill == Drill(topics=(3, 5), dates=(date(2026, 3, 2), date(2026, 3, 15)))
+    assert components.drill_from_points([{"x": 1}], lambda c: Drill()) is None
+    assert filters.meta_param("rating") == "rating" and filters.meta_param("topic") == "meta.topic"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_empty_store_says_how_to_create_a_run(page, monkeypatch, tmp_path):
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
+    at = open_app(page)
+    assert any("No analysed run to show yet" in i.value and "feedback-lens analyse FILE" in i.value
+               for i in at.info)
+
+
+# ------------------------------------------------------------------------------------------ every page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_shows_the_real_run(page, run_store, run):
+    at = open_app(page)
+    assert [t.value for t in at.title] == [PAGES[page]]
+    assert components.escape_markdown(NOTE) in captions(at)  # the run's note, on every page
+    assert "Filters" in [h.value for h in at.sidebar.header]
+    if page == "overview":
+        assert [m.label for m in at.metric] == ["Messages", "Negative", "Mean sentiment", "Active topics"]
+        assert all(m.value not in ("", "–") for m in at.metric)
+        assert any(t.startswith("Top topics") for t in chart_titles(at))
+        assert "Emerging issues" in [s.value for s in at.subheader]
+    elif page == "trends":
+        assert "Messages per topic, by month" in chart_titles(at)  # a year of data: months read best
+    elif page == "sentiment":
+        assert {"Messages by sentiment", "Sentiment and volume, by month", "Sentiment per topic, by month"} <= \
+            set(chart_titles(at))
+    elif page == "topics":
+        table = at.dataframe[0].value
+        assert table["messages"].sum() == len(run.messages)
+        assert set(table["label"]) == set(metrics.topic_labels(run.topics).values())
+        assert "Map of messages by topic" in chart_titles(at)
+    elif page == "messages":
+        assert shown_messages(at) == len(run.messages)
+        assert len(at.get("download_button")) == 1 and at.get("pagination")
+    elif page == "runs":
+        assert at.metric[0].value == f"{len(run.messages):,}"
+        assert "small_reviews.csv" in at.dataframe[0].value.iloc[:, 1].tolist()
+
+
+@pytest.mark.slow
+def test_overview_compares_the_last_30_days_with_the_30_before(run_store, run):
+    at = open_app()
+    current, previous = metrics.comparison_windows(metrics.last_day(run.messages), 30)
+    h = metrics.headline(run.messages, current, previous)
+    assert at.metric[0].value == f"{h.messages.current:,.0f}"
+    assert at.metric[0].delta.startswith(f"{h.messages.delta:+,.0f}")
+    assert f"{current.label}" in "\n".join(c.value for c in at.caption)
+
+
+# ------------------------------------------------------------------------------------------------ filters
+
+
+@pytest.mark.slow
+def test_filters_in_the_link_apply_to_the_pages_and_stay_in_the_link(run_store, run):
+    topic = int(run.topics["topic"].iloc[0])
+    link = {"from": "2026-01-01", "to": "2026-06-30", "topic": str(topic), "sentiment": ["neutral", "positive"],
+            "rating": "5 stars"}
+    at = open_app("messages", **link)
+    f = metrics.MessageFilter(start=date(2026, 1, 1), end=date(2026, 6, 30), topics=(topic,),
+                              sentiments=("neutral", "positive"), metadata=(("rating", ("5 stars",)),))
+    expected = metrics.filter_messages(run.messages, f)
+    assert 0 < shown_messages(at) == len(expected)
+    assert at.query_params == link
+    assert not at.warning
+    at.switch_page("app_pages/topics.py").run()
+    assert at.dataframe[0].value["messages"].sum() == len(expected)
+    assert at.query_params == link
+
+
+@pytest.mark.slow
+def test_invalid_link_values_are_ignored_with_a_notice(run_store, run):
+    at = open_app(topic=["999", str(run.topics["topic"].iloc[0])], sentiment="angry", to="not-a-date",
+                  colour="red")
+    notice = at.warning[0].value
+    for part in ("topic=999", "sentiment=angry", "to=not-a-date", '"colour"'):
+        assert part in notice
+    assert at.query_params == {"topic": str(run.topics["topic"].iloc[0])}
+    at.run()
+    assert not at.warning  # said once
+
+
+@pytest.mark.slow
+def test_a_sidebar_filter_narrows_every_page_and_goes_into_the_link(run_store, run):
+    at = open_app("messages")
+    at.sidebar.pills[0].set_value(["negative"]).run()
+    negatives = int((run.messages["sentiment_label"] == "negative").sum())
+    assert shown_messages(at) == negatives
+    assert at.query_params == {"sentiment": "negative"}
+    at.switch_page("app_pages/overview.py").run()
+    assert "Filtered to negative" in captions(at)
+    at.sidebar.button[0].click().run()  # Clear filters
+    assert at.query_params == {}
+
+
+@pytest.mark.slow
+def test_no_matching_messages_is_an_empty_state_not_an_error(run_store, run):
+    days = set(run.messages["date"].dt.date)
+    quiet = next(d for d in pd.date_range("2026-01-01", "2026-10-30").date if d not in days)
+    for page in ("overview", "trends", "sentiment", "topics", "messages"):
+        at = open_app(page, **{"from": quiet.isoformat(), "to": quiet.isoformat()})
+        assert any("No messages match these filters" in i.value for i in at.info), page
+
+
+@pytest.mark.slow
+def test_a_run_without_dates_shows_totals_instead_of_trends(monkeypatch, real_run_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store / "runs", store / "runs")
+    run_dir = next(p for p in (store / "runs").iterdir() if not p.name.startswith("."))
+    messages = pd.read_parquet(run_dir / "messages.parquet")
+    messages["date"] = pd.Series(pd.NaT, index=messages.index, dtype="datetime64[ns, UTC]")
+    messages.to_parquet(run_dir / "messages.parquet", index=False)
+    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest["date_range"] = {"min": None, "max": None}
+    (run_dir / "run.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+
+    at = open_app("overview", **{"from": "2026-01-01"})
+    assert any("no dates" in i.value for i in at.info)
+    assert "from= is ignored: this run has no dates." in at.warning[0].value
+    assert chart_titles(at) == ["Top topics by messages"]
+    for page, says in (("trends", "no trends"), ("sentiment", "cannot be shown over time")):
+        assert any(says in i.value for i in open_app(page).info), page
+    assert "Map of messages by topic" in chart_titles(open_app("topics"))
+    assert shown_messages(open_app("messages")) == len(messages)
+
+
+@pytest.mark.slow
+def test_messages_keyword_search_pages_and_highlights(run_store, run):
+    at = open_app("messages")
+    at.text_input(key="messages_query").input("coffee").run()
+    expected = metrics.search_messages(run.messages, "coffee")
+    assert shown_messages(at) == len(expected) > 0
+    assert any("**coffee**" in md.value.lower() for md in at.markdown)
+    at.text_input(key="messages_query").input("zzzqqq nothing").run()
+    assert any("No message within these filters contains all of" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------------------------------------- drill-down
+
+
+@pytest.mark.slow
+def test_an_emerging_issue_opens_its_messages_and_back_restores_the_view(run_store, run):
+    at = open_app(to="2026-09-20")
+    at.segmented_control(key="overview_days").set_value(7).run()
+    buttons = [b for b in at.button if b.key and b.key.startswith("emerging_")]
+    assert buttons, "the planted surge in the week of 14 Sep 2026 should show as an emerging issue"
+    topic = int(buttons[0].key.removeprefix("emerging_"))
+    count = int(re.search(r"Read the (\d+) messages", buttons[0].label).group(1))
+
+    buttons[0].click().run()
+    assert [t.value for t in at.title] == ["Messages"]
+    assert any("behind your selection on **Overview**" in md.value for md in at.markdown)
+    assert shown_messages(at) == count
+    assert at.query_params == {"from": "2026-09-14", "to": "2026-09-20", "topic": str(topic)}
+
+    at.button(key="messages_back").click().run()
+    assert [t.value for t in at.title] == ["Overview"]
+    assert at.query_params == {"to": "2026-09-20"}
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+
+@pytest.mark.slow
+def test_the_data_page_switches_to_another_run(monkeypatch, real_run_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store / "runs", store / "runs")
+    shutil.copy(real_run_store / "latest", store / "latest")
+    latest = (store / "latest").read_text().strip()
+    older = "20250101-000000-0000"
+    shutil.copytree(store / "runs" / latest, store / "runs" / older)
+    manifest = json.loads((store / "runs" / older / "run.json").read_text())
+    (store / "runs" / older / "run.json").write_text(json.dumps({**manifest, "id": older, "note": None}))
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+
+    at = open_app("runs")
+    assert at.dataframe[1].value["Run"].tolist() == [latest, older]
+    at.selectbox(key="runs_choice").set_value(older).run()
+    [b for b in at.button if b.label == "Show this run"][0].click().run()
+    assert any(f"Showing run **{older}**" in md.value for md in at.markdown)
+    assert at.query_params == {"run": older}
+    assert components.escape_markdown(NOTE) not in captions(at)
+
+    linked = open_app("overview", run=older)
+    assert f"Run {older}" in "\n".join(c.value for c in linked.sidebar.caption)
+    missing = open_app("overview", run="19990101-000000-dead")
+    assert 'run "19990101-000000-dead" does not exist' in missing.warning[0].value

@@ -1,0 +1,247 @@
+"""End to end: the real dashboard server on a real run, driven in headless Chromium.
+
+Starts ``streamlit run dashboard/app.py`` with our config on a free port, waits for
+``/_stcore/health``, then opens every page, applies a filter in the sidebar, clicks chart points and
+a table row through to the messages behind them, and saves a screenshot of each step (the folder is
+printed). Uses Debian's ``chromium`` (``make browser`` installs it; Playwright cannot download its own).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+VIEWPORT = {"width": 1440, "height": 900}
+PAGES = [("Overview", "overview"), ("Trends", "trends"), ("Sentiment", "sentiment"), ("Topics", "topics"),
+         ("Messages", "messages"), ("Data", "runs")]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_path() -> str:
+    """Debian's chromium, or a skip (a failure on CI) that says how to install it."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    message = "Chromium is not installed: run `make browser` (apt-get install chromium) for the browser tests."
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def start_server(store: Path, log_path: Path, timeout: float = 90) -> tuple[subprocess.Popen, str]:
+    """Start the dashboard with the project's Streamlit config on a free port; wait until it is healthy."""
+    from pipelines.cli import streamlit_flags
+
+    port = free_port()
+    flags = [f for f in streamlit_flags() if not f.startswith(("--server.port=", "--server.headless="))]
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", *flags, "--server.headless=true",
+           f"--server.port={port}", "--browser.gatherUsageStats=false"]
+    env = {**os.environ, "FEEDBACK_LENS_STORE": str(store)}
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the dashboard server stopped (exit {proc.returncode}):\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"the dashboard server did not become healthy in {timeout:.0f} s:\n{log_path.read_text()}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Wait until the script has finished running and every chart has been drawn."""
+    page.wait_for_timeout(400)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+                 .every(c => c.querySelector('.main-svg'))""", timeout=timeout)
+    page.wait_for_timeout(300)
+
+
+def assert_no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def open_page(page, title: str) -> None:
+    """Click a page in the sidebar navigation and wait for it."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.wait_for_selector(f'h1:has-text("{title}")')
+    wait_for_app(page)
+
+
+def shown_count(page) -> int:
+    """The number in "123 messages" above the message list."""
+    text = page.get_by_text(re.compile(r"^\d[\d,]* messages$")).first.inner_text()
+    return int(text.split()[0].replace(",", ""))
+
+
+def click_chart_point(page, chart_key: str, selector: str = ".point path", index: int = 0) -> None:
+    """Click one bar or marker of the chart whose Streamlit key is ``chart_key``."""
+    chart = page.locator(f".st-key-{chart_key}")
+    chart.scroll_into_view_if_needed()
+    chart.locator(selector).nth(index).click(force=True)
+
+
+@pytest.fixture(scope="module")
+def dashboard(real_run_store, tmp_path_factory) -> Iterator[str]:
+    """The URL of a real dashboard server showing the real test run."""
+    proc, url = start_server(real_run_store, tmp_path_factory.mktemp("server") / "streamlit.log")
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser_page(dashboard, tmp_path_factory):
+    """A Chromium page at the dashboard, and the folder its screenshots go to."""
+    from playwright.sync_api import sync_playwright
+
+    shots = tmp_path_factory.mktemp("screenshots")
+    print(f"\nScreenshots: {shots}")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport=VIEWPORT, device_scale_factor=1)
+        page.set_default_timeout(60_000)
+        yield page, shots
+        browser.close()
+
+
+def snap(page, shots: Path, name: str) -> Path:
+    """Screenshot the whole page: Streamlit scrolls inside its main area, so grow the window to fit it first."""
+    path = shots / f"{name}.png"
+    height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], section')]
+                                                .map(e => e.scrollHeight), window.innerHeight)""")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(int(height) + 40, 6000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def test_every_page_opens_and_keeps_a_sidebar_filter(dashboard, browser_page):
+    page, shots = browser_page
+    page.goto(dashboard)
+    page.wait_for_selector('h1:has-text("Overview")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stMetric"]').count() == 4
+    snap(page, shots, "01-overview")
+
+    page.locator('[data-testid="stSidebar"] button', has_text="Negative").first.click()
+    wait_for_app(page)
+    assert "sentiment=negative" in page.url
+    assert_no_exception(page)
+    for n, (title, slug) in enumerate(PAGES, start=2):
+        open_page(page, title)
+        assert_no_exception(page)
+        assert "sentiment=negative" in page.url, f"the filter was lost on {title}"
+        snap(page, shots, f"{n:02d}-{slug}-negative")
+
+    page.locator('[data-testid="stSidebar"] button', has_text="Clear filters").click()
+    wait_for_app(page)
+    assert "sentiment=" not in page.url
+
+
+def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page):
+    page, shots = browser_page
+    page.goto(f"{dashboard}/trends")
+    page.wait_for_selector('h1:has-text("Trends")')
+    wait_for_app(page)
+    busiest = page.evaluate("""() => {
+        const ys = document.querySelector('.st-key-trends_volume .js-plotly-plot').calcdata[0].map(p => p.y);
+        return ys.indexOf(Math.max(...ys)); }""")  # a point with messages behind it
+    click_chart_point(page, "trends_volume", ".scatterlayer .trace:first-child .points path", index=busiest)
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert re.search(r"[?&]topic=-?\d+", page.url) and "from=" in page.url and "to=" in page.url
+    assert page.get_by_text("The messages behind your selection on").count() == 1
+    assert shown_count(page) > 0
+    snap(page, shots, "20-drill-from-trends")
+
+    page.get_by_role("button", name="Back to Trends").click()
+    page.wait_for_selector('h1:has-text("Trends")')
+    wait_for_app(page)
+    assert "topic=" not in page.url
+    snap(page, shots, "21-back-to-trends")
+
+    open_page(page, "Overview")
+    click_chart_point(page, "overview_top", ".bars .point path")
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert "topic=" in page.url
+    snap(page, shots, "22-drill-from-overview")
+
+    page.get_by_role("button", name="Back to Overview").click()
+    page.wait_for_selector('h1:has-text("Overview")')
+    open_page(page, "Topics")
+    grid = page.locator('.st-key-topics_table [data-testid="stDataFrameResizable"]')
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * 1 + 17)  # the second row's selection cell
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert "topic=" in page.url
+    snap(page, shots, "23-drill-from-topics-table")
+
+
+def test_messages_search_and_download(dashboard, browser_page):
+    page, shots = browser_page
+    page.goto(f"{dashboard}/messages")
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Search the messages").fill("coffee")
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert shown_count(page) > 0
+    messages = page.locator(".st-key-message_list")
+    assert messages.locator("strong", has_text=re.compile("coffee", re.I)).count() > 0
+    # Customer text stays text: no links, images or HTML from it, even where it holds a URL.
+    assert messages.locator("a, img, script, iframe").count() == 0
+    snap(page, shots, "30-messages-search")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    text = Path(download.value.path()).read_text("utf-8")
+    assert text.splitlines()[0].startswith("date,topic,sentiment")
+    assert "coffee" in text.lower()
