@@ -43,6 +43,10 @@ class Settings:
     seed: int = 42
     # Smallest topic; None = scale with the data (0.5% of messages, at least 10).
     min_topic_size: int | None = None
+    # HDBSCAN's min_samples: small keeps dense regions from merging into a few giant topics.
+    cluster_min_samples: int = 2
+    # A topic holding more than this share of all messages means clustering collapsed: use leaf selection.
+    max_topic_share: float = 0.5
     # UMAP shape: 5 dimensions and 15 neighbours are BERTopic's tested defaults.
     umap_components: int = 5
     umap_neighbors: int = 15

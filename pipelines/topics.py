@@ -7,7 +7,6 @@ and 2-D map coordinates. Pure: takes texts and vectors, returns tables.
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -127,40 +126,64 @@ def fit_topics(
             fix="Add more feedback to the file (a few hundred messages give useful topics).",
         )
     from bertopic import BERTopic
+    from bertopic.cluster import BaseCluster
+    from bertopic.dimensionality import BaseDimensionalityReduction
     from bertopic.vectorizers import ClassTfidfTransformer
-    from hdbscan import HDBSCAN
-    from umap import UMAP
 
     random.seed(settings.seed)
     np.random.seed(settings.seed)
-    min_size = min(settings.effective_min_topic_size(n), max(2, n // 3))
-    umap_model = UMAP(n_neighbors=min(settings.umap_neighbors, n - 1), n_components=settings.umap_components,
-                      min_dist=0.0, metric="cosine", random_state=settings.seed, low_memory=True, n_jobs=1)
-    hdbscan_model = HDBSCAN(min_cluster_size=min_size, metric="euclidean", cluster_selection_method="eom",
-                            prediction_data=False)
-    vectorizer = _vectorizer(n)
-    model = BERTopic(umap_model=umap_model, hdbscan_model=hdbscan_model, vectorizer_model=vectorizer,
-                     ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
-                     top_n_words=settings.keywords_per_topic, calculate_probabilities=False, verbose=False)
     if progress:
-        progress("reducing dimensions and clustering")
-    docs = list(texts)
-    found, _ = model.fit_transform(docs, embeddings=embeddings)
-    found = np.asarray(found, dtype=np.int64)
+        progress("reducing dimensions")
+    reduced = reduce_dimensions(embeddings, settings)
+    if progress:
+        progress("clustering")
+    found = cluster(reduced, settings)
     before = float(np.mean(found == OUTLIER))
     if progress:
         progress("reducing outliers and naming topics")
     assignments = reduce_outliers(found, embeddings, settings.max_outlier_share, settings.outlier_min_similarity)
-    if (assignments != found).any() and (assignments != OUTLIER).any():
-        # BERTopic warns that manual assignments must come last; they do here, so keep the summary clean.
-        logging.getLogger("BERTopic").setLevel(logging.ERROR)
-        model.update_topics(docs, topics=assignments.tolist(), top_n_words=settings.keywords_per_topic,
-                            vectorizer_model=_vectorizer(n),
-                            ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True))
-    reduced = getattr(model.umap_model, "embedding_", None)
-    coords = _map_coords(reduced if reduced is not None else embeddings, settings.seed)
+    # BERTopic's own pipeline with the reduction and clustering above plugged in (its documented
+    # "manual" mode): it ranks topics by size and builds the c-TF-IDF keywords.
+    model = BERTopic(umap_model=BaseDimensionalityReduction(), hdbscan_model=BaseCluster(),
+                     vectorizer_model=_vectorizer(n), ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+                     top_n_words=settings.keywords_per_topic, calculate_probabilities=False, verbose=False)
+    if (assignments != OUTLIER).any():
+        ranked, _ = model.fit_transform(list(texts), embeddings=reduced, y=assignments)
+        assignments = np.asarray(ranked, dtype=np.int64)
+    coords = _map_coords(reduced, settings.seed)
     topics, keywords = _topic_tables(model, assignments, embeddings, settings)
     return TopicResult(assignments, topics, keywords, coords, before)
+
+
+def reduce_dimensions(embeddings: np.ndarray, settings: Settings) -> np.ndarray:
+    """Seeded UMAP to a few dimensions, where density-based clustering works well."""
+    from umap import UMAP
+
+    n = embeddings.shape[0]
+    model = UMAP(n_neighbors=min(settings.umap_neighbors, n - 1), n_components=settings.umap_components,
+                 min_dist=0.0, metric="cosine", random_state=settings.seed, low_memory=True, n_jobs=1)
+    return model.fit_transform(embeddings).astype(np.float32)
+
+
+def cluster(reduced: np.ndarray, settings: Settings) -> np.ndarray:
+    """HDBSCAN clusters (``-1`` = outlier).
+
+    HDBSCAN's "excess of mass" selection sometimes folds nearly everything into one or two giant
+    clusters (seen on CFPB complaints: 2 topics for 5,000 messages). When the largest cluster holds
+    more than ``settings.max_topic_share`` of the messages, the finer "leaf" selection is used.
+    """
+    from hdbscan import HDBSCAN
+
+    n = reduced.shape[0]
+    min_size = min(settings.effective_min_topic_size(n), max(2, n // 3))
+    labels = None
+    for method in ("eom", "leaf"):
+        labels = HDBSCAN(min_cluster_size=min_size, min_samples=min(settings.cluster_min_samples, min_size),
+                         metric="euclidean", cluster_selection_method=method).fit_predict(reduced)
+        sizes = np.bincount(labels[labels != OUTLIER]) if (labels != OUTLIER).any() else np.array([n])
+        if sizes.max() / n <= settings.max_topic_share:
+            break
+    return labels.astype(np.int64)
 
 
 def _vectorizer(n: int) -> CountVectorizer:
