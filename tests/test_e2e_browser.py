@@ -192,7 +192,8 @@ def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page
     page.wait_for_selector('h1:has-text("Messages")')
     wait_for_app(page)
     assert_no_exception(page)
-    assert re.search(r"[?&]topic=-?\d+", page.url) and "from=" in page.url and "to=" in page.url
+    # The clicked period narrows the dates; a bound equal to the run's own first or last day is left out of the link.
+    assert re.search(r"[?&]topic=-?\d+", page.url) and ("from=" in page.url or "to=" in page.url)
     assert page.get_by_text("The messages behind your selection on").count() == 1
     assert shown_count(page) > 0
     snap(page, shots, "20-drill-from-trends")

