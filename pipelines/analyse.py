@@ -96,6 +96,17 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class _CountingEncoder:
+    """The run's encoder, reporting each finished batch to a progress stage."""
+
+    def __init__(self, inner: Encoder, advance) -> None:
+        self.inner, self.advance = inner, advance
+        self.name, self.dimension = inner.name, inner.dimension
+
+    def encode(self, texts, progress=None) -> np.ndarray:
+        return self.inner.encode(texts, progress=self.advance)
+
+
 def analyse_file(
     path: str | Path,
     mapping: ColumnMapping | None = None,
@@ -125,6 +136,12 @@ def analyse_file(
     reporter = reporter or SilentReporter()
     timings: dict[str, float] = {}
     started = time.time()
+
+    taxonomy = None
+    if settings.expectations:  # read the areas file first: a mistake in it should stop the run at once
+        from pipelines.expectations import AREAS_PATH, load_taxonomy
+
+        taxonomy = load_taxonomy(settings.taxonomy or AREAS_PATH)
 
     t = time.perf_counter()
     with reporter.stage("Reading file", None) as st:
@@ -170,6 +187,17 @@ def analyse_file(
         scores = np.clip(np.asarray(scorer.score(texts, embeddings if same_space else None), dtype=np.float64), -1, 1)
     timings["sentiment"] = time.perf_counter() - t
 
+    if taxonomy is not None:
+        from pipelines.expectations import tag_expectations
+
+        t = time.perf_counter()
+        with reporter.stage("Tagging expectations", None, unit="sentences") as st:
+            tags = tag_expectations(texts, embeddings, _CountingEncoder(encoder, st.advance), taxonomy,
+                                    sentiment=scores, cache=cache)
+        for column in tags.columns:
+            messages[column] = tags[column].to_numpy()
+        timings["expectations"] = time.perf_counter() - t
+
     t = time.perf_counter()
     messages["topic"] = result.assignments.astype("int64")
     messages["sentiment"] = scores
@@ -192,6 +220,7 @@ def analyse_file(
         "settings": settings.to_dict(),
         "encoder": {"name": encoder.name, "dimension": encoder.dimension},
         "sentiment_scorer": getattr(scorer, "name", type(scorer).__name__),
+        "expectation_areas": [{"key": a.key, "name": a.name} for a in taxonomy.areas] if taxonomy else [],
         "versions": _versions(),
         "counts": {"rows_read": report.rows_read, "messages": len(messages), "skipped": report.skipped,
                    "truncated": report.truncated, "missing_dates": report.missing_dates,

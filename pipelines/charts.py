@@ -24,6 +24,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pipelines.expectations import SOURCE_NAMES, SOURCES
 from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers
 
 # Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
@@ -480,3 +481,295 @@ def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by s
     fig.update_yaxes(visible=False)
     return fig
 
+
+
+# ------------------------------------------------------------------------------------- expectation gaps
+
+QUADRANT_COLOURS = {"fix first": "#C8423B", "keep it up": "#2E8B57", "low priority": "#8A9099",
+                    "possible overkill": "#D08A0B"}
+QUADRANT_HINTS = {"fix first": "matters a lot, delivered poorly", "keep it up": "matters a lot, delivered well",
+                  "low priority": "matters less, delivered poorly", "possible overkill": "matters less, delivered well"}
+SOURCE_COLOURS = {"company": "#2E5EAA", "other_brands": "#F58518", "reviews": "#B279A2", "previous": "#54A24B",
+                  "unknown": "#C9CDD2"}
+_GAP_MEASURES = {"unmet_rate": "Unmet expectations (%)", "mean_sentiment": "Mean sentiment",
+                 "mentions": "Messages mentioning the area"}
+
+
+def area_colour(area: str, areas: list[str] | Mapping[str, str]) -> str:
+    """The colour of an expectation area: by its place in the run's taxonomy, so it stays the same on every chart."""
+    keys = list(areas)
+    return PALETTE[keys.index(area) % len(PALETTE)] if area in keys else NO_TOPIC_COLOUR
+
+
+def _area_name(names: Mapping[str, str], area: str, limit: int = MAX_LABEL) -> str:
+    return _text(names.get(area, area), limit)
+
+
+def _outcome_words(outcome: str) -> str:
+    return "sentiment" if outcome == "sentiment" else f"{outcome} (scaled −1 to +1)"
+
+
+_LABEL_SPOTS = ("top center", "bottom center", "middle right", "middle left", "top right", "top left",
+                "bottom right", "bottom left")
+
+
+def _label_spots(x: np.ndarray, y: np.ndarray, widths: np.ndarray, radii: np.ndarray,
+                 blocked: list[tuple[float, float, float, float]], height: float = 16.0) -> list[str]:
+    """Where to write each point's label so labels overlap each other, bubbles and ``blocked`` boxes least.
+
+    Everything is in pixels of an assumed plot area; greedy, biggest bubble first. Boxes are
+    ``(x0, y0, x1, y1)`` with y growing upwards.
+    """
+    def box(i: int, spot: str) -> tuple[float, float, float, float]:
+        w, r, gap = widths[i], radii[i], 3.0
+        vertical, horizontal = spot.split()
+        if vertical == "middle":
+            y0 = y[i] - height / 2
+        else:
+            y0 = y[i] + r + gap if vertical == "top" else y[i] - r - gap - height
+        if horizontal == "center":
+            x0 = x[i] - w / 2
+        elif vertical == "middle":
+            x0 = x[i] + r + gap if horizontal == "right" else x[i] - r - gap - w
+        else:
+            x0 = x[i] + r * 0.4 if horizontal == "right" else x[i] - r * 0.4 - w
+        return x0, y0, x0 + w, y0 + height
+
+    def overlap(a: tuple, b: tuple) -> float:
+        return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+    bubbles = [(x[i] - radii[i], y[i] - radii[i], x[i] + radii[i], y[i] + radii[i]) for i in range(len(x))]
+    placed = list(blocked)
+    spots = [""] * len(x)
+    for i in np.argsort(-radii, kind="stable"):
+        others = placed + [b for j, b in enumerate(bubbles) if j != i]
+        costs = [sum(overlap(box(i, s), o) for o in others) + k * 0.5 for k, s in enumerate(_LABEL_SPOTS)]
+        best = _LABEL_SPOTS[int(np.argmin(costs))]
+        spots[i] = best
+        placed.append(box(i, best))
+    return spots
+
+
+def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "sentiment",
+              title: str = "Which expectations to fix first", height: int = 560) -> go.Figure:
+    """Importance–Performance Analysis (Martilla & James): one bubble per expectation area.
+
+    Args:
+        ipa: :func:`pipelines.expectations.ipa_table` (with ``quadrant`` and the cuts).
+        names: area key → display name.
+        outcome: what performance and importance are measured on: ``"sentiment"`` or the name of the
+            rating column the gap table used.
+
+    x is performance (the mean outcome of the messages that mention the area), y is importance (how
+    strongly a mention moves the outcome), the dashed cross-hairs are the cuts, each quadrant is shaded
+    and named for managers (the names sit in bands above and below the data, so no bubble hides them),
+    and bubble size is the number of messages. Points carry
+    ``customdata = [area, name, mentions, unmet %, statements, quadrant]``.
+
+    Example:
+        >>> gaps = expectations.area_gap_table(messages, rating_col="rating")
+        >>> ipa_chart(expectations.ipa_table(gaps), {"fair_pricing": "Fair pricing"}, "rating").show()
+    """
+    if ipa.empty:
+        return empty_chart(title, "No expectation area has enough mentions to place it.", height=height)
+    i_cut, p_cut = float(ipa["importance_cut"].iloc[0]), float(ipa["performance_cut"].iloc[0])
+    perf, imp = ipa["performance"].astype(float).to_numpy(), ipa["importance"].astype(float).to_numpy()
+    lo, hi = min(perf.min(), p_cut), max(perf.max(), p_cut)
+    pad = max((hi - lo) * 0.18, 0.12)
+    x_range = [lo - pad, hi + pad]
+    top = max(imp.max(), i_cut)
+    y_range = [-0.2 * top, top * 1.25]  # bands below and above the data hold the quadrant names
+    fig = go.Figure()
+    corners = {"fix first": (x_range[0], p_cut, i_cut, y_range[1]), "keep it up": (p_cut, x_range[1], i_cut, y_range[1]),
+               "low priority": (x_range[0], p_cut, y_range[0], i_cut),
+               "possible overkill": (p_cut, x_range[1], y_range[0], i_cut)}
+    for quadrant, (x0, x1, y0, y1) in corners.items():
+        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor=QUADRANT_COLOURS[quadrant], opacity=0.07,
+                      line_width=0, layer="below")
+        left, upper = x0 == x_range[0], y1 == y_range[1]
+        fig.add_annotation(x=0.01 if left else 0.99, y=0.99 if upper else 0.01, xref="x domain", yref="y domain",
+                           xanchor="left" if left else "right", yanchor="top" if upper else "bottom", showarrow=False,
+                           align="left" if left else "right",
+                           text=f"<b>{quadrant.upper()}</b> <span style='font-size:12px'>· "
+                                f"{QUADRANT_HINTS[quadrant]}</span>",
+                           font=dict(size=15, color=QUADRANT_COLOURS[quadrant]))
+    fig.add_vline(x=p_cut, line=dict(color="#9AA0A6", width=1.2, dash="dash"))
+    fig.add_hline(y=i_cut, line=dict(color="#9AA0A6", width=1.2, dash="dash"))
+    shown = [_area_name(names, a, 34) for a in ipa["area"]]
+    mentions = ipa["mentions"].astype(float).to_numpy()
+    diameters = np.maximum(np.sqrt(mentions / mentions.max()) * 56, 10)
+    width_px, height_px = 950.0, height - 170.0  # the plot area of a full-width chart, roughly
+    px = (perf - x_range[0]) / (x_range[1] - x_range[0]) * width_px
+    py = (imp - y_range[0]) / (y_range[1] - y_range[0]) * height_px
+    corner_boxes = [(0, height_px - 24, 330, height_px), (width_px - 330, height_px - 24, width_px, height_px),
+                    (0, 0, 330, 24), (width_px - 330, 0, width_px, 24)]
+    spots = _label_spots(px, py, np.array([7.2 * len(html.unescape(t)) for t in shown]), diameters / 2, corner_boxes)
+    fig.add_trace(go.Scatter(
+        x=perf, y=imp, mode="markers+text", text=shown, textposition=spots,
+        textfont=dict(size=13, color="#262730"), cliponaxis=False, showlegend=False,
+        marker=dict(size=diameters, color=[QUADRANT_COLOURS[q] for q in ipa["quadrant"]], opacity=0.85,
+                    line=dict(color="white", width=1.5)),
+        customdata=np.column_stack([ipa["area"].astype(str), [html.escape(names.get(a, a)) for a in ipa["area"]],
+                                    ipa["mentions"].astype(int), (ipa["unmet_rate"].astype(float) * 100).fillna(0),
+                                    ipa["statements"].astype(int), ipa["quadrant"].str.capitalize()]),
+        hovertemplate="<b>%{customdata[1]}</b> · %{customdata[5]}<br>Performance %{x:+.2f} · importance "
+                      "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]:.0f}% of "
+                      "%{customdata[4]} expectation statements unmet<extra></extra>",
+    ))
+    words = _outcome_words(outcome)
+    _layout(fig, title, f"Performance: mean {words} of messages about the area →",
+            "Importance: effect of a mention →", height=height, legend=False)
+    fig.update_layout(title=dict(subtitle=dict(
+        text=f"Bubble size = messages about the area · dashed lines = average of the areas shown · "
+             f"importance = how much a mention moves the {html.escape(outcome)}",
+        font=dict(size=13, color="#6B7280"))), margin=dict(t=86))
+    step = _nice_step(top / 4)
+    fig.update_xaxes(range=x_range, tickformat="+.1f", zeroline=False, showgrid=True, gridcolor="#F0F1F3")
+    fig.update_yaxes(range=y_range, tickvals=np.arange(0, top * 1.25, step), tickformat=".1f" if step >= 0.1 else ".2f",
+                     gridcolor="#F0F1F3")
+    return fig
+
+
+def _nice_step(raw: float) -> float:
+    """1, 2 or 5 times a power of ten, at least ``raw``."""
+    if not raw > 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Expectation gaps by area") -> go.Figure:
+    """Three bar panels per area, biggest gap on top: unmet-expectation rate, mean sentiment, messages.
+
+    Args:
+        gaps: :func:`pipelines.expectations.area_gap_table` (areas to show; rates NaN when too few mentions).
+        names: area key → display name.
+
+    Bars carry ``customdata = [area, name]``.
+    """
+    if gaps.empty:
+        return empty_chart(title, "No message mentions an expectation area.")
+    rows = gaps.assign(_rate=gaps["unmet_rate"].fillna(-1)).sort_values(["_rate", "mentions"], ascending=False)
+    rows = rows.iloc[::-1]
+    y = [_area_name(names, a, 34) for a in rows["area"]]
+    custom = np.column_stack([rows["area"].astype(str), [html.escape(names.get(a, a)) for a in rows["area"]],
+                              rows["unmet"], rows["statements"]])
+    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.05,
+                        subplot_titles=("<b>Unmet expectations</b>", "<b>Mean sentiment</b>",
+                                        "<b>Messages about the area</b>"))
+    rate = rows["unmet_rate"].astype(float)
+    fig.add_trace(go.Bar(
+        x=(rate * 100).fillna(0), y=y, orientation="h", marker_color=QUADRANT_COLOURS["fix first"], customdata=custom,
+        text=[format_share(r) if pd.notna(r) else "too few" for r in rate], textposition="outside", cliponaxis=False,
+        hovertemplate="<b>%{customdata[1]}</b><br>%{text} unmet: %{customdata[2]} of %{customdata[3]} "
+                      "expectation statements<extra></extra>",
+    ), row=1, col=1)
+    mean = rows["mean_sentiment"].astype(float)
+    fig.add_trace(go.Bar(
+        x=mean.fillna(0), y=y, orientation="h", customdata=custom, textposition="outside", cliponaxis=False,
+        marker_color=[SENTIMENT_COLOURS["positive" if v >= 0.1 else "negative" if v <= -0.25 else "neutral"]
+                      for v in mean.fillna(0)],
+        text=[format_sentiment(v) if pd.notna(v) else "too few" for v in mean],
+        hovertemplate="<b>%{customdata[1]}</b><br>Mean sentiment %{text}<extra></extra>",
+    ), row=1, col=2)
+    fig.add_trace(go.Bar(
+        x=rows["mentions"], y=y, orientation="h", marker_color=ACCENT, customdata=custom, textposition="outside",
+        cliponaxis=False, text=[f"{n:,} ({format_share(s)})" for n, s in zip(rows["mentions"], rows["share"], strict=True)],
+        hovertemplate="<b>%{customdata[1]}</b><br>%{text} of the messages<extra></extra>",
+    ), row=1, col=3)
+    _layout(fig, title, height=max(300, 100 + 38 * len(rows)), legend=False)
+    fig.update_xaxes(showgrid=False, showticklabels=False, zeroline=False)
+    fig.update_xaxes(range=[0, max(float(rate.max() * 100) if rate.notna().any() else 0, 10) * 1.35], row=1, col=1)
+    fig.update_xaxes(range=[-1.35, 1.35], zeroline=True, zerolinecolor="#9AA0A6", row=1, col=2)
+    fig.update_xaxes(range=[0, float(rows["mentions"].max()) * 1.45 + 1], row=1, col=3)
+    fig.update_annotations(font=dict(size=14, color="#4B5563"))
+    fig.update_layout(bargap=0.3)
+    return fig
+
+
+def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str = "unmet_rate",
+                    granularity: Granularity = "month", max_areas: int = 5, title: str | None = None) -> go.Figure:
+    """One line per expectation area over time: unmet-expectation rate (or mean sentiment, or mentions).
+
+    Args:
+        trend: :func:`pipelines.expectations.gap_trend`; rates are NaN in periods with too few mentions,
+            which leave a gap in the line.
+        names: area key → display name (in taxonomy order: it sets each area's colour).
+        measure: ``"unmet_rate"``, ``"mean_sentiment"`` or ``"mentions"``.
+        max_areas: only the areas with the most expectation statements (or mentions) are drawn.
+
+    Points carry ``customdata = [area, period, statements, unmet, mentions]``.
+    """
+    word = _PERIOD_WORD[granularity]
+    title = title or {"unmet_rate": "Unmet expectations", "mean_sentiment": "Sentiment",
+                      "mentions": "Messages"}[measure] + f" per area, by {word}"
+    shown = trend[trend[measure].notna()] if not trend.empty else trend
+    if shown.empty:
+        return empty_chart(title, "Too few messages per period to show a trend.")
+    weight = "mentions" if measure == "mentions" else "statements"
+    order = shown.groupby("area")[weight].sum().sort_values(ascending=False).index[:max_areas]
+    fig = go.Figure()
+    for area in order:
+        rows = trend[trend["area"] == area].sort_values("period")
+        values = rows[measure] * 100 if measure == "unmet_rate" else rows[measure]
+        name = names.get(area, area)
+        value = {"unmet_rate": "%{y:.0f}% unmet (%{customdata[3]} of %{customdata[2]} statements)",
+                 "mean_sentiment": "mean sentiment %{y:+.2f} (%{customdata[4]} messages)",
+                 "mentions": "%{y:,} messages"}[measure]
+        fig.add_trace(go.Scatter(
+            x=_naive(rows["period"]), y=values, name=_text(name, 30), mode="lines+markers", connectgaps=False,
+            line=dict(color=area_colour(area, names), width=2.5), marker=dict(size=7),
+            customdata=np.column_stack([np.full(len(rows), area), _iso(rows["period"]), rows["statements"],
+                                        rows["unmet"], rows["mentions"]]),
+            hovertemplate=f"<b>{html.escape(name)}</b><br>%{{x}}<br>{value}<extra></extra>",
+        ))
+    _layout(fig, title, None, _GAP_MEASURES[measure])
+    _date_axis(fig, granularity)
+    if measure == "unmet_rate":
+        fig.update_yaxes(range=[0, 105], ticksuffix="%")
+        note = f"{word.capitalize()}s with too few messages about an area are skipped."
+        fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=13, color="#6B7280"))),
+                          margin=dict(t=80))
+    elif measure == "mean_sentiment":
+        fig.update_yaxes(range=[-1.05, 1.05], tickformat="+.1f")
+    else:
+        fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
+                              title: str = "Where the expectations came from") -> go.Figure:
+    """Stacked bars per area of expectation statements by source (company, other brands, reviews, …).
+
+    Args:
+        sources: :func:`pipelines.expectations.source_table`.
+        names: area key → display name.
+
+    Segments carry ``customdata = [area, source, unmet, name]``.
+    """
+    totals = sources.groupby("area", sort=False)["statements"].sum() if not sources.empty else pd.Series(dtype=int)
+    totals = totals[totals > 0].sort_values(ascending=True, kind="stable")
+    if totals.empty:
+        return empty_chart(title, "No expectation statements match the filters.")
+    areas = list(totals.index)
+    y = [_area_name(names, a, 30) for a in areas]
+    grid = sources.set_index(["area", "source"])
+    fig = go.Figure()
+    for source in SOURCES:
+        counts = [int(grid["statements"].get((a, source), 0)) for a in areas]
+        unmet = [int(grid["unmet"].get((a, source), 0)) for a in areas]
+        label = SOURCE_NAMES.get(source, source)
+        fig.add_trace(go.Bar(
+            x=counts, y=y, orientation="h", name=html.escape(label), marker_color=SOURCE_COLOURS.get(source, ACCENT),
+            text=[f"{c}" if c and c / totals[a] >= 0.08 else "" for c, a in zip(counts, areas, strict=True)],
+            textposition="inside", insidetextanchor="middle",
+            customdata=np.column_stack([areas, np.full(len(areas), source), unmet,
+                                        [html.escape(names.get(a, a)) for a in areas]]),
+            hovertemplate=f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{x}} statements "
+                          f"(%{{customdata[2]}} unmet)<extra></extra>",
+        ))
+    _layout(fig, title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas)))
+    fig.update_layout(barmode="stack", bargap=0.3, legend=dict(traceorder="normal"))
+    fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
+    return fig

@@ -19,7 +19,10 @@ from pipelines.errors import InputError
 from pipelines.ingest import RawTable, ResolvedColumns
 from pipelines.settings import Settings
 
-RESERVED = {"message_id", "text", "date", "text_hash", "source_row", "topic", "sentiment", "sentiment_label"}
+# Columns a run adds itself: a metadata column with one of these names is kept as "<name>_meta".
+RESERVED = {"message_id", "text", "date", "text_hash", "source_row", "topic", "sentiment", "sentiment_label", "x", "y",
+            "areas", "expectation", "expectation_met", "expectation_sentence", "expectation_start",
+            "expectation_end", "expectation_source"}
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")

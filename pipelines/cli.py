@@ -79,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
     a.add_argument("--encoder", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2)")
     a.add_argument("--sentiment", help="sentiment scorer: embedding-head (default) or vader")
+    a.add_argument("--taxonomy", type=Path, help="expectation areas file (default: data/expectation_areas.yaml)")
+    a.add_argument("--no-expectations", action="store_true", help="skip expectation areas and statements (faster)")
     a.add_argument("--note", help="a remark shown with the run, e.g. where the data came from")
     a.add_argument("--if-no-run", action="store_true", help="do nothing if the store already has a run")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -106,6 +108,10 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
             value = mapping_file[opt]
         if value is not None:
             changes[key] = value
+    if getattr(args, "taxonomy", None):
+        changes["taxonomy"] = args.taxonomy
+    if getattr(args, "no_expectations", False):
+        changes["expectations"] = False
     return replace(s, **changes)
 
 

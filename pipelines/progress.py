@@ -61,7 +61,7 @@ class TerminalReporter:
 
         fmt = "{desc:<22} {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}]{postfix}"
         if total is None:
-            fmt = "{desc:<22} {elapsed}{postfix}"
+            fmt = "{desc:<22} {n_fmt} {unit} {elapsed}{postfix}" if unit != "msg" else "{desc:<22} {elapsed}{postfix}"
         bar = tqdm(total=total, desc=name, unit=unit, file=sys.stderr, disable=not self.enabled,
                    bar_format=fmt, dynamic_ncols=True, mininterval=0.5)
         try:

@@ -63,6 +63,10 @@ class Settings:
     sentiment: str = "embedding-head"
     # Scores within this band around 0 count as neutral.
     neutral_band: float = 0.25
+    # Tag expectation areas and unmet-expectation statements (costs about one more embedding pass).
+    expectations: bool = True
+    # Expectation areas file; None = the bundled data/expectation_areas.yaml.
+    taxonomy: Path | None = None
     # Fewer messages than this cannot give meaningful topics.
     min_messages: int = 30
 
@@ -76,4 +80,5 @@ class Settings:
         """Plain, JSON-serialisable form for ``run.json``."""
         d = asdict(self)
         d["store_dir"] = str(self.store_dir)
+        d["taxonomy"] = str(self.taxonomy) if self.taxonomy else None
         return d

@@ -47,6 +47,33 @@ def test_run_has_readable_topics_bounded_outliers_and_sentiment(real_run_store):
     assert str(m["date"].dt.tz) == "UTC" and m["date"].notna().all()
 
 
+def test_run_tags_expectation_areas_and_statements(real_run_store):
+    run = load_run(real_run_store)
+    m = run.messages
+    keys = {a["key"] for a in run.manifest["expectation_areas"]}
+    assert len(keys) == 8
+    assert all(set(areas) <= keys for areas in m["areas"])
+    assert (m["areas"].map(len) > 0).mean() > 0.3  # most reviews touch some area (quality, pricing, ...)
+    statements = m[m["expectation"]]
+    assert len(statements) >= 5
+    for row in statements.itertuples():
+        assert row.text[row.expectation_start : row.expectation_end] == row.expectation_sentence
+        assert row.expectation_met in {"met", "unmet"}
+        assert row.expectation_source in {"company", "other_brands", "reviews", "previous", "unknown"}
+    assert (m.loc[~m["expectation"], "expectation_start"] == -1).all()
+
+
+def test_malformed_taxonomy_stops_before_any_work(tmp_path):
+    bad = tmp_path / "areas.yaml"
+    bad.write_text("areas:\n  - key: speed\n    name: Speed\n    description: [unclosed\n")
+    proc = subprocess.run([*CLI, "analyse", str(ROOT / "data/sample/fine_food_reviews.csv"), "--store",
+                           str(tmp_path / "s"), "--taxonomy", str(bad), "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"Error: The expectation-area file {bad} is not valid YAML at line 5, column 1")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "s").exists()
+
+
 def test_same_input_gives_same_topics_and_reuses_the_cache(real_run_store, small_sample_csv, encoder, tmp_path):
     first = load_run(real_run_store)
     # A fresh store: embeddings are computed again, and the topics must come out identical.
