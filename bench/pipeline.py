@@ -35,7 +35,7 @@ def _subset(n: int, folder: Path) -> Path:
     return path
 
 
-def worker_ours(path: Path, store: Path) -> dict:
+def worker_ours(path: Path, store: Path, expectations: bool = True) -> dict:
     from sklearn.metrics import normalized_mutual_info_score
 
     from pipelines.analyse import analyse_file
@@ -44,7 +44,7 @@ def worker_ours(path: Path, store: Path) -> dict:
 
     t = time.perf_counter()
     summary = analyse_file(path, ColumnMapping(text="text", id="complaint_id", metadata=("product",)),
-                           Settings(store_dir=store))
+                           Settings(store_dir=store, expectations=expectations))
     total = time.perf_counter() - t
     m = load_run(store).messages
     return {"total_s": total, "stages": summary.timings, "messages": summary.messages, "topics": summary.topics,
@@ -80,8 +80,8 @@ def worker_plain(path: Path) -> dict:
             "nmi": normalized_mutual_info_score(frame["product"], topics), "peak_mb": _peak_mb()}
 
 
-def _run_worker(kind: str, path: Path, store: Path) -> dict:
-    cmd = [sys.executable, __file__, "--worker", kind, "--input", str(path), "--store", str(store)]
+def _run_worker(kind: str, path: Path, store: Path, extra: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--input", str(path), "--store", str(store), *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{proc.stderr[-3000:]}")
@@ -94,9 +94,10 @@ def main() -> None:
     ap.add_argument("--worker", choices=["ours", "plain"])
     ap.add_argument("--input", type=Path)
     ap.add_argument("--store", type=Path)
+    ap.add_argument("--no-expectations", action="store_true", help="skip expectation tagging in our pipeline")
     args = ap.parse_args()
     if args.worker == "ours":
-        print(json.dumps(worker_ours(args.input, args.store)))
+        print(json.dumps(worker_ours(args.input, args.store, not args.no_expectations)))
         return
     if args.worker == "plain":
         print(json.dumps(worker_plain(args.input)))
@@ -104,24 +105,27 @@ def main() -> None:
 
     lines = ["| messages | variant | total s | embed msg/s | topics s | other s | topics | outliers | NMI | peak MB |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    ratios = []
+    ratios, stage_lines = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             path = _subset(n, Path(tmp))
             results = {}
             for kind in ("plain", "ours"):
                 print(f"running {kind} on {n:,} messages ...", file=sys.stderr, flush=True)
-                results[kind] = r = _run_worker(kind, path, Path(tmp) / f"store-{kind}-{n}")
+                extra = ["--no-expectations"] if args.no_expectations and kind == "ours" else []
+                results[kind] = r = _run_worker(kind, path, Path(tmp) / f"store-{kind}-{n}", extra)
                 st = r["stages"]
                 other = r["total_s"] - st.get("embed", 0) - st.get("topics", 0)
                 lines.append(f"| {n:,} | {'Feedback Lens' if kind == 'ours' else 'plain BERTopic'} | {r['total_s']:.0f} | "
                              f"{r['messages'] / st['embed']:.1f} | {st['topics']:.0f} | {other:.0f} | {r['topics']} | "
                              f"{r['outlier_share']:.1%} | {r['nmi']:.3f} | {r['peak_mb']:,.0f} |")
                 print(lines[-1], flush=True)
+                print("   stages: " + ", ".join(f"{k} {v:.0f}s" for k, v in st.items()), flush=True)
+                stage_lines.append(f"- {n:,} {kind}: " + ", ".join(f"{k} {v:.0f}s" for k, v in st.items()))
             ratios.append(f"{n:,} messages: Feedback Lens takes {results['ours']['total_s'] / results['plain']['total_s']:.2f}× "
                           f"the plain script's time (speed-up {results['plain']['total_s'] / results['ours']['total_s']:.2f}×), "
                           f"NMI {results['ours']['nmi']:.3f} vs {results['plain']['nmi']:.3f}")
-    table = "\n".join(lines + [""] + [f"- {r}" for r in ratios])
+    table = "\n".join(lines + [""] + [f"- {r}" for r in ratios] + ["", "Seconds per stage:"] + stage_lines)
     print("\n" + table)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(f"# Pipeline benchmark ({time.strftime('%Y-%m-%d')})\n\n{table}\n")
