@@ -16,6 +16,7 @@ PAGES = {
     "app_pages/trends.py": ("Trends", ":material/trending_up:"),
     "app_pages/sentiment.py": ("Sentiment", ":material/sentiment_satisfied:"),
     "app_pages/topics.py": ("Topics", ":material/bubble_chart:"),
+    "app_pages/expectations.py": ("Expectations", ":material/rule:"),
     filters.MESSAGES_PAGE: ("Messages", ":material/forum:"),
     "app_pages/runs.py": ("Data", ":material/database:"),
 }

@@ -209,3 +209,81 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
             risky = text.str.startswith(_FORMULA_START).fillna(False)
             safe[column] = text.mask(risky, "'" + text)
     return safe.to_csv(index=False).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------- expectation gaps
+
+
+def pick_chart(fig: go.Figure, key: str, on_pick: Callable[[list], None]) -> None:
+    """Show a figure whose click calls ``on_pick`` with the clicked point's ``customdata`` (to choose within the page)."""
+
+    def on_select() -> None:
+        points = ((st.session_state.get(key) or {}).get("selection") or {}).get("points") or []
+        custom = next((p["customdata"] for p in points if p.get("customdata") is not None), None)
+        if custom is not None:
+            on_pick(list(custom))
+
+    st.plotly_chart(fig, key=key, theme=None, config=PLOTLY_CONFIG, on_select=on_select, selection_mode="points")
+
+
+def highlight_span(text: str, start: int, end: int, colour: str = "orange") -> str:
+    """Escaped Markdown of ``text`` with the characters ``start:end`` on a coloured background (bold).
+
+    The text is escaped first, piece by piece, and only the markers are added around the escaped span,
+    so nothing in the message can act as Markdown, HTML or a colour directive. Out-of-range spans
+    (``-1`` for "none") highlight nothing.
+    """
+    text = str(text)
+    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
+    if end <= start:
+        return escape_markdown(text)
+    lines, offset = [], 0
+    for line in text.split("\n"):
+        lo, hi = max(start - offset, 0), min(end - offset, len(line))
+        offset += len(line) + 1
+        if lo >= hi:
+            lines.append(escape_markdown(line))
+            continue
+        before, span, after = line[:lo].lstrip(), line[lo:hi].strip(), line[hi:].rstrip()
+        marked = f":{colour}-background[**{escape_markdown(span)}**]" if span else ""
+        lines.append(escape_markdown(before) + (" " if before.endswith(" ") else "") + marked
+                     + (" " if after.startswith(" ") else "") + escape_markdown(after))
+    return "  \n".join(line.strip() for line in lines)
+
+
+def excerpt(text: str, start: int, end: int, context: int = 280) -> tuple[str, int, int]:
+    """The part of a long ``text`` around ``start:end`` (cut at spaces, "…" marking cuts), with the shifted span."""
+    text = str(text)
+    if len(text) <= LONG_MESSAGE or start < 0:
+        return text, start, end
+    lo, hi = max(0, start - context), min(len(text), end + context)
+    if lo > 0:  # start at a sentence if one starts in the window, else at a word
+        sentence = re.search(r"[.!?]\s+|\n", text[lo:start])
+        lo = lo + sentence.end() if sentence else (text.find(" ", lo, start) + 1 or lo)
+    if hi < len(text):
+        space = text.rfind(" ", end, hi)
+        hi = space if space > 0 else hi
+    head, tail = ("… " if lo > 0 else ""), (" …" if hi < len(text) else "")
+    return head + text[lo:hi] + tail, start - lo + len(head), end - lo + len(head)
+
+
+def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str],
+                   source_names: dict[str, str]) -> None:
+    """Expectation statements as cards: met or unmet, where the expectation came from, the message with the
+    statement highlighted (long messages show the part around it, the whole text one click away)."""
+    with st.container(key="statement_list"):
+        for _, row in rows.iterrows():
+            text, start, end = str(row["text"]), int(row["expectation_start"]), int(row["expectation_end"])
+            unmet = str(row["expectation_met"]) == "unmet"
+            key = str(row["expectation_source"])  # "unknown" or missing: the message does not say
+            source = f"Expected from: {source_names[key]}" if key in source_names and key != "unknown" else (
+                "Source not stated")
+            with st.container(border=True):
+                st.markdown((":red-badge[:material/close: Unmet]" if unmet else ":green-badge[:material/check: Met]")
+                            + f" :gray-badge[{escape_markdown(source)}]")
+                st.caption(message_meta(row, labels, metadata))
+                shown, s, e = excerpt(text, start, end)
+                st.markdown(highlight_span(shown, s, e))
+                if shown != text:
+                    with st.expander(f"Read the whole message ({len(text):,} characters)"):
+                        st.markdown(highlight_span(text, start, end))

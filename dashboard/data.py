@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pipelines import metrics
+from pipelines import expectations, metrics
 from pipelines.metrics import Granularity, MessageFilter, Window
 from pipelines.settings import Settings
 from pipelines.store import Run, latest_run_id, list_runs, load_run
@@ -185,3 +185,102 @@ def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> pd.DataFram
     by = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
           "positive": ("sentiment", False)}[order]
     return rows.sort_values(by[0], ascending=by[1], na_position="last", kind="stable")
+
+
+# ---------------------------------------------------------------------------------------- expectation gaps
+
+_RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """Expectation-gap metrics of the filtered messages (see :mod:`pipelines.expectations`)."""
+
+    table: pd.DataFrame
+    """:func:`~pipelines.expectations.area_gap_table` of the areas mentioned at least once."""
+    ipa: pd.DataFrame
+    """:func:`~pipelines.expectations.ipa_table` of those areas (those with enough mentions)."""
+    outcome: str
+    """What importance and performance are measured on: ``"sentiment"`` or the rating column used."""
+    mentioned: int
+    """Messages that mention at least one area."""
+    statements: int
+    """Messages that state an expectation."""
+    unmet: int
+    """Of those, the ones whose expectation was not met."""
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def expectation_areas(ref: RunRef) -> dict[str, str] | None:
+    """Area key → name in taxonomy order; ``None`` when the run has no expectation tags (analysed before them)."""
+    run = _run(ref)
+    if not set(expectations.TAG_COLUMNS) <= set(run.messages.columns):
+        return None
+    names = {a["key"]: a.get("name") or a["key"] for a in run.manifest.get("expectation_areas") or []}
+    for key in expectations.mention_matrix(run.messages).columns:  # areas tagged but missing from the manifest
+        names.setdefault(key, key)
+    return names
+
+
+def _rating_column(rows: pd.DataFrame, metadata: list[str]) -> str | None:
+    """A metadata column that reads as a rating and varies among ``rows`` (else importance uses sentiment)."""
+    for column in metadata:
+        if column in rows and any(w in column.lower() for w in _RATING_WORDS):
+            if expectations.rating_outcome(rows[column]).nunique() >= 2:
+                return column
+    return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
+    """Gap metrics per area and the Importance–Performance table of the filtered messages."""
+    rows = messages(ref, f)
+    rating = _rating_column(rows, _run(ref).manifest.get("columns", {}).get("metadata", []))
+    keys = list(expectation_areas(ref) or {})
+    table = expectations.area_gap_table(rows, keys, rating_col=rating)
+    table = table[table["mentions"] > 0].reset_index(drop=True)
+    mentioned = int(expectations.mention_matrix(rows, keys).any(axis=1).sum())
+    stated = rows["expectation"].fillna(False).astype(bool)
+    return Gaps(table, expectations.ipa_table(table), rating or "sentiment", mentioned, int(stated.sum()),
+                int((rows["expectation_met"] == "unmet").sum()))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gap_trend(ref: RunRef, f: MessageFilter, freq: str = "M") -> pd.DataFrame:
+    """Gap metrics per area and month (or ``freq``) of the filtered messages."""
+    rows = messages(ref, f)
+    return expectations.gap_trend(rows[rows["date"].notna()], freq, list(expectation_areas(ref) or {}))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gap_sources(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    """Expectation statements per area and source of the filtered messages."""
+    return expectations.source_table(messages(ref, f), list(expectation_areas(ref) or {}))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
+    """The topics behind one area's gap: messages about the area and unmet expectations per topic, most unmet first.
+
+    Columns ``topic``, ``label``, ``mentions``, ``unmet``, ``share`` (of the area's mentions).
+    """
+    rows = messages(ref, f)
+    counts = expectations.topic_area_table(rows, "topic", [area])[area]
+    unmet = expectations.topic_area_table(rows[rows["expectation_met"] == "unmet"], "topic", [area])[area]
+    labels = metrics.topic_labels(_run(ref).topics)
+    table = pd.DataFrame({"topic": counts.index.astype(int), "mentions": counts.to_numpy()})
+    table["unmet"] = table["topic"].map(unmet).fillna(0).astype(int)
+    table["label"] = [labels.get(t, f"Topic {t}") for t in table["topic"]]
+    table["share"] = table["mentions"] / max(int(table["mentions"].sum()), 1)
+    table = table[table["mentions"] > 0].sort_values(["unmet", "mentions"], ascending=False, kind="stable")
+    return table[["topic", "label", "mentions", "unmet", "share"]].reset_index(drop=True)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def statements(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
+    """The filtered messages that state an expectation about ``area``: unmet first, most negative first."""
+    rows = messages(ref, f)
+    on = expectations.mention_matrix(rows, [area])[area] & rows["expectation"].fillna(False).astype(bool)
+    found = rows[on.to_numpy()]
+    order = (found["expectation_met"] != "unmet").astype(int)
+    return found.assign(_order=order).sort_values(["_order", "sentiment"], kind="stable").drop(columns="_order")

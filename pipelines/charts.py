@@ -514,8 +514,10 @@ _LABEL_SPOTS = ("top center", "bottom center", "middle right", "middle left", "t
 
 
 def _label_spots(x: np.ndarray, y: np.ndarray, widths: np.ndarray, radii: np.ndarray,
-                 blocked: list[tuple[float, float, float, float]], height: float = 16.0) -> list[str]:
-    """Where to write each point's label so labels overlap each other, bubbles and ``blocked`` boxes least.
+                 blocked: list[tuple[float, float, float, float]], plot: tuple[float, float],
+                 height: float = 16.0) -> list[str]:
+    """Where to write each point's label so labels overlap each other, bubbles, ``blocked`` boxes and the
+    edges of the ``plot`` (width, height) least.
 
     Everything is in pixels of an assumed plot area; greedy, biggest bubble first. Boxes are
     ``(x0, y0, x1, y1)`` with y growing upwards.
@@ -539,7 +541,8 @@ def _label_spots(x: np.ndarray, y: np.ndarray, widths: np.ndarray, radii: np.nda
         return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
     bubbles = [(x[i] - radii[i], y[i] - radii[i], x[i] + radii[i], y[i] + radii[i]) for i in range(len(x))]
-    placed = list(blocked)
+    w, h, far = plot[0], plot[1], 1e5
+    placed = list(blocked) + [(-far, -far, 0, far), (w, -far, far, far), (-far, -far, far, 0), (-far, h, far, far)]
     spots = [""] * len(x)
     for i in np.argsort(-radii, kind="stable"):
         others = placed + [b for j, b in enumerate(bubbles) if j != i]
@@ -598,12 +601,13 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     shown = [_area_name(names, a, 34) for a in ipa["area"]]
     mentions = ipa["mentions"].astype(float).to_numpy()
     diameters = np.maximum(np.sqrt(mentions / mentions.max()) * 56, 10)
-    width_px, height_px = 950.0, height - 170.0  # the plot area of a full-width chart, roughly
+    width_px, height_px = 850.0, height - 170.0  # the plot area of a full-width chart, roughly
     px = (perf - x_range[0]) / (x_range[1] - x_range[0]) * width_px
     py = (imp - y_range[0]) / (y_range[1] - y_range[0]) * height_px
     corner_boxes = [(0, height_px - 24, 330, height_px), (width_px - 330, height_px - 24, width_px, height_px),
                     (0, 0, 330, 24), (width_px - 330, 0, width_px, 24)]
-    spots = _label_spots(px, py, np.array([7.2 * len(html.unescape(t)) for t in shown]), diameters / 2, corner_boxes)
+    spots = _label_spots(px, py, np.array([7.2 * len(html.unescape(t)) for t in shown]), diameters / 2, corner_boxes,
+                         (width_px, height_px))
     fig.add_trace(go.Scatter(
         x=perf, y=imp, mode="markers+text", text=shown, textposition=spots,
         textfont=dict(size=13, color="#262730"), cliponaxis=False, showlegend=False,
@@ -624,8 +628,8 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
              f"importance = how much a mention moves the {html.escape(outcome)}",
         font=dict(size=13, color="#6B7280"))), margin=dict(t=86))
     step = _nice_step(top / 4)
-    fig.update_xaxes(range=x_range, tickformat="+.1f", zeroline=False, showgrid=True, gridcolor="#F0F1F3")
-    fig.update_yaxes(range=y_range, tickvals=np.arange(0, top * 1.25, step), tickformat=".1f" if step >= 0.1 else ".2f",
+    fig.update_xaxes(range=x_range, tickformat="+.2~f", zeroline=False, showgrid=True, gridcolor="#F0F1F3")
+    fig.update_yaxes(range=y_range, tickvals=np.arange(0, top * 1.25, step), tickformat=".2~f",
                      gridcolor="#F0F1F3")
     return fig
 
@@ -660,7 +664,7 @@ def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Ex
     rate = rows["unmet_rate"].astype(float)
     fig.add_trace(go.Bar(
         x=(rate * 100).fillna(0), y=y, orientation="h", marker_color=QUADRANT_COLOURS["fix first"], customdata=custom,
-        text=[format_share(r) if pd.notna(r) else "too few" for r in rate], textposition="outside", cliponaxis=False,
+        text=[format_share(r) if pd.notna(r) else "" for r in rate], textposition="outside", cliponaxis=False,
         hovertemplate="<b>%{customdata[1]}</b><br>%{text} unmet: %{customdata[2]} of %{customdata[3]} "
                       "expectation statements<extra></extra>",
     ), row=1, col=1)
@@ -669,7 +673,7 @@ def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Ex
         x=mean.fillna(0), y=y, orientation="h", customdata=custom, textposition="outside", cliponaxis=False,
         marker_color=[SENTIMENT_COLOURS["positive" if v >= 0.1 else "negative" if v <= -0.25 else "neutral"]
                       for v in mean.fillna(0)],
-        text=[format_sentiment(v) if pd.notna(v) else "too few" for v in mean],
+        text=[format_sentiment(v) if pd.notna(v) else "" for v in mean],
         hovertemplate="<b>%{customdata[1]}</b><br>Mean sentiment %{text}<extra></extra>",
     ), row=1, col=2)
     fig.add_trace(go.Bar(
@@ -677,6 +681,12 @@ def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Ex
         cliponaxis=False, text=[f"{n:,} ({format_share(s)})" for n, s in zip(rows["mentions"], rows["share"], strict=True)],
         hovertemplate="<b>%{customdata[1]}</b><br>%{text} of the messages<extra></extra>",
     ), row=1, col=3)
+    for col, values, x in ((1, rate, 0.0), (2, mean, 0.0)):
+        missing = values.isna().to_numpy()
+        if missing.any():
+            fig.add_trace(go.Scatter(x=np.full(missing.sum(), x), y=np.array(y)[missing], mode="text",
+                                     text="  too few messages", textposition="middle right", hoverinfo="skip",
+                                     textfont=dict(color="#8A9099", size=12)), row=1, col=col)
     _layout(fig, title, height=max(300, 100 + 38 * len(rows)), legend=False)
     fig.update_xaxes(showgrid=False, showticklabels=False, zeroline=False)
     fig.update_xaxes(range=[0, max(float(rate.max() * 100) if rate.notna().any() else 0, 10) * 1.35], row=1, col=1)
@@ -717,7 +727,7 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
                  "mean_sentiment": "mean sentiment %{y:+.2f} (%{customdata[4]} messages)",
                  "mentions": "%{y:,} messages"}[measure]
         fig.add_trace(go.Scatter(
-            x=_naive(rows["period"]), y=values, name=_text(name, 30), mode="lines+markers", connectgaps=False,
+            x=_naive(rows["period"]), y=values, name=_text(name, 34), mode="lines+markers", connectgaps=False,
             line=dict(color=area_colour(area, names), width=2.5), marker=dict(size=7),
             customdata=np.column_stack([np.full(len(rows), area), _iso(rows["period"]), rows["statements"],
                                         rows["unmet"], rows["mentions"]]),
@@ -753,7 +763,7 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
     if totals.empty:
         return empty_chart(title, "No expectation statements match the filters.")
     areas = list(totals.index)
-    y = [_area_name(names, a, 30) for a in areas]
+    y = [_area_name(names, a, 34) for a in areas]
     grid = sources.set_index(["area", "source"])
     fig = go.Figure()
     for source in SOURCES:
@@ -762,14 +772,14 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
         label = SOURCE_NAMES.get(source, source)
         fig.add_trace(go.Bar(
             x=counts, y=y, orientation="h", name=html.escape(label), marker_color=SOURCE_COLOURS.get(source, ACCENT),
-            text=[f"{c}" if c and c / totals[a] >= 0.08 else "" for c, a in zip(counts, areas, strict=True)],
-            textposition="inside", insidetextanchor="middle",
+            text=[f"{c}" if c and c / totals.max() >= 0.06 else "" for c in counts],
+            textposition="inside", insidetextanchor="middle", textangle=0,
             customdata=np.column_stack([areas, np.full(len(areas), source), unmet,
                                         [html.escape(names.get(a, a)) for a in areas]]),
             hovertemplate=f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{x}} statements "
                           f"(%{{customdata[2]}} unmet)<extra></extra>",
         ))
     _layout(fig, title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas)))
-    fig.update_layout(barmode="stack", bargap=0.3, legend=dict(traceorder="normal"))
+    fig.update_layout(barmode="stack", bargap=0.3, legend=dict(traceorder="normal", y=-0.22))
     fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
     return fig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import date
 
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 import pytest
 
 from pipelines import charts
+from pipelines import expectations as ex
 from pipelines import metrics as m
 
 TOPICS = pd.DataFrame({"topic": [0, 1], "label": ["refund · delay", "<b>login</b> · password"],
@@ -143,3 +145,98 @@ def test_figures_serialise_for_export(messages):
     spec = json.loads(charts.sentiment_chart(series, "week").to_json())
     assert spec["layout"]["title"]["text"] == "Sentiment and volume, by week"
     assert spec["layout"]["font"]["size"] == 14
+
+
+# ------------------------------------------------------------------------------------- expectation gaps
+
+AREA_NAMES = {"speed": "Speed of service", "price": "Fair <i>pricing</i>", "policy": "Clear policies",
+              "app": "Seamless app"}
+
+
+@pytest.fixture
+def tagged() -> pd.DataFrame:
+    """Messages tagged with expectation areas: slow speed is the painful, important gap; pricing is fine."""
+    rng = np.random.default_rng(1)
+    n = 240
+    areas = [list(rng.choice(["speed", "price", "policy"], size=rng.integers(0, 3), replace=False)) for _ in range(n)]
+    slow = np.array(["speed" in a for a in areas])
+    sentiment = np.clip(rng.normal(0.3, 0.3, n) - 0.8 * slow, -1, 1)
+    stated = rng.random(n) < 0.5
+    met = np.where(stated, np.where(slow & (rng.random(n) < 0.8), "unmet", "met"), None)
+    days = pd.date_range("2026-01-01", "2026-04-30", freq="D", tz="UTC")
+    return pd.DataFrame({
+        "date": days[rng.integers(0, len(days), n)], "areas": areas, "sentiment": sentiment,
+        "expectation": stated, "expectation_met": met,
+        "expectation_source": np.where(stated, rng.choice(list(ex.SOURCES), n), None),
+        "rating": np.where(sentiment > 0, "5 stars", "1-4 stars"),
+    })
+
+
+def test_ipa_chart_places_each_area_in_a_named_quadrant_with_its_key(tagged):
+    gaps = ex.area_gap_table(tagged, list(AREA_NAMES), rating_col="rating")
+    ipa = ex.ipa_table(gaps)
+    fig = charts.ipa_chart(ipa, AREA_NAMES, "rating")
+    point = fig.data[0]
+    assert [c[0] for c in point.customdata] == ["speed", "price", "policy"]  # "app": nobody mentions it
+    assert list(point.x) == pytest.approx(ipa["performance"].tolist())
+    assert list(point.y) == pytest.approx(ipa["importance"].tolist())
+    assert "Fair &lt;i&gt;pricing&lt;/i&gt;" in point.text and not any("<i>" in t for t in point.text)
+    sizes = dict(zip(ipa["area"], point.marker.size, strict=True))
+    counts = dict(zip(ipa["area"], ipa["mentions"], strict=True))
+    assert (sizes["speed"] > sizes["policy"]) == (counts["speed"] > counts["policy"])
+    corners = " ".join(a.text for a in fig.layout.annotations)
+    assert all(q.upper() in corners for q in ex.QUADRANTS)
+    speed = ipa.set_index("area").loc["speed"]
+    assert speed["quadrant"] == "fix first" and point.marker.color[0] == charts.QUADRANT_COLOURS["fix first"]
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert {round(s.x0, 6) for s in lines} >= {round(ipa["performance_cut"][0], 6)}
+    assert {round(s.y0, 6) for s in lines} >= {round(ipa["importance_cut"][0], 6)}
+    assert fig.layout.xaxis.title.text.startswith("Performance: mean rating")
+    assert fig.layout.yaxis.title.text.startswith("Importance")
+    assert all(t in charts._LABEL_SPOTS for t in point.textposition)
+    empty = charts.ipa_chart(ex.ipa_table(gaps.iloc[0:0]), AREA_NAMES)
+    assert empty.layout.annotations[0].text == "No expectation area has enough mentions to place it."
+
+
+def test_area_gap_bars_put_the_biggest_gap_on_top_and_say_when_too_few(tagged):
+    gaps = ex.area_gap_table(tagged, list(AREA_NAMES))
+    fig = charts.area_gap_bars(gaps, AREA_NAMES)
+    unmet, sentiment, volume = fig.data[:3]
+    assert [c[0] for c in unmet.customdata][-1] == "speed"  # horizontal bars: the last is drawn on top
+    assert list(volume.x) == list(gaps.set_index("area").loc[[c[0] for c in volume.customdata], "mentions"])
+    assert unmet.text[-1].endswith("%") and sentiment.text[-1].startswith("-")
+    assert [a.text for a in fig.layout.annotations] == ["<b>Unmet expectations</b>", "<b>Mean sentiment</b>",
+                                                         "<b>Messages about the area</b>"]
+    too_few = [t for t in fig.data[3:] if t.mode == "text"]
+    assert too_few and all("Seamless app" in y for t in too_few for y in t.y)
+
+
+def test_gap_trend_chart_draws_unmet_rate_per_area_by_month(tagged):
+    trend = ex.gap_trend(tagged, "M", list(AREA_NAMES))
+    fig = charts.gap_trend_chart(trend, AREA_NAMES)
+    assert fig.layout.title.text == "Unmet expectations per area, by month"
+    assert fig.layout.yaxis.ticksuffix == "%"
+    assert sorted(t.name for t in fig.data) == sorted(html.escape(n) for n in AREA_NAMES.values() if n != "Seamless app")
+    speed = next(t for t in fig.data if t.name == "Speed of service")
+    expected = trend[(trend["area"] == "speed")].sort_values("period")
+    assert list(speed.y) == pytest.approx((expected["unmet_rate"] * 100).tolist(), nan_ok=True)
+    assert [tuple(c[:2]) for c in speed.customdata][:2] == [("speed", "2026-01-01"), ("speed", "2026-02-01")]
+    assert len(charts.gap_trend_chart(trend, AREA_NAMES, max_areas=1).data) == 1
+    volume = charts.gap_trend_chart(trend, AREA_NAMES, "mentions")
+    assert volume.layout.yaxis.title.text == "Messages mentioning the area"
+    assert charts.gap_trend_chart(trend.iloc[0:0], AREA_NAMES).layout.annotations[0].text.startswith("Too few")
+
+
+def test_expectation_sources_chart_stacks_sources_per_area(tagged):
+    sources = ex.source_table(tagged, list(AREA_NAMES))
+    fig = charts.expectation_sources_chart(sources, AREA_NAMES)
+    assert fig.layout.barmode == "stack"
+    assert [t.name for t in fig.data] == [ex.SOURCE_NAMES[s].replace("&", "&amp;") for s in ex.SOURCES]
+    company = fig.data[0]
+    assert {c[1] for c in company.customdata} == {"company"} and "Seamless app" not in company.y
+    by_area = sources[sources["source"] == "company"].set_index("area")["statements"]
+    assert list(company.x) == [by_area[c[0]] for c in company.customdata]
+    assert fig.layout.xaxis.title.text == "Expectation statements"
+    none = sources.assign(statements=0)
+    assert charts.expectation_sources_chart(none, AREA_NAMES).layout.annotations[0].text.startswith("No expectation")
+    json.loads(fig.to_json())

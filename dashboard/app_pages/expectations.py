@@ -1,0 +1,108 @@
+"""Expectation gaps: where what customers expected differs from what they got, area by area.
+
+Shows the Importance–Performance chart, the gap per area with its trend, where the expectations came
+from, and for one chosen area the topics behind its gap and its expectation statements (the stated
+expectation highlighted). All numbers come from :mod:`pipelines.expectations` through ``data``.
+"""
+
+import streamlit as st
+
+from dashboard import components, data, filters
+from dashboard.filters import Drill
+from pipelines import charts
+from pipelines.charts import format_count, format_share
+from pipelines.expectations import SOURCE_NAMES
+
+AREA = "expectations_area"
+MEASURES = {"unmet_rate": "Unmet", "mean_sentiment": "Sentiment", "mentions": "Volume"}
+SHOWN = {"unmet": "Unmet", "met": "Met", "all": "All"}
+
+view = components.page_view()
+st.title("Expectation gaps")
+components.filter_caption(view)
+rows = data.messages(view.ref, view.filter)
+components.require_messages(rows)
+names = data.expectation_areas(view.ref)
+if names is None:
+    st.info("**This run has no expectation tags**: it was analysed before expectation gaps existed, or with them "
+            "switched off. Re-analyse to see expectation gaps: `feedback-lens analyse FILE`.", icon=":material/update:")
+    st.stop()
+gaps = data.gaps(view.ref, view.filter)
+if gaps.table.empty:
+    st.info("**No message within these filters mentions an expectation area.** Widen the filters in the sidebar.",
+            icon=":material/filter_alt_off:")
+    st.stop()
+
+
+def pick(custom: list) -> None:
+    st.session_state[AREA] = str(custom[0])
+
+
+fix = list(gaps.ipa.loc[gaps.ipa["quadrant"] == "fix first", "area"])
+figures = (("About an area", format_count(gaps.mentioned), f"{format_share(gaps.mentioned / len(rows))} of the "
+            "messages mention at least one expectation area."),
+           ("Statements", format_count(gaps.statements), "Expectation statements: messages that say what the "
+            "customer expected."),
+           ("Unmet", format_share(gaps.unmet / gaps.statements if gaps.statements else None),
+            "Share of the expectation statements saying the expectation was not met."))
+*cols, callout = st.columns([1, 1, 1, 2], border=True)
+for col, (label, value, explain) in zip(cols, figures, strict=True):
+    col.metric(label, value, help=explain)
+callout.markdown("**:red[Fix first]**  \n"
+                 + (components.escape_markdown(", ".join(names.get(a, a) for a in fix)) if fix else "Nothing stands out"))
+callout.caption("Areas that matter most to customers and where they are least satisfied.")
+
+components.pick_chart(charts.ipa_chart(gaps.ipa, names, gaps.outcome), "expectations_ipa", pick)
+left_out = len(gaps.table) - len(gaps.ipa)
+st.caption("Performance: how positive the messages about an area are; importance: how much mentioning the area "
+           f"moves the {components.escape_markdown(gaps.outcome)}. Click an area on any chart to read its statements "
+           "below." + (f" {left_out} area(s) with too few messages are left out." if left_out else ""))
+components.pick_chart(charts.area_gap_bars(gaps.table, names), "expectations_bars", pick)
+left, right = st.columns(2, gap="large")
+with left:
+    measure = st.segmented_control("Trend of", list(MEASURES), format_func=MEASURES.get, default="unmet_rate",
+                                   key="expectations_measure") or "unmet_rate"
+    trend = data.gap_trend(view.ref, view.filter)
+    components.pick_chart(charts.gap_trend_chart(trend, names, measure), "expectations_trend", pick)
+with right:
+    components.pick_chart(charts.expectation_sources_chart(data.gap_sources(view.ref, view.filter), names),
+                          "expectations_sources", pick)
+
+st.subheader("Behind each gap")
+urgent = gaps.table.assign(fix=gaps.table["area"].isin(fix)).sort_values(["fix", "unmet", "mentions"], ascending=False)
+areas = list(urgent["area"])  # the most urgent first
+if st.session_state.get(AREA) not in areas:
+    st.session_state[AREA] = areas[0]
+area = st.selectbox("Expectation area", areas, format_func=lambda a: names.get(a, a), key=AREA)
+topics, quotes = st.columns(2, gap="large")
+with topics:
+    st.markdown("**Topics behind it**")
+    table = data.gap_topics(view.ref, view.filter, area)
+
+    def open_topic() -> None:
+        picked = (st.session_state.get("expectations_topics") or {}).get("selection", {}).get("rows", [])
+        if picked:
+            filters.drill_down(Drill(topics=(int(table.iloc[picked[0]]["topic"]),)))
+
+    st.dataframe(table.assign(share=table["share"] * 100), hide_index=True, key="expectations_topics",
+                 on_select=open_topic, selection_mode="single-row", column_order=["label", "mentions", "unmet", "share"],
+                 column_config={"label": st.column_config.TextColumn("Topic", width=180),
+                                "mentions": st.column_config.NumberColumn("Messages", width=75),
+                                "unmet": st.column_config.NumberColumn("Unmet", width=60,
+                                                                       help="Unmet expectation statements."),
+                                "share": st.column_config.ProgressColumn("Share", format="%.0f%%", width=80,
+                                                                         min_value=0, max_value=100,
+                                                                         help="Share of the area's messages.")})
+    st.caption("Select a topic to read all its messages.")
+with quotes:
+    found = data.statements(view.ref, view.filter, area)
+    if found.empty:
+        st.info("No message about this area states an expectation.", icon=":material/format_quote:")
+        st.stop()
+    counts = {"unmet": int((found["expectation_met"] == "unmet").sum()), "all": len(found)}
+    counts["met"] = counts["all"] - counts["unmet"]
+    show = st.segmented_control("Statements", list(SHOWN), format_func=lambda k: f"{SHOWN[k]} ({counts[k]})",
+                                default="unmet" if counts["unmet"] else "all", key="expectations_shown") or "all"
+    chosen = found if show == "all" else found[found["expectation_met"] == show]
+    st.caption(f"{len(chosen[:10])} of {len(chosen)} statements; the stated expectation is highlighted.")
+    components.statement_list(chosen[:10], view.info.labels, list(view.info.metadata), SOURCE_NAMES)
