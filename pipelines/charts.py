@@ -273,7 +273,7 @@ def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
         hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]} → %{customdata[3]} messages<extra></extra>",
     ))
     _layout(fig, title, "Change in messages", None, height=max(260, 60 + 34 * len(rows)), legend=False)
-    span = float(rows["change"].abs().max()) * 1.9
+    span = float(rows["change"].abs().max()) * 2.6  # room for the outside labels of the longest bars
     fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True, gridcolor="#E6E8EB")
     return fig
 
