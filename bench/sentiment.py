@@ -176,6 +176,7 @@ def run(band: float) -> str:
     for key in SETS:
         polarity = test.loc[test["dataset"] == key, "polarity"].to_numpy()
         majority[key] = max(np.mean(polarity[polarity != 0] > 0), np.mean(polarity[polarity != 0] < 0))
+    cores_used = embed_cpu_s / sum(embed_s.values())
     zero_share = {k: float(np.mean(scores[k, "vader"] == 0)) for k in SETS}
     with np.load(HEAD_PATH, allow_pickle=False) as head:
         head_note = (
@@ -191,8 +192,12 @@ def run(band: float) -> str:
             f"`bench/train_sentiment_head.py`. Neutral band {band:g} (`Settings.neutral_band`); {head_note}.",
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
             f"torch {torch.__version__} with {torch.get_num_threads()} threads, encoder on CPU. While embedding, "
-            f"this run got {embed_cpu_s / sum(embed_s.values()):.1f} cores' worth of CPU time per second (well "
-            "below the thread count: other work competed, and the msg/s figures are too low).",
+            f"this run got {cores_used:.1f} cores' worth of CPU time per second"
+            + (
+                " (well below the thread count: other work competed, so the msg/s figures are too low)."
+                if cores_used < 0.75 * torch.get_num_threads()
+                else " (no sign of competing work)."
+            ),
             "",
             *lines,
             "",

@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--max-chars", type=int, help="cut messages longer than this (default 10000)")
     a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
     a.add_argument("--encoder", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2)")
-    a.add_argument("--sentiment", help="sentiment scorer: embedding-head (default) or vader")
+    a.add_argument("--sentiment", help="sentiment scorer: hybrid (default), embedding-head or vader")
     a.add_argument("--taxonomy", type=Path, help="expectation areas file (default: data/expectation_areas.yaml)")
     a.add_argument("--no-expectations", action="store_true", help="skip expectation areas and statements (faster)")
     a.add_argument("--note", help="a remark shown with the run, e.g. where the data came from")

@@ -59,8 +59,9 @@ class Settings:
     label_keywords: int = 3
     # Representative messages kept per topic (closest to its centroid).
     representatives_per_topic: int = 5
-    # Sentiment scorer: "embedding-head" (trained on shipped labelled data) or "vader".
-    sentiment: str = "embedding-head"
+    # Sentiment scorer: "hybrid" (MiniLM head + VADER: best on held-out data, bench/results/sentiment.md),
+    # "embedding-head" or "vader".
+    sentiment: str = "hybrid"
     # Scores within this band around 0 count as neutral.
     neutral_band: float = 0.25
     # Tag expectation areas and unmet-expectation statements (costs about one more embedding pass).
