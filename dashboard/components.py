@@ -90,6 +90,27 @@ def require_messages(rows: pd.DataFrame) -> None:
         st.stop()
 
 
+def page_start(title: str) -> tuple[View, pd.DataFrame]:
+    """The opening every analysis page shares: run note, title, filter line, and the filtered messages.
+
+    Stops the page with an empty state when there is no run or no message passes the filters.
+    """
+    view = page_view()
+    st.title(title)
+    filter_caption(view)
+    rows = data.messages(view.ref, view.filter)
+    require_messages(rows)
+    return view, rows
+
+
+PERIOD_DAYS = (7, 30, 90)
+
+
+def period_picker(key: str, label: str = "Period", option: str = "Last {} days", help: str | None = None) -> int:
+    """Last 7 / 30 / 90 days (30 by default): the comparison window of the period figures."""
+    return st.segmented_control(label, PERIOD_DAYS, format_func=option.format, default=30, key=key, help=help) or 30
+
+
 def granularity_picker(where, view: View, key: str) -> Granularity:
     """Day / week / month, starting from a step that suits the filtered span."""
     step = default_granularity(view.filter.start or view.info.first_day, view.filter.end or view.info.last_day)

@@ -17,11 +17,7 @@ AREA = "expectations_area"
 MEASURES = {"unmet_rate": "Unmet", "mean_sentiment": "Sentiment", "mentions": "Volume"}
 SHOWN = {"unmet": "Unmet", "met": "Met", "all": "All"}
 
-view = components.page_view()
-st.title("Expectation gaps")
-components.filter_caption(view)
-rows = data.messages(view.ref, view.filter)
-components.require_messages(rows)
+view, rows = components.page_start("Expectation gaps")
 names = data.expectation_areas(view.ref)
 if names is None:
     st.info("**This run has no expectation tags**: it was analysed before expectation gaps existed, or with them "

@@ -9,13 +9,7 @@ from dashboard.filters import Drill
 from pipelines import charts
 from pipelines.charts import format_change, format_count, format_sentiment, format_share
 
-PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
-
-view = components.page_view()
-st.title("Overview")
-components.filter_caption(view)
-rows = data.messages(view.ref, view.filter)
-components.require_messages(rows)
+view, rows = components.page_start("Overview")
 
 if not view.info.has_dates:
     st.info("This run has no dates, so there is no period to compare; these are the totals.")
@@ -23,8 +17,8 @@ if not view.info.has_dates:
     components.chart(charts.top_topics_chart(table), "overview_top", lambda c: Drill(topics=(int(c[0]),)))
     st.stop()
 
-days = st.segmented_control("Period", list(PERIODS), format_func=PERIODS.get, default=30, key="overview_days",
-                            help="The period ends on the last day of the date filter (or of the data).") or 30
+days = components.period_picker("overview_days",
+                                help="The period ends on the last day of the date filter (or of the data).")
 current, previous = data.windows(view.info, view.filter, days)
 st.caption(f"**{current.label}** compared with the {days} days before ({previous.label}).")
 

@@ -8,13 +8,7 @@ from pipelines import charts
 from pipelines.charts import format_sentiment
 from pipelines.metrics import sentiment_counts
 
-PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
-
-view = components.page_view()
-st.title("Sentiment")
-components.filter_caption(view)
-rows = data.messages(view.ref, view.filter)
-components.require_messages(rows)
+view, rows = components.page_start("Sentiment")
 components.chart(charts.sentiment_split_chart(sentiment_counts(rows)), "sentiment_split",
                  lambda c: Drill(sentiments=(str(c[0]),)))
 if not view.info.has_dates:
@@ -36,7 +30,7 @@ components.chart(charts.topic_sentiment_heatmap(per_topic, view.info.labels, gra
                  lambda c: Drill(topics=(int(c[0]),), dates=period_dates(str(c[1]), granularity)))
 
 st.subheader("What moved sentiment")
-days = st.segmented_control("Period", list(PERIODS), format_func=PERIODS.get, default=30, key="sentiment_days") or 30
+days = components.period_picker("sentiment_days")
 current, previous = data.windows(view.info, view.filter, days)
 h = data.headline(view.ref, view.filter, current, previous)
 drivers = data.drivers(view.ref, view.filter, current, previous)

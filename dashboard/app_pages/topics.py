@@ -6,18 +6,11 @@ from dashboard import components, data, filters
 from dashboard.filters import Drill
 from pipelines import charts
 
-PERIODS = {7: "7 days", 30: "30 days", 90: "90 days"}
-
-view = components.page_view()
-st.title("Topics")
-components.filter_caption(view)
-rows = data.messages(view.ref, view.filter)
-components.require_messages(rows)
+view, rows = components.page_start("Topics")
 
 compare = None
 if view.info.has_dates:
-    days = st.segmented_control("Change over the last", list(PERIODS), format_func=PERIODS.get, default=30,
-                                key="topics_days") or 30
+    days = components.period_picker("topics_days", label="Change over the last", option="{} days")
     compare = data.windows(view.info, view.filter, days)
 table = data.topic_table(view.ref, view.filter, compare=compare, trend="week" if compare else None,
                          include_no_topic=True)

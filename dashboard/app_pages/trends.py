@@ -7,13 +7,8 @@ from dashboard.filters import Drill, period_dates
 from pipelines import charts
 
 MEASURES = {"count": "Messages", "share": "Share of messages"}
-PERIODS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days"}
 
-view = components.page_view()
-st.title("Trends")
-components.filter_caption(view)
-rows = data.messages(view.ref, view.filter)
-components.require_messages(rows)
+view, rows = components.page_start("Trends")
 if not view.info.has_dates:
     st.info("This run has no dates, so there are no trends to show. The Topics page has the totals.")
     st.stop()
@@ -44,7 +39,7 @@ if columns:
                          lambda c: Drill(metadata=((by, (str(c[0]),)),), dates=period_dates(c[1], granularity)))
 
 st.subheader("Compare periods")
-days = st.segmented_control("Period", list(PERIODS), format_func=PERIODS.get, default=30, key="trends_days") or 30
+days = components.period_picker("trends_days")
 current, previous = data.windows(view.info, view.filter, days)
 compared = data.topic_table(view.ref, view.filter, compare=(current, previous))
 
