@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.clean import clean_messages
+from pipelines.clean import BASE_COLUMNS, clean_messages
 from pipelines.embed import EmbeddingCache, Encoder, SentenceTransformerEncoder, embed_with_cache
 from pipelines.errors import NotEnoughMessagesError
 from pipelines.ingest import read_feedback_file, resolve_columns
@@ -25,7 +25,6 @@ from pipelines.settings import ColumnMapping, Settings
 from pipelines.store import cache_dir, new_run_id, publish_run
 from pipelines.topics import OUTLIER, fit_topics
 
-BASE_COLUMNS = {"message_id", "text", "text_hash", "date", "source_row"}
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
              "umap-learn", "hdbscan", "scikit-learn", "pyarrow")
 

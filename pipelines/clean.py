@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from pipelines.errors import InputError
+from pipelines.expectations import TAG_COLUMNS
 from pipelines.ingest import RawTable, ResolvedColumns
 from pipelines.settings import Settings
 
+# The columns every cleaned message has, before its metadata.
+BASE_COLUMNS = ("message_id", "text", "text_hash", "date", "source_row")
 # Columns a run adds itself: a metadata column with one of these names is kept as "<name>_meta".
-RESERVED = {"message_id", "text", "date", "text_hash", "source_row", "topic", "sentiment", "sentiment_label", "x", "y",
-            "areas", "expectation", "expectation_met", "expectation_sentence", "expectation_start",
-            "expectation_end", "expectation_source"}
+RESERVED = {*BASE_COLUMNS, "topic", "sentiment", "sentiment_label", "x", "y", *TAG_COLUMNS}
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -201,7 +202,7 @@ def clean_messages(table: RawTable, columns: ResolvedColumns, settings: Settings
             f'{table.path.name}: no messages left after cleaning (column "{columns.text}"; skipped: {reasons}).',
             fix="Check that --text names the column that holds the message text.",
         )
-    cols = ["message_id", "text", "text_hash", "date", "source_row", *meta_names.values()]
+    cols = [*BASE_COLUMNS, *meta_names.values()]
     return out[cols].reset_index(drop=True), report
 
 
