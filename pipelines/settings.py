@@ -24,6 +24,42 @@ class ColumnMapping:
 
 
 @dataclass(frozen=True)
+class SnapshotSettings:
+    """What a snapshot shows and how its files look; recorded in its ``snapshot.json``."""
+
+    # Where snapshots go: one folder per period (and filters), with an index.json.
+    out_dir: Path = field(default_factory=lambda: Path(os.environ.get("FEEDBACK_LENS_SNAPSHOTS", "snapshots")))
+    # Topics on the "top topics" chart and table: ten fit one slide.
+    top_topics: int = 10
+    # Rising and falling topics each, on the movers chart and in "what changed".
+    movers: int = 5
+    # Issues with example quotes, and quotes per issue: enough to read aloud in a meeting.
+    top_issues: int = 5
+    quotes_per_issue: int = 3
+    # A quote is cut at this many characters (at a word), so a slide or a cell stays readable.
+    quote_chars: int = 400
+    # The trend charts show this many periods (weeks, months) up to the snapshot's period.
+    trend_periods: int = 12
+    # Topics drawn on the trend chart (the period's largest).
+    trend_topics: int = 5
+    # Chart images: 16:9 to fill a slide; laid out at 960 px so that 14 px text reads as 14 pt on a
+    # 13.3-inch slide, drawn at 2.5x (2400 x 1350 pixels) so they stay sharp on a projector.
+    image_width: int = 960
+    image_height: int = 540
+    image_scale: float = 2.5
+    # Draw PNG images (and put them on slides); needs Chromium.
+    images: bool = True
+    # "What changed" ignores topics with fewer messages than this in both snapshots (1 → 2 is noise).
+    min_change_messages: int = 5
+
+    def to_dict(self) -> dict:
+        """Plain, JSON-serialisable form (without the output folder, which is not content)."""
+        d = asdict(self)
+        d.pop("out_dir")
+        return d
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run depends on; recorded in ``run.json`` so a run can be explained later."""
 

@@ -1,0 +1,1043 @@
+"""Snapshots for meetings: a frozen, self-contained picture of one period of a run.
+
+Owns what a snapshot contains and where it goes: resolving a period (``last-week``, ``2026-03``,
+``2026-W09``, ``FROM..TO``) against the run's last message, reading ``--filter column=value``, computing
+the content once as a list of :class:`Section` (numbers from :mod:`pipelines.metrics` and
+:mod:`pipelines.expectations`, figures from :mod:`pipelines.charts`, the same functions the dashboard
+pages call), what changed since the previous snapshot, and publishing the files atomically into
+``<out>/<name>/`` with an ``index.json``. The file formats (HTML, XLSX, CSV, PNG, PPTX) live in
+:mod:`pipelines.snapshot_files`, which only loops over the sections. Nothing here draws on a screen.
+
+Example:
+    >>> result = make_snapshot("store", "snapshots", "last-month", ["channel=email"])
+    >>> result.path  # snapshots/2026-03--channel-email-1a2b3c
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from pipelines import charts, expectations, metrics
+from pipelines.charts import format_change, format_count, format_date, format_sentiment, format_share
+from pipelines.errors import FeedbackLensError, InputError
+from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window
+from pipelines.settings import SnapshotSettings
+from pipelines.store import Run, load_run, write_atomic
+
+FORMAT_VERSION = 1
+MANIFEST = "snapshot.json"
+INDEX = "index.json"
+PERIOD_FORMS = ("last-week", "last-month", "YYYY-MM (a month, e.g. 2026-03)", "YYYY-Www (an ISO week, e.g. 2026-W09)",
+                "FROM..TO (days, e.g. 2026-03-01..2026-03-15)")
+_RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
+_EXAMPLE_COLUMNS = ("Issue", "Date", "Sentiment", "Quote", "Message id")
+_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
+_WEEK = re.compile(r"(\d{4})-[Ww](\d{1,2})")
+_RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
+
+
+class SnapshotError(FeedbackLensError):
+    """A snapshot cannot be made or written (bad period or filter, no Chromium, unwritable folder)."""
+
+
+# ---------------------------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """A span of whole UTC days that a snapshot covers, and the span it is compared with.
+
+    Attributes:
+        name: canonical name, also the snapshot's folder: ``2026-03``, ``2026-W09`` or ``2026-03-01..2026-03-15``.
+        kind: ``"month"``, ``"week"`` or ``"range"``.
+        first, last: first and last day included.
+        previous_first, previous_last: the period before (the previous month or week; for a range, as many days).
+    """
+
+    name: str
+    kind: str
+    first: date
+    last: date
+    previous_first: date
+    previous_last: date
+
+    @property
+    def window(self) -> Window:
+        """The period as a :class:`~pipelines.metrics.Window`."""
+        return _window(self.first, self.last)
+
+    @property
+    def previous_window(self) -> Window:
+        """The period before, as a window."""
+        return _window(self.previous_first, self.previous_last)
+
+    @property
+    def days(self) -> int:
+        """Length in days."""
+        return (self.last - self.first).days + 1
+
+    @property
+    def label(self) -> str:
+        """'March 2026', 'Week 9, 2026 (23 Feb – 1 Mar 2026)' or '1 – 15 Mar 2026'."""
+        if self.kind == "month":
+            return f"{self.first:%B %Y}"
+        if self.kind == "week":
+            return f"Week {self.first.isocalendar().week}, {self.first.isocalendar().year} ({self.window.label})"
+        return self.window.label
+
+    @property
+    def previous_label(self) -> str:
+        """The period before, in words ('February 2026', 'week 8', …)."""
+        if self.kind == "month":
+            return f"{self.previous_first:%B %Y}"
+        if self.kind == "week":
+            return f"week {self.previous_first.isocalendar().week} ({self.previous_window.label})"
+        return self.previous_window.label
+
+    def to_dict(self) -> dict:
+        """JSON form for the manifest and the index."""
+        return {"name": self.name, "kind": self.kind, "label": self.label, "first": self.first.isoformat(),
+                "last": self.last.isoformat(), "previous_first": self.previous_first.isoformat(),
+                "previous_last": self.previous_last.isoformat(), "previous_label": self.previous_label}
+
+
+def _window(first: date, last: date) -> Window:
+    return Window(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC") + pd.Timedelta(days=1))
+
+
+def month_period(year: int, month: int) -> Period:
+    """The calendar month, compared with the month before."""
+    first = date(year, month, 1)
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    previous_last = first - timedelta(days=1)
+    return Period(f"{year:04d}-{month:02d}", "month", first, last, previous_last.replace(day=1), previous_last)
+
+
+def week_period(year: int, week: int) -> Period:
+    """The ISO week (Monday to Sunday), compared with the week before."""
+    first = date.fromisocalendar(year, week, 1)
+    return Period(f"{year:04d}-W{week:02d}", "week", first, first + timedelta(days=6), first - timedelta(days=7),
+                  first - timedelta(days=1))
+
+
+def range_period(first: date, last: date) -> Period:
+    """Any span of days, compared with as many days before it."""
+    days = (last - first).days + 1
+    return Period(f"{first.isoformat()}..{last.isoformat()}", "range", first, last, first - timedelta(days=days),
+                  first - timedelta(days=1))
+
+
+def parse_period(text: str, last_day: date | None) -> Period:
+    """Read a period the way people write it; relative forms count back from the run's last message day.
+
+    ``last-week`` is the last complete ISO week (Monday–Sunday) up to ``last_day``; ``last-month`` the
+    last complete calendar month. Relative forms resolve to the same name as the explicit form
+    (``last-month`` run in April is ``2026-03``), so a scheduled snapshot and a hand-made one of the same
+    period share one folder.
+
+    Raises:
+        InputError: the text is none of the accepted forms, names an impossible date, or is relative while
+            the run has no dates. The message names the value and the accepted forms.
+    """
+    raw = text
+    text = text.strip()
+    forms = "Use one of: " + "; ".join(PERIOD_FORMS) + "."
+    if text.lower() in ("last-week", "last-month"):
+        if last_day is None:
+            raise InputError(f'--period "{raw}": this run has no dates, so there is no last week or month.',
+                             fix="Analyse a file with a date column (--date COLUMN) to make snapshots.")
+        if text.lower() == "last-week":
+            end = last_day if last_day.isoweekday() == 7 else last_day - timedelta(days=last_day.isoweekday())
+            iso = end.isocalendar()
+            return week_period(iso.year, iso.week)
+        month_end = last_day if (last_day + timedelta(days=1)).day == 1 else last_day.replace(day=1) - timedelta(days=1)
+        return month_period(month_end.year, month_end.month)
+    try:
+        if m := _MONTH.fullmatch(text):
+            return month_period(int(m.group(1)), int(m.group(2)))
+        if m := _WEEK.fullmatch(text):
+            return week_period(int(m.group(1)), int(m.group(2)))
+        if m := _RANGE.fullmatch(text):
+            first, last = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
+            if first > last:
+                raise InputError(f'--period "{raw}": the first day is after the last day.',
+                                 fix=f"Write the earlier day first: {last}..{first}.")
+            return range_period(first, last)
+    except ValueError as err:
+        raise InputError(f'--period "{raw}" is not a real month, week or day ({err}).', fix=forms) from None
+    raise InputError(f'--period "{raw}" is not a period this command understands.', fix=forms)
+
+
+# ---------------------------------------------------------------------------------------------- filters
+
+
+def _metadata_columns(run: Run) -> list[str]:
+    return [c for c in run.manifest.get("columns", {}).get("metadata", []) or [] if c in run.messages]
+
+
+def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
+    """``column=value`` pairs as a filter: ``topic`` (id or label), ``sentiment``, or a metadata column.
+
+    The same column given twice keeps messages with either value; different columns must all match.
+
+    Raises:
+        InputError: a pair without ``=``, an unknown column, or a value the run does not have (the
+            message lists the columns or values there are).
+    """
+    labels = metrics.topic_labels(run.topics)
+    columns = _metadata_columns(run)
+    topics: list[int] = []
+    sentiments: list[str] = []
+    meta: dict[str, list[str]] = {}
+    for spec in specs:
+        column, sep, value = spec.partition("=")
+        column, value = column.strip(), value.strip()
+        if not sep or not column:
+            raise InputError(f'--filter "{spec}" is not column=value.', fix="Write e.g. --filter channel=email.")
+        if column == "topic":
+            by_label = {label.casefold(): t for t, label in labels.items()}
+            if value.lstrip("-").isdigit() and int(value) in labels:
+                topics.append(int(value))
+            elif value.casefold() in by_label:
+                topics.append(by_label[value.casefold()])
+            else:
+                raise InputError(f'--filter "{spec}": this run has no topic "{value}".',
+                                 fix="Give a topic id or its exact label (the dashboard's Topics page lists them).")
+        elif column == "sentiment":
+            if value.lower() not in metrics.SENTIMENT_LABELS:
+                raise InputError(f'--filter "{spec}": sentiment is one of {", ".join(metrics.SENTIMENT_LABELS)}.')
+            sentiments.append(value.lower())
+        elif column in columns:
+            values = metrics.metadata_as_text(run.messages[column]).unique()
+            if value not in values:
+                shown = sorted(map(str, values))[:20]
+                more = f" (and {len(values) - 20} more)" if len(values) > 20 else ""
+                raise InputError(f'--filter "{spec}": no message has {column} = "{value}".',
+                                 fix=f"Values of {column}: {', '.join(shown)}{more}.")
+            meta.setdefault(column, []).append(value)
+        else:
+            known = ", ".join(["topic", "sentiment", *columns])
+            raise InputError(f'--filter "{spec}": "{column}" is not a column of this run.', fix=f"Filter on one of: {known}.")
+    return MessageFilter(topics=tuple(sorted(set(topics))),
+                         sentiments=tuple(s for s in metrics.SENTIMENT_LABELS if s in sentiments),
+                         metadata=tuple((c, tuple(sorted(set(v)))) for c, v in sorted(meta.items())))
+
+
+def filter_dict(f: MessageFilter) -> dict:
+    """A filter (without dates) as sorted JSON, the same for the same filter however it was given."""
+    return {"topics": sorted(int(t) for t in f.topics), "sentiments": sorted(f.sentiments),
+            "metadata": {c: sorted(v) for c, v in sorted(f.metadata) if v}}
+
+
+def filter_words(f: MessageFilter, labels: dict[int, str]) -> list[str]:
+    """The filters in words, e.g. ['topic: coffee · beans', 'negative', 'channel: email']."""
+    parts = []
+    if f.topics:
+        parts.append("topic: " + ", ".join(labels.get(t, str(t)) for t in sorted(f.topics)))
+    if f.sentiments:
+        parts.append(" or ".join(f.sentiments))
+    parts += [f"{column}: {', '.join(values)}" for column, values in sorted(f.metadata) if values]
+    return parts
+
+
+def snapshot_name(period: Period, f: MessageFilter) -> str:
+    """The folder name: the period's name, plus a readable tag and a short hash when filtered."""
+    d = filter_dict(f)
+    if not (d["topics"] or d["sentiments"] or d["metadata"]):
+        return period.name
+    words = [f"topic-{t}" for t in d["topics"]] + d["sentiments"]
+    words += [f"{c}-{'-'.join(v)}" for c, v in d["metadata"].items()]
+    tag = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")[:40].strip("-")
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
+    return f"{period.name}--{tag}-{digest}" if tag else f"{period.name}--{digest}"
+
+
+# ---------------------------------------------------------------------------------------------- content
+
+
+@dataclass
+class Quote:
+    """One example message for an issue."""
+
+    date: pd.Timestamp | None
+    sentiment: float
+    text: str
+    message_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    """Metadata values of the message (e.g. ``{"rating": "1"}``), blank ones left out."""
+
+
+@dataclass
+class Card:
+    """A headline figure: its value, change and previous value as shown, and whether the change is good news."""
+
+    label: str
+    value: str
+    change: str
+    previous: str
+    tone: str = ""
+    """``"good"``, ``"bad"`` or ``""`` (neither: more messages is not good or bad in itself)."""
+
+
+@dataclass
+class Section:
+    """One part of a snapshot, shown the same way by every output (HTML, XLSX/CSV, PNG, slides).
+
+    Attributes:
+        key: stable id, also the CSV and PNG file name stem.
+        title: heading (and slide title).
+        text: short plain-text paragraphs under the heading.
+        figures: charts of the section, ``(file stem, Figure)``; each becomes a PNG and a slide.
+        table: the section's numbers for the spreadsheet and CSV (column names as people read them).
+        sheet: the spreadsheet sheet (and CSV file) holding ``table``; ``None`` for none.
+        formats: number format per column of ``table`` (Excel codes); a list gives one per row.
+        meta: ``(label, value)`` rows written above the table on its sheet.
+        cards: headline figures.
+        display: the table as shown in the report and on a slide (strings), when it should be shown.
+        quotes: ``(issue, reason, quotes)`` blocks.
+        slide_table: put ``display`` on a slide (sections without figures).
+        group_by: a column of ``display`` that splits it into titled groups in the report.
+    """
+
+    key: str
+    title: str
+    text: list[str] = field(default_factory=list)
+    figures: list[tuple[str, go.Figure]] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+    sheet: str | None = None
+    formats: dict[str, str | list[str | None]] = field(default_factory=dict)
+    meta: list[tuple[str, object]] = field(default_factory=list)
+    cards: list[Card] = field(default_factory=list)
+    display: pd.DataFrame | None = None
+    quotes: list[tuple[str, str, list[Quote]]] = field(default_factory=list)
+    slide_table: bool = False
+    group_by: str | None = None
+
+
+@dataclass
+class Snapshot:
+    """Everything a snapshot shows, computed once; the writers only format it."""
+
+    name: str
+    period: Period
+    run_id: str
+    run_manifest: dict
+    filter: MessageFilter
+    filter_words: list[str]
+    settings: SnapshotSettings
+    counts: dict
+    summary: dict
+    """Per-topic and per-area figures kept in ``snapshot.json`` so that the next snapshot can say what changed."""
+    previous_name: str | None
+    sections: list[Section]
+
+    @property
+    def title(self) -> str:
+        """'Feedback snapshot: March 2026'."""
+        return f"Feedback snapshot: {self.period.label}"
+
+    @property
+    def subtitle(self) -> str:
+        """Period, comparison, run and filters in one line."""
+        run = self.run_manifest.get("input", {}).get("name", "")
+        parts = [f"{format_date(self.period.first)} – {format_date(self.period.last)}",
+                 f"compared with {self.period.previous_label}", f"run {self.run_id}" + (f" ({run})" if run else "")]
+        parts.append("filtered to " + "; ".join(self.filter_words) if self.filter_words else "all messages")
+        return " · ".join(parts)
+
+
+COUNT, SHARE, SENTIMENT = "#,##0", "0.0%", "+0.00;-0.00;0.00"
+CHANGE_COUNT, CHANGE_PTS = "+#,##0;-#,##0;0", '+0.0" pts";-0.0" pts";0.0" pts"'
+DAY, MONTH, DATETIME, RATIO = "yyyy-mm-dd", "mmm yyyy", "yyyy-mm-dd hh:mm", '0.0"×"'
+
+
+def _f(x: object) -> float | None:
+    """A plain float, or None for missing/NaN (JSON and spreadsheets have no NaN)."""
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if not np.isfinite(v) else round(v, 6)
+
+
+def _int(x: object) -> int | None:
+    v = _f(x)
+    return None if v is None else int(round(v))
+
+
+def _trend_span(period: Period, n: int) -> tuple[date, Granularity]:
+    """Where the trend charts start, and their time step: ``n`` periods ending with this one."""
+    if period.kind == "month":
+        first = period.first
+        for _ in range(n - 1):
+            first = (first - timedelta(days=1)).replace(day=1)
+        return first, "month"
+    if period.kind == "week":
+        return period.first - timedelta(days=7 * (n - 1)), "week"
+    first = period.first - timedelta(days=period.days * (n - 1))
+    return first, metrics.default_granularity(first, period.last)
+
+
+def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
+    """A metadata column that reads as a rating and varies (expectation importance then uses it, as the dashboard)."""
+    for column in columns:
+        if column in messages and any(w in column.lower() for w in _RATING_WORDS):
+            if expectations.rating_outcome(messages[column]).nunique() >= 2:
+                return column
+    return None
+
+
+def area_names(run: Run) -> dict[str, str] | None:
+    """Expectation area key → name in taxonomy order; ``None`` when the run has no expectation tags."""
+    if not set(expectations.TAG_COLUMNS) <= set(run.messages.columns):
+        return None
+    names = {a["key"]: a.get("name") or a["key"] for a in run.manifest.get("expectation_areas") or []}
+    for key in expectations.mention_matrix(run.messages).columns:
+        names.setdefault(key, key)
+    return names
+
+
+def _clip(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + " …"
+
+
+def _period_dates(periods: pd.Series) -> pd.Series:
+    """Period starts as naive dates for spreadsheets (Excel has no time zones)."""
+    p = pd.to_datetime(periods)
+    return (p.dt.tz_convert("UTC").dt.tz_localize(None) if p.dt.tz is not None else p).dt.normalize()
+
+
+def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
+                   settings: SnapshotSettings | None = None, previous: dict | None = None) -> Snapshot:
+    """Compute a snapshot's content: every number, table and figure, in the order the report shows them.
+
+    Args:
+        run: the loaded run.
+        period: the period to show (see :func:`parse_period`).
+        f: topic, sentiment and metadata filters (dates come from the period; any in ``f`` are ignored).
+        settings: sizes and counts (defaults when None).
+        previous: the ``snapshot.json`` of the previous snapshot, for "what changed"; ``None`` for none.
+
+    Pure: reads nothing from disk and writes nothing; the same inputs give the same content.
+    """
+    settings = settings or SnapshotSettings()
+    f = replace(f or MessageFilter(), start=None, end=None)
+    labels = metrics.topic_labels(run.topics)
+    history = metrics.filter_messages(run.messages, f)
+    current, before = period.window, period.previous_window
+    dates = history["date"] if "date" in history else pd.Series(pd.NaT, index=history.index)
+    rows = history[current.contains(dates)]
+    rows_before = history[before.contains(dates)]
+    names = area_names(run)
+    words = filter_words(f, labels)
+
+    period_table = metrics.topic_table(rows, run.topics)
+    change = metrics.topic_table(history, run.topics, current, before)
+    period_table = period_table.merge(change[["topic", "previous", "change", "change_pct"]], on="topic", how="left")
+    sections = [
+        _headline(history, period, current, before, metrics.last_day(run.messages)),
+        _top_topics(period_table, period, settings),
+        _movers(history, run, period, current, before, settings),
+        _emerging(history, run, period, current),
+        *_trends(history, rows, labels, period_table, period, settings),
+    ]
+    gaps = _gaps(rows, run, names) if names is not None else None
+    if gaps is not None:
+        sections.append(gaps[0])
+    issues = sections[3].table
+    sections.append(_examples(rows, period_table, issues, labels, run, settings))
+    summary = _summary(rows, period_table, run, gaps[1] if gaps is not None else None, names)
+    sections.insert(1, changes_section(previous, summary, period, settings))
+    counts = {"messages_in_period": len(rows), "messages_previous_period": len(rows_before),
+              "messages_matching_filters": len(history), "messages_in_run": len(run.messages),
+              "topics_in_period": int(period_table.shape[0])}
+    return Snapshot(name=snapshot_name(period, f), period=period, run_id=run.id, run_manifest=run.manifest, filter=f,
+                    filter_words=words, settings=settings, counts=counts, summary=summary,
+                    previous_name=(previous or {}).get("name"), sections=sections)
+
+
+def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window,
+              data_last: date | None) -> Section:
+    h = metrics.headline(history, current, before)
+    figures = (("Messages", h.messages, "count", format_count, COUNT, CHANGE_COUNT, 0, "messages"),
+               ("Share negative", h.share_negative, "share", lambda x: format_share(x, 1), SHARE, CHANGE_PTS, -1,
+                "percentage points"),
+               ("Mean sentiment", h.mean_sentiment, "sentiment", format_sentiment, SENTIMENT, SENTIMENT, 1,
+                "sentiment score (−1 to +1)"),
+               ("Active topics", h.active_topics, "count", format_count, COUNT, CHANGE_COUNT, 0, "topics"))
+    cards, records, value_formats, change_formats = [], [], [], []
+    for label, c, kind, fmt, value_format, change_format, good, unit in figures:
+        tone = "" if not good or not c.delta else "good" if c.delta * good > 0 else "bad"
+        cards.append(Card(label, fmt(c.current), format_change(c, kind) or "–", fmt(c.previous), tone))
+        delta = c.delta * 100 if kind == "share" and c.delta is not None else c.delta
+        as_int = kind == "count"
+        records.append({"Figure": label, "This period": _int(c.current) if as_int else _f(c.current),
+                        "Previous period": _int(c.previous) if as_int else _f(c.previous),
+                        "Change": _int(delta) if as_int else _f(delta), "Change in": unit})
+        value_formats.append(value_format)
+        change_formats.append(change_format)
+    table = pd.DataFrame(records)
+    text = [f"{format_count(h.messages.current)} messages in {period.label}, against "
+            f"{format_count(h.messages.previous)} in {period.previous_label}."]
+    if data_last is not None and period.last > data_last:
+        text.append(f"The run's messages end on {format_date(data_last)}: this period is not complete yet.")
+    return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",
+                   formats={"This period": value_formats, "Previous period": value_formats, "Change": change_formats},
+                   meta=[("Period", period.label), ("From", period.first), ("To", period.last),
+                         ("Compared with", period.previous_label)])
+
+
+def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings) -> Section:
+    fig = charts.top_topics_chart(table, n=settings.top_topics, title=f"Top topics, {period.label}")
+    out = pd.DataFrame({
+        "Topic": table["label"], "Messages": table["messages"], "Share of messages": table["share"],
+        "Mean sentiment": table["mean_sentiment"], "Share negative": table["share_negative"],
+        f"Messages in {period.previous_label}": table["previous"], "Change": table["change"],
+        "Change %": table["change_pct"], "Keywords": table["keywords"], "Topic id": table["topic"],
+    })
+    text = [f"{len(table)} topics had messages in {period.label}." if len(table) else
+            "No message in this period matches the filters."]
+    formats = {"Messages": COUNT, "Share of messages": SHARE, "Mean sentiment": SENTIMENT, "Share negative": SHARE,
+               f"Messages in {period.previous_label}": COUNT, "Change": CHANGE_COUNT, "Change %": "+0%;-0%;0%"}
+    top = table.head(settings.top_topics)
+    display = pd.DataFrame({
+        "Topic": top["label"], "Messages": [format_count(v) for v in top["messages"]],
+        "Share": [format_share(v) for v in top["share"]],
+        "Negative": [format_share(v) for v in top["share_negative"]],
+        "Sentiment": [format_sentiment(v) for v in top["mean_sentiment"]],
+        f"vs {period.previous_label}": [_show(c, CHANGE_COUNT) + (f" ({p:+.0%})" if pd.notna(p) else "")
+                                        for c, p in zip(top["change"], top["change_pct"], strict=True)]})
+    return Section("top_topics", "Top topics", text=text, figures=[("top_topics", fig)], table=out, sheet="Topics",
+                   formats=formats, display=display)
+
+
+def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, before: Window,
+            settings: SnapshotSettings) -> Section:
+    movers = metrics.biggest_movers(history, run.topics, current, before, n=settings.movers)
+    fig = charts.movers_chart(movers, title=f"Biggest movers: {period.label} vs {period.previous_label}")
+    text = ["Topics whose number of messages changed most against the period before "
+            "(topics with fewer than 3 messages in both periods are left out)."]
+    return Section("movers", "Biggest movers", text=text, figures=[("movers", fig)])
+
+
+def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window) -> Section:
+    first = run.messages["date"].min() if "date" in run.messages else pd.NaT
+    found = metrics.emerging_issues(history, run.topics, current, history_start=None if pd.isna(first) else first)
+    issues = found.issues
+    table = pd.DataFrame({"Topic": issues["label"], "Messages": issues["count"], "Usual": issues["baseline"],
+                          "Times usual": issues["ratio"].replace(np.inf, np.nan), "Why": issues["reason"],
+                          "Topic id": issues["topic"]}) if len(issues) else None
+    if found.note:
+        text = [found.note]
+    elif table is None:
+        text = [f"No topic is far above its usual volume in {period.label} (each topic is compared with its own "
+                f"last {found.baseline_windows} periods of {current.days} days)."]
+    else:
+        text = [f"Topics far above their own usual volume, compared with their last {found.baseline_windows} "
+                f"periods of {current.days} days."]
+    display = table[["Topic", "Messages", "Why"]] if table is not None else None
+    return Section("emerging_issues", "Emerging issues", text=text, table=table, sheet="Emerging issues" if table is not None else None,
+                   formats={"Messages": COUNT, "Usual": "0.0", "Times usual": RATIO}, display=display,
+                   slide_table=table is not None)
+
+
+def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], period_table: pd.DataFrame,
+            period: Period, settings: SnapshotSettings) -> list[Section]:
+    start, step = _trend_span(period, settings.trend_periods)
+    span = history[_window(start, period.last).contains(history["date"])] if "date" in history else history.iloc[:0]
+    word = {"day": "day", "week": "week", "month": "month"}[step]
+    volume = metrics.volume_over_time(span, step)
+    top = [int(t) for t in period_table["topic"].head(settings.trend_topics)]
+    fig = charts.topic_volume_chart(volume[volume["topic"].isin(top)] if len(volume) else volume, labels, step,
+                                    title=f"Messages per topic, by {word} (largest topics of {period.label})")
+    wide = pd.DataFrame()
+    if len(volume):
+        shown = [int(t) for t in period_table["topic"].head(settings.top_topics)]
+        grid = volume.pivot_table(index="period", columns="topic", values="count", aggfunc="sum", fill_value=0)
+        wide = pd.DataFrame({"Period": _period_dates(pd.Series(grid.index)).to_numpy(),
+                             "All messages": grid.sum(axis=1).to_numpy()})
+        for t in shown:
+            wide[labels.get(t, f"Topic {t}")] = grid[t].to_numpy() if t in grid else 0
+    trend_formats = {c: COUNT for c in wide.columns if c != "Period"} | {"Period": MONTH if step == "month" else DAY}
+    trends = Section("trends", "Trends", text=[f"The {settings.trend_periods} {word}s up to the end of {period.label}; "
+                                                "periods at either end may be partial."],
+                     figures=[("trends", fig)], table=wide, sheet="Trends", formats=trend_formats)
+
+    series = metrics.sentiment_over_time(span, step)
+    sfig = charts.sentiment_chart(series, step, title=f"Sentiment and volume, by {word}")
+    stable = pd.DataFrame({"Period": _period_dates(series["period"]) if len(series) else [],
+                           "Messages": series["messages"], "Mean sentiment": series["mean_sentiment"],
+                           "Share negative": series["share_negative"], "Share positive": series["share_positive"]})
+    counts = metrics.sentiment_counts(rows) if len(rows) else {}
+    total = sum(counts.values())
+    text = ["Mean sentiment from −1 (very negative) to +1 (very positive), with the number of messages it stands on."]
+    if total:
+        text.append(f"In {period.label}: " + ", ".join(f"{format_share(n / total)} {k}" for k, n in counts.items()) + ".")
+    sentiment = Section("sentiment", "Sentiment over time", text=text, figures=[("sentiment", sfig)], table=stable,
+                        sheet="Sentiment", formats={"Period": MONTH if step == "month" else DAY, "Messages": COUNT,
+                                                    "Mean sentiment": SENTIMENT, "Share negative": SHARE,
+                                                    "Share positive": SHARE})
+    return [trends, sentiment]
+
+
+def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section, pd.DataFrame]:
+    keys = list(names)
+    rating = rating_column(rows, _metadata_columns(run))
+    table = expectations.area_gap_table(rows, keys, rating_col=rating) if len(rows) else pd.DataFrame(
+        columns=["area", "mentions", "share", "statements", "unmet", "met", "unmet_rate", "mean_sentiment",
+                 "importance", "performance"])
+    table = table[table["mentions"] > 0].reset_index(drop=True)
+    ipa = expectations.ipa_table(table) if len(table) else table.assign(quadrant=pd.Series(dtype=str))
+    outcome = rating or "sentiment"
+    figs = [("ipa", charts.ipa_chart(ipa, names, outcome)), ("gaps", charts.area_gap_bars(table, names))]
+    quadrant = dict(zip(ipa["area"], ipa["quadrant"], strict=True)) if len(ipa) else {}
+    out = pd.DataFrame({
+        "Expectation area": [names.get(a, a) for a in table["area"]], "Messages": table["mentions"],
+        "Share of messages": table["share"], "Expectation statements": table["statements"], "Unmet": table["unmet"],
+        "Unmet rate": table["unmet_rate"], "Mean sentiment": table["mean_sentiment"],
+        "Importance": table["importance"], "Performance": table["performance"],
+        "Quadrant": [quadrant.get(a, "") for a in table["area"]], "Area key": table["area"]})
+    fix = [names.get(a, a) for a in ipa.loc[ipa["quadrant"] == "fix first", "area"]] if len(ipa) else []
+    text = [f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'.",
+            f"Importance is how much mentioning an area moves the {outcome}; performance is how positive the "
+            "messages about it are."] if len(table) else ["No message in this period mentions an expectation area."]
+    section = Section("expectation_gaps", "Expectation gaps", text=text, figures=figs, table=out,
+                      sheet="Expectation gaps",
+                      formats={"Messages": COUNT, "Share of messages": SHARE, "Expectation statements": COUNT,
+                               "Unmet": COUNT, "Unmet rate": SHARE, "Mean sentiment": SENTIMENT,
+                               "Importance": "0.00", "Performance": SENTIMENT})
+    return section, table
+
+
+def top_issues(period_table: pd.DataFrame, emerging: pd.DataFrame | None, n: int) -> list[int]:
+    """The issues to quote: emerging issues first, then the topics with the most negative messages."""
+    found = [int(t) for t in emerging["Topic id"]] if emerging is not None else []
+    table = period_table[period_table["topic"] != NO_TOPIC]
+    negative = (table["messages"] * table["share_negative"]).round().astype(int)
+    ranked = table.assign(_neg=negative).sort_values(["_neg", "messages", "topic"], ascending=[False, False, True])
+    found += [int(t) for t in ranked["topic"] if int(t) not in found]
+    return found[:n]
+
+
+def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataFrame | None,
+              labels: dict[int, str], run: Run, settings: SnapshotSettings) -> Section:
+    blocks, records = [], []
+    columns = _metadata_columns(run)
+    shown = {c: c if c not in _EXAMPLE_COLUMNS else f"{c} (metadata)" for c in columns}
+    for topic in top_issues(period_table, emerging, settings.top_issues):
+        found = rows[rows["topic"] == topic]
+        long = found["text"].astype(str).str.len() > settings.quote_chars
+        picked = found.assign(_long=long).sort_values(["_long", "sentiment", "message_id"]).head(settings.quotes_per_issue)
+        info = period_table[period_table["topic"] == topic].iloc[0]
+        reason = (f"{format_count(info['messages'])} messages, {format_share(info['share_negative'])} negative, "
+                  f"mean sentiment {format_sentiment(info['mean_sentiment'])}.")
+        if emerging is not None and topic in set(emerging["Topic id"]):
+            reason = "Emerging issue: " + str(emerging.loc[emerging["Topic id"] == topic, "Why"].iloc[0])
+        quotes = []
+        for r in picked.to_dict("records"):
+            when = r.get("date")
+            when = None if when is None or pd.isna(when) else pd.Timestamp(when)
+            meta = {c: str(r[c]) for c in columns if not pd.isna(r.get(c)) and str(r[c]).strip()}
+            quote = Quote(when, float(r["sentiment"]), _clip(r["text"], settings.quote_chars), str(r["message_id"]), meta)
+            quotes.append(quote)
+            record = {"Issue": labels.get(topic, str(topic)),
+                      "Date": None if when is None else when.tz_convert("UTC").tz_localize(None),
+                      "Sentiment": quote.sentiment, "Quote": quote.text}
+            record |= {shown[c]: None if pd.isna(r.get(c)) else r.get(c) for c in columns}
+            record["Message id"] = quote.message_id
+            records.append(record)
+        blocks.append((labels.get(topic, str(topic)), reason, quotes))
+    table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:4], *shown.values(), "Message id"])
+    text = ["The most negative short messages of the emerging issues and of the topics with the most negative "
+            "messages. Quotes are cut at a word and shown as written."] if blocks else [
+            "No message in this period matches the filters."]
+    return Section("examples", "Example quotes per top issue", text=text, table=table, sheet="Examples", quotes=blocks,
+                   formats={"Date": DATETIME, "Sentiment": SENTIMENT})
+
+
+# ------------------------------------------------------------------------------------------ what changed
+
+
+def _summary(rows: pd.DataFrame, period_table: pd.DataFrame, run: Run, gaps: pd.DataFrame | None,
+             names: dict[str, str] | None) -> dict:
+    """The figures the next snapshot compares with (per topic by label and keywords: ids differ between runs)."""
+    keywords = {int(t): [str(k) for k in list(kw)[:10]] for t, kw in zip(run.topics["topic"], run.topics["keywords"],
+                                                                         strict=True)}
+    n = len(rows)
+    topics = [{"label": str(r.label), "keywords": keywords.get(int(r.topic), []), "messages": int(r.messages),
+               "share": _f(r.share), "mean_sentiment": _f(r.mean_sentiment)}
+              for r in period_table.itertuples() if int(r.topic) != NO_TOPIC]
+    areas = [] if gaps is None else [
+        {"area": str(r.area), "name": (names or {}).get(r.area, r.area), "mentions": int(r.mentions),
+         "unmet_rate": _f(r.unmet_rate), "mean_sentiment": _f(r.mean_sentiment)} for r in gaps.itertuples()]
+    negative = float((rows["sentiment_label"] == "negative").mean()) if n else None
+    return {"messages": n, "share_negative": _f(negative), "mean_sentiment": _f(rows["sentiment"].mean()) if n else None,
+            "topics": topics, "areas": areas}
+
+
+def match_topics(before: list[dict], now: list[dict], min_overlap: float = 0.3) -> dict[int, int]:
+    """Pair topics of two snapshots (index in ``now`` → index in ``before``): same label first, then the most
+    shared keywords (Jaccard at least ``min_overlap``), since a re-analysed run numbers its topics anew."""
+    pairs: dict[int, int] = {}
+    taken: set[int] = set()
+    by_label = {}
+    for j, t in enumerate(before):
+        by_label.setdefault(t["label"], j)
+    for i, t in enumerate(now):
+        j = by_label.get(t["label"])
+        if j is not None and j not in taken:
+            pairs[i], _ = j, taken.add(j)
+    scores = []
+    for i, t in enumerate(now):
+        if i in pairs:
+            continue
+        a = set(t.get("keywords") or [])
+        for j, u in enumerate(before):
+            b = set(u.get("keywords") or [])
+            if j not in taken and a and b:
+                score = len(a & b) / len(a | b)
+                if score >= min_overlap:
+                    scores.append((-score, i, j))
+    for _, i, j in sorted(scores):
+        if i not in pairs and j not in taken:
+            pairs[i] = j
+            taken.add(j)
+    return pairs
+
+
+@dataclass
+class Changes:
+    """What changed between two snapshots' summaries; each table is empty when nothing qualifies."""
+
+    new: pd.DataFrame
+    vanished: pd.DataFrame
+    rises: pd.DataFrame
+    falls: pd.DataFrame
+    sentiment: pd.DataFrame
+    gaps: pd.DataFrame
+    overall: dict
+
+
+def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5) -> Changes:
+    """New and vanished topics, biggest rises and falls (in share of messages), sentiment shifts, gap changes.
+
+    Shares are compared rather than counts so that a month of 31 days and one of 28 compare fairly.
+    Topics with fewer than ``min_messages`` in both snapshots are left out of rises, falls and shifts.
+    """
+    pairs = match_topics(before["topics"], now["topics"])
+    rows = []
+    for i, t in enumerate(now["topics"]):
+        if i in pairs:
+            b = before["topics"][pairs[i]]
+            rows.append({"topic": t["label"], "before_label": b["label"], "messages_before": b["messages"],
+                         "messages_now": t["messages"], "share_before": b["share"] or 0.0, "share_now": t["share"] or 0.0,
+                         "sentiment_before": b["mean_sentiment"], "sentiment_now": t["mean_sentiment"]})
+    matched = pd.DataFrame(rows, columns=["topic", "before_label", "messages_before", "messages_now", "share_before",
+                                          "share_now", "sentiment_before", "sentiment_now"])
+    matched["share_change"] = matched["share_now"] - matched["share_before"]
+    big = matched[(matched["messages_now"] >= min_messages) | (matched["messages_before"] >= min_messages)]
+    rises = big[big["share_change"] > 0].sort_values(["share_change", "topic"], ascending=[False, True]).head(n)
+    falls = big[big["share_change"] < 0].sort_values(["share_change", "topic"], ascending=[True, True]).head(n)
+    both = matched[(matched["messages_now"] >= min_messages) & (matched["messages_before"] >= min_messages)]
+    both = both.assign(sentiment_change=both["sentiment_now"].astype(float) - both["sentiment_before"].astype(float))
+    shifts = both[both["sentiment_change"].abs() >= 0.05]
+    shifts = shifts.reindex(shifts["sentiment_change"].abs().sort_values(ascending=False, kind="stable").index).head(n)
+    seen_before = set(pairs.values())
+    new = pd.DataFrame([{"topic": t["label"], "messages_now": t["messages"], "share_now": t["share"]}
+                        for i, t in enumerate(now["topics"]) if i not in pairs and t["messages"] >= min_messages],
+                       columns=["topic", "messages_now", "share_now"]).head(n * 2)
+    vanished = pd.DataFrame([{"topic": t["label"], "messages_before": t["messages"], "share_before": t["share"]}
+                             for j, t in enumerate(before["topics"]) if j not in seen_before
+                             and t["messages"] >= min_messages],
+                            columns=["topic", "messages_before", "share_before"]).head(n * 2)
+    areas_before = {a["area"]: a for a in before.get("areas", [])}
+    gap_rows = []
+    for a in now.get("areas", []):
+        b = areas_before.get(a["area"])
+        if b and a["unmet_rate"] is not None and b["unmet_rate"] is not None:
+            gap_rows.append({"area": a["name"], "unmet_before": b["unmet_rate"], "unmet_now": a["unmet_rate"],
+                             "unmet_change": a["unmet_rate"] - b["unmet_rate"], "sentiment_before": b["mean_sentiment"],
+                             "sentiment_now": a["mean_sentiment"]})
+    gaps = pd.DataFrame(gap_rows, columns=["area", "unmet_before", "unmet_now", "unmet_change", "sentiment_before",
+                                           "sentiment_now"])
+    gaps = gaps[gaps["unmet_change"].abs() >= 0.005]
+    gaps = gaps.reindex(gaps["unmet_change"].abs().sort_values(ascending=False, kind="stable").index).head(n)
+    overall = {k: (before.get(k), now.get(k)) for k in ("messages", "share_negative", "mean_sentiment")}
+    return Changes(new.reset_index(drop=True), vanished.reset_index(drop=True), rises.reset_index(drop=True),
+                   falls.reset_index(drop=True), shifts.reset_index(drop=True), gaps.reset_index(drop=True), overall)
+
+
+def changes_section(previous: dict | None, summary: dict, period: Period, settings: SnapshotSettings) -> Section:
+    """The "What changed since the last snapshot" section (a note when there is no earlier snapshot)."""
+    title = "What changed since the last snapshot"
+    if previous is None:
+        return Section("changes", title, text=["This is the first snapshot of this kind (same period length and "
+                                               "filters) in this folder; the next one will say what changed."])
+    label = previous.get("period", {}).get("label", previous.get("name", "the last snapshot"))
+    c = compare(previous["summary"], summary, settings.min_change_messages, settings.movers)
+    records: list[dict] = []
+
+    def add(kind: str, item: str, before: object, now: object, change: object, fmt: str, change_fmt: str) -> None:
+        records.append({"Change": kind, "What": item, "Before": _f(before), "Now": _f(now), "Difference": _f(change),
+                        "_fmt": fmt, "_change_fmt": change_fmt})
+
+    (m0, m1), (n0, n1), (s0, s1) = (c.overall[k] for k in ("messages", "share_negative", "mean_sentiment"))
+    add("Overall", "Messages", m0, m1, None if m0 is None or m1 is None else m1 - m0, COUNT, CHANGE_COUNT)
+    add("Overall", "Share negative", n0, n1, None if n0 is None or n1 is None else (n1 - n0) * 100, SHARE, CHANGE_PTS)
+    add("Overall", "Mean sentiment", s0, s1, None if s0 is None or s1 is None else s1 - s0, SENTIMENT, SENTIMENT)
+    for r in c.new.itertuples():
+        add("New topic", r.topic, None, r.share_now, None, SHARE, CHANGE_PTS)
+    for r in c.vanished.itertuples():
+        add("Vanished topic", r.topic, r.share_before, None, None, SHARE, CHANGE_PTS)
+    for kind, table in (("Rise", c.rises), ("Fall", c.falls)):
+        for r in table.itertuples():
+            add(kind, r.topic, r.share_before, r.share_now, r.share_change * 100, SHARE, CHANGE_PTS)
+    for r in c.sentiment.itertuples():
+        add("Sentiment shift", r.topic, r.sentiment_before, r.sentiment_now, r.sentiment_change, SENTIMENT, SENTIMENT)
+    for r in c.gaps.itertuples():
+        add("Gap change", f"Unmet: {r.area}", r.unmet_before, r.unmet_now, r.unmet_change * 100, SHARE, CHANGE_PTS)
+    table = pd.DataFrame(records)
+    fmts = table.pop("_fmt").tolist()
+    change_fmts = table.pop("_change_fmt").tolist()
+    display = pd.DataFrame({
+        "Change": table["Change"], "What": table["What"],
+        "Before": [_show(v, f) for v, f in zip(table["Before"], fmts, strict=True)],
+        "Now": [_show(v, f) for v, f in zip(table["Now"], fmts, strict=True)],
+        "Difference": [_show(v, f) for v, f in zip(table["Difference"], change_fmts, strict=True)]})
+    lines = [f"Compared with the snapshot of {label} ({previous.get('name')}, run {previous.get('run', {}).get('id')})."]
+    if c.new.empty and c.vanished.empty:
+        lines.append("No topic appeared or vanished.")
+    else:
+        lines.append(f"{len(c.new)} new and {len(c.vanished)} vanished topic(s) with at least "
+                     f"{settings.min_change_messages} messages.")
+    return Section("changes", title, text=lines, table=table, sheet="Changes", display=display, slide_table=True,
+                   group_by="Change",
+                   formats={"Before": fmts, "Now": fmts, "Difference": change_fmts})
+
+
+def _show(value: object, fmt: str) -> str:
+    """A number as the report shows it, following its spreadsheet format."""
+    v = _f(value)
+    if v is None:
+        return "–"
+    if fmt == SHARE:
+        return format_share(v, 1)
+    if fmt == CHANGE_PTS:
+        return f"{v:+.1f} pts"
+    if fmt == SENTIMENT:
+        return format_sentiment(v)
+    if fmt == CHANGE_COUNT:
+        return f"{v:+,.0f}"
+    return format_count(v)
+
+
+# ---------------------------------------------------------------------------------------------- on disk
+
+
+@dataclass
+class SnapshotResult:
+    """A written snapshot."""
+
+    name: str
+    path: Path
+    manifest: dict
+    seconds: float
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def list_snapshots(out: str | Path) -> list[dict]:
+    """Manifests of the complete snapshots in ``out``, newest period first (then by name)."""
+    out = Path(out)
+    if not out.is_dir():
+        return []
+    found = []
+    for folder in out.iterdir():
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        manifest = _read_json(folder / MANIFEST)
+        if manifest and manifest.get("format_version") == FORMAT_VERSION and manifest.get("name") == folder.name:
+            found.append(manifest)
+    found.sort(key=lambda m: m["name"])
+    found.sort(key=lambda m: m["period"]["last"], reverse=True)
+    return found
+
+
+def previous_snapshot(out: str | Path, period: Period, f: MessageFilter, name: str) -> dict | None:
+    """The snapshot "what changed" compares with: same filters and kind of period, the latest that ends before
+    this one ends (so re-making a snapshot compares with the same one as before)."""
+    wanted = filter_dict(f)
+    candidates = [m for m in list_snapshots(out) if m["name"] != name and m.get("filters") == wanted
+                  and m["period"]["kind"] == period.kind and m["period"]["last"] < period.last.isoformat()]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda m: (m["period"]["last"], m["created"]))
+
+
+def _index_entry(m: dict) -> dict:
+    return {"name": m["name"], "period": m["period"], "run_id": m["run"]["id"], "filters": m["filters"],
+            "filter_words": m["filter_words"], "created": m["created"], "counts": m["counts"],
+            "files": [f["path"] for f in m["files"]]}
+
+
+def write_index(out: Path) -> dict:
+    """Rewrite ``out/index.json`` from the snapshot folders (so it can never disagree with them)."""
+    index = {"format_version": FORMAT_VERSION, "snapshots": [_index_entry(m) for m in list_snapshots(out)]}
+    write_atomic(out / INDEX, (json.dumps(index, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return index
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_abandoned(out: Path) -> None:
+    for tmp in list(out.glob(".tmp-*")) + list(out.glob(".old-*")):
+        try:
+            pid = int(tmp.name.rsplit("-", 1)[-1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def manifest_for(snapshot: Snapshot, files: list[dict], created: str) -> dict:
+    """The ``snapshot.json`` of a snapshot."""
+    run = snapshot.run_manifest
+    return {
+        "format_version": FORMAT_VERSION,
+        "name": snapshot.name,
+        "created": created,
+        "period": snapshot.period.to_dict(),
+        "run": {"id": snapshot.run_id, "input": run.get("input", {}), "created_at": run.get("created_at"),
+                "settings": run.get("settings", {}), "date_range": run.get("date_range", {})},
+        "settings": snapshot.settings.to_dict(),
+        "filters": filter_dict(snapshot.filter),
+        "filter_words": snapshot.filter_words,
+        "counts": snapshot.counts,
+        "previous_snapshot": snapshot.previous_name,
+        "files": files,
+        "summary": snapshot.summary,
+    }
+
+
+def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
+    """Write every file into a temporary folder next to the target, then rename it into ``out/<name>/``.
+
+    A snapshot that already exists is replaced (same period and filters: re-made, not duplicated). The
+    index is rewritten under a lock, so two snapshots made at once both end up in it.
+
+    Raises:
+        SnapshotError: the folder cannot be written, or the chart images cannot be drawn.
+    """
+    from pipelines import snapshot_files
+
+    out = Path(out)
+    tmp = out / f".tmp-{snapshot.name}-{os.getpid()}"
+    final = out / snapshot.name
+    old = out / f".old-{snapshot.name}-{os.getpid()}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(out)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        names = snapshot_files.write_all(snapshot, tmp)
+        files = [{"path": n, "bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in sorted(names)]
+        created = pd.Timestamp.now(tz="UTC").floor("s").isoformat()
+        manifest = manifest_for(snapshot, files, created)
+        write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        with open(out / ".index.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if final.exists():
+                os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+            write_index(out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not final.exists():
+            os.rename(old, final)
+        reason = "the disk is full" if err.errno == 28 else (err.strerror or str(err))
+        raise SnapshotError(f"Could not write the snapshot to {out}: {reason}.",
+                            fix="Free disk space or choose another folder with --out.") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final, manifest
+
+
+def make_snapshot(store: str | Path, out: str | Path | None, period: str, filters: Sequence[str] = (),
+                  run_id: str | None = None, settings: SnapshotSettings | None = None,
+                  message_filter: MessageFilter | None = None) -> SnapshotResult:
+    """Load a run, compute the snapshot of ``period`` and write it into ``out`` (the CLI and the dashboard call this).
+
+    Args:
+        store: the run store.
+        out: the snapshots folder (``settings.out_dir`` when None).
+        period: ``last-week``, ``last-month``, ``YYYY-MM``, ``YYYY-Www`` or ``FROM..TO``.
+        filters: ``column=value`` strings (the CLI's ``--filter``).
+        run_id: the run (the latest when None).
+        message_filter: a filter already built (the dashboard's); combined with ``filters`` it is an error.
+
+    Raises:
+        FeedbackLensError: no such run, a bad period or filter, an unwritable folder, no Chromium.
+    """
+    started = time.perf_counter()
+    settings = settings or SnapshotSettings()
+    out = Path(out) if out is not None else settings.out_dir
+    run = load_run(Path(store), run_id)
+    last = metrics.last_day(run.messages)
+    resolved = parse_period(period, last)
+    first = run.messages["date"].min().date() if last is not None else None
+    if last is None or resolved.last < first or resolved.first > last:
+        span = f"from {format_date(first)} to {format_date(last)}" if last else "without dates"
+        raise InputError(f"--period {period}: run {run.id} has messages {span}; {resolved.label} has none.",
+                         fix="Choose a period within the run's dates, or analyse newer data first.")
+    if message_filter is not None and filters:
+        raise ValueError("give either filters or message_filter, not both")
+    f = message_filter if message_filter is not None else parse_filters(filters, run)
+    name = snapshot_name(resolved, f)
+    previous = previous_snapshot(out, resolved, f, name)
+    snapshot = build_snapshot(run, resolved, f, settings, previous)
+    path, manifest = publish(snapshot, out)
+    return SnapshotResult(snapshot.name, path, manifest, time.perf_counter() - started)
