@@ -93,6 +93,21 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list the analysed runs", description="List the runs in the store, newest first.")
     r.add_argument("--store", type=Path, help="run store folder")
+
+    n = sub.add_parser("snapshot", help="write a snapshot of a period (HTML, XLSX, CSV, PNG, PPTX) for meetings",
+                       description="Write a self-contained snapshot of one period into OUT/<period>/ and update "
+                       "OUT/index.json. Safe to run unattended: no prompts, one log line, exit 0 (written), "
+                       "2 (a mistake in the options or data: the message says how to fix it) or 1 (unexpected).")
+    n.add_argument("--period", required=True,
+                   help="last-week | last-month | YYYY-MM | YYYY-Www | FROM..TO (days, e.g. 2026-03-01..2026-03-15); "
+                   "relative to the run's last message")
+    n.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="keep messages with this value (repeat; same column = either value): topic, sentiment or a "
+                   "metadata column")
+    n.add_argument("--run", help="run id (default: the latest run)")
+    n.add_argument("--out", type=Path, help="snapshots folder (default: ./snapshots or $FEEDBACK_LENS_SNAPSHOTS)")
+    n.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
+    n.add_argument("--no-images", action="store_true", help="skip the PNG chart images (no Chromium needed)")
     return p
 
 
@@ -150,6 +165,39 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """Exit 0 when written, 2 for a user mistake (bad period, filter, run, folder), 1 for anything unexpected."""
+    import time
+    from dataclasses import replace
+
+    from pipelines.settings import SnapshotSettings
+    from pipelines.snapshot import make_snapshot
+
+    settings = SnapshotSettings()
+    if args.no_images:
+        settings = replace(settings, images=False)
+    store = args.store or Settings().store_dir
+    try:
+        result = make_snapshot(store, args.out, args.period, args.filter, args.run, settings)
+    except FeedbackLensError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Stopped. No snapshot was written; earlier snapshots are unchanged.", file=sys.stderr)
+        return 130
+    except Exception as err:  # unattended runs need one line and an exit code, not a traceback
+        if os.environ.get("FEEDBACK_LENS_DEBUG"):
+            raise
+        print(f"Error: the snapshot failed unexpectedly ({type(err).__name__}: {err}). Earlier snapshots are "
+              "unchanged. Set FEEDBACK_LENS_DEBUG=1 for the details.", file=sys.stderr)
+        return 1
+    m = result.manifest
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(f"{stamp} snapshot {result.name} written to {result.path} ({m['period']['label']}, run {m['run']['id']}, "
+          f"{m['counts']['messages_in_period']:,} messages, {len(m['files'])} files, {result.seconds:.1f} s)")
+    return 0
+
+
 def streamlit_flags(config_path: Path = STREAMLIT_CONFIG, environ: dict | None = None) -> list[str]:
     """Our config.toml as ``--section.option=value`` flags, skipping any set by a STREAMLIT_* variable.
 
@@ -194,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handlers = {"analyse": cmd_analyse, "analyze": cmd_analyse, "serve": cmd_serve, "runs": cmd_runs}
+    handlers = {"analyse": cmd_analyse, "analyze": cmd_analyse, "serve": cmd_serve, "runs": cmd_runs,
+                "snapshot": cmd_snapshot}
     try:
         return handlers[args.command](args)
     except FeedbackLensError as err:
