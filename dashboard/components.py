@@ -186,6 +186,8 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
              labels.get(int(row["topic"]), str(row["topic"])),
              f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
     parts += [f"{c}: {row[c]}" for c in metadata if c in row and pd.notna(row[c]) and str(row[c]).strip()]
+    if "similarity" in row and pd.notna(row["similarity"]):
+        parts.append(f"similarity {row['similarity']:.2f}")
     return " · ".join(escape_markdown(p) for p in parts)
 
 
@@ -216,6 +218,8 @@ def export_table(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[
     for column in metadata:
         if column in rows:
             out[column] = rows[column]
+    if "similarity" in rows:
+        out["similarity"] = rows["similarity"].round(3)
     out["text"] = rows["text"]
     out["message_id"] = rows["message_id"]
     return out.reset_index(drop=True)

@@ -16,9 +16,11 @@ import pandas as pd
 import streamlit as st
 
 from pipelines import expectations, metrics
+from pipelines.embed import SentenceTransformerEncoder
 from pipelines.metrics import Granularity, MessageFilter, Window
+from pipelines.search import embed_query, rank_by_similarity
 from pipelines.settings import Settings
-from pipelines.store import Run, latest_run_id, list_runs, load_run
+from pipelines.store import Run, latest_run_id, list_runs, load_run, load_run_array
 
 RUN_KEY = "run_id"
 """Session-state key of the run chosen on the Data page (absent: the latest run)."""
@@ -185,6 +187,36 @@ def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> pd.DataFram
     by = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
           "positive": ("sentiment", False)}[order]
     return rows.sort_values(by[0], ascending=by[1], na_position="last", kind="stable")
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _embeddings(ref: RunRef):
+    # A resource, not data: the memory-mapped array is shared by all sessions, never copied or pickled.
+    return load_run_array(_run(ref), "embeddings")
+
+
+def has_embeddings(ref: RunRef) -> bool:
+    """Whether the run stored its message embeddings (runs analysed before semantic search did not)."""
+    return _embeddings(ref) is not None
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the language model (first search only)…")
+def _query_encoder(name: str) -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder(name)
+
+
+@st.cache_data(max_entries=16, show_spinner="Finding messages with a similar meaning…")
+def semantic_search(ref: RunRef, f: MessageFilter, query: str) -> pd.DataFrame:
+    """Filtered messages closest in meaning to ``query``, most similar first, with a ``similarity`` column.
+
+    Raises:
+        FeedbackLensError: the run's encoder is not available on this machine (the message says what to do).
+    """
+    rows = messages(ref, f)
+    encoder = _query_encoder(_run(ref).manifest.get("encoder", {}).get("name") or Settings().encoder)
+    ranked = rank_by_similarity(_embeddings(ref), embed_query(query, encoder), rows.index.to_numpy())
+    found = rows.loc[ranked.index]
+    return found.assign(similarity=ranked.to_numpy())
 
 
 # ---------------------------------------------------------------------------------------- expectation gaps

@@ -234,7 +234,9 @@ def analyse_file(
         timings["publish"] = 0.0
         manifest["timings"] = {**timings}
         run_path = publish_run(settings.store_dir, run_id,
-                               {"messages": messages, "topics": topics, "keywords": result.keywords}, manifest)
+                               {"messages": messages, "topics": topics, "keywords": result.keywords}, manifest,
+                               # float16 halves the disk and memory; cosine rankings do not change at that precision
+                               arrays={"embeddings": embeddings.astype(np.float16)})
     timings["publish"] = time.perf_counter() - t
 
     return AnalysisSummary(

@@ -6,6 +6,7 @@ Layout under the store folder::
     runs/<run_id>/messages.parquet    one row per message: text, date, metadata, topic, sentiment, x, y
     runs/<run_id>/topics.parquet      one row per topic: label, keywords, size, share, representatives
     runs/<run_id>/keywords.parquet    topic keywords with c-TF-IDF weights
+    runs/<run_id>/embeddings.npy      message embeddings (float16, one row per message row; for semantic search)
     runs/.tmp-<run_id>-<pid>/         a run being written; never listed, removed once its writer is gone
     latest                            the id of the newest complete run (replaced atomically)
     cache/embeddings/<encoder>/       embedding cache shards
@@ -25,11 +26,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipelines.errors import StoreError
 
 RUN_TABLES = ("messages", "topics", "keywords")
+RUN_ARRAYS = ("embeddings",)
+"""Optional arrays a run may hold (runs from older versions lack them)."""
 _RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 FORMAT_VERSION = 1
 
@@ -114,8 +118,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict) -> Path:
-    """Write a complete run and make it the latest, atomically.
+def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict,
+                arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a complete run (tables, optional ``arrays`` from :data:`RUN_ARRAYS`) and make it the latest, atomically.
 
     Raises:
         StoreError: the store cannot be written (permissions, full disk); the previous run stays.
@@ -130,6 +135,10 @@ def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manif
         tmp.mkdir()
         for name in RUN_TABLES:
             tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+        for name, array in (arrays or {}).items():
+            if name not in RUN_ARRAYS:
+                raise ValueError(f"unknown run array {name!r}")
+            np.save(tmp / f"{name}.npy", array, allow_pickle=False)
         manifest = {**manifest, "id": run_id, "format_version": FORMAT_VERSION, "complete": True}
         write_atomic(tmp / "run.json", json.dumps(manifest, indent=2, default=str).encode("utf-8"))
         for f in tmp.iterdir():
@@ -204,3 +213,16 @@ def load_run(store: Path, run_id: str | None = None) -> Run:
         raise StoreError(f'There is no complete run "{run_id}" in {store}.', fix="Run `feedback-lens runs` to list the runs.")
     frames = {t: pd.read_parquet(path / f"{t}.parquet") for t in RUN_TABLES}
     return Run(run_id, path, manifest, frames["messages"], frames["topics"], frames["keywords"])
+
+
+def load_run_array(run: Run, name: str) -> np.ndarray | None:
+    """One of a run's optional arrays, memory-mapped read-only; ``None`` when the run has none (older runs).
+
+    The array's rows follow the rows of ``run.messages`` as loaded.
+    """
+    path = run.path / f"{name}.npy"
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return array if len(array) == len(run.messages) else None

@@ -238,6 +238,36 @@ def test_messages_keyword_search_pages_and_highlights(run_store, run):
     assert any("No message within these filters contains all of" in i.value for i in at.info)
 
 
+@pytest.mark.slow
+def test_messages_semantic_search_finds_meaning_within_the_filters(run_store, run):
+    at = open_app("messages", sentiment="positive")
+    at.segmented_control(key="messages_mode").set_value("meaning").run()
+    at.text_input(key="messages_semantic").input("my puppy loves it").run()
+    assert not at.exception, [e.message for e in at.exception]
+    head = next(md.value for md in at.markdown if "messages closest in meaning" in md.value)
+    assert int(re.match(r"\*\*([\d,]+) ", head).group(1).replace(",", "")) > 0
+    cards = [c.value for c in at.caption if "similarity" in c.value]
+    sims = [float(re.search(r"similarity (\d)\\?\.(\d\d)", c).expand(r"\1.\2")) for c in cards]
+    assert len(sims) == min(20, len(sims)) > 0 and sims == sorted(sims, reverse=True)
+    assert all("Positive" in c for c in cards)  # the sentiment filter from the link still applies
+    # The top matches are about pets, though few say "puppy".
+    texts = [md.value.lower() for md in at.markdown if md.value and "similarity" not in md.value][:40]
+    pets = [t for t in texts if any(w in t for w in ("dog", "cat", "pup", "pet"))]
+    assert len(pets) >= 10 and sum("puppy" in t for t in texts) < len(pets), texts[:10]
+
+
+def test_semantic_search_on_a_run_without_embeddings_explains_how_to_enable_it(monkeypatch, real_run_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    for f in (store / "runs").glob("*/embeddings.npy"):
+        f.unlink()
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = open_app("messages")
+    at.segmented_control(key="messages_mode").set_value("meaning").run()
+    assert any("Analyse the file again to search by meaning" in i.value for i in at.info)
+    assert shown_messages(at) == len(load_run(store).messages)
+
+
 # ---------------------------------------------------------------------------------------------- drill-down
 
 

@@ -112,3 +112,20 @@ def test_killed_between_write_and_rename(tmp_path):
     publish_run(tmp_path, "20260103-000000-cccc", _tables(4), _manifest())
     assert latest_run_id(tmp_path) == "20260103-000000-cccc"
     assert not list(runs_dir(tmp_path).glob(".tmp-*"))
+
+
+def test_run_arrays_are_stored_with_the_run_and_memory_mapped(tmp_path):
+    import numpy as np
+
+    from pipelines.store import load_run_array
+
+    vectors = np.arange(12, dtype=np.float16).reshape(3, 4)
+    publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest(), arrays={"embeddings": vectors})
+    run = load_run(tmp_path)
+    loaded = load_run_array(run, "embeddings")
+    assert isinstance(loaded, np.memmap) and not loaded.flags.writeable
+    np.testing.assert_array_equal(loaded, vectors)
+    publish_run(tmp_path, "20260102-000000-bbbb", _tables(), _manifest())  # a run from before embeddings were kept
+    assert load_run_array(load_run(tmp_path), "embeddings") is None
+    with pytest.raises(ValueError):
+        publish_run(tmp_path, "20260103-000000-cccc", _tables(), _manifest(), arrays={"other": vectors})

@@ -1,4 +1,4 @@
-"""Messages: the messages behind any number, with keyword search, pages and a CSV download.
+"""Messages: the messages behind any number, with keyword and semantic search, pages and a CSV download.
 
 Other pages' selections land here with the filters narrowed to what was clicked.
 """
@@ -9,9 +9,11 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from pipelines.charts import format_count
+from pipelines.errors import FeedbackLensError
 
 ORDERS = {"newest": "Newest first", "oldest": "Oldest first", "negative": "Most negative first",
           "positive": "Most positive first"}
+MODES = {"words": "Words", "meaning": "Meaning"}
 PAGE_SIZE = 20
 
 view = components.page_view()
@@ -25,34 +27,63 @@ if came_from:
                       key="messages_back")
 components.filter_caption(view)
 
-c1, c2 = st.columns([3, 1])
-query = c1.text_input("Search the messages", key="messages_query",
-                      placeholder="Words that must all appear, e.g. refund late",
-                      help="Finds messages containing every word (any case) within the current filters.")
-order = c2.selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="messages_order")
+semantic_ready = data.has_embeddings(view.ref)
+c0, c1, c2 = st.columns([1.2, 3, 1.2], vertical_alignment="bottom")
+mode = c0.segmented_control("Search by", list(MODES), format_func=MODES.get, key="messages_mode", default="words",
+                            help="Words: messages containing every word. Meaning: messages that say something "
+                            "similar, even in other words (uses the run's language model).") or "words"
+if mode == "meaning" and not semantic_ready:
+    st.info("This run was analysed before semantic search existed. Analyse the file again to search by meaning.",
+            icon=":material/info:")
+    mode = "words"
+if mode == "meaning":
+    query = c1.text_input("Find messages like", key="messages_semantic",
+                          placeholder="Describe the issue, e.g. refund took weeks",
+                          help="Ranks the messages within the current filters by how close their meaning is.")
+    order = "newest"  # until there is a query; then the most similar come first
+    c2.caption("Most similar first")
+else:
+    query = c1.text_input("Search the messages", key="messages_query",
+                          placeholder="Words that must all appear, e.g. refund late",
+                          help="Finds messages containing every word (any case) within the current filters.")
+    order = c2.selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="messages_order")
 
-found = data.search(view.ref, view.filter, query.strip(), order)
-if found.empty:
-    if query.strip():
-        st.info(f"No message within these filters contains all of: {components.escape_markdown(query)}.",
-                icon=":material/search_off:")
+if mode == "meaning" and query.strip():
+    try:
+        found = data.semantic_search(view.ref, view.filter, query.strip())
+    except FeedbackLensError as err:
+        st.error(str(err), icon=":material/error:")
         st.stop()
-    components.require_messages(found)
+    if found.empty:
+        st.info(f"No message within these filters is close in meaning to: {components.escape_markdown(query)}. "
+                "Try describing it differently, or widen the filters.", icon=":material/search_off:")
+        st.stop()
+else:
+    found = data.search(view.ref, view.filter, query.strip() if mode == "words" else "", order)
+    if found.empty:
+        if query.strip():
+            st.info(f"No message within these filters contains all of: {components.escape_markdown(query)}.",
+                    icon=":material/search_off:")
+            st.stop()
+        components.require_messages(found)
 
 metadata = [c for c in view.info.manifest.get("columns", {}).get("metadata", []) if c in found]
 pages = max(1, math.ceil(len(found) / PAGE_SIZE))
 # A new filter or search starts again at page 1: the pager's key changes with them.
-pager_key = f"messages_page_{hash((view.ref, view.filter, query.strip(), order)) & 0xFFFFFFFF:x}"
+pager_key = f"messages_page_{hash((view.ref, view.filter, mode, query.strip(), order)) & 0xFFFFFFFF:x}"
 page = st.session_state.get(pager_key, 1)
 first = (page - 1) * PAGE_SIZE
 
 head, download = st.columns([3, 1], vertical_alignment="bottom")
-head.markdown(f"**{format_count(len(found))} messages** · showing {first + 1:,}–{min(first + PAGE_SIZE, len(found)):,}")
+what = "messages closest in meaning" if mode == "meaning" and query.strip() else "messages"
+head.markdown(f"**{format_count(len(found))} {what}** · showing {first + 1:,}–{min(first + PAGE_SIZE, len(found)):,}")
 download.download_button(
     "Download CSV", lambda: components.csv_bytes(components.export_table(found, view.info.labels, metadata)),
     file_name=f"messages-{view.ref.id}.csv", mime="text/csv", icon=":material/download:", width="stretch",
     on_click="ignore", help="All messages that match the filters and the search, not just this page.")
 
-components.message_list(found.iloc[first:first + PAGE_SIZE], view.info.labels, metadata, query)
+# Bold words only for a word search: a meaning match need not share a single word with the query.
+components.message_list(found.iloc[first:first + PAGE_SIZE], view.info.labels, metadata,
+                        query if mode == "words" else "")
 if pages > 1:
     st.pagination(pages, key=pager_key, max_visible_pages=7)
