@@ -60,13 +60,16 @@ def frame() -> View | None:
     return View(ref, info, f)
 
 
-def page_view() -> View:
-    """The run and filter for a page; shows the "no run yet" state and stops the page when there is none."""
+def page_view(required: bool = True) -> View | None:
+    """The run and filter for a page; shows the "no run yet" state and stops the page when there is none
+    (or returns ``None`` when the page works without a run: ``required=False``)."""
     try:
         ref = data.current_ref()
         info = data.info(ref)
     except FeedbackLensError as err:
         st.info(f"**No analysed run to show yet.**\n\n{err}", icon=":material/inventory_2:")
+        if not required:
+            return None
         st.stop()
     note = info.manifest.get("note")
     if note:
@@ -91,14 +94,15 @@ def require_messages(rows: pd.DataFrame) -> None:
 
 
 def page_start(title: str) -> tuple[View, pd.DataFrame]:
-    """The opening every analysis page shares: run note, title, filter line, and the filtered messages.
+    """The opening every analysis page shares: run note, title, filter line, and the filtered messages
+    without their texts (:func:`dashboard.data.figure_messages`; read-only).
 
     Stops the page with an empty state when there is no run or no message passes the filters.
     """
     view = page_view()
     st.title(title)
     filter_caption(view)
-    rows = data.messages(view.ref, view.filter)
+    rows = data.figure_messages(view.ref, view.filter)
     require_messages(rows)
     return view, rows
 

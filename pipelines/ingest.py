@@ -371,7 +371,7 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
         text = _find(table.columns, TEXT_NAMES)
         if text is None:
             close = difflib.get_close_matches("text", table.columns, n=1, cutoff=0.4)
-            longest = _longest_text_column(table)
+            longest = longest_text_column(table)
             hint = longest or (close[0] if close else None)
             raise InputError(
                 f"{table.path.name}: no message text column found. "
@@ -394,7 +394,8 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
     return ResolvedColumns(text, date, id_, metadata, tuple(detected))
 
 
-def _longest_text_column(table: RawTable) -> str | None:
+def longest_text_column(table: RawTable) -> str | None:
+    """The column with the longest texts on average (at least 20 characters), a good guess for the messages."""
     best, best_len = None, 0.0
     for c in table.columns:
         values = table.frame[c].dropna().head(200)

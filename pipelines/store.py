@@ -80,7 +80,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id is running (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +102,7 @@ def remove_abandoned(store: Path) -> list[str]:
             pid = int(tmp.name.rsplit("-", 1)[-1])
         except ValueError:
             pid = -1
-        if pid != os.getpid() and (pid < 0 or not _pid_alive(pid)):
+        if pid != os.getpid() and (pid < 0 or not pid_alive(pid)):
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp.name)
     return removed

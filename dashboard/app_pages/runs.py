@@ -1,17 +1,20 @@
-"""Data: which run is shown (its input, counts, settings and notes) and switching between runs."""
+"""Data: which run is shown (its input, counts, settings and notes), switching runs, and analysing a new file."""
 
 import json
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import components, data, filters
+from dashboard import components, data, filters, upload
 from pipelines.charts import format_count, format_date, format_share
 
-view = components.page_view()
+st.title("Data")
+view = components.page_view(required=False)
+if view is None:  # no run yet: the upload below is one way to make the first one
+    upload.section(data.store_dir())
+    st.stop()
 m = view.info.manifest
 counts = m.get("counts", {})
-st.title("Data")
 created = pd.Timestamp(m.get("created_at")) if m.get("created_at") else None
 st.markdown(f"Showing run **{view.ref.id}**, analysed on "
             f"{format_date(created)}{f' at {created:%H:%M} UTC' if created is not None else ''}.")
@@ -69,3 +72,6 @@ if len(runs) > 1:
     go.button("Show this run", on_click=filters.choose_run, args=(chosen,), disabled=chosen == view.ref.id,
               icon=":material/swap_horiz:")
 st.caption("New runs appear here within seconds of `feedback-lens analyse FILE` finishing.")
+
+st.divider()
+upload.section(view.ref.store)

@@ -1,0 +1,129 @@
+"""Upload a feedback file in the browser, map its columns, and follow its analysis in the background.
+
+Draws only: reading the file, guessing columns and running the analysis are :mod:`pipelines.jobs`.
+The analysis runs in its own process, so this session (and every other) stays usable meanwhile;
+the progress box polls the job's status file every two seconds while a job is running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from dashboard import components, data, filters
+from pipelines import jobs
+from pipelines.errors import FeedbackLensError
+from pipelines.ingest import SUPPORTED_FORMATS
+from pipelines.settings import ColumnMapping
+
+NONE = "(none)"
+SHOWN_JOBS = 5
+_WATCHING = "upload_watching"
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the file…")
+def _preview(name: str, digest: str, _data: bytes) -> jobs.UploadPreview:
+    # Keyed by the content's hash: the bytes themselves are not hashed again on every rerun.
+    return jobs.preview_upload(name, _data)
+
+
+def section(store: str) -> None:
+    """The "Analyse a new file" box: upload, column mapping, start; then the progress of recent analyses."""
+    st.subheader("Analyse a new file")
+    uploaded = st.file_uploader(
+        "Feedback file", type=sorted({s.lstrip(".") for s in SUPPORTED_FORMATS}), key="upload_file",
+        help="CSV, TSV, JSON, JSON Lines, Parquet or Excel, one message per row. The analysis runs in the "
+        "background; the new run appears on this page when it is ready.")
+    if uploaded is not None:
+        _mapping_form(store, uploaded.name, uploaded.getvalue())
+    _progress(store)
+
+
+def _mapping_form(store: str, name: str, content: bytes) -> None:
+    try:
+        preview = _preview(name, hashlib.sha256(content).hexdigest(), content)
+    except FeedbackLensError as err:
+        st.error(f"{components.escape_markdown(err.message)}\n\n**How to fix:** "
+                 f"{components.escape_markdown(err.fix or 'Check the file and upload it again.')}",
+                 icon=":material/error:")
+        return
+    st.caption(f"{components.escape_markdown(preview.file)} · {preview.format.upper()} · "
+               f"{preview.rows:,} rows · first rows:")
+    st.dataframe(preview.sample, hide_index=True, width="stretch", height=213)
+    cols = preview.columns
+    with st.form("upload_mapping", border=True):
+        st.markdown("**Which columns hold what?** Guessed from the column names; change them if they are wrong.")
+        a, b, c = st.columns(3)
+        text = a.selectbox("Message text", cols, index=cols.index(preview.text) if preview.text in cols else 0)
+        date = b.selectbox("Date", [NONE, *cols], index=([NONE, *cols].index(preview.date) if preview.date else 0),
+                           help="Without dates there are no trends, only totals.")
+        id_ = c.selectbox("Message id", [NONE, *cols], index=([NONE, *cols].index(preview.id) if preview.id else 0),
+                          help="Lets a re-analysis recognise the same message; derived from the text when none.")
+        rest = [col for col in cols if col not in {preview.text, preview.date, preview.id}]
+        metadata = st.multiselect("Other columns to keep as filters and breakdowns", cols, default=rest,
+                                  help="E.g. channel, product, region, rating.")
+        note = st.text_input("Note shown with the run (optional)", max_chars=300,
+                             placeholder="e.g. App-store reviews, export of 3 November")
+        submitted = st.form_submit_button("Analyse this file", type="primary", icon=":material/play_arrow:")
+    if not submitted:
+        return
+    chosen = [text, date, id_]
+    picked = [v for v in chosen if v != NONE]
+    if len(set(picked)) < len(picked):
+        st.error("Choose a different column for the text, the date and the id.", icon=":material/error:")
+        return
+    mapping = ColumnMapping(text=text, date=None if date == NONE else date, id=None if id_ == NONE else id_,
+                            metadata=tuple(m for m in metadata if m not in picked))
+    try:
+        job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None)
+    except (FeedbackLensError, OSError) as err:
+        st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
+        return
+    st.toast(f"Analysing {job.file} in the background.", icon=":material/hourglass_top:")
+
+
+def _progress(store: str) -> None:
+    recent = jobs.list_jobs(store)[:SHOWN_JOBS]
+    if not recent:
+        return
+    running = any(not j.finished for j in recent)
+    # Poll only while something runs; a finished job needs no refresh.
+    st.fragment(_job_boxes, run_every=2 if running else None)(store)
+
+
+def _job_boxes(store: str) -> None:
+    recent = jobs.list_jobs(store)[:SHOWN_JOBS]
+    watching = st.session_state.setdefault(_WATCHING, [])
+    for job in recent:
+        with st.container(border=True, key=f"job_{job.id}"):
+            if not job.finished:
+                if job.id not in watching:
+                    watching.append(job.id)
+                fraction = job.fraction
+                label = f"{job.file}: {job.stage}…" + (f" {job.done:,} of {job.total:,}" if job.total else "")
+                st.progress(fraction if fraction is not None else 0.0, text=components.escape_markdown(label))
+                continue
+            text, act = st.columns([5, 1], vertical_alignment="center")
+            if job.state == "done":
+                text.success(f"**{components.escape_markdown(job.file)}** is analysed: run {job.run_id}, "
+                             f"{job.messages or 0:,} messages, {job.topics or 0:,} topics.",
+                             icon=":material/check_circle:")
+                act.button("Show it", key=f"show_{job.id}", on_click=_show, args=(job.run_id, store, job.id),
+                           type="primary")
+                if job.id in watching:  # its run just appeared: refresh the whole page so every list shows it
+                    watching.remove(job.id)
+                    data.runs.clear()
+                    st.rerun(scope="app")
+            else:
+                text.error(f"**{components.escape_markdown(job.file)}** could not be analysed: "
+                           f"{components.escape_markdown(job.error or 'unknown error')}"
+                           + (f"\n\n**How to fix:** {components.escape_markdown(job.fix)}" if job.fix else ""),
+                           icon=":material/error:")
+                act.button("Dismiss", key=f"dismiss_{job.id}", on_click=jobs.remove_job, args=(store, job.id))
+
+
+def _show(run_id: str, store: str, job_id: str) -> None:
+    data.runs.clear()
+    filters.choose_run(run_id)
+    jobs.remove_job(store, job_id)

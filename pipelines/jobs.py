@@ -1,0 +1,251 @@
+"""Background analyses: a file uploaded in the dashboard is analysed in its own process.
+
+Owns the job folder and its status file. Each job lives in ``<store>/jobs/<job_id>/``::
+
+    job.json       what to analyse: the file, the column mapping, the note (written once)
+    status.json    state, current stage and progress, the run id or the error (replaced atomically)
+    input/<name>   the uploaded file
+    log.txt        the analysis process's own output, for a maintainer
+
+The analysis runs in a separate, detached process (``python -m pipelines.jobs JOB_DIR``), so the
+dashboard stays responsive for every user while it works and a closed browser tab does not stop it.
+The run is published through :func:`pipelines.analyse.analyse_file` like any other: atomically, so a
+failed or killed job leaves the previous runs untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.errors import FeedbackLensError, InputError
+from pipelines.settings import ColumnMapping, Settings
+from pipelines.store import new_run_id, pid_alive, write_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+_JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+STATES = ("queued", "running", "done", "failed")
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where a background analysis stands."""
+
+    id: str
+    file: str
+    state: str = "queued"
+    stage: str = "Waiting to start"
+    done: int = 0
+    total: int | None = None
+    run_id: str | None = None
+    error: str | None = None
+    fix: str | None = None
+    messages: int | None = None
+    topics: int | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    pid: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Done or failed: nothing more will happen."""
+        return self.state in ("done", "failed")
+
+    @property
+    def fraction(self) -> float | None:
+        """Progress of the current stage, 0..1, when it has a known size."""
+        return min(1.0, self.done / self.total) if self.total else None
+
+
+@dataclass(frozen=True)
+class UploadPreview:
+    """What the dashboard needs to ask for a column mapping: the columns, a guess for each role, a few rows."""
+
+    file: str
+    format: str
+    rows: int
+    columns: list[str]
+    text: str | None
+    date: str | None
+    id: str | None
+    sample: pd.DataFrame
+
+
+def preview_upload(file_name: str, data: bytes) -> UploadPreview:
+    """Read an uploaded file the way the analysis will and guess its columns.
+
+    Raises:
+        InputError: the file cannot be read (the message names the place and the fix, as for the CLI).
+    """
+    from pipelines.ingest import longest_text_column, read_feedback_file, resolve_columns
+
+    name = safe_file_name(file_name)
+    with tempfile.TemporaryDirectory(prefix="feedback-lens-upload-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        table = read_feedback_file(path)
+    try:
+        guess = resolve_columns(table, ColumnMapping())
+        text, date, id_ = guess.text, guess.date, guess.id
+    except InputError:  # no column has a usual name: offer the one with the longest texts
+        text = longest_text_column(table)
+        date = id_ = None
+    sample = table.frame[table.columns].head(5).astype("string")
+    return UploadPreview(name, table.format, len(table.frame), table.columns, text, date, id_, sample)
+
+
+def jobs_dir(store: Path) -> Path:
+    """Folder holding the background jobs."""
+    return Path(store) / "jobs"
+
+
+def safe_file_name(name: str) -> str:
+    """A file name that cannot leave the job folder (no path parts, no odd characters), keeping the extension."""
+    base = _SAFE_NAME.sub("_", Path(str(name).replace("\\", "/")).name).strip(" .") or "upload"
+    return base[:120]
+
+
+def _write_status(job_dir: Path, status: JobStatus) -> None:
+    write_atomic(job_dir / "status.json", json.dumps(asdict(status)).encode("utf-8"))
+
+
+def read_status(job_dir: Path) -> JobStatus | None:
+    """A job's status; a job whose process is gone while it claims to run is reported as failed."""
+    try:
+        raw = json.loads((Path(job_dir) / "status.json").read_text("utf-8"))
+        status = JobStatus(**{k: v for k, v in raw.items() if k in JobStatus.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        return None
+    if not status.finished and status.pid and not pid_alive(status.pid):
+        status = replace(status, state="failed", error="The analysis stopped unexpectedly (its process ended).",
+                         fix="Start it again; if it fails again, see log.txt in the job folder.")
+    return status
+
+
+def list_jobs(store: Path) -> list[JobStatus]:
+    """Every job's status, newest first."""
+    base = jobs_dir(store)
+    if not base.exists():
+        return []
+    found = [read_status(p) for p in base.iterdir() if _JOB_ID.fullmatch(p.name) and p.is_dir()]
+    return sorted((s for s in found if s is not None), key=lambda s: s.id, reverse=True)
+
+
+def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapping, note: str | None = None,
+                   python: str | None = None) -> JobStatus:
+    """Save an uploaded file in a new job folder and start analysing it in a detached process.
+
+    Returns:
+        The job's first status (``queued``).
+
+    Raises:
+        InputError: the upload is empty.
+    """
+    name = safe_file_name(file_name)
+    if not data:
+        raise InputError(f"{name}: the file is empty (0 bytes).", fix="Export the feedback again; the file has no data.")
+    job_id = new_run_id()
+    job_dir = jobs_dir(store) / job_id
+    (job_dir / "input").mkdir(parents=True)
+    write_atomic(job_dir / "input" / name, data)
+    spec = {"file": name, "store": str(Path(store).resolve()), "note": note,
+            "mapping": {"text": mapping.text, "date": mapping.date, "id": mapping.id,
+                        "metadata": list(mapping.metadata) if mapping.metadata is not None else None}}
+    write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
+    now = time.time()
+    status = JobStatus(id=job_id, file=name, created_at=now, updated_at=now)
+    _write_status(job_dir, status)
+    with open(job_dir / "log.txt", "ab") as log:
+        proc = subprocess.Popen([python or sys.executable, "-m", "pipelines.jobs", str(job_dir)], cwd=ROOT,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # survives the dashboard session that started it
+    # Reap the process when it ends, so a crashed job is not kept "alive" as a zombie of this process.
+    threading.Thread(target=proc.wait, daemon=True).start()
+    status = replace(status, pid=proc.pid)
+    _write_status(job_dir, status)
+    return status
+
+
+def remove_job(store: Path, job_id: str) -> None:
+    """Forget a finished job (its run, if any, stays)."""
+    if _JOB_ID.fullmatch(job_id):
+        shutil.rmtree(jobs_dir(store) / job_id, ignore_errors=True)
+
+
+class _StatusStage:
+    def __init__(self, reporter: StatusFileReporter) -> None:
+        self.reporter = reporter
+
+    def advance(self, n: int) -> None:
+        self.reporter.update(done=self.reporter.status.done + n)
+
+    def describe(self, text: str) -> None:
+        pass  # the stage name is what a user needs; details go to the log
+
+
+class StatusFileReporter:
+    """A progress reporter that keeps ``status.json`` current (at most twice a second, plus every stage change)."""
+
+    def __init__(self, job_dir: Path, status: JobStatus) -> None:
+        self.job_dir, self.status = Path(job_dir), status
+        self._last = 0.0
+
+    def update(self, force: bool = False, **changes) -> None:
+        """Change the status; written when forced or half a second after the last write."""
+        self.status = replace(self.status, **changes, updated_at=time.time())
+        if force or self.status.updated_at - self._last >= 0.5:
+            self._last = self.status.updated_at
+            _write_status(self.job_dir, self.status)
+
+    @contextmanager
+    def stage(self, name: str, total: int | None = None, unit: str = "msg") -> Iterator[_StatusStage]:
+        self.update(force=True, state="running", stage=name, done=0, total=total)
+        yield _StatusStage(self)
+        self.update(force=True, done=total or 0)
+
+
+def run_job(job_dir: Path) -> int:
+    """Analyse a job's file (in the job's own process) and record the outcome in its status. Exit code."""
+    from pipelines.analyse import analyse_file
+
+    job_dir = Path(job_dir)
+    spec = json.loads((job_dir / "job.json").read_text("utf-8"))
+    status = read_status(job_dir) or JobStatus(id=job_dir.name, file=spec["file"], created_at=time.time())
+    reporter = StatusFileReporter(job_dir, replace(status, pid=os.getpid()))
+    reporter.update(force=True, state="running", stage="Starting")
+    m = spec["mapping"]
+    mapping = ColumnMapping(text=m.get("text"), date=m.get("date"), id=m.get("id"),
+                            metadata=tuple(m["metadata"]) if m.get("metadata") is not None else None)
+    try:
+        summary = analyse_file(job_dir / "input" / spec["file"], mapping, Settings(store_dir=Path(spec["store"])),
+                               reporter, note=spec.get("note"))
+    except FeedbackLensError as err:
+        reporter.update(force=True, state="failed", stage="Stopped", error=err.message, fix=err.fix)
+        return 2
+    except Exception as err:  # noqa: BLE001 - a job must always end with a status a user can read
+        reporter.update(force=True, state="failed", stage="Stopped",
+                        error=f"The analysis failed unexpectedly ({type(err).__name__}: {str(err)[:200]}).",
+                        fix="See log.txt in the job folder, or run `feedback-lens analyse` on the file for details.")
+        raise
+    reporter.update(force=True, state="done", stage="Finished", run_id=summary.run_id, messages=summary.messages,
+                    topics=summary.topics)
+    print(summary.format(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(Path(sys.argv[1])))

@@ -1,0 +1,125 @@
+"""Uploading a file in the dashboard: preview and column guess, the background analysis and its status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipelines import jobs
+from pipelines.errors import InputError
+from pipelines.settings import ColumnMapping
+from pipelines.store import list_runs
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+
+
+def _csv(frame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def test_the_preview_guesses_the_columns_the_analysis_would_use(sample_frame):
+    preview = jobs.preview_upload("reviews.csv", _csv(sample_frame.head(40)))
+    assert (preview.text, preview.date, preview.id) == ("text", "date", "review_id")
+    assert preview.rows == 40 and preview.columns == ["review_id", "date", "rating", "text"]
+    assert len(preview.sample) == 5
+
+
+def test_the_preview_offers_the_longest_text_column_when_no_name_is_usual(sample_frame):
+    frame = sample_frame.head(40).rename(columns={"text": "what_they_said", "review_id": "ref"})
+    preview = jobs.preview_upload("export.csv", _csv(frame))
+    assert preview.text == "what_they_said" and preview.id is None
+
+
+def test_an_unreadable_upload_gets_the_same_clear_error_as_the_command_line():
+    with pytest.raises(InputError, match=r"feedback\.pdf: unknown file format \(\.pdf\)"):
+        jobs.preview_upload("feedback.pdf", b"%PDF-1.7")
+    with pytest.raises(InputError, match="the file is empty"):
+        jobs.preview_upload("empty.csv", b"")
+
+
+def test_uploaded_names_cannot_leave_the_job_folder():
+    assert jobs.safe_file_name("../../etc/passwd") == "passwd"
+    assert jobs.safe_file_name("C:\\Users\\me\\reviews 2026.csv") == "reviews 2026.csv"
+    assert jobs.safe_file_name("..") == "upload"
+
+
+def test_a_job_whose_process_died_reads_as_failed(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    job_dir = tmp_path / "jobs" / "20260101-000000-abcd"
+    job_dir.mkdir(parents=True)
+    reporter = jobs.StatusFileReporter(job_dir, jobs.JobStatus(id=job_dir.name, file="a.csv", pid=proc.pid))
+    with reporter.stage("Embedding", 100) as stage:
+        stage.advance(40)
+        reporter.update(force=True)
+        assert jobs.read_status(job_dir).state == "failed"  # pid is gone
+        assert "stopped unexpectedly" in jobs.read_status(job_dir).error
+    reporter.status = replace(reporter.status, pid=None)
+    with reporter.stage("Embedding", 100) as stage:
+        stage.advance(40)
+        reporter.update(force=True)
+        status = jobs.read_status(job_dir)
+        assert (status.state, status.stage, status.fraction) == ("running", "Embedding", 0.4)
+    assert [s.id for s in jobs.list_jobs(tmp_path)] == [job_dir.name]
+
+
+def _wait(store: Path, job_id: str, timeout: float = 900) -> jobs.JobStatus:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = jobs.read_status(jobs.jobs_dir(store) / job_id)
+        if status and status.finished:
+            return status
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+def test_a_bad_upload_fails_in_the_background_with_a_clear_error_and_no_run(tmp_path, sample_frame):
+    job = jobs.start_analysis(tmp_path, "tiny.csv", _csv(sample_frame.head(10)), ColumnMapping())
+    status = _wait(tmp_path, job.id, timeout=120)
+    assert status.state == "failed"
+    assert "Not enough messages to find topics: 10 after cleaning" in status.error and status.fix
+    assert list_runs(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_upload_in_the_dashboard_analyses_in_the_background_and_the_run_appears(monkeypatch, tmp_path, sample_frame):
+    """The real path: AppTest uploads a file on the Data page of an empty store, a detached process analyses it
+    with the real model, and the page then offers the new run."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    assert any("No analysed run to show yet" in i.value for i in at.info)
+    upload = sample_frame.iloc[::40].rename(columns={"text": "comment", "review_id": "ref"})
+    at.file_uploader(key="upload_file").set_value(("shop feedback.csv", _csv(upload), "text/csv")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.selectbox[0].value == "comment" and at.selectbox[1].value == "date"
+    at.selectbox[2].set_value("ref")
+    at.multiselect[0].set_value(["rating"])
+    at.text_input[0].input("Uploaded in a test")
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception, [e.message for e in at.exception]
+    started = jobs.list_jobs(store)
+    assert len(started) == 1
+    spec = json.loads((jobs.jobs_dir(store) / started[0].id / "job.json").read_text())
+    assert spec["mapping"] == {"text": "comment", "date": "date", "id": "ref", "metadata": ["rating"]}
+    assert any("shop feedback" in p.proto.text for p in at.get("progress"))  # progress shows meanwhile
+
+    status = _wait(store, started[0].id)
+    assert status.state == "done", (status.error, status.fix)
+    run = list_runs(store)[0]
+    assert run["id"] == status.run_id and run["counts"]["messages"] == len(upload) == status.messages
+    assert run["note"] == "Uploaded in a test" and run["columns"]["metadata"] == ["rating"]
+    at.run()
+    assert any("is analysed" in s.value and status.run_id in s.value for s in at.success)
+    at.button(key=f"show_{status.id}").click().run()
+    assert any(status.run_id in md.value for md in at.markdown)  # "Showing run …"
+    assert jobs.list_jobs(store) == []
