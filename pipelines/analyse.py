@@ -17,12 +17,13 @@ import pandas as pd
 
 from pipelines.clean import BASE_COLUMNS, clean_messages
 from pipelines.embed import EmbeddingCache, Encoder, SentenceTransformerEncoder, embed_with_cache
-from pipelines.errors import NotEnoughMessagesError
+from pipelines.errors import NotEnoughMessagesError, StoreError
 from pipelines.ingest import read_feedback_file, resolve_columns
+from pipelines.lineage import TopicMatch, keys_of, match_topics
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
 from pipelines.settings import ColumnMapping, Settings
-from pipelines.store import cache_dir, new_run_id, publish_run
+from pipelines.store import cache_dir, load_run, load_run_array, new_run_id, publish_run
 from pipelines.topics import OUTLIER, fit_topics
 
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
@@ -104,6 +105,18 @@ class _CountingEncoder:
 
     def encode(self, texts, progress=None) -> np.ndarray:
         return self.inner.encode(texts, progress=self.advance)
+
+
+def _match_previous(store: Path, ids: np.ndarray, assignments: np.ndarray, embeddings: np.ndarray,
+                    run_id: str) -> TopicMatch:
+    """Keys for the new topics, inherited from the latest run's where topics match (see :mod:`pipelines.lineage`)."""
+    try:
+        previous = load_run(store)
+    except StoreError:  # the first run of this store
+        return match_topics(ids, assignments, embeddings, run_id)
+    return match_topics(ids, assignments, embeddings, run_id,
+                        previous.messages["message_id"].to_numpy(), previous.messages["topic"].to_numpy(),
+                        load_run_array(previous, "embeddings"), keys_of(previous.topics, previous.id), previous.id)
 
 
 def analyse_file(
@@ -207,6 +220,12 @@ def analyse_file(
     topics["representative_ids"] = [[str(ids[i]) for i in rows] for rows in topics.pop("representative_rows")]
     topics["mean_sentiment"] = [float(scores[result.assignments == t].mean()) for t in topics["topic"]]
     run_id = new_run_id(started)
+    with reporter.stage("Matching topics", None):
+        match = _match_previous(settings.store_dir, messages["message_id"].to_numpy(), result.assignments,
+                                embeddings, run_id)
+    topics["key"] = [match.keys[int(t)] for t in topics["topic"]]
+    topics["key_status"] = [match.status[int(t)] for t in topics["topic"]]
+    topics["key_confidence"] = [match.confidence[int(t)] for t in topics["topic"]]
     dates = messages["date"].dropna()
     manifest = {
         "created_at": pd.Timestamp(started, unit="s", tz="UTC").isoformat(),
@@ -229,6 +248,7 @@ def analyse_file(
         "date_range": {"min": dates.min().isoformat() if len(dates) else None,
                        "max": dates.max().isoformat() if len(dates) else None},
         "notes": table.notes + report.notes,
+        "lineage": match.summary(),
     }
     with reporter.stage("Publishing run", None):
         timings["publish"] = 0.0

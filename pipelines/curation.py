@@ -1,0 +1,513 @@
+"""Analyst curation: rename, merge, split, move, ignore and pin, kept as an append-only event log.
+
+Owns the curation log (SQLite in the store, one per store, shared by every run) and how its events
+turn a run's machine-found topics into the company's own categories:
+
+- Every edit is one event (who, when, what, before and after) appended in a transaction; nothing is
+  ever updated or deleted, an undo is itself an event. The current state is a pure fold over the
+  events (:func:`derive_state`), so a crash mid-edit leaves either the whole event or none.
+- Events name topics by their stable keys (:mod:`pipelines.lineage`) and messages by their ids, so
+  they apply to every later run whose topics inherited those keys. Edits whose topics are gone from
+  a run are listed as unresolved (:attr:`CuratedRun.unresolved`), never silently dropped.
+- :func:`apply_curation` is the one place curated labels and memberships are computed; the
+  dashboard and snapshots both read runs through :func:`load_curated_run`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.errors import FeedbackLensError
+from pipelines.lineage import keys_of
+from pipelines.store import Run, load_run, load_run_array
+from pipelines.topics import OUTLIER
+
+KINDS = ("rename", "merge", "split", "move", "ignore", "pin", "undo")
+MAX_LABEL = 80
+MAX_DESCRIPTION = 500
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    user TEXT NOT NULL,
+    run_id TEXT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+"""
+
+
+class CurationError(FeedbackLensError):
+    """An edit that cannot be applied (empty name, merging a topic with itself, ...); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One edit in the log."""
+
+    id: int
+    at: float
+    user: str
+    run_id: str | None
+    kind: str
+    payload: dict
+    before: dict | None = None
+    after: dict | None = None
+
+
+def log_path(store: Path) -> Path:
+    """The store's curation log."""
+    return Path(store) / "curation.db"
+
+
+class CurationLog:
+    """The append-only event log (SQLite in WAL mode: many readers, one writer at a time, waiting not failing)."""
+
+    def __init__(self, store: Path, busy_timeout_ms: int = 15_000) -> None:
+        self.path = log_path(store)
+        self.busy_timeout_ms = busy_timeout_ms
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        try:
+            con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.executescript(SCHEMA)
+            yield con
+        finally:
+            con.close()
+
+    def append(self, kind: str, payload: dict, user: str, run_id: str | None = None,
+               before: dict | None = None, after: dict | None = None) -> Event:
+        """Add one event in its own transaction and return it."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        at = time.time()
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                cur = con.execute(
+                    "INSERT INTO events (at, user, run_id, kind, payload, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (at, user, run_id, kind, json.dumps(payload, sort_keys=True),
+                     json.dumps(before, sort_keys=True) if before is not None else None,
+                     json.dumps(after, sort_keys=True) if after is not None else None))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return Event(int(cur.lastrowid), at, user, run_id, kind, payload, before, after)
+
+    def events(self) -> list[Event]:
+        """Every event, oldest first."""
+        if not self.path.exists():
+            return []
+        with self._connect() as con:
+            rows = con.execute("SELECT id, at, user, run_id, kind, payload, before, after FROM events ORDER BY id").fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]) if r[6] else None,
+                      json.loads(r[7]) if r[7] else None) for r in rows]
+
+    def version(self) -> int:
+        """The newest event's id (0 when empty): a cheap cache key for everything derived from the log."""
+        if not self.path.exists():
+            return 0
+        with self._connect() as con:
+            return int(con.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+
+# ------------------------------------------------------------------------------------------------- state
+
+
+@dataclass
+class CurationState:
+    """What the log adds up to (events that were undone do not count)."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    merged_into: dict[str, str] = field(default_factory=dict)
+    """Key → the key it was merged into."""
+    message_topic: dict[str, str] = field(default_factory=dict)
+    """Message id → key, from moves and splits (the latest edit wins)."""
+    split_parts: dict[str, list[str]] = field(default_factory=dict)
+    """Parent key → the keys of its parts, in order."""
+    part_info: dict[str, dict] = field(default_factory=dict)
+    """Split part key → ``{"parent", "keywords"}``."""
+    ignored: set[str] = field(default_factory=set)
+    pins: dict[str, list[str]] = field(default_factory=dict)
+    undone: set[int] = field(default_factory=set)
+    applied: list[Event] = field(default_factory=list)
+
+    def resolve(self, key: str) -> str:
+        """The key a topic ends up under after merges (merge chains are followed, cycles stop)."""
+        seen = set()
+        while key in self.merged_into and key not in seen:
+            seen.add(key)
+            key = self.merged_into[key]
+        return key
+
+
+def derive_state(events: Sequence[Event]) -> CurationState:
+    """Fold the log into the current state (pure)."""
+    undone: set[int] = set()
+    for e in reversed(events):  # a later undo of an undo re-applies the edit
+        if e.kind == "undo" and e.id not in undone:
+            undone.add(int(e.payload["event"]))
+    state = CurationState(undone=undone)
+    for e in events:
+        if e.kind == "undo" or e.id in undone:
+            continue
+        p = e.payload
+        if e.kind == "rename":
+            state.labels[p["key"]] = p["label"]
+            state.descriptions[p["key"]] = p.get("description") or ""
+        elif e.kind == "merge":
+            for key in p["keys"]:
+                if key != p["into"]:
+                    state.merged_into[key] = p["into"]
+        elif e.kind == "split":
+            state.split_parts[p["key"]] = [part["key"] for part in p["parts"]]
+            for part in p["parts"]:
+                state.labels[part["key"]] = part["label"]
+                state.part_info[part["key"]] = {"parent": p["key"], "keywords": part.get("keywords", [])}
+                for mid in part["message_ids"]:
+                    state.message_topic[str(mid)] = part["key"]
+        elif e.kind == "move":
+            for mid in p["message_ids"]:
+                state.message_topic[str(mid)] = p["to"]
+        elif e.kind == "ignore":
+            (state.ignored.add if p.get("ignored", True) else state.ignored.discard)(p["key"])
+        elif e.kind == "pin":
+            pins = state.pins.setdefault(p["key"], [])
+            if p.get("pinned", True) and p["message_id"] not in pins:
+                pins.append(p["message_id"])
+            elif not p.get("pinned", True) and p["message_id"] in pins:
+                pins.remove(p["message_id"])
+        state.applied.append(e)
+    return state
+
+
+# --------------------------------------------------------------------------------------- applying to a run
+
+
+@dataclass
+class CuratedRun:
+    """A run as analysts shaped it: the run with curated topics, and the edits that no longer apply."""
+
+    run: Run
+    unresolved: list[tuple[Event, str]]
+    """Edits whose topics are not in this run, with the reason."""
+    version: int
+
+
+def apply_curation(run: Run, state: CurationState, version: int = 0) -> CuratedRun:
+    """The run with curated labels and memberships (pure; the input run is not changed).
+
+    ``messages["topic"]`` and ``topics["topic"]`` stay integers: topics keep the run's own number, a
+    merged topic takes the number of the topic it went into, split parts get new numbers after the
+    run's last, and ignored topics' messages have no topic (``-1``). ``topics`` gains ``key``,
+    ``description``, ``curated`` and ``ignored``.
+    """
+    keys = keys_of(run.topics, run.id)
+    key_to_id = {k: t for t, k in keys.items()}
+    next_id = max([*keys, OUTLIER]) + 1
+    messages = run.messages.copy()
+    topic_key = messages["topic"].map(lambda t: keys.get(int(t))).astype(object)
+    ids = messages["message_id"].astype(str)
+    moved = ids.map(state.message_topic)
+    # Split parts get numbers after the run's own, in the order they were made.
+    for parent, parts in state.split_parts.items():
+        for part in parts:
+            if part not in key_to_id and (parent in key_to_id or (moved == part).any()):
+                key_to_id[part], next_id = next_id, next_id + 1
+    valid_target = moved.map(lambda k: isinstance(k, str) and k in key_to_id).astype(bool)
+    topic_key = topic_key.where(~valid_target, moved)
+    topic_key = _follow_splits(run, topic_key, state, key_to_id)
+    final_key = topic_key.map(lambda k: state.resolve(k) if isinstance(k, str) else None)
+    final_key = final_key.map(lambda k: None if k is None or k in state.ignored else k)
+    messages["topic"] = final_key.map(lambda k: key_to_id.get(k, OUTLIER) if k else OUTLIER).astype("int64")
+
+    topics = _curated_topics(run, messages, keys, key_to_id, state)
+    unresolved = _unresolved(state, key_to_id, set(ids))
+    curated = replace(run, messages=messages, topics=topics)
+    return CuratedRun(curated, unresolved, version)
+
+
+def _follow_splits(run: Run, topic_key: pd.Series, state: CurationState, key_to_id: dict[str, int]) -> pd.Series:
+    """Messages still under a split topic (new in a later run) join the part whose centre is nearest."""
+    left = topic_key.isin(list(state.split_parts)).to_numpy()
+    if not left.any():
+        return topic_key
+    vectors = load_run_array(run, "embeddings")
+    if vectors is None:
+        return topic_key
+    out = topic_key.copy()
+    for parent, parts in state.split_parts.items():
+        rows = np.flatnonzero((topic_key == parent).to_numpy())
+        present = [p for p in parts if p in key_to_id and (topic_key == p).any()]
+        if not len(rows) or not present:
+            continue
+        centres = np.stack([np.asarray(vectors[np.flatnonzero((topic_key == p).to_numpy())], dtype=np.float32).mean(0)
+                            for p in present])
+        nearest = (np.asarray(vectors[rows], dtype=np.float32) @ centres.T).argmax(axis=1)
+        out.iloc[rows] = [present[i] for i in nearest]
+    return out
+
+
+def _curated_topics(run: Run, messages: pd.DataFrame, keys: dict[int, str], key_to_id: dict[str, int],
+                    state: CurationState) -> pd.DataFrame:
+    base = run.topics.set_index("topic")
+    id_to_key = {t: k for k, t in key_to_id.items()}
+    sizes = messages["topic"].value_counts()
+    sentiment = messages.groupby("topic")["sentiment"].mean() if "sentiment" in messages else pd.Series(dtype=float)
+    n = max(len(messages), 1)
+    merged_from: dict[str, list[str]] = {}
+    for k in keys.values():
+        merged_from.setdefault(state.resolve(k), []).append(k)
+    rows = []
+    for t in sorted(int(t) for t in sizes.index if t != OUTLIER):
+        key = id_to_key[t]
+        if t in base.index and keys.get(t) == key:
+            own = base.loc[t]
+            label, keywords = str(own["label"]), list(own["keywords"])
+            reps = list(own["representative_ids"]) if "representative_ids" in own else []
+            status, confidence = own.get("key_status", "new"), own.get("key_confidence", 0.0)
+        else:  # a split part
+            info = state.part_info.get(key, {})
+            label, keywords, reps = key, list(info.get("keywords", [])), []
+            status, confidence = "new", 0.0
+        for other in merged_from.get(key, []):  # keywords of topics merged in, after its own
+            if other != key and other in key_to_id and key_to_id[other] in base.index:
+                keywords += [w for w in base.loc[key_to_id[other], "keywords"] if w not in keywords]
+                reps += list(base.loc[key_to_id[other], "representative_ids"])
+        members = set(messages.loc[messages["topic"] == t, "message_id"].astype(str))
+        pins = [m for m in state.pins.get(key, []) if m in members]
+        reps = pins + [r for r in reps if r in members and r not in pins]
+        if not reps:
+            reps = sorted(members)[:5]
+        rows.append({"topic": t, "key": key, "label": state.labels.get(key, label),
+                     "description": state.descriptions.get(key, ""), "keywords": keywords[:20],
+                     "size": int(sizes[t]), "share": int(sizes[t]) / n, "representative_ids": reps[:10],
+                     "mean_sentiment": float(sentiment.get(t, np.nan)),
+                     "curated": key in state.labels or key in state.part_info or len(merged_from.get(key, [])) > 1,
+                     "pinned": pins, "ignored": False, "key_status": status, "key_confidence": confidence})
+    for key in sorted(state.ignored):
+        if key in key_to_id and key_to_id[key] in base.index:
+            t = key_to_id[key]
+            rows.append({"topic": t, "key": key, "label": state.labels.get(key, str(base.loc[t, "label"])),
+                         "description": state.descriptions.get(key, ""), "keywords": list(base.loc[t, "keywords"]),
+                         "size": 0, "share": 0.0, "representative_ids": [], "mean_sentiment": np.nan,
+                         "curated": True, "pinned": [], "ignored": True,
+                         "key_status": base.loc[t].get("key_status", "new"), "key_confidence": 0.0})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return run.topics.iloc[0:0].assign(key=[], description=[], curated=[], pinned=[], ignored=[])
+    return table.sort_values(["ignored", "size", "topic"], ascending=[True, False, True]).reset_index(drop=True)
+
+
+def _unresolved(state: CurationState, key_to_id: dict[str, int], message_ids: set[str]) -> list[tuple[Event, str]]:
+    out = []
+    for e in state.applied:
+        p = e.payload
+        if e.kind in ("rename", "ignore", "pin") and p["key"] not in key_to_id:
+            out.append((e, "its topic is not in this run"))
+        elif e.kind == "merge" and not any(k in key_to_id for k in p["keys"]):
+            out.append((e, "none of the merged topics is in this run"))
+        elif e.kind == "split" and p["key"] not in key_to_id and not any(
+                m in message_ids for part in p["parts"] for m in part["message_ids"]):
+            out.append((e, "the split topic and its messages are not in this run"))
+        elif e.kind == "move" and not any(str(m) in message_ids for m in p["message_ids"]):
+            out.append((e, "none of the moved messages is in this run"))
+    return out
+
+
+def load_curated_run(store: Path, run_id: str | None = None) -> CuratedRun:
+    """A run (the latest by default) with the store's curation applied: what every page and snapshot shows."""
+    run = load_run(store, run_id)
+    log = CurationLog(store)
+    events = log.events()
+    return apply_curation(run, derive_state(events), events[-1].id if events else 0)
+
+
+# ------------------------------------------------------------------------------------------------ editing
+
+
+class Curator:
+    """Checks and records edits to one run's topics; every method appends one event or raises CurationError."""
+
+    def __init__(self, store: Path, run_id: str | None = None) -> None:
+        self.store = Path(store)
+        self.log = CurationLog(store)
+        self.run_id = run_id
+
+    def _current(self) -> CuratedRun:
+        return load_curated_run(self.store, self.run_id)
+
+    def _topic(self, curated: CuratedRun, key: str) -> pd.Series:
+        topics = curated.run.topics
+        found = topics[(topics["key"] == key) & ~topics["ignored"]]
+        if found.empty:
+            raise CurationError(f'The topic "{key}" is not in this run (it was merged, ignored or removed).',
+                                fix="Reload the page and pick a topic from the list.")
+        return found.iloc[0]
+
+    def rename(self, key: str, label: str, description: str = "", user: str = "local") -> Event:
+        """Give a topic a name (1-80 characters) and an optional description (up to 500)."""
+        label, description = " ".join(str(label).split()), str(description or "").strip()
+        if not label:
+            raise CurationError("A topic name cannot be empty.", fix="Type a short name, e.g. Late deliveries.")
+        if len(label) > MAX_LABEL:
+            raise CurationError(f"The topic name is {len(label)} characters long; at most {MAX_LABEL} are allowed.",
+                                fix="Shorten the name and put the details in the description.")
+        if len(description) > MAX_DESCRIPTION:
+            raise CurationError(f"The description is {len(description)} characters long; at most "
+                                f"{MAX_DESCRIPTION} are allowed.", fix="Shorten the description.")
+        topic = self._topic(self._current(), key)
+        return self.log.append("rename", {"key": key, "label": label, "description": description}, user, self.run_id,
+                               before={"label": topic["label"], "description": topic["description"]},
+                               after={"label": label, "description": description})
+
+    def merge(self, keys: Sequence[str], into: str, user: str = "local") -> Event:
+        """Merge topics into one (``into`` keeps its name unless renamed)."""
+        others = [k for k in dict.fromkeys(keys) if k != into]
+        if not others:
+            raise CurationError("Pick at least one other topic to merge into this one; a topic cannot be merged with "
+                                "itself.", fix="Choose two or more different topics.")
+        curated = self._current()
+        target = self._topic(curated, into)
+        sizes = {k: int(self._topic(curated, k)["size"]) for k in others}
+        return self.log.append("merge", {"keys": [into, *others], "into": into}, user, self.run_id,
+                               before={"topics": {k: curated.run.topics.set_index("key").at[k, "label"] for k in [into, *others]}},
+                               after={"label": target["label"], "size": int(target["size"]) + sum(sizes.values())})
+
+    def move(self, message_ids: Sequence[str], to: str, user: str = "local") -> Event:
+        """Move messages to another topic."""
+        ids = [str(m) for m in dict.fromkeys(message_ids)]
+        if not ids:
+            raise CurationError("No messages selected to move.", fix="Tick the messages to move first.")
+        curated = self._current()
+        target = self._topic(curated, to)
+        messages = curated.run.messages.set_index(curated.run.messages["message_id"].astype(str))
+        missing = [m for m in ids if m not in messages.index]
+        if missing:
+            raise CurationError(f"{len(missing)} of the selected messages are not in this run.",
+                                fix="Reload the page and select the messages again.")
+        before = {m: int(messages.at[m, "topic"]) for m in ids}
+        return self.log.append("move", {"message_ids": ids, "to": to}, user, self.run_id,
+                               before={"topics": before}, after={"topic": int(target["topic"])})
+
+    def ignore(self, key: str, ignored: bool = True, user: str = "local") -> Event:
+        """Mark a topic as noise (its messages count as without a topic) or bring it back."""
+        curated = self._current()
+        topics = curated.run.topics
+        if key not in set(topics["key"]):
+            raise CurationError(f'The topic "{key}" is not in this run.', fix="Reload the page.")
+        return self.log.append("ignore", {"key": key, "ignored": ignored}, user, self.run_id,
+                               before={"ignored": bool(topics.set_index("key").at[key, "ignored"])},
+                               after={"ignored": ignored})
+
+    def pin(self, key: str, message_id: str, pinned: bool = True, user: str = "local") -> Event:
+        """Pin a message as a representative example of its topic (shown first), or unpin it."""
+        curated = self._current()
+        topic = self._topic(curated, key)
+        members = curated.run.messages.loc[curated.run.messages["topic"] == topic["topic"], "message_id"].astype(str)
+        if pinned and str(message_id) not in set(members):
+            raise CurationError("Only a message of the topic can be pinned to it.", fix="Move the message first.")
+        return self.log.append("pin", {"key": key, "message_id": str(message_id), "pinned": pinned}, user, self.run_id)
+
+    def split(self, key: str, proposal: SplitProposal, labels: Sequence[str] | None = None,
+              user: str = "local") -> Event:
+        """Apply a split previewed with :func:`propose_split` (the topic becomes its parts)."""
+        curated = self._current()
+        topic = self._topic(curated, key)
+        names = list(labels or proposal.labels)
+        if len(names) != proposal.k or any(not " ".join(n.split()) or len(n) > MAX_LABEL for n in names):
+            raise CurationError(f"Give each of the {proposal.k} parts a name of 1 to {MAX_LABEL} characters.",
+                                fix="Fill in every part's name.")
+        stamp = f"{int(time.time() * 1000):x}"
+        parts = [{"key": f"{key}/{stamp}.{i + 1}", "label": " ".join(names[i].split()), "keywords": proposal.keywords[i],
+                  "message_ids": proposal.message_ids[i]} for i in range(proposal.k)]
+        return self.log.append("split", {"key": key, "parts": parts}, user, self.run_id,
+                               before={"label": topic["label"], "size": int(topic["size"])},
+                               after={"parts": [{"label": p["label"], "size": len(p["message_ids"])} for p in parts]})
+
+    def undo(self, event_id: int, user: str = "local") -> Event:
+        """Revert one edit (or re-apply an undone one by undoing its undo)."""
+        events = {e.id: e for e in self.log.events()}
+        if event_id not in events:
+            raise CurationError(f"There is no edit #{event_id}.", fix="Pick an edit from the audit list.")
+        target = events[event_id]
+        state = derive_state(list(events.values()))
+        if event_id in state.undone:
+            raise CurationError(f"Edit #{event_id} is already undone.", fix="Undo the undo to re-apply it.")
+        return self.log.append("undo", {"event": event_id, "kind": target.kind}, user, self.run_id,
+                               before={"kind": target.kind, "payload": target.payload})
+
+
+# -------------------------------------------------------------------------------------------------- split
+
+
+@dataclass(frozen=True)
+class SplitProposal:
+    """A topic re-clustered into ``k`` parts, for a preview before it is applied."""
+
+    k: int
+    message_ids: list[list[str]]
+    keywords: list[list[str]]
+    labels: list[str]
+    examples: list[list[str]]
+
+
+def propose_split(run: Run, topic: int, k: int, seed: int = 42) -> SplitProposal:
+    """Re-cluster one topic's messages into ``k`` parts (k-means on their embeddings; keywords by c-TF-IDF).
+
+    Raises:
+        CurationError: ``k`` is below 2, or the topic has fewer than 2 messages per part.
+    """
+    members = np.flatnonzero(run.messages["topic"].to_numpy() == topic)
+    if k < 2:
+        raise CurationError("A split needs at least 2 parts.", fix="Choose 2 or more parts.")
+    if len(members) < 2 * k:
+        raise CurationError(f"This topic has {len(members)} messages: too few to split into {k} parts "
+                            f"(each part needs at least 2).", fix=f"Choose at most {max(len(members) // 2, 1)} parts, "
+                            "or move messages by hand.")
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectors = load_run_array(run, "embeddings")
+    if vectors is None:
+        raise CurationError("This run was analysed before embeddings were kept, so its topics cannot be split.",
+                            fix="Analyse the file again, then split.")
+    x = np.asarray(vectors[members], dtype=np.float32)
+    labels = KMeans(n_clusters=k, random_state=seed, n_init=10).fit_predict(x)
+    # Order parts by size, largest first, so the preview reads naturally.
+    order = [int(c) for c in pd.Series(labels).value_counts().sort_index().sort_values(ascending=False, kind="stable").index]
+    texts = run.messages["text"].to_numpy()[members]
+    docs = [" ".join(texts[labels == c]) for c in order]
+    counts = CountVectorizer(stop_words="english", min_df=1).fit(docs)
+    tf = counts.transform(docs).toarray().astype(float)
+    tf /= tf.sum(axis=1, keepdims=True) + 1e-12
+    idf = np.log(1 + tf.sum(axis=0).mean() / (tf.sum(axis=0) + 1e-12))
+    words = counts.get_feature_names_out()
+    keywords = [[str(words[j]) for j in np.argsort(-(row * idf))[:8]] for row in tf]
+    ids = run.messages["message_id"].astype(str).to_numpy()[members]
+    centre = [x[labels == c].mean(axis=0) for c in order]
+    examples = []
+    for c, mean in zip(order, centre, strict=True):
+        idx = np.flatnonzero(labels == c)
+        best = idx[np.argsort(-(x[idx] @ mean))[:3]]
+        examples.append([str(texts[i]) for i in best])
+    return SplitProposal(k, [sorted(ids[labels == c].tolist()) for c in order], keywords,
+                         [" · ".join(kw[:3]) for kw in keywords], examples)

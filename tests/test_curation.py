@@ -1,0 +1,162 @@
+"""Curation: the event log, the state derived from it, and curated runs (synthetic runs; real ones in test_lineage)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.curation import (
+    CurationError,
+    CurationLog,
+    Curator,
+    derive_state,
+    load_curated_run,
+    propose_split,
+)
+from pipelines.store import load_run, publish_run
+
+RUN = "20260101-000000-aaaa"
+
+
+def _store(tmp_path: Path, sizes=(12, 8, 6)) -> Path:
+    """A run with three well-separated topics of ``sizes`` messages, embeddings included."""
+    rng = np.random.default_rng(0)
+    rows, vectors = [], []
+    for t, n in enumerate(sizes):
+        centre = np.zeros(8)
+        centre[t] = 1
+        for i in range(n):
+            half = i % 2  # two sub-groups per topic, so a split has something to find
+            v = centre + 0.3 * np.eye(8)[3 + half] + 0.02 * rng.normal(size=8)
+            vectors.append(v / np.linalg.norm(v))
+            rows.append({"message_id": f"m{t}-{i}", "text": f"topic{t} word{half} message {i}", "topic": t,
+                         "sentiment": 0.1 * t, "date": pd.Timestamp("2026-01-01", tz="UTC")})
+    messages = pd.DataFrame(rows)
+    topics = pd.DataFrame({"topic": range(len(sizes)), "label": [f"t{t} · auto" for t in range(len(sizes))],
+                           "keywords": [[f"topic{t}", "auto"] for t in range(len(sizes))], "size": list(sizes),
+                           "share": [n / sum(sizes) for n in sizes],
+                           "representative_ids": [[f"m{t}-0"] for t in range(len(sizes))],
+                           "key": [f"K{t}" for t in range(len(sizes))]})
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["topic0"], "weight": [1.0]})
+    publish_run(tmp_path, RUN, {"messages": messages, "topics": topics, "keywords": keywords}, {"counts": {}},
+                arrays={"embeddings": np.asarray(vectors, dtype=np.float16)})
+    return tmp_path
+
+
+def _topics(store: Path) -> pd.DataFrame:
+    return load_curated_run(store).run.topics.set_index("key")
+
+
+def test_without_edits_the_curated_run_is_the_run(tmp_path):
+    store = _store(tmp_path)
+    curated = load_curated_run(store)
+    assert curated.version == 0 and curated.unresolved == []
+    assert curated.run.messages["topic"].tolist() == load_run(store).messages["topic"].tolist()
+    assert _topics(store)["label"].to_dict() == {"K0": "t0 · auto", "K1": "t1 · auto", "K2": "t2 · auto"}
+
+
+def test_rename_merge_move_ignore_pin_and_their_audit_entries(tmp_path):
+    store = _store(tmp_path)
+    cur = Curator(store)
+    cur.rename("K0", "Late deliveries", "Parcels that arrive after the promised day", user="ana")
+    cur.merge(["K1", "K2"], into="K1", user="ana")
+    assert _topics(store).loc["K1", "size"] == 14 and "K2" not in _topics(store).index
+    cur.move(["m0-0", "m0-1"], to="K1", user="bo")
+    cur.pin("K1", "m0-0", user="bo")
+    topics = _topics(store)
+    assert topics.loc["K0", ["label", "size"]].tolist() == ["Late deliveries", 10]
+    assert topics.loc["K1", "size"] == 16 and topics.loc["K1", "representative_ids"][0] == "m0-0"
+    cur.ignore("K0", user="ana")
+    run = load_curated_run(store).run
+    assert (run.messages["topic"] == -1).sum() == 10 and bool(_topics(store).loc["K0", "ignored"])
+    events = CurationLog(store).events()
+    assert [e.kind for e in events] == ["rename", "merge", "move", "pin", "ignore"]
+    assert [e.user for e in events] == ["ana", "ana", "bo", "bo", "ana"]
+    assert events[0].before["label"] == "t0 · auto" and events[0].after["label"] == "Late deliveries"
+    assert events[2].before == {"topics": {"m0-0": 0, "m0-1": 0}}
+
+
+def test_undo_reverts_one_edit_and_undoing_the_undo_reapplies_it(tmp_path):
+    store = _store(tmp_path)
+    cur = Curator(store)
+    merge = cur.merge(["K1", "K2"], into="K1")
+    cur.rename("K0", "Late deliveries")
+    undo = cur.undo(merge.id)
+    assert set(_topics(store).index) == {"K0", "K1", "K2"} and _topics(store).loc["K0", "label"] == "Late deliveries"
+    with pytest.raises(CurationError, match="already undone"):
+        cur.undo(merge.id)
+    cur.undo(undo.id)
+    assert set(_topics(store).index) == {"K0", "K1"}
+
+
+def test_split_previews_parts_then_applies_them(tmp_path):
+    store = _store(tmp_path)
+    run = load_run(store)
+    proposal = propose_split(run, 0, 2)
+    assert proposal.k == 2 and sorted(len(p) for p in proposal.message_ids) == [6, 6]
+    # The preview found the two sub-groups: each part holds one kind of message.
+    for ids in proposal.message_ids:
+        assert len({int(m.split("-")[1]) % 2 for m in ids}) == 1
+    assert all(proposal.keywords) and all(len(e) == 3 for e in proposal.examples)
+    assert load_curated_run(store).version == 0  # a preview changes nothing
+    Curator(store).split("K0", proposal, ["Odd ones", "Even ones"])
+    topics = _topics(store)
+    assert "K0" not in topics.index
+    parts = topics[topics["label"].isin(["Odd ones", "Even ones"])]
+    assert sorted(parts["size"]) == [6, 6] and set(parts["topic"]) == {3, 4}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.rename("K0", "   "), "cannot be empty"),
+    (lambda c: c.rename("K0", "x" * 81), "at most 80"),
+    (lambda c: c.merge(["K0"], into="K0"), "cannot be merged with itself"),
+    (lambda c: c.merge(["K0", "K1"], into="K9"), "not in this run"),
+    (lambda c: c.move(["m0-0"], to="gone"), "not in this run"),
+    (lambda c: c.move(["nope"], to="K1"), "not in this run"),
+    (lambda c: c.move([], to="K1"), "No messages selected"),
+    (lambda c: c.undo(99), "no edit #99"),
+])
+def test_bad_edits_are_refused_with_a_clear_message_and_nothing_changes(tmp_path, edit, message):
+    store = _store(tmp_path)
+    with pytest.raises(CurationError, match=message):
+        edit(Curator(store))
+    assert CurationLog(store).events() == []
+
+
+def test_splitting_a_small_topic_into_too_many_parts_is_refused(tmp_path):
+    store = _store(tmp_path, sizes=(12, 8, 3))
+    with pytest.raises(CurationError, match="3 messages: too few to split into 5 parts"):
+        propose_split(load_run(store), 2, 5)
+
+
+def test_moving_to_a_merged_away_topic_is_refused(tmp_path):
+    store = _store(tmp_path)
+    cur = Curator(store)
+    cur.merge(["K1", "K2"], into="K1")
+    with pytest.raises(CurationError, match="not in this run"):
+        cur.move(["m0-0"], to="K2")
+
+
+def _edit_many(args: tuple[str, str, int]) -> None:
+    store, user, n = args
+    cur = Curator(Path(store))
+    for i in range(n):
+        cur.rename(f"K{i % 3}", f"{user} name {i}", user=user)
+
+
+def test_two_analysts_editing_at_once_lose_nothing(tmp_path):
+    store = _store(tmp_path)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_edit_many, [(str(store), "ana", 15), (str(store), "bo", 15)])
+    events = CurationLog(store).events()
+    assert len(events) == 30 and [e.id for e in events] == sorted(e.id for e in events)
+    assert {e.user for e in events} == {"ana", "bo"}
+    state = derive_state(events)
+    last = {}
+    for e in events:
+        last[e.payload["key"]] = e.payload["label"]
+    assert state.labels == last == {k: v for k, v in _topics(store)["label"].items()}
