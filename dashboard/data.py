@@ -1,8 +1,9 @@
 """Cached, read-only access to the run store for the dashboard.
 
-Owns which run a session shows and every cached read and computation the pages use: tables are
-loaded once per run (``st.cache_data`` keyed by store and run id), and figures the pages show are
-computed by :mod:`pipelines.metrics` once per run id and filter. Pages never open files or compute
+Owns which run a session shows and every cached read and computation the pages use: a run is
+loaded once and shared read-only by all sessions (``st.cache_resource`` keyed by store and run id),
+so are its filtered messages, and figures the pages show are computed by :mod:`pipelines.metrics`
+once per run id and filter (``st.cache_data``). Pages never open files or compute
 over the whole run themselves. Nothing here draws; nothing here writes to the store.
 """
 
@@ -12,10 +13,13 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from pipelines import expectations, metrics
+from pipelines.charts import MAP_POINTS
+from pipelines.curation import CuratedRun, CurationLog, load_curated_run
 from pipelines.embed import SentenceTransformerEncoder
 from pipelines.metrics import Granularity, MessageFilter, Window
 from pipelines.search import embed_query, rank_by_similarity
@@ -28,10 +32,15 @@ RUN_KEY = "run_id"
 
 @dataclass(frozen=True)
 class RunRef:
-    """Which run, in which store: the cache key of everything derived from a run."""
+    """Which run, in which store, with which curation: the cache key of everything derived from a run.
+
+    ``curation`` is the curation log's version: an analyst's edit changes it, so every figure is
+    recomputed with the curated topics on the next rerun of every session.
+    """
 
     store: str
     id: str
+    curation: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,17 +82,48 @@ def current_ref() -> RunRef:
     """
     store = store_dir()
     chosen = st.session_state.get(RUN_KEY)
+    version = CurationLog(Path(store)).version()
     if chosen and any(m["id"] == chosen for m in runs(store)):
-        return RunRef(store, chosen)
+        return RunRef(store, chosen, version)
     latest = latest_run_id(Path(store))
     if latest is None:
         latest = load_run(Path(store)).id  # raises the StoreError that says how to create a run
-    return RunRef(store, latest)
+    return RunRef(store, latest, version)
 
 
-@st.cache_data(max_entries=3, show_spinner="Loading the run…")
 def _run(ref: RunRef) -> Run:
-    return load_run(Path(ref.store), ref.id)
+    """The run as curated by the analysts (what every page shows)."""
+    return _curated(ref).run
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the run…")
+def _curated(ref: RunRef) -> CuratedRun:
+    # A resource, not data: one read-only copy shared by all sessions. st.cache_data would pickle the
+    # run once and unpickle all of it on every call (about 3 s at 100k messages, several calls a page).
+    return load_curated_run(Path(ref.store), ref.id)
+
+
+def unresolved_edits(ref: RunRef) -> list:
+    """Analysts' edits that no longer apply to this run (their topics are gone), with the reason."""
+    return _curated(ref).unresolved
+
+
+TEXT_COLUMNS = ("text", "text_hash", "expectation_sentence")
+"""The long text columns: only the message lists read them, so the figures' frames leave them out."""
+_LABEL_COLUMNS = ("sentiment_label", "expectation_met", "expectation_source")
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _figures_frame(ref: RunRef) -> pd.DataFrame:
+    # The run's messages without their texts, shared and read-only: filtering it copies a tenth of the bytes.
+    # Labels as categories and areas as lists of str (Parquet gives arrays of numpy strings) make the
+    # comparisons and the area look-ups of every figure cheaper; the values are the same.
+    messages = _run(ref).messages
+    frame = messages.drop(columns=[c for c in TEXT_COLUMNS if c in messages])
+    frame = frame.astype({c: "category" for c in _LABEL_COLUMNS if c in frame})
+    if "areas" in frame:
+        frame["areas"] = [v.tolist() if isinstance(v, np.ndarray) else v for v in frame["areas"]]
+    return frame
 
 
 def load(ref: RunRef) -> Run:
@@ -111,15 +151,46 @@ def info(ref: RunRef) -> RunInfo:
     )
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    """The messages that pass the filter."""
+# Filtered frames are resources too (shared, never pickled; read-only: derive with ``assign``, never set
+# a column). Without a filter they are the run's own frames, no copy; each filtered one holds its rows.
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     return metrics.filter_messages(_run(ref).messages, f)
+
+
+def messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    """The messages that pass the filter, with their texts (read-only: shared by all sessions)."""
+    return _run(ref).messages if f.is_empty else _messages(ref, f)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    return metrics.filter_messages(_figures_frame(ref), f)
+
+
+def figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    """The messages that pass the filter without their texts (:data:`TEXT_COLUMNS`), for figures (read-only).
+
+    Same rows and index as :func:`messages`; much cheaper to filter on a large run.
+    """
+    return _figures_frame(ref) if f.is_empty else _figure_messages(ref, f)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def map_points(ref: RunRef, f: MessageFilter, max_points: int = MAP_POINTS) -> pd.DataFrame:
+    """The filtered messages' ``x, y, topic, message_id, text`` for the map (read-only), sampled (seeded) to
+    ``max_points`` the way :func:`~pipelines.charts.topic_map_chart` samples, so only their texts are copied."""
+    points = figure_messages(ref, f)[["x", "y", "topic", "message_id"]]
+    if len(points) > max_points:
+        points = points.sample(max_points, random_state=0)
+    return points.assign(text=_run(ref).messages["text"].loc[points.index])
 
 
 def _history(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     # Comparisons look back from the end of the date filter, so they keep the history before its start.
-    return messages(ref, replace(f, start=None))
+    return figure_messages(ref, replace(f, start=None))
 
 
 def windows(info: RunInfo, f: MessageFilter, days: int) -> tuple[Window, Window] | None:
@@ -140,7 +211,7 @@ def topic_table(ref: RunRef, f: MessageFilter, compare: tuple[Window, Window] | 
     """Per-topic volume and sentiment of the filtered messages; with ``compare``, the change between two
     windows (counted on the history before the filter's start too, like every comparison)."""
     topics = _run(ref).topics
-    table = metrics.topic_table(messages(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
+    table = metrics.topic_table(figure_messages(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
     if compare is not None:
         change = metrics.topic_table(_history(ref, f), topics, *compare, include_no_topic=include_no_topic)
         table = table.merge(change[["topic", "current", "previous", "change", "change_pct"]], on="topic", how="left")
@@ -164,14 +235,14 @@ def emerging(ref: RunRef, f: MessageFilter, window: Window) -> metrics.EmergingI
 @st.cache_data(max_entries=32, show_spinner=False)
 def volume(ref: RunRef, f: MessageFilter, granularity: Granularity, by: str = "topic") -> pd.DataFrame:
     """Messages per period and topic (or metadata value)."""
-    return metrics.volume_over_time(messages(ref, f), granularity, by)
+    return metrics.volume_over_time(figure_messages(ref, f), granularity, by)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def sentiment(ref: RunRef, f: MessageFilter, granularity: Granularity, by_topic: bool = False,
               rolling: int = 1) -> pd.DataFrame:
     """Sentiment and volume per period (and topic)."""
-    return metrics.sentiment_over_time(messages(ref, f), granularity, by_topic, rolling)
+    return metrics.sentiment_over_time(figure_messages(ref, f), granularity, by_topic, rolling)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -254,6 +325,12 @@ def expectation_areas(ref: RunRef) -> dict[str, str] | None:
     return names
 
 
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _mentions(ref: RunRef) -> pd.DataFrame:
+    # Which areas each message of the run mentions (read-only), found once: filtered views look their rows up.
+    return expectations.mention_matrix(_figures_frame(ref), list(expectation_areas(ref) or {}))
+
+
 def _rating_column(rows: pd.DataFrame, metadata: list[str]) -> str | None:
     """A metadata column that reads as a rating and varies among ``rows`` (else importance uses sentiment)."""
     for column in metadata:
@@ -266,12 +343,12 @@ def _rating_column(rows: pd.DataFrame, metadata: list[str]) -> str | None:
 @st.cache_data(max_entries=32, show_spinner=False)
 def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
     """Gap metrics per area and the Importance–Performance table of the filtered messages."""
-    rows = messages(ref, f)
+    rows = figure_messages(ref, f)
     rating = _rating_column(rows, _run(ref).manifest.get("columns", {}).get("metadata", []))
     keys = list(expectation_areas(ref) or {})
     table = expectations.area_gap_table(rows, keys, rating_col=rating)
     table = table[table["mentions"] > 0].reset_index(drop=True)
-    mentioned = int(expectations.mention_matrix(rows, keys).any(axis=1).sum())
+    mentioned = int(_mentions(ref).loc[rows.index].any(axis=1).sum())
     stated = rows["expectation"].fillna(False).astype(bool)
     return Gaps(table, expectations.ipa_table(table), rating or "sentiment", mentioned, int(stated.sum()),
                 int((rows["expectation_met"] == "unmet").sum()))
@@ -280,14 +357,16 @@ def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
 @st.cache_data(max_entries=32, show_spinner=False)
 def gap_trend(ref: RunRef, f: MessageFilter, freq: str = "M") -> pd.DataFrame:
     """Gap metrics per area and month (or ``freq``) of the filtered messages."""
-    rows = messages(ref, f)
+    rows = figure_messages(ref, f)
     return expectations.gap_trend(rows[rows["date"].notna()], freq, list(expectation_areas(ref) or {}))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def gap_sources(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     """Expectation statements per area and source of the filtered messages."""
-    return expectations.source_table(messages(ref, f), list(expectation_areas(ref) or {}))
+    rows = figure_messages(ref, f)
+    stated = rows[rows["expectation"].fillna(False).astype(bool).to_numpy()]  # the only rows it counts
+    return expectations.source_table(stated, list(expectation_areas(ref) or {}))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -296,9 +375,10 @@ def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
 
     Columns ``topic``, ``label``, ``mentions``, ``unmet``, ``share`` (of the area's mentions).
     """
-    rows = messages(ref, f)
-    counts = expectations.topic_area_table(rows, "topic", [area])[area]
-    unmet = expectations.topic_area_table(rows[rows["expectation_met"] == "unmet"], "topic", [area])[area]
+    rows = figure_messages(ref, f)
+    about = rows[_mentions(ref).loc[rows.index, area].to_numpy()]  # topics without a mention are left out anyway
+    counts = expectations.topic_area_table(about, "topic", [area])[area]
+    unmet = expectations.topic_area_table(about[about["expectation_met"] == "unmet"], "topic", [area])[area]
     labels = metrics.topic_labels(_run(ref).topics)
     table = pd.DataFrame({"topic": counts.index.astype(int), "mentions": counts.to_numpy()})
     table["unmet"] = table["topic"].map(unmet).fillna(0).astype(int)
@@ -312,7 +392,7 @@ def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
 def statements(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
     """The filtered messages that state an expectation about ``area``: unmet first, most negative first."""
     rows = messages(ref, f)
-    on = expectations.mention_matrix(rows, [area])[area] & rows["expectation"].fillna(False).astype(bool)
+    on = _mentions(ref).loc[rows.index, area] & rows["expectation"].fillna(False).astype(bool)
     found = rows[on.to_numpy()]
     order = (found["expectation_met"] != "unmet").astype(int)
     return found.assign(_order=order).sort_values(["_order", "sentiment"], kind="stable").drop(columns="_order")

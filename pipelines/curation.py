@@ -221,6 +221,10 @@ def apply_curation(run: Run, state: CurationState, version: int = 0) -> CuratedR
     ``description``, ``curated`` and ``ignored``.
     """
     keys = keys_of(run.topics, run.id)
+    if not state.applied:  # nothing curated (the common case): no copy of the messages
+        topics = run.topics.assign(key=[keys[int(t)] for t in run.topics["topic"]], description="", curated=False,
+                                   pinned=[[] for _ in range(len(run.topics))], ignored=False)
+        return CuratedRun(replace(run, topics=topics), [], version)
     key_to_id = {k: t for t, k in keys.items()}
     next_id = max([*keys, OUTLIER]) + 1
     messages = run.messages.copy()
@@ -339,6 +343,57 @@ def load_curated_run(store: Path, run_id: str | None = None) -> CuratedRun:
     log = CurationLog(store)
     events = log.events()
     return apply_curation(run, derive_state(events), events[-1].id if events else 0)
+
+
+# -------------------------------------------------------------------------------------------------- audit
+
+
+def _describe(e: Event, names: dict[str, str]) -> str:
+    p = e.payload
+
+    def name(key: str) -> str:
+        return f'"{names.get(key, key)}"'
+
+    if e.kind == "rename":
+        was = (e.before or {}).get("label")
+        return f'Renamed {f"{chr(34)}{was}{chr(34)}" if was else name(p["key"])} to "{p["label"]}"' + (
+            f' ({p["description"]})' if p.get("description") else "")
+    if e.kind == "merge":
+        before = (e.before or {}).get("topics", {})
+        parts = ", ".join(f'"{before.get(k, names.get(k, k))}"' for k in p["keys"] if k != p["into"])
+        return f'Merged {parts} into "{before.get(p["into"], names.get(p["into"], p["into"]))}"'
+    if e.kind == "split":
+        was = (e.before or {}).get("label", names.get(p["key"], p["key"]))
+        return f'Split "{was}" into ' + ", ".join(f'"{part["label"]}" ({len(part["message_ids"])})'
+                                                  for part in p["parts"])
+    if e.kind == "move":
+        ids = p["message_ids"]
+        return f"Moved {len(ids)} message(s) to {name(p['to'])}: " + ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
+    if e.kind == "ignore":
+        return f"Marked {name(p['key'])} as noise" if p.get("ignored", True) else f"Brought back {name(p['key'])}"
+    if e.kind == "pin":
+        return f"{'Pinned' if p.get('pinned', True) else 'Unpinned'} message {p['message_id']} in {name(p['key'])}"
+    return f"Undid edit #{p['event']} ({p.get('kind', '')})"
+
+
+def audit_table(store: Path) -> pd.DataFrame:
+    """The log as people read it, newest first: ``#``, ``when``, ``user``, ``edit``, ``details``, ``state``
+    (applied, undone, or undo), ``run`` and ``id_`` (the event id)."""
+    events = CurationLog(store).events()
+    columns = ["#", "when", "user", "edit", "details", "state", "run", "id_"]
+    if not events:
+        return pd.DataFrame(columns=columns)
+    state = derive_state(events)
+    names: dict[str, str] = {}
+    for e in events:  # the names topics had at the time, else their latest
+        if e.kind == "merge":
+            names.update((e.before or {}).get("topics", {}))
+    names.update(state.labels)
+    rows = [{"#": f"#{e.id}", "when": pd.Timestamp(e.at, unit="s", tz="UTC"), "user": e.user, "edit": e.kind,
+             "details": _describe(e, names), "state": "undo" if e.kind == "undo" else
+             ("undone" if e.id in state.undone else "applied"), "run": e.run_id or "", "id_": e.id}
+            for e in reversed(events)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ------------------------------------------------------------------------------------------------ editing

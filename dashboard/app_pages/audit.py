@@ -1,0 +1,46 @@
+"""Audit: every curation edit (who, when, what, before and after), with filters and undo."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import components, curation_ui
+from pipelines.curation import Curator, audit_table
+
+view = components.page_view()
+st.title("Audit")
+st.caption("Every change analysts made to the topics, newest first. Undo reverts one change; undoing an undo "
+           "applies the change again. Nothing is ever deleted.")
+
+table = audit_table(Path(view.ref.store))
+if table.empty:
+    st.info("No edits yet. Analysts change topics on the **Curate topics** page.", icon=":material/history:")
+    st.stop()
+
+a, b, c = st.columns(3)
+users = a.multiselect("Who", sorted(table["user"].unique()), key="audit_users")
+kinds = b.multiselect("What", sorted(table["edit"].unique()), key="audit_kinds")
+text = c.text_input("Containing", key="audit_text", placeholder="a topic name, a message id…")
+shown = table
+if users:
+    shown = shown[shown["user"].isin(users)]
+if kinds:
+    shown = shown[shown["edit"].isin(kinds)]
+if text.strip():
+    shown = shown[shown["details"].str.contains(text.strip(), case=False, regex=False)]
+
+st.dataframe(shown.drop(columns=["id_"]), hide_index=True, width="stretch",
+             column_config={"when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+                            "details": st.column_config.TextColumn("Details", width="large")})
+
+if curation_ui.may_curate():
+    undoable = shown[shown["state"] == "applied"]
+    if not undoable.empty:
+        pick, go = st.columns([3, 1], vertical_alignment="bottom")
+        event = pick.selectbox("Undo an edit", undoable["id_"].tolist(), key="audit_undo",
+                               format_func=lambda i: str(table.set_index("id_").at[i, "#"]) + " · "
+                               + table.set_index("id_").at[i, "details"][:100])
+        if go.button("Undo", key="audit_undo_go", icon=":material/undo:"):
+            curator = Curator(Path(view.ref.store), view.ref.id)
+            curation_ui.run_edit(lambda: curator.undo(int(event), user=curation_ui.user_name()),
+                                 f"Edit #{event} undone.")

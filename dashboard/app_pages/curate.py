@@ -1,0 +1,128 @@
+"""Curate topics: rename, merge, split, move messages, mark as noise and pin examples (analysts only).
+
+Every edit is recorded in the curation log (see the Audit page) and shows on every page at once.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components, curation_ui, data
+from pipelines.charts import format_count, format_share
+from pipelines.curation import Curator, propose_split
+from pipelines.metrics import MessageFilter
+
+view = components.page_view()
+curation_ui.require_curator()
+st.title("Curate topics")
+st.caption("Turn the machine-found topics into your own categories. Every change is logged on the Audit page, "
+           "can be undone there, applies to every page at once, and carries over to later runs.")
+curation_ui.unresolved_notice(view.ref)
+
+topics = view.info.topics
+active = topics[~topics["ignored"]] if "ignored" in topics else topics
+if active.empty:
+    st.info("This run has no topics to curate.", icon=":material/info:")
+    st.stop()
+keys = active["key"].tolist()
+label_of = dict(zip(topics["key"], topics["label"], strict=True))
+size_of = dict(zip(topics["key"], topics["size"], strict=True))
+
+
+def describe(key: str) -> str:
+    """'Late deliveries (312 messages)'."""
+    return f"{label_of[key]} ({format_count(size_of[key])} messages)"
+
+
+key = st.selectbox("Topic", keys, format_func=describe, key="curate_topic")
+topic = active.set_index("key").loc[key]
+curator = Curator(Path(view.ref.store), view.ref.id)
+user = curation_ui.user_name()
+
+st.markdown(f"**{components.escape_markdown(topic['label'])}** · {format_count(topic['size'])} messages "
+            f"({format_share(topic['share'], 1)}) · keywords: "
+            f"{components.escape_markdown(', '.join(map(str, list(topic['keywords'])[:8])))}")
+if topic.get("description"):
+    st.caption(components.escape_markdown(str(topic["description"])))
+
+rename, merge, split, move, other = st.tabs(["Rename", "Merge", "Split", "Move messages", "Noise & examples"])
+
+with rename, st.form("curate_rename"):
+    name = st.text_input("Name", value=topic["label"], max_chars=80)
+    description = st.text_area("Description (optional)", value=topic.get("description") or "", max_chars=500,
+                               placeholder="What belongs here, e.g. parcels that arrive after the promised day")
+    if st.form_submit_button("Save name", type="primary"):
+        curation_ui.run_edit(lambda: curator.rename(key, name, description, user=user), "Renamed.")
+
+with merge:
+    others = st.multiselect("Merge these topics into this one", [k for k in keys if k != key], format_func=describe,
+                            key="curate_merge", help="Their messages join this topic, which keeps its name.")
+    if st.button("Merge", disabled=not others, type="primary", key="curate_merge_go"):
+        curation_ui.run_edit(lambda: curator.merge([key, *others], into=key, user=user),
+                             f"Merged {len(others)} topic(s) into {topic['label']}.")
+
+with split:
+    k = st.number_input("Split into how many parts?", min_value=2, max_value=8, value=2, key="curate_split_k")
+    if st.button("Preview the split", key="curate_split_preview"):
+        try:
+            st.session_state["curate_proposal"] = (key, view.ref.id, propose_split(data.load(view.ref),
+                                                                                    int(topic["topic"]), int(k)))
+        except Exception as err:  # noqa: BLE001 - CurationError carries the message; anything else is shown too
+            curation_ui.show_error(err)
+    pending = st.session_state.get("curate_proposal")
+    if pending and pending[0] == key and pending[1] == view.ref.id:
+        proposal = pending[2]
+        names = []
+        for i in range(proposal.k):
+            with st.container(border=True):
+                st.markdown(f"**Part {i + 1}** · {format_count(len(proposal.message_ids[i]))} messages · "
+                            f"{components.escape_markdown(', '.join(proposal.keywords[i][:6]))}")
+                names.append(st.text_input("Name", value=proposal.labels[i], key=f"curate_split_name_{i}",
+                                           max_chars=80))
+                for example in proposal.examples[i][:2]:
+                    st.caption(components.escape_markdown(example[:240]))
+        if st.button("Apply this split", type="primary", key="curate_split_go"):
+            curation_ui.run_edit(lambda: curator.split(key, proposal, names, user=user),
+                                 f"Split into {proposal.k} topics.", clear=("curate_proposal",))
+
+members = data.messages(view.ref, MessageFilter(topics=(int(topic["topic"]),)))
+table = pd.DataFrame({"date": members["date"].dt.strftime("%d %b %Y").fillna("") if "date" in members else "",
+                      "message": members["text"].str.slice(0, 200), "id": members["message_id"].astype(str)})
+
+with move:
+    st.caption("Tick messages in the table, pick where they belong, and move them.")
+    picked = st.dataframe(table, hide_index=True, width="stretch", height=300, on_select="rerun",
+                          selection_mode="multi-row", key="curate_move_table",
+                          column_config={"id": None, "message": st.column_config.TextColumn(width="large")})
+    rows = picked.selection.rows if picked else []
+    target = st.selectbox("Move to", [k for k in keys if k != key], format_func=describe, key="curate_move_to")
+    if st.button(f"Move {len(rows)} message(s)", disabled=not rows or target is None, type="primary",
+                 key="curate_move_go"):
+        ids = table["id"].iloc[rows].tolist()
+        curation_ui.run_edit(lambda: curator.move(ids, to=target, user=user),
+                             f"Moved {len(ids)} message(s) to {label_of[target]}.")
+
+with other:
+    st.markdown("**Noise**: a topic that is not a real issue (greetings, spam). Its messages then count as without a "
+                "topic everywhere.")
+    if st.button("Mark this topic as noise", key="curate_ignore"):
+        curation_ui.run_edit(lambda: curator.ignore(key, True, user=user), f"{topic['label']} is marked as noise.")
+    ignored = topics[topics["ignored"]] if "ignored" in topics else topics.iloc[0:0]
+    if not ignored.empty:
+        back = st.selectbox("Bring back a topic marked as noise", ignored["key"].tolist(),
+                            format_func=lambda k: label_of[k], key="curate_unignore")
+        if st.button("Bring it back", key="curate_unignore_go"):
+            curation_ui.run_edit(lambda: curator.ignore(back, False, user=user), "Brought back.")
+    st.divider()
+    st.markdown("**Examples**: pinned messages are shown first wherever this topic's examples appear.")
+    pinned = list(topic.get("pinned") or [])
+    pin = st.selectbox("Message", table["id"].tolist(), key="curate_pin",
+                       format_func=lambda i: ("📌 " if i in pinned else "") +
+                       table.set_index("id").at[i, "message"][:120])
+    if pin is not None:
+        if pin in pinned:
+            if st.button("Unpin", key="curate_unpin_go"):
+                curation_ui.run_edit(lambda: curator.pin(key, pin, False, user=user), "Unpinned.")
+        elif st.button("Pin as an example", key="curate_pin_go"):
+            curation_ui.run_edit(lambda: curator.pin(key, pin, True, user=user), "Pinned.")

@@ -1,0 +1,68 @@
+"""Parts shared by the Curate topics and Audit pages: who edits, running an edit, unresolved edits.
+
+Edits themselves are checked and recorded by :class:`pipelines.curation.Curator`; this module only
+shows their outcome. Every edit is re-checked there, on the server, whatever the page showed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from dashboard import auth, components, data
+from dashboard.data import RunRef
+from pipelines.errors import FeedbackLensError
+
+
+def user_name() -> str:
+    """The signed-in user's name, recorded with every edit."""
+    return auth.current_user().name
+
+
+def may_curate() -> bool:
+    """Whether the user may edit topics (analysts and admins)."""
+    return auth.allowed("curate")
+
+
+def require_curator() -> None:
+    """Stop the page with a clear message unless the user may curate."""
+    auth.require("curate")
+
+
+def show_error(err: Exception) -> None:
+    """An edit that was refused: its message and how to fix it (never a traceback)."""
+    if isinstance(err, FeedbackLensError):
+        fix = f"\n\n**How to fix:** {components.escape_markdown(err.fix)}" if err.fix else ""
+        st.error(components.escape_markdown(err.message) + fix, icon=":material/error:")
+    else:
+        st.error(f"The edit could not be saved ({type(err).__name__}). Nothing was changed.", icon=":material/error:")
+
+
+def run_edit(edit: Callable[[], object], done: str, clear: Sequence[str] = ()) -> None:
+    """Run one edit (re-checking the role on the server), then rerun so every figure shows it."""
+    if not may_curate():
+        st.error("You need the analyst role to change topics.", icon=":material/lock:")
+        return
+    try:
+        edit()
+    except Exception as err:  # noqa: BLE001 - a refused edit is shown, and nothing was written
+        show_error(err)
+        return
+    for key in clear:
+        st.session_state.pop(key, None)
+    st.toast(done, icon=":material/check_circle:")
+    st.rerun()
+
+
+def unresolved_notice(ref: RunRef) -> None:
+    """A warning listing edits whose topics are not in this run, so none is silently lost."""
+    unresolved = data.unresolved_edits(ref)
+    if not unresolved:
+        return
+    with st.expander(f":material/warning: {len(unresolved)} earlier edit(s) do not apply to this run", expanded=False):
+        st.caption("Their topics are not in this run (the data changed). Redo them here if they still matter, "
+                   "or leave them: they apply again if the topics come back.")
+        for event, reason in unresolved:
+            st.markdown(f"- #{event.id} {event.kind} by {components.escape_markdown(event.user)}: "
+                        f"{components.escape_markdown(reason)}")

@@ -1,0 +1,99 @@
+"""The Curate topics and Audit pages through AppTest on a real run: edits show everywhere and are logged."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipelines.curation import CurationLog, load_curated_run
+from pipelines.store import load_run
+from tests.test_dashboard_pages import APP
+
+
+@pytest.fixture
+def store(monkeypatch, real_run_store, tmp_path):
+    copy = tmp_path / "store"
+    shutil.copytree(real_run_store, copy)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(copy))
+    return copy
+
+
+def _open(page: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.mark.slow
+def test_rename_and_merge_in_the_page_show_on_every_page_and_in_the_audit(store):
+    run = load_run(store)
+    first, second, third = run.topics["topic"].head(3).tolist()
+    at = _open("curate")
+    key = at.selectbox(key="curate_topic").value
+    at.text_input[0].input("Late deliveries")
+    at.button[0].click().run()  # the rename form's submit
+    assert not at.exception, [e.message for e in at.exception]
+    curated = load_curated_run(store).run
+    assert curated.topics.set_index("key").at[key, "label"] == "Late deliveries"
+
+    others = [k for k in curated.topics["key"] if k != key][:2]
+    at.multiselect(key="curate_merge").set_value(others).run()
+    at.button(key="curate_merge_go").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    curated = load_curated_run(store).run
+    sizes = run.topics.set_index("topic")["size"]
+    assert curated.topics.set_index("key").at[key, "size"] == sizes[first] + sizes[second] + sizes[third]
+    assert [e.kind for e in CurationLog(store).events()] == ["rename", "merge"]
+
+    topics_page = _open("topics")  # another page shows the curated topics at once
+    table = topics_page.dataframe[0].value
+    assert "Late deliveries" in " ".join(map(str, table.to_numpy().ravel()))
+
+    audit = _open("audit")
+    details = audit.dataframe[0].value["details"].tolist()
+    assert details[0].startswith("Merged") and "Late deliveries" in details[1]
+    audit.selectbox(key="audit_undo").set_value(CurationLog(store).events()[1].id).run()
+    audit.button(key="audit_undo_go").click().run()
+    assert not audit.exception
+    assert len(load_curated_run(store).run.topics) == len(run.topics)  # the merge is undone
+
+
+@pytest.mark.slow
+def test_a_bad_edit_in_the_page_shows_a_clear_message_and_changes_nothing(store):
+    at = _open("curate")
+    at.text_input[0].input("   ")
+    at.button[0].click().run()
+    assert any("cannot be empty" in e.value for e in at.error)
+    assert CurationLog(store).events() == []
+
+
+@pytest.mark.slow
+def test_split_preview_then_apply(store):
+    at = _open("curate")
+    at.number_input(key="curate_split_k").set_value(2).run()
+    at.button(key="curate_split_preview").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert CurationLog(store).events() == []  # a preview changes nothing
+    at.text_input(key="curate_split_name_0").input("Part one")
+    at.text_input(key="curate_split_name_1").input("Part two")
+    at.button(key="curate_split_go").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    labels = set(load_curated_run(store).run.topics["label"])
+    assert {"Part one", "Part two"} <= labels
+
+
+@pytest.mark.slow
+def test_move_selected_messages(store):
+    at = _open("curate")
+    at.dataframe(key="curate_move_table")  # exists
+    # AppTest cannot click dataframe rows: the selection arrives as the widget's state, as a browser sends it.
+    at.session_state["curate_move_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="curate_move_go").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    events = CurationLog(store).events()
+    assert [e.kind for e in events] == ["move"] and len(events[0].payload["message_ids"]) == 2
