@@ -109,7 +109,11 @@ def _text(label: str, limit: int = MAX_LABEL) -> str:
 
 def hover_safe(text: str, limit: int = 160) -> str:
     """Message text for a hover box: cut, line breaks flattened and HTML-escaped (Plotly renders some tags)."""
-    flat = " ".join(str(text).split())
+    text = str(text)
+    # Flattening a long text's start gives the start of the flattened text: no need to split all of it.
+    flat = " ".join(text[: 2 * limit].split())
+    if len(flat) <= limit:
+        flat = " ".join(text.split())
     if len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return html.escape(flat)
@@ -278,8 +282,12 @@ def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
     return fig
 
 
+MAP_POINTS = 20_000
+"""Most messages drawn on a map; a larger set is sampled (seeded) to this many."""
+
+
 def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str = "Map of messages by topic",
-                    max_points: int = 20_000, label_topics: int = 8) -> go.Figure:
+                    max_points: int = MAP_POINTS, label_topics: int = 8) -> go.Figure:
     """Messages on the run's 2-D map, one colour per topic (``customdata = [topic, message_id]``).
 
     Args:
@@ -402,17 +410,19 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     order = sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t]))
     shown_topics = order[:max_topics]
     periods = sorted(series["period"].unique())
-    grid = series.set_index(["topic", "period"])
+    grid = series.set_index(["topic", "period"]).reindex(pd.MultiIndex.from_product([shown_topics, periods]))
+    counts = grid["messages"].fillna(0).to_numpy().reshape(len(shown_topics), len(periods))
+    means = grid["mean_sentiment"].to_numpy(dtype=float).reshape(len(shown_topics), len(periods))
+    days = [pd.Timestamp(period).strftime("%Y-%m-%d") for period in periods]
     z, text, custom = [], [], []
-    for topic in shown_topics:
+    for i, topic in enumerate(shown_topics):
         z_row, t_row, c_row = [], [], []
-        for period in periods:
-            n = int(grid["messages"].get((topic, period), 0))
-            mean = grid["mean_sentiment"].get((topic, period), np.nan)
+        for j, day in enumerate(days):
+            n, mean = int(counts[i, j]), means[i, j]
             shown = n >= min_messages and pd.notna(mean)
             z_row.append(float(mean) if shown else None)
             t_row.append(f"{n:,}" if n and len(periods) <= 26 else "")
-            c_row.append([int(topic), pd.Timestamp(period).strftime("%Y-%m-%d"), n])
+            c_row.append([int(topic), day, n])
         z.append(z_row)
         text.append(t_row)
         custom.append(c_row)

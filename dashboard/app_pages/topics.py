@@ -49,6 +49,6 @@ st.dataframe(shown, column_config=config, hide_index=True, key="topics_table", o
                            "previous", "change", "change_pct", "keywords"])
 st.caption("Sort by clicking a column header. Select a row to read that topic's messages.")
 
-points = rows[["x", "y", "topic", "text", "message_id"]]
+points = data.map_points(view.ref, view.filter)
 components.chart(charts.topic_map_chart(points, view.info.labels), "topics_map", lambda c: Drill(topics=(int(c[0]),)))
 st.caption("Each dot is a message; messages about similar things sit close together. Click a dot to open its topic.")
