@@ -3,11 +3,17 @@
 Builds the page list and the frame every page shares (the run, the global filters in the sidebar,
 ignored-link notices), then runs the chosen page. Pages live in ``app_pages/``: a folder named
 ``pages/`` next to this file would switch on Streamlit's older automatic navigation.
+
+Sign-in comes first (``dashboard/auth.py``): a signed-out visitor gets the sign-in screen and no page
+runs; a signed-in user's navigation lists only the pages their role may use (:data:`NEEDS`), so another
+page's link opens the default page instead.
 """
+
+from pathlib import Path
 
 import streamlit as st
 
-from dashboard import components, filters
+from dashboard import auth, components, filters
 
 st.set_page_config(page_title="Feedback Lens", page_icon=":material/insights:", layout="wide")
 
@@ -18,13 +24,26 @@ PAGES = {
     "app_pages/topics.py": ("Topics", ":material/bubble_chart:"),
     "app_pages/expectations.py": ("Expectations", ":material/rule:"),
     filters.MESSAGES_PAGE: ("Messages", ":material/forum:"),
+    "app_pages/curate.py": ("Curate topics", ":material/edit_note:"),
+    "app_pages/audit.py": ("Audit", ":material/history:"),
     "app_pages/runs.py": ("Data", ":material/database:"),
 }
+# The action (pipelines.auth.ACTIONS) a page needs; any page not listed needs "view".
+NEEDS = {"app_pages/curate.py": "curate", "app_pages/audit.py": "view"}
+HERE = Path(__file__).parent
 
-pages = {path: st.Page(path, title=title, icon=icon, url_path=title.lower(), default=i == 0)
-         for i, (path, (title, icon)) in enumerate(PAGES.items())}
-page = st.navigation(list(pages.values()))
+user = auth.signed_in_user()
+shown = {path: PAGES[path] for path in PAGES
+         if (HERE / path).exists() and (user is None or user.can(NEEDS.get(path, "view")))}
+
+pages = {path: st.Page(path, title=title, icon=icon, url_path=title.lower().replace(" ", "-"), default=i == 0)
+         for i, (path, (title, icon)) in enumerate(shown.items())}
+# Signed out: the pages are known (a link keeps its page through sign-in) but hidden, and none runs.
+page = st.navigation(list(pages.values()), position="sidebar" if user else "hidden")
+if user is None:
+    auth.sign_in_screen()  # stops the run
 filters.follow()
 filters.remember_page(next(p for p, pg in pages.items() if pg.url_path == page.url_path), page.title)
+auth.sidebar(user)
 components.frame()
 page.run()

@@ -1,6 +1,8 @@
 """Upload a feedback file in the browser, map its columns, and follow its analysis in the background.
 
 Draws only: reading the file, guessing columns and running the analysis are :mod:`pipelines.jobs`.
+Analysing a file adds a run that becomes everyone's default, so it is an admin action: the section is
+hidden from other roles, and starting, showing or dismissing a job re-checks the role when it happens.
 The analysis runs in its own process, so this session (and every other) stays usable meanwhile;
 the progress box polls the job's status file every two seconds while a job is running.
 """
@@ -11,7 +13,7 @@ import hashlib
 
 import streamlit as st
 
-from dashboard import components, data, filters
+from dashboard import auth, components, data, filters
 from pipelines import jobs
 from pipelines.errors import FeedbackLensError
 from pipelines.ingest import SUPPORTED_FORMATS
@@ -30,6 +32,9 @@ def _preview(name: str, digest: str, _data: bytes) -> jobs.UploadPreview:
 
 def section(store: str) -> None:
     """The "Analyse a new file" box: upload, column mapping, start; then the progress of recent analyses."""
+    if not auth.allowed("admin"):
+        st.caption("An admin can analyse a new file here.")
+        return
     st.subheader("Analyse a new file")
     uploaded = st.file_uploader(
         "Feedback file", type=sorted({s.lstrip(".") for s in SUPPORTED_FORMATS}), key="upload_file",
@@ -75,6 +80,7 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         return
     mapping = ColumnMapping(text=text, date=None if date == NONE else date, id=None if id_ == NONE else id_,
                             metadata=tuple(m for m in metadata if m not in picked))
+    auth.require("admin")  # checked when the job starts, not only when the form was drawn
     try:
         job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None)
     except (FeedbackLensError, OSError) as err:
@@ -109,8 +115,8 @@ def _job_boxes(store: str) -> None:
                 text.success(f"**{components.escape_markdown(job.file)}** is analysed: run {job.run_id}, "
                              f"{job.messages or 0:,} messages, {job.topics or 0:,} topics.",
                              icon=":material/check_circle:")
-                act.button("Show it", key=f"show_{job.id}", on_click=_show, args=(job.run_id, store, job.id),
-                           type="primary")
+                act.button("Show it", key=f"show_{job.id}", on_click=auth.guarded("admin", _show),
+                           args=(job.run_id, store, job.id), type="primary")
                 if job.id in watching:  # its run just appeared: refresh the whole page so every list shows it
                     watching.remove(job.id)
                     data.runs.clear()
@@ -120,7 +126,8 @@ def _job_boxes(store: str) -> None:
                            f"{components.escape_markdown(job.error or 'unknown error')}"
                            + (f"\n\n**How to fix:** {components.escape_markdown(job.fix)}" if job.fix else ""),
                            icon=":material/error:")
-                act.button("Dismiss", key=f"dismiss_{job.id}", on_click=jobs.remove_job, args=(store, job.id))
+                act.button("Dismiss", key=f"dismiss_{job.id}", on_click=auth.guarded("admin", jobs.remove_job),
+                           args=(store, job.id))
 
 
 def _show(run_id: str, store: str, job_id: str) -> None:

@@ -89,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
                        description="Start the dashboard (Streamlit) with the settings in streamlit_config/config.toml.")
     s.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
     s.add_argument("--port", type=int, help="port (default 8501)")
-    s.add_argument("--host", help="address to bind (default localhost)")
+    s.add_argument("--host", help="address to bind (default localhost); another needs sign-in (--auth)")
+    s.add_argument("--auth", choices=["none", "password", "oidc"],
+                   help="sign-in mode (default: $FEEDBACK_LENS_AUTH or none, which is allowed on localhost only)")
 
     r = sub.add_parser("runs", help="list the analysed runs", description="List the runs in the store, newest first.")
     r.add_argument("--store", type=Path, help="run store folder")
@@ -108,7 +110,38 @@ def _parser() -> argparse.ArgumentParser:
     n.add_argument("--out", type=Path, help="snapshots folder (default: ./snapshots or $FEEDBACK_LENS_SNAPSHOTS)")
     n.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
     n.add_argument("--no-images", action="store_true", help="skip the PNG chart images (no Chromium needed)")
+
+    _users_parser(sub)
     return p
+
+
+def _users_parser(sub) -> None:
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--store", type=Path, help="run store folder; the users file is STORE/users.json")
+    where.add_argument("--users-file", type=Path, help="the users file (default: $FEEDBACK_LENS_USERS or "
+                       "STORE/users.json)")
+    u = sub.add_parser("users", help="manage who may sign in to the dashboard, and their roles",
+                       description="Users and roles for the dashboard's sign-in (FEEDBACK_LENS_AUTH=password or "
+                       "oidc). Roles: viewer (read, export), analyst (viewer + curation), admin (analyst + "
+                       "users, settings, runs). Exit 0 when done, 2 for a mistake (the message says how to fix it).")
+    us = u.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = us.add_parser("add", parents=[where], help="add a user (asks for the password)",
+                        description="Add a user. The password is asked twice (not echoed), or read from standard "
+                        "input with --password-stdin; --sso adds a single-sign-on user (oidc mode) by e-mail.")
+    add.add_argument("name", help="user name, e.g. alice (or an e-mail address for single sign-on)")
+    add.add_argument("--role", required=True, choices=["viewer", "analyst", "admin"])
+    how = add.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from standard input (scripts)")
+    how.add_argument("--sso", action="store_true", help="no password: signs in through single sign-on only")
+    rm = us.add_parser("remove", parents=[where], help="remove a user")
+    rm.add_argument("name")
+    sr = us.add_parser("set-role", parents=[where], help="change a user's role")
+    sr.add_argument("name")
+    sr.add_argument("role", choices=["viewer", "analyst", "admin"])
+    sp = us.add_parser("set-password", parents=[where], help="set a new password (also lifts a sign-in pause)")
+    sp.add_argument("name")
+    sp.add_argument("--password-stdin", action="store_true", help="read the password from standard input (scripts)")
+    us.add_parser("list", parents=[where], help="list the users and their roles")
 
 
 def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
@@ -198,6 +231,68 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise FeedbackLensError("No password on standard input.", fix="Pipe it in: ... | feedback-lens users "
+                                    "add NAME --role ROLE --password-stdin")
+        return password
+    if not sys.stdin.isatty():
+        raise FeedbackLensError("No terminal to ask for the password.",
+                                fix="Run it in a terminal, or pipe the password in with --password-stdin.")
+    password = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Same password again: ") != password:
+        raise FeedbackLensError("The two passwords differ; nothing was changed.", fix="Type the same password twice.")
+    return password
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Exit 0 when done, 2 for a user mistake (bad name, role or password, unknown or existing user)."""
+    from pipelines.auth import Users, check_name, users_path
+    from pipelines.settings import AuthSettings
+
+    settings = AuthSettings()
+    if args.users_file:
+        settings = replace(settings, users_file=args.users_file)
+    users = Users(users_path(settings, args.store), settings)
+    action = args.users_command
+    try:
+        if action == "list":
+            records = users.records()
+            if not records:
+                print(f"No users in {users.path} yet. Add one with: feedback-lens users add NAME --role admin")
+                return 0
+            width = max(len(n) for n in records)
+            for r in records.values():
+                print(f"{r.name:<{width}}  {r.role:<7}  {r.sign_in:<14}  added {r.created_at[:10]}")
+            return 0
+        check_name(args.name)
+        if action == "add":
+            password = None if args.sso else _read_password(args)
+            r = users.add(args.name, args.role, password)
+            print(f"Added {r.name} ({r.role}, {r.sign_in}) to {users.path}.")
+        elif action == "remove":
+            r = users.remove(args.name)
+            print(f"Removed {r.name} ({r.role}) from {users.path}.")
+        elif action == "set-role":
+            r = users.set_role(args.name, args.role)
+            print(f"{r.name} is now {'an' if r.role[0] in 'aeiou' else 'a'} {r.role}.")
+        elif action == "set-password":
+            users.existing(args.name)  # before asking for a password
+            r = users.set_password(args.name, _read_password(args))
+            print(f"New password set for {r.name}.")
+    except FeedbackLensError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    if settings.mode == "none":
+        print("Note: sign-in is off (FEEDBACK_LENS_AUTH=none); these users apply once it is password or oidc.",
+              file=sys.stderr)
+    return 0
+
+
 def streamlit_flags(config_path: Path = STREAMLIT_CONFIG, environ: dict | None = None) -> list[str]:
     """Our config.toml as ``--section.option=value`` flags, skipping any set by a STREAMLIT_* variable.
 
@@ -218,12 +313,36 @@ def streamlit_flags(config_path: Path = STREAMLIT_CONFIG, environ: dict | None =
     return flags
 
 
+def check_serving(env: dict, host: str | None) -> None:
+    """Refuse to start a dashboard that would be open to the network without sign-in, or that nobody can sign in to.
+
+    Raises:
+        FeedbackLensError: mode none on an address other than localhost; password mode with no users.
+    """
+    from pipelines.auth import Users, check_mode, check_served, users_path
+    from pipelines.settings import AuthSettings
+
+    with open(STREAMLIT_CONFIG, "rb") as f:
+        configured = tomllib.load(f).get("server", {}).get("address")
+    mode = check_mode(env.get("FEEDBACK_LENS_AUTH") or "none")
+    check_served(mode, host or env.get("STREAMLIT_SERVER_ADDRESS") or configured)
+    users_file = env.get("FEEDBACK_LENS_USERS")
+    settings = AuthSettings(mode=mode, users_file=Path(users_file) if users_file else None)
+    users = Users(users_path(settings, env.get("FEEDBACK_LENS_STORE")), settings)
+    if mode == "password" and not any(r.password_hash for r in users.records().values()):
+        raise FeedbackLensError(f"Sign-in is by password, but {users.path} has no user with a password yet.",
+                                fix="Add one first: feedback-lens users add NAME --role admin")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.store:
         env["FEEDBACK_LENS_STORE"] = str(args.store.resolve())
     else:
         env.setdefault("FEEDBACK_LENS_STORE", str(Settings().store_dir.resolve()))
+    if args.auth:
+        env["FEEDBACK_LENS_AUTH"] = args.auth
+    check_serving(env, args.host)
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_flags(environ=env)]
     if args.port:
         cmd.append(f"--server.port={args.port}")
@@ -243,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     handlers = {"analyse": cmd_analyse, "analyze": cmd_analyse, "serve": cmd_serve, "runs": cmd_runs,
-                "snapshot": cmd_snapshot}
+                "snapshot": cmd_snapshot, "users": cmd_users}
     try:
         return handlers[args.command](args)
     except FeedbackLensError as err:

@@ -119,3 +119,33 @@ class Settings:
         d["store_dir"] = str(self.store_dir)
         d["taxonomy"] = str(self.taxonomy) if self.taxonomy else None
         return d
+
+
+AUTH_MODES = ("none", "password", "oidc")
+"""Sign-in modes: one local user (localhost only), a users file with passwords, or single sign-on."""
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may open the dashboard. Read from the environment when the dashboard starts; never part of a run."""
+
+    # "none": one user, treated as admin, allowed only when the server listens on localhost;
+    # "password": the users file; "oidc": company single sign-on through Streamlit's st.login.
+    mode: str = field(default_factory=lambda: os.environ.get("FEEDBACK_LENS_AUTH", "none").strip().lower() or "none")
+    # The users file; None = <store>/users.json (beside the runs it guards).
+    users_file: Path | None = field(default_factory=lambda: _env_path("FEEDBACK_LENS_USERS"))
+    # Failed sign-ins allowed per user name within the window; then that name waits until the window passes.
+    # Five tries per five minutes lets a person mistype, and caps guessing at about 1,400 tries a day.
+    max_failed_sign_ins: int = 5
+    lockout_seconds: int = 300
+    # oidc: the provider section of secrets.toml ([auth.NAME]); None = the settings in [auth] itself.
+    oidc_provider: str | None = field(default_factory=lambda: os.environ.get("FEEDBACK_LENS_OIDC_PROVIDER") or None)
+    # oidc: role of a signed-in person missing from the users file. Empty = no access until an admin adds
+    # them: many providers (e.g. Google) let anyone with an account sign in, not only your company.
+    oidc_default_role: str = field(
+        default_factory=lambda: os.environ.get("FEEDBACK_LENS_OIDC_DEFAULT_ROLE", "").strip().lower())

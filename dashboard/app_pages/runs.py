@@ -64,7 +64,7 @@ listing = pd.DataFrame([{
 } for r in runs])
 st.dataframe(listing, hide_index=True, width="stretch",
              column_config={"Messages": st.column_config.NumberColumn(format="localized")})
-if len(runs) > 1:
+if len(runs) > 1:  # which run this session shows: any role may switch; no one else's view changes
     ids = [r["id"] for r in runs]
     pick, go = st.columns([3, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Show another run", ids, index=ids.index(view.ref.id), key="runs_choice",

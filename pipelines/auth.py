@@ -1,0 +1,501 @@
+"""Who may do what: roles, the users file, password checks and sign-in rate limiting.
+
+Owns the three roles (viewer < analyst < admin), the actions each may do, the users file
+(``<store>/users.json`` or ``$FEEDBACK_LENS_USERS``: names, roles and salted Argon2id hashes, written
+atomically under a lock) and the failed sign-in log beside it (SQLite, so a limit holds across browser
+sessions and server processes). Imports no Streamlit: the CLI and the dashboard (``dashboard/auth.py``)
+both call these functions, and the dashboard is the only place that asks who is signed in.
+
+Example:
+    >>> users = Users(Path("store/users.json"))
+    >>> users.add("alice", "analyst", password="correct horse battery")
+    >>> users.authenticate("alice", "correct horse battery")
+    User(name='alice', role='analyst')
+    >>> User("alice", "analyst").can("curate"), User("bob", "viewer").can("curate")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from pipelines.errors import FeedbackLensError
+from pipelines.settings import AUTH_MODES, AuthSettings
+
+ROLES = ("viewer", "analyst", "admin")
+"""From least to most: each role may do everything the roles before it may."""
+
+ACTIONS = {
+    "view": "viewer",  # read every page, switch which run this session shows
+    "export": "viewer",  # download CSV files and snapshots
+    "curate": "analyst",  # rename, merge, split and move topics
+    "admin": "admin",  # users, settings and runs: analyse new files, change what everyone sees by default
+}
+"""Each action and the least role that may do it."""
+
+FILE_FORMAT = 1
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,127}")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+class AuthError(FeedbackLensError):
+    """A wrong user name, role or password rule, or an unreadable users file."""
+
+
+class SignInError(FeedbackLensError):
+    """Sign-in refused: wrong name or password (never saying which), or too many failures."""
+
+
+class LockedOut(SignInError):
+    """Too many failed sign-ins for this name within the window; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float, fix: str | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, fix=fix)
+
+
+# ---------------------------------------------------------------------------------------------- roles
+
+
+@dataclass(frozen=True)
+class User:
+    """Someone signed in (or the single local user when sign-in is off)."""
+
+    name: str
+    role: str
+
+    def can(self, action: str) -> bool:
+        """Whether this user's role may do ``action`` (one of :data:`ACTIONS`)."""
+        return role_allows(self.role, action)
+
+
+def needed_role(action: str) -> str:
+    """The least role that may do ``action``.
+
+    Raises:
+        ValueError: ``action`` is not one of :data:`ACTIONS` (a programming error: fail closed).
+    """
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}") from None
+
+
+def role_allows(role: str, action: str) -> bool:
+    """Whether ``role`` may do ``action``; an unknown role may do nothing."""
+    needed = needed_role(action)
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def check_role(role: str) -> str:
+    """``role`` normalised to lower case.
+
+    Raises:
+        AuthError: not one of :data:`ROLES`.
+    """
+    value = str(role).strip().lower()
+    if value not in ROLES:
+        raise AuthError(f'"{role}" is not a role.', fix=f"Use one of: {', '.join(ROLES)}.")
+    return value
+
+
+def check_name(name: str) -> str:
+    """A user name normalised to lower case (names are matched without regard to case).
+
+    Raises:
+        AuthError: empty, too long, or with characters other than letters, digits and . _ @ + -.
+    """
+    value = str(name).strip().lower()
+    if not NAME_PATTERN.fullmatch(value):
+        raise AuthError(f'"{name}" cannot be a user name: use 1 to 128 letters, digits and . _ @ + - '
+                        "(starting with a letter or digit).",
+                        fix="For example: alice, alice.martin or alice@example.com (for single sign-on).")
+    return value
+
+
+def check_password(password: str) -> None:
+    """Raises :class:`AuthError` for a password shorter than 8 characters, only spaces, or absurdly long."""
+    if len(password) < MIN_PASSWORD or not password.strip():
+        raise AuthError(f"The password is too short: use at least {MIN_PASSWORD} characters.",
+                        fix="A few unrelated words make a long password that is easy to type.")
+    if len(password) > MAX_PASSWORD:
+        raise AuthError(f"The password is longer than {MAX_PASSWORD} characters.", fix="Use a shorter one.")
+
+
+# --------------------------------------------------------------------------------------------- hashing
+
+
+@lru_cache(maxsize=1)
+def _hasher():
+    from argon2 import PasswordHasher
+
+    # Argon2id with the library's defaults (RFC 9106's second recommendation: 64 MiB, 3 passes):
+    # about 50 ms per check, slow enough to make guessing a stolen file expensive.
+    return PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """A salted Argon2id hash of ``password`` (PHC string: algorithm, parameters, salt, hash)."""
+    check_password(password)
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash``; the comparison takes the same time either way."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    # Checked against when the name is unknown, so that a wrong name takes as long as a wrong password
+    # and the time of a failure does not tell which user names exist.
+    return _hasher().hash(secrets.token_urlsafe(24))
+
+
+# ------------------------------------------------------------------------------------------- addresses
+
+
+def is_local_address(address: str | None) -> bool:
+    """Whether a server bound to ``address`` is reachable from this machine only.
+
+    ``None`` or an empty address means every interface (Streamlit's default), so it is not local.
+    """
+    if not address:
+        return False
+    host = address.strip().strip("[]").lower()
+    if host in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` normalised.
+
+    Raises:
+        AuthError: not one of ``none``, ``password``, ``oidc``.
+    """
+    value = str(mode).strip().lower()
+    if value not in AUTH_MODES:
+        raise AuthError(f'FEEDBACK_LENS_AUTH="{mode}" is not a sign-in mode.',
+                        fix=f"Use one of: {', '.join(AUTH_MODES)}.")
+    return value
+
+
+def check_served(mode: str, address: str | None) -> None:
+    """Refuse to serve without sign-in anywhere but on this machine.
+
+    Raises:
+        AuthError: ``mode`` is ``none`` and ``address`` is not a loopback address.
+    """
+    if check_mode(mode) == "none" and not is_local_address(address):
+        where = f'address "{address}"' if address else "every network address (no server.address set)"
+        raise AuthError(f"Sign-in is off (FEEDBACK_LENS_AUTH=none), so the dashboard may only be served on this "
+                        f"machine, but it is bound to {where}.",
+                        fix="Serve it on localhost (feedback-lens serve without --host), or turn sign-in on: "
+                        "FEEDBACK_LENS_AUTH=password after `feedback-lens users add NAME --role admin`, or "
+                        "FEEDBACK_LENS_AUTH=oidc for single sign-on.")
+
+
+# ------------------------------------------------------------------------------------------ users file
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One line of the users file. ``password_hash`` is None for single-sign-on users (oidc mode only)."""
+
+    name: str
+    role: str
+    password_hash: str | None
+    created_at: str
+    updated_at: str
+
+    @property
+    def sign_in(self) -> str:
+        return "password" if self.password_hash else "single sign-on"
+
+    def user(self) -> User:
+        return User(self.name, self.role)
+
+
+def users_path(settings: AuthSettings | None = None, store_dir: Path | str | None = None) -> Path:
+    """The users file: ``settings.users_file`` (``$FEEDBACK_LENS_USERS``), else ``<store>/users.json``."""
+    from pipelines.settings import Settings
+
+    settings = settings or AuthSettings()
+    if settings.users_file is not None:
+        return Path(settings.users_file)
+    return Path(store_dir if store_dir is not None else Settings().store_dir) / "users.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Users:
+    """The users file and its failed sign-in log.
+
+    Args:
+        path: the users file (JSON); its folder is created on the first write, never on reading.
+        settings: the rate limit (failures per name within a window).
+    """
+
+    def __init__(self, path: Path | str, settings: AuthSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or AuthSettings()
+
+    @property
+    def attempts_path(self) -> Path:
+        """The failed sign-in log (SQLite) beside the users file."""
+        return self.path.with_name(f"{self.path.stem}.sign-ins.sqlite")
+
+    # ---------------------------------------------------------------------------- reading
+
+    def records(self) -> dict[str, UserRecord]:
+        """Every user by name; none when the file does not exist yet.
+
+        Raises:
+            AuthError: the file cannot be read or is not a users file.
+        """
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise AuthError(f"{self.path}: cannot read the users file ({err.strerror}).",
+                            fix="Check the file's permissions, or point FEEDBACK_LENS_USERS at another file.") from None
+        try:
+            data = json.loads(raw)
+            users = data["users"]
+            records = {name: UserRecord(name=name, role=check_role(u["role"]), password_hash=u.get("password_hash"),
+                                        created_at=u.get("created_at", ""), updated_at=u.get("updated_at", ""))
+                       for name, u in users.items()}
+        except (ValueError, KeyError, TypeError, AttributeError, AuthError) as err:
+            raise AuthError(f"{self.path}: not a readable users file ({type(err).__name__}: {err}).",
+                            fix="Restore it from a backup, or move it away and add the users again with "
+                            "`feedback-lens users add`.") from None
+        return records
+
+    def get(self, name: str) -> UserRecord | None:
+        """The user called ``name`` (any case), or None."""
+        try:
+            key = check_name(name)
+        except AuthError:
+            return None
+        return self.records().get(key)
+
+    def user(self, name: str) -> User | None:
+        """The :class:`User` called ``name`` with the role the file gives now, or None."""
+        record = self.get(name)
+        return record.user() if record else None
+
+    # ---------------------------------------------------------------------------- changes
+
+    @contextmanager
+    def _editing(self) -> Iterator[dict[str, UserRecord]]:
+        """Read, let the caller change, and write back atomically, holding a lock against other writers."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path.with_name(f".{self.path.name}.lock"), "a+")
+        except OSError as err:
+            raise AuthError(f"{self.path.parent}: cannot write the users file here ({err.strerror}).",
+                            fix="Check the folder's permissions, or point FEEDBACK_LENS_USERS at another file.") from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            records = self.records()
+            yield records
+            self._write(records)
+
+    def _write(self, records: dict[str, UserRecord]) -> None:
+        from pipelines.store import write_atomic
+
+        data = {"format": FILE_FORMAT, "users": {
+            r.name: {"role": r.role, "password_hash": r.password_hash, "created_at": r.created_at,
+                     "updated_at": r.updated_at} for r in sorted(records.values(), key=lambda r: r.name)}}
+        write_atomic(self.path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+        try:
+            os.chmod(self.path, 0o600)  # password hashes: readable by the owner only
+        except OSError:
+            pass
+
+    def add(self, name: str, role: str, password: str | None) -> UserRecord:
+        """Add a user; ``password=None`` makes a single-sign-on user (oidc mode, matched by e-mail).
+
+        Raises:
+            AuthError: bad name, role or password, or the name is taken.
+        """
+        key, role = check_name(name), check_role(role)
+        password_hash = hash_password(password) if password is not None else None
+        with self._editing() as records:
+            if key in records:
+                raise AuthError(f'There is already a user "{key}" ({records[key].role}).',
+                                fix=f"Change their role with `feedback-lens users set-role {key} ROLE`, or their "
+                                f"password with `feedback-lens users set-password {key}`.")
+            now = _now()
+            records[key] = UserRecord(key, role, password_hash, now, now)
+            return records[key]
+
+    def remove(self, name: str) -> UserRecord:
+        """Remove a user; a signed-in session of theirs is signed out at its next click.
+
+        Raises:
+            AuthError: no such user.
+        """
+        key = check_name(name)
+        with self._editing() as records:
+            record = self._existing(records, key)
+            del records[key]
+        self._clear_failures(key)
+        return record
+
+    def set_role(self, name: str, role: str) -> UserRecord:
+        """Change a user's role; it applies to their open sessions at their next click.
+
+        Raises:
+            AuthError: no such user or role.
+        """
+        key, role = check_name(name), check_role(role)
+        with self._editing() as records:
+            old = self._existing(records, key)
+            records[key] = UserRecord(key, role, old.password_hash, old.created_at, _now())
+            return records[key]
+
+    def set_password(self, name: str, password: str) -> UserRecord:
+        """Set a new password (a single-sign-on user gets one too) and lift a sign-in lockout.
+
+        Raises:
+            AuthError: no such user, or the password breaks the rules.
+        """
+        key = check_name(name)
+        password_hash = hash_password(password)
+        with self._editing() as records:
+            old = self._existing(records, key)
+            records[key] = UserRecord(key, old.role, password_hash, old.created_at, _now())
+        self._clear_failures(key)
+        return records[key]
+
+    def existing(self, name: str) -> UserRecord:
+        """The user called ``name``.
+
+        Raises:
+            AuthError: bad name, or no such user (the message lists who there is).
+        """
+        return self._existing(self.records(), check_name(name))
+
+    def _existing(self, records: dict[str, UserRecord], key: str) -> UserRecord:
+        if key not in records:
+            known = ", ".join(sorted(records)) or "none yet"
+            raise AuthError(f'There is no user "{key}" in {self.path} (users: {known}).',
+                            fix="Check the spelling, or list them with `feedback-lens users list`.")
+        return records[key]
+
+    # ---------------------------------------------------------------------------- signing in
+
+    @contextmanager
+    def _attempts(self) -> Iterator[sqlite3.Connection]:
+        """The failed sign-in log, in one write transaction: checking and recording cannot interleave."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.attempts_path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise AuthError(f"{self.attempts_path}: cannot open the sign-in log ({err}).",
+                            fix="Check that the users file's folder is writable.") from None
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("CREATE TABLE IF NOT EXISTS failed_sign_ins (name TEXT NOT NULL, at REAL NOT NULL)")
+            con.execute("CREATE INDEX IF NOT EXISTS failed_by_name ON failed_sign_ins (name, at)")
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("COMMIT")  # failures recorded before the error still count
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def failures(self, name: str, now: float | None = None) -> int:
+        """Failed sign-ins for ``name`` within the current window."""
+        now = time.time() if now is None else now
+        if not self.attempts_path.exists():
+            return 0
+        with self._attempts() as con:
+            return con.execute("SELECT COUNT(*) FROM failed_sign_ins WHERE name = ? AND at >= ?",
+                               (_attempt_key(name), now - self.settings.lockout_seconds)).fetchone()[0]
+
+    def _clear_failures(self, key: str) -> None:
+        if self.attempts_path.exists():
+            with self._attempts() as con:
+                con.execute("DELETE FROM failed_sign_ins WHERE name = ?", (key,))
+
+    def authenticate(self, name: str, password: str, now: float | None = None) -> User:
+        """The user whose name and password these are.
+
+        At most ``settings.max_failed_sign_ins`` failures per name are allowed within
+        ``settings.lockout_seconds``; then the name is refused (without checking the password) until the
+        oldest of those failures is older than the window. Unknown names count and take as long as known
+        ones, so neither the answer nor its timing tells whether a name exists.
+
+        Raises:
+            LockedOut: too many recent failures for this name.
+            SignInError: wrong name or password.
+            AuthError: the users file cannot be read.
+        """
+        now = time.time() if now is None else now
+        key = _attempt_key(name)
+        window, limit = self.settings.lockout_seconds, self.settings.max_failed_sign_ins
+        with self._attempts() as con:
+            con.execute("DELETE FROM failed_sign_ins WHERE at < ?", (now - window,))
+            recent = [at for (at,) in con.execute(
+                "SELECT at FROM failed_sign_ins WHERE name = ? ORDER BY at", (key,))]
+            if len(recent) >= limit:
+                wait = max(1.0, recent[-limit] + window - now)
+                raise LockedOut(f"Too many failed sign-ins for this user name: try again in {_duration(wait)}.",
+                                retry_after=wait,
+                                fix="Wait, or ask an admin to set a new password with "
+                                "`feedback-lens users set-password NAME`, which also lifts the pause.")
+            record = self.get(name)
+            known = record is not None and record.password_hash is not None
+            matches = verify_password(record.password_hash if known else _decoy_hash(), password)
+            if known and matches:
+                con.execute("DELETE FROM failed_sign_ins WHERE name = ?", (key,))
+                return record.user()
+            con.execute("INSERT INTO failed_sign_ins (name, at) VALUES (?, ?)", (key, now))
+        left = limit - len(recent) - 1
+        pause = (f" After {left} more failed {'try' if left == 1 else 'tries'} sign-in is paused for "
+                 f"{_duration(window)}." if 0 < left <= 2 else
+                 f" Sign-in for this name is now paused for {_duration(window)}." if left <= 0 else "")
+        raise SignInError("Wrong user name or password." + pause,
+                          fix="Check both (the password is case-sensitive), or ask an admin to set a new one.")
+
+
+def _attempt_key(name: str) -> str:
+    # Failures are counted per name as typed (normalised), known or not, capped so a long string
+    # cannot bloat the log.
+    return str(name).strip().lower()[:128]
+
+
+def _duration(seconds: float) -> str:
+    minutes = int((seconds + 59) // 60)
+    return f"{int(seconds)} seconds" if seconds < 60 else f"{minutes} minute{'s' if minutes != 1 else ''}"
