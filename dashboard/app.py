@@ -24,6 +24,7 @@ PAGES = {
     "app_pages/topics.py": ("Topics", ":material/bubble_chart:"),
     "app_pages/expectations.py": ("Expectations", ":material/rule:"),
     filters.MESSAGES_PAGE: ("Messages", ":material/forum:"),
+    "app_pages/snapshots.py": ("Snapshots", ":material/photo_library:"),
     "app_pages/curate.py": ("Curate topics", ":material/edit_note:"),
     "app_pages/audit.py": ("Audit", ":material/history:"),
     "app_pages/runs.py": ("Data", ":material/database:"),

@@ -44,7 +44,7 @@ INDEX = "index.json"
 PERIOD_FORMS = ("last-week", "last-month", "YYYY-MM (a month, e.g. 2026-03)", "YYYY-Www (an ISO week, e.g. 2026-W09)",
                 "FROM..TO (days, e.g. 2026-03-01..2026-03-15)")
 _RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
-_EXAMPLE_COLUMNS = ("Issue", "Date", "Sentiment", "Quote", "Message id")
+_EXAMPLE_COLUMNS = ("Issue", "Date", "Sentiment", "Quote", "Message", "Message id")
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{1,2})")
 _RANGE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
@@ -397,7 +397,7 @@ def _trend_span(period: Period, n: int) -> tuple[date, Granularity]:
 def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
     """A metadata column that reads as a rating and varies (expectation importance then uses it, as the dashboard)."""
     for column in columns:
-        if column in messages and any(w in column.lower() for w in _RATING_WORDS):
+        if column in messages and any(w in column.lower() for w in _RATING_WORDS) and messages[column].notna().any():
             if expectations.rating_outcome(messages[column]).nunique() >= 2:
                 return column
     return None
@@ -662,12 +662,12 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
             quotes.append(quote)
             record = {"Issue": labels.get(topic, str(topic)),
                       "Date": None if when is None else when.tz_convert("UTC").tz_localize(None),
-                      "Sentiment": quote.sentiment, "Quote": quote.text}
+                      "Sentiment": quote.sentiment, "Quote": quote.text, "Message": str(r["text"])}
             record |= {shown[c]: None if pd.isna(r.get(c)) else r.get(c) for c in columns}
             record["Message id"] = quote.message_id
             records.append(record)
         blocks.append((labels.get(topic, str(topic)), reason, quotes))
-    table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:4], *shown.values(), "Message id"])
+    table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"])
     text = ["The most negative short messages of the emerging issues and of the topics with the most negative "
             "messages. Quotes are cut at a word and shown as written."] if blocks else [
             "No message in this period matches the filters."]
@@ -1041,3 +1041,31 @@ def make_snapshot(store: str | Path, out: str | Path | None, period: str, filter
     snapshot = build_snapshot(run, resolved, f, settings, previous)
     path, manifest = publish(snapshot, out)
     return SnapshotResult(snapshot.name, path, manifest, time.perf_counter() - started)
+
+
+DOWNLOADS = {"report.html": ("Report", "text/html"), "snapshot.xlsx": (
+    "Spreadsheet", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "slides.pptx": ("Slides", "application/vnd.openxmlformats-officedocument.presentationml.presentation")}
+"""The files offered one by one for download: file → (what people call it, MIME type)."""
+
+
+def snapshot_file(out: str | Path, name: str, file: str) -> Path:
+    """The path of one file of a listed snapshot (``name`` and ``file`` must come from its manifest)."""
+    manifest = _read_json(Path(out) / name / MANIFEST)
+    if manifest is None or manifest.get("name") != name or file not in {f["path"] for f in manifest["files"]}:
+        raise SnapshotError(f'There is no file "{file}" in snapshot "{name}".', fix="Reload the Snapshots page.")
+    return Path(out) / name / file
+
+
+def snapshot_archive(out: str | Path, name: str) -> bytes:
+    """Every file of a snapshot (and its manifest) as one ZIP, in manifest order, for a single download."""
+    import io
+    import zipfile
+
+    manifest = _read_json(Path(out) / name / MANIFEST) or {}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for file in [f["path"] for f in manifest.get("files", [])] + [MANIFEST]:
+            z.write(snapshot_file(out, name, file) if file != MANIFEST else Path(out) / name / MANIFEST,
+                    f"{name}/{file}")
+    return buffer.getvalue()

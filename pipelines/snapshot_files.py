@@ -316,7 +316,7 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
                     c.number_format = fmt
                 elif isinstance(c.value, datetime):
                     c.number_format = "yyyy-mm-dd hh:mm"
-                if column == "Quote":
+                if column in ("Quote", "Message"):
                     c.alignment = Alignment(wrap_text=True, vertical="top")
         ws.freeze_panes = ws.cell(top + 1, 1)
         if len(table):
@@ -327,7 +327,8 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
                 longest = max(longest, *(len(str(label)) for label, _ in meta))
             if j == 2 and meta:
                 longest = max(longest, *(min(len(str(v)), 40) for _, v in meta))
-            ws.column_dimensions[get_column_letter(j)].width = 80 if column == "Quote" else min(max(longest, 8) + 2, 50)
+            wide = {"Quote": 60, "Message": 80}
+            ws.column_dimensions[get_column_letter(j)].width = wide.get(column, min(max(longest, 8) + 2, 50))
     wb.save(path)
     normalise_zip(path, when)
 

@@ -1,0 +1,82 @@
+"""Snapshots: export the current view as a snapshot for a meeting, and download past snapshots.
+
+Draws only: making, listing and packing snapshots is :mod:`pipelines.snapshot` (the same code as
+``feedback-lens snapshot``). Snapshots go to ``$FEEDBACK_LENS_SNAPSHOTS`` or ``./snapshots``.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components
+from pipelines import snapshot
+from pipelines.charts import format_date
+from pipelines.errors import FeedbackLensError
+from pipelines.settings import SnapshotSettings
+
+PERIOD, PICKED, DONE = "snapshots_period", "snapshots_table", "snapshots_done"
+
+view = components.page_view()
+out = SnapshotSettings().out_dir
+st.title("Snapshots")
+st.caption("A snapshot is a frozen picture of one period for a meeting: a report that opens in any browser "
+           "without the dashboard, a spreadsheet, CSV files, chart images and slides. Scheduled ones come from "
+           "`feedback-lens snapshot --period last-week`.")
+
+with st.container(border=True):
+    st.markdown("**Export this view**")
+    components.filter_caption(view)
+    choices = {"last-week": "Last week", "last-month": "Last month"}
+    if view.filter.start or view.filter.end:
+        first, last = view.filter.start or view.info.first_day, view.filter.end or view.info.last_day
+        choices = {f"{first}..{last}": f"{format_date(first)} – {format_date(last)} (the dates filter)", **choices}
+    if not view.info.has_dates:
+        st.info("This run has no dates, so it has no periods to make a snapshot of.")
+    else:
+        period = st.segmented_control("Period", list(choices), format_func=choices.get, default=next(iter(choices)),
+                                      key=PERIOD, help="Last week and last month are the last complete ones "
+                                      "before the run's last message.") or next(iter(choices))
+        if st.button("Export this view", type="primary", icon=":material/ios_share:"):
+            try:
+                with st.spinner("Writing the report, spreadsheet, chart images and slides…"):
+                    made = snapshot.make_snapshot(view.ref.store, out, period, run_id=view.ref.id,
+                                                  message_filter=view.filter)
+            except FeedbackLensError as err:
+                st.error(components.escape_markdown(str(err)), icon=":material/error:")
+            else:
+                st.session_state[DONE] = made.name
+                st.session_state.pop(PICKED, None)
+        if st.session_state.get(DONE):
+            st.success(f"Snapshot **{components.escape_markdown(st.session_state[DONE])}** is ready below.",
+                       icon=":material/check_circle:")
+
+st.subheader("Past snapshots")
+found = snapshot.list_snapshots(out)
+if not found:
+    st.info(f"No snapshots in `{out}` yet. Export this view above, or run `feedback-lens snapshot --period "
+            "last-month`.", icon=":material/photo_library:")
+    st.stop()
+listing = pd.DataFrame([{
+    "Period": m["period"]["label"], "Filters": "; ".join(m.get("filter_words") or []) or "all messages",
+    "Messages": m["counts"]["messages_in_period"], "Run": m["run"]["id"],
+    "Made": pd.Timestamp(m["created"]).strftime("%Y-%m-%d %H:%M UTC"), "Folder": m["name"],
+} for m in found])
+event = st.dataframe(listing, hide_index=True, width="stretch", key=PICKED, on_select="rerun",
+                     selection_mode="single-row",
+                     column_config={"Messages": st.column_config.NumberColumn(format="localized")})
+rows = event.selection.rows if event and event.selection else []
+chosen = found[rows[0]] if rows else next((m for m in found if m["name"] == st.session_state.get(DONE)), found[0])
+st.caption("Select a row to download another snapshot.")
+
+name = chosen["name"]
+st.markdown(f"**{components.escape_markdown(chosen['period']['label'])}** · "
+            f"{components.escape_markdown('; '.join(chosen.get('filter_words') or []) or 'all messages')} · "
+            f"folder `{name}`")
+files = {f["path"] for f in chosen["files"]}
+cols = st.columns([1] * len(snapshot.DOWNLOADS) + [1.4, 3])
+for col, (file, (label, mime)) in zip(cols, snapshot.DOWNLOADS.items(), strict=False):
+    if file in files:
+        col.download_button(label, data=snapshot.snapshot_file(out, name, file).read_bytes, file_name=f"{name}-{file}",
+                            mime=mime, on_click="ignore", key=f"download_{name}_{file}", icon=":material/download:")
+cols[len(snapshot.DOWNLOADS)].download_button("Everything (ZIP)", data=lambda: snapshot.snapshot_archive(out, name), file_name=f"{name}.zip",
+                         mime="application/zip", on_click="ignore", key=f"download_{name}_zip",
+                         icon=":material/folder_zip:")

@@ -1,0 +1,391 @@
+"""Snapshots: periods and filters, the report offline in Chromium, the workbook, CSV, images and slides read back,
+what changed between two snapshots, idempotency, the CLI and the Snapshots page.
+
+The real path: the real analysed run from ``conftest.py``, copied into a run whose topic labels, messages and
+metadata carry hostile text (formulas, tabs, a script tag), then snapshotted twice with real Chromium images.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import struct
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines import snapshot
+from pipelines.cli import main
+from pipelines.errors import InputError
+from pipelines.settings import SnapshotSettings
+from pipelines.snapshot_files import cell_value, escape_formula
+from pipelines.store import load_run, new_run_id, publish_run
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE_LABEL = '=HYPERLINK("http://evil.example","click")'
+HOSTILE_TEXTS = ["  -2+3 is what I paid twice", "\tTAB-led complaint about the order",
+                 "@SUM(1+1) never arrived <script>window.pwned = 1</script>"]
+HOSTILE_META = "=cmd|' /C calc'!A0"
+SHEETS = ["Summary", "Changes", "Topics", "Emerging issues", "Trends", "Sentiment", "Expectation gaps", "Examples"]
+
+
+# --------------------------------------------------------------------------------------- no run needed
+
+
+def test_periods_resolve_relative_to_the_last_message_and_name_their_folder():
+    sunday, wednesday = date(2026, 3, 29), date(2026, 4, 1)
+    assert snapshot.parse_period("last-week", sunday).name == "2026-W13"  # the week that ends that Sunday
+    assert snapshot.parse_period("last-week", wednesday).name == "2026-W13"  # the last complete week
+    assert snapshot.parse_period("last-month", date(2026, 3, 31)).name == "2026-03"
+    assert snapshot.parse_period("last-month", wednesday).name == "2026-03"
+    march = snapshot.parse_period("2026-03", None)
+    assert (march.first, march.last, march.previous_first, march.previous_last) == (
+        date(2026, 3, 1), date(2026, 3, 31), date(2026, 2, 1), date(2026, 2, 28))
+    assert march.label == "March 2026" and march.previous_label == "February 2026"
+    week = snapshot.parse_period("2026-w9", None)
+    assert (week.name, week.first, week.last, week.previous_first) == (
+        "2026-W09", date(2026, 2, 23), date(2026, 3, 1), date(2026, 2, 16))
+    span = snapshot.parse_period("2026-03-01..2026-03-10", None)
+    assert (span.kind, span.days, span.previous_first, span.previous_last) == (
+        "range", 10, date(2026, 2, 19), date(2026, 2, 28))
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13", "2026-W54", "2026-02-30..2026-03-01", "03/2026", ""])
+def test_a_bad_period_names_the_value_and_the_accepted_forms(text):
+    with pytest.raises(InputError) as info:
+        snapshot.parse_period(text, date(2026, 3, 31))
+    message = str(info.value)
+    assert f'"{text}"' in message
+    assert "last-week" in message and "YYYY-MM" in message and "YYYY-Www" in message and "FROM..TO" in message
+
+
+def test_a_reversed_range_and_a_run_without_dates_say_what_to_do():
+    with pytest.raises(InputError, match="Write the earlier day first: 2026-03-01..2026-03-10"):
+        snapshot.parse_period("2026-03-10..2026-03-01", None)
+    with pytest.raises(InputError, match="no dates"):
+        snapshot.parse_period("last-week", None)
+
+
+@pytest.mark.parametrize(("value", "escaped"), [
+    ('=HYPERLINK("x")', '\'=HYPERLINK("x")'), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("  -2+3", "'  -2+3"), ("\tTAB", "'\tTAB"), ("\rCR", "'\rCR"), ("\n =1", "'\n =1"), ("fine - really", "fine - really"),
+    ("", ""), ("e=mc2", "e=mc2")])
+def test_formula_like_text_is_escaped_and_nothing_else(value, escaped):
+    assert escape_formula(value) == escaped
+
+
+def test_cells_keep_numbers_as_numbers_and_defuse_text():
+    assert cell_value(-2) == -2 and cell_value(-0.5) == -0.5 and cell_value(float("nan")) is None
+    assert cell_value("-0.5") == "'-0.5"  # text that looks like a negative number stays text, escaped
+    assert cell_value("bad\x00byte") == "badbyte"  # XML cannot hold control characters
+    assert cell_value(["a", "b"]) == "a, b"
+    assert cell_value(pd.Timestamp("2026-03-01 10:00", tz="UTC")).tzinfo is None
+
+
+def _summary(topics, messages=100, negative=0.2, sentiment=0.3, areas=()):
+    return {"messages": messages, "share_negative": negative, "mean_sentiment": sentiment,
+            "topics": [{"label": label, "keywords": kw, "messages": n, "share": n / messages, "mean_sentiment": s}
+                       for label, kw, n, s in topics], "areas": list(areas)}
+
+
+def test_what_changed_between_two_known_summaries():
+    before = _summary([("refund · money", ["refund", "money", "back"], 30, -0.5),
+                       ("delivery · late", ["delivery", "late", "days"], 20, -0.2),
+                       ("coupon · code", ["coupon", "code"], 10, 0.1),
+                       ("tiny · topic", ["tiny"], 2, 0.0)],
+                      areas=[{"area": "speed", "name": "Speed of service", "mentions": 40, "unmet_rate": 0.25,
+                              "mean_sentiment": -0.1}])
+    # "delivery · slow" is the same topic re-labelled by a new run (shared keywords); "app · crash" is new.
+    now = _summary([("refund · money", ["refund", "money", "back"], 10, 0.2),
+                    ("delivery · slow", ["delivery", "slow", "days"], 40, -0.3),
+                    ("app · crash", ["app", "crash"], 25, -0.8)], messages=100, negative=0.3, sentiment=0.1,
+                   areas=[{"area": "speed", "name": "Speed of service", "mentions": 50, "unmet_rate": 0.5,
+                           "mean_sentiment": -0.3}])
+    c = snapshot.compare(before, now, min_messages=5)
+    assert c.new["topic"].tolist() == ["app · crash"]
+    assert c.vanished["topic"].tolist() == ["coupon · code"]  # "tiny · topic" has too few messages to matter
+    assert c.rises["topic"].tolist() == ["delivery · slow"] and c.rises["share_change"].round(2).tolist() == [0.2]
+    assert c.falls["topic"].tolist() == ["refund · money"] and c.falls["share_change"].round(2).tolist() == [-0.2]
+    assert c.sentiment["topic"].tolist() == ["refund · money", "delivery · slow"]
+    assert c.sentiment["sentiment_change"].round(2).tolist() == [0.7, -0.1]
+    assert c.gaps["unmet_change"].round(2).tolist() == [0.25]
+    assert c.overall["messages"] == (100, 100) and c.overall["share_negative"] == (0.2, 0.3)
+
+
+# --------------------------------------------------------------------------------------- the real path
+
+
+@pytest.fixture(scope="module")
+def hostile_store(real_run_store, tmp_path_factory) -> Path:
+    """A copy of the real run whose largest topic, some of its messages and a metadata column are hostile."""
+    run = load_run(real_run_store)
+    messages, topics = run.messages.copy(), run.topics.copy()
+    last = snapshot.parse_period("last-month", messages["date"].max().date())
+    top = int(messages.loc[messages["topic"] >= 0, "topic"].value_counts().index[0])
+    topics.loc[topics["topic"] == top, "label"] = HOSTILE_LABEL
+    in_month = messages[(messages["topic"] == top) & last.window.contains(messages["date"])].index[:len(HOSTILE_TEXTS)]
+    assert len(in_month) == len(HOSTILE_TEXTS), "the largest topic needs messages in the last month"
+    messages.loc[in_month, "text"] = HOSTILE_TEXTS
+    messages.loc[in_month, "sentiment"] = -0.99
+    messages.loc[in_month, "sentiment_label"] = "negative"
+    messages["=region"] = "north"
+    messages.loc[in_month, "=region"] = HOSTILE_META
+    manifest = {**run.manifest}
+    manifest["columns"] = {**manifest["columns"], "metadata": [*manifest["columns"]["metadata"], "=region"]}
+    store = tmp_path_factory.mktemp("hostile_store")
+    publish_run(store, new_run_id(), {"messages": messages, "topics": topics, "keywords": run.keywords}, manifest)
+    return store
+
+
+@pytest.fixture(scope="module")
+def made(hostile_store, tmp_path_factory) -> dict:
+    """Two monthly snapshots (the month before last, then last month) of the hostile run, with real images."""
+    out = tmp_path_factory.mktemp("snapshots")
+    first = snapshot.make_snapshot(hostile_store, out, _month_before_last(hostile_store))
+    second = snapshot.make_snapshot(hostile_store, out, "last-month")
+    return {"out": out, "first": first, "second": second}
+
+
+def _month_before_last(store: Path) -> str:
+    last = snapshot.parse_period("last-month", load_run(store).messages["date"].max().date())
+    return f"{last.previous_first:%Y-%m}"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_a_snapshot_holds_every_file_with_its_hash(made, hostile_store):
+    m, folder = made["second"].manifest, made["second"].path
+    names = {f["path"] for f in m["files"]}
+    assert {"report.html", "snapshot.xlsx", "slides.pptx"} <= names
+    assert {f"csv/{s.lower().replace(' ', '_')}.csv" for s in SHEETS} <= names
+    assert {"charts/top_topics.png", "charts/movers.png", "charts/trends.png", "charts/sentiment.png",
+            "charts/ipa.png", "charts/gaps.png"} <= names
+    for f in m["files"]:
+        assert _sha(folder / f["path"]) == f["sha256"] and (folder / f["path"]).stat().st_size == f["bytes"]
+    assert m["period"]["name"] == folder.name == made["second"].name
+    assert m["run"]["id"] == load_run(hostile_store).id
+    assert m["settings"] == SnapshotSettings().to_dict() and m["filters"] == {"topics": [], "sentiments": [],
+                                                                              "metadata": {}}
+    assert m["counts"]["messages_in_period"] > 0 and pd.Timestamp(m["created"]).tzinfo is not None
+    index = json.loads((made["out"] / "index.json").read_text())
+    assert [s["name"] for s in index["snapshots"]] == [made["second"].name, made["first"].name]
+    assert not [p for p in made["out"].iterdir() if p.name.startswith((".tmp-", ".old-"))]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_report_renders_offline_in_chromium(made, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_e2e_browser import CHROMIUM_ARGS, chromium_path
+
+    report = made["second"].path / "report.html"
+    asked: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def route(r):  # the network is blocked: only the file itself may load
+            if r.request.url.startswith("file:"):
+                r.continue_()
+            else:
+                asked.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.goto(report.as_uri())
+        charts = page.locator(".chart").count()
+        page.wait_for_function(f"document.querySelectorAll('.chart .main-svg').length >= {charts}", timeout=60_000)
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        ids = page.eval_on_selector_all("main section", "s => s.map(e => e.id)")
+        text = page.inner_text("body")
+        pwned = page.evaluate("window.pwned")
+        bars = page.locator("#chart-top_topics .bars .point").count()
+        browser.close()
+    print(f"\nReport screenshot: {shot}")
+    assert asked == [] and errors == []
+    assert charts == 6 and bars > 0
+    assert ids == ["headline", "changes", "top_topics", "movers", "emerging_issues", "trends", "sentiment",
+                   "expectation_gaps", "examples"]
+    assert "What changed since the last snapshot" in text and "Example quotes per top issue" in text
+    assert HOSTILE_LABEL in text and "<script>window.pwned = 1</script>" in text and pwned is None
+    assert shot.stat().st_size > 100_000
+    html = report.read_text()
+    assert html.count("<script>") >= 1 and "cdn.plot.ly" not in html.split("</script>", 1)[1]
+    assert "https://" not in html.split("</script>", 1)[1].replace("http://evil.example", "")
+
+
+@pytest.mark.slow
+def test_the_workbook_reads_back_with_formats_and_no_formula(made):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(made["second"].path / "snapshot.xlsx")
+    assert wb.sheetnames == SHEETS
+    texts = []
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                assert c.data_type != "f", (ws.title, c.coordinate, c.value)
+                if isinstance(c.value, str):
+                    texts.append(c.value)
+                    if c.value.startswith(("\t", "\r")) or c.value.lstrip()[:1] in ("=", "+", "-", "@"):
+                        pytest.fail(f"unescaped formula-like cell {ws.title}!{c.coordinate}: {c.value!r}")
+    assert "'" + HOSTILE_LABEL in texts  # topic label, in the Topics sheet
+    for hostile in HOSTILE_TEXTS:
+        assert "'" + hostile in texts  # whole messages in the Examples sheet, leading spaces and tab kept
+    assert "'" + HOSTILE_META in texts and "'=region" in texts  # a metadata value and a header
+
+    trends = wb["Trends"]
+    header = [c.value for c in trends[1]]
+    assert header[:2] == ["Period", "All messages"] and "'" + HOSTILE_LABEL in header
+    assert trends["A2"].is_date and trends["A2"].number_format == "mmm yyyy"
+    topics = wb["Topics"]
+    header = [c.value for c in topics[1]]
+    share = header.index("Share of messages") + 1
+    assert topics.cell(2, share).number_format == "0.0%" and 0 < topics.cell(2, share).value <= 1
+    examples = wb["Examples"]
+    header = [c.value for c in examples[1]]
+    sentiments = [examples.cell(r, header.index("Sentiment") + 1).value for r in range(2, examples.max_row + 1)]
+    assert all(isinstance(v, float) for v in sentiments) and -0.99 in sentiments  # real negatives stay numbers
+    assert examples.cell(2, header.index("Date") + 1).is_date
+    summary = wb["Summary"]
+    rows = {r[0].value: [c.value for c in r[1:]] for r in summary.iter_rows() if r[0].value}
+    assert rows["Period"][0] == made["second"].manifest["period"]["label"]
+    assert isinstance(rows["Messages"][0], int) and rows["Messages"][0] == made["second"].manifest["counts"][
+        "messages_in_period"]
+
+
+@pytest.mark.slow
+def test_the_csv_files_are_escaped_too(made):
+    folder = made["second"].path / "csv"
+    examples = list(csv.reader(io.StringIO((folder / "examples.csv").read_text("utf-8-sig"))))
+    header, rows = examples[0], examples[1:]
+    assert "'=region" in header
+    whole = [r[header.index("Message")] for r in rows]
+    assert "'" + HOSTILE_TEXTS[0] in whole and "'" + HOSTILE_TEXTS[1] in whole
+    assert "-0.99" in [r[header.index("Sentiment")] for r in rows]  # a number, not escaped text
+    topics = list(csv.reader(io.StringIO((folder / "topics.csv").read_text("utf-8-sig"))))
+    assert topics[1][0] == "'" + HOSTILE_LABEL
+
+
+@pytest.mark.slow
+def test_chart_images_have_the_configured_size(made):
+    s = SnapshotSettings()
+    for png in sorted((made["second"].path / "charts").glob("*.png")):
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert (width, height) == (int(s.image_width * s.image_scale), int(s.image_height * s.image_scale)), png.name
+        assert len(data) > 30_000, png.name  # a drawn chart, not an empty frame
+
+
+@pytest.mark.slow
+def test_the_slides_read_back(made):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation(str(made["second"].path / "slides.pptx"))
+    assert (prs.slide_width, prs.slide_height) == (Inches(13.333), Inches(7.5))
+    slides = list(prs.slides)
+    texts = [" ".join(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in slides]
+    pictures = [sum(sh.shape_type == 13 for sh in s.shapes) for s in slides]
+    tables = [sum(sh.has_table for sh in s.shapes) for s in slides]
+    assert "FEEDBACK SNAPSHOT" in texts[0] and made["second"].manifest["period"]["label"] in texts[0]
+    assert "Headline figures" in texts[1] and "Messages" in texts[1]
+    assert sum(pictures) == 6 and all(p + t <= 1 for p, t in zip(pictures, tables, strict=True))
+    assert any(t and "What changed since the last snapshot" in x for t, x in zip(tables, texts, strict=True))
+    assert any(HOSTILE_TEXTS[2] in x for x in texts)  # a quote slide, text kept as written
+
+
+@pytest.mark.slow
+def test_what_changed_compares_with_the_previous_snapshot(made):
+    from openpyxl import load_workbook
+
+    first, second = made["first"].manifest, made["second"].manifest
+    assert first["previous_snapshot"] is None and second["previous_snapshot"] == first["name"]
+    ws = load_workbook(made["second"].path / "snapshot.xlsx")["Changes"]
+    rows = {(r[0], r[1]): r[2:5] for r in ws.iter_rows(min_row=2, values_only=True)}
+    before, now, difference = rows[("Overall", "Messages")]
+    assert (before, now, difference) == (first["summary"]["messages"], second["summary"]["messages"],
+                                         second["summary"]["messages"] - first["summary"]["messages"])
+    expected = snapshot.compare(first["summary"], second["summary"])
+    rises = [r[1] for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "Rise"]
+    assert rises == ["'" + t if t.startswith("=") else t for t in expected.rises["topic"]]
+    html = (made["second"].path / "report.html").read_text()
+    assert f"Compared with the snapshot of {first['period']['label']}" in html
+
+
+@pytest.mark.slow
+def test_remaking_a_snapshot_gives_the_same_files(made, hostile_store):
+    again = snapshot.make_snapshot(hostile_store, made["out"], "last-month")
+    assert again.path == made["second"].path
+    assert again.manifest["files"] == made["second"].manifest["files"]  # same bytes, file by file
+    strip = ("created", "files")
+    assert {k: v for k, v in again.manifest.items() if k not in strip} == \
+        {k: v for k, v in made["second"].manifest.items() if k not in strip}
+    assert len(json.loads((made["out"] / "index.json").read_text())["snapshots"]) == 2
+
+
+@pytest.mark.slow
+def test_the_command_line_exit_codes_and_log_line(hostile_store, tmp_path, capsys):
+    out = tmp_path / "snaps"
+    common = ["--store", str(hostile_store), "--out", str(out), "--no-images"]
+    assert main(["snapshot", "--period", "2026-13", *common]) == 2
+    assert '"2026-13"' in capsys.readouterr().err
+    assert main(["snapshot", "--period", "last-month", "--filter", "colour=red", *common]) == 2
+    err = capsys.readouterr().err
+    assert '"colour" is not a column' in err and "rating" in err and "Traceback" not in err
+    assert main(["snapshot", "--period", "1999-01", *common]) == 2
+    assert "has none" in capsys.readouterr().err
+    rating = load_run(hostile_store).messages["rating"].astype(str).iloc[0]
+    assert main(["snapshot", "--period", "last-month", "--filter", f"rating={rating}", *common]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and " snapshot " in lines[0] and "written to" in lines[0]
+    made = snapshot.list_snapshots(out)
+    assert len(made) == 1 and made[0]["filters"]["metadata"] == {"rating": [rating]}
+    assert made[0]["name"].startswith(made[0]["period"]["name"] + "--rating-")
+    assert not any(f["path"].endswith(".png") for f in made[0]["files"])
+
+
+@pytest.mark.slow
+def test_the_snapshots_page_lists_downloads_and_exports_the_view(made, hostile_store, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import components
+
+    out = tmp_path / "page_snapshots"
+    for p in made["out"].iterdir():  # start from the two snapshots made above
+        if p.is_dir() and not p.name.startswith("."):
+            (out / p.name).mkdir(parents=True)
+            for f in p.rglob("*"):
+                if f.is_file():
+                    (out / p.name / f.relative_to(p)).parent.mkdir(parents=True, exist_ok=True)
+                    (out / p.name / f.relative_to(p)).write_bytes(f.read_bytes())
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(hostile_store))
+    monkeypatch.setenv("FEEDBACK_LENS_SNAPSHOTS", str(out))
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=180)
+    at.query_params.update({"sentiment": "negative"})
+    at.run()
+    at.switch_page("app_pages/snapshots.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [t.value for t in at.title] == ["Snapshots"]
+    listed = at.dataframe[0].value
+    assert listed["Folder"].tolist() == [made["second"].name, made["first"].name]
+    assert len(at.get("download_button")) == 4
+    next(b for b in at.button if b.label == "Export this view").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    found = snapshot.list_snapshots(out)
+    assert len(found) == 3
+    new = next(m for m in found if m["filters"]["sentiments"] == ["negative"])
+    assert any(components.escape_markdown(new["name"]) in s.value for s in at.success)
+    assert at.dataframe[0].value["Folder"].tolist().count(new["name"]) == 1
