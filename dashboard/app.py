@@ -30,7 +30,7 @@ PAGES = {
     "app_pages/runs.py": ("Data", ":material/database:"),
 }
 # The action (pipelines.auth.ACTIONS) a page needs; any page not listed needs "view".
-NEEDS = {"app_pages/curate.py": "curate", "app_pages/audit.py": "view"}
+NEEDS = {"app_pages/curate.py": "curate", "app_pages/audit.py": "view", "app_pages/snapshots.py": "export"}
 HERE = Path(__file__).parent
 
 user = auth.signed_in_user()

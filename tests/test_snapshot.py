@@ -144,6 +144,9 @@ def hostile_store(real_run_store, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def made(hostile_store, tmp_path_factory) -> dict:
     """Two monthly snapshots (the month before last, then last month) of the hostile run, with real images."""
+    from tests.test_e2e_browser import chromium_path
+
+    chromium_path()  # kaleido draws the images in it: skip (fail on CI) with how to install it when missing
     out = tmp_path_factory.mktemp("snapshots")
     first = snapshot.make_snapshot(hostile_store, out, _month_before_last(hostile_store))
     second = snapshot.make_snapshot(hostile_store, out, "last-month")
