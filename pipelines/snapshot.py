@@ -706,7 +706,8 @@ def match_topics(before: list[dict], now: list[dict], min_overlap: float = 0.3) 
     for i, t in enumerate(now):
         j = by_label.get(t["label"])
         if j is not None and j not in taken:
-            pairs[i], _ = j, taken.add(j)
+            pairs[i] = j
+            taken.add(j)
     scores = []
     for i, t in enumerate(now):
         if i in pairs:
