@@ -141,6 +141,9 @@ class CurationState:
     """Key → the key it was merged into."""
     message_topic: dict[str, str] = field(default_factory=dict)
     """Message id → key, from moves and splits (the latest edit wins)."""
+    merge_members: dict[str, str] = field(default_factory=dict)
+    """Message id → the key it was merged into, for the messages the merged topics held (they stay
+    together in later runs, like moved messages)."""
     split_parts: dict[str, list[str]] = field(default_factory=dict)
     """Parent key → the keys of its parts, in order."""
     part_info: dict[str, dict] = field(default_factory=dict)
@@ -174,9 +177,13 @@ def derive_state(events: Sequence[Event]) -> CurationState:
             state.labels[p["key"]] = p["label"]
             state.descriptions[p["key"]] = p.get("description") or ""
         elif e.kind == "merge":
+            if p.get("label"):  # the name analysts saw when merging stays, whatever later fits call the topic
+                state.labels.setdefault(p["into"], p["label"])
             for key in p["keys"]:
                 if key != p["into"]:
                     state.merged_into[key] = p["into"]
+            for mid in p.get("message_ids", []):
+                state.merge_members[str(mid)] = p["into"]
         elif e.kind == "split":
             state.split_parts[p["key"]] = [part["key"] for part in p["parts"]]
             for part in p["parts"]:
@@ -236,6 +243,10 @@ def apply_curation(run: Run, state: CurationState, version: int = 0) -> CuratedR
         for part in parts:
             if part not in key_to_id and (parent in key_to_id or (moved == part).any()):
                 key_to_id[part], next_id = next_id, next_id + 1
+    if state.merge_members:  # a merge is the analyst's word on those messages: a new fit does not undo it
+        merged = ids.map(state.merge_members)
+        follow = merged.map(lambda k: isinstance(k, str) and state.resolve(k) in key_to_id).astype(bool)
+        topic_key = topic_key.where(~follow, merged)
     valid_target = moved.map(lambda k: isinstance(k, str) and k in key_to_id).astype(bool)
     topic_key = topic_key.where(~valid_target, moved)
     topic_key = _follow_splits(run, topic_key, state, key_to_id)
@@ -443,7 +454,11 @@ class Curator:
         curated = self._current()
         target = self._topic(curated, into)
         sizes = {k: int(self._topic(curated, k)["size"]) for k in others}
-        return self.log.append("merge", {"keys": [into, *others], "into": into}, user, self.run_id,
+        numbers = [int(self._topic(curated, k)["topic"]) for k in others]
+        members = curated.run.messages.loc[curated.run.messages["topic"].isin(numbers), "message_id"].astype(str)
+        return self.log.append("merge", {"keys": [into, *others], "into": into, "label": str(target["label"]),
+                                         "message_ids": sorted(members)},
+                               user, self.run_id,
                                before={"topics": {k: curated.run.topics.set_index("key").at[k, "label"] for k in [into, *others]}},
                                after={"label": target["label"], "size": int(target["size"]) + sum(sizes.values())})
 
