@@ -33,10 +33,11 @@ import plotly.graph_objects as go
 
 from pipelines import charts, expectations, metrics
 from pipelines.charts import format_change, format_count, format_date, format_sentiment, format_share
+from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window
 from pipelines.settings import SnapshotSettings
-from pipelines.store import Run, load_run, write_atomic
+from pipelines.store import Run, pid_alive, write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "snapshot.json"
@@ -922,23 +923,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_abandoned(out: Path) -> None:
     for tmp in list(out.glob(".tmp-*")) + list(out.glob(".old-*")):
         try:
             pid = int(tmp.name.rsplit("-", 1)[-1])
         except ValueError:
             continue
-        if pid != os.getpid() and not _pid_alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -1026,7 +1017,7 @@ def make_snapshot(store: str | Path, out: str | Path | None, period: str, filter
     started = time.perf_counter()
     settings = settings or SnapshotSettings()
     out = Path(out) if out is not None else settings.out_dir
-    run = load_run(Path(store), run_id)
+    run = load_curated_run(Path(store), run_id).run  # curated labels and memberships, as on the pages
     last = metrics.last_day(run.messages)
     resolved = parse_period(period, last)
     first = run.messages["date"].min().date() if last is not None else None
