@@ -277,12 +277,14 @@ def topic_table(
     """
     labels = topic_labels(topics)
     keywords = {int(t): ", ".join(map(str, k)) for t, k in zip(topics["topic"], topics["keywords"], strict=True)}
-    rows = messages if include_no_topic else messages[messages["topic"] != NO_TOPIC]
+    # Only the columns needed: copying the rest of a large frame would cost more than the sums.
+    needed = [c for c in ("topic", "sentiment", "sentiment_label", "date") if c in messages]
+    rows = messages[needed] if include_no_topic else messages.loc[(messages["topic"] != NO_TOPIC).to_numpy(), needed]
     grouped = rows.groupby("topic")
     out = pd.DataFrame({
         "messages": grouped.size(),
         "mean_sentiment": grouped["sentiment"].mean(),
-        "share_negative": grouped["sentiment_label"].agg(lambda s: float((s == "negative").mean())),
+        "share_negative": (rows["sentiment_label"] == "negative").groupby(rows["topic"]).mean(),
     })
     out.index = out.index.astype("int64")
     out["share"] = out["messages"] / max(len(messages), 1)
@@ -400,13 +402,14 @@ def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str =
         value counts as ``(blank)``. Empty when no message has a date.
     """
     dates = _dates(messages)
-    dated = messages[dates.notna().to_numpy()]
-    if dated.empty:
+    dated = dates.notna().to_numpy()
+    if not dated.any():
         return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns, UTC]"), by: pd.Series(dtype=object),
                              "count": pd.Series(dtype="int64"), "share": pd.Series(dtype="float64")})
-    keys = dated[by] if by == "topic" else metadata_as_text(dated[by])
-    periods = period_start(_dates(dated), granularity)
-    counts = pd.crosstab(periods.rename("period"), keys.rename(by))
+    keys = messages[by][dated] if by == "topic" else metadata_as_text(messages[by][dated])
+    periods = period_start(dates[dated], granularity)
+    # The same table as pd.crosstab(periods, keys), counted by a plain group-by (several times faster).
+    counts = pd.DataFrame({"period": periods, by: keys}).groupby(["period", by]).size().unstack(fill_value=0)
     full = period_range(periods.min(), periods.max(), granularity)
     counts = counts.reindex(full, fill_value=0).rename_axis("period")
     totals = counts.sum(axis=1)
@@ -534,7 +537,9 @@ def sentiment_over_time(
         means are NaN in a period without messages.
     """
     dates = _dates(messages)
-    dated = messages[dates.notna().to_numpy()].assign(period=period_start(dates.dropna(), granularity))
+    # Only the columns needed: copying the rest of a large frame would cost more than the sums.
+    needed = ["sentiment", "sentiment_label", *(["topic"] if by_topic else [])]
+    dated = messages.loc[dates.notna().to_numpy(), needed].assign(period=period_start(dates.dropna(), granularity))
     keys = ["period", "topic"] if by_topic else ["period"]
     columns = [*keys, "messages", "mean_sentiment", "share_negative", "share_positive", "smoothed"]
     if dated.empty:
