@@ -18,13 +18,14 @@ import pandas as pd
 from pipelines.clean import BASE_COLUMNS, clean_messages
 from pipelines.embed import EmbeddingCache, Encoder, SentenceTransformerEncoder, embed_with_cache
 from pipelines.errors import NotEnoughMessagesError, StoreError
+from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
 from pipelines.settings import ColumnMapping, Settings
-from pipelines.store import cache_dir, load_run, load_run_array, new_run_id, publish_run
-from pipelines.topics import OUTLIER, fit_topics
+from pipelines.store import Run, cache_dir, load_run, load_run_array, new_run_id, publish_run
+from pipelines.topics import OUTLIER, TopicResult, fit_topics, topic_centroids
 
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
              "umap-learn", "hdbscan", "scikit-learn", "pyarrow")
@@ -102,17 +103,64 @@ class _CountingEncoder:
     def __init__(self, inner: Encoder, advance) -> None:
         self.inner, self.advance = inner, advance
         self.name, self.dimension = inner.name, inner.dimension
+        if callable(getattr(inner, "encode_spans", None)):  # expectation tagging reads sentences in context with it
+            self.span_method = inner.span_method
+            self.encode_spans = lambda texts, spans, progress=None: inner.encode_spans(texts, spans, progress=self.advance)
 
     def encode(self, texts, progress=None) -> np.ndarray:
         return self.inner.encode(texts, progress=self.advance)
 
 
-def _match_previous(store: Path, ids: np.ndarray, assignments: np.ndarray, embeddings: np.ndarray,
+def _update_note(plan: UpdatePlan) -> str:
+    """One line on how the topics were made, for the summary and the Data page."""
+    if plan.incremental:
+        return f"Topics kept from the earlier run: {plan.reason} (re-fit with --refit)."
+    return f"Topics found afresh: {plan.reason}."
+
+
+def _latest(store: Path) -> Run | None:
+    try:
+        return load_run(store)
+    except StoreError:  # the first run of this store
+        return None
+
+
+def _extend(previous: Run, previous_vectors: np.ndarray, messages: pd.DataFrame, embeddings: np.ndarray,
+            plan: UpdatePlan, settings: Settings) -> tuple[TopicResult | None, float]:
+    """The previous run's topics with the new messages assigned to them (``None`` when too many fit badly)."""
+    old_topics = previous.messages["topic"].to_numpy()
+    topic_ids = np.array(sorted(int(t) for t in previous.topics["topic"]), dtype=np.int64)
+    old_vectors = np.asarray(previous_vectors, dtype=np.float32)
+    centroids = topic_centroids(old_topics, old_vectors, topic_ids) if len(topic_ids) else np.empty((0, 1))
+    fresh, similarity = assign_to_topics(embeddings[plan.new], centroids, topic_ids, settings.outlier_min_similarity,
+                                         settings.max_outlier_share)
+    poor = float(np.mean(similarity < settings.outlier_min_similarity)) if len(plan.new) else 0.0
+    if poor > settings.extend_max_poor_fit_share and settings.refit != "never":
+        return None, poor
+    n = len(messages)
+    assignments = np.empty(n, dtype=np.int64)
+    assignments[plan.known] = old_topics[plan.previous_rows]
+    assignments[plan.new] = fresh
+    coords = np.empty((n, 2), dtype=np.float32)
+    old_coords = previous.messages[["x", "y"]].to_numpy(dtype=np.float32)
+    coords[plan.known] = old_coords[plan.previous_rows]
+    coords[plan.new] = place_on_map(embeddings[plan.new], old_vectors, old_coords)
+    row_of = dict(zip(messages["message_id"].astype(str), range(n), strict=True))
+    topics = previous.topics.copy()
+    sizes = pd.Series(assignments).value_counts()
+    topics["size"] = [int(sizes.get(int(t), 0)) for t in topics["topic"]]
+    topics["share"] = topics["size"] / max(n, 1)
+    topics["representative_rows"] = [[row_of[str(i)] for i in ids if str(i) in row_of]
+                                     for ids in topics.pop("representative_ids")]
+    topics = topics.drop(columns=[c for c in ("key", "key_status", "key_confidence", "mean_sentiment") if c in topics])
+    before = float(previous.manifest.get("counts", {}).get("outlier_share_before", 0.0))
+    return TopicResult(assignments, topics, previous.keywords.copy(), coords, before), poor
+
+
+def _match_previous(previous: Run | None, ids: np.ndarray, assignments: np.ndarray, embeddings: np.ndarray,
                     run_id: str) -> TopicMatch:
     """Keys for the new topics, inherited from the latest run's where topics match (see :mod:`pipelines.lineage`)."""
-    try:
-        previous = load_run(store)
-    except StoreError:  # the first run of this store
+    if previous is None:
         return match_topics(ids, assignments, embeddings, run_id)
     return match_topics(ids, assignments, embeddings, run_id,
                         previous.messages["message_id"].to_numpy(), previous.messages["topic"].to_numpy(),
@@ -187,25 +235,50 @@ def analyse_file(
     timings["embed"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with reporter.stage("Finding topics", None) as st:
-        result = fit_topics(texts, embeddings, settings, progress=st.describe)
+    previous = _latest(settings.store_dir)
+    previous_vectors = load_run_array(previous, "embeddings") if previous is not None else None
+    plan = plan_update(messages, settings, previous.messages if previous is not None else None,
+                       previous.manifest if previous is not None else None, previous_vectors is not None,
+                       settings.refit)
+    result = None
+    if plan.incremental:
+        with reporter.stage("Assigning new messages", None):
+            result, poor = _extend(previous, previous_vectors, messages, embeddings, plan, settings)
+        if result is None:
+            plan = UpdatePlan(False, f"{poor:.0%} of the new messages fit no existing topic well: topics are "
+                                     "found afresh")
+    if result is None:
+        with reporter.stage("Finding topics", None) as st:
+            result = fit_topics(texts, embeddings, settings, progress=st.describe)
     timings["topics"] = time.perf_counter() - t
+    # Only new messages are scored and tagged; the others keep what the earlier run found.
+    todo = plan.new if plan.incremental else np.arange(len(texts))
+    todo_texts = [texts[i] for i in todo]
 
     t = time.perf_counter()
     with reporter.stage("Scoring sentiment", None):
         scorer = scorer or make_scorer(settings.sentiment)
         # A head trained on another encoder's vectors cannot read ours: it then embeds the texts itself.
         same_space = getattr(scorer, "encoder_name", encoder.name) == encoder.name
-        scores = np.clip(np.asarray(scorer.score(texts, embeddings if same_space else None), dtype=np.float64), -1, 1)
+        scores = np.empty(len(texts), dtype=np.float64)
+        if plan.incremental:
+            scores[plan.known] = previous.messages["sentiment"].to_numpy(dtype=np.float64)[plan.previous_rows]
+        if len(todo):
+            scores[todo] = np.clip(np.asarray(scorer.score(todo_texts, embeddings[todo] if same_space else None),
+                                              dtype=np.float64), -1, 1)
     timings["sentiment"] = time.perf_counter() - t
 
     if taxonomy is not None:
-        from pipelines.expectations import tag_expectations
+        from pipelines.expectations import TAG_COLUMNS, tag_expectations
 
         t = time.perf_counter()
         with reporter.stage("Tagging expectations", None, unit="sentences") as st:
-            tags = tag_expectations(texts, embeddings, _CountingEncoder(encoder, st.advance), taxonomy,
-                                    sentiment=scores, cache=cache)
+            tags = (tag_expectations(todo_texts, embeddings[todo], _CountingEncoder(encoder, st.advance), taxonomy,
+                                     sentiment=scores[todo], cache=cache) if len(todo)
+                    else pd.DataFrame(index=pd.RangeIndex(0), columns=list(TAG_COLUMNS)))
+        if plan.incremental and set(tags.columns) <= set(previous.messages.columns):
+            kept = previous.messages[list(tags.columns)].iloc[plan.previous_rows].set_axis(plan.known)
+            tags = pd.concat([kept, tags.set_axis(todo)]).sort_index()
         for column in tags.columns:
             messages[column] = tags[column].to_numpy()
         timings["expectations"] = time.perf_counter() - t
@@ -221,7 +294,7 @@ def analyse_file(
     topics["mean_sentiment"] = [float(scores[result.assignments == t].mean()) for t in topics["topic"]]
     run_id = new_run_id(started)
     with reporter.stage("Matching topics", None):
-        match = _match_previous(settings.store_dir, messages["message_id"].to_numpy(), result.assignments,
+        match = _match_previous(previous, messages["message_id"].to_numpy(), result.assignments,
                                 embeddings, run_id)
     topics["key"] = [match.keys[int(t)] for t in topics["topic"]]
     topics["key_status"] = [match.status[int(t)] for t in topics["topic"]]
@@ -247,8 +320,9 @@ def analyse_file(
                    "newly_embedded": newly},
         "date_range": {"min": dates.min().isoformat() if len(dates) else None,
                        "max": dates.max().isoformat() if len(dates) else None},
-        "notes": table.notes + report.notes,
+        "notes": table.notes + report.notes + [_update_note(plan)],
         "lineage": match.summary(),
+        "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None},
     }
     with reporter.stage("Publishing run", None):
         timings["publish"] = 0.0
@@ -264,5 +338,5 @@ def analyse_file(
         rows_read=report.rows_read, messages=len(messages), skipped=report.skipped, truncated=report.truncated,
         missing_dates=report.missing_dates, topics=len(topics), outlier_share=result.outlier_share,
         outlier_share_before=result.outlier_share_before, newly_embedded=newly, timings=timings,
-        notes=table.notes + report.notes,
+        notes=table.notes + report.notes + [_update_note(plan)],
     )

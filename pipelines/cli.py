@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--sentiment", help="sentiment scorer: hybrid (default), embedding-head or vader")
     a.add_argument("--taxonomy", type=Path, help="expectation areas file (default: data/expectation_areas.yaml)")
     a.add_argument("--no-expectations", action="store_true", help="skip expectation areas and statements (faster)")
+    a.add_argument("--refit", action="store_true",
+                   help="find topics afresh even when the file only adds messages to the latest run")
     a.add_argument("--note", help="a remark shown with the run, e.g. where the data came from")
     a.add_argument("--if-no-run", action="store_true", help="do nothing if the store already has a run")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -160,6 +162,8 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
         changes["taxonomy"] = args.taxonomy
     if getattr(args, "no_expectations", False):
         changes["expectations"] = False
+    if getattr(args, "refit", False):
+        changes["refit"] = "always"
     return replace(s, **changes)
 
 

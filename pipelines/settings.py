@@ -106,6 +106,15 @@ class Settings:
     taxonomy: Path | None = None
     # Fewer messages than this cannot give meaningful topics.
     min_messages: int = 30
+    # Re-runs: "auto" extends the latest run when the file holds its messages plus new ones (new messages
+    # join the existing topics, nothing is re-fitted); "always" finds topics afresh; "never" always extends.
+    refit: str = "auto"
+    # Extend only when the file still holds this share of the earlier run's messages (else it is other data) ...
+    extend_min_kept_share: float = 0.95
+    # ... and the new messages are at most this share of the earlier run (more reshapes the topics) ...
+    extend_max_new_share: float = 0.5
+    # ... and at most this share of them is far from every topic (cosine below outlier_min_similarity).
+    extend_max_poor_fit_share: float = 0.3
 
     def effective_min_topic_size(self, n_messages: int) -> int:
         """The smallest topic for a run of ``n_messages``."""

@@ -1,0 +1,126 @@
+"""Incremental runs: new messages join the existing topics without a re-fit.
+
+When a file is analysed again with more messages (the usual weekly export that grows), re-fitting
+the topic model would renumber and reshape every topic. Instead, when the previous run covers the
+file's earlier messages, their topics, map positions, sentiment and expectation tags are kept as
+they are; only the new messages are embedded (the cache does that), scored, and assigned to the
+nearest existing topic centroid. A re-fit happens on request (``--refit``) or when the data no
+longer fits: too many new messages, or too many that are far from every topic.
+
+Pure functions; :func:`pipelines.analyse.analyse_file` does the I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipelines.settings import Settings
+from pipelines.topics import OUTLIER
+
+# Settings that shape topics: a run made with other values cannot be extended, only re-fitted.
+TOPIC_SETTINGS = ("encoder", "seed", "min_topic_size", "cluster_min_samples", "max_topic_share", "umap_components",
+                  "umap_neighbors", "max_outlier_share", "outlier_min_similarity", "keywords_per_topic",
+                  "label_keywords", "representatives_per_topic", "sentiment", "neutral_band", "expectations",
+                  "taxonomy")
+MAP_NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """Whether a run extends the previous one, and which rows are old and new."""
+
+    incremental: bool
+    reason: str
+    known: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Rows of the new messages that the previous run holds."""
+    previous_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Their rows in the previous run (aligned with ``known``)."""
+    new: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """Rows of the messages the previous run does not hold."""
+
+    def describe(self) -> dict:
+        """For the run manifest."""
+        return {"mode": "incremental" if self.incremental else "refit", "reason": self.reason,
+                "kept": int(len(self.known)), "new": int(len(self.new))}
+
+
+def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: pd.DataFrame | None,
+                previous_manifest: dict | None, previous_has_embeddings: bool, refit: str = "auto") -> UpdatePlan:
+    """Decide between extending the previous run and re-fitting, and say why.
+
+    Args:
+        messages: the cleaned messages of this analysis (``message_id`` identifies a message across runs).
+        settings: this analysis's settings.
+        previous_messages, previous_manifest: the store's latest run (``None`` when there is none).
+        previous_has_embeddings: whether that run kept its embeddings (needed to place new messages on the map).
+        refit: ``auto`` (extend when possible), ``always`` or ``never`` (extend whenever the run allows it).
+    """
+    if refit == "always":
+        return UpdatePlan(False, "a re-fit was requested")
+    if previous_messages is None or previous_manifest is None:
+        return UpdatePlan(False, "there is no earlier run to extend")
+    if not previous_has_embeddings or previous_messages.empty:
+        return UpdatePlan(False, "the earlier run has no stored embeddings")
+    before = previous_manifest.get("settings", {})
+    now = settings.to_dict()
+    changed = [k for k in TOPIC_SETTINGS if k in before and before.get(k) != now.get(k)]
+    if changed:
+        return UpdatePlan(False, f"settings changed since the earlier run ({', '.join(changed)})")
+    old_index = pd.Index(previous_messages["message_id"].astype(str))
+    if old_index.has_duplicates:
+        return UpdatePlan(False, "the earlier run has repeated message ids")
+    where = old_index.get_indexer(messages["message_id"].astype(str))
+    known = np.flatnonzero(where >= 0)
+    kept_share = len(known) / len(old_index)
+    if kept_share < settings.extend_min_kept_share and refit != "never":
+        return UpdatePlan(False, f"only {kept_share:.0%} of the earlier run's messages are in this file "
+                                 "(different data, not more of the same)")
+    new = np.flatnonzero(where < 0)
+    if len(new) > settings.extend_max_new_share * len(old_index) and refit != "never":
+        return UpdatePlan(False, f"{len(new):,} new messages are more than {settings.extend_max_new_share:.0%} "
+                                 "of the earlier run: topics are found afresh")
+    return UpdatePlan(True, f"{len(new):,} new messages joined the earlier run's topics",
+                      known, where[known].astype(np.int64), new)
+
+
+def assign_to_topics(vectors: np.ndarray, centroids: np.ndarray, topic_ids: np.ndarray,
+                     min_similarity: float, max_outlier_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest topic for each vector, as the fit's outlier reduction does it.
+
+    Messages at least ``min_similarity`` (cosine) from a centroid join it; of the rest, the most
+    similar join too until at most ``max_outlier_share`` of them are left without a topic.
+
+    Returns:
+        Topic per vector (``-1`` = none) and the similarity to the nearest centroid.
+    """
+    if len(vectors) == 0 or len(topic_ids) == 0:
+        return np.full(len(vectors), OUTLIER, dtype=np.int64), np.zeros(len(vectors), dtype=np.float32)
+    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(centroids, dtype=np.float32).T
+    best = sims.argmax(axis=1)
+    best_sim = sims[np.arange(len(vectors)), best]
+    join = best_sim >= min_similarity
+    allowed_left = int(np.floor(max_outlier_share * len(vectors)))
+    left = int((~join).sum())
+    if left > allowed_left:
+        rest = np.flatnonzero(~join)
+        join[rest[np.argsort(-best_sim[rest], kind="stable")][: left - allowed_left]] = True
+    out = np.where(join, np.asarray(topic_ids, dtype=np.int64)[best], OUTLIER)
+    return out.astype(np.int64), best_sim.astype(np.float32)
+
+
+def place_on_map(vectors: np.ndarray, known_vectors: np.ndarray, known_coords: np.ndarray,
+                 neighbours: int = MAP_NEIGHBOURS) -> np.ndarray:
+    """Map positions for new messages: the mean position of their most similar known messages."""
+    if len(vectors) == 0:
+        return np.empty((0, 2), dtype=np.float32)
+    k = min(neighbours, len(known_vectors))
+    out = np.empty((len(vectors), 2), dtype=np.float32)
+    known = np.asarray(known_vectors, dtype=np.float32)
+    for start in range(0, len(vectors), 2048):  # bounded memory: one block of similarities at a time
+        block = np.asarray(vectors[start:start + 2048], dtype=np.float32) @ known.T
+        nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        out[start:start + len(block)] = known_coords[nearest].mean(axis=1)
+    return out

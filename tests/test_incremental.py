@@ -1,0 +1,90 @@
+"""Incremental runs: the plan (extend or re-fit, and why), assignment and map placement, and the real path."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.incremental import assign_to_topics, place_on_map, plan_update
+from pipelines.settings import Settings
+
+
+def _messages(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"message_id": ids})
+
+
+def test_more_of_the_same_data_extends_the_run():
+    old = _messages([f"m{i}" for i in range(100)])
+    new = _messages([f"m{i}" for i in range(120)])
+    plan = plan_update(new, Settings(), old, {"settings": Settings().to_dict()}, True)
+    assert plan.incremental and len(plan.known) == 100 and plan.new.tolist() == list(range(100, 120))
+    assert (plan.previous_rows == np.arange(100)).all()
+
+
+@pytest.mark.parametrize("change, reason", [
+    (dict(new=[f"x{i}" for i in range(100)]), "different data"),
+    (dict(new=[f"m{i}" for i in range(200)]), "more than 50%"),
+    (dict(settings=replace(Settings(), seed=7)), "settings changed since the earlier run (seed)"),
+    (dict(refit="always"), "re-fit was requested"),
+    (dict(embeddings=False), "no stored embeddings"),
+    (dict(previous=None), "no earlier run"),
+])
+def test_a_refit_happens_when_the_data_or_settings_changed_and_says_why(change, reason):
+    old = _messages([f"m{i}" for i in range(100)])
+    new = _messages(change.get("new", [f"m{i}" for i in range(110)]))
+    previous = old if "previous" not in change else change["previous"]
+    plan = plan_update(new, change.get("settings", Settings()), previous, {"settings": Settings().to_dict()},
+                       change.get("embeddings", True), change.get("refit", "auto"))
+    assert not plan.incremental and reason in plan.reason
+
+
+def test_new_messages_join_the_nearest_topic_and_few_stay_without_one():
+    centroids = np.eye(3, dtype=np.float32)
+    vectors = np.array([[0.9, 0.1, 0], [0.1, 0.95, 0], [0.3, 0.3, 0.3], [0, 0, 1]], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    topics, sims = assign_to_topics(vectors, centroids, np.array([4, 7, 9]), 0.7, max_outlier_share=0.25)
+    assert topics.tolist() == [4, 7, -1, 9] and sims[2] < 0.7
+    topics, _ = assign_to_topics(vectors, centroids, np.array([4, 7, 9]), 0.7, max_outlier_share=0.0)
+    assert -1 not in topics.tolist()
+
+
+def test_new_messages_are_placed_among_their_nearest_known_messages():
+    known = np.eye(4, dtype=np.float32)
+    coords = np.array([[0, 0], [10, 10], [20, 20], [30, 30]], dtype=np.float32)
+    placed = place_on_map(np.array([[0, 1, 0, 0]], dtype=np.float32), known, coords, neighbours=1)
+    assert placed.tolist() == [[10, 10]]
+
+
+@pytest.mark.slow
+def test_a_re_run_with_more_messages_keeps_topics_and_scores_only_the_new_ones(real_run_store, small_sample_csv,
+                                                                           sample_frame, encoder, tmp_path):
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping
+    from pipelines.store import load_run
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    first = load_run(store)
+    bigger = tmp_path / "bigger.csv"
+    extra = sample_frame.drop(index=sample_frame.index[::12]).sample(n=60, random_state=5)
+    pd.concat([pd.read_csv(small_sample_csv), extra]).to_csv(bigger, index=False)
+    summary = analyse_file(bigger, ColumnMapping(metadata=("rating",)), Settings(store_dir=store), encoder=encoder)
+    run = load_run(store)
+    assert run.manifest["update"]["mode"] == "incremental" and run.manifest["update"]["new"] == 60
+    assert summary.newly_embedded == 60 and "Finding topics" not in str(summary.timings)
+    old = run.messages.set_index("message_id").loc[first.messages["message_id"]]
+    assert (old["topic"].to_numpy() == first.messages["topic"].to_numpy()).all()
+    assert np.allclose(old["sentiment"].to_numpy(), first.messages["sentiment"].to_numpy())
+    assert run.topics["key"].tolist() == first.topics["key"].tolist()  # labels and curation carry over as they are
+    new = run.messages[~run.messages["message_id"].isin(first.messages["message_id"])]
+    assert len(new) == 60 and (new["topic"] >= 0).mean() >= 0.9 and new["x"].notna().all()
+    assert new["expectation"].notna().all() and new["areas"].notna().all()  # new messages were tagged too
+    assert run.topics["size"].sum() + int((run.messages["topic"] == -1).sum()) == len(run.messages)
+    # --refit finds topics afresh
+    analyse_file(bigger, ColumnMapping(metadata=("rating",)), replace(Settings(store_dir=store), refit="always"),
+                 encoder=encoder)
+    assert load_run(store).manifest["update"]["mode"] == "refit"
