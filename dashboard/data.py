@@ -365,7 +365,10 @@ def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
 def gap_trend(ref: RunRef, f: MessageFilter, freq: str = "M") -> pd.DataFrame:
     """Gap metrics per area and month (or ``freq``) of the filtered messages."""
     rows = figure_messages(ref, f)
-    return expectations.gap_trend(rows[rows["date"].notna()], freq, list(expectation_areas(ref) or {}))
+    # Only what gap_trend reads (its documented input): it slices the rows once per period, and fewer
+    # columns make that about twice as fast on a large run.
+    dated = rows.loc[rows["date"].notna().to_numpy(), ["date", "areas", "expectation_met", "sentiment"]]
+    return expectations.gap_trend(dated, freq, list(expectation_areas(ref) or {}))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
