@@ -47,6 +47,21 @@ class Encoder(Protocol):
         ...
 
 
+class SpanEncoder(Encoder, Protocol):
+    """An encoder that can also embed spans of texts in context (optional; expectation tagging uses it).
+
+    ``span_method`` names how, so that vectors made differently are never mixed in a cache or fed to
+    a head trained on the other kind.
+    """
+
+    span_method: str
+
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                     progress: Progress | None = None) -> np.ndarray:
+        """One L2-normalised vector per span, in message then span order."""
+        ...
+
+
 def resolve_model_path(model: str) -> str:
     """The local folder of ``model``: the packaged default, a path, or a model already on disk."""
     if model == DEFAULT_ENCODER:
@@ -92,6 +107,72 @@ class SentenceTransformerEncoder:
         self.dimension = int(self._model.get_embedding_dimension()
                              if hasattr(self._model, "get_embedding_dimension")
                              else self._model.get_sentence_embedding_dimension())
+
+    span_method = "late-chunk-v1"
+    """Names how :meth:`encode_spans` makes span vectors; part of their cache key and of what a head trained on them expects."""
+
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                     progress: Progress | None = None) -> np.ndarray:
+        """Vectors of text spans (sentences) read in their context: "late chunking" (Günther et al., 2024).
+
+        Each message's spans are packed, in order, into windows of at most the model's sequence
+        length; each window goes through the transformer once and a span's vector is the mean of
+        its tokens' output states. One pass over a few long windows costs about 0.6× embedding the
+        same sentences one by one (short sequences use the CPU poorly), and each vector sees its
+        neighbours ("it" knows what "it" is). A span longer than a window keeps its first tokens.
+
+        Args:
+            texts: The messages.
+            spans: Per message, the ``(start, end)`` character spans to embed, in text order.
+            progress: Called with the number of spans in each finished batch.
+
+        Returns:
+            L2-normalised float32 vectors, one row per span, in message then span order.
+        """
+        import torch
+
+        tokenizer = self._model.tokenizer
+        transformer = self._model[0].auto_model
+        room = int(self._model.max_seq_length) - 2  # [CLS] and [SEP]
+        pieces = [text[s:e] for text, sp in zip(texts, spans, strict=True) for s, e in sp]
+        ids = tokenizer(pieces, add_special_tokens=False, verbose=False)["input_ids"] if pieces else []
+        # Spans start and end at whitespace, so a span tokenized alone gives the same word pieces as in its text.
+        windows: list[tuple[list[int], list[tuple[int, int, int]]]] = []  # (token ids, [(row, first, end)])
+        row = 0
+        for sp in spans:
+            tokens: list[int] = []
+            members: list[tuple[int, int, int]] = []
+            for _ in sp:
+                piece = ids[row][:room]
+                if tokens and len(tokens) + len(piece) > room:
+                    windows.append((tokens, members))
+                    tokens, members = [], []
+                members.append((row, len(tokens) + 1, len(tokens) + 1 + len(piece)))
+                tokens = tokens + piece
+                row += 1
+            if members:
+                windows.append((tokens, members))
+        out = np.zeros((len(pieces), self.dimension), dtype=np.float32)
+        order = sorted(range(len(windows)), key=lambda w: len(windows[w][0]))
+        device = self._model.device
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = [windows[w] for w in order[start : start + self.batch_size]]
+                width = max(len(tokens) for tokens, _ in batch) + 2
+                input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+                mask = torch.zeros_like(input_ids)
+                for i, (tokens, _) in enumerate(batch):
+                    input_ids[i, : len(tokens) + 2] = torch.tensor([tokenizer.cls_token_id, *tokens, tokenizer.sep_token_id])
+                    mask[i, : len(tokens) + 2] = 1
+                states = transformer(input_ids=input_ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+                states = states.float().cpu().numpy()
+                for i, (_, members) in enumerate(batch):
+                    for r, first, end in members:
+                        out[r] = states[i, first:end].mean(axis=0) if end > first else states[i, 0]
+                if progress:
+                    progress(sum(len(members) for _, members in batch))
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Embed in length-sorted chunks (little padding waste), reporting progress per chunk."""
