@@ -3,10 +3,13 @@
 Owns: the expectation benchmark and the calibration of everything expectation tagging learns.
 
 - ``--train`` reads only the ``dev`` rows of ``bench/expectation_eval/labels.csv``: it calibrates
-  each area's similarity threshold (written into ``data/expectation_areas.yaml``), trains the
-  statement head (``pipelines/models/expectation_head.npz``) on the dev sentences (the one holding
-  the labelled quote is positive, the others negative), and picks the head's strength and threshold
-  by 5-fold cross-validation on dev (the best F1 among thresholds with precision >= 0.85).
+  each area's similarity threshold (written into ``data/expectation_areas.yaml``; used for areas the
+  area head does not know), trains the area heads (``pipelines/models/expectation_area_head.npz``,
+  strength and probability threshold chosen by 5-fold cross-validation on dev for the best
+  micro-F1), trains the statement head (``pipelines/models/expectation_head.npz``) on the dev
+  sentences (the one holding the labelled quote is positive, the others negative), and picks the
+  head's strength and threshold by 5-fold cross-validation on dev (the best F1 among thresholds with
+  precision >= 0.85).
 - Without ``--train`` it reads only the ``test`` rows, runs the real :func:`tag_expectations`
   next to the cue-phrase baselines in the same run, prints a markdown table and writes it to
   ``bench/results/expectations.md``. It changes nothing else.
@@ -40,20 +43,24 @@ import pandas as pd
 
 from pipelines.embed import SentenceTransformerEncoder
 from pipelines.expectations import (
+    AREA_HEAD_PATH,
     AREAS_PATH,
     CUE_GROUP_NAMES,
     HEAD_PATH,
     SOURCES,
+    AreaHead,
     ExpectationSettings,
     StatementHead,
     Taxonomy,
+    area_fingerprint,
     area_prototype_vectors,
-    area_scores,
+    area_similarities,
+    assign_areas,
     cue_groups,
     embed_sentences,
     has_cue,
     load_taxonomy,
-    split_sentences,
+    sentence_spans,
     tag_expectations,
 )
 
@@ -64,6 +71,8 @@ CACHE = Path(os.environ.get("FEEDBACK_LENS_BENCH_CACHE", "/tmp/feedback_lens_exp
 SEED = 7
 TARGETS = {"statement_precision": 0.85, "statement_recall": 0.70, "area_micro_f1": 0.75}
 HEAD_C = (0.3, 1.0, 3.0)  # regularisation strengths tried by cross-validation on dev
+AREA_HEAD_C = (1.0, 3.0, 10.0)
+AREA_PROBABILITY_GRID = np.round(np.arange(0.30, 0.951, 0.025), 3)
 THRESHOLD_GRID = np.round(np.arange(0.15, 0.70, 0.01), 2)
 
 AREA_KEYWORDS = {
@@ -86,6 +95,7 @@ class CachingEncoder:
         self._inner = SentenceTransformerEncoder()
         self.uncached = self._inner
         self.name, self.dimension = self._inner.name, self._inner.dimension
+        self.span_method = self._inner.span_method
         self.path = path
         self._cache: dict[str, np.ndarray] = {}
         self.embedded = 0
@@ -102,6 +112,16 @@ class CachingEncoder:
         if progress:
             progress(len(texts))
         return out
+
+    def encode_spans(self, texts: Sequence[str], spans, progress=None) -> np.ndarray:
+        keys = [[f"\0{self.span_method}\0{k}\0{list(sp)}\0{t}" for k in range(len(sp))] for t, sp in zip(texts, spans, strict=True)]
+        todo = [i for i, ks in enumerate(keys) if any(k not in self._cache for k in ks)]
+        if todo:
+            fresh = self._inner.encode_spans([texts[i] for i in todo], [spans[i] for i in todo])
+            self._cache.update(zip([k for i in todo for k in keys[i]], fresh, strict=True))
+            self.embedded += len(fresh)
+        rows = [self._cache[k] for ks in keys for k in ks]
+        return np.stack(rows) if rows else np.empty((0, self.dimension), np.float32)
 
     def save(self) -> None:
         if self.embedded:
@@ -171,7 +191,7 @@ def write_thresholds(path: Path, thresholds: dict[str, float]) -> None:
 
 def sentence_table(texts: Sequence[str], embeddings: np.ndarray, encoder, settings: ExpectationSettings):
     """Sentence spans, owners, vectors and cue features of ``texts``, as tag_expectations makes them."""
-    spans = [split_sentences(t, settings.min_sentence_chars)[: settings.max_sentences] for t in texts]
+    spans = [sentence_spans(t, settings) for t in texts]
     owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
     vectors = embed_sentences(texts, spans, embeddings, encoder)
     sentences = [t[s:e] for t, sp in zip(texts, spans, strict=True) for s, e in sp]
@@ -196,6 +216,55 @@ def fit_head(x: np.ndarray, y: np.ndarray, c: float):
     return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
 
 
+def train_area_head(taxonomy: Taxonomy, embeddings: np.ndarray, whole: np.ndarray, best: np.ndarray, truth: np.ndarray,
+                    encoder) -> None:
+    """Fit one logistic head per area; choose the strength (best micro-F1) and each area's probability
+    threshold (the middle of its best-F1 plateau) on 5-fold cross-validated probabilities on dev."""
+
+    def head_of(coef, intercept, thresholds) -> AreaHead:
+        return AreaHead(keys=tuple(taxonomy.keys), fingerprints=tuple(area_fingerprint(a) for a in taxonomy.areas),
+                        coef=np.array(coef), intercept=np.array(intercept), thresholds=np.asarray(thresholds, np.float64),
+                        encoder_name=encoder.name, span_method=encoder.span_method)
+
+    features = head_of(np.zeros((1, 1)), np.zeros(1), np.zeros(1)).features
+
+    def fit(rows: np.ndarray, c: float) -> AreaHead:
+        models = [fit_head(features(embeddings[rows], whole[rows, j], best[rows, j]), truth[rows, j], c)
+                  for j in range(truth.shape[1])]
+        return head_of([m.coef_[0] for m in models], [m.intercept_[0] for m in models], np.full(truth.shape[1], 0.5))
+
+    def plateau_thresholds(prob: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        out = []
+        for j in range(truth.shape[1]):
+            f1 = np.array([prf(truth[:, j], prob[:, j] >= t)[2] for t in AREA_PROBABILITY_GRID])
+            out.append(float(np.median(AREA_PROBABILITY_GRID[f1 >= f1.max() - 1e-9])))
+        return np.array(out)
+
+    fold = np.random.default_rng(SEED).permutation(len(truth)) % 5
+    best_choice = None
+    for c in AREA_HEAD_C:
+        prob = np.zeros(truth.shape)
+        for f in range(5):
+            held = fold == f
+            prob[held] = fit(np.flatnonzero(~held), c).probabilities(embeddings[held], whole[held], best[held], taxonomy)
+        thresholds = plateau_thresholds(prob, truth)
+        f1 = prf(truth.ravel(), (prob >= thresholds).ravel())[2]
+        print(f"  CV C={c:<4}: micro-F1 {f1:.3f} with per-area thresholds chosen on the same probabilities")
+        if best_choice is None or f1 > best_choice[0]:
+            best_choice = (f1, c, thresholds)
+    f1, c, thresholds = best_choice
+    # The similarity thresholds' figure for comparison, calibrated the same way.
+    scores = 0.5 * whole + 0.5 * best
+    pred = scores >= calibrate_thresholds(scores, truth)[1]
+    print(f"Area heads: C={c} (dev 5-fold CV micro-F1 {f1:.3f}; similarity thresholds, in-sample: "
+          f"{prf(truth.ravel(), pred.ravel())[2]:.3f}); probability thresholds "
+          + ", ".join(f"{k} {t:.3f}" for k, t in zip(taxonomy.keys, thresholds, strict=True)))
+    final = fit(np.arange(len(truth)), c)
+    head = head_of(final.coef, final.intercept, thresholds)
+    head.save(AREA_HEAD_PATH)
+    print(f"  -> written to {AREA_HEAD_PATH.relative_to(REPO_ROOT)} ({AREA_HEAD_PATH.stat().st_size:,} bytes)")
+
+
 def train(encoder: CachingEncoder) -> None:
     settings = ExpectationSettings()
     dev = load_labels("dev")
@@ -204,14 +273,16 @@ def train(encoder: CachingEncoder) -> None:
     taxonomy = load_taxonomy(AREAS_PATH)
     spans, owner, vectors, _, cues = sentence_table(texts, embeddings, encoder, settings)
 
-    # Area thresholds.
-    scores = area_scores(embeddings, vectors, owner, area_prototype_vectors(taxonomy, encoder), settings)
+    # Area thresholds (the path for areas the head does not know).
+    whole, best_sentence = area_similarities(embeddings, vectors, owner, area_prototype_vectors(taxonomy, encoder))
+    scores = (1.0 - settings.sentence_weight) * whole + settings.sentence_weight * best_sentence
     truth = area_matrix(dev["areas"], taxonomy.keys)
     global_t, per_area = calibrate_thresholds(scores, truth)
     write_thresholds(AREAS_PATH, dict(zip(taxonomy.keys, per_area, strict=True)))
     print(f"Area thresholds (dev, n={len(dev)}): default {global_t:.2f}; "
           + ", ".join(f"{k} {t:.2f}" for k, t in zip(taxonomy.keys, per_area, strict=True)))
     print(f"  -> written to {AREAS_PATH.relative_to(REPO_ROOT)}; set ExpectationSettings.area_threshold = {global_t:.2f}")
+    train_area_head(load_taxonomy(AREAS_PATH), embeddings, whole, best_sentence, truth, encoder)
 
     # Statement head: choose C and the threshold by 5-fold cross-validation over dev messages.
     x = np.hstack([vectors, cues])
@@ -238,7 +309,8 @@ def train(encoder: CachingEncoder) -> None:
     print(f"Statement head: C={c}, threshold {t:.2f} (dev 5-fold CV: precision {p:.3f}, recall {r:.3f}, F1 {f1:.3f})")
     model = fit_head(x, y, c)
     head = StatementHead(coef=model.coef_[0].astype(np.float64), intercept=float(model.intercept_[0]),
-                         encoder_name=encoder.name, cue_names=CUE_GROUP_NAMES, threshold=float(t))
+                         encoder_name=encoder.name, cue_names=CUE_GROUP_NAMES, threshold=float(t),
+                         span_method=encoder.span_method)
     HEAD_PATH.parent.mkdir(parents=True, exist_ok=True)
     head.save(HEAD_PATH)
     print(f"  -> written to {HEAD_PATH.relative_to(REPO_ROOT)} ({HEAD_PATH.stat().st_size:,} bytes)")
@@ -271,11 +343,17 @@ def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy) -> str:
     t0 = time.perf_counter()
     tags = tag_expectations(texts, embeddings, encoder.uncached, taxonomy)  # sentences embedded afresh: honest timing
     seconds = time.perf_counter() - t0
-    n_sentences = sum(len(split_sentences(t, ExpectationSettings().min_sentence_chars)) for t in texts)
+    settings = ExpectationSettings()
+    n_sentences = sum(len(sentence_spans(t, settings)) for t in texts)
+    # The similarity-threshold path alone (what areas a user adds or rewrites get), for comparison.
+    spans, owner, vectors, _, _ = sentence_table(texts, embeddings, encoder, settings)
+    whole, best = area_similarities(embeddings, vectors, owner, area_prototype_vectors(taxonomy, encoder))
+    by_threshold = assign_areas((1 - settings.sentence_weight) * whole + settings.sentence_weight * best, taxonomy, settings)
 
     keys = taxonomy.keys
     truth_a = area_matrix(test["areas"], keys)
     pred_a = area_matrix(tags["areas"], keys)
+    threshold_a = area_matrix(by_threshold, keys)
     base_a = keyword_areas(texts, keys)
     truth_s = test["expectation"].to_numpy()
     pred_s = tags["expectation"].to_numpy(dtype=bool)
@@ -289,7 +367,7 @@ def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy) -> str:
              "in the same run on the same messages.",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, 1-minute load average {load:.1f} before the run. "
              f"`tag_expectations` took {seconds:.1f} s for {len(test)} messages given their embeddings "
-             f"({n_sentences} sentences and the taxonomy's examples embedded afresh on CPU; "
+             f"({n_sentences} sentences read in context and the taxonomy's examples embedded afresh on CPU; "
              f"{len(test) / seconds:.0f} messages/s).",
              "", "## Expectation statements (message level)", "",
              "| method | precision | recall | F1 | target |", "| --- | ---: | ---: | ---: | --- |"]
@@ -332,27 +410,34 @@ def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy) -> str:
     lines += [f"| {s} | " + " | ".join(str(int(v)) for v in confusion.loc[s]) + " |" for s in SOURCES]
 
     lines += ["", "## Expectation areas", "",
-              "| area | n (test) | keyword baseline P / R / F1 | similarity P / R / F1 | threshold |",
-              "| --- | ---: | --- | --- | ---: |"]
-    settings = ExpectationSettings()
+              "Feedback Lens decides the shipped areas with the area heads (similarity to the area's description and "
+              "examples, of the message and of its best sentence, plus the message embedding); an area a user adds "
+              "or rewrites is decided by similarity thresholds alone, shown here for the same eight areas.", "",
+              "| area | n (test) | keyword baseline P / R / F1 | similarity thresholds P / R / F1 (threshold) "
+              "| Feedback Lens (area heads) P / R / F1 |",
+              "| --- | ---: | --- | --- | --- |"]
     for j, area in enumerate(taxonomy.areas):
         b = prf(truth_a[:, j], base_a[:, j])
+        s = prf(truth_a[:, j], threshold_a[:, j])
         m = prf(truth_a[:, j], pred_a[:, j])
         t = area.threshold if area.threshold is not None else settings.area_threshold
         lines.append(f"| {area.name} | {int(truth_a[:, j].sum())} | {b[0]:.2f} / {b[1]:.2f} / {b[2]:.2f} "
-                     f"| {m[0]:.2f} / {m[1]:.2f} / {m[2]:.2f} | {t:.2f} |")
-    bm, mm = prf(truth_a.ravel(), base_a.ravel()), prf(truth_a.ravel(), pred_a.ravel())
+                     f"| {s[0]:.2f} / {s[1]:.2f} / {s[2]:.2f} ({t:.2f}) | {m[0]:.2f} / {m[1]:.2f} / {m[2]:.2f} |")
+    bm, sm, mm = (prf(truth_a.ravel(), x.ravel()) for x in (base_a, threshold_a, pred_a))
     lines.append(f"| **micro average** | {int(truth_a.sum())} | {bm[0]:.2f} / {bm[1]:.2f} / **{bm[2]:.3f}** "
-                 f"| {mm[0]:.2f} / {mm[1]:.2f} / **{mm[2]:.3f}** | target micro-F1 ≥ 0.75 |")
-    a, b, d = bootstrap(truth_a, pred_a, base_a, lambda t, p: prf(t.ravel(), p.ravel())[2])
-    lines += ["", f"Micro-F1 95% bootstrap interval: similarity {a[0]:.2f} … {a[1]:.2f}, keywords {b[0]:.2f} … {b[1]:.2f}, "
-              f"difference {d[0]:+.2f} … {d[1]:+.2f}."]
+                 f"| {sm[0]:.2f} / {sm[1]:.2f} / **{sm[2]:.3f}** | {mm[0]:.2f} / {mm[1]:.2f} / **{mm[2]:.3f}** |")
+    micro = lambda t, p: prf(t.ravel(), p.ravel())[2]  # noqa: E731
+    a, b, d = bootstrap(truth_a, pred_a, base_a, micro)
+    _, s_int, d_s = bootstrap(truth_a, pred_a, threshold_a, micro)
+    lines += ["", f"Target: micro-F1 ≥ 0.75. 95% bootstrap intervals: area heads {a[0]:.2f} … {a[1]:.2f}, "
+              f"similarity thresholds {s_int[0]:.2f} … {s_int[1]:.2f}, keywords {b[0]:.2f} … {b[1]:.2f}; "
+              f"heads − keywords {d[0]:+.2f} … {d[1]:+.2f}, heads − thresholds {d_s[0]:+.2f} … {d_s[1]:+.2f}."]
     for name, prefixes in (("Fine Food reviews", ("amazon",)), ("CFPB complaints", ("cfpb",)),
                            ("UCI + VADER sentences", ("uci", "vader"))):
         mask = test["source_file"].str.startswith(prefixes).to_numpy()
-        mm = prf(truth_a[mask].ravel(), pred_a[mask].ravel())
-        bm = prf(truth_a[mask].ravel(), base_a[mask].ravel())
-        lines.append(f"- {name} ({int(mask.sum())} messages): micro-F1 similarity {mm[2]:.3f}, keywords {bm[2]:.3f}.")
+        mm, sm, bm = (prf(truth_a[mask].ravel(), x[mask].ravel()) for x in (pred_a, threshold_a, base_a))
+        lines.append(f"- {name} ({int(mask.sum())} messages): micro-F1 area heads {mm[2]:.3f}, similarity thresholds "
+                     f"{sm[2]:.3f}, keywords {bm[2]:.3f}.")
 
     verdict = [("statement precision", mp, TARGETS["statement_precision"]),
                ("statement recall", mr, TARGETS["statement_recall"]),

@@ -4,8 +4,13 @@ Owns:
 
 - the expectation-area taxonomy (``data/expectation_areas.yaml``): :func:`load_taxonomy` reads and
   validates it; users edit it;
-- area assignment by semantic similarity of a message and of its sentences to each area's
-  description and examples (:func:`area_scores`, :func:`assign_areas`);
+- sentence vectors: the sentences worth reading, embedded in their context when the encoder can
+  (:func:`embed_sentences`; late chunking, see ``SentenceTransformerEncoder.encode_spans``);
+- area assignment by semantic similarity of a message and of its best sentence to each area's
+  description and examples (:func:`area_similarities`), decided by a small logistic head per area
+  over the message embedding and those two similarities (:class:`AreaHead`) for the areas it was
+  trained on, and by calibrated similarity thresholds for areas a user added or rewrote
+  (:func:`assign_areas`);
 - expectation statements: cue patterns plus a small logistic head on sentence embeddings
   (:func:`detect_statements`), whether the expectation was met, the sentence span, and where the
   expectation came from (:func:`expectation_source`);
@@ -14,9 +19,10 @@ Owns:
   (:func:`area_gap_table`, :func:`ipa_table`, :func:`gap_trend`, :func:`quadrant_name`).
 
 It must not: import Streamlit, write files, read anything but the taxonomy file and the shipped
-heads (``pipelines/models/expectation_head.npz`` here, and the sentiment head through
-``pipelines.sentiment``; both read with ``allow_pickle=False``), or unpickle anything. ``bench/expectations.py`` trains the head and calibrates the thresholds on the dev half
-of the hand-labelled set and measures everything on its test half.
+heads (``pipelines/models/expectation_head.npz`` and ``expectation_area_head.npz`` here, and the
+sentiment head through ``pipelines.sentiment``; all read with ``allow_pickle=False``), or unpickle
+anything. ``bench/expectations.py --train`` trains the heads and calibrates the thresholds on the
+dev half of the hand-labelled set; without ``--train`` it measures everything on the test half.
 
 Example:
     >>> from pipelines.embed import SentenceTransformerEncoder
@@ -46,6 +52,9 @@ AREAS_PATH = Path(__file__).resolve().parents[1] / "data" / "expectation_areas.y
 HEAD_PATH = Path(__file__).with_name("models") / "expectation_head.npz"
 """Weights of the statement head (a few KB of arrays), trained by ``bench/expectations.py --train``."""
 
+AREA_HEAD_PATH = Path(__file__).with_name("models") / "expectation_area_head.npz"
+"""Weights of the per-area heads (a few KB of arrays), trained by ``bench/expectations.py --train``."""
+
 SOURCES = ("company", "other_brands", "reviews", "previous", "unknown")
 """Where an expectation came from: the company's own communication, other brands, reviews and word
 of mouth, the customer's previous encounters with this company, or not said."""
@@ -68,12 +77,13 @@ class ExpectationSettings:
     ``bench/expectations.py --train``; the test half was used only to report the results.
     """
 
-    # Cosine similarity an area needs when its taxonomy entry sets no threshold of its own
-    # (calibrated on dev over all areas: the best single threshold for micro-F1).
-    area_threshold: float = 0.33
-    # Blend of the whole-message and best-sentence similarity: sentences find an area that one
-    # line of a long complaint mentions, the whole message keeps short texts stable (0.3, 0.5 and
-    # 0.7 were tried on dev; 0.5 was best, and clearly better than either alone).
+    # Areas the shipped area head does not know (added or rewritten by a user), or any area when the
+    # encoder is not the head's: the cosine similarity an area needs when its taxonomy entry sets no
+    # threshold of its own (calibrated on dev over all areas: the best single threshold for micro-F1).
+    area_threshold: float = 0.31
+    # Same case: blend of the whole-message and best-sentence similarity. Sentences find an area
+    # that one line of a long complaint mentions, the whole message keeps short texts stable (0.3,
+    # 0.5 and 0.7 were tried on dev; 0.5 was best, and clearly better than either alone).
     sentence_weight: float = 0.5
     # Probability from the statement head above which a sentence states an expectation; None uses
     # the threshold calibrated with the shipped head (on dev: the best F1 with precision >= 0.85).
@@ -377,6 +387,18 @@ HINT_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     # a turn: what was expected against what happened
     "contrast": (r"\bbut\b", r"\bhowever\b", r"\byet\b", r"\binstead\b", r"\balthough\b|\bthough\b", r"\bstill\b", r"\bnot even\b"),
+    # what the customer was told, without the "…would / will" the "told" cues need (issue 5's "was told",
+    # "according to their website")
+    "reported": (
+        r"\b(?:i|we) (?:was|were|had been|have been) (?:told|informed|assured|promised|quoted)\b", r"\bwhat (?:i|we) (?:was|were) told\b",
+        r"\baccording to (?:the|their|your|its|his|her) (?:website|site|ads?|advertisement|listing|label|description|rep|representative|"
+        r"agent|terms|agreement|contract|letter|email|polic(?:y|ies))\b",
+    ),
+    # a norm stated as one: "it should be", "it normally takes"
+    "norm": (
+        r"\b(?:normally|usually) (?:takes?|took|costs?|is|are|was|were|comes?|came|arrives?|arrived|gets?|get)\b",
+        r"\bshould (?:be|get|take|arrive|work|last|have been)\b",
+    ),
 }
 """Weaker hints, common outside expectation statements too: features of the statement head only."""
 
@@ -492,40 +514,140 @@ def area_prototype_vectors(taxonomy: Taxonomy, encoder: Encoder) -> list[np.ndar
     return out
 
 
-def area_scores(message_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_owner: np.ndarray,
-                prototypes: Sequence[np.ndarray], settings: ExpectationSettings | None = None) -> np.ndarray:
-    """Similarity of each message to each area, shape ``(messages, areas)``.
+def area_similarities(message_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_owner: np.ndarray,
+                      prototypes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of each message, and of its best sentence, to each area.
 
-    A message's score for an area blends two cosine similarities, each the mean of the two best
-    matches among the area's description and examples: of the whole message, and of its best
-    sentence (``settings.sentence_weight``). A message without sentences uses the whole-message score.
+    Each similarity is the mean of the two best matches among the area's description and examples.
+    A message without sentences gets its whole-message similarity as its best sentence's.
 
     Args:
         message_vectors: L2-normalised message embeddings, one row per message.
         sentence_vectors: L2-normalised sentence embeddings.
         sentence_owner: For each sentence, the row of its message.
         prototypes: Per area, the embeddings of its description and examples.
-        settings: Expectation settings; defaults when None.
+
+    Returns:
+        ``(whole, best)``, each of shape ``(messages, areas)``.
+    """
+    n = len(message_vectors)
+    whole = np.zeros((n, len(prototypes)))
+    best = np.zeros((n, len(prototypes)))
+    for j, proto in enumerate(prototypes):
+        whole[:, j] = _top_mean(message_vectors @ proto.T, 2)
+        top = np.full(n, -np.inf)
+        if len(sentence_vectors):
+            np.maximum.at(top, sentence_owner, _top_mean(sentence_vectors @ proto.T, 2))
+        best[:, j] = np.where(np.isfinite(top), top, whole[:, j])
+    return whole, best
+
+
+def area_scores(message_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_owner: np.ndarray,
+                prototypes: Sequence[np.ndarray], settings: ExpectationSettings | None = None) -> np.ndarray:
+    """Similarity of each message to each area, shape ``(messages, areas)``: the threshold path's score.
+
+    Blends the whole-message and the best-sentence similarity of :func:`area_similarities` with
+    ``settings.sentence_weight`` on the sentence.
     """
     settings = settings or ExpectationSettings()
-    n = len(message_vectors)
-    scores = np.zeros((n, len(prototypes)))
-    for j, proto in enumerate(prototypes):
-        whole = _top_mean(message_vectors @ proto.T, 2)
-        best = np.full(n, -np.inf)
-        if len(sentence_vectors):
-            np.maximum.at(best, sentence_owner, _top_mean(sentence_vectors @ proto.T, 2))
-        best = np.where(np.isfinite(best), best, whole)
-        scores[:, j] = (1.0 - settings.sentence_weight) * whole + settings.sentence_weight * best
-    return scores
+    whole, best = area_similarities(message_vectors, sentence_vectors, sentence_owner, prototypes)
+    return (1.0 - settings.sentence_weight) * whole + settings.sentence_weight * best
 
 
-def assign_areas(scores: np.ndarray, taxonomy: Taxonomy, settings: ExpectationSettings | None = None) -> list[list[str]]:
-    """Area keys per message: every area whose score reaches its threshold (the area's own, else the default)."""
+def area_fingerprint(area: ExpectationArea) -> str:
+    """Identifies an area's key, description and examples: a head trained on them applies only while they stay so."""
+    from pipelines.clean import text_hash
+
+    return text_hash("\n".join([area.key, *area.prototypes()]))
+
+
+@dataclass(frozen=True)
+class AreaHead:
+    """One logistic head per area: P(the message is about the area).
+
+    Features: the message embedding and the area's own whole-message and best-sentence similarity
+    (times ``similarity_scale``, so that the two numbers are not drowned by the regularisation of
+    384 embedding weights). Only the area's own similarities are used, so one area's head still
+    applies after a user edits, adds or removes other areas. Each area has its own probability
+    threshold (calibrated by cross-validation on dev, as the similarity thresholds are).
+    """
+
+    keys: tuple[str, ...]
+    fingerprints: tuple[str, ...]
+    coef: np.ndarray
+    intercept: np.ndarray
+    thresholds: np.ndarray
+    encoder_name: str
+    span_method: str
+    similarity_scale: float = 3.0
+
+    def features(self, message_vectors: np.ndarray, whole: np.ndarray, best: np.ndarray) -> np.ndarray:
+        """Feature rows of one area: ``whole`` and ``best`` are that area's similarities, one per message."""
+        return np.hstack([message_vectors.astype(np.float64, copy=False),
+                          self.similarity_scale * np.column_stack([whole, best])])
+
+    def _rows(self, taxonomy: Taxonomy) -> list[int | None]:
+        """For each area of ``taxonomy``, its row in the head, or None when the head does not know it
+        (an area it was not trained on, or one whose key, description or examples changed since)."""
+        trained = {f: k for k, f in enumerate(self.fingerprints)}
+        return [trained.get(area_fingerprint(area)) for area in taxonomy.areas]
+
+    def probabilities(self, message_vectors: np.ndarray, whole: np.ndarray, best: np.ndarray,
+                      taxonomy: Taxonomy) -> np.ndarray:
+        """P(area) per message and area of ``taxonomy``; NaN in the columns of areas the head does not know."""
+        out = np.full(whole.shape, np.nan)
+        for j, k in enumerate(self._rows(taxonomy)):
+            if k is not None:
+                z = self.features(message_vectors, whole[:, j], best[:, j]) @ self.coef[k] + self.intercept[k]
+                out[:, j] = 1.0 / (1.0 + np.exp(-z))
+        return out
+
+    def thresholds_for(self, taxonomy: Taxonomy) -> np.ndarray:
+        """The probability threshold of each area of ``taxonomy``; NaN for areas the head does not know."""
+        return np.array([np.nan if k is None else self.thresholds[k] for k in self._rows(taxonomy)], dtype=np.float64)
+
+    def save(self, path: Path) -> None:
+        """Write the heads as plain arrays (``np.savez``; no pickled objects)."""
+        np.savez(path, keys=np.array(self.keys, dtype=str), fingerprints=np.array(self.fingerprints, dtype=str),
+                 coef=self.coef, intercept=self.intercept, thresholds=self.thresholds, encoder=np.str_(self.encoder_name),
+                 span_method=np.str_(self.span_method), similarity_scale=np.float64(self.similarity_scale))
+
+
+def load_area_head(path: Path = AREA_HEAD_PATH) -> AreaHead:
+    """Read the area heads written by ``bench/expectations.py --train`` (``allow_pickle=False``).
+
+    Raises:
+        FeedbackLensError: the file is missing, unreadable or lacks an array.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return AreaHead(keys=tuple(str(k) for k in z["keys"]), fingerprints=tuple(str(f) for f in z["fingerprints"]),
+                            coef=z["coef"].astype(np.float64), intercept=z["intercept"].astype(np.float64),
+                            thresholds=z["thresholds"].astype(np.float64), encoder_name=str(z["encoder"]),
+                            span_method=str(z["span_method"]), similarity_scale=float(z["similarity_scale"]))
+    except (OSError, ValueError, KeyError) as err:
+        raise FeedbackLensError(f"The expectation area head {path} cannot be read ({err}).",
+                                fix="Reinstall Feedback Lens, or rebuild it with `python bench/expectations.py --train`.") from None
+
+
+def assign_areas(scores: np.ndarray, taxonomy: Taxonomy, settings: ExpectationSettings | None = None,
+                 head: AreaHead | None = None, probabilities: np.ndarray | None = None) -> list[list[str]]:
+    """Area keys per message.
+
+    An area the ``head`` knows is assigned where its probability (``probabilities``, from
+    :meth:`AreaHead.probabilities`) reaches the head's threshold for it; any other area where its
+    similarity score (:func:`area_scores`) reaches its threshold (the area's own, else
+    ``settings.area_threshold``).
+    """
     settings = settings or ExpectationSettings()
     thresholds = np.array([a.threshold if a.threshold is not None else settings.area_threshold for a in taxonomy.areas])
+    found = scores >= thresholds
+    if head is not None and probabilities is not None:
+        head_thresholds = head.thresholds_for(taxonomy)
+        by_head = ~np.isnan(head_thresholds)
+        found[:, by_head] = probabilities[:, by_head] >= head_thresholds[by_head]
     keys = taxonomy.keys
-    return [[keys[j] for j in np.flatnonzero(row >= thresholds)] for row in scores]
+    return [[keys[j] for j in np.flatnonzero(row)] for row in found]
 
 
 # --------------------------------------------------------------------------------------------
@@ -535,13 +657,18 @@ def assign_areas(scores: np.ndarray, taxonomy: Taxonomy, settings: ExpectationSe
 
 @dataclass(frozen=True)
 class StatementHead:
-    """Logistic head over ``[sentence embedding, cue groups]``: P(sentence states an expectation)."""
+    """Logistic head over ``[sentence embedding, cue groups]``: P(sentence states an expectation).
+
+    ``span_method`` says how the sentence vectors it was trained on were made (the encoder's
+    ``span_method``, e.g. read in context), so that it is never fed vectors of another kind.
+    """
 
     coef: np.ndarray
     intercept: float
     encoder_name: str
     cue_names: tuple[str, ...]
     threshold: float = 0.5
+    span_method: str = ""
 
     def probability(self, sentence_vectors: np.ndarray, cue_matrix: np.ndarray) -> np.ndarray:
         """P(statement) for each sentence."""
@@ -551,7 +678,8 @@ class StatementHead:
     def save(self, path: Path) -> None:
         """Write the head as plain arrays (``np.savez``; no pickled objects)."""
         np.savez(path, coef=self.coef, intercept=np.float64(self.intercept), encoder=np.str_(self.encoder_name),
-                 cue_names=np.array(self.cue_names, dtype=str), threshold=np.float64(self.threshold))
+                 cue_names=np.array(self.cue_names, dtype=str), threshold=np.float64(self.threshold),
+                 span_method=np.str_(self.span_method))
 
 
 def load_statement_head(path: Path = HEAD_PATH) -> StatementHead:
@@ -565,7 +693,7 @@ def load_statement_head(path: Path = HEAD_PATH) -> StatementHead:
         with np.load(path, allow_pickle=False) as z:
             head = StatementHead(coef=z["coef"].astype(np.float64), intercept=float(z["intercept"]),
                                  encoder_name=str(z["encoder"]), cue_names=tuple(str(c) for c in z["cue_names"]),
-                                 threshold=float(z["threshold"]))
+                                 threshold=float(z["threshold"]), span_method=str(z["span_method"]))
     except (OSError, ValueError, KeyError) as err:
         raise FeedbackLensError(f"The expectation statement head {path} cannot be read ({err}).",
                                 fix="Reinstall Feedback Lens, or rebuild it with `python bench/expectations.py --train`.") from None
@@ -577,12 +705,13 @@ def load_statement_head(path: Path = HEAD_PATH) -> StatementHead:
 
 @dataclass
 class Statements:
-    """Per message: the best sentence's P(statement), its span, and its text."""
+    """Per message: the best sentence's P(statement), its span, its text, and its row among all sentences (-1: none)."""
 
     probability: np.ndarray
     start: np.ndarray
     end: np.ndarray
     sentence: list[str | None]
+    row: np.ndarray
 
 
 def detect_statements(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], sentence_vectors: np.ndarray,
@@ -602,7 +731,8 @@ def detect_statements(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, 
     else:
         prob = head.probability(sentence_vectors, cues) if len(sentences) else np.zeros(0)
     n = len(texts)
-    out = Statements(probability=np.zeros(n), start=np.full(n, -1), end=np.full(n, -1), sentence=[None] * n)
+    out = Statements(probability=np.zeros(n), start=np.full(n, -1), end=np.full(n, -1), sentence=[None] * n,
+                     row=np.full(n, -1))
     k = 0
     for i, sp in enumerate(spans):
         if sp:
@@ -610,6 +740,7 @@ def detect_statements(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, 
             out.probability[i] = prob[best]
             out.start[i], out.end[i] = sp[best - k]
             out.sentence[i] = sentences[best]
+            out.row[i] = best
         k += len(sp)
     return out
 
@@ -643,14 +774,15 @@ def expectation_met(sentence: str, sentence_sentiment: float, message_sentiment:
 
 def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Encoder, taxonomy: Taxonomy, *,
                      sentiment: np.ndarray | None = None, settings: ExpectationSettings | None = None,
-                     head: StatementHead | None = None, cache: EmbeddingCache | None = None) -> pd.DataFrame:
+                     head: StatementHead | None = None, area_head: AreaHead | None = None,
+                     cache: EmbeddingCache | None = None) -> pd.DataFrame:
     """Tag each message with its expectation areas and its expectation statement, if any.
 
     This is the pipeline's one entry point. It embeds the messages' sentences with ``encoder``
-    (messages of one sentence reuse their message embedding). That is the expensive part: about as
-    much text as the messages themselves, in more, shorter pieces (on 2 CPU cores it took about 1.7×
-    the time of embedding the messages). Pass the run's embedding ``cache`` so that a re-run embeds
-    only new sentences.
+    (messages of one sentence reuse their message embedding; see :func:`embed_sentences`). That is
+    the expensive part: about as much text as the messages themselves, read near the start of each
+    message and, further in, only where a cue phrase is. Pass the run's embedding ``cache`` so that
+    a re-run embeds only new messages' sentences.
 
     Args:
         texts: The cleaned messages.
@@ -662,9 +794,12 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
             shipped sentiment head when None.
         settings: Thresholds and limits; :class:`ExpectationSettings` defaults when None.
         head: The statement head; the shipped one when None. If the run's encoder is not the one
-            the head was trained on, statements are found by cue phrases only.
+            the head was trained on (or cannot embed sentences in context as it was trained), statements
+            are found by cue phrases only.
+        area_head: The area heads; the shipped ones when None. Areas they were not trained on, and
+            every area when the encoder is not theirs, are assigned by similarity thresholds.
         cache: The run's embedding cache (for ``encoder``); sentence vectors are read from and added
-            to it, keyed like messages by the hash of their text. None embeds every sentence.
+            to it. None embeds every sentence.
 
     Returns:
         A DataFrame aligned with ``texts`` (same length, RangeIndex) with columns
@@ -690,17 +825,27 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
         empty.update(expectation=pd.Series(dtype=bool), expectation_start=pd.Series(dtype=np.int64),
                      expectation_end=pd.Series(dtype=np.int64))
         return pd.DataFrame(empty)
-    spans = [_scanned(t, split_sentences(t, settings.min_sentence_chars), settings) for t in texts]
+    spans = [sentence_spans(t, settings) for t in texts]
     owner = np.array([i for i, sp in enumerate(spans) for _ in sp], dtype=np.int64)
     sentence_vectors = embed_sentences(texts, spans, embeddings, encoder, cache)
 
+    # The heads read the vectors they were trained on only: MiniLM's, sentences read in context.
+    vectors_kind = (getattr(encoder, "name", None), span_method(encoder))
     prototypes = area_prototype_vectors(taxonomy, encoder)
-    areas = assign_areas(area_scores(embeddings, sentence_vectors, owner, prototypes, settings), taxonomy, settings)
+    whole, best = area_similarities(embeddings, sentence_vectors, owner, prototypes)
+    scores = (1.0 - settings.sentence_weight) * whole + settings.sentence_weight * best
+    if area_head is None:
+        area_head = load_area_head()
+    if (area_head.encoder_name, area_head.span_method) == vectors_kind and area_head.coef.shape[1] == embeddings.shape[1] + 2:
+        areas = assign_areas(scores, taxonomy, settings, area_head,
+                             area_head.probabilities(embeddings, whole, best, taxonomy))
+    else:
+        areas = assign_areas(scores, taxonomy, settings)
 
     if head is None:
         head = load_statement_head()
-    if head.encoder_name != getattr(encoder, "name", None) or head.coef.shape[0] != embeddings.shape[1] + len(CUE_GROUP_NAMES):
-        head = None  # the head reads MiniLM vectors only; another encoder gets the cue-phrase detector
+    if (head.encoder_name, head.span_method) != vectors_kind or head.coef.shape[0] != embeddings.shape[1] + len(CUE_GROUP_NAMES):
+        head = None  # another encoder gets the cue-phrase detector
     found = detect_statements(texts, spans, sentence_vectors, head)
     if head is None:
         threshold = 0.5  # cue-phrase scores are 0 or 1
@@ -713,8 +858,8 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
     source: list[str | None] = [None] * n
     if len(rows):
         sentences = [found.sentence[i] or "" for i in rows]
-        sentence_sentiment, message_sentiment = _statement_sentiment(texts, sentences, rows, embeddings, encoder,
-                                                                     sentiment)
+        sentence_sentiment, message_sentiment = _statement_sentiment(
+            texts, sentences, sentence_vectors[found.row[rows]], rows, embeddings, encoder, sentiment)
         for r, i in enumerate(rows):
             met[i] = expectation_met(sentences[r], sentence_sentiment[r], message_sentiment[r])
             source[i] = expectation_source(sentences[r])
@@ -730,52 +875,99 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
     })
 
 
-def _scanned(text: str, spans: list[tuple[int, int]], settings: ExpectationSettings) -> list[tuple[int, int]]:
-    """The sentences worth embedding: all near the start, and later ones only when a cue phrase is in them."""
-    kept = [(s, e) for s, e in spans if s < settings.scan_chars or has_cue(text[s:e])]
+def sentence_spans(text: str, settings: ExpectationSettings | None = None) -> list[tuple[int, int]]:
+    """The sentences of ``text`` that tagging reads: all near the start, later ones only when a cue phrase is in them.
+
+    Example:
+        >>> t = "Arrived late. ok. Not as described!"
+        >>> [t[s:e] for s, e in sentence_spans(t)]
+        ['Arrived late.', 'Not as described!']
+    """
+    settings = settings or ExpectationSettings()
+    kept = [(s, e) for s, e in split_sentences(text, settings.min_sentence_chars)
+            if s < settings.scan_chars or has_cue(text[s:e])]
     return kept[: settings.max_sentences]
+
+
+def span_method(encoder: Encoder) -> str | None:
+    """How ``encoder`` embeds sentences in their context (its ``span_method``), or None when it cannot."""
+    return getattr(encoder, "span_method", None) if callable(getattr(encoder, "encode_spans", None)) else None
 
 
 def embed_sentences(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], embeddings: np.ndarray,
                     encoder: Encoder, cache: EmbeddingCache | None = None) -> np.ndarray:
     """Embeddings of all sentences, in message then span order.
 
-    A sentence that is its whole message reuses the message's vector; repeated sentences are
-    embedded once.
+    A sentence that is its whole message reuses the message's vector. An encoder that can embed
+    spans in context (``encode_spans``, see :class:`pipelines.embed.SpanEncoder`) reads each other
+    message's sentences together, in one pass; any other encoder embeds each sentence alone
+    (repeated sentences once).
+
+    With ``cache``, vectors are read from and added to the run's embedding cache: a sentence read
+    alone under the hash of its text, a sentence read in context under the hash of the encoder's
+    span method, its message's text and spans, and its place among them.
     """
+    from pipelines.clean import text_hash
+
     total = sum(len(sp) for sp in spans)
     out = np.empty((total, embeddings.shape[1]), dtype=np.float32)
-    todo_rows, todo_texts, k = [], [], 0
+    method = span_method(encoder)
+    todo: list[int] = []  # messages whose sentences need vectors
+    first = np.cumsum([0, *(len(sp) for sp in spans)])
     for i, (text, sp) in enumerate(zip(texts, spans, strict=True)):
-        for s, e in sp:
-            if s == 0 and e == len(text):
-                out[k] = embeddings[i]
-            else:
-                todo_rows.append(k)
-                todo_texts.append(text[s:e])
-            k += 1
-    if todo_texts:
-        unique = list(dict.fromkeys(todo_texts))
+        if len(sp) == 1 and sp[0] == (0, len(text)):
+            out[first[i]] = embeddings[i]
+        elif sp:
+            todo.append(i)
+    if not todo:
+        return out
+    if method is None:
+        rows = [k for i in todo for k in range(first[i], first[i + 1])]
+        pieces = [texts[i][s:e] for i in todo for s, e in spans[i]]
+        unique = list(dict.fromkeys(pieces))
         if cache is None:
             vectors = encoder.encode(unique)
         else:
-            from pipelines.clean import text_hash
-
             vectors, _ = embed_with_cache(unique, [text_hash(t) for t in unique], encoder, cache)
         where = {t: j for j, t in enumerate(unique)}
-        out[todo_rows] = vectors[[where[t] for t in todo_texts]]
+        out[rows] = vectors[[where[t] for t in pieces]]
+        return out
+    keys = {}
+    if cache is not None:
+        for i in todo:
+            base = text_hash(f"{method}\n{spans[i]}\n{texts[i]}")
+            keys[i] = [text_hash(f"{base}:{k}") for k in range(len(spans[i]))]
+        cached_h, cached_v = cache.load()
+        if len(cached_h) and cached_v.shape[1] == out.shape[1]:
+            where = {h: j for j, h in enumerate(cached_h)}
+            missing = []
+            for i in todo:
+                hit = [where.get(h) for h in keys[i]]
+                if any(j is None for j in hit):
+                    missing.append(i)
+                else:
+                    out[first[i] : first[i + 1]] = cached_v[hit]
+            todo = missing
+        del cached_v
+    if todo:
+        vectors = encoder.encode_spans([texts[i] for i in todo], [spans[i] for i in todo])
+        out[[k for i in todo for k in range(first[i], first[i + 1])]] = vectors
+        if cache is not None:
+            cache.add([h for i in todo for h in keys[i]], vectors)
     return out
 
 
-def _statement_sentiment(texts: Sequence[str], sentences: Sequence[str], rows: np.ndarray, embeddings: np.ndarray,
-                         encoder: Encoder, sentiment: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Sentiment of the statement sentences and of their messages (the run's scores when given)."""
+def _statement_sentiment(texts: Sequence[str], sentences: Sequence[str], sentence_vectors: np.ndarray, rows: np.ndarray,
+                         embeddings: np.ndarray, encoder: Encoder,
+                         sentiment: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sentiment of the statement sentences (from their vectors, already made) and of their messages
+    (the run's scores when given). On dev, sentences read in context gave the same met / unmet
+    accuracy as sentences embedded alone (0.845), so nothing is embedded again here."""
     from pipelines.sentiment import EmbeddingHeadScorer
 
     scorer = EmbeddingHeadScorer()
     same_encoder = getattr(encoder, "name", None) == scorer.encoder_name
-    sentence_vectors = encoder.encode(list(sentences)) if same_encoder else None
-    sentence_sentiment = scorer.score(list(sentences), sentence_vectors)
+    sentence_sentiment = scorer.score(list(sentences), sentence_vectors if same_encoder else None)
     if sentiment is not None:
         message_sentiment = np.asarray(sentiment, dtype=np.float64)[rows]
     else:
