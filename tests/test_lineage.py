@@ -42,7 +42,7 @@ def test_curated_labels_survive_more_data_and_a_refit(real_run_store, small_samp
     cur.split(keys[0], propose_split(first, int(topics["topic"].iloc[0]), 2), ["Part A", "Part B"])
     moved = first.messages.loc[first.messages["topic"] == topics["topic"].iloc[3], "message_id"].head(3).tolist()
     cur.move(moved, to=keys[4])
-    curated_keys = keys[1:8]  # renamed or merged and still whole (keys[0] was split into parts)
+    curated_keys = keys[1:7]  # renamed, or the merge target (keys[0] was split, keys[7] merged into keys[6])
     before = load_curated_run(store).run
 
     bigger = tmp_path / "bigger.csv"
@@ -76,9 +76,12 @@ def test_curated_labels_survive_more_data_and_a_refit(real_run_store, small_samp
         unmatched = [k for k in curated_keys if k not in matched]
         listed = {e.payload.get("key") for e, _ in curated.unresolved} | \
                  {k for e, _ in curated.unresolved if e.kind == "merge" for k in e.payload["keys"]}
-        # An unmatched curated topic is either listed for the analyst, or was merged into a topic that is here
-        # (its messages follow the merge by id).
-        merged_here = {keys[7]} if keys[6] in set(run.topics["key"]) else set()
-        assert all(k in listed | merged_here or k in set(run.topics["key"]) for k in unmatched), \
-            (unmatched, curated.unresolved)
+        # An unmatched curated topic's edits are listed for the analyst.
+        assert all(k in listed or k in set(run.topics["key"]) for k in unmatched), (unmatched, curated.unresolved)
+        # The merged-away topic's messages stay with the topic they were merged into.
+        merged = set(first.messages.loc[first.messages["topic"] == topics.set_index("key").at[keys[7], "topic"],
+                                        "message_id"])
+        assert keys[7] not in set(run.topics["key"])
+        if keys[6] in by_key.index:
+            assert set(run.messages.loc[run.messages["message_id"].isin(merged), "topic"]) == {by_key.at[keys[6], "topic"]}
     print("curated topics, matched, kept label (more data; re-fit):", figures)
