@@ -22,6 +22,7 @@ from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, pl
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
 from pipelines.progress import Reporter, SilentReporter
+from pipelines.redact import PLACEHOLDERS, redact_messages
 from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
 from pipelines.settings import ColumnMapping, Settings
 from pipelines.store import Run, cache_dir, load_run, load_run_array, new_run_id, publish_run
@@ -224,6 +225,16 @@ def analyse_file(
             fix="Add more feedback to the file (a few hundred messages give useful topics).",
         )
 
+    redacted = None
+    if settings.redact_pii:  # before anything is embedded, stored or shown; text_hash is re-made from the result
+        t = time.perf_counter()
+        with reporter.stage("Redacting personal data", len(messages)) as st:
+            messages, redacted = redact_messages(messages, metadata_columns, progress=st.advance)
+        if any(redacted.values()):
+            report.notes.append("Personal data redacted: " + ", ".join(
+                f"{n:,} {PLACEHOLDERS[k]}" for k, n in redacted.items() if n) + " (--no-redact keeps it).")
+        timings["redact"] = time.perf_counter() - t
+
     t = time.perf_counter()
     texts = messages["text"].tolist()
     with reporter.stage("Loading model", None) as st:
@@ -317,7 +328,7 @@ def analyse_file(
                    "truncated": report.truncated, "missing_dates": report.missing_dates,
                    "topics": len(topics), "outliers": int((result.assignments == OUTLIER).sum()),
                    "outlier_share": result.outlier_share, "outlier_share_before": result.outlier_share_before,
-                   "newly_embedded": newly},
+                   "newly_embedded": newly, "redacted": redacted},
         "date_range": {"min": dates.min().isoformat() if len(dates) else None,
                        "max": dates.max().isoformat() if len(dates) else None},
         "notes": table.notes + report.notes + [_update_note(plan)],

@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--sentiment", help="sentiment scorer: hybrid (default), embedding-head or vader")
     a.add_argument("--taxonomy", type=Path, help="expectation areas file (default: data/expectation_areas.yaml)")
     a.add_argument("--no-expectations", action="store_true", help="skip expectation areas and statements (faster)")
+    a.add_argument("--no-redact", action="store_true",
+                   help="keep personal data (e-mails, phones, card numbers, ...) in the texts instead of redacting it")
     a.add_argument("--refit", action="store_true",
                    help="find topics afresh even when the file only adds messages to the latest run")
     a.add_argument("--note", help="a remark shown with the run, e.g. where the data came from")
@@ -162,6 +164,8 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
         changes["taxonomy"] = args.taxonomy
     if getattr(args, "no_expectations", False):
         changes["expectations"] = False
+    if getattr(args, "no_redact", False):
+        changes["redact_pii"] = False
     if getattr(args, "refit", False):
         changes["refit"] = "always"
     return replace(s, **changes)

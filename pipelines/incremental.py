@@ -67,6 +67,8 @@ def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: p
     before = previous_manifest.get("settings", {})
     now = settings.to_dict()
     changed = [k for k in TOPIC_SETTINGS if k in before and before.get(k) != now.get(k)]
+    if before.get("redact_pii", False) != now.get("redact_pii", False):  # else old topics keep unredacted keywords
+        changed.append("redact_pii")
     if changed:
         return UpdatePlan(False, f"settings changed since the earlier run ({', '.join(changed)})")
     old_index = pd.Index(previous_messages["message_id"].astype(str))

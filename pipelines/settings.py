@@ -106,6 +106,9 @@ class Settings:
     taxonomy: Path | None = None
     # Fewer messages than this cannot give meaningful topics.
     min_messages: int = 30
+    # Replace e-mail addresses, phones, card numbers, IBANs, SSN/NI numbers, street addresses and links with
+    # tokens by placeholders ([email], ...) before anything is embedded, stored or shown (pipelines/redact.py).
+    redact_pii: bool = True
     # Re-runs: "auto" extends the latest run when the file holds its messages plus new ones (new messages
     # join the existing topics, nothing is re-fitted); "always" finds topics afresh; "never" always extends.
     refit: str = "auto"
