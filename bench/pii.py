@@ -201,9 +201,25 @@ def main() -> int:
     return 0
 
 
+READING = """How to read it: the default redacts everything but names, with no false positive on the test half
+and none in 2,000 unlabelled real messages. Its perfect scores say that the patterns cover the formats
+in this set; the test templates' values come from the same generators as the dev half's (only the
+phrasing is unseen), so the 40 hand-written messages and the 100 real ones are the independent check.
+Names stay off by default: the cue patterns are precise on this set but fire on brands, job titles
+and pets in real feedback (10-20 times per 1,000 messages, see the table below and the examples under
+"+ names by cues"), and spaCy's NER is less precise still and 30-100 times slower. Presidio's stock
+analyser is shown for comparison only (its LOCATION entities are counted as addresses)."""
+
+
 def _md(text: str) -> str:
     """One line of plain text in a markdown list."""
     return text.replace("\n", " ⏎ ").replace("&", "&amp;").replace("<", "&lt;").replace("|", "&#124;")
+
+
+def _listed(items: list[str], cap: int = 60) -> list[str]:
+    """A markdown list of at most ``cap`` items, and how many were left out."""
+    out = [f"- {_md(m)}" for m in items[:cap]]
+    return out + ([f"- … and {len(items) - cap:,} more"] if len(items) > cap else [])
 
 
 def write_report(rows: list[dict], results: list) -> None:
@@ -212,13 +228,15 @@ def write_report(rows: list[dict], results: list) -> None:
     lines = [
         "# PII redaction (`python bench/pii.py`)",
         "",
-        f"Test half of `bench/pii_eval/` (never used for tuning): {len(rows)} messages "
+        f"Test half of `bench/pii_eval/` (not used for tuning; its README lists the label fixes): {len(rows)} messages "
         f"({', '.join(f'{v} {k}' for k, v in sorted(sources.items()))}), {sum(n_gold.values())} labelled "
         f"personal-data spans ({', '.join(f'{v} {k}' for k, v in n_gold.most_common())}), plus planted look-alikes "
         "(order numbers, prices, dates, product codes, tracking numbers, \"XXXX\" redactions, plain links).",
         "",
         "Recall: labelled spans touched by a finding (any kind). Coverage: labelled characters redacted. "
         "Precision: findings that touch a labelled span. Targets: recall ≥ 0.95, precision ≥ 0.90.",
+        "",
+        READING,
         "",
         f"Machine: {platform.processor() or platform.machine()}, 2 CPU cores shared with other work; "
         "times are the best of two passes, per 1,000 messages.",
@@ -253,14 +271,14 @@ def write_report(rows: list[dict], results: list) -> None:
             lines += ["", "False positives by what they hit: " +
                       ", ".join(f"{k} {v}" for k, v in s["fp_by_type"].most_common())]
         if s["misses"]:
-            lines += ["", "<details><summary>misses</summary>", "", *[f"- {_md(m)}" for m in s["misses"]], "",
+            lines += ["", "<details><summary>misses</summary>", "", *_listed(s["misses"]), "",
                       "</details>"]
         if s["fp_examples"]:
             lines += ["", "<details><summary>false positives</summary>", "",
-                      *[f"- {_md(m)}" for m in s["fp_examples"]], "", "</details>"]
+                      *_listed(s["fp_examples"]), "", "</details>"]
         if s["real_examples"]:
             lines += ["", "<details><summary>findings in unlabelled real messages</summary>", "",
-                      *[f"- {_md(m)}" for m in s["real_examples"]], "", "</details>"]
+                      *_listed(s["real_examples"]), "", "</details>"]
     RESULTS.write_text("\n".join(lines) + "\n", "utf-8")
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
