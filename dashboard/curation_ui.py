@@ -14,6 +14,8 @@ from dashboard import auth, components, data
 from dashboard.data import RunRef
 from pipelines.errors import FeedbackLensError
 
+_FLASH = "curation_flash"
+
 
 def user_name() -> str:
     """The signed-in user's name, recorded with every edit."""
@@ -51,8 +53,15 @@ def run_edit(edit: Callable[[], object], done: str, clear: Sequence[str] = ()) -
         return
     for key in clear:
         st.session_state.pop(key, None)
-    st.toast(done, icon=":material/check_circle:")
+    st.session_state[_FLASH] = done  # shown after the rerun: a toast sent just before it would be lost
     st.rerun()
+
+
+def show_flash() -> None:
+    """The confirmation of the edit just saved, once."""
+    done = st.session_state.pop(_FLASH, None)
+    if done:
+        st.success(components.escape_markdown(done), icon=":material/check_circle:")
 
 
 def unresolved_notice(ref: RunRef) -> None:

@@ -28,7 +28,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run"]
 VIEWPORT = {"width": 1440, "height": 900}
 PAGES = [("Overview", "overview"), ("Trends", "trends"), ("Sentiment", "sentiment"), ("Topics", "topics"),
-         ("Messages", "messages"), ("Data", "runs")]
+         ("Expectations", "expectations"), ("Messages", "messages"), ("Snapshots", "snapshots"),
+         ("Curate topics", "curate"), ("Audit", "audit"), ("Data", "runs")]
 
 
 def free_port() -> int:
@@ -99,10 +100,14 @@ def assert_no_exception(page) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
+HEADINGS = {"Expectations": "Expectation gaps"}
+"""Pages whose heading is longer than their name in the navigation."""
+
+
 def open_page(page, title: str) -> None:
     """Click a page in the sidebar navigation and wait for it."""
     page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-    page.wait_for_selector(f'h1:has-text("{title}")')
+    page.wait_for_selector(f'h1:has-text("{HEADINGS.get(title, title)}")')
     wait_for_app(page)
 
 
@@ -246,3 +251,70 @@ def test_messages_search_and_download(dashboard, browser_page):
     text = Path(download.value.path()).read_text("utf-8")
     assert text.splitlines()[0].startswith("date,topic,sentiment")
     assert "coffee" in text.lower()
+
+
+def test_semantic_search_finds_messages_by_meaning(dashboard, browser_page):
+    page, shots = browser_page
+    page.goto(f"{dashboard}/messages")
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    page.locator('[data-testid="stButtonGroup"] button', has_text="Meaning").click()
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Find messages like").fill("my puppy loves it")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("text=messages closest in meaning", timeout=120_000)
+    wait_for_app(page)
+    assert_no_exception(page)
+    cards = page.locator(".st-key-message_list").inner_text().lower()
+    assert "similarity 0." in cards and any(w in cards for w in ("dog", "pup", "cat", "pet"))
+    snap(page, shots, "31-messages-semantic")
+
+
+@pytest.fixture(scope="module")
+def curation_server(real_run_store, tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """A dashboard on a copy of the real run, so edits made here do not reach the other tests."""
+    store = tmp_path_factory.mktemp("curation") / "store"
+    shutil.copytree(real_run_store, store)
+    proc, url = start_server(store, tmp_path_factory.mktemp("server2") / "streamlit.log")
+    try:
+        yield url, store
+    finally:
+        stop_server(proc)
+
+
+def test_an_analyst_renames_and_merges_topics_in_the_browser(curation_server, browser_page):
+    from pipelines.curation import CurationLog, load_curated_run
+
+    url, store = curation_server
+    page, shots = browser_page
+    page.goto(f"{url}/curate-topics")
+    page.wait_for_selector('h1:has-text("Curate topics")')
+    wait_for_app(page)
+    name = page.get_by_role("textbox", name="Name")
+    name.fill("Coffee complaints")
+    page.get_by_role("button", name="Save name").click()
+    page.wait_for_selector("text=Coffee complaints")
+    wait_for_app(page)
+    assert_no_exception(page)
+    snap(page, shots, "40-curate-renamed")
+
+    page.get_by_role("tab", name="Merge").click()
+    page.locator(".st-key-curate_merge").click()
+    page.locator('[role="option"]', has_text="messages)").first.click()  # not the "select all" entry
+    page.keyboard.press("Escape")
+    wait_for_app(page)
+    page.locator(".st-key-curate_merge_go button:not([disabled])").click()
+    page.wait_for_selector("text=Merged 1 topic(s)")
+    wait_for_app(page)
+    assert_no_exception(page)
+    events = CurationLog(store).events()
+    assert [e.kind for e in events] == ["rename", "merge"]
+    curated = load_curated_run(store).run.topics
+    assert "Coffee complaints" in set(curated["label"])
+
+    open_page(page, "Topics")  # every page shows the new name at once
+    assert page.get_by_text("Coffee complaints").count() > 0
+    snap(page, shots, "41-topics-after-curation")
+    open_page(page, "Audit")
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    snap(page, shots, "42-audit")

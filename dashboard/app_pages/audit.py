@@ -9,6 +9,7 @@ from pipelines.curation import Curator, audit_table
 
 view = components.page_view()
 st.title("Audit")
+curation_ui.show_flash()
 st.caption("Every change analysts made to the topics, newest first. Undo reverts one change; undoing an undo "
            "applies the change again. Nothing is ever deleted.")
 
@@ -31,6 +32,7 @@ if text.strip():
 
 st.dataframe(shown.drop(columns=["id_"]), hide_index=True, width="stretch",
              column_config={"when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+                            "user": "Who", "edit": "Edit", "state": "State", "run": "Run",
                             "details": st.column_config.TextColumn("Details", width="large")})
 
 if curation_ui.may_curate():

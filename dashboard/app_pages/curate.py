@@ -16,6 +16,7 @@ from pipelines.metrics import MessageFilter
 view = components.page_view()
 curation_ui.require_curator()
 st.title("Curate topics")
+curation_ui.show_flash()
 st.caption("Turn the machine-found topics into your own categories. Every change is logged on the Audit page, "
            "can be undone there, applies to every page at once, and carries over to later runs.")
 curation_ui.unresolved_notice(view.ref)
@@ -46,7 +47,9 @@ st.markdown(f"**{components.escape_markdown(topic['label'])}** · {format_count(
 if topic.get("description"):
     st.caption(components.escape_markdown(str(topic["description"])))
 
-rename, merge, split, move, other = st.tabs(["Rename", "Merge", "Split", "Move messages", "Noise & examples"])
+# A keyed tab bar keeps the chosen tab through the reruns its widgets cause.
+rename, merge, split, move, other = st.tabs(["Rename", "Merge", "Split", "Move messages", "Noise & examples"],
+                                            key="curate_tab", on_change="rerun")
 
 with rename, st.form("curate_rename"):
     name = st.text_input("Name", value=topic["label"], max_chars=80)
