@@ -160,3 +160,42 @@ def test_two_analysts_editing_at_once_lose_nothing(tmp_path):
     for e in events:
         last[e.payload["key"]] = e.payload["label"]
     assert state.labels == last == {k: v for k, v in _topics(store)["label"].items()}
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from pipelines.curation import Curator
+cur = Curator(Path(sys.argv[1]))
+i = 0
+while True:
+    cur.rename("K%d" % (i % 3), "name %d" % i, user="crash")
+    i += 1
+    print(i, flush=True)
+"""
+
+
+def test_killing_an_editor_mid_edit_leaves_the_log_consistent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = _store(tmp_path)
+    for trial in range(5):
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(store)], stdout=subprocess.PIPE, text=True,
+                                cwd=Path(__file__).resolve().parents[1])
+        proc.stdout.readline()  # it is writing
+        time.sleep(0.05 + 0.05 * trial)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        events = CurationLog(store).events()  # readable, every event whole
+        assert [e.id for e in events] == sorted(e.id for e in events) and events
+        state = derive_state(events)
+        assert state.labels[events[-1].payload["key"]] == events[-1].payload["label"]
+        assert load_curated_run(store).run.topics.set_index("key").at[events[-1].payload["key"], "label"] == \
+            events[-1].payload["label"]
+    Curator(store).rename("K0", "after the crashes")  # the log still takes edits
+    assert _topics(store).loc["K0", "label"] == "after the crashes"
