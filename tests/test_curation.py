@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -141,17 +140,26 @@ def test_moving_to_a_merged_away_topic_is_refused(tmp_path):
         cur.move(["m0-0"], to="K2")
 
 
-def _edit_many(args: tuple[str, str, int]) -> None:
-    store, user, n = args
-    cur = Curator(Path(store))
-    for i in range(n):
-        cur.rename(f"K{i % 3}", f"{user} name {i}", user=user)
+_EDITOR = """
+import sys
+from pathlib import Path
+from pipelines.curation import Curator
+store, user, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+cur = Curator(store)
+for i in range(n):
+    cur.rename("K%d" % (i % 3), "%s name %d" % (user, i), user=user)
+"""
 
 
 def test_two_analysts_editing_at_once_lose_nothing(tmp_path):
+    import subprocess
+    import sys
+
     store = _store(tmp_path)
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.map(_edit_many, [(str(store), "ana", 15), (str(store), "bo", 15)])
+    root = Path(__file__).resolve().parents[1]
+    editors = [subprocess.Popen([sys.executable, "-c", _EDITOR, str(store), user, "15"], cwd=root)
+               for user in ("ana", "bo")]
+    assert [p.wait(timeout=300) for p in editors] == [0, 0]
     events = CurationLog(store).events()
     assert len(events) == 30 and [e.id for e in events] == sorted(e.id for e in events)
     assert {e.user for e in events} == {"ana", "bo"}
