@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipelines.expectations import SOURCE_NAMES, SOURCES
@@ -129,25 +130,53 @@ def _iso(periods: pd.Series) -> np.ndarray:
     return pd.to_datetime(periods).dt.strftime("%Y-%m-%d").to_numpy()
 
 
+TEMPLATE = "plotly_white"
+
+
+def _use_template(fig: go.Figure, name: str = TEMPLATE) -> None:
+    """Give ``fig`` the registered template ``name`` the way Plotly gives every new figure its default one:
+    without validating the template's thousand-odd settings again, which is most of what a small chart
+    costs (about 14 ms each). The figure gets its own copy, and its JSON is the same as with
+    ``update_layout(template=name)``."""
+    layout = fig.layout
+    layout._validate = False
+    try:
+        layout.template = pio.templates[name]
+    finally:
+        layout._validate = fig._validate
+
+
+def _merged(base: dict, extra: dict) -> dict:
+    """``base`` updated with ``extra`` the way ``update_layout`` updates: nested dicts merged, the rest replaced."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def _layout(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None,
             height: int = 420, legend: bool = True) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white",
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=18)),
-        font=FONT,
-        height=height,
-        margin=dict(l=10, r=20, t=60, b=10),
-        hoverlabel=dict(font_size=13, align="left"),
-        showlegend=legend,
-        legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0, title_text="",
-                    font=dict(size=13)),
-    )
-    if x_title is not None:
-        fig.update_xaxes(title_text=x_title)
-    if y_title is not None:
-        fig.update_yaxes(title_text=y_title)
-    fig.update_xaxes(showgrid=False, automargin=True)
-    fig.update_yaxes(automargin=True, gridcolor="#E6E8EB", zeroline=False)
+    # The house style, set as one new layout rather than through update_layout / update_xaxes, which re-check
+    # every property path against the figure (about 10 ms a chart); the figure's JSON is the same.
+    x_axis = {"showgrid": False, "automargin": True} | ({} if x_title is None else {"title": {"text": x_title}})
+    y_axis = {"automargin": True, "gridcolor": "#E6E8EB", "zeroline": False} | (
+        {} if y_title is None else {"title": {"text": y_title}})
+    style = {
+        "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
+        "font": FONT,
+        "height": height,
+        "margin": {"l": 10, "r": 20, "t": 60, "b": 10},
+        "hoverlabel": {"font": {"size": 13}, "align": "left"},
+        "showlegend": legend,
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0, "title": {"text": ""},
+                   "font": {"size": 13}},
+        **{axis.plotly_name: x_axis for axis in fig.select_xaxes()},
+        **{axis.plotly_name: y_axis for axis in fig.select_yaxes()},
+    }
+    current = fig.layout.to_plotly_json()
+    current.pop("template", None)
+    fig.layout = _merged(current, style)
+    _use_template(fig)
     return fig
 
 
