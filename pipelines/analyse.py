@@ -5,7 +5,6 @@ The CLI, the dashboard's upload and the benchmarks all call :func:`analyse_file`
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as md
 import platform
 import time
@@ -25,7 +24,7 @@ from pipelines.progress import Reporter, SilentReporter
 from pipelines.redact import PLACEHOLDERS, redact_messages
 from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
 from pipelines.settings import ColumnMapping, Settings
-from pipelines.store import Run, cache_dir, load_run, load_run_array, new_run_id, publish_run
+from pipelines.store import Run, cache_dir, file_sha256, load_run, load_run_array, new_run_id, publish_run
 from pipelines.topics import OUTLIER, TopicResult, fit_topics, topic_centroids
 
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
@@ -88,14 +87,6 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _CountingEncoder:
@@ -314,7 +305,7 @@ def analyse_file(
     manifest = {
         "created_at": pd.Timestamp(started, unit="s", tz="UTC").isoformat(),
         "input": {"path": str(path.resolve()), "name": path.name, "format": table.format,
-                  "sha256": _file_sha256(path), "size_bytes": path.stat().st_size},
+                  "sha256": file_sha256(path), "size_bytes": path.stat().st_size},
         "note": note,
         "columns": {"text": columns.text, "date": columns.date, "id": columns.id,
                     "metadata": metadata_columns,

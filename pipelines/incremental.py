@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.settings import Settings
-from pipelines.topics import OUTLIER
+from pipelines.topics import OUTLIER, joins_topic, nearest_centroid
 
 # Settings that shape topics: a run made with other values cannot be extended, only re-fitted.
 TOPIC_SETTINGS = ("encoder", "seed", "min_topic_size", "cluster_min_samples", "max_topic_share", "umap_components",
@@ -100,15 +100,8 @@ def assign_to_topics(vectors: np.ndarray, centroids: np.ndarray, topic_ids: np.n
     """
     if len(vectors) == 0 or len(topic_ids) == 0:
         return np.full(len(vectors), OUTLIER, dtype=np.int64), np.zeros(len(vectors), dtype=np.float32)
-    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(centroids, dtype=np.float32).T
-    best = sims.argmax(axis=1)
-    best_sim = sims[np.arange(len(vectors)), best]
-    join = best_sim >= min_similarity
-    allowed_left = int(np.floor(max_outlier_share * len(vectors)))
-    left = int((~join).sum())
-    if left > allowed_left:
-        rest = np.flatnonzero(~join)
-        join[rest[np.argsort(-best_sim[rest], kind="stable")][: left - allowed_left]] = True
+    best, best_sim = nearest_centroid(vectors, centroids)
+    join = joins_topic(best_sim, min_similarity, int(np.floor(max_outlier_share * len(vectors))))
     out = np.where(join, np.asarray(topic_ids, dtype=np.int64)[best], OUTLIER)
     return out.astype(np.int64), best_sim.astype(np.float32)
 

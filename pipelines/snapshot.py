@@ -37,7 +37,7 @@ from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window
 from pipelines.settings import SnapshotSettings
-from pipelines.store import Run, pid_alive, write_atomic
+from pipelines.store import Run, file_sha256, pid_alive, write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "snapshot.json"
@@ -915,14 +915,6 @@ def write_index(out: Path) -> dict:
     return index
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _remove_abandoned(out: Path) -> None:
     for tmp in list(out.glob(".tmp-*")) + list(out.glob(".old-*")):
         try:
@@ -974,7 +966,7 @@ def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         names = snapshot_files.write_all(snapshot, tmp)
-        files = [{"path": n, "bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in sorted(names)]
+        files = [{"path": n, "bytes": (tmp / n).stat().st_size, "sha256": file_sha256(tmp / n)} for n in sorted(names)]
         created = pd.Timestamp.now(tz="UTC").floor("s").isoformat()
         manifest = manifest_for(snapshot, files, created)
         write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

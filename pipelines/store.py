@@ -18,6 +18,7 @@ This is the contract between pipeline and dashboard: :func:`load_run` is the one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -106,6 +107,15 @@ def remove_abandoned(store: Path) -> list[str]:
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp.name)
     return removed
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MB blocks (input files and snapshot files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -90,18 +90,28 @@ def reduce_outliers(
     if not topics or not len(outliers):
         return out
     centroids = topic_centroids(out, embeddings, topics)
-    sims = embeddings[outliers] @ centroids.T
+    best, best_sim = nearest_centroid(embeddings[outliers], centroids)
+    join = joins_topic(best_sim, min_similarity, int(np.floor(max_share * len(out))))
+    out[outliers[join]] = np.asarray(topics)[best[join]]
+    return out
+
+
+def nearest_centroid(vectors: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each vector's most similar centroid (cosine) and that similarity."""
+    sims = np.asarray(vectors, dtype=np.float32) @ np.asarray(centroids, dtype=np.float32).T
     best = sims.argmax(axis=1)
-    best_sim = sims[np.arange(len(outliers)), best]
+    return best, sims[np.arange(len(best)), best]
+
+
+def joins_topic(best_sim: np.ndarray, min_similarity: float, allowed_left: int) -> np.ndarray:
+    """Which messages join their nearest topic: all at least ``min_similarity`` from it, then the most
+    similar of the rest until at most ``allowed_left`` stay without a topic."""
     join = best_sim >= min_similarity
-    allowed_left = int(np.floor(max_share * len(out)))
     left = int((~join).sum())
     if left > allowed_left:
         rest = np.flatnonzero(~join)
-        most_similar_first = rest[np.argsort(-best_sim[rest], kind="stable")]
-        join[most_similar_first[: left - allowed_left]] = True
-    out[outliers[join]] = np.asarray(topics)[best[join]]
-    return out
+        join[rest[np.argsort(-best_sim[rest], kind="stable")][: left - allowed_left]] = True
+    return join
 
 
 def topic_centroids(assignments: np.ndarray, embeddings: np.ndarray, topics: Sequence[int]) -> np.ndarray:
