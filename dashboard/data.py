@@ -299,8 +299,6 @@ def semantic_search(ref: RunRef, f: MessageFilter, query: str) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------------------- expectation gaps
 
-_RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
-
 
 @dataclass(frozen=True)
 class Gaps:
@@ -324,12 +322,7 @@ class Gaps:
 def expectation_areas(ref: RunRef) -> dict[str, str] | None:
     """Area key → name in taxonomy order; ``None`` when the run has no expectation tags (analysed before them)."""
     run = _run(ref)
-    if not set(expectations.TAG_COLUMNS) <= set(run.messages.columns):
-        return None
-    names = {a["key"]: a.get("name") or a["key"] for a in run.manifest.get("expectation_areas") or []}
-    for key in expectations.mention_matrix(run.messages).columns:  # areas tagged but missing from the manifest
-        names.setdefault(key, key)
-    return names
+    return expectations.area_names(run.messages, run.manifest)
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -350,20 +343,11 @@ def mentions(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     return _mentions(ref) if f.is_empty else _filtered_mentions(ref, f)
 
 
-def _rating_column(rows: pd.DataFrame, metadata: list[str]) -> str | None:
-    """A metadata column that reads as a rating and varies among ``rows`` (else importance uses sentiment)."""
-    for column in metadata:
-        if column in rows and any(w in column.lower() for w in _RATING_WORDS):
-            if expectations.rating_outcome(rows[column]).nunique() >= 2:
-                return column
-    return None
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
     """Gap metrics per area and the Importance–Performance table of the filtered messages."""
     rows = figure_messages(ref, f)
-    rating = _rating_column(rows, _run(ref).manifest.get("columns", {}).get("metadata", []))
+    rating = expectations.rating_column(rows, _run(ref).manifest.get("columns", {}).get("metadata", []))
     keys = list(expectation_areas(ref) or {})
     on = mentions(ref, f)
     table = expectations.area_gap_table(rows, keys, rating_col=rating, mentions=on)

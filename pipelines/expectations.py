@@ -1290,3 +1290,27 @@ def topic_area_table(messages: pd.DataFrame, topic_col: str = "topic", area_keys
     """
     mentions = _given_mentions(messages, area_keys, mentions)
     return mentions.astype(int).groupby(messages[topic_col]).sum()
+
+
+RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
+"""A metadata column whose name holds one of these reads as a rating."""
+
+
+def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
+    """A metadata column that reads as a rating and varies among ``messages``: importance and performance
+    are then measured on it (else on sentiment). Shared by the dashboard and snapshots."""
+    for column in columns:
+        if column in messages and any(w in column.lower() for w in RATING_WORDS) and messages[column].notna().any():
+            if rating_outcome(messages[column]).nunique() >= 2:
+                return column
+    return None
+
+
+def area_names(messages: pd.DataFrame, manifest: dict) -> dict[str, str] | None:
+    """Area key → name in taxonomy order for a run; ``None`` when it has no expectation tags (analysed before them)."""
+    if not set(TAG_COLUMNS) <= set(messages.columns):
+        return None
+    names = {a["key"]: a.get("name") or a["key"] for a in manifest.get("expectation_areas") or []}
+    for key in mention_matrix(messages).columns:  # areas tagged but missing from the manifest
+        names.setdefault(key, key)
+    return names

@@ -44,7 +44,6 @@ MANIFEST = "snapshot.json"
 INDEX = "index.json"
 PERIOD_FORMS = ("last-week", "last-month", "YYYY-MM (a month, e.g. 2026-03)", "YYYY-Www (an ISO week, e.g. 2026-W09)",
                 "FROM..TO (days, e.g. 2026-03-01..2026-03-15)")
-_RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
 _EXAMPLE_COLUMNS = ("Issue", "Date", "Sentiment", "Quote", "Message", "Message id")
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{1,2})")
@@ -395,25 +394,6 @@ def _trend_span(period: Period, n: int) -> tuple[date, Granularity]:
     return first, metrics.default_granularity(first, period.last)
 
 
-def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
-    """A metadata column that reads as a rating and varies (expectation importance then uses it, as the dashboard)."""
-    for column in columns:
-        if column in messages and any(w in column.lower() for w in _RATING_WORDS) and messages[column].notna().any():
-            if expectations.rating_outcome(messages[column]).nunique() >= 2:
-                return column
-    return None
-
-
-def area_names(run: Run) -> dict[str, str] | None:
-    """Expectation area key → name in taxonomy order; ``None`` when the run has no expectation tags."""
-    if not set(expectations.TAG_COLUMNS) <= set(run.messages.columns):
-        return None
-    names = {a["key"]: a.get("name") or a["key"] for a in run.manifest.get("expectation_areas") or []}
-    for key in expectations.mention_matrix(run.messages).columns:
-        names.setdefault(key, key)
-    return names
-
-
 def _clip(text: str, limit: int) -> str:
     flat = " ".join(str(text).split())
     if len(flat) <= limit:
@@ -449,7 +429,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     dates = history["date"] if "date" in history else pd.Series(pd.NaT, index=history.index)
     rows = history[current.contains(dates)]
     rows_before = history[before.contains(dates)]
-    names = area_names(run)
+    names = expectations.area_names(run.messages, run.manifest)
     words = filter_words(f, labels)
 
     period_table = metrics.topic_table(rows, run.topics)
@@ -603,7 +583,7 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
 
 def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section, pd.DataFrame]:
     keys = list(names)
-    rating = rating_column(rows, _metadata_columns(run))
+    rating = expectations.rating_column(rows, _metadata_columns(run))
     table = expectations.area_gap_table(rows, keys, rating_col=rating) if len(rows) else pd.DataFrame(
         columns=["area", "mentions", "share", "statements", "unmet", "met", "unmet_rate", "mean_sentiment",
                  "importance", "performance"])
