@@ -25,7 +25,6 @@ from pipelines.metrics import GRANULARITIES, Granularity, MessageFilter, default
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 WORD_JOINER = "\u2060"
 LONG_MESSAGE = 600
 """Longer messages show their start, with the whole text one click away."""
@@ -230,13 +229,15 @@ def export_table(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[
 
 
 def csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 CSV in which no text cell can run as a spreadsheet formula (those get a leading apostrophe)."""
-    safe = table.copy()
+    """UTF-8 CSV in which no text cell or header can run as a spreadsheet formula (those get a leading
+    apostrophe), by the same rule as snapshot spreadsheets (:func:`pipelines.snapshot_files.escape_formula`)."""
+    from pipelines.snapshot_files import escape_formula  # only on download: the module brings the exporters
+
+    safe = table.rename(columns=lambda c: escape_formula(str(c)))
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             text = safe[column].astype("string")
-            risky = text.str.startswith(_FORMULA_START).fillna(False)
-            safe[column] = text.mask(risky, "'" + text)
+            safe[column] = text.map(escape_formula, na_action="ignore")
     return safe.to_csv(index=False).encode("utf-8")
 
 

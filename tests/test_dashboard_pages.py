@@ -84,6 +84,12 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas():
     assert lines == ["text,score", "\"'=HYPERLINK(\"\"x\"\")\",-0.5", "'+1,0.1", "fine,0.2", "'@SUM(A1),0.3"]
 
 
+def test_csv_escapes_formulas_after_spaces_and_in_headers_like_snapshots():
+    table = pd.DataFrame({"=cmd|x": ["  -2+3", "\tx", None], "score": [-1.0, 2.0, 3.0]})
+    lines = components.csv_bytes(table).decode("utf-8").splitlines()
+    assert lines == ["'=cmd|x,score", "'  -2+3,-1.0", "'\tx,2.0", ",3.0"]
+
+
 def test_drill_downs_merge_and_periods_cover_whole_days():
     a = Drill(topics=(2,), dates=(date(2026, 3, 2), date(2026, 3, 8)))
     b = Drill(topics=(1, 2), dates=(date(2026, 3, 9), date(2026, 3, 15)), metadata=(("rating", ("5 stars",)),))
