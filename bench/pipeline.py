@@ -3,7 +3,8 @@
 Run by hand (not a test): ``python bench/pipeline.py [--sizes 5000 25000]``. Each variant runs in
 its own process on a cold embedding cache so peak memory and time are its own. Prints messages/s
 per stage, peak memory, topic quality (NMI against the CFPB product labels) and the ratios, and
-writes the table to bench/results/pipeline.md.
+writes the table to bench/results/pipeline-<sizes>.md (one file per set of sizes, so a long run
+never overwrites a shorter one's figures).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CFPB = ROOT.parent / "shared" / "data" / "cfpb_complaints.csv"
-RESULTS = ROOT / "bench" / "results" / "pipeline.md"
+RESULTS = ROOT / "bench" / "results"
 
 
 def _peak_mb() -> float:
@@ -127,8 +128,8 @@ def main() -> None:
                           f"NMI {results['ours']['nmi']:.3f} vs {results['plain']['nmi']:.3f}")
     table = "\n".join(lines + [""] + [f"- {r}" for r in ratios] + ["", "Seconds per stage:"] + stage_lines)
     print("\n" + table)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(f"# Pipeline benchmark ({time.strftime('%Y-%m-%d')})\n\n{table}\n")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"pipeline-{'-'.join(map(str, args.sizes))}.md").write_text(f"# Pipeline benchmark ({time.strftime('%Y-%m-%d')})\n\n{table}\n")
 
 
 if __name__ == "__main__":
