@@ -85,9 +85,10 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
         return out
     vals = values[present]
     numeric = pd.to_numeric(vals, errors="coerce")
-    is_num = numeric.notna() & vals.map(lambda v: not isinstance(v, pd.Timestamp))
+    # True/False are not dates (JSON and Excel cells can hold them); they stay text and fail as such.
+    is_num = numeric.notna() & vals.map(lambda v: not isinstance(v, pd.Timestamp | bool | np.bool_))
     if is_num.any():
-        nums = numeric[is_num]
+        nums = numeric[is_num].astype("float64")
         unit = np.where(nums.abs() > 1e11, "ms", "s")
         for u in ("s", "ms"):
             part = nums[unit == u]

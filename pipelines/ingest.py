@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipelines.errors import InputError
@@ -310,8 +311,21 @@ def _read_parquet(path: Path, fmt: str) -> RawTable:
         ) from None
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
+    notes = []
+    for col in [c for c in frame.columns if frame[c].dtype == "object"]:
+        # Binary and nested cells (bytes, lists, structs) become text here, so that later stages see text.
+        cells = frame[col]
+        binary = cells.map(lambda v: isinstance(v, bytes | bytearray))
+        if binary.any():
+            text = cells[binary].map(lambda v: bytes(v).decode("utf-8", errors="replace"))
+            if text.str.contains("\ufffd", regex=False).any():
+                notes.append(f'Column "{col}" holds bytes that are not UTF-8 text; unreadable bytes were replaced.')
+            frame[col] = cells.where(~binary, text)
+        nested = frame[col].map(lambda v: isinstance(v, list | dict | tuple | np.ndarray))
+        if nested.any():
+            frame[col] = frame[col].where(~nested, frame[col][nested].map(str))
     frame["_row"] = range(1, len(frame) + 1)
-    return RawTable(path, fmt, frame, "row", [])
+    return RawTable(path, fmt, frame, "row", notes)
 
 
 def _read_xlsx(path: Path, fmt: str) -> RawTable:
