@@ -37,6 +37,9 @@ def load_mapping_file(path: Path) -> dict:
     except OSError as err:
         raise FeedbackLensError(f"{path}: cannot read the mapping file ({err.strerror}).",
                                 fix="Check the path given with --mapping.") from None
+    except UnicodeDecodeError as err:
+        raise FeedbackLensError(f"{path.name}: the mapping file is not UTF-8 text (byte {err.start}).",
+                                fix="Save it as UTF-8 text (any text editor can), e.g. text: review_body") from None
     try:
         data = yaml.safe_load(raw) or {}
     except yaml.YAMLError as err:

@@ -152,6 +152,13 @@ def _line(node) -> int:
     return node.start_mark.line + 1
 
 
+def _fields(node) -> dict:
+    """A YAML mapping's entries by key; a key that is not plain text (``? [a, b]``) is no field name."""
+    import yaml
+
+    return {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+
+
 def load_taxonomy(path: str | Path = AREAS_PATH) -> Taxonomy:
     """Read and validate an expectation-area file.
 
@@ -197,7 +204,7 @@ def load_taxonomy(path: str | Path = AREAS_PATH) -> Taxonomy:
 
     if not isinstance(root, yaml.MappingNode):
         raise fail("the file must be a mapping with an `areas:` list.", "Start the file with `areas:`.")
-    top = {k.value: v for k, v in root.value}
+    top = _fields(root)
     areas_node = top.get("areas")
     if not isinstance(areas_node, yaml.SequenceNode) or not areas_node.value:
         raise fail("`areas:` is missing or empty.", "Add at least one area under `areas:` (see the shipped file).")
@@ -208,7 +215,7 @@ def load_taxonomy(path: str | Path = AREAS_PATH) -> Taxonomy:
         if not isinstance(node, yaml.MappingNode):
             raise fail(f"area {number} (line {line}) is not a mapping of key, name, description, examples.",
                        "Write each area as `- key: ...` followed by indented `name:`, `description:`, `examples:`.")
-        fields = {k.value: v for k, v in node.value}
+        fields = _fields(node)
         label = fields["key"].value if isinstance(fields.get("key"), yaml.ScalarNode) else f"number {number}"
         missing = [f for f in _REQUIRED if f not in fields]
         if missing:

@@ -308,3 +308,88 @@ def test_generated_files_through_the_whole_analysis_publish_whole_runs_or_none(s
 
     run()
     assert outcomes["run"] >= 1 and outcomes["error"] >= 1, outcomes  # both outcomes were exercised
+
+
+# --- configuration files ---------------------------------------------------------------------------
+
+AREAS = (ROOT / "data" / "expectation_areas.yaml").read_text("utf-8")
+
+
+def _damage_text(text: str, seed: int, how: int) -> bytes:
+    """Typical hand-editing mistakes in a YAML/JSON file: a cut, a lost colon, a bad indent, a tab, junk."""
+    rnd = random.Random(seed)
+    lines = text.splitlines()
+    if not lines:
+        return text.encode()
+    i = rnd.randrange(len(lines))
+    if how == 0:
+        lines = lines[: i]
+    elif how == 1:
+        lines[i] = lines[i].replace(":", "", 1)
+    elif how == 2:
+        lines[i] = "   " + lines[i]
+    elif how == 3:
+        lines[i] = "\t" + lines[i].lstrip()
+    elif how == 4:
+        lines[i] = lines[i].replace("'", "").replace('"', "'", 1)
+    elif how == 5:
+        lines.insert(i, rnd.choice(["- {", "key: [1, 2", "&a *b", "!!python/object:os.system ls", "? ? ?", "threshold: 7"]))
+    elif how == 6:
+        return bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 200)))
+    return "\n".join(lines).encode("utf-8")
+
+
+config_bytes = st.builds(_damage_text, st.sampled_from([AREAS]), st.integers(0, 10**6), st.integers(0, 7))
+any_yaml = st.one_of(config_bytes, json_value.map(lambda v: json.dumps(v).encode()), st.binary(max_size=200),
+                     st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
+
+
+@FUZZ
+@given(data=any_yaml)
+def test_malformed_taxonomy_files_fail_clearly(data, tmp_path_factory):
+    from pipelines.expectations import load_taxonomy
+
+    path = tmp_path_factory.mktemp("areas") / "areas.yaml"
+    path.write_bytes(data)
+    try:
+        taxonomy = load_taxonomy(path)
+    except FeedbackLensError as err:
+        assert "areas.yaml" in str(err) and err.fix, str(err)
+        return
+    assert taxonomy.keys and len(set(taxonomy.keys)) == len(taxonomy.keys)
+
+
+MAPPING_TEXT = "text: review_body\ndate: created_at\nid: review_id\nmetadata: [channel, rating]\non_bad_date: drop\n"
+
+
+@FUZZ
+@given(data=st.one_of(st.builds(_damage_text, st.just(MAPPING_TEXT), st.integers(0, 10**6), st.integers(0, 7)), any_yaml))
+def test_malformed_mapping_files_fail_clearly(data, tmp_path_factory):
+    from pipelines.cli import _parser, _settings, load_mapping_file
+
+    path = tmp_path_factory.mktemp("mapping") / "mapping.yaml"
+    path.write_bytes(data)
+    try:
+        mapping = load_mapping_file(path)
+        _settings(_parser().parse_args(["analyse", "x.csv"]), mapping)
+    except FeedbackLensError as err:
+        assert "mapping.yaml" in str(err) and err.fix, str(err)
+
+
+USERS_TEXT = json.dumps({"users": {"ana": {"role": "analyst", "password_hash": "$argon2id$v=19$m=65536,t=3,p=4$x$y",
+                                           "created_at": "2026-01-01T00:00:00Z"}}}, indent=1)
+
+
+@FUZZ
+@given(data=st.one_of(st.builds(_damage_text, st.just(USERS_TEXT), st.integers(0, 10**6), st.integers(0, 7)),
+                      json_value.map(lambda v: json.dumps({"users": v}).encode()), any_yaml))
+def test_malformed_users_files_fail_clearly(data, tmp_path_factory):
+    from pipelines.auth import Users
+
+    path = tmp_path_factory.mktemp("users") / "users.json"
+    path.write_bytes(data)
+    try:
+        Users(path).records()
+        Users(path).user("ana")
+    except FeedbackLensError as err:
+        assert "users.json" in str(err) and err.fix, str(err)
