@@ -155,17 +155,33 @@ def test_cli_help_and_user_errors_without_traceback(tmp_path):
     assert missing.returncode == 1 and missing.stderr.startswith("Error: nowhere.csv: file not found.")
 
 
-def test_too_few_messages_is_a_clear_error(tmp_path):
-    small = tmp_path / "five.csv"
-    small.write_text("text\n" + "\n".join(f"message number {i} about delivery" for i in range(5)) + "\n")
+@pytest.mark.parametrize("n", [1, 5])
+def test_too_few_messages_is_a_clear_error(tmp_path, n):
+    small = tmp_path / "few.csv"
+    small.write_text("text\n" + "\n".join(f"message number {i} about delivery" for i in range(n)) + "\n")
     proc = subprocess.run([*CLI, "analyse", str(small), "--store", str(tmp_path / "s"), "--quiet"],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 1
     assert proc.stderr == (
-        "Error: Not enough messages to find topics: 5 after cleaning, at least 30 are needed.\n"
+        f"Error: Not enough messages to find topics: {n} after cleaning, at least 30 are needed.\n"
         "  How to fix: Add more feedback to the file (a few hundred messages give useful topics).\n"
     )
     assert not (tmp_path / "s" / "latest").exists()
+
+
+def test_thirty_messages_give_a_whole_run(sample_frame, encoder, tmp_path):
+    """The smallest file we accept: UMAP and HDBSCAN must not fail on it, and every message is placed."""
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping, Settings
+
+    path = tmp_path / "thirty.csv"
+    sample_frame.iloc[100:130].to_csv(path, index=False)
+    summary = analyse_file(path, ColumnMapping(metadata=("rating",)), Settings(store_dir=tmp_path / "s"), encoder=encoder)
+    run = load_run(tmp_path / "s")
+    assert summary.messages == len(run.messages) == 30
+    assert summary.topics >= 1 and len(run.topics) >= 1
+    assert run.messages["sentiment"].between(-1, 1).all()
+    assert (run.messages["topic"] == -1).mean() <= 0.5
 
 
 def _run_and_kill(args: list[str], when: str, cwd: Path) -> int:
