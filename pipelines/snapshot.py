@@ -37,7 +37,7 @@ from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window
 from pipelines.settings import SnapshotSettings
-from pipelines.store import Run, file_sha256, pid_alive, write_atomic
+from pipelines.store import Run, exchange_folders, file_sha256, pid_alive, write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "snapshot.json"
@@ -896,12 +896,15 @@ def write_index(out: Path) -> dict:
 
 
 def _remove_abandoned(out: Path) -> None:
+    """Remove what writers that died left behind; a replaced snapshot whose replacement never arrived is put back."""
     for tmp in list(out.glob(".tmp-*")) + list(out.glob(".old-*")):
-        try:
-            pid = int(tmp.name.rsplit("-", 1)[-1])
-        except ValueError:
+        name, _, pid = tmp.name.rpartition("-")
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
             continue
-        if pid != os.getpid() and not pid_alive(pid):
+        final = out / name.removeprefix(".old-")
+        if tmp.name.startswith(".old-") and not final.exists():
+            os.rename(tmp, final)
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -952,10 +955,14 @@ def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
         write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         with open(out / ".index.lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if final.exists():
+            if not final.exists():
+                os.rename(tmp, final)
+            elif exchange_folders(tmp, final):  # readers see the old snapshot or the new one, never neither
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
                 os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+                os.rename(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
             write_index(out)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -129,6 +129,32 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def exchange_folders(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
+
+    Replacing a folder by renaming the old one away and the new one in leaves a moment with neither;
+    a crash in that moment would lose the old one. The exchange has no such moment.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        _fsync_dir(Path(a).parent)
+        return True
+    err = ctypes.get_errno()
+    if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system or kernel cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manifest: dict,
                 arrays: dict[str, np.ndarray] | None = None) -> Path:
     """Write a complete run (tables, optional ``arrays`` from :data:`RUN_ARRAYS`) and make it the latest, atomically.

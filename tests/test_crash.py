@@ -1,0 +1,152 @@
+"""SIGKILL at random moments: 20 analyses, 20 snapshots and 20 curation edits killed mid-way.
+
+After every kill, what a reader sees is whole: the previous run (or a complete new one), every
+snapshot that existed before, every curation edit either there entirely or not at all. No
+temporary folder is ever listed, and the next analysis, snapshot or edit succeeds and sweeps up
+what the killed writer left. The moments are drawn from a seeded generator (reproducible),
+spread over the whole length of an uninterrupted run measured first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.store import latest_run_id, list_runs, load_run, runs_dir
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "pipelines.cli"]
+TRIALS = 20
+
+
+def _timed(args: list[str]) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return time.perf_counter() - t
+
+
+def _run_killed_after(args: list[str], delay: float) -> bool:
+    """Start ``args``, SIGKILL it after ``delay`` seconds; True if it was killed (False: it had finished)."""
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=delay)
+        return False
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        return True
+
+
+def test_killing_analyses_at_random_moments_never_shows_a_partial_run(real_run_store, sample_frame, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    rnd = random.Random(9)
+    inputs = []
+    for trial in range(TRIALS + 2):  # new messages every time, so each analysis embeds and fits for real
+        path = tmp_path / f"new-{trial}.csv"
+        sample_frame.iloc[1 + trial : 4000 : 97].to_csv(path, index=False)
+        inputs.append(path)
+    full = _timed([*CLI, "analyse", str(inputs[0]), "--store", str(store), "--quiet"])
+    published = {r["id"] for r in list_runs(store)}
+    killed = 0
+    for trial in range(TRIALS):
+        before = latest_run_id(store)
+        was_killed = _run_killed_after([*CLI, "analyse", str(inputs[trial + 1]), "--store", str(store), "--quiet"],
+                                       rnd.uniform(0.2, full * 1.1))
+        killed += was_killed
+        runs = list_runs(store)
+        ids = {r["id"] for r in runs}
+        new = ids - published
+        assert len(new) <= (0 if was_killed and latest_run_id(store) == before else 1)
+        assert latest_run_id(store) in ids
+        for run_id in ids:  # every listed run is whole
+            run = load_run(store, run_id)
+            assert len(run.messages) == run.manifest["counts"]["messages"]
+        published |= ids
+    assert killed >= TRIALS * 0.75, f"only {killed} of {TRIALS} runs were killed mid-way"
+    proc = subprocess.run([*CLI, "analyse", str(inputs[-1]), "--store", str(store), "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not [p.name for p in runs_dir(store).iterdir() if p.name.startswith(".")]
+
+
+def test_killing_snapshots_at_random_moments_never_loses_one(real_run_store, tmp_path):
+    from pipelines.snapshot import list_snapshots
+    from tests.test_e2e_browser import chromium_path
+
+    chromium_path()  # the chart images are drawn in Chromium
+    out = tmp_path / "snapshots"
+    make = [*CLI, "snapshot", "--store", str(real_run_store), "--out", str(out), "--period", "last-month"]
+    full = _timed(make)
+    first = list_snapshots(out)
+    assert len(first) == 1
+    name = first[0]["name"]
+    rnd = random.Random(11)
+    killed = 0
+    for _ in range(TRIALS):
+        killed += _run_killed_after(make, rnd.uniform(0.2, full * 1.1))
+        shots = list_snapshots(out)
+        assert [s["name"] for s in shots] == [name], "the snapshot went missing"
+        folder = out / name
+        for f in shots[0]["files"]:  # the files the manifest lists are there, whole
+            assert (folder / f["path"]).stat().st_size == f["bytes"]
+        index = json.loads((out / "index.json").read_text("utf-8"))
+        assert [s["name"] for s in index["snapshots"]] == [name]
+    assert killed >= TRIALS * 0.75, f"only {killed} of {TRIALS} snapshots were killed mid-way"
+    _timed(make)
+    assert not [p.name for p in out.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+
+
+_EDITOR = """
+import sys
+from pathlib import Path
+from pipelines.curation import Curator
+from pipelines.store import load_run
+cur = Curator(Path(sys.argv[1]))
+topics = load_run(Path(sys.argv[1])).topics
+keys = list(topics.loc[topics["topic"] >= 0, "key"])[:3]
+print("ready", flush=True)
+i = 0
+while True:
+    cur.rename(keys[i % 3], "name %d" % i, user="crash")
+    i += 1
+"""
+
+
+def test_killing_an_editor_at_random_moments_keeps_every_edit_whole(real_run_store, tmp_path):
+    from pipelines.curation import CurationLog, Curator, derive_state, load_curated_run
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    rnd = random.Random(13)
+    for _ in range(TRIALS):
+        proc = subprocess.Popen([sys.executable, "-c", _EDITOR, str(store)], cwd=ROOT, stdout=subprocess.PIPE,
+                                text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rnd.uniform(0, 0.5))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        events = CurationLog(store).events()  # readable, every event whole and in order
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        if events:
+            last = events[-1].payload
+            assert derive_state(events).labels[last["key"]] == last["label"]
+            topics = load_curated_run(store).run.topics.set_index("key")
+            assert topics.at[last["key"], "label"] == last["label"]
+    topics = load_run(store).topics
+    key = topics.loc[topics["topic"] >= 0, "key"].iloc[0]
+    Curator(store).rename(key, "after the crashes", user="ana")  # the log still takes edits
+    assert load_curated_run(store).run.topics.set_index("key").at[key, "label"] == "after the crashes"
