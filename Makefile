@@ -9,13 +9,13 @@ SAMPLE := data/sample/fine_food_reviews.csv
 # pip's site config here lists mirrors that may be absent; its warnings about them are noise.
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 
-.PHONY: install run analyse serve test test-fast browser lint bench clean
+.PHONY: install run analyse serve test test-fast browser lint check lock bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements.lock pyproject.toml
 	@echo "== Installing Feedback Lens into $(VENV) (first time: a few minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip $(QUIET_PIP)
-	$(BIN)/python -m pip install -q -r requirements-dev.txt $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -r requirements-dev.txt -c requirements.lock $(QUIET_PIP)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@touch $(STAMP)
 
@@ -44,7 +44,16 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: install
-	$(BIN)/ruff check pipelines dashboard tests bench data
+	$(BIN)/ruff check pipelines dashboard tests bench data tools
+
+# Lint, then audit the locked versions for known vulnerabilities (pip-audit asks PyPI; see tools/audit.py).
+check: lint
+	$(BIN)/python -m pip install -q pip-audit $(QUIET_PIP)
+	$(BIN)/python tools/audit.py
+
+# After changing requirements*.txt and passing `make test`: pin what was tested.
+lock: install
+	$(BIN)/python tools/lock_requirements.py
 
 bench: install
 	$(BIN)/python bench/pipeline.py

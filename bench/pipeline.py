@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--worker", choices=["ours", "plain"])
     ap.add_argument("--input", type=Path)
     ap.add_argument("--store", type=Path)
+    ap.add_argument("--variants", nargs="+", choices=["plain", "ours"], default=["plain", "ours"],
+                    help="run only these (e.g. to repeat one on an idle machine)")
     ap.add_argument("--no-expectations", action="store_true", help="skip expectation tagging in our pipeline")
     args = ap.parse_args()
     if args.worker == "ours":
@@ -111,7 +113,7 @@ def main() -> None:
         for n in args.sizes:
             path = _subset(n, Path(tmp))
             results = {}
-            for kind in ("plain", "ours"):
+            for kind in args.variants:
                 print(f"running {kind} on {n:,} messages ...", file=sys.stderr, flush=True)
                 extra = ["--no-expectations"] if args.no_expectations and kind == "ours" else []
                 results[kind] = r = _run_worker(kind, path, Path(tmp) / f"store-{kind}-{n}", extra)
@@ -123,13 +125,15 @@ def main() -> None:
                 print(lines[-1], flush=True)
                 print("   stages: " + ", ".join(f"{k} {v:.0f}s" for k, v in st.items()), flush=True)
                 stage_lines.append(f"- {n:,} {kind}: " + ", ".join(f"{k} {v:.0f}s" for k, v in st.items()))
+            if len(results) < 2:
+                continue
             ratios.append(f"{n:,} messages: Feedback Lens takes {results['ours']['total_s'] / results['plain']['total_s']:.2f}× "
                           f"the plain script's time (speed-up {results['plain']['total_s'] / results['ours']['total_s']:.2f}×), "
                           f"NMI {results['ours']['nmi']:.3f} vs {results['plain']['nmi']:.3f}")
     table = "\n".join(lines + [""] + [f"- {r}" for r in ratios] + ["", "Seconds per stage:"] + stage_lines)
     print("\n" + table)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"pipeline-{'-'.join(map(str, args.sizes))}.md").write_text(f"# Pipeline benchmark ({time.strftime('%Y-%m-%d')})\n\n{table}\n")
+    (RESULTS / f"pipeline-{'-'.join(map(str, args.sizes))}{'' if len(args.variants) == 2 else '-' + args.variants[0]}.md").write_text(f"# Pipeline benchmark ({time.strftime('%Y-%m-%d')})\n\n{table}\n")
 
 
 if __name__ == "__main__":
