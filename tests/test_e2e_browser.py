@@ -318,3 +318,72 @@ def test_an_analyst_renames_and_merges_topics_in_the_browser(curation_server, br
     open_page(page, "Audit")
     assert page.locator('[data-testid="stDataFrame"]').count() == 1
     snap(page, shots, "42-audit")
+
+
+HOSTILE = ("Refund :red[NOW] :material/warning: $$x^2$$ [click here](http://evil.example) **bold** "
+           "<img src=x onerror=\"window.pwned=1\"> <script>window.pwned=2</script> pwned")
+HOSTILE_LABEL = '<a href="http://evil.example">e</a><img src=x onerror="window.pwned=3">:blue[x]'
+
+
+@pytest.fixture(scope="module")
+def hostile_server(real_run_store, tmp_path_factory) -> Iterator[str]:
+    """A dashboard on a copy of the real run whose topics' most typical messages, a metadata value and a
+    topic's name (set through a real curation edit) carry HTML, Markdown links and Streamlit directives."""
+    from pipelines.curation import Curator
+    from pipelines.store import load_run, new_run_id, publish_run
+
+    run = load_run(real_run_store)
+    messages, topics = run.messages.copy(), run.topics.copy()
+    first_ids = [str(ids[0]) for ids in topics.loc[topics["topic"] >= 0, "representative_ids"].head(5)]
+    reps = messages.index[messages["message_id"].astype(str).isin(first_ids)]
+    messages.loc[reps, "text"] = HOSTILE
+    messages["rating"] = messages["rating"].astype("string")
+    messages.loc[reps, "rating"] = "<b>5</b> [x](http://evil.example)"
+    store = tmp_path_factory.mktemp("hostile") / "store"
+    shutil.copytree(real_run_store, store)
+    publish_run(store, new_run_id(), {"messages": messages, "topics": topics, "keywords": run.keywords},
+                run.manifest)
+    Curator(store).rename(topics.loc[topics["topic"] >= 0, "key"].iloc[0], HOSTILE_LABEL, user="mallory")
+    proc, url = start_server(store, tmp_path_factory.mktemp("server3") / "streamlit.log")
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+def _live_markup(page) -> dict:
+    """What hostile text would have produced had it been rendered: script effects, images, links, coloured spans."""
+    return page.evaluate("""() => ({
+        pwned: window.pwned === undefined ? null : window.pwned,
+        images: document.querySelectorAll('img[src="x"]').length,
+        links: [...document.querySelectorAll('a')].filter(a => ((a.getAttribute('href') || '') +
+                 (a.getAttribute('xlink:href') || '')).includes('evil.example')).length,
+        scripts: [...document.querySelectorAll('script')].filter(s => s.textContent.includes('pwned')).length,
+    })""")
+
+
+def test_hostile_message_text_stays_plain_text_on_every_page(hostile_server, browser_page):
+    page, shots = browser_page
+    page.goto(hostile_server)
+    page.wait_for_selector('h1:has-text("Overview")')
+    wait_for_app(page)
+    for title, slug in PAGES:
+        open_page(page, title)
+        assert_no_exception(page)
+        assert _live_markup(page) == {"pwned": None, "images": 0, "links": 0, "scripts": 0}, title
+        snap(page, shots, f"40-hostile-{slug}")
+    # The text itself is there, every character as the customer wrote it.
+    page.goto(f"{hostile_server}/messages")
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Search the messages").fill("pwned")
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+    assert shown_count(page) == 5
+    # A word joiner keeps Markdown from turning a bare address into a link; it is invisible.
+    shown = page.locator(".st-key-message_list").inner_text().replace("\u2060", "")
+    for piece in (":red[NOW]", ":material/warning:", "$$x^2$$", "[click here](http://evil.example)",
+                  '<img src=x onerror="window.pwned=1">', "<script>window.pwned=2</script>", "<b>5</b>"):
+        assert piece in shown, piece
+    assert _live_markup(page) == {"pwned": None, "images": 0, "links": 0, "scripts": 0}
+    snap(page, shots, "41-hostile-messages")

@@ -392,3 +392,37 @@ def test_the_snapshots_page_lists_downloads_and_exports_the_view(made, hostile_s
     new = next(m for m in found if m["filters"]["sentiments"] == ["negative"])
     assert any(components.escape_markdown(new["name"]) in s.value for s in at.success)
     assert at.dataframe[0].value["Folder"].tolist().count(new["name"]) == 1
+
+
+@pytest.mark.slow
+def test_no_password_or_hash_reaches_output_runs_or_snapshots(real_run_store, tmp_path):
+    """Users' secrets live in the users file only: not in what commands print, runs, the log or snapshots."""
+    import shutil
+    import subprocess
+    import sys
+
+    from pipelines.auth import SignInError, Users
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    password = "Correct-Horse-Battery-Staple-42"
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    added = subprocess.run([*cli, "users", "add", "ana", "--role", "analyst", "--password-stdin", "--store", str(store)],
+                           input=password + "\n", capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert added.returncode == 0, added.stderr
+    users = Users(store / "users.json")
+    with pytest.raises(SignInError):
+        users.authenticate("ana", password + "-wrong")
+    secrets = [password, users.get("ana").password_hash, "$argon2"]
+    listed = subprocess.run([*cli, "users", "list", "--store", str(store)], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    shot = subprocess.run([*cli, "snapshot", "--store", str(store), "--out", str(tmp_path / "snaps"), "--period",
+                           "last-month", "--no-images"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert shot.returncode == 0, shot.stderr
+    printed = added.stdout + added.stderr + listed.stdout + listed.stderr + shot.stdout + shot.stderr
+    assert "ana" in listed.stdout and not [s for s in secrets if s in printed]
+    files = [p for p in [*store.rglob("*"), *(tmp_path / "snaps").rglob("*")]
+             if p.is_file() and p.name != "users.json" and not p.name.endswith(".npz") and p.suffix != ".npy"]
+    assert len(files) > 10
+    leaked = [str(p) for p in files for s in secrets if s.encode() in p.read_bytes()]
+    assert leaked == []
