@@ -13,6 +13,9 @@ from pipelines.charts import format_count, format_share
 from pipelines.curation import Curator, propose_split
 from pipelines.metrics import MessageFilter
 
+PIN_CHOICES = 1000
+"""How many of a topic's messages the pin list offers."""
+
 view = components.page_view()
 curation_ui.require_curator()
 st.title("Curate topics")
@@ -120,9 +123,13 @@ with other:
     st.divider()
     st.markdown("**Examples**: pinned messages are shown first wherever this topic's examples appear.")
     pinned = list(topic.get("pinned") or [])
-    pin = st.selectbox("Message", table["id"].tolist(), key="curate_pin",
-                       format_func=lambda i: ("📌 " if i in pinned else "") +
-                       table.set_index("id").at[i, "message"][:120])
+    preview = dict(zip(table["id"], table["message"].str.slice(0, 120), strict=True))
+    # A list of every message of a large topic would make each rerun slow to send; pinned ones always show.
+    choices = list(dict.fromkeys([*[i for i in pinned if i in preview], *table["id"].head(PIN_CHOICES)]))
+    pin = st.selectbox("Message", choices, key="curate_pin",
+                       format_func=lambda i: ("📌 " if i in pinned else "") + preview[i],
+                       help=f"Pinned messages and the first {format_count(min(len(table), PIN_CHOICES))} of the "
+                       "topic's messages, in the order of the Move messages table.")
     if pin is not None:
         if pin in pinned:
             if st.button("Unpin", key="curate_unpin_go"):
