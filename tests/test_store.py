@@ -129,3 +129,16 @@ def test_run_arrays_are_stored_with_the_run_and_memory_mapped(tmp_path):
     assert load_run_array(load_run(tmp_path), "embeddings") is None
     with pytest.raises(ValueError):
         publish_run(tmp_path, "20260103-000000-cccc", _tables(), _manifest(), arrays={"other": vectors})
+
+
+def test_exchange_folders_swaps_two_folders_in_one_step(tmp_path):
+    from pipelines.store import exchange_folders
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "report.html").write_text("new")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "report.html").write_text("old")
+    if not exchange_folders(tmp_path / "new", tmp_path / "old"):
+        pytest.skip("this file system cannot exchange folders; publishing falls back to two renames")
+    assert (tmp_path / "old" / "report.html").read_text() == "new"
+    assert (tmp_path / "new" / "report.html").read_text() == "old"
