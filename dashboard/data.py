@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pipelines import expectations, metrics
+from pipelines import charts, expectations, metrics
 from pipelines.charts import MAP_POINTS
 from pipelines.curation import CuratedRun, CurationLog, load_curated_run
 from pipelines.embed import SentenceTransformerEncoder
@@ -190,6 +190,16 @@ def map_points(ref: RunRef, f: MessageFilter, max_points: int = MAP_POINTS) -> p
     if len(points) > max_points:
         points = points.sample(max_points, random_state=0)
     return points.assign(text=_run(ref).messages["text"].loc[points.index])
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def topic_map(ref: RunRef, f: MessageFilter, labels: tuple[tuple[int, str], ...]):
+    """The Topics page's map figure, shared read-only by every session showing the same run and filter.
+
+    Building it (20,000 hover texts, one trace per topic) is the costliest part of a Topics rerun; with
+    many people on the dashboard, building it once per filter keeps the server free for the rest.
+    """
+    return charts.topic_map_chart(map_points(ref, f), dict(labels))
 
 
 def _history(ref: RunRef, f: MessageFilter) -> pd.DataFrame:

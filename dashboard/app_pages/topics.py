@@ -4,7 +4,6 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
-from pipelines import charts
 
 view, rows = components.page_start("Topics")
 
@@ -49,6 +48,6 @@ st.dataframe(shown, column_config=config, hide_index=True, key="topics_table", o
                            "previous", "change", "change_pct", "keywords"])
 st.caption("Sort by clicking a column header. Select a row to read that topic's messages.")
 
-points = data.map_points(view.ref, view.filter)
-components.chart(charts.topic_map_chart(points, view.info.labels), "topics_map", lambda c: Drill(topics=(int(c[0]),)))
+figure = data.topic_map(view.ref, view.filter, tuple(sorted(view.info.labels.items())))
+components.chart(figure, "topics_map", lambda c: Drill(topics=(int(c[0]),)))
 st.caption("Each dot is a message; messages about similar things sit close together. Click a dot to open its topic.")
