@@ -108,7 +108,7 @@ class Session:
                 return time.perf_counter() - started, error or fwd.script_finished != ForwardMsg.FINISHED_SUCCESSFULLY, heading
 
 
-def _links(store: Path) -> list[str]:
+def filter_links(store: Path) -> list[str]:
     """Filter links a manager would open: a sentiment, a topic, a month, a product."""
     from pipelines.store import load_run
 
@@ -221,7 +221,7 @@ def main() -> None:
                 time.sleep(5)
             print(f"{args.sessions} sessions for {args.minutes:g} min ...", file=sys.stderr, flush=True)
             load_before = os.getloadavg()[0]
-            times, errors = asyncio.run(crowd(url, _links(store), args.sessions, args.minutes * 60))
+            times, errors = asyncio.run(crowd(url, filter_links(store), args.sessions, args.minutes * 60))
             load_after = os.getloadavg()[0]
             analysis_running = analysis is not None and analysis.poll() is None
         finally:
