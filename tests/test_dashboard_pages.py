@@ -324,3 +324,16 @@ def test_the_data_page_switches_to_another_run(monkeypatch, real_run_store, tmp_
     assert f"Run {older}" in "\n".join(c.value for c in linked.sidebar.caption)
     missing = open_app("overview", run="19990101-000000-dead")
     assert 'run "19990101-000000-dead" does not exist' in missing.warning[0].value
+
+
+def test_page_scripts_hold_no_bare_strings_that_streamlit_magic_would_show():
+    """Streamlit shows any bare expression in a page script ("magic"): a constant's docstring would appear on the page."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "dashboard"
+    shown = []
+    for script in [root / "app.py", *sorted((root / "app_pages").glob("*.py"))]:
+        for node in ast.parse(script.read_text("utf-8")).body[1:]:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                shown.append(f"{script.name}:{node.lineno}")
+    assert shown == []

@@ -13,8 +13,7 @@ from pipelines.charts import format_count, format_share
 from pipelines.curation import Curator, propose_split
 from pipelines.metrics import MessageFilter
 
-PIN_CHOICES = 1000
-"""How many of a topic's messages the pin list offers."""
+PIN_CHOICES = 1000  # how many of a topic's messages the pin list offers (a bare string here would be shown: magic)
 
 view = components.page_view()
 curation_ui.require_curator()
