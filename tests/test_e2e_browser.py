@@ -117,6 +117,16 @@ def shown_count(page) -> int:
     return int(text.split()[0].replace(",", ""))
 
 
+def search_messages(page, url: str, words: str) -> None:
+    """Open the Messages page and search it for ``words``."""
+    page.goto(f"{url}/messages")
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Search the messages").fill(words)
+    page.keyboard.press("Enter")
+    wait_for_app(page)
+
+
 def click_chart_point(page, chart_key: str, selector: str = ".point path", index: int = 0) -> None:
     """Click one bar or marker of the chart whose Streamlit key is ``chart_key``."""
     chart = page.locator(f".st-key-{chart_key}")
@@ -233,12 +243,7 @@ def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page
 
 def test_messages_search_and_download(dashboard, browser_page):
     page, shots = browser_page
-    page.goto(f"{dashboard}/messages")
-    page.wait_for_selector('h1:has-text("Messages")')
-    wait_for_app(page)
-    page.get_by_role("textbox", name="Search the messages").fill("coffee")
-    page.keyboard.press("Enter")
-    wait_for_app(page)
+    search_messages(page, dashboard, "coffee")
     assert_no_exception(page)
     assert shown_count(page) > 0
     messages = page.locator(".st-key-message_list")
@@ -373,12 +378,7 @@ def test_hostile_message_text_stays_plain_text_on_every_page(hostile_server, bro
         assert _live_markup(page) == {"pwned": None, "images": 0, "links": 0, "scripts": 0}, title
         snap(page, shots, f"40-hostile-{slug}")
     # The text itself is there, every character as the customer wrote it.
-    page.goto(f"{hostile_server}/messages")
-    page.wait_for_selector('h1:has-text("Messages")')
-    wait_for_app(page)
-    page.get_by_role("textbox", name="Search the messages").fill("pwned")
-    page.keyboard.press("Enter")
-    wait_for_app(page)
+    search_messages(page, hostile_server, "pwned")
     assert shown_count(page) == 5
     # A word joiner keeps Markdown from turning a bare address into a link; it is invisible.
     shown = page.locator(".st-key-message_list").inner_text().replace("\u2060", "")
