@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines.clean import BASE_COLUMNS, clean_messages
-from pipelines.embed import EmbeddingCache, Encoder, SentenceTransformerEncoder, embed_with_cache
+from pipelines.embed import EmbeddingCache, Encoder, cache_name, embed_with_cache, make_encoder
 from pipelines.errors import NotEnoughMessagesError, StoreError
+from pipelines.executor import Executor, PartitionedEncoder, make_executor, redact_partitioned, score_partitioned
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
@@ -95,6 +96,7 @@ class _CountingEncoder:
     def __init__(self, inner: Encoder, advance) -> None:
         self.inner, self.advance = inner, advance
         self.name, self.dimension = inner.name, inner.dimension
+        self.cache_name = cache_name(inner)
         if callable(getattr(inner, "encode_spans", None)):  # expectation tagging reads sentences in context with it
             self.span_method = inner.span_method
             self.encode_spans = lambda texts, spans, progress=None: inner.encode_spans(texts, spans, progress=self.advance)
@@ -167,6 +169,7 @@ def analyse_file(
     encoder: Encoder | None = None,
     scorer: SentimentScorer | None = None,
     note: str | None = None,
+    executor: Executor | None = None,
 ) -> AnalysisSummary:
     """Analyse one feedback file and publish a new run.
 
@@ -178,14 +181,25 @@ def analyse_file(
         encoder: embedding model; the packaged MiniLM by default.
         scorer: sentiment scorer; ``settings.sentiment`` by default.
         note: a remark about the data shown with the run (e.g. "dates are synthetic").
+        executor: where the heavy stages run; ``settings.executor`` by default.
 
     Raises:
         FeedbackLensError: anything the user can fix, with the place and the fix.
     """
-    path = Path(path)
-    mapping = mapping or ColumnMapping()
     settings = settings or Settings()
-    reporter = reporter or SilentReporter()
+    own_executor = executor is None
+    executor = executor or make_executor(settings)
+    try:
+        return _analyse(Path(path), mapping or ColumnMapping(), settings, reporter or SilentReporter(), encoder, scorer,
+                        note, executor)
+    finally:
+        if own_executor:
+            executor.close()
+
+
+def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: Reporter, encoder: Encoder | None,
+             scorer: SentimentScorer | None, note: str | None, executor: Executor) -> AnalysisSummary:
+    local = executor.name == "local"
     timings: dict[str, float] = {}
     started = time.time()
 
@@ -220,7 +234,9 @@ def analyse_file(
     if settings.redact_pii:  # before anything is embedded, stored or shown; text_hash is re-made from the result
         t = time.perf_counter()
         with reporter.stage("Redacting personal data", len(messages)) as st:
-            messages, redacted = redact_messages(messages, metadata_columns, progress=st.advance)
+            messages, redacted = (redact_messages(messages, metadata_columns, progress=st.advance) if local else
+                                  redact_partitioned(messages, metadata_columns, executor, settings.partition_size,
+                                                     st.advance))
         if any(redacted.values()):
             report.notes.append("Personal data redacted: " + ", ".join(
                 f"{n:,} {PLACEHOLDERS[k]}" for k, n in redacted.items() if n) + " (--no-redact keeps it).")
@@ -230,8 +246,9 @@ def analyse_file(
     texts = messages["text"].tolist()
     with reporter.stage("Loading model", None) as st:
         st.describe(settings.encoder)
-        encoder = encoder or SentenceTransformerEncoder(settings.encoder, settings.embed_batch_size)
-    cache = EmbeddingCache(cache_dir(settings.store_dir), encoder.name)
+        encoder = encoder or (make_encoder(settings) if local else
+                              PartitionedEncoder(settings, executor, settings.partition_size))
+    cache = EmbeddingCache(cache_dir(settings.store_dir), cache_name(encoder))
     with reporter.stage("Embedding", len(texts)) as st:
         embeddings, newly = embed_with_cache(texts, messages["text_hash"].tolist(), encoder, cache, st.advance)
     timings["embed"] = time.perf_counter() - t
@@ -251,7 +268,10 @@ def analyse_file(
                                      "found afresh")
     if result is None:
         with reporter.stage("Finding topics", None) as st:
-            result = fit_topics(texts, embeddings, settings, progress=st.describe)
+            # A large run's topics are found on a sample with every month in proportion.
+            months = messages["date"].dt.strftime("%Y-%m").to_numpy() if messages["date"].notna().any() else None
+            result = fit_topics(texts, embeddings, settings, progress=st.describe, strata=months, executor=executor,
+                                keys=messages["text_hash"].to_numpy())
     timings["topics"] = time.perf_counter() - t
     # Only new messages are scored and tagged; the others keep what the earlier run found.
     todo = plan.new if plan.incremental else np.arange(len(texts))
@@ -259,6 +279,7 @@ def analyse_file(
 
     t = time.perf_counter()
     with reporter.stage("Scoring sentiment", None):
+        on_workers = not local and scorer is None
         scorer = scorer or make_scorer(settings.sentiment)
         # A head trained on another encoder's vectors cannot read ours: it then embeds the texts itself.
         same_space = getattr(scorer, "encoder_name", encoder.name) == encoder.name
@@ -266,8 +287,10 @@ def analyse_file(
         if plan.incremental:
             scores[plan.known] = previous.messages["sentiment"].to_numpy(dtype=np.float64)[plan.previous_rows]
         if len(todo):
-            scores[todo] = np.clip(np.asarray(scorer.score(todo_texts, embeddings[todo] if same_space else None),
-                                              dtype=np.float64), -1, 1)
+            vectors = embeddings[todo] if same_space else None
+            raw = (score_partitioned(settings.sentiment, todo_texts, vectors, executor, settings.partition_size)
+                   if on_workers else scorer.score(todo_texts, vectors))
+            scores[todo] = np.clip(np.asarray(raw, dtype=np.float64), -1, 1)
     timings["sentiment"] = time.perf_counter() - t
 
     if taxonomy is not None:
@@ -311,7 +334,8 @@ def analyse_file(
                     "metadata": metadata_columns,
                     "detected": list(columns.detected)},
         "settings": settings.to_dict(),
-        "encoder": {"name": encoder.name, "dimension": encoder.dimension},
+        "encoder": {"name": encoder.name, "dimension": encoder.dimension,
+                    "backend": getattr(encoder, "backend", "custom")},
         "sentiment_scorer": getattr(scorer, "name", type(scorer).__name__),
         "expectation_areas": [{"key": a.key, "name": a.name} for a in taxonomy.areas] if taxonomy else [],
         "versions": _versions(),

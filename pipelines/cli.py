@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--max-chars", type=int, help="cut messages longer than this (default 10000)")
     a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
     a.add_argument("--encoder", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2)")
+    a.add_argument("--encoder-backend", choices=["torch", "onnx-int8"],
+                   help="torch (default) or onnx-int8 (ONNX Runtime, int8 weights; for CPUs without bf16)")
+    a.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="torch arithmetic: auto (default: bf16 on CPUs that have it, fp16 on a GPU), or fixed")
+    a.add_argument("--executor", choices=["local", "dask"],
+                   help="where the heavy stages run: local (default) or dask (a cluster; see --dask-scheduler)")
+    a.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: $FEEDBACK_LENS_DASK)")
     a.add_argument("--sentiment", help="sentiment scorer: hybrid (default), embedding-head or vader")
     a.add_argument("--taxonomy", type=Path, help="expectation areas file (default: data/expectation_areas.yaml)")
     a.add_argument("--no-expectations", action="store_true", help="skip expectation areas and statements (faster)")
@@ -157,12 +165,16 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
     if args.store:
         changes["store_dir"] = args.store
     for opt, key in (("on_bad_date", "on_bad_date"), ("timezone", "assume_timezone"), ("max_chars", "max_message_chars"),
-                     ("min_topic_size", "min_topic_size"), ("encoder", "encoder"), ("sentiment", "sentiment")):
+                     ("min_topic_size", "min_topic_size"), ("encoder", "encoder"), ("sentiment", "sentiment"),
+                     ("encoder_backend", "encoder_backend"), ("precision", "embed_precision"),
+                     ("executor", "executor"), ("dask_scheduler", "dask_scheduler")):
         value = getattr(args, opt, None)
         if value is None and opt in mapping_file:
             value = mapping_file[opt]
         if value is not None:
             changes[key] = value
+    if changes.get("dask_scheduler") and "executor" not in changes:  # an address says which executor is meant
+        changes["executor"] = "dask"
     if getattr(args, "taxonomy", None):
         changes["taxonomy"] = args.taxonomy
     if getattr(args, "no_expectations", False):

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from pipelines.errors import NotEnoughMessagesError
+from pipelines.executor import Executor, LocalExecutor
 from pipelines.settings import Settings
 
 OUTLIER = -1
@@ -122,9 +123,17 @@ def topic_centroids(assignments: np.ndarray, embeddings: np.ndarray, topics: Seq
 
 
 def fit_topics(
-    texts: Sequence[str], embeddings: np.ndarray, settings: Settings, progress: StageProgress | None = None
+    texts: Sequence[str], embeddings: np.ndarray, settings: Settings, progress: StageProgress | None = None,
+    strata: np.ndarray | None = None, executor: Executor | None = None, keys: np.ndarray | None = None,
 ) -> TopicResult:
     """Fit BERTopic on precomputed embeddings; the same input and seed give the same topics.
+
+    Above ``settings.fit_sample_size`` messages the topics are found on a sample (stratified by
+    ``strata``, e.g. the month of each message, so every period is represented; one copy of each
+    text when ``keys``, e.g. text hashes, say which messages repeat another) and the other
+    messages join their nearest topic in chunks, as new messages do in an extended run: memory
+    and time of the fit stay bounded however large the run. With an ``executor``, the fit runs as
+    one task (on one worker) and the assignment in chunks across its workers.
 
     Raises:
         NotEnoughMessagesError: fewer than ``settings.min_messages`` messages.
@@ -135,11 +144,90 @@ def fit_topics(
             f"Not enough messages to find topics: {n} after cleaning, at least {settings.min_messages} are needed.",
             fix="Add more feedback to the file (a few hundred messages give useful topics).",
         )
+    executor = executor or LocalExecutor()
+    remote = executor.name != "local"
+    if n <= settings.fit_sample_size:
+        return executor.run(_fit_all, texts, embeddings, settings, None if remote else progress)
+    # Copies of one text add no information to the fit and make false dense spots: fit on distinct texts.
+    candidates = np.arange(n) if keys is None else np.sort(pd.Series(keys).drop_duplicates().index.to_numpy())
+    rows = candidates[fit_sample(len(candidates), settings.fit_sample_size, settings.seed,
+                                 None if strata is None else np.asarray(strata, dtype=object)[candidates])]
+    if progress:
+        progress(f"finding topics on a sample of {len(rows):,} of {n:,} messages")
+    sample = executor.run(_fit_all, [texts[i] for i in rows], embeddings[rows], settings, None if remote else progress)
+    rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
+    if progress:
+        progress(f"assigning the other {len(rest):,} messages to their nearest topic")
+    assignments = np.full(n, OUTLIER, dtype=np.int64)
+    assignments[rows] = sample.assignments
+    coords = np.empty((n, 2), dtype=np.float32)
+    coords[rows] = sample.coords
+    topic_ids = np.array(sorted(t for t in set(sample.assignments.tolist()) if t != OUTLIER), dtype=np.int64)
+    centroids = (topic_centroids(sample.assignments, embeddings[rows], topic_ids) if len(topic_ids)
+                 else np.empty((0, embeddings.shape[1]), dtype=np.float32))
+    anchors = np.sort(np.random.default_rng(settings.seed).permutation(rows)[:MAP_ANCHORS])  # a spread of known positions
+    chunks = [rest[start:start + settings.assign_chunk_size] for start in range(0, len(rest), settings.assign_chunk_size)]
+    # One chunk of similarities at a time, here or on the workers.
+    tasks = [_AssignTask(embeddings[c], centroids, topic_ids, embeddings[anchors], coords[anchors],
+                         settings.outlier_min_similarity, settings.max_outlier_share) for c in chunks]
+    for chunk, (chunk_topics, chunk_coords) in zip(chunks, executor.map(_assign_chunk, tasks), strict=True):
+        assignments[chunk] = chunk_topics
+        coords[chunk] = chunk_coords
+    topics, keywords = _topic_tables(sample.model, assignments, embeddings, settings)
+    return TopicResult(assignments, topics, keywords, coords, sample.outlier_share_before)
+
+
+@dataclass
+class _AssignTask:
+    vectors: np.ndarray
+    centroids: np.ndarray
+    topic_ids: np.ndarray
+    anchor_vectors: np.ndarray
+    anchor_coords: np.ndarray
+    min_similarity: float
+    max_outlier_share: float
+
+
+def _assign_chunk(task: _AssignTask) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest topic (or none, within the outlier bound) and map position of each message of a chunk."""
+    from pipelines.incremental import place_on_map
+
+    topics = np.full(len(task.vectors), OUTLIER, dtype=np.int64)
+    if len(task.topic_ids):
+        best, best_sim = nearest_centroid(task.vectors, task.centroids)
+        join = joins_topic(best_sim, task.min_similarity, int(np.floor(task.max_outlier_share * len(task.vectors))))
+        topics[join] = task.topic_ids[best[join]]
+    return topics, place_on_map(task.vectors, task.anchor_vectors, task.anchor_coords)
+
+
+MAP_ANCHORS = 5_000
+"""Messages of the sample whose map positions place the others: enough for a faithful map, few enough to be quick."""
+
+
+def fit_sample(n: int, size: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """``size`` row numbers out of ``n`` (all when ``n <= size``), seeded, in each stratum in proportion
+    to its size, in ascending order (so the fit reads them in file order)."""
+    if n <= size:
+        return np.arange(n, dtype=np.int64)
+    if strata is None:
+        return np.sort(np.random.default_rng(seed).permutation(n)[:size]).astype(np.int64)
+    groups = pd.Series(np.arange(n)).groupby(pd.Series(strata).fillna("(none)").astype(str).to_numpy(), sort=True)
+    return np.sort(groups.sample(frac=size / n, random_state=seed).to_numpy()).astype(np.int64)
+
+
+@dataclass
+class _Fit(TopicResult):
+    model: object = None
+
+
+def _fit_all(texts: Sequence[str], embeddings: np.ndarray, settings: Settings,
+             progress: StageProgress | None = None) -> _Fit:
     from bertopic import BERTopic
     from bertopic.cluster import BaseCluster
     from bertopic.dimensionality import BaseDimensionalityReduction
     from bertopic.vectorizers import ClassTfidfTransformer
 
+    n = len(texts)
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     if progress:
@@ -162,7 +250,7 @@ def fit_topics(
         assignments = np.asarray(ranked, dtype=np.int64)
     coords = _map_coords(reduced, settings.seed)
     topics, keywords = _topic_tables(model, assignments, embeddings, settings)
-    return TopicResult(assignments, topics, keywords, coords, before)
+    return _Fit(assignments, topics, keywords, coords, before, model)
 
 
 def reduce_dimensions(embeddings: np.ndarray, settings: Settings) -> np.ndarray:

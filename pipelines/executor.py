@@ -1,0 +1,260 @@
+"""Where the heavy per-message work runs: in this process (``local``, the default) or on a Dask cluster.
+
+Owns: the small :class:`Executor` interface (map a function over partitions, run one task), the
+local and Dask executors, and the partitioned stages that use them: an encoder whose batches run
+on the workers (:class:`PartitionedEncoder`; it also embeds the sentences for expectation tagging)
+and partitioned personal-data redaction. Reading, cleaning, sentiment scoring and the expectation
+cue rules stay in the analysing process; the topic fit runs on one worker, on a sample for large
+runs, and the other messages are assigned to topics in partitions (``pipelines.topics``).
+
+Workers need Feedback Lens installed (the same version) and the encoder on their disk; they
+load the encoder once per worker process and keep it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from pipelines.embed import Progress, Window, make_encoder, span_windows, window_vectors
+from pipelines.errors import FeedbackLensError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+EXECUTORS = ("local", "dask")
+
+
+class Executor(Protocol):
+    """Runs functions over partitions, here or elsewhere. Functions and items must be picklable."""
+
+    name: str
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], done: Callable[[int], None] | None = None) -> list[R]:
+        """``[fn(item) for item in items]``, in order; ``done(i)`` as item ``i`` finishes (in any order)."""
+        ...
+
+    def run(self, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(*args)`` as one task (on one worker)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the executor holds (connections)."""
+        ...
+
+
+class LocalExecutor:
+    """Everything in this process, one item after another."""
+
+    name = "local"
+
+    def map(self, fn, items, done=None):
+        out = []
+        for i, item in enumerate(items):
+            out.append(fn(item))
+            if done:
+                done(i)
+        return out
+
+    def run(self, fn, *args):
+        return fn(*args)
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    """Tasks on a Dask cluster (``dask.distributed``).
+
+    Args:
+        address: the scheduler, e.g. ``tcp://10.0.0.5:8786``; ignored when ``client`` is given.
+        client: an existing ``distributed.Client`` (tests pass one of a ``LocalCluster``).
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, client: Any = None) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise FeedbackLensError("The dask executor needs the distributed package, which is not installed.",
+                                    fix="Run `pip install dask distributed`, or use the local executor.") from None
+        self._own = client is None
+        if client is None:
+            if not address:
+                raise FeedbackLensError("The dask executor needs the address of a Dask scheduler.",
+                                        fix="Pass --dask-scheduler tcp://HOST:8786 (or set FEEDBACK_LENS_DASK).")
+            try:
+                client = Client(address, timeout="15s", set_as_default=False)
+            except (OSError, TimeoutError) as err:
+                raise FeedbackLensError(f"Could not reach the Dask scheduler at {address} ({err}).",
+                                        fix="Check that the scheduler runs and that this machine can reach its "
+                                        "address and port, or use the local executor.") from None
+        self.client = client
+
+    def map(self, fn, items, done=None):
+        from distributed import as_completed
+
+        futures = self.client.map(fn, list(items), pure=False)
+        index = {f.key: i for i, f in enumerate(futures)}
+        for future in as_completed(futures, loop=self.client.loop):
+            if future.status == "error":
+                future.result()  # raises the task's own error here
+            if done:
+                done(index[future.key])
+        return self.client.gather(futures)
+
+    def run(self, fn, *args):
+        return self.client.submit(fn, *args, pure=False).result()
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+
+
+def make_executor(settings) -> Executor:
+    """The executor ``settings`` ask for."""
+    if settings.executor == "local":
+        return LocalExecutor()
+    if settings.executor == "dask":
+        return DaskExecutor(settings.dask_scheduler)
+    raise FeedbackLensError(f'Unknown executor "{settings.executor}".', fix="Use local or dask.")
+
+
+def partitions(n: int, size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of consecutive partitions of at most ``size`` rows."""
+    return [(start, min(start + size, n)) for start in range(0, n, max(1, size))]
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What a worker needs to load the run's encoder: the settings that shape it."""
+
+    settings: Any  # pipelines.settings.Settings (frozen, picklable)
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_encoder(spec: EncoderSpec):
+    return make_encoder(spec.settings)
+
+
+def _describe(spec: EncoderSpec) -> dict:
+    enc = _worker_encoder(spec)
+    return {"name": enc.name, "cache_name": getattr(enc, "cache_name", enc.name), "dimension": enc.dimension,
+            "span_method": getattr(enc, "span_method", None), "backend": getattr(enc, "backend", "custom"),
+            "batch_size": enc.batch_size, "batch_rows": getattr(enc, "batch_rows", enc.batch_size),
+            "max_length": getattr(enc, "max_length", 256)}
+
+
+def _encode_part(task: tuple[EncoderSpec, list[str]]) -> np.ndarray:
+    spec, texts = task
+    return _worker_encoder(spec).encode(texts)
+
+
+def _span_part(task: tuple[EncoderSpec, list[Window]]) -> tuple[list[int], np.ndarray]:
+    spec, windows = task
+    enc = _worker_encoder(spec)
+    rows: list[int] = []
+    vectors = []
+    for start in range(0, len(windows), enc.batch_size):  # the batches the encoder would make itself
+        r, v = window_vectors(enc.tokenizer, enc.token_states, windows[start:start + enc.batch_size])
+        rows += r
+        vectors.append(v)
+    return rows, np.concatenate(vectors)
+
+
+class PartitionedEncoder:
+    """The run's encoder with its work split into partitions that the executor's workers embed.
+
+    Quacks like the encoder it stands for (name, cache name, dimension, span method), so the
+    cache, the trained heads and expectation tagging treat its vectors as that encoder's. Texts
+    are sorted by length and cut into partitions at the encoder's own batch boundaries, so every
+    batch holds the texts it would hold in one process: the vectors are the same as the local
+    executor's, not merely close.
+    """
+
+    def __init__(self, settings, executor: Executor, partition_size: int) -> None:
+        from transformers import AutoTokenizer
+
+        from pipelines.embed import resolve_model_path
+
+        self._spec = EncoderSpec(settings)
+        self._executor = executor
+        about = executor.run(_describe, self._spec)
+        self.name, self.cache_name, self.dimension = about["name"], about["cache_name"], about["dimension"]
+        self.backend = f"{about['backend']} on {executor.name} workers"
+        self._batch_size, self._batch_rows, self._max_length = about["batch_size"], about["batch_rows"], about["max_length"]
+        self._rows_per_part = max(1, partition_size // self._batch_rows) * self._batch_rows
+        self._windows_per_part = max(1, partition_size // self._batch_size) * self._batch_size
+        if about["span_method"]:
+            self.span_method = about["span_method"]
+            self._tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(settings.encoder), local_files_only=True)
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """Vectors of ``texts``, one partition per task; ``progress`` as partitions finish."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        parts = [order[s:e] for s, e in partitions(len(order), self._rows_per_part)]
+        done = (lambda i: progress(len(parts[i]))) if progress else None
+        vectors = self._executor.map(_encode_part, [(self._spec, [texts[i] for i in p]) for p in parts], done)
+        for rows, v in zip(parts, vectors, strict=True):
+            out[rows] = v
+        return out
+
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                     progress: Progress | None = None) -> np.ndarray:
+        """Span vectors in context (see ``late_chunk_spans``): windows made here, embedded on the workers."""
+        n, windows = span_windows(self._tokenizer, texts, spans, self._max_length)
+        out = np.zeros((n, self.dimension), dtype=np.float32)
+        parts = [windows[s:e] for s, e in partitions(len(windows), self._windows_per_part)]
+        done = (lambda i: progress(sum(len(m) for _, m in parts[i]))) if progress else None
+        for rows, vectors in self._executor.map(_span_part, [(self._spec, p) for p in parts], done):
+            out[rows] = vectors
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def _redact_part(task: tuple[pd.DataFrame, list[str]]) -> tuple[pd.DataFrame, dict[str, int]]:
+    from pipelines.redact import redact_messages
+
+    part, metadata_columns = task
+    return redact_messages(part, metadata_columns)
+
+
+def redact_partitioned(messages: pd.DataFrame, metadata_columns: Sequence[str], executor: Executor,
+                       partition_size: int, progress: Progress | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Personal data redacted partition by partition on the executor's workers (rows keep their order)."""
+    parts = partitions(len(messages), partition_size)
+    done = (lambda i: progress(parts[i][1] - parts[i][0])) if progress else None
+    results = executor.map(_redact_part, [(messages.iloc[s:e], list(metadata_columns)) for s, e in parts], done)
+    counts: dict[str, int] = {}
+    for _, found in results:
+        for kind, n in found.items():
+            counts[kind] = counts.get(kind, 0) + n
+    return pd.concat([part for part, _ in results]), counts
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_scorer(name: str):
+    from pipelines.sentiment import make_scorer
+
+    return make_scorer(name)
+
+
+def _score_part(task: tuple[str, list[str], np.ndarray | None]) -> np.ndarray:
+    name, texts, vectors = task
+    return np.asarray(_worker_scorer(name).score(texts, vectors), dtype=np.float64)
+
+
+def score_partitioned(scorer: str, texts: Sequence[str], embeddings: np.ndarray | None, executor: Executor,
+                      partition_size: int) -> np.ndarray:
+    """Sentiment of ``texts`` by the scorer called ``scorer``, partition by partition on the workers."""
+    parts = partitions(len(texts), partition_size)
+    tasks = [(scorer, list(texts[s:e]), None if embeddings is None else embeddings[s:e]) for s, e in parts]
+    results = executor.map(_score_part, tasks)
+    return np.concatenate(results) if results else np.empty(0, dtype=np.float64)

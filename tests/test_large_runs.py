@@ -1,0 +1,97 @@
+"""Large runs: topics found on a stratified sample, the other messages assigned in chunks (real model, real data)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.settings import Settings
+from pipelines.topics import OUTLIER, fit_sample, fit_topics
+
+
+def test_sample_is_seeded_and_keeps_each_stratum_in_proportion():
+    strata = np.array(["2025-01"] * 600 + ["2025-02"] * 300 + ["2025-03"] * 100, dtype=object)
+    strata[5] = None  # a message without a date is its own stratum, not an error
+    rows = fit_sample(1000, 200, seed=3, strata=strata)
+    assert len(set(rows.tolist())) == len(rows) and 195 <= len(rows) <= 205
+    counts = pd.Series(strata[rows]).value_counts()
+    assert abs(counts["2025-01"] - 120) <= 1 and abs(counts["2025-02"] - 60) <= 1 and abs(counts["2025-03"] - 20) <= 1
+    assert np.array_equal(rows, fit_sample(1000, 200, seed=3, strata=strata))
+    assert np.array_equal(np.sort(rows), rows)  # file order: the fit reads them as it would read the file
+    assert np.array_equal(fit_sample(50, 200, seed=3), np.arange(50))
+    plain = fit_sample(1000, 200, seed=3)
+    assert len(plain) == 200 and len(set(plain.tolist())) == 200
+
+
+@pytest.fixture(scope="module")
+def reviews(sample_frame, encoder):
+    frame = sample_frame.iloc[::3].reset_index(drop=True)
+    texts = frame["text"].astype(str).tolist()
+    return texts, encoder.encode(texts), pd.to_datetime(frame["date"]).dt.strftime("%Y-%m").to_numpy()
+
+
+@pytest.mark.slow
+def test_large_run_fits_on_a_sample_and_assigns_the_rest(reviews, tmp_path):
+    texts, vectors, months = reviews
+    settings = replace(Settings(store_dir=tmp_path), fit_sample_size=600, assign_chunk_size=250)
+    result = fit_topics(texts, vectors, settings, strata=months)
+    n = len(texts)
+    rows = fit_sample(n, 600, settings.seed, months)
+    alone = fit_topics([texts[i] for i in rows], vectors[rows], replace(settings, fit_sample_size=n))
+    # The sample's topics are exactly those of a fit on the sample alone ...
+    assert np.array_equal(result.assignments[rows], alone.assignments)
+    assert result.outlier_share_before == alone.outlier_share_before
+    # ... and every other message is in its nearest topic, or left out within the outlier bound.
+    rest = np.setdiff1d(np.arange(n), rows)
+    ids = np.array(sorted(set(alone.assignments.tolist()) - {OUTLIER}))
+    centroids = np.stack([vectors[rows][alone.assignments == t].mean(axis=0) for t in ids])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    nearest = ids[np.argmax(vectors[rest] @ centroids.T, axis=1)]
+    assigned = result.assignments[rest] != OUTLIER
+    assert np.array_equal(result.assignments[rest][assigned], nearest[assigned])
+    assert result.outlier_share <= settings.max_outlier_share + 0.01
+    # Topic sizes, shares and representatives cover all messages, not just the sample.
+    assert result.topics["size"].sum() == int((result.assignments != OUTLIER).sum())
+    reps = [r for rs in result.topics["representative_rows"] for r in rs]
+    assert all(0 <= r < n for r in reps)
+    assert np.isfinite(result.coords).all() and result.coords.shape == (n, 2)
+    # Same input, same topics.
+    again = fit_topics(texts, vectors, settings, strata=months)
+    assert np.array_equal(again.assignments, result.assignments)
+
+
+@pytest.mark.slow
+def test_a_whole_analysis_above_the_sample_size(sample_frame, encoder, tmp_path):
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping
+    from pipelines.store import load_run
+
+    path = tmp_path / "reviews.csv"
+    sample_frame.iloc[::4].to_csv(path, index=False)
+    settings = replace(Settings(store_dir=tmp_path / "store"), fit_sample_size=500, expectations=False)
+    summary = analyse_file(path, ColumnMapping(metadata=("rating",)), settings, encoder=encoder)
+    run = load_run(tmp_path / "store")
+    assert summary.messages > 1000 and summary.topics >= 3
+    assert (run.messages["topic"] != OUTLIER).mean() >= 0.9
+    assert run.topics["size"].sum() == int((run.messages["topic"] != OUTLIER).sum())
+    assert run.manifest["settings"]["fit_sample_size"] == 500
+
+
+@pytest.mark.slow
+def test_repeated_texts_are_fitted_once_and_share_their_topic(reviews, tmp_path):
+    texts, vectors, months = reviews
+    copies = list(range(0, len(texts), 2))  # every other review appears twice, the copy at the end
+    texts2 = texts + [texts[i] for i in copies]
+    vectors2 = np.vstack([vectors, vectors[copies]])
+    settings = replace(Settings(store_dir=tmp_path), fit_sample_size=len(texts))
+    result = fit_topics(texts2, vectors2, settings, strata=np.concatenate([months, months[copies]]),
+                        keys=np.array(texts2, dtype=object))
+    # Fewer distinct texts than the sample size: the fit sees each text once, i.e. the first copies only,
+    # so the original reviews get exactly the topics of a fit on them alone.
+    alone = fit_topics(texts, vectors, settings)
+    assert np.array_equal(result.assignments[: len(texts)], alone.assignments)
+    second = result.assignments[len(texts):]
+    assert np.mean(second == result.assignments[copies]) >= 0.95
