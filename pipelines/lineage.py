@@ -29,6 +29,9 @@ class LineageSettings:
     # 0.55 is met by a topic that kept most of its messages, or by one with a near-identical centroid
     # (cosine ≥ 0.9 with a little overlap); unrelated topics of one run score about 0.3-0.45.
     min_score: float = 0.55
+    # ... and the new topic must hold at least this share of the old topic's messages (those in both runs):
+    # when a re-fit splits a topic, no part inherits its label and edits silently; the analyst is told.
+    min_kept_share: float = 0.5
 
 
 @dataclass
@@ -89,7 +92,7 @@ def match_topics(new_ids: np.ndarray, new_assignments: np.ndarray, new_embedding
         return TopicMatch({t: fresh_key(new_run_id, t) for t in new_topics}, dict.fromkeys(new_topics, "new"),
                           dict.fromkeys(new_topics, 0.0), [], previous_run)
     old_topics = sorted(t for t in old_keys if t != OUTLIER)
-    score = _overlap(new_ids, new_assignments, new_topics, old_ids, old_assignments, old_topics)
+    score, kept = _overlap(new_ids, new_assignments, new_topics, old_ids, old_assignments, old_topics)
     if old_embeddings is not None and len(new_topics) and len(old_topics):
         cos = topic_centroids(new_assignments, new_embeddings, new_topics) @ \
             topic_centroids(old_assignments, np.asarray(old_embeddings, dtype=np.float32), old_topics).T
@@ -101,7 +104,7 @@ def match_topics(new_ids: np.ndarray, new_assignments: np.ndarray, new_embedding
 
         rows, cols = linear_sum_assignment(-score)
         for r, c in zip(rows, cols, strict=True):
-            if score[r, c] >= settings.min_score:
+            if score[r, c] >= settings.min_score and (np.isnan(kept[r, c]) or kept[r, c] >= settings.min_kept_share):
                 t, o = new_topics[r], old_topics[c]
                 keys[t], status[t], confidence[t] = old_keys[o], "matched", round(float(score[r, c]), 3)
                 taken.add(o)
@@ -113,18 +116,23 @@ def match_topics(new_ids: np.ndarray, new_assignments: np.ndarray, new_embedding
 
 
 def _overlap(new_ids: np.ndarray, new_assignments: np.ndarray, new_topics: list[int], old_ids: np.ndarray,
-             old_assignments: np.ndarray, old_topics: list[int]) -> np.ndarray:
-    """Share of the messages both runs hold that each (new, old) pair of topics has in common (Jaccard)."""
+             old_assignments: np.ndarray, old_topics: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each (new, old) pair of topics, over the messages both runs hold: the share they have in common
+    (Jaccard), and the share of the old topic's messages in the new one (NaN: the old topic has none of them)."""
     old = pd.Series(np.asarray(old_assignments), index=pd.Index(np.asarray(old_ids).astype(str)))
     old = old[~old.index.duplicated()]
     new = pd.Series(np.asarray(new_assignments), index=pd.Index(np.asarray(new_ids).astype(str)))
     new = new[~new.index.duplicated()]
     both = new.index.intersection(old.index)
     out = np.zeros((len(new_topics), len(old_topics)))
+    kept = np.full_like(out, np.nan)
     if len(both) == 0 or not new_topics or not old_topics:
-        return out
+        return out, kept
     pairs = pd.crosstab(new[both].to_numpy(), old[both].to_numpy())
     new_sizes, old_sizes = new[both].value_counts(), old[both].value_counts()
+    for j, o in enumerate(old_topics):
+        if old_sizes.get(o, 0):
+            kept[:, j] = 0.0
     for i, t in enumerate(new_topics):
         if t not in pairs.index:
             continue
@@ -132,4 +140,5 @@ def _overlap(new_ids: np.ndarray, new_assignments: np.ndarray, new_topics: list[
             if o in pairs.columns:
                 inter = pairs.at[t, o]
                 out[i, j] = inter / (new_sizes.get(t, 0) + old_sizes.get(o, 0) - inter) if inter else 0.0
-    return out
+                kept[i, j] = inter / old_sizes.get(o, 0) if old_sizes.get(o, 0) else np.nan
+    return out, kept

@@ -173,6 +173,12 @@ def fit_topics(
     for chunk, (chunk_topics, chunk_coords) in zip(chunks, executor.map(_assign_chunk, tasks), strict=True):
         assignments[chunk] = chunk_topics
         coords[chunk] = chunk_coords
+    if keys is not None:  # a copy of a fitted text goes where that text went, outlier or not
+        fitted = pd.Series(rows, index=pd.Index(np.asarray(keys, dtype=object)[rows]))
+        source = pd.Index(fitted.index).get_indexer(np.asarray(keys, dtype=object)[rest])
+        copies = source >= 0
+        assignments[rest[copies]] = assignments[fitted.to_numpy()[source[copies]]]
+        coords[rest[copies]] = coords[fitted.to_numpy()[source[copies]]]
     topics, keywords = _topic_tables(sample.model, assignments, embeddings, settings)
     return TopicResult(assignments, topics, keywords, coords, sample.outlier_share_before)
 

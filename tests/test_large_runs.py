@@ -94,4 +94,4 @@ def test_repeated_texts_are_fitted_once_and_share_their_topic(reviews, tmp_path)
     alone = fit_topics(texts, vectors, settings)
     assert np.array_equal(result.assignments[: len(texts)], alone.assignments)
     second = result.assignments[len(texts):]
-    assert np.mean(second == result.assignments[copies]) >= 0.95
+    assert np.array_equal(second, result.assignments[copies])  # a copy goes where its fitted text went
