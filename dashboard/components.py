@@ -83,7 +83,7 @@ def filter_caption(view: View) -> None:
                "All messages of the run (use the filters in the sidebar to narrow them).")
 
 
-def require_messages(rows: pd.DataFrame) -> None:
+def require_messages(rows: pd.DataFrame | data.MessageList) -> None:
     """Stop the page with a friendly note when no message passes the filters."""
     if rows.empty:
         st.info("**No messages match these filters.** Widen the date range or remove a filter in the sidebar.",
@@ -93,15 +93,15 @@ def require_messages(rows: pd.DataFrame) -> None:
 
 
 def page_start(title: str) -> tuple[View, pd.DataFrame]:
-    """The opening every analysis page shares: run note, title, filter line, and the filtered messages
-    without their texts (:func:`dashboard.data.figure_messages`; read-only).
+    """The opening every analysis page shares: run note, title, filter line, and the filtered messages as
+    counted per day, topic, tone and metadata (:func:`dashboard.data.figure_cube`; read-only).
 
     Stops the page with an empty state when there is no run or no message passes the filters.
     """
     view = page_view()
     st.title(title)
     filter_caption(view)
-    rows = data.figure_messages(view.ref, view.filter)
+    rows = data.figure_cube(view.ref, view.filter)
     require_messages(rows)
     return view, rows
 

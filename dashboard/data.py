@@ -19,8 +19,9 @@ import streamlit as st
 
 from pipelines import charts, expectations, metrics
 from pipelines.charts import MAP_POINTS
-from pipelines.curation import CuratedRun, CurationLog, load_curated_run
+from pipelines.curation import CuratedRun, CurationLog, SplitProposal, load_curated_run, propose_split
 from pipelines.embed import SentenceTransformerEncoder
+from pipelines.message_texts import MessageTexts
 from pipelines.metrics import Granularity, MessageFilter, Window
 from pipelines.search import embed_query, rank_by_similarity
 from pipelines.settings import Settings
@@ -100,11 +101,25 @@ def _run(ref: RunRef) -> Run:
 def _curated(ref: RunRef) -> CuratedRun:
     # A resource, not data: one read-only copy shared by all sessions. st.cache_data would pickle the
     # run once and unpickle all of it on every call (about 3 s at 100k messages, several calls a page).
-    curated = load_curated_run(Path(ref.store), ref.id)
-    # Long texts as Python strings: filtering and sorting then copy pointers, not the texts (10x faster).
+    # Without the texts (a gigabyte at a million complaints): the pages fetch the rows they show (with_texts()).
+    curated = load_curated_run(Path(ref.store), ref.id, texts=False)
+    # Ids and metadata as Python strings: filtering and sorting then copy pointers, not the strings (10x faster).
     messages = curated.run.messages
-    curated.run.messages = messages.astype({c: object for c in TEXT_COLUMNS if c in messages})
+    strings = [c for c in messages.columns if pd.api.types.is_string_dtype(messages[c].dtype)
+               and not isinstance(messages[c].dtype, pd.CategoricalDtype)]
+    curated.run.messages = messages.astype(dict.fromkeys(strings, object))
     return curated
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _texts(ref: RunRef) -> MessageTexts:
+    return MessageTexts(_run(ref).path / "messages.parquet")
+
+
+def with_texts(ref: RunRef, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (messages of the run, as the functions here return them) with their text columns,
+    read from disk for just these rows: call it on the page of messages being shown."""
+    return _texts(ref).attach(rows)
 
 
 def unresolved_edits(ref: RunRef) -> list:
@@ -112,26 +127,24 @@ def unresolved_edits(ref: RunRef) -> list:
     return _curated(ref).unresolved
 
 
-TEXT_COLUMNS = ("text", "text_hash", "expectation_sentence")
-"""The long text columns: only the message lists read them, so the figures' frames leave them out."""
 _LABEL_COLUMNS = ("sentiment_label", "expectation_met", "expectation_source")
+_FIGURE_COLUMNS = ("date", "topic", "sentiment", *_LABEL_COLUMNS, "expectation")
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _figures_frame(ref: RunRef) -> pd.DataFrame:
-    # The run's messages without their texts, shared and read-only: filtering it copies a tenth of the bytes.
-    # Labels as categories and areas as lists of str (Parquet gives arrays of numpy strings) make the
-    # comparisons and the area look-ups of every figure cheaper; the values are the same.
+    # The run's messages with only the columns per-message figures read (the expectation gaps), shared and
+    # read-only: filtering it copies a few numbers per message. Labels as categories make comparisons cheaper.
     messages = _run(ref).messages
-    frame = messages.drop(columns=[c for c in TEXT_COLUMNS if c in messages])
-    frame = frame.astype({c: "category" for c in _LABEL_COLUMNS if c in frame})
-    if "areas" in frame:
-        frame["areas"] = [v.tolist() if isinstance(v, np.ndarray) else v for v in frame["areas"]]
-    return frame
+    columns = [c for c in (*_FIGURE_COLUMNS, *_run(ref).manifest.get("columns", {}).get("metadata", []))
+               if c in messages]
+    return messages[list(dict.fromkeys(columns))].astype({c: "category" for c in _LABEL_COLUMNS if c in messages})
 
 
 def load(ref: RunRef) -> Run:
-    """The whole run (cached). Raises ``StoreError`` when it cannot be read."""
+    """The whole run (cached) without its messages' texts (:func:`with_texts` adds them to the rows shown).
+
+    Raises ``StoreError`` when it cannot be read."""
     return _run(ref)
 
 
@@ -159,37 +172,92 @@ def info(ref: RunRef) -> RunInfo:
 # a column). Without a filter they are the run's own frames, no copy; each filtered one holds its rows.
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _mask(ref: RunRef, f: MessageFilter) -> np.ndarray:
+    # Which of the run's messages pass the filter, found once per filter for every per-message view.
+    return metrics.filter_mask(_run(ref).messages, f)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    return metrics.filter_messages(_run(ref).messages, f)
+    return _run(ref).messages[_mask(ref, f)]
 
 
 def messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    """The messages that pass the filter, with their texts (read-only: shared by all sessions)."""
+    """The messages that pass the filter, without their texts (:func:`with_texts`; read-only: shared by all sessions)."""
     return _run(ref).messages if f.is_empty else _messages(ref, f)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    return metrics.filter_messages(_figures_frame(ref), f)
+    return _figures_frame(ref)[_mask(ref, f)]
 
 
 def figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    """The messages that pass the filter without their texts (:data:`TEXT_COLUMNS`), for figures (read-only).
-
-    Same rows and index as :func:`messages`; much cheaper to filter on a large run.
+    """The messages that pass the filter with only the columns per-message figures read (date, topic,
+    sentiment, labels, expectation tags but their text and areas, metadata), for the expectation gaps
+    (read-only). Same rows and index as :func:`messages`; :func:`mentions` holds their areas.
     """
     return _figures_frame(ref) if f.is_empty else _figure_messages(ref, f)
 
 
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _cube(ref: RunRef) -> pd.DataFrame:
+    # Volume and sentiment figures read this (messages per day, topic, tone and filterable metadata value),
+    # shared and read-only: at a million messages it is about a tenth as long, so filters and sums are fast.
+    # Made when the run is loaded rather than stored with it: analysts' edits change the topics.
+    return metrics.message_cube(_run(ref).messages, list(info(ref).metadata))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _figure_cube(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    return metrics.filter_messages(_cube(ref), f)
+
+
+def figure_cube(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    """The :func:`~pipelines.metrics.message_cube` rows of the filtered messages (read-only): what the volume
+    and sentiment figures are computed from; :func:`~pipelines.metrics.message_count` counts its messages."""
+    return _cube(ref) if f.is_empty else _figure_cube(ref, f)
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _map_order(ref: RunRef) -> np.ndarray:
+    # A fixed random order of the run's rows: a filter's map shows its first MAP_POINTS rows in this order,
+    # a uniform sample found without copying the filtered messages, and the same dots stay as filters change.
+    return np.random.default_rng(0).permutation(len(_run(ref).messages))
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _previews(ref: RunRef) -> dict:
+    return {}  # row -> hover text (charts.hover_safe), read from disk once per run (reset beyond PREVIEW_CACHE rows)
+
+
+PREVIEW_CACHE = 200_000
+PREVIEW_PREFETCH = 3 * MAP_POINTS
+"""Previews read with the run's first map: its next rows in map order, which a filter keeping a third or
+more of the messages shows."""
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def map_points(ref: RunRef, f: MessageFilter, max_points: int = MAP_POINTS) -> pd.DataFrame:
-    """The filtered messages' ``x, y, topic, message_id, text`` for the map (read-only), sampled (seeded) to
-    ``max_points`` the way :func:`~pipelines.charts.topic_map_chart` samples, so only their texts are copied."""
-    points = figure_messages(ref, f)[["x", "y", "topic", "message_id"]]
-    if len(points) > max_points:
-        points = points.sample(max_points, random_state=0)
-    return points.assign(text=_run(ref).messages["text"].loc[points.index])
+    """``x, y, topic, message_id, hover`` (the start of the text, ready for a hover box) of at most ``max_points``
+    filtered messages, a seeded uniform sample, for the map (read-only)."""
+    order = _map_order(ref)
+    messages = _run(ref).messages
+    keep = order if f.is_empty else order[metrics.filter_mask(messages, f)[order]]
+    rows = np.sort(keep[:max_points])
+    points = messages[["x", "y", "topic", "message_id"]].take(rows)
+    cache, texts = _previews(ref), _texts(ref)
+    wanted = rows if cache else np.union1d(rows, order[:PREVIEW_PREFETCH])  # wide filters then fetch nothing new
+    missing = [r for r in wanted.tolist() if r not in cache]
+    if missing:
+        # The hover shows the start of each text: the stored preview (runs from before it: the text) is less to read.
+        column = "preview" if "preview" in texts.columns else "text"
+        if len(cache) + len(missing) > PREVIEW_CACHE:
+            cache.clear()
+        fetched = texts.fetch(missing, [column])[column]
+        cache.update(zip(missing, map(charts.hover_safe, fetched), strict=True))
+    return points.assign(hover=pd.Series([cache[r] for r in rows.tolist()], index=points.index, dtype=object))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -204,7 +272,7 @@ def topic_map(ref: RunRef, f: MessageFilter, labels: tuple[tuple[int, str], ...]
 
 def _history(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     # Comparisons look back from the end of the date filter, so they keep the history before its start.
-    return figure_messages(ref, replace(f, start=None))
+    return figure_cube(ref, replace(f, start=None))
 
 
 def windows(info: RunInfo, f: MessageFilter, days: int) -> tuple[Window, Window] | None:
@@ -225,7 +293,7 @@ def topic_table(ref: RunRef, f: MessageFilter, compare: tuple[Window, Window] | 
     """Per-topic volume and sentiment of the filtered messages; with ``compare``, the change between two
     windows (counted on the history before the filter's start too, like every comparison)."""
     topics = _run(ref).topics
-    table = metrics.topic_table(figure_messages(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
+    table = metrics.topic_table(figure_cube(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
     if compare is not None:
         change = metrics.topic_table(_history(ref, f), topics, *compare, include_no_topic=include_no_topic)
         table = table.merge(change[["topic", "current", "previous", "change", "change_pct"]], on="topic", how="left")
@@ -249,14 +317,14 @@ def emerging(ref: RunRef, f: MessageFilter, window: Window) -> metrics.EmergingI
 @st.cache_data(max_entries=32, show_spinner=False)
 def volume(ref: RunRef, f: MessageFilter, granularity: Granularity, by: str = "topic") -> pd.DataFrame:
     """Messages per period and topic (or metadata value)."""
-    return metrics.volume_over_time(figure_messages(ref, f), granularity, by)
+    return metrics.volume_over_time(figure_cube(ref, f), granularity, by)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def sentiment(ref: RunRef, f: MessageFilter, granularity: Granularity, by_topic: bool = False,
               rolling: int = 1) -> pd.DataFrame:
     """Sentiment and volume per period (and topic)."""
-    return metrics.sentiment_over_time(figure_messages(ref, f), granularity, by_topic, rolling)
+    return metrics.sentiment_over_time(figure_cube(ref, f), granularity, by_topic, rolling)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -265,22 +333,83 @@ def drivers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) ->
     return metrics.sentiment_drivers(_history(ref, f), _run(ref).topics, current, previous)
 
 
+@dataclass(frozen=True)
+class MessageList:
+    """Messages in the order a list shows them, taken a page at a time (a million rows are never copied).
+
+    ``rows`` is a shared, read-only frame (messages without their texts) and ``order`` the positions in
+    it, first shown first.
+    """
+
+    rows: pd.DataFrame
+    order: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @property
+    def empty(self) -> bool:
+        """Whether no message is listed."""
+        return len(self.order) == 0
+
+    @property
+    def columns(self) -> pd.Index:
+        """The listed messages' columns."""
+        return self.rows.columns
+
+    def page(self, first: int, size: int) -> pd.DataFrame:
+        """The ``size`` messages from position ``first`` of the list, in order."""
+        return self.rows.take(self.order[first:first + size])
+
+    def all(self) -> pd.DataFrame:
+        """Every listed message, in order (a copy: for downloads)."""
+        return self.rows.take(self.order)
+
+
+_ORDER_BY = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
+             "positive": ("sentiment", False)}
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> pd.DataFrame:
-    """Filtered messages matching the keyword search, sorted (``newest``, ``oldest``, ``negative``, ``positive``).
+def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> MessageList:
+    """Filtered messages matching the keyword search, sorted (``newest``, ``oldest``, ``negative``, ``positive``;
+    missing dates last, ties in run order).
 
     Read-only: shared by all sessions (a resource, so turning pages does not unpickle the whole result).
     """
-    rows = metrics.search_messages(messages(ref, f), query)
-    by = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
-          "positive": ("sentiment", False)}[order]
-    return rows.sort_values(by[0], ascending=by[1], na_position="last", kind="stable")
+    rows = _run(ref).messages  # positions into the whole run: a million rows are never copied
+    found = np.arange(len(rows)) if f.is_empty else np.flatnonzero(metrics.filter_mask(rows, f))
+    if metrics.search_terms(query):  # read on disk: the texts are not in memory
+        found = _texts(ref).matching(query, found)
+    column, ascending = _ORDER_BY[order]
+    key = rows[column]
+    if isinstance(key.dtype, pd.DatetimeTZDtype):
+        key = key.dt.tz_localize(None)
+    values = (key.to_numpy(dtype="float64", na_value=np.nan) if column == "sentiment"
+              else key.to_numpy().astype("int64"))[found]
+    missing = key.isna().to_numpy()[found]
+    # lexsort: missing last, then the key, then run order (stable).
+    positions = found[np.lexsort((found, values if ascending else -values, missing))]
+    return MessageList(rows, positions)
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _embeddings(ref: RunRef):
     # A resource, not data: the memory-mapped array is shared by all sessions, never copied or pickled.
     return load_run_array(_run(ref), "embeddings")
+
+
+def split_proposal(ref: RunRef, topic: int, k: int) -> SplitProposal:
+    """:func:`pipelines.curation.propose_split` of one topic, its messages' texts read for it.
+
+    Raises:
+        CurationError: the topic cannot be split so (the message says why).
+    """
+    run = _run(ref)
+    members = run.messages.index[run.messages["topic"].to_numpy() == topic]
+    texts = pd.Series(None, index=run.messages.index, dtype=object)
+    texts.loc[members] = _texts(ref).fetch(members.to_numpy(), ["text"])["text"].to_numpy()
+    return propose_split(replace(run, messages=run.messages.assign(text=texts)), topic, k)
 
 
 def has_embeddings(ref: RunRef) -> bool:
@@ -293,9 +422,10 @@ def _query_encoder(name: str) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(name)
 
 
-@st.cache_data(max_entries=16, show_spinner="Finding messages with a similar meaning…")
-def semantic_search(ref: RunRef, f: MessageFilter, query: str) -> pd.DataFrame:
-    """Filtered messages closest in meaning to ``query``, most similar first, with a ``similarity`` column.
+@st.cache_resource(max_entries=16, show_spinner="Finding messages with a similar meaning…")
+def semantic_search(ref: RunRef, f: MessageFilter, query: str) -> MessageList:
+    """Filtered messages closest in meaning to ``query``, most similar first, with a ``similarity`` column
+    (read-only: shared by all sessions).
 
     Raises:
         FeedbackLensError: the run's encoder is not available on this machine (the message says what to do).
@@ -303,8 +433,8 @@ def semantic_search(ref: RunRef, f: MessageFilter, query: str) -> pd.DataFrame:
     rows = messages(ref, f)
     encoder = _query_encoder(_run(ref).manifest.get("encoder", {}).get("name") or Settings().encoder)
     ranked = rank_by_similarity(_embeddings(ref), embed_query(query, encoder), rows.index.to_numpy())
-    found = rows.loc[ranked.index]
-    return found.assign(similarity=ranked.to_numpy())
+    found = rows.loc[ranked.index].assign(similarity=ranked.to_numpy())
+    return MessageList(found, np.arange(len(found)))
 
 
 # ---------------------------------------------------------------------------------------- expectation gaps
@@ -339,12 +469,12 @@ def expectation_areas(ref: RunRef) -> dict[str, str] | None:
 def _mentions(ref: RunRef) -> pd.DataFrame:
     # Which areas each message of the run mentions (read-only), found once: filtered views look their rows up,
     # and every gap metric takes it instead of reading the messages' area lists again.
-    return expectations.mention_matrix(_figures_frame(ref), list(expectation_areas(ref) or {}))
+    return expectations.mention_matrix(_run(ref).messages, list(expectation_areas(ref) or {}))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _filtered_mentions(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    return _mentions(ref).loc[figure_messages(ref, f).index]
+    return _mentions(ref)[_mask(ref, f)]
 
 
 def mentions(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
@@ -374,7 +504,7 @@ def gap_trend(ref: RunRef, f: MessageFilter, freq: str = "M") -> pd.DataFrame:
     rows = figure_messages(ref, f)
     dated = rows["date"].notna().to_numpy()
     # Only the columns gap_trend reads (its documented input): copying the dated rows costs less.
-    return expectations.gap_trend(rows.loc[dated, ["date", "areas", "expectation_met", "sentiment"]], freq,
+    return expectations.gap_trend(rows.loc[dated, ["date", "expectation_met", "sentiment"]], freq,
                                   list(expectation_areas(ref) or {}), mentions=mentions(ref, f)[dated])
 
 
@@ -410,9 +540,9 @@ def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def statements(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
     """The filtered messages that state an expectation about ``area``: unmet first, most negative first
-    (read-only: shared by all sessions)."""
-    rows = messages(ref, f)  # the rows of figure_messages, with their texts
-    on = mentions(ref, f)[area].to_numpy() & rows["expectation"].fillna(False).astype(bool).to_numpy()
-    found = rows[on]
+    (without their texts, see :func:`with_texts`; read-only: shared by all sessions)."""
+    rows = _run(ref).messages  # the filter as a mask: the run's messages are not copied
+    on = _mentions(ref)[area].to_numpy() & rows["expectation"].fillna(False).astype(bool).to_numpy()
+    found = rows[on if f.is_empty else on & _mask(ref, f)]
     order = (found["expectation_met"] != "unmet").astype(int)
     return found.assign(_order=order).sort_values(["_order", "sentiment"], kind="stable").drop(columns="_order")

@@ -27,6 +27,7 @@ from plotly.subplots import make_subplots
 
 from pipelines.expectations import SOURCE_NAMES, SOURCES
 from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers
+from pipelines.store import PREVIEW_CHARS, message_preview
 
 # Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
 PALETTE = (
@@ -108,16 +109,12 @@ def _text(label: str, limit: int = MAX_LABEL) -> str:
     return html.escape(short_label(str(label), limit))
 
 
-def hover_safe(text: str, limit: int = 160) -> str:
-    """Message text for a hover box: cut, line breaks flattened and HTML-escaped (Plotly renders some tags)."""
-    text = str(text)
-    # Flattening a long text's start gives the start of the flattened text: no need to split all of it.
-    flat = " ".join(text[: 2 * limit].split())
-    if len(flat) <= limit:
-        flat = " ".join(text.split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return html.escape(flat)
+def hover_safe(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """Message text for a hover box: cut, line breaks flattened and HTML-escaped (Plotly renders some tags).
+
+    A message's stored ``preview`` (:func:`pipelines.store.message_preview`) gives the same hover as its text.
+    """
+    return html.escape(message_preview(text, limit))
 
 
 def _naive(periods: pd.Series) -> pd.Series:
@@ -320,7 +317,8 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
     """Messages on the run's 2-D map, one colour per topic (``customdata = [topic, message_id]``).
 
     Args:
-        points: messages with ``x, y, topic, text, message_id``; a larger set is sampled to ``max_points``.
+        points: messages with ``x, y, topic, text, message_id`` (or ``hover`` instead of ``text``: the hover
+            texts made already, by :func:`hover_safe`); a larger set is sampled to ``max_points``.
         label_topics: how many of the largest topics get their label written on the map.
     """
     if points.empty:
@@ -336,7 +334,7 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
             x=rows["x"], y=rows["y"], mode="markers", name=_text(label),
             marker=dict(color=topic_colour(topic), size=7, opacity=0.75, line=dict(width=0)),
             customdata=np.column_stack([np.full(len(rows), int(topic)), rows["message_id"].astype(str),
-                                        rows["text"].map(hover_safe)]),
+                                        rows["hover"] if "hover" in rows else rows["text"].map(hover_safe)]),
             hovertemplate=f"<b>{html.escape(label)}</b><br>%{{customdata[2]}}<extra></extra>",
         ))
     for topic in [t for t in sizes.index if t != NO_TOPIC][:label_topics]:

@@ -23,7 +23,7 @@ from pipelines.settings import Settings
 # The columns every cleaned message has, before its metadata.
 BASE_COLUMNS = ("message_id", "text", "text_hash", "date", "source_row")
 # Columns a run adds itself: a metadata column with one of these names is kept as "<name>_meta".
-RESERVED = {*BASE_COLUMNS, "topic", "sentiment", "sentiment_label", "x", "y", *TAG_COLUMNS}
+RESERVED = {*BASE_COLUMNS, "topic", "sentiment", "sentiment_label", "x", "y", "preview", *TAG_COLUMNS}
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")

@@ -348,9 +348,12 @@ def _unresolved(state: CurationState, key_to_id: dict[str, int], message_ids: se
     return out
 
 
-def load_curated_run(store: Path, run_id: str | None = None) -> CuratedRun:
-    """A run (the latest by default) with the store's curation applied: what every page and snapshot shows."""
-    run = load_run(store, run_id)
+def load_curated_run(store: Path, run_id: str | None = None, texts: bool = True) -> CuratedRun:
+    """A run (the latest by default) with the store's curation applied: what every page and snapshot shows.
+
+    ``texts=False`` leaves the messages' texts on disk (see :func:`pipelines.store.load_run`).
+    """
+    run = load_run(store, run_id, texts=texts)
     log = CurationLog(store)
     events = log.events()
     return apply_curation(run, derive_state(events), events[-1].id if events else 0)

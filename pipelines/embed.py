@@ -7,6 +7,7 @@ normalised text. Vectors are float32 and L2-normalised, so a dot product is a co
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import uuid
@@ -110,6 +111,29 @@ TokenStates = Callable[[np.ndarray, np.ndarray], np.ndarray]
 """(input ids, attention mask), both int64 [batch, width] → float32 token states [batch, width, dim]."""
 
 
+def release_freed_memory() -> None:
+    """Give the memory freed by the last batches back to the operating system (glibc ``malloc_trim``).
+
+    PyTorch's CPU kernels (bf16 above all) free large blocks that glibc keeps in its heaps: without this,
+    a process embedding 100,000 messages grew by about 150 MB per 1,000 of them to over 12 GB, all of
+    it free memory no other program could use. A no-op where the C library has no ``malloc_trim``.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 def late_chunk_spans(tokenizer, token_states: TokenStates, dimension: int, max_length: int, batch_size: int,
                      texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                      progress: Progress | None = None) -> np.ndarray:
@@ -131,6 +155,7 @@ def late_chunk_spans(tokenizer, token_states: TokenStates, dimension: int, max_l
         batch = windows[start : start + batch_size]
         rows, vectors = window_vectors(tokenizer, token_states, batch)
         out[rows] = vectors
+        release_freed_memory()
         if progress:
             progress(len(rows))
     out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -286,6 +311,7 @@ class SentenceTransformerEncoder:
                                              normalize_embeddings=True, convert_to_numpy=True,
                                              show_progress_bar=False)
             out[idx] = vectors.astype(np.float32, copy=False)
+            release_freed_memory()
             if progress:
                 progress(len(idx))
         return out

@@ -81,6 +81,11 @@ def metadata_as_text(values: pd.Series) -> pd.Series:
 
 def filter_messages(messages: pd.DataFrame, f: MessageFilter) -> pd.DataFrame:
     """The messages that pass the filter (a new frame; the input is not changed)."""
+    return messages[filter_mask(messages, f)]
+
+
+def filter_mask(messages: pd.DataFrame, f: MessageFilter) -> np.ndarray:
+    """Which rows of ``messages`` (or of a :func:`message_cube`) pass the filter."""
     mask = np.ones(len(messages), dtype=bool)
     if f.start is not None or f.end is not None:
         d = _dates(messages)
@@ -96,7 +101,7 @@ def filter_messages(messages: pd.DataFrame, f: MessageFilter) -> pd.DataFrame:
     for column, values in f.metadata:
         if values and column in messages:
             mask &= metadata_as_text(messages[column]).isin(values).to_numpy()
-    return messages[mask]
+    return mask
 
 
 def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, list[str]]:
@@ -112,6 +117,51 @@ def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values:
         if 2 <= len(values) <= max_values:
             out[column] = sorted(values, key=lambda v: (v == BLANK, v.casefold()))
     return out
+
+
+COUNT = "n_messages"
+"""Column of a :func:`message_cube` row: how many messages it stands for."""
+
+
+def message_cube(messages: pd.DataFrame, metadata: Iterable[str] = ()) -> pd.DataFrame:
+    """The messages counted per UTC day, topic, sentiment label and metadata value: what every volume
+    and sentiment figure needs, in a table far shorter than the messages of a large run.
+
+    Each row stands for :data:`COUNT` messages; its ``sentiment`` is their mean and ``date`` their day
+    (NaT for undated messages), metadata values are as filters show them (:func:`metadata_as_text`).
+    :func:`filter_messages` and the volume and sentiment functions of this module (topic table, movers,
+    headline, volume and sentiment over time, emerging issues, drivers, sentiment counts) give the same
+    results on the cube as on the messages, because windows, filters and periods are whole days.
+    """
+    columns = [c for c in metadata if c in messages]
+    keys = {"date": _dates(messages).dt.floor("D"), "topic": messages["topic"],
+            "sentiment_label": messages["sentiment_label"].astype(str)}
+    keys |= {c: metadata_as_text(messages[c]) for c in columns}
+    frame = pd.DataFrame({**keys, "_total": messages["sentiment"].astype("float64"), COUNT: 1})
+    cube = frame.groupby(list(keys), dropna=False, sort=True, observed=True).agg(
+        _total=("_total", "sum"), **{COUNT: (COUNT, "sum")}).reset_index()
+    cube["sentiment"] = cube.pop("_total") / cube[COUNT]
+    return cube.astype({COUNT: "int64"})
+
+
+def _weights(rows: pd.DataFrame) -> np.ndarray:
+    """How many messages each row stands for: 1, or a cube row's :data:`COUNT`."""
+    return rows[COUNT].to_numpy() if COUNT in rows else np.ones(len(rows), dtype="int64")
+
+
+def message_count(rows: pd.DataFrame) -> int:
+    """How many messages ``rows`` (messages, or rows of a :func:`message_cube`) stand for."""
+    return int(_weights(rows).sum())
+
+
+def _tally(rows: pd.DataFrame, keys: list) -> pd.DataFrame:
+    """Per group of ``keys`` (column names or Series): ``messages``, ``total`` (sentiment), ``neg``, ``pos``."""
+    w = _weights(rows)
+    label = rows["sentiment_label"]
+    parts = pd.DataFrame({"messages": w, "total": rows["sentiment"].to_numpy(dtype="float64") * w,
+                          "neg": (label == "negative").to_numpy(dtype=bool) * w,
+                          "pos": (label == "positive").to_numpy(dtype=bool) * w}, index=rows.index)
+    return parts.groupby([rows[k] if isinstance(k, str) else k for k in keys], observed=True).sum()
 
 
 def search_terms(query: str) -> list[str]:
@@ -250,7 +300,7 @@ def _label_of(labels: Mapping[int, str], topic: int) -> str:
 
 def _counts_in(messages: pd.DataFrame, window: Window | None) -> pd.Series:
     rows = messages if window is None else messages[window.contains(_dates(messages))]
-    return rows["topic"].value_counts()
+    return pd.Series(_weights(rows), index=rows.index).groupby(rows["topic"].to_numpy()).sum()
 
 
 def topic_table(
@@ -278,16 +328,16 @@ def topic_table(
     labels = topic_labels(topics)
     keywords = {int(t): ", ".join(map(str, k)) for t, k in zip(topics["topic"], topics["keywords"], strict=True)}
     # Only the columns needed: copying the rest of a large frame would cost more than the sums.
-    needed = [c for c in ("topic", "sentiment", "sentiment_label", "date") if c in messages]
+    needed = [c for c in ("topic", "sentiment", "sentiment_label", "date", COUNT) if c in messages]
     rows = messages[needed] if include_no_topic else messages.loc[(messages["topic"] != NO_TOPIC).to_numpy(), needed]
-    grouped = rows.groupby("topic")
+    sums = _tally(rows, ["topic"])
     out = pd.DataFrame({
-        "messages": grouped.size(),
-        "mean_sentiment": grouped["sentiment"].mean(),
-        "share_negative": (rows["sentiment_label"] == "negative").groupby(rows["topic"]).mean(),
+        "messages": sums["messages"].astype("int64"),
+        "mean_sentiment": sums["total"] / sums["messages"],
+        "share_negative": sums["neg"] / sums["messages"],
     })
     out.index = out.index.astype("int64")
-    out["share"] = out["messages"] / max(len(messages), 1)
+    out["share"] = out["messages"] / max(message_count(messages), 1)
     out["label"] = [_label_of(labels, t) for t in out.index]
     out["keywords"] = [keywords.get(int(t), "") for t in out.index]
     columns = ["topic", "label", "keywords", "messages", "share", "mean_sentiment", "share_negative"]
@@ -374,12 +424,13 @@ class Headline:
 
 
 def _figures(rows: pd.DataFrame) -> tuple[float, float | None, float | None, float]:
-    n = len(rows)
+    w = _weights(rows)
+    n = int(w.sum())
     if n == 0:
         return 0.0, None, None, 0.0
-    negative = float((rows["sentiment_label"] == "negative").mean())
+    negative = float(((rows["sentiment_label"] == "negative").to_numpy(dtype=bool) * w).sum() / n)
     active = float(rows.loc[rows["topic"] != NO_TOPIC, "topic"].nunique())
-    return float(n), negative, float(rows["sentiment"].mean()), active
+    return float(n), negative, float((rows["sentiment"].to_numpy(dtype="float64") * w).sum() / n), active
 
 
 def headline(messages: pd.DataFrame, current: Window, previous: Window) -> Headline:
@@ -409,7 +460,8 @@ def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str =
     keys = messages[by][dated] if by == "topic" else metadata_as_text(messages[by][dated])
     periods = period_start(dates[dated], granularity)
     # The same table as pd.crosstab(periods, keys), counted by a plain group-by (several times faster).
-    counts = pd.DataFrame({"period": periods, by: keys}).groupby(["period", by]).size().unstack(fill_value=0)
+    counts = (pd.DataFrame({"period": periods, by: keys, "n": _weights(messages)[dated]})
+              .groupby(["period", by])["n"].sum().unstack(fill_value=0))
     full = period_range(periods.min(), periods.max(), granularity)
     counts = counts.reindex(full, fill_value=0).rename_axis("period")
     totals = counts.sum(axis=1)
@@ -423,11 +475,12 @@ def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str =
 
 def period_totals(messages: pd.DataFrame, granularity: Granularity) -> pd.DataFrame:
     """Messages per period (every period from the first to the last dated message): ``period, count``."""
-    dated = _dates(messages).dropna()
-    if dated.empty:
+    dates = _dates(messages)
+    has_date = dates.notna().to_numpy()
+    if not has_date.any():
         return pd.DataFrame({"period": pd.Series(dtype="datetime64[ns, UTC]"), "count": pd.Series(dtype="int64")})
-    periods = period_start(dated, granularity)
-    counts = periods.value_counts().reindex(period_range(periods.min(), periods.max(), granularity), fill_value=0)
+    periods = period_start(dates[has_date], granularity)
+    counts = pd.Series(_weights(messages)[has_date], index=periods.index).groupby(periods).sum().reindex(period_range(periods.min(), periods.max(), granularity), fill_value=0)
     return counts.rename_axis("period").rename("count").astype("int64").reset_index()
 
 
@@ -494,9 +547,8 @@ def emerging_issues(
                 f"{window.days} days before {window.label}, with data from the start of each.")
         return EmergingIssues(window, len(windows), empty, note)
     rows = messages[messages["topic"] != NO_TOPIC]
-    rows_dates = _dates(rows)
-    now = rows.loc[window.contains(rows_dates), "topic"].value_counts()
-    history = pd.DataFrame({i: rows.loc[w.contains(rows_dates), "topic"].value_counts() for i, w in enumerate(windows)})
+    now = _counts_in(rows, window).sort_values(ascending=False, kind="stable")
+    history = pd.DataFrame({i: _counts_in(rows, w) for i, w in enumerate(windows)})
     history = history.reindex(now.index.union(history.index)).fillna(0)
     baseline = history.mean(axis=1)
     found = []
@@ -538,15 +590,13 @@ def sentiment_over_time(
     """
     dates = _dates(messages)
     # Only the columns needed: copying the rest of a large frame would cost more than the sums.
-    needed = ["sentiment", "sentiment_label", *(["topic"] if by_topic else [])]
+    needed = ["sentiment", "sentiment_label", *(["topic"] if by_topic else []), *([COUNT] if COUNT in messages else [])]
     dated = messages.loc[dates.notna().to_numpy(), needed].assign(period=period_start(dates.dropna(), granularity))
     keys = ["period", "topic"] if by_topic else ["period"]
     columns = [*keys, "messages", "mean_sentiment", "share_negative", "share_positive", "smoothed"]
     if dated.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    dated = dated.assign(neg=dated["sentiment_label"] == "negative", pos=dated["sentiment_label"] == "positive")
-    sums = dated.groupby(keys).agg(messages=("sentiment", "size"), total=("sentiment", "sum"),
-                                   neg=("neg", "sum"), pos=("pos", "sum"))
+    sums = _tally(dated, keys)
     full = period_range(dated["period"].min(), dated["period"].max(), granularity)
     if by_topic:
         index = pd.MultiIndex.from_product([full, sorted(dated["topic"].unique())], names=keys)
@@ -590,9 +640,9 @@ def sentiment_drivers(
     parts = {}
     for name, window in (("previous", previous), ("current", current)):
         rows = messages[window.contains(dates)]
-        g = rows.groupby("topic")["sentiment"]
-        parts[name] = pd.DataFrame({f"{name}_messages": g.size(), f"{name}_mean": g.mean(),
-                                    f"{name}_weight": g.sum() / max(len(rows), 1)})
+        sums = _tally(rows, ["topic"])
+        parts[name] = pd.DataFrame({f"{name}_messages": sums["messages"], f"{name}_mean": sums["total"] / sums["messages"],
+                                    f"{name}_weight": sums["total"] / max(message_count(rows), 1)})
     table = parts["previous"].join(parts["current"], how="outer")
     table[["previous_messages", "current_messages"]] = table[["previous_messages", "current_messages"]].fillna(0)
     table["contribution"] = table["current_weight"].fillna(0) - table["previous_weight"].fillna(0)
@@ -608,6 +658,6 @@ def sentiment_drivers(
 
 def sentiment_counts(messages: pd.DataFrame) -> dict[str, int]:
     """Messages per sentiment label, every label present (0 when absent)."""
-    counts = messages["sentiment_label"].value_counts()
+    counts = pd.Series(_weights(messages)).groupby(messages["sentiment_label"].astype(str).to_numpy()).sum()
     return {label: int(counts.get(label, 0)) for label in SENTIMENT_LABELS}
 

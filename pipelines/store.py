@@ -3,7 +3,7 @@
 Layout under the store folder::
 
     runs/<run_id>/run.json            manifest (written last inside the run)
-    runs/<run_id>/messages.parquet    one row per message: text, date, metadata, topic, sentiment, x, y
+    runs/<run_id>/messages.parquet    one row per message: text, preview, date, metadata, topic, sentiment, x, y
     runs/<run_id>/topics.parquet      one row per topic: label, keywords, size, share, representatives
     runs/<run_id>/keywords.parquet    topic keywords with c-TF-IDF weights
     runs/<run_id>/embeddings.npy      message embeddings (float16, one row per message row; for semantic search)
@@ -33,6 +33,24 @@ import pandas as pd
 from pipelines.errors import StoreError
 
 RUN_TABLES = ("messages", "topics", "keywords")
+TEXT_COLUMNS = ("text", "text_hash", "expectation_sentence", "preview")
+"""The messages' long text columns. Readers that show a page of messages at a time leave them out of
+memory and fetch the rows they show (:mod:`pipelines.message_texts`)."""
+MESSAGE_ROW_GROUP = 20_000
+"""Rows per Parquet row group of ``messages.parquet``: fetching a page of texts reads only the groups
+that hold those rows, not the whole text column."""
+PREVIEW_CHARS = 160
+"""Length of a message's stored ``preview``: the start of its text on one line, what a map's hover shows."""
+
+
+def message_preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """The start of ``text`` on one line (whitespace runs as one space), cut to ``limit`` characters with "…"."""
+    text = str(text)
+    # Flattening a long text's start gives the start of the flattened text: no need to split all of it.
+    flat = " ".join(text[: 2 * limit].split())
+    if len(flat) <= limit:
+        flat = " ".join(text.split())
+    return flat[: limit - 1] + "…" if len(flat) > limit else flat
 RUN_ARRAYS = ("embeddings",)
 """Optional arrays a run may hold (runs from older versions lack them)."""
 _RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
@@ -170,8 +188,12 @@ def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manif
         base.mkdir(parents=True, exist_ok=True)
         remove_abandoned(store)
         tmp.mkdir()
+        messages = tables["messages"]
+        if "text" in messages and "preview" not in messages:
+            # Maps and lists of a large run read this short column from disk instead of the whole texts.
+            tables = {**tables, "messages": messages.assign(preview=[message_preview(t) for t in messages["text"]])}
         for name in RUN_TABLES:
-            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+            tables[name].to_parquet(tmp / f"{name}.parquet", index=False, row_group_size=MESSAGE_ROW_GROUP)
         for name, array in (arrays or {}).items():
             if name not in RUN_ARRAYS:
                 raise ValueError(f"unknown run array {name!r}")
@@ -233,8 +255,11 @@ def latest_run_id(store: Path) -> str | None:
     return runs[0]["id"] if runs else None
 
 
-def load_run(store: Path, run_id: str | None = None) -> Run:
-    """Load a run (the latest by default).
+def load_run(store: Path, run_id: str | None = None, texts: bool = True) -> Run:
+    """Load a run (the latest by default); with ``texts=False`` its messages without :data:`TEXT_COLUMNS`.
+
+    Row ``i`` of ``run.messages`` (index ``i``) is row ``i`` of ``messages.parquet`` either way, which is how
+    :class:`pipelines.message_texts.MessageTexts` finds the texts of rows loaded without them.
 
     Raises:
         StoreError: there is no run yet, or the named run does not exist.
@@ -248,7 +273,13 @@ def load_run(store: Path, run_id: str | None = None) -> Run:
     manifest = _read_manifest(path) if _RUN_ID.fullmatch(run_id) else None
     if manifest is None:
         raise StoreError(f'There is no complete run "{run_id}" in {store}.', fix="Run `feedback-lens runs` to list the runs.")
-    frames = {t: pd.read_parquet(path / f"{t}.parquet") for t in RUN_TABLES}
+    frames = {t: pd.read_parquet(path / f"{t}.parquet") for t in RUN_TABLES if t != "messages"}
+    columns = None
+    if not texts:
+        import pyarrow.parquet as pq
+
+        columns = [c for c in pq.read_schema(path / "messages.parquet").names if c not in TEXT_COLUMNS]
+    frames["messages"] = pd.read_parquet(path / "messages.parquet", columns=columns)
     return Run(run_id, path, manifest, frames["messages"], frames["topics"], frames["keywords"])
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import components, curation_ui, data
 from pipelines.charts import format_count, format_share
-from pipelines.curation import Curator, propose_split
+from pipelines.curation import Curator
 from pipelines.metrics import MessageFilter
 
 PIN_CHOICES = 1000  # how many of a topic's messages the pin list offers (a bare string here would be shown: magic)
@@ -71,8 +71,8 @@ with split:
     k = st.number_input("Split into how many parts?", min_value=2, max_value=8, value=2, key="curate_split_k")
     if st.button("Preview the split", key="curate_split_preview"):
         try:
-            st.session_state["curate_proposal"] = (key, view.ref.id, propose_split(data.load(view.ref),
-                                                                                    int(topic["topic"]), int(k)))
+            st.session_state["curate_proposal"] = (key, view.ref.id, data.split_proposal(
+                view.ref, int(topic["topic"]), int(k)))
         except Exception as err:  # noqa: BLE001 - CurationError carries the message; anything else is shown too
             curation_ui.show_error(err)
     pending = st.session_state.get("curate_proposal")
@@ -91,7 +91,7 @@ with split:
             curation_ui.run_edit(lambda: curator.split(key, proposal, names, user=user),
                                  f"Split into {proposal.k} topics.", clear=("curate_proposal",))
 
-members = data.messages(view.ref, MessageFilter(topics=(int(topic["topic"]),)))
+members = data.with_texts(view.ref, data.messages(view.ref, MessageFilter(topics=(int(topic["topic"]),))))
 table = pd.DataFrame({"date": members["date"].dt.strftime("%d %b %Y").fillna("") if "date" in members else "",
                       "message": members["text"].str.slice(0, 200), "id": members["message_id"].astype(str)})
 

@@ -12,6 +12,7 @@ from dashboard.filters import Drill
 from pipelines import charts
 from pipelines.charts import format_count, format_share
 from pipelines.expectations import SOURCE_NAMES
+from pipelines.metrics import message_count
 
 AREA = "expectations_area"
 MEASURES = {"unmet_rate": "Unmet", "mean_sentiment": "Sentiment", "mentions": "Volume"}
@@ -35,7 +36,7 @@ def pick(custom: list) -> None:
 
 
 fix = list(gaps.ipa.loc[gaps.ipa["quadrant"] == "fix first", "area"])
-figures = (("About an area", format_count(gaps.mentioned), f"{format_share(gaps.mentioned / len(rows))} of the "
+figures = (("About an area", format_count(gaps.mentioned), f"{format_share(gaps.mentioned / message_count(rows))} of the "
             "messages mention at least one expectation area."),
            ("Statements", format_count(gaps.statements), "Expectation statements: messages that say what the "
             "customer expected."),
@@ -101,4 +102,4 @@ with quotes:
                                 default="unmet" if counts["unmet"] else "all", key="expectations_shown") or "all"
     chosen = found if show == "all" else found[found["expectation_met"] == show]
     st.caption(f"{len(chosen[:10])} of {len(chosen)} statements; the stated expectation is highlighted.")
-    components.statement_list(chosen[:10], view.info.labels, list(view.info.metadata), SOURCE_NAMES)
+    components.statement_list(data.with_texts(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES)

@@ -67,7 +67,7 @@ else:
             st.stop()
         components.require_messages(found)
 
-metadata = [c for c in view.info.manifest.get("columns", {}).get("metadata", []) if c in found]
+metadata = [c for c in view.info.manifest.get("columns", {}).get("metadata", []) if c in found.columns]
 pages = max(1, math.ceil(len(found) / PAGE_SIZE))
 # A new filter or search starts again at page 1: the pager's key changes with them.
 pager_key = f"messages_page_{hash((view.ref, view.filter, mode, query.strip(), order)) & 0xFFFFFFFF:x}"
@@ -78,12 +78,13 @@ head, download = st.columns([3, 1], vertical_alignment="bottom")
 what = "messages closest in meaning" if mode == "meaning" and query.strip() else "messages"
 head.markdown(f"**{format_count(len(found))} {what}** · showing {first + 1:,}–{min(first + PAGE_SIZE, len(found)):,}")
 download.download_button(
-    "Download CSV", lambda: components.csv_bytes(components.export_table(found, view.info.labels, metadata)),
+    "Download CSV", lambda: components.csv_bytes(components.export_table(data.with_texts(view.ref, found.all()), view.info.labels,
+                                                         metadata)),
     file_name=f"messages-{view.ref.id}.csv", mime="text/csv", icon=":material/download:", width="stretch",
     on_click="ignore", help="All messages that match the filters and the search, not just this page.")
 
 # Bold words only for a word search: a meaning match need not share a single word with the query.
-components.message_list(found.iloc[first:first + PAGE_SIZE], view.info.labels, metadata,
+components.message_list(data.with_texts(view.ref, found.page(first, PAGE_SIZE)), view.info.labels, metadata,
                         query if mode == "words" else "")
 if pages > 1:
     st.pagination(pages, key=pager_key, max_visible_pages=7)

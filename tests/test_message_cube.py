@@ -1,0 +1,68 @@
+"""The message cube gives every volume and sentiment figure the messages give (real analysed run)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from pipelines import metrics as m
+from pipelines.store import load_run
+
+
+@pytest.fixture(scope="module")
+def run(real_run_store):
+    run = load_run(real_run_store, texts=False)
+    messages = run.messages.copy()
+    messages.loc[messages.index[::37], "date"] = pd.NaT  # undated messages are counted apart
+    return messages, run.topics
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False,
+                                  check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+FILTERS = [m.MessageFilter(), m.MessageFilter(sentiments=("negative",)), m.MessageFilter(topics=(0, 1, -1)),
+           m.MessageFilter(metadata=(("rating", ("5", "1")),)), "last 60 days"]
+
+
+@pytest.mark.parametrize("which", range(len(FILTERS)))
+def test_every_figure_is_the_same_on_the_cube(run, which):
+    messages, topics = run
+    cube = m.message_cube(messages, ["rating"])
+    assert len(cube) < len(messages) and cube[m.COUNT].sum() == len(messages)
+    last = m.last_day(messages)
+    f = FILTERS[which]
+    if f == "last 60 days":
+        f = m.MessageFilter(start=last - timedelta(days=59), end=last)
+    rows, cells = m.filter_messages(messages, f), m.filter_messages(cube, f)
+    assert cells[m.COUNT].sum() == len(rows)
+    current, previous = m.comparison_windows(last, 30)
+    for trend in (None, "week"):
+        _same(m.topic_table(cells, topics, current, previous, include_no_topic=True, trend=trend),
+              m.topic_table(rows, topics, current, previous, include_no_topic=True, trend=trend))
+    a, b = m.headline(cells, current, previous), m.headline(rows, current, previous)
+    for k in ("messages", "share_negative", "mean_sentiment", "active_topics"):
+        for when in ("current", "previous"):
+            expected = getattr(getattr(b, k), when)  # None: no message in the window
+            assert getattr(getattr(a, k), when) == (expected if expected is None else pytest.approx(expected, rel=1e-12))
+    moved_c, moved_r = m.biggest_movers(cells, topics, current, previous), m.biggest_movers(rows, topics, current, previous)
+    _same(moved_c.rising, moved_r.rising)
+    _same(moved_c.falling, moved_r.falling)
+    for granularity in ("day", "week", "month"):
+        _same(m.volume_over_time(cells, granularity), m.volume_over_time(rows, granularity))
+        _same(m.volume_over_time(cells, granularity, by="rating"), m.volume_over_time(rows, granularity, by="rating"))
+        _same(m.period_totals(cells, granularity), m.period_totals(rows, granularity))
+        for by_topic in (False, True):
+            _same(m.sentiment_over_time(cells, granularity, by_topic, rolling=3),
+                  m.sentiment_over_time(rows, granularity, by_topic, rolling=3))
+    week, _ = m.comparison_windows(last, 7)
+    for window in (week, current):
+        found_c, found_r = m.emerging_issues(cells, topics, window), m.emerging_issues(rows, topics, window)
+        assert found_c.note == found_r.note
+        _same(found_c.issues, found_r.issues)
+    _same(m.sentiment_drivers(cells, topics, current, previous), m.sentiment_drivers(rows, topics, current, previous))
+    assert m.sentiment_counts(cells) == m.sentiment_counts(rows)
+
