@@ -1,6 +1,7 @@
-"""Benchmark: dashboard page speed and memory on runs of 10k, 50k and 100k messages.
+"""Benchmark: dashboard page speed and memory on runs of 10k to 1M messages.
 
-Run by hand (not a test): ``python bench/dashboard.py [--sizes 10000 50000 100000] [--repeat 5]``.
+Run by hand (not a test): ``python bench/dashboard.py [--sizes 10000 50000 100000] [--repeat 5]``;
+``--sizes 100000 1000000 --repeat 3 --cold-repeat 1`` for the large-run figures in the README.
 
 The runs are generated reproducibly (seed 7) from the real CFPB complaint texts in
 ``../shared/data/cfpb_complaints.csv`` (sampled with replacement beyond its 25,809 rows), with dates
@@ -439,8 +440,8 @@ def report(results: dict[int, dict], repeat: int, cold_repeat: int) -> str:
         lines += ["", f"From {lo:,} to {hi:,} messages, memory per 10,000 more messages: {per('rss_loaded_mb'):,.0f} MB "
                   f"with the run loaded, {per('rss_pages_mb'):,.0f} MB with every page viewed, "
                   f"{per('rss_filtered_mb'):,.0f} MB with the filter caches filled, {per('peak_mb'):,.0f} MB at the "
-                  f"peak; the messages table itself is {per('frame_mb'):,.0f} MB per 10,000 (mostly the complaint "
-                  "texts, about 1,100 characters each)."]
+                  f"peak; the messages table itself is {per('frame_mb'):,.0f} MB per 10,000 (without the complaint "
+                  "texts, about 1,100 characters each, which stay on disk and are read a page at a time)."]
     lines += ["", f"Filter change by kind at {largest:,} messages (seconds, one per page and kind):", "",
               "| page | " + " | ".join(FILTERS) + " |", "|---|" + "---:|" * len(FILTERS)]
     for page, r in results[largest]["pages"].items():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.clean import BASE_COLUMNS, clean_messages
-from pipelines.embed import EmbeddingCache, Encoder, cache_name, embed_with_cache, make_encoder
+from pipelines.embed import EmbeddingCache, Encoder, cache_name, embed_with_cache, make_encoder, release_freed_memory
 from pipelines.errors import NotEnoughMessagesError, StoreError
 from pipelines.executor import Executor, PartitionedEncoder, make_executor, redact_partitioned, score_partitioned
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
@@ -219,6 +219,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     t = time.perf_counter()
     with reporter.stage("Cleaning", None):
         messages, report = clean_messages(table, columns, settings)
+    input_format, input_notes = table.format, table.notes
+    del table  # the raw rows: a large file's second copy of every text
+    release_freed_memory()
     timings["clean"] = time.perf_counter() - t
     # Only the mapped metadata: columns that later stages add are not filters.
     metadata_columns = [c for c in messages.columns if c not in BASE_COLUMNS]
@@ -240,6 +243,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         if any(redacted.values()):
             report.notes.append("Personal data redacted: " + ", ".join(
                 f"{n:,} {PLACEHOLDERS[k]}" for k, n in redacted.items() if n) + " (--no-redact keeps it).")
+        release_freed_memory()
         timings["redact"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -272,6 +276,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
             months = messages["date"].dt.strftime("%Y-%m").to_numpy() if messages["date"].notna().any() else None
             result = fit_topics(texts, embeddings, settings, progress=st.describe, strata=months, executor=executor,
                                 keys=messages["text_hash"].to_numpy())
+    release_freed_memory()
     timings["topics"] = time.perf_counter() - t
     # Only new messages are scored and tagged; the others keep what the earlier run found.
     todo = plan.new if plan.incremental else np.arange(len(texts))
@@ -287,7 +292,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         if plan.incremental:
             scores[plan.known] = previous.messages["sentiment"].to_numpy(dtype=np.float64)[plan.previous_rows]
         if len(todo):
-            vectors = embeddings[todo] if same_space else None
+            every = len(todo) == len(texts)  # todo is sorted and distinct: then it is every row, in order
+            vectors = (embeddings if every else embeddings[todo]) if same_space else None  # no second copy
             raw = (score_partitioned(settings.sentiment, todo_texts, vectors, executor, settings.partition_size)
                    if on_workers else scorer.score(todo_texts, vectors))
             scores[todo] = np.clip(np.asarray(raw, dtype=np.float64), -1, 1)
@@ -327,7 +333,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     dates = messages["date"].dropna()
     manifest = {
         "created_at": pd.Timestamp(started, unit="s", tz="UTC").isoformat(),
-        "input": {"path": str(path.resolve()), "name": path.name, "format": table.format,
+        "input": {"path": str(path.resolve()), "name": path.name, "format": input_format,
                   "sha256": file_sha256(path), "size_bytes": path.stat().st_size},
         "note": note,
         "columns": {"text": columns.text, "date": columns.date, "id": columns.id,
@@ -346,7 +352,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
                    "newly_embedded": newly, "redacted": redacted},
         "date_range": {"min": dates.min().isoformat() if len(dates) else None,
                        "max": dates.max().isoformat() if len(dates) else None},
-        "notes": table.notes + report.notes + [_update_note(plan)],
+        "notes": input_notes + report.notes + [_update_note(plan)],
         "lineage": match.summary(),
         "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None},
     }
@@ -364,5 +370,5 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         rows_read=report.rows_read, messages=len(messages), skipped=report.skipped, truncated=report.truncated,
         missing_dates=report.missing_dates, topics=len(topics), outlier_share=result.outlier_share,
         outlier_share_before=result.outlier_share_before, newly_embedded=newly, timings=timings,
-        notes=table.notes + report.notes + [_update_note(plan)],
+        notes=input_notes + report.notes + [_update_note(plan)],
     )

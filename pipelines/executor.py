@@ -14,7 +14,7 @@ load the encoder once per worker process and keep it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -35,7 +35,7 @@ class Executor(Protocol):
 
     name: str
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T], done: Callable[[int], None] | None = None) -> list[R]:
+    def map(self, fn: Callable[[T], R], items: Iterable[T], done: Callable[[int], None] | None = None) -> list[R]:
         """``[fn(item) for item in items]``, in order; ``done(i)`` as item ``i`` finishes (in any order)."""
         ...
 

@@ -71,8 +71,10 @@ class VaderScorer:
         self._analyzer = SentimentIntensityAnalyzer()
 
     def score(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        """Compound scores in -1..1; ``embeddings`` are ignored."""
-        return np.array([self._analyzer.polarity_scores(str(t))["compound"] for t in texts], dtype=np.float64)
+        """Compound scores in -1..1; ``embeddings`` are ignored. Each distinct text is scored once."""
+        texts = [str(t) for t in texts]
+        scores = {t: self._analyzer.polarity_scores(t)["compound"] for t in dict.fromkeys(texts)}
+        return np.array([scores[t] for t in texts], dtype=np.float64)
 
 
 def _load_head(path: Path) -> dict[str, np.ndarray]:
@@ -85,6 +87,10 @@ def _load_head(path: Path) -> dict[str, np.ndarray]:
             fix="Reinstall Feedback Lens, or rebuild it with `python bench/train_sentiment_head.py`, "
             'or use `sentiment: "vader"`.',
         ) from None
+
+
+HEAD_SLICE = 50_000
+"""Messages scored per slice by :class:`EmbeddingHeadScorer` (bounds the float64 copy it makes)."""
 
 
 class EmbeddingHeadScorer:
@@ -136,7 +142,9 @@ class EmbeddingHeadScorer:
                 f"{self.encoder_name}; got an array of shape {embeddings.shape} for {len(texts)} messages.",
                 fix=f"Pass the {self.encoder_name} embeddings of these messages, or None to embed them here.",
             )
-        z = embeddings.astype(np.float64, copy=False) @ self._coef + self._intercept
+        # In slices: a float64 copy of a million messages' vectors at once would take 3 GB.
+        z = np.concatenate([embeddings[i:i + HEAD_SLICE].astype(np.float64) @ self._coef
+                            for i in range(0, len(embeddings), HEAD_SLICE)] or [np.zeros(0)]) + self._intercept
         if self._vader is not None:
             z += self._vader_weight * self._vader.score(texts)
         return np.tanh(z / 2.0)

@@ -156,6 +156,12 @@ def fit_topics(
         progress(f"finding topics on a sample of {len(rows):,} of {n:,} messages")
     sample = executor.run(_fit_all, [texts[i] for i in rows], embeddings[rows], settings, None if remote else progress)
     rest = np.setdiff1d(np.arange(n), rows, assume_unique=True)
+    copies = copied_from = np.empty(0, dtype=np.int64)
+    if keys is not None:  # a copy of a fitted text goes where that text went (set below), not through the search
+        fitted = pd.Series(rows, index=pd.Index(np.asarray(keys, dtype=object)[rows]))
+        source = fitted.index.get_indexer(np.asarray(keys, dtype=object)[rest])
+        copies, copied_from = rest[source >= 0], fitted.to_numpy()[source[source >= 0]]
+        rest = rest[source < 0]
     if progress:
         progress(f"assigning the other {len(rest):,} messages to their nearest topic")
     assignments = np.full(n, OUTLIER, dtype=np.int64)
@@ -167,18 +173,16 @@ def fit_topics(
                  else np.empty((0, embeddings.shape[1]), dtype=np.float32))
     anchors = np.sort(np.random.default_rng(settings.seed).permutation(rows)[:MAP_ANCHORS])  # a spread of known positions
     chunks = [rest[start:start + settings.assign_chunk_size] for start in range(0, len(rest), settings.assign_chunk_size)]
-    # One chunk of similarities at a time, here or on the workers.
-    tasks = [_AssignTask(embeddings[c], centroids, topic_ids, embeddings[anchors], coords[anchors],
-                         settings.outlier_min_similarity, settings.max_outlier_share) for c in chunks]
+    # One chunk of similarities at a time, here or on the workers; made as they are needed, so that (run
+    # here) no more than one chunk's copy of the vectors exists besides the embeddings themselves.
+    anchor_vectors, anchor_coords = embeddings[anchors], coords[anchors]
+    tasks = (_AssignTask(embeddings[c], centroids, topic_ids, anchor_vectors, anchor_coords,
+                         settings.outlier_min_similarity, settings.max_outlier_share) for c in chunks)
     for chunk, (chunk_topics, chunk_coords) in zip(chunks, executor.map(_assign_chunk, tasks), strict=True):
         assignments[chunk] = chunk_topics
         coords[chunk] = chunk_coords
-    if keys is not None:  # a copy of a fitted text goes where that text went, outlier or not
-        fitted = pd.Series(rows, index=pd.Index(np.asarray(keys, dtype=object)[rows]))
-        source = pd.Index(fitted.index).get_indexer(np.asarray(keys, dtype=object)[rest])
-        copies = source >= 0
-        assignments[rest[copies]] = assignments[fitted.to_numpy()[source[copies]]]
-        coords[rest[copies]] = coords[fitted.to_numpy()[source[copies]]]
+    assignments[copies] = assignments[copied_from]
+    coords[copies] = coords[copied_from]
     topics, keywords = _topic_tables(sample.model, assignments, embeddings, settings)
     return TopicResult(assignments, topics, keywords, coords, sample.outlier_share_before)
 
