@@ -172,10 +172,19 @@ def info(ref: RunRef) -> RunInfo:
 # a column). Without a filter they are the run's own frames, no copy; each filtered one holds its rows.
 
 
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _filter_columns(ref: RunRef) -> pd.DataFrame:
+    # What filters read, metadata as categories: a filter then reads each distinct value once, not each message.
+    messages = _run(ref).messages
+    metadata = [c for c in info(ref).metadata if c in messages]
+    columns = [c for c in ("date", "topic", "sentiment_label") if c in messages]
+    return messages[columns + metadata].astype(dict.fromkeys(metadata, "category"))
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _mask(ref: RunRef, f: MessageFilter) -> np.ndarray:
     # Which of the run's messages pass the filter, found once per filter for every per-message view.
-    return metrics.filter_mask(_run(ref).messages, f)
+    return metrics.filter_mask(_filter_columns(ref), f)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -244,7 +253,7 @@ def map_points(ref: RunRef, f: MessageFilter, max_points: int = MAP_POINTS) -> p
     filtered messages, a seeded uniform sample, for the map (read-only)."""
     order = _map_order(ref)
     messages = _run(ref).messages
-    keep = order if f.is_empty else order[metrics.filter_mask(messages, f)[order]]
+    keep = order if f.is_empty else order[_mask(ref, f)[order]]
     rows = np.sort(keep[:max_points])
     points = messages[["x", "y", "topic", "message_id"]].take(rows)
     cache, texts = _previews(ref), _texts(ref)
@@ -378,7 +387,7 @@ def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> MessageList
     Read-only: shared by all sessions (a resource, so turning pages does not unpickle the whole result).
     """
     rows = _run(ref).messages  # positions into the whole run: a million rows are never copied
-    found = np.arange(len(rows)) if f.is_empty else np.flatnonzero(metrics.filter_mask(rows, f))
+    found = np.arange(len(rows)) if f.is_empty else np.flatnonzero(_mask(ref, f))
     if metrics.search_terms(query):  # read on disk: the texts are not in memory
         found = _texts(ref).matching(query, found)
     column, ascending = _ORDER_BY[order]

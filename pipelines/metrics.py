@@ -100,8 +100,17 @@ def filter_mask(messages: pd.DataFrame, f: MessageFilter) -> np.ndarray:
         mask &= messages["sentiment_label"].isin(f.sentiments).to_numpy()
     for column, values in f.metadata:
         if values and column in messages:
-            mask &= metadata_as_text(messages[column]).isin(values).to_numpy()
+            mask &= _metadata_in(messages[column], values)
     return mask
+
+
+def _metadata_in(column: pd.Series, values: Iterable[str]) -> np.ndarray:
+    """Which values of a metadata column read (:func:`metadata_as_text`) as one of ``values``."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # each category read once, not each message
+        allowed = metadata_as_text(pd.Series(column.cat.categories)).isin(values).to_numpy()
+        codes = column.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.append(allowed, False)[codes], BLANK in values)
+    return metadata_as_text(column).isin(values).to_numpy()
 
 
 def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, list[str]]:

@@ -66,3 +66,11 @@ def test_every_figure_is_the_same_on_the_cube(run, which):
     _same(m.sentiment_drivers(cells, topics, current, previous), m.sentiment_drivers(rows, topics, current, previous))
     assert m.sentiment_counts(cells) == m.sentiment_counts(rows)
 
+
+
+def test_a_filter_reads_categorical_metadata_as_it_reads_the_values():
+    values = pd.Series(["a", " b", None, "", "a", 5, "c ", float("nan")], dtype=object)
+    plain, coded = pd.DataFrame({"p": values}), pd.DataFrame({"p": values.astype("category")})
+    for wanted in (("a", "b", m.BLANK), ("5", "c"), ("nothing",), (m.BLANK,)):
+        f = m.MessageFilter(metadata=(("p", wanted),))
+        assert m.filter_mask(coded, f).tolist() == m.filter_mask(plain, f).tolist()
