@@ -13,7 +13,7 @@ import pytest
 
 from pipelines import store as store_mod
 from pipelines.errors import StoreError
-from pipelines.store import latest_run_id, list_runs, load_run, publish_run, remove_abandoned, runs_dir
+from pipelines.store import latest_run_id, list_runs, load_run, message_preview, publish_run, remove_abandoned, runs_dir
 
 
 def _tables(n: int = 3) -> dict[str, pd.DataFrame]:
@@ -33,7 +33,9 @@ def test_publish_and_load_round_trip(tmp_path):
     assert run.id == "20260101-000000-aaaa"
     assert run.manifest["complete"] is True
     assert run.topics["keywords"].iloc[0].tolist() == ["hello"]
-    pd.testing.assert_frame_equal(run.messages, _tables()["messages"])
+    # The store adds each message's one-line preview (what maps and large-run lists read from disk).
+    expected = _tables()["messages"]
+    pd.testing.assert_frame_equal(run.messages, expected.assign(preview=[message_preview(t) for t in expected["text"]]))
 
 
 def test_latest_moves_only_to_complete_runs(tmp_path):
