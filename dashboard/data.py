@@ -9,6 +9,7 @@ over the whole run themselves. Nothing here draws; nothing here writes to the st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -116,10 +117,10 @@ def _texts(ref: RunRef) -> MessageTexts:
     return MessageTexts(_run(ref).path / "messages.parquet")
 
 
-def with_texts(ref: RunRef, rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` (messages of the run, as the functions here return them) with their text columns,
-    read from disk for just these rows: call it on the page of messages being shown."""
-    return _texts(ref).attach(rows)
+def with_texts(ref: RunRef, rows: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """``rows`` (messages of the run, as the functions here return them) with their text columns (or just
+    ``columns``), read from disk for just these rows: call it on the page of messages being shown."""
+    return _texts(ref).attach(rows, columns)
 
 
 def unresolved_edits(ref: RunRef) -> list:
@@ -415,10 +416,8 @@ def split_proposal(ref: RunRef, topic: int, k: int) -> SplitProposal:
         CurationError: the topic cannot be split so (the message says why).
     """
     run = _run(ref)
-    members = run.messages.index[run.messages["topic"].to_numpy() == topic]
-    texts = pd.Series(None, index=run.messages.index, dtype=object)
-    texts.loc[members] = _texts(ref).fetch(members.to_numpy(), ["text"])["text"].to_numpy()
-    return propose_split(replace(run, messages=run.messages.assign(text=texts)), topic, k)
+    members = np.flatnonzero(run.messages["topic"].to_numpy() == topic)
+    return propose_split(run, topic, k, texts=_texts(ref).fetch(members, ["text"])["text"].tolist())
 
 
 def has_embeddings(ref: RunRef) -> bool:

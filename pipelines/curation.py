@@ -543,8 +543,11 @@ class SplitProposal:
     examples: list[list[str]]
 
 
-def propose_split(run: Run, topic: int, k: int, seed: int = 42) -> SplitProposal:
+def propose_split(run: Run, topic: int, k: int, seed: int = 42, texts: Sequence[str] | None = None) -> SplitProposal:
     """Re-cluster one topic's messages into ``k`` parts (k-means on their embeddings; keywords by c-TF-IDF).
+
+    ``texts``: the topic's messages' texts in run order, for a run loaded without its texts
+    (``load_run(..., texts=False)``); read from ``run.messages`` when None.
 
     Raises:
         CurationError: ``k`` is below 2, or the topic has fewer than 2 messages per part.
@@ -567,7 +570,7 @@ def propose_split(run: Run, topic: int, k: int, seed: int = 42) -> SplitProposal
     labels = KMeans(n_clusters=k, random_state=seed, n_init=10).fit_predict(x)
     # Order parts by size, largest first, so the preview reads naturally.
     order = [int(c) for c in pd.Series(labels).value_counts().sort_index().sort_values(ascending=False, kind="stable").index]
-    texts = run.messages["text"].to_numpy()[members]
+    texts = run.messages["text"].to_numpy()[members] if texts is None else np.asarray(texts, dtype=object)
     docs = [" ".join(texts[labels == c]) for c in order]
     counts = CountVectorizer(stop_words="english", min_df=1).fit(docs)
     tf = counts.transform(docs).toarray().astype(float)
