@@ -253,8 +253,13 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         encoder = encoder or (make_encoder(settings) if local else
                               PartitionedEncoder(settings, executor, settings.partition_size))
     cache = EmbeddingCache(cache_dir(settings.store_dir), cache_name(encoder))
+    # With expectation tagging ahead, new messages' sentences are read in the same transformer pass.
+    sentences = None
+    if taxonomy is not None:
+        from pipelines.expectations import sentence_spans as sentences
     with reporter.stage("Embedding", len(texts)) as st:
-        embeddings, newly = embed_with_cache(texts, messages["text_hash"].tolist(), encoder, cache, st.advance)
+        embeddings, newly = embed_with_cache(texts, messages["text_hash"].tolist(), encoder, cache, st.advance,
+                                             sentences=sentences)
     timings["embed"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -62,6 +62,11 @@ class SpanEncoder(Encoder, Protocol):
         """One L2-normalised vector per span, in message then span order."""
         ...
 
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                          progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(encode(texts), encode_spans(texts, spans))``, from one pass where the encoder can."""
+        ...
+
 
 def resolve_model_path(model: str) -> str:
     """The local folder of ``model``: the packaged default, a path, or a model already on disk."""
@@ -77,34 +82,6 @@ def resolve_model_path(model: str) -> str:
     if Path(model).expanduser().exists():
         return str(Path(model).expanduser())
     return model  # a hub name: loads only if already in the local cache (offline mode)
-
-
-def _span_windows(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
-                  room: int) -> tuple[int, list[tuple[list[int], list[tuple[int, int, int]]]]]:
-    """Pack each message's spans, in order, into token windows of at most ``room`` tokens.
-
-    Returns the number of spans and the windows: (token ids, [(span row, first token, end token)]),
-    token positions counted after the leading [CLS].
-    """
-    pieces = [text[s:e] for text, sp in zip(texts, spans, strict=True) for s, e in sp]
-    ids = tokenizer(pieces, add_special_tokens=False, verbose=False)["input_ids"] if pieces else []
-    # Spans start and end at whitespace, so a span tokenized alone gives the same word pieces as in its text.
-    windows: list[tuple[list[int], list[tuple[int, int, int]]]] = []
-    row = 0
-    for sp in spans:
-        tokens: list[int] = []
-        members: list[tuple[int, int, int]] = []
-        for _ in sp:
-            piece = ids[row][:room]
-            if tokens and len(tokens) + len(piece) > room:
-                windows.append((tokens, members))
-                tokens, members = [], []
-            members.append((row, len(tokens) + 1, len(tokens) + 1 + len(piece)))
-            tokens = tokens + piece
-            row += 1
-        if members:
-            windows.append((tokens, members))
-    return len(pieces), windows
 
 
 TokenStates = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -134,47 +111,83 @@ def _malloc_trim():
         return None
 
 
-def late_chunk_spans(tokenizer, token_states: TokenStates, dimension: int, max_length: int, batch_size: int,
-                     texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
-                     progress: Progress | None = None) -> np.ndarray:
-    """Vectors of text spans (sentences) read in their context: "late chunking" (Günther et al., 2024).
-
-    Each message's spans are packed, in order, into windows of at most the model's sequence
-    length; each window goes through the transformer once and a span's vector is the mean of
-    its tokens' output states. One pass over a few long windows costs about 0.6× embedding the
-    same sentences one by one (short sequences use the CPU poorly), and each vector sees its
-    neighbours ("it" knows what "it" is). A span longer than a window keeps its first tokens.
-    Shared by every encoder backend, so their span vectors are made the same way.
-
-    Returns:
-        L2-normalised float32 vectors, one row per span, in message then span order.
-    """
-    n, windows = span_windows(tokenizer, texts, spans, max_length)
-    out = np.zeros((n, dimension), dtype=np.float32)
-    for start in range(0, len(windows), batch_size):
-        batch = windows[start : start + batch_size]
-        rows, vectors = window_vectors(tokenizer, token_states, batch)
-        out[rows] = vectors
-        release_freed_memory()
-        if progress:
-            progress(len(rows))
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-    return out
-
-
 Window = tuple[list[int], list[tuple[int, int, int]]]
 """Token ids of one window and its spans: (span row, first token, end token), counted after [CLS]."""
+
+WindowRunner = Callable[[Sequence[Window], "Callable[[Sequence[Window]], None] | None"],
+                        tuple[list[int], np.ndarray, np.ndarray]]
+"""Embeds windows in the order given, in the encoder's batches: (span rows, their mean token states, each
+window's mean token state). A runner may spread the batches over workers; the vectors stay the same."""
+
+
+def _span_windows(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                  room: int) -> tuple[int, list[Window]]:
+    """Pack each message's spans, in order, into token windows of at most ``room`` tokens.
+
+    Returns the number of spans and the windows, token positions counted after the leading [CLS].
+    """
+    pieces = [text[s:e] for text, sp in zip(texts, spans, strict=True) for s, e in sp]
+    ids = tokenizer(pieces, add_special_tokens=False, verbose=False)["input_ids"] if pieces else []
+    # Spans start and end at whitespace, so a span tokenized alone gives the same word pieces as in its text.
+    windows: list[Window] = []
+    row = 0
+    for sp in spans:
+        tokens: list[int] = []
+        members: list[tuple[int, int, int]] = []
+        for _ in sp:
+            piece = ids[row][:room]
+            if tokens and len(tokens) + len(piece) > room:
+                windows.append((tokens, members))
+                tokens, members = [], []
+            members.append((row, len(tokens) + 1, len(tokens) + 1 + len(piece)))
+            tokens = tokens + piece
+            row += 1
+        if members:
+            windows.append((tokens, members))
+    return len(pieces), windows
 
 
 def span_windows(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                  max_length: int) -> tuple[int, list[Window]]:
-    """The number of spans and their windows, shortest first (so a batch of neighbours pads little)."""
+    """The number of spans and their packed windows, shortest first (so a batch of neighbours pads little)."""
     n, windows = _span_windows(tokenizer, texts, spans, max_length - 2)  # room for [CLS] and [SEP]
     return n, sorted(windows, key=lambda w: len(w[0]))
 
 
-def window_vectors(tokenizer, token_states: TokenStates, batch: Sequence[Window]) -> tuple[list[int], np.ndarray]:
-    """Span rows and their (not yet normalised) mean token states, for one batch of windows."""
+def message_windows(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                    max_length: int) -> tuple[list[Window], list[list[int]]]:
+    """Each message's window as the encoder reads it for the message's own vector, with the spans inside it.
+
+    The window holds the message's first ``max_length - 2`` tokens, exactly the tokens a mean-pooling
+    sentence-transformer sees. A span is a member when all its tokens are in the window; the others
+    are returned per message (their indices in ``spans[i]``), to be read in windows of their own.
+    """
+    room = max_length - 2
+    encoded = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    windows: list[Window] = []
+    leftover: list[list[int]] = []
+    row = 0
+    for sp, ids, offsets in zip(spans, encoded["input_ids"], encoded["offset_mapping"], strict=True):
+        starts = np.fromiter((o[0] for o in offsets), dtype=np.int64, count=len(offsets))
+        kept = min(len(ids), room)
+        members: list[tuple[int, int, int]] = []
+        left: list[int] = []
+        for k, (s, e) in enumerate(sp):
+            first, end = int(np.searchsorted(starts, s)), int(np.searchsorted(starts, e))
+            if end <= kept:
+                members.append((row, first + 1, end + 1))
+            else:
+                left.append(k)
+            row += 1
+        windows.append((list(ids[:kept]), members))
+        leftover.append(left)
+    return windows, leftover
+
+
+def window_vectors(tokenizer, token_states: TokenStates,
+                   batch: Sequence[Window]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """One batch of windows: span rows, their mean token states, and each window's mean token state
+    (all tokens, [CLS] and [SEP] included, as a mean-pooling sentence-transformer pools them). Not yet normalised."""
     width = max(len(tokens) for tokens, _ in batch) + 2
     input_ids = np.zeros((len(batch), width), dtype=np.int64)
     mask = np.zeros_like(input_ids)
@@ -183,11 +196,93 @@ def window_vectors(tokenizer, token_states: TokenStates, batch: Sequence[Window]
         mask[i, : len(tokens) + 2] = 1
     states = token_states(input_ids, mask)
     rows, vectors = [], []
-    for i, (_, members) in enumerate(batch):
+    whole = np.empty((len(batch), states.shape[-1]), dtype=np.float32)
+    for i, (tokens, members) in enumerate(batch):
+        whole[i] = states[i, : len(tokens) + 2].mean(axis=0)
         for r, first, end in members:
             rows.append(r)
             vectors.append(states[i, first:end].mean(axis=0) if end > first else states[i, 0])
-    return rows, np.asarray(vectors, dtype=np.float32).reshape(len(rows), states.shape[-1])
+    return rows, np.asarray(vectors, dtype=np.float32).reshape(len(rows), states.shape[-1]), whole
+
+
+def window_runner(tokenizer, token_states: TokenStates, batch_size: int) -> WindowRunner:
+    """A :data:`WindowRunner` that embeds the batches here, one after the other."""
+    def run(windows: Sequence[Window], done: Callable[[Sequence[Window]], None] | None = None):
+        rows: list[int] = []
+        vectors, whole = [], []
+        for start in range(0, len(windows), batch_size):
+            batch = windows[start : start + batch_size]
+            r, v, w = window_vectors(tokenizer, token_states, batch)
+            rows += r
+            vectors.append(v)
+            whole.append(w)
+            release_freed_memory()
+            if done:
+                done(batch)
+        return rows, _stack(vectors), _stack(whole)
+    return run
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors
+
+
+def encode_in_context(tokenizer, run: WindowRunner, dimension: int, max_length: int, texts: Sequence[str],
+                      spans: Sequence[Sequence[tuple[int, int]]], progress: Progress | None = None,
+                      unit: str = "messages") -> tuple[np.ndarray, np.ndarray]:
+    """Message vectors and their spans' (sentences') vectors from one transformer pass per message.
+
+    Each message goes through the transformer once, as the encoder reads it for its own vector; a span's
+    vector is the mean of its tokens' output states there ("late chunking", Günther et al., 2024), so each
+    sentence sees its neighbours ("it" knows what "it" is) and costs nothing beyond the message. Spans past
+    the message's window (long messages) are packed, in order, into windows of their own. Shared by every
+    encoder backend and executor, so their vectors are made the same way (span method ``in-message-v2``).
+
+    Args:
+        progress: Called per batch with the number of messages (``unit="messages"``) or spans (``"spans"``) done.
+
+    Returns:
+        L2-normalised float32 (message vectors, one row per text; span vectors, in message then span order).
+        The message vectors equal a mean-pooling encoder's own to float rounding.
+    """
+    windows, leftover = message_windows(tokenizer, texts, spans, max_length)
+    n_spans = sum(len(sp) for sp in spans)
+    messages = np.zeros((len(texts), dimension), dtype=np.float32)
+    out = np.zeros((n_spans, dimension), dtype=np.float32)
+    order = sorted(range(len(windows)), key=lambda i: len(windows[i][0]))  # neighbours in a batch pad little
+    count = (lambda batch: len(batch)) if unit == "messages" else (lambda batch: sum(len(m) for _, m in batch))
+    rows, vectors, whole = run([windows[i] for i in order], (lambda batch: progress(count(batch))) if progress else None)
+    if len(order):
+        messages[order] = whole
+    if rows:
+        out[rows] = vectors
+    owners = [i for i, left in enumerate(leftover) if left]
+    if owners:
+        first = np.cumsum([0, *(len(sp) for sp in spans)])
+        targets = np.array([first[i] + k for i in owners for k in leftover[i]], dtype=np.int64)
+        _, extra = span_windows(tokenizer, [texts[i] for i in owners],
+                                [[spans[i][k] for k in leftover[i]] for i in owners], max_length)
+        extra_rows, extra_vectors, _ = run(extra, None)
+        out[targets[extra_rows]] = extra_vectors
+    return _normalised(messages), _normalised(out)
+
+
+def span_cache_keys(method: str, text: str, spans: Sequence[tuple[int, int]]) -> list[str]:
+    """Embedding-cache keys of a message's span vectors: its spans' place among them, its text and the span method."""
+    from pipelines.clean import text_hash
+
+    base = text_hash(f"{method}\n{list(spans)}\n{text}")
+    return [text_hash(f"{base}:{k}") for k in range(len(spans))]
+
+
+def needs_span_vectors(text: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether a message's spans need vectors of their own (a message that is one whole sentence reuses its vector)."""
+    return bool(spans) and not (len(spans) == 1 and tuple(spans[0]) == (0, len(text)))
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -215,6 +310,23 @@ def pick_precision(precision: str, device: str) -> str:
     if device.startswith("cuda"):
         return "fp16"
     return "bf16" if cpu_has_bf16() else "fp32"
+
+
+SPAN_METHOD = "in-message-v2"
+"""How span vectors are made (:func:`encode_in_context`): the cache key and the trained heads name it."""
+
+
+def mean_pooled(model) -> bool:
+    """Whether a sentence-transformers model is a transformer, mean pooling and (optionally) normalising:
+    then a message's vector is the mean of its token states, and one pass gives it with its sentences'."""
+    kinds = [type(m).__name__ for m in model]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+        return False
+    config = model[1].get_config_dict()
+    if "pooling_mode" in config:
+        return config["pooling_mode"] == "mean"
+    return bool(config.get("pooling_mode_mean_tokens")) and not any(
+        v for k, v in config.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens")
 
 
 class SentenceTransformerEncoder:
@@ -264,8 +376,9 @@ class SentenceTransformerEncoder:
         self.max_length = int(self._model.max_seq_length)
         # encode() embeds the length-sorted texts in groups of this many; results depend only on each group.
         self.batch_rows = self.batch_size * 8
+        self.mean_pooled = mean_pooled(self._model)
 
-    span_method = "late-chunk-v1"
+    span_method = SPAN_METHOD
     """Names how :meth:`encode_spans` makes span vectors; part of their cache key and of what a head trained on them expects."""
 
     def _arithmetic(self):
@@ -290,15 +403,63 @@ class SentenceTransformerEncoder:
 
     def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                      progress: Progress | None = None) -> np.ndarray:
-        """Span vectors in context; see :func:`late_chunk_spans`.
+        """Span vectors in context, as :meth:`encode_with_spans` makes them; ``progress`` counts spans."""
+        return self.encode_with_spans(texts, spans, progress, unit="spans")[1]
+
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                          progress: Progress | None = None, unit: str = "messages") -> tuple[np.ndarray, np.ndarray]:
+        """Message vectors, bit for bit those of :meth:`encode`, and their spans' vectors from the same pass.
+
+        The model's own ``encode`` runs once, in the same length-sorted groups and batches as
+        :meth:`encode`, and hands back its token states too: a span's vector is the mean of its tokens'
+        states there (see :func:`encode_in_context`). Spans past the model's window are read in windows
+        of their own, group by group, so the vectors depend only on the group (as :meth:`encode`'s do).
+        A model that does not mean-pool its tokens gets its message vectors from :meth:`encode`.
 
         Args:
-            texts: The messages.
-            spans: Per message, the ``(start, end)`` character spans to embed, in text order.
-            progress: Called with the number of spans in each finished batch.
+            progress: Called per group with the number of messages (``unit="messages"``) or spans (``"spans"``).
         """
-        return late_chunk_spans(self.tokenizer, self.token_states, self.dimension, self.max_length, self.batch_size,
-                                texts, spans, progress)
+        import torch
+
+        run = window_runner(self.tokenizer, self.token_states, self.batch_size)
+        if not self.mean_pooled:
+            return (self.encode(texts, progress),
+                    encode_in_context(self.tokenizer, run, self.dimension, self.max_length, texts, spans)[1])
+        windows, leftover = message_windows(self.tokenizer, texts, spans, self.max_length)
+        first = np.cumsum([0, *(len(sp) for sp in spans)])
+        messages = np.empty((len(texts), self.dimension), dtype=np.float32)
+        out = np.zeros((int(first[-1]), self.dimension), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(order), self.batch_rows):
+            idx = order[start : start + self.batch_rows]
+            with self._arithmetic():
+                items = self._model.encode([texts[i] for i in idx], batch_size=self.batch_size, output_value=None,
+                                           convert_to_numpy=False, show_progress_bar=False)
+            pooled = torch.nn.functional.normalize(torch.stack([it["sentence_embedding"] for it in items]), p=2, dim=1)
+            messages[idx] = pooled.float().cpu().numpy()
+            owners = []
+            for item, i in zip(items, idx, strict=True):
+                tokens, members = windows[i]
+                if int(item["attention_mask"].sum()) != len(tokens) + 2:  # tokenized otherwise: read its spans apart
+                    leftover[i] = list(range(len(spans[i])))
+                    members = []
+                if members:
+                    states = item["token_embeddings"].float().cpu().numpy()
+                    for r, lo, hi in members:
+                        out[r] = states[lo:hi].mean(axis=0) if hi > lo else states[0]
+                if leftover[i]:
+                    owners.append(i)
+            del items
+            if owners:
+                targets = np.array([first[i] + k for i in owners for k in leftover[i]], dtype=np.int64)
+                _, extra = span_windows(self.tokenizer, [texts[i] for i in owners],
+                                        [[spans[i][k] for k in leftover[i]] for i in owners], self.max_length)
+                rows, vectors, _ = run(extra)
+                out[targets[rows]] = vectors
+            release_freed_memory()
+            if progress:
+                progress(len(idx) if unit == "messages" else int(sum(len(spans[i]) for i in idx)))
+        return messages, _normalised(out)
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Embed in length-sorted chunks (little padding waste), reporting progress per chunk."""
@@ -399,8 +560,15 @@ def embed_with_cache(
     encoder: Encoder,
     cache: EmbeddingCache | None,
     progress: Progress | None = None,
+    sentences: Callable[[str], list[tuple[int, int]]] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Embeddings for ``texts`` (one row each), embedding only those not in ``cache``.
+
+    Args:
+        sentences: When later stages will read the messages' sentences in context (expectation
+            tagging), the function that picks them from a text. An encoder that can
+            (``encode_with_spans``) then makes the new messages' sentence vectors in the same pass and
+            adds them to ``cache`` under :func:`span_cache_keys`, where tagging finds them.
 
     Returns:
         The vectors and how many texts had to be embedded now.
@@ -431,12 +599,40 @@ def embed_with_cache(
         for i in todo:
             unique.setdefault(text_hashes[i], i)
         first_rows = list(unique.values())
-        fresh = encoder.encode([texts[i] for i in first_rows], progress=progress)
+        fused = (sentences is not None and cache is not None and callable(getattr(encoder, "encode_with_spans", None))
+                 and getattr(encoder, "span_method", None))
+        if fused:
+            fresh = _embed_with_sentences([texts[i] for i in first_rows], list(unique), encoder, cache, sentences,
+                                          progress)
+        else:
+            fresh = encoder.encode([texts[i] for i in first_rows], progress=progress)
         by_hash = {h: fresh[k] for k, h in enumerate(unique)}
         for i in todo:
             out[i] = by_hash[text_hashes[i]]
         if progress and len(todo) > len(first_rows):
             progress(len(todo) - len(first_rows))
-        if cache is not None:
+        if cache is not None and not fused:
             cache.add(list(unique), fresh)
     return out, len(todo)
+
+
+SENTENCE_CHUNK = 25_000
+"""Messages embedded with their sentences per cache write: bounds the sentence vectors held at once."""
+
+
+def _embed_with_sentences(texts: list[str], hashes: list[str], encoder: Encoder, cache: EmbeddingCache,
+                          sentences: Callable[[str], list[tuple[int, int]]], progress: Progress | None) -> np.ndarray:
+    """Message vectors, with their sentences' vectors made in the same pass and added to ``cache`` beside them."""
+    out = np.empty((len(texts), encoder.dimension), dtype=np.float32)
+    method = encoder.span_method
+    for start in range(0, len(texts), SENTENCE_CHUNK):
+        chunk = texts[start : start + SENTENCE_CHUNK]
+        spans = [sentences(t) for t in chunk]
+        wanted = [needs_span_vectors(t, sp) for t, sp in zip(chunk, spans, strict=True)]
+        messages, span_vectors = encoder.encode_with_spans(chunk, [sp if w else [] for sp, w in zip(spans, wanted, strict=True)],
+                                                           progress)
+        out[start : start + len(chunk)] = messages
+        keys = [k for t, sp, w in zip(chunk, spans, wanted, strict=True) if w for k in span_cache_keys(method, t, sp)]
+        cache.add(hashes[start : start + len(chunk)] + keys, np.concatenate([messages, span_vectors]))
+        release_freed_memory()
+    return out

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
-from pipelines.embed import Progress, Window, make_encoder, span_windows, window_vectors
+from pipelines.embed import Progress, make_encoder
 from pipelines.errors import FeedbackLensError
 
 T = TypeVar("T")
@@ -156,16 +156,9 @@ def _encode_part(task: tuple[EncoderSpec, list[str]]) -> np.ndarray:
     return _worker_encoder(spec).encode(texts)
 
 
-def _span_part(task: tuple[EncoderSpec, list[Window]]) -> tuple[list[int], np.ndarray]:
-    spec, windows = task
-    enc = _worker_encoder(spec)
-    rows: list[int] = []
-    vectors = []
-    for start in range(0, len(windows), enc.batch_size):  # the batches the encoder would make itself
-        r, v = window_vectors(enc.tokenizer, enc.token_states, windows[start:start + enc.batch_size])
-        rows += r
-        vectors.append(v)
-    return rows, np.concatenate(vectors)
+def _with_spans_part(task: tuple[EncoderSpec, list[str], list[list[tuple[int, int]]]]) -> tuple[np.ndarray, np.ndarray]:
+    spec, texts, spans = task
+    return _worker_encoder(spec).encode_with_spans(texts, spans)
 
 
 class PartitionedEncoder:
@@ -179,21 +172,15 @@ class PartitionedEncoder:
     """
 
     def __init__(self, settings, executor: Executor, partition_size: int) -> None:
-        from transformers import AutoTokenizer
-
-        from pipelines.embed import resolve_model_path
-
         self._spec = EncoderSpec(settings)
         self._executor = executor
         about = executor.run(_describe, self._spec)
         self.name, self.cache_name, self.dimension = about["name"], about["cache_name"], about["dimension"]
         self.backend = f"{about['backend']} on {executor.name} workers"
-        self._batch_size, self._batch_rows, self._max_length = about["batch_size"], about["batch_rows"], about["max_length"]
+        self._batch_rows = about["batch_rows"]
         self._rows_per_part = max(1, partition_size // self._batch_rows) * self._batch_rows
-        self._windows_per_part = max(1, partition_size // self._batch_size) * self._batch_size
         if about["span_method"]:
             self.span_method = about["span_method"]
-            self._tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(settings.encoder), local_files_only=True)
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Vectors of ``texts``, one partition per task; ``progress`` as partitions finish."""
@@ -206,17 +193,30 @@ class PartitionedEncoder:
             out[rows] = v
         return out
 
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                          progress: Progress | None = None, unit: str = "messages") -> tuple[np.ndarray, np.ndarray]:
+        """Message and span vectors from one pass per message (the encoder's ``encode_with_spans``) on the workers.
+
+        Partitions are cut as :meth:`encode` cuts them, at the encoder's own group boundaries of the
+        length-sorted texts, so each worker makes the groups one process would make: the same vectors.
+        """
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        parts = [order[s:e] for s, e in partitions(len(order), self._rows_per_part)]
+        first = np.cumsum([0, *(len(sp) for sp in spans)])
+        messages = np.empty((len(texts), self.dimension), dtype=np.float32)
+        out = np.empty((int(first[-1]), self.dimension), dtype=np.float32)
+        count = (lambda p: len(p)) if unit == "messages" else (lambda p: int(sum(len(spans[i]) for i in p)))
+        done = (lambda i: progress(count(parts[i]))) if progress else None
+        tasks = [(self._spec, [texts[i] for i in p], [list(spans[i]) for i in p]) for p in parts]
+        for rows, (m, v) in zip(parts, self._executor.map(_with_spans_part, tasks, done), strict=True):
+            messages[rows] = m
+            out[np.concatenate([np.arange(first[i], first[i + 1]) for i in rows])] = v
+        return messages, out
+
     def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                      progress: Progress | None = None) -> np.ndarray:
-        """Span vectors in context (see ``late_chunk_spans``): windows made here, embedded on the workers."""
-        n, windows = span_windows(self._tokenizer, texts, spans, self._max_length)
-        out = np.zeros((n, self.dimension), dtype=np.float32)
-        parts = [windows[s:e] for s, e in partitions(len(windows), self._windows_per_part)]
-        done = (lambda i: progress(sum(len(m) for _, m in parts[i]))) if progress else None
-        for rows, vectors in self._executor.map(_span_part, [(self._spec, p) for p in parts], done):
-            out[rows] = vectors
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+        """Span vectors in context, made on the workers as :meth:`encode_with_spans` makes them."""
+        return self.encode_with_spans(texts, spans, progress, unit="spans")[1]
 
 
 def _redact_part(task: tuple[pd.DataFrame, list[str]]) -> tuple[pd.DataFrame, dict[str, int]]:

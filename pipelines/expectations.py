@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.embed import EmbeddingCache, Encoder, embed_with_cache
+from pipelines.embed import EmbeddingCache, Encoder, embed_with_cache, needs_span_vectors, span_cache_keys
 from pipelines.errors import FeedbackLensError
 
 AREAS_PATH = Path(__file__).resolve().parents[1] / "data" / "expectation_areas.yaml"
@@ -911,8 +911,9 @@ def embed_sentences(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, in
     (repeated sentences once).
 
     With ``cache``, vectors are read from and added to the run's embedding cache: a sentence read
-    alone under the hash of its text, a sentence read in context under the hash of the encoder's
-    span method, its message's text and spans, and its place among them.
+    alone under the hash of its text, a sentence read in context under :func:`pipelines.embed.span_cache_keys`.
+    The embedding stage puts the latter there already when it embeds a message with its sentences
+    (``embed_with_cache(..., sentences=sentence_spans)``), so that tagging then runs no transformer at all.
     """
     from pipelines.clean import text_hash
 
@@ -922,10 +923,10 @@ def embed_sentences(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, in
     todo: list[int] = []  # messages whose sentences need vectors
     first = np.cumsum([0, *(len(sp) for sp in spans)])
     for i, (text, sp) in enumerate(zip(texts, spans, strict=True)):
-        if len(sp) == 1 and sp[0] == (0, len(text)):
-            out[first[i]] = embeddings[i]
-        elif sp:
+        if needs_span_vectors(text, sp):
             todo.append(i)
+        elif sp:
+            out[first[i]] = embeddings[i]
     if not todo:
         return out
     if method is None:
@@ -942,8 +943,7 @@ def embed_sentences(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, in
     keys = {}
     if cache is not None:
         for i in todo:
-            base = text_hash(f"{method}\n{spans[i]}\n{texts[i]}")
-            keys[i] = [text_hash(f"{base}:{k}") for k in range(len(spans[i]))]
+            keys[i] = span_cache_keys(method, texts[i], spans[i])
         cached_h, cached_v = cache.load()
         if len(cached_h) and cached_v.shape[1] == out.shape[1]:
             where = {h: j for j, h in enumerate(cached_h)}

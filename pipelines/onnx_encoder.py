@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.embed import Progress, enforce_offline, late_chunk_spans, resolve_model_path
+from pipelines.embed import SPAN_METHOD, Progress, encode_in_context, enforce_offline, resolve_model_path, window_runner
 from pipelines.errors import FeedbackLensError
 from pipelines.settings import DEFAULT_ENCODER
 
@@ -118,7 +118,8 @@ class OnnxInt8Encoder:
         threads: ONNX Runtime's threads; None = one per core.
     """
 
-    span_method = "late-chunk-v1"
+    span_method = SPAN_METHOD
+    mean_pooled = True  # encode() mean-pools the token states itself
 
     def __init__(self, model: str = DEFAULT_ENCODER, models_dir: Path = Path("store/cache/models"),
                  batch_size: int = 64, threads: int | None = None) -> None:
@@ -181,6 +182,24 @@ class OnnxInt8Encoder:
 
     def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
                      progress: Progress | None = None) -> np.ndarray:
-        """Span vectors in context, made as the PyTorch encoder makes them (see ``late_chunk_spans``)."""
-        return late_chunk_spans(self.tokenizer, self.token_states, self.dimension, self.max_length,
-                                self.batch_size, texts, spans, progress)
+        """Span vectors in context, as :meth:`encode_with_spans` makes them; ``progress`` counts spans."""
+        return self.encode_with_spans(texts, spans, progress, unit="spans")[1]
+
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                          progress: Progress | None = None, unit: str = "messages") -> tuple[np.ndarray, np.ndarray]:
+        """Message vectors (those of :meth:`encode`: the same batches) and their spans' vectors from the same
+        pass (``encode_in_context``, batch by batch, since int8 activations are quantised per batch)."""
+        run = window_runner(self.tokenizer, self.token_states, self.batch_size)
+        first = np.cumsum([0, *(len(sp) for sp in spans)])
+        messages = np.empty((len(texts), self.dimension), dtype=np.float32)
+        out = np.empty((int(first[-1]), self.dimension), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            m, v = encode_in_context(self.tokenizer, run, self.dimension, self.max_length, [texts[i] for i in idx],
+                                     [spans[i] for i in idx])
+            messages[idx] = m
+            out[np.concatenate([np.arange(first[i], first[i + 1]) for i in idx])] = v
+            if progress:
+                progress(len(idx) if unit == "messages" else int(sum(len(spans[i]) for i in idx)))
+        return messages, out

@@ -279,19 +279,24 @@ def cluster(reduced: np.ndarray, settings: Settings) -> np.ndarray:
     HDBSCAN's "excess of mass" selection sometimes folds nearly everything into one or two giant
     clusters (seen on CFPB complaints: 2 topics for 5,000 messages). When the largest cluster holds
     more than ``settings.max_topic_share`` of the messages, the finer "leaf" selection is used.
+    On a small file (tens of messages) it may find no cluster at all, depending on float noise in
+    the vectors; the minimum topic size is then halved until it finds some (down to 2).
     """
     from hdbscan import HDBSCAN
 
     n = reduced.shape[0]
     min_size = min(settings.effective_min_topic_size(n), max(2, n // 3))
-    labels = None
-    for method in ("eom", "leaf"):
-        labels = HDBSCAN(min_cluster_size=min_size, min_samples=min(settings.cluster_min_samples, min_size),
-                         metric="euclidean", cluster_selection_method=method).fit_predict(reduced)
-        sizes = np.bincount(labels[labels != OUTLIER]) if (labels != OUTLIER).any() else np.array([n])
-        if sizes.max() / n <= settings.max_topic_share:
-            break
-    return labels.astype(np.int64)
+    while True:
+        labels = None
+        for method in ("eom", "leaf"):
+            labels = HDBSCAN(min_cluster_size=min_size, min_samples=min(settings.cluster_min_samples, min_size),
+                             metric="euclidean", cluster_selection_method=method).fit_predict(reduced)
+            sizes = np.bincount(labels[labels != OUTLIER]) if (labels != OUTLIER).any() else np.array([n])
+            if sizes.max() / n <= settings.max_topic_share:
+                break
+        if (labels != OUTLIER).any() or min_size <= 2:
+            return labels.astype(np.int64)
+        min_size = max(2, min_size // 2)
 
 
 def _vectorizer(n: int) -> CountVectorizer:

@@ -55,6 +55,36 @@ def test_bf16_vectors_match_fp32(reviews, fp32_encoder):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_one_pass_gives_message_vectors_and_sentence_vectors(sample_frame, fp32_encoder, precision):
+    from pipelines.embed import encode_in_context, message_windows, window_runner
+    from pipelines.expectations import sentence_spans
+
+    # Short reviews and long complaints: some sentences lie past the message's 256-token window.
+    texts = sample_frame["text"].astype(str).iloc[::25].tolist()[:40]
+    texts.append(" ".join(f"Payment {i} was made on time and the bank confirmed it in writing." for i in range(40))
+                 + " They promised the late fee would be removed.")
+    spans = [sentence_spans(t) for t in texts]
+    _, leftover = message_windows(fp32_encoder.tokenizer, texts, spans, fp32_encoder.max_length)
+    assert leftover[-1], "the long message's last sentence must be read in a window of its own"
+    encoder = fp32_encoder if precision == "fp32" else SentenceTransformerEncoder(precision="bf16")
+    messages, sentences = encoder.encode_with_spans(texts, spans)
+    # The message vectors are the encoder's own, bit for bit: the cache and the topics cannot tell them apart.
+    np.testing.assert_array_equal(messages, encoder.encode(texts))
+    np.testing.assert_array_equal(sentences, encoder.encode_spans(texts, spans))
+    assert sentences.shape == (sum(map(len, spans)), fp32_encoder.dimension)
+    # The backend-neutral way (ONNX, other poolings) makes the same span vectors, in other batches.
+    generic = encode_in_context(encoder.tokenizer, window_runner(encoder.tokenizer, encoder.token_states, 64),
+                                encoder.dimension, encoder.max_length, texts, spans)
+    assert np.sum(generic[1] * sentences, axis=1).min() > 0.999 and np.sum(generic[0] * messages, axis=1).min() > 0.999
+    np.testing.assert_allclose(np.linalg.norm(sentences, axis=1), 1.0, atol=1e-5)
+    # Read in context, a sentence still means mostly what it says alone (a short one, "Literally.", takes on
+    # its neighbours' meaning: that is the point of reading it in context).
+    alone = fp32_encoder.encode([t[s:e] for t, sp in zip(texts, spans, strict=True) for s, e in sp])
+    assert np.median(np.sum(sentences * alone, axis=1)) > 0.6
+
+
+@pytest.mark.slow
 def test_onnx_int8_vectors_stay_close_to_fp32(reviews, fp32_encoder, onnx_encoder):
     a, b = fp32_encoder.encode(reviews), onnx_encoder.encode(reviews)
     assert b.dtype == np.float32 and b.shape == a.shape
@@ -67,6 +97,10 @@ def test_onnx_int8_vectors_stay_close_to_fp32(reviews, fp32_encoder, onnx_encode
     spans = [[s for s in sp if s[1] > s[0]] for sp in spans]
     s32, s8 = fp32_encoder.encode_spans(reviews[:8], spans), onnx_encoder.encode_spans(reviews[:8], spans)
     assert np.sum(s32 * s8, axis=1).min() >= 0.95
+    # One pass for both, in encode()'s batches (int8 activations are quantised per batch).
+    messages, sentences = onnx_encoder.encode_with_spans(reviews, spans + [[]] * (len(reviews) - 8))
+    np.testing.assert_allclose(messages, b, atol=1e-6)
+    assert np.sum(sentences * s32, axis=1).min() >= 0.95
 
 
 @pytest.mark.slow

