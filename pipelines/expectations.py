@@ -5,7 +5,8 @@ Owns:
 - the expectation-area taxonomy (``data/expectation_areas.yaml``): :func:`load_taxonomy` reads and
   validates it; users edit it;
 - sentence vectors: the sentences worth reading, embedded in their context when the encoder can
-  (:func:`embed_sentences`; late chunking, see ``SentenceTransformerEncoder.encode_spans``);
+  (:func:`embed_sentences`; late chunking in the message's own transformer pass, see
+  ``SentenceTransformerEncoder.encode_with_spans``: the embedding stage makes them with the message vectors);
 - area assignment by semantic similarity of a message and of its best sentence to each area's
   description and examples (:func:`area_similarities`), decided by a small logistic head per area
   over the message embedding and those two similarities (:class:`AreaHead`) for the areas it was
@@ -785,11 +786,12 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
                      cache: EmbeddingCache | None = None) -> pd.DataFrame:
     """Tag each message with its expectation areas and its expectation statement, if any.
 
-    This is the pipeline's one entry point. It embeds the messages' sentences with ``encoder``
-    (messages of one sentence reuse their message embedding; see :func:`embed_sentences`). That is
-    the expensive part: about as much text as the messages themselves, read near the start of each
-    message and, further in, only where a cue phrase is. Pass the run's embedding ``cache`` so that
-    a re-run embeds only new messages' sentences.
+    This is the pipeline's one entry point. It needs vectors of the messages' sentences (those near
+    the start of each message and, further in, those with a cue phrase; a message of one sentence
+    reuses its message vector; see :func:`embed_sentences`). In a run the embedding stage has already
+    made them, in the same transformer pass as the message vectors, and put them in the run's
+    embedding ``cache``: pass it, and tagging runs no transformer. Without them in the cache they are
+    embedded here, which costs about as much as embedding the messages again.
 
     Args:
         texts: The cleaned messages.
