@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--no-expectations", action="store_true", help="skip expectation tagging in our pipeline")
     ap.add_argument("--extend", type=int, default=0,
                     help="then add this many new messages to our run (encoder warm) and time that re-run")
+    ap.add_argument("--keep", type=Path, help="copy the input files and our store here afterwards (for experiments)")
     ap.add_argument("--worker", choices=["ours", "plain"])
     ap.add_argument("--input", type=Path)
     ap.add_argument("--more", type=Path, help=argparse.SUPPRESS)
@@ -143,6 +144,10 @@ def main() -> None:
                          f"{r['messages'] / r['total_s']:,.0f} | {r['embedded']:,} | {r['topics']} | "
                          f"{r['outlier_share']:.1%} | {r['peak_mb']:,.0f} | {stages} |")
             print(lines[-1], flush=True)
+        if args.keep:
+            import shutil
+
+            shutil.copytree(tmp, args.keep, dirs_exist_ok=True)
     extended = results.get("ours", {}).get("extend")
     if extended:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in extended["stages"].items())

@@ -22,7 +22,8 @@ from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, pl
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
 from pipelines.progress import Reporter, SilentReporter
-from pipelines.redact import PLACEHOLDERS, redact_messages
+from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
+from pipelines.redaction_cache import RedactionCache
 from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
 from pipelines.settings import ColumnMapping, Settings
 from pipelines.store import Run, cache_dir, file_sha256, load_run, load_run_array, new_run_id, publish_run
@@ -237,7 +238,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     if settings.redact_pii:  # before anything is embedded, stored or shown; text_hash is re-made from the result
         t = time.perf_counter()
         with reporter.stage("Redacting personal data", len(messages)) as st:
-            messages, redacted = (redact_messages(messages, metadata_columns, progress=st.advance) if local else
+            memo = RedactionCache(Path(settings.store_dir) / "cache" / "redactions", PatternRedactor().name)
+            messages, redacted = (redact_messages(messages, metadata_columns, progress=st.advance, memo=memo) if local else
                                   redact_partitioned(messages, metadata_columns, executor, settings.partition_size,
                                                      st.advance))
         if any(redacted.values()):

@@ -946,18 +946,10 @@ def embed_sentences(texts: Sequence[str], spans: Sequence[Sequence[tuple[int, in
     if cache is not None:
         for i in todo:
             keys[i] = span_cache_keys(method, texts[i], spans[i])
-        cached_h, cached_v = cache.load()
-        if len(cached_h) and cached_v.shape[1] == out.shape[1]:
-            where = {h: j for j, h in enumerate(cached_h)}
-            missing = []
-            for i in todo:
-                hit = [where.get(h) for h in keys[i]]
-                if any(j is None for j in hit):
-                    missing.append(i)
-                else:
-                    out[first[i] : first[i + 1]] = cached_v[hit]
-            todo = missing
-        del cached_v
+        found, _ = cache.lookup([h for i in todo for h in keys[i]], out.shape[1], into=out,
+                                rows=np.concatenate([np.arange(first[i], first[i + 1]) for i in todo]))
+        at = np.cumsum([0, *(len(keys[i]) for i in todo)])
+        todo = [i for k, i in enumerate(todo) if not found[at[k] : at[k + 1]].all()]  # these are embedded below
     if todo:
         vectors = encoder.encode_spans([texts[i] for i in todo], [spans[i] for i in todo])
         out[[k for i in todo for k in range(first[i], first[i + 1])]] = vectors

@@ -104,6 +104,19 @@ class Redactor(Protocol):
     def redact(self, texts: Sequence[str]) -> tuple[list[str], dict[str, int]]: ...
 
 
+class RedactionMemo(Protocol):
+    """Redactions remembered from earlier runs, so a re-run redacts only texts it has not seen
+    (:class:`pipelines.redaction_cache.RedactionCache` keeps them on disk)."""
+
+    def recall(self, texts: Sequence[str]) -> list[tuple[str, dict[str, int]] | None]:
+        """For each text, its redacted form and findings per kind, or None when not remembered."""
+        ...
+
+    def remember(self, texts: Sequence[str], redacted: Sequence[str], counts: Sequence[dict[str, int]]) -> None:
+        """Keep the redactions of ``texts``."""
+        ...
+
+
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
 
@@ -587,7 +600,8 @@ class PatternRedactor:
 
 
 def redact_messages(messages: pd.DataFrame, metadata_columns: Sequence[str] = (), redactor: Redactor | None = None,
-                    progress: Callable[[int], None] | None = None, chunk: int = 500) -> tuple[pd.DataFrame, dict[str, int]]:
+                    progress: Callable[[int], None] | None = None, chunk: int = 500,
+                    memo: RedactionMemo | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """Cleaned messages with personal data redacted from their text and their text metadata.
 
     ``text_hash`` is recomputed from the redacted text, so the embedding cache never holds a key
@@ -601,6 +615,8 @@ def redact_messages(messages: pd.DataFrame, metadata_columns: Sequence[str] = ()
         redactor: How; the default :class:`PatternRedactor` when not given.
         progress: Called with the number of messages done after each chunk.
         chunk: Messages per progress step.
+        memo: Redactions of texts seen before (a re-run redacts only new texts); new ones are added.
+            It must hold redactions by the same ``redactor``.
 
     Returns:
         A redacted copy of ``messages`` and the number of findings per kind (text and metadata).
@@ -611,14 +627,28 @@ def redact_messages(messages: pd.DataFrame, metadata_columns: Sequence[str] = ()
     out = messages.copy()
     counts = dict.fromkeys(KINDS, 0)
     texts = out["text"].tolist()
-    redacted: list[str] = []
-    for i in range(0, len(texts), chunk):
-        part, c = redactor.redact(texts[i:i + chunk])
-        redacted += part
+    known = memo.recall(texts) if memo is not None else [None] * len(texts)
+    redacted: list[str] = [k[0] if k is not None else "" for k in known]
+    for k in known:
+        for kind, n in (k[1].items() if k is not None else ()):
+            counts[kind] = counts.get(kind, 0) + n
+    todo = [i for i, k in enumerate(known) if k is None]
+    if progress and len(texts) > len(todo):
+        progress(len(texts) - len(todo))
+    fresh_counts: list[dict[str, int]] = []
+    for start in range(0, len(todo), chunk):
+        rows = todo[start:start + chunk]
+        part, c = redactor.redact([texts[i] for i in rows])
+        for i, text in zip(rows, part, strict=True):
+            redacted[i] = text
+            # findings per text, for the memo: only texts that changed have any (so few are redacted twice)
+            fresh_counts.append(redactor.redact([texts[i]])[1] if memo is not None and text != texts[i] else {})
         for kind, n in c.items():
             counts[kind] = counts.get(kind, 0) + n
         if progress:
             progress(len(part))
+    if memo is not None and todo:
+        memo.remember([texts[i] for i in todo], [redacted[i] for i in todo], fresh_counts)
     out["text"] = redacted
     out["text_hash"] = [text_hash(t) for t in redacted]
     for column in metadata_columns:

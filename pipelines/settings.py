@@ -74,6 +74,9 @@ class Settings:
     # torch arithmetic: "auto" = bf16 where the CPU has it natively (2.5x faster here, cosine 0.9999 to fp32),
     # fp16 on a CUDA GPU, else fp32; or "fp32", "bf16", "fp16".
     embed_precision: str = "auto"
+    # Compile the torch model on the CPU (TorchInductor): "auto" = once an encoder has 10,000 messages to embed
+    # (~1.4x faster after a ~20 s compile; bench/results/encoder.md), "always" or "never".
+    embed_compile: str = "auto"
     # Longer texts are cut (and reported); the encoder only reads its first 256 tokens anyway.
     max_message_chars: int = 10_000
     # What to do with dates that cannot be parsed: "fail" (default, nothing silently lost) or "drop".
