@@ -139,7 +139,7 @@ def _extend(previous: Run, previous_vectors: np.ndarray, messages: pd.DataFrame,
     coords = np.empty((n, 2), dtype=np.float32)
     old_coords = previous.messages[["x", "y"]].to_numpy(dtype=np.float32)
     coords[plan.known] = old_coords[plan.previous_rows]
-    coords[plan.new] = place_on_map(embeddings[plan.new], old_vectors, old_coords)
+    coords[plan.new] = place_on_map(embeddings[plan.new], old_vectors, old_coords, topics=fresh, known_topics=old_topics)
     row_of = dict(zip(messages["message_id"].astype(str), range(n), strict=True))
     topics = previous.topics.copy()
     sizes = pd.Series(assignments).value_counts()

@@ -339,7 +339,9 @@ def compiled_forward(forward: Callable) -> Callable:
 
     def run(*args, **kwargs):
         nonlocal failed
-        if not failed:
+        rows = kwargs.get("input_ids", args[0] if args else None)
+        # A batch of one row would compile a second graph (sizes 0 and 1 are specialised): ~15 s for one row.
+        if not failed and getattr(rows, "shape", (2,))[0] > 1:
             try:
                 return compiled(*args, **kwargs)
             except Exception as err:  # noqa: BLE001 - any compiler failure means: run eagerly
@@ -558,19 +560,26 @@ def cache_name(encoder: Encoder) -> str:
     return getattr(encoder, "cache_name", encoder.name)
 
 
+_HEX_VALUE = np.zeros(256, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"ABCDEF", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+
+
 def hash_prefixes(hashes: np.ndarray) -> np.ndarray:
     """The first 64 bits of 40-hex-digit hashes (an ``S40`` array) as integers, for a fast exact-match index."""
     if len(hashes) == 0:
         return np.empty(0, dtype=np.uint64)
-    digits = np.ascontiguousarray(hashes, dtype="S40").view(np.uint8).reshape(-1, 40)[:, :16].astype(np.uint64)
-    nibbles = np.where(digits >= ord("a"), digits - (ord("a") - 10), digits - ord("0"))
-    return (nibbles << np.arange(60, -4, -4, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    digits = np.ascontiguousarray(hashes, dtype="S40").view(np.uint8).reshape(-1, 40)[:, :16]
+    nibbles = _HEX_VALUE[digits]
+    packed = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+    return packed.view(">u8").ravel().astype(np.uint64)
 
 
 class EmbeddingCache:
     """Embeddings on disk, keyed by text hash (40 hex digits), one folder per encoder.
 
-    Each write adds one shard: a folder holding ``hashes.npy`` and ``vectors.npy``, written under a
+    Each write adds one shard: a folder holding ``hashes.npy``, their 64-bit ``prefixes.npy`` (the
+    lookup index) and ``vectors.npy``, written under a
     temporary name and then renamed, so a reader never sees half a shard. A lookup reads the
     hashes only and then just the rows it needs from the memory-mapped vectors: a re-run that adds
     1,000 messages to a 100,000-message run reads a few hundred MB of its vectors, not the whole
@@ -588,22 +597,26 @@ class EmbeddingCache:
         return sorted(self.dir.glob("part-*")) if self.dir.exists() else []
 
     @staticmethod
-    def _read(shard: Path, mmap: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _read(shard: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hashes, their 64-bit prefixes, memory-mapped vectors) of one shard."""
         if shard.suffix == ".npz":
             with np.load(shard, allow_pickle=False) as z:
-                return z["hashes"].astype("S40"), z["vectors"]
-        return (np.load(shard / "hashes.npy", allow_pickle=False),
-                np.load(shard / "vectors.npy", allow_pickle=False, mmap_mode="r" if mmap else None))
+                hashes = z["hashes"].astype("S40")
+                return hashes, hash_prefixes(hashes), z["vectors"]
+        hashes = np.load(shard / "hashes.npy", allow_pickle=False)
+        index = shard / "prefixes.npy"
+        return (hashes, np.load(index, allow_pickle=False) if index.exists() else hash_prefixes(hashes),
+                np.load(shard / "vectors.npy", allow_pickle=False, mmap_mode="r"))
 
-    def _readable(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _readable(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         parts = []
         for shard in self._shards():
             try:
-                hashes, vectors = self._read(shard, mmap=True)
+                hashes, prefixes, vectors = self._read(shard)
             except (OSError, ValueError, KeyError):
                 continue  # an unreadable shard is only a cache miss
-            if vectors.ndim == 2 and len(vectors) == len(hashes):
-                parts.append((hashes, vectors))
+            if vectors.ndim == 2 and len(vectors) == len(hashes) == len(prefixes):
+                parts.append((hashes, prefixes, vectors))
         return parts
 
     def lookup(self, hashes: Sequence[str], dimension: int, into: np.ndarray | None = None,
@@ -621,7 +634,9 @@ class EmbeddingCache:
         out = np.empty((len(hashes), dimension), dtype=np.float32) if into is None else into
         rows = np.arange(len(hashes)) if rows is None else np.asarray(rows)
         found = np.zeros(len(hashes), dtype=bool)
-        parts = [(h, v) for h, v in self._readable() if v.shape[1] == dimension]
+        readable = [part for part in self._readable() if part[2].shape[1] == dimension]
+        parts = [(h, v) for h, _, v in readable]
+        prefixes = [p for _, p, _ in readable]
         if not len(hashes) or not parts:
             return found, out
         import pandas as pd
@@ -629,7 +644,7 @@ class EmbeddingCache:
         stored = np.concatenate([h for h, _ in parts])
         shard_of = np.repeat(np.arange(len(parts)), [len(h) for h, _ in parts])
         offsets = np.cumsum([0, *(len(h) for h, _ in parts)])
-        index = pd.Index(hash_prefixes(stored))
+        index = pd.Index(np.concatenate(prefixes))
         keep = ~index.duplicated()  # the same text cached twice: either copy will do
         unique_at = np.flatnonzero(keep)
         wanted = np.asarray(hashes, dtype="S40")
@@ -651,7 +666,7 @@ class EmbeddingCache:
         parts = self._readable()
         if not parts:
             return np.array([], dtype="S40"), np.empty((0, 0), dtype=np.float32)
-        return np.concatenate([h for h, _ in parts]), np.concatenate([np.asarray(v) for _, v in parts])
+        return np.concatenate([h for h, _, _ in parts]), np.concatenate([np.asarray(v) for _, _, v in parts])
 
     def add(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         """Store new vectors; merges shards when there are too many."""
@@ -675,7 +690,7 @@ class EmbeddingCache:
         name = f"part-{uuid.uuid4().hex}"
         tmp = self.dir / f".tmp-{name}"
         tmp.mkdir()
-        for file, array in (("vectors.npy", vectors), ("hashes.npy", hashes)):
+        for file, array in (("vectors.npy", vectors), ("hashes.npy", hashes), ("prefixes.npy", hash_prefixes(hashes))):
             with open(tmp / file, "wb") as f:
                 np.save(f, array, allow_pickle=False)
                 f.flush()

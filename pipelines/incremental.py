@@ -107,10 +107,32 @@ def assign_to_topics(vectors: np.ndarray, centroids: np.ndarray, topic_ids: np.n
 
 
 def place_on_map(vectors: np.ndarray, known_vectors: np.ndarray, known_coords: np.ndarray,
-                 neighbours: int = MAP_NEIGHBOURS) -> np.ndarray:
-    """Map positions for new messages: the mean position of their most similar known messages."""
+                 neighbours: int = MAP_NEIGHBOURS, topics: np.ndarray | None = None,
+                 known_topics: np.ndarray | None = None) -> np.ndarray:
+    """Map positions for new messages: the mean position of their most similar known messages.
+
+    With ``topics`` (of the new messages) and ``known_topics``, only known messages of the same topic
+    are looked at: a new message's dot lands in its own topic's cloud, and each message is compared
+    with a few thousand others rather than every message of a large run. A topic without known
+    messages looks among all of them.
+    """
     if len(vectors) == 0:
         return np.empty((0, 2), dtype=np.float32)
+    if topics is None or known_topics is None:
+        return _mean_of_nearest(vectors, known_vectors, known_coords, neighbours)
+    out = np.empty((len(vectors), 2), dtype=np.float32)
+    for topic in np.unique(topics):
+        rows = np.flatnonzero(topics == topic)
+        among = np.flatnonzero(known_topics == topic)
+        if len(among) == 0:
+            out[rows] = _mean_of_nearest(vectors[rows], known_vectors, known_coords, neighbours)
+        else:
+            out[rows] = _mean_of_nearest(vectors[rows], known_vectors[among], known_coords[among], neighbours)
+    return out
+
+
+def _mean_of_nearest(vectors: np.ndarray, known_vectors: np.ndarray, known_coords: np.ndarray,
+                     neighbours: int) -> np.ndarray:
     k = min(neighbours, len(known_vectors))
     out = np.empty((len(vectors), 2), dtype=np.float32)
     known = np.asarray(known_vectors, dtype=np.float32)

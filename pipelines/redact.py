@@ -649,8 +649,10 @@ def redact_messages(messages: pd.DataFrame, metadata_columns: Sequence[str] = ()
             progress(len(part))
     if memo is not None and todo:
         memo.remember([texts[i] for i in todo], [redacted[i] for i in todo], fresh_counts)
+    # A text that nothing was taken from keeps the hash cleaning gave it (the hash of that same text).
+    hashes = out["text_hash"].tolist() if "text_hash" in out else [None] * len(texts)
     out["text"] = redacted
-    out["text_hash"] = [text_hash(t) for t in redacted]
+    out["text_hash"] = [h if h is not None and r is t else text_hash(r) for h, r, t in zip(hashes, redacted, texts, strict=True)]
     for column in metadata_columns:
         values = out[column]
         if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):

@@ -4,7 +4,7 @@ A weekly export that grows by 1,000 messages on top of 100,000 would otherwise r
 over every message again (about 8 s of a re-run here). The cache maps each original text to its
 redacted form and its findings per kind; texts that had nothing to redact are kept as a key only.
 
-Privacy: the key is an HMAC of the original text under a random secret made for this store
+Privacy: the key is a keyed hash (BLAKE2b, a MAC) of the original text under a random secret made for this store
 (``<store>/cache/redactions/secret``, readable by its owner only), not a plain hash, so the cache
 cannot be used to confirm a guess about an original message without that secret; and only
 redacted texts are stored. The folder name carries a fingerprint of the redaction rules (the
@@ -15,7 +15,6 @@ are never reused.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -67,7 +66,7 @@ class RedactionCache:
     def keys(self, texts: Sequence[str]) -> list[str]:
         """The cache key of each text."""
         secret = self._key()
-        return [hmac.new(secret, t.encode("utf-8"), hashlib.sha1).hexdigest() for t in texts]
+        return [hashlib.blake2b(t.encode("utf-8"), key=secret, digest_size=20).hexdigest() for t in texts]
 
     def _shards(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet")) if self.dir.exists() else []

@@ -3,6 +3,8 @@ and the gap metrics on small hand-made frames with exact numbers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,6 +172,24 @@ def test_no_cue_in_plain_praise():
 def test_hint_groups_find_reported_words_and_norms(sentence, group):
     assert cue_groups(sentence)[CUE_GROUP_NAMES.index(group)] == 1.0
     assert cue_groups("Very friendly staff.")[CUE_GROUP_NAMES.index(group)] == 0.0
+
+
+def test_cue_matrix_gives_exactly_what_cue_groups_gives(sample_frame):
+    from pipelines.expectations import cue_matrix, split_sentences
+
+    texts = sample_frame["text"].astype(str).tolist()
+    eval_texts = pd.read_csv(Path(__file__).resolve().parents[1] / "bench" / "expectation_eval" / "labels.csv")["text"]
+    sentences = [t[s:e] for t in [*texts, *eval_texts.astype(str)] for s, e in split_sentences(t, 1)]
+    sentences += [  # lookarounds at the edges, non-ASCII words next to cue words, RE2-only syntax traps
+        "better than ever", "better than expected", "used to", "getting used to it", "firmer than 5 others",
+        "firmer than the old one", "The café used to be better", "plüsher than the old one", "naïve of me, unlike them",
+        "It’s nothing like the picture", "ÜBER disappointed that it broke", "I prefer 🍫 brands", "", "x"]
+    fast = cue_matrix(sentences)
+    slow = np.array([cue_groups(s) for s in sentences])
+    assert fast.shape == slow.shape == (len(sentences), len(CUE_GROUP_NAMES))
+    assert (fast == slow).all(), [sentences[i] for i in np.flatnonzero((fast != slow).any(axis=1))][:5]
+    assert fast.sum() > 100 and not fast[-2:].any()
+    assert cue_matrix([]).shape == (0, len(CUE_GROUP_NAMES))
 
 
 def test_long_messages_are_read_near_the_start_and_where_a_cue_is():

@@ -57,6 +57,11 @@ def test_new_messages_are_placed_among_their_nearest_known_messages():
     coords = np.array([[0, 0], [10, 10], [20, 20], [30, 30]], dtype=np.float32)
     placed = place_on_map(np.array([[0, 1, 0, 0]], dtype=np.float32), known, coords, neighbours=1)
     assert placed.tolist() == [[10, 10]]
+    # Given topics, a new message is placed among the known messages of its own topic.
+    new = np.array([[0, 1, 0, 0], [0, 0.9, 0.1, 0], [1, 0, 0, 0]], dtype=np.float32)
+    placed = place_on_map(new, known, coords, neighbours=1, topics=np.array([5, 6, 8]),
+                          known_topics=np.array([5, 5, 6, 6]))
+    assert placed.tolist() == [[10, 10], [20, 20], [0, 0]]  # the last one's topic has no known messages: all count
 
 
 @pytest.mark.slow

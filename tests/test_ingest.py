@@ -225,6 +225,18 @@ def test_exact_duplicates_without_ids(tmp_path):
     assert messages["message_id"].is_unique
 
 
+def test_plain_texts_skip_normalising_without_changing_the_result(sample_frame, monkeypatch):
+    from pipelines import clean
+
+    texts = sample_frame["text"].astype(str).tolist() + [
+        "a  b", " a", "a ", "a\n b", "a \nb", "a\n\n\nb", "a<br>b", "a&amp;b", "tab\there", "x\r\ny", "\x07bell",
+        "ok\n\nfine", "ﬁne", "", "plain text, 100% fine; ok?"]
+    quick = [normalise_text(t) for t in texts]
+    assert sum(clean._plain(t) for t in texts) > len(texts) / 3  # the shortcut is taken often
+    monkeypatch.setattr(clean, "_plain", lambda text: False)
+    assert quick == [normalise_text(t) for t in texts]
+
+
 def test_normalise_text_unicode_and_spaces():
     assert normalise_text("ﬁne\u00a0\u00a0 service\t\r\n\r\n\r\nthanks") == "fine service\n\nthanks"
     assert normalise_text(None) == ""
