@@ -12,7 +12,7 @@ cleaning, redaction, the sampled fit, assignment of the rest, sentiment, publish
 each copy after the first gets a small reproducible variation (a lead-in, a closing remark, one
 word left out), so every message is distinct and must be embedded. Each variant runs in its own
 process on a cold cache; peak memory is that process's maximum resident set. Results go to
-bench/results/scale-<size>[-repeat].md.
+bench/results/scale-<size>[-repeat].md (``-ours`` or ``-plain`` added when one variant ran alone).
 """
 
 from __future__ import annotations
@@ -163,7 +163,8 @@ def main() -> None:
         lines += ["", f"Feedback Lens is {results['plain']['total_s'] / results['ours']['total_s']:.2f}× as fast as "
                       "the plain script in this run."]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"scale-{args.size}{'-repeat' if args.repeat else ''}.md"
+    alone = "" if len(args.variants) == 2 else f"-{args.variants[0]}"  # never overwrite a side-by-side result
+    out = RESULTS / f"scale-{args.size}{'-repeat' if args.repeat else ''}{alone}.md"
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -26,7 +26,16 @@ from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
 from pipelines.redaction_cache import RedactionCache
 from pipelines.sentiment import SentimentScorer, make_scorer, sentiment_labels
 from pipelines.settings import ColumnMapping, Settings
-from pipelines.store import Run, cache_dir, file_sha256, load_run, load_run_array, new_run_id, publish_run
+from pipelines.store import (
+    Run,
+    cache_dir,
+    file_sha256,
+    load_run,
+    load_run_array,
+    message_preview,
+    new_run_id,
+    publish_run,
+)
 from pipelines.topics import OUTLIER, TopicResult, fit_topics, topic_centroids
 
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
@@ -153,8 +162,14 @@ def _extend(previous: Run, previous_vectors: np.ndarray, messages: pd.DataFrame,
 
 
 def _match_previous(previous: Run | None, ids: np.ndarray, assignments: np.ndarray, embeddings: np.ndarray,
-                    run_id: str) -> TopicMatch:
-    """Keys for the new topics, inherited from the latest run's where topics match (see :mod:`pipelines.lineage`)."""
+                    run_id: str, extended: bool = False) -> TopicMatch:
+    """Keys for the new topics, inherited from the latest run's where topics match (see :mod:`pipelines.lineage`).
+
+    An ``extended`` run keeps the latest run's topics themselves: each keeps its key, nothing to match.
+    """
+    if previous is not None and extended:
+        keys = keys_of(previous.topics, previous.id)
+        return TopicMatch(keys, dict.fromkeys(keys, "matched"), dict.fromkeys(keys, 1.0), [], previous.id)
     if previous is None:
         return match_topics(ids, assignments, embeddings, run_id)
     return match_topics(ids, assignments, embeddings, run_id,
@@ -250,6 +265,17 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
 
     t = time.perf_counter()
     texts = messages["text"].tolist()
+    hashes = messages["text_hash"].tolist()
+    # Extend the latest run, or find topics afresh? Decided before embedding: an extended run embeds only its
+    # new messages, the others keep the vectors the latest run stored.
+    previous = _latest(settings.store_dir)
+    previous_vectors = load_run_array(previous, "embeddings") if previous is not None else None
+    plan = plan_update(messages, settings, previous.messages if previous is not None else None,
+                       previous.manifest if previous is not None else None, previous_vectors is not None,
+                       settings.refit)
+    timings["plan"] = time.perf_counter() - t
+
+    t = time.perf_counter()
     with reporter.stage("Loading model", None) as st:
         st.describe(settings.encoder)
         encoder = encoder or (make_encoder(settings) if local else
@@ -259,17 +285,20 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     sentences = None
     if taxonomy is not None:
         from pipelines.expectations import sentence_spans as sentences
-    with reporter.stage("Embedding", len(texts)) as st:
-        embeddings, newly = embed_with_cache(texts, messages["text_hash"].tolist(), encoder, cache, st.advance,
-                                             sentences=sentences)
+    if plan.incremental and previous_vectors.shape[1] != encoder.dimension:
+        plan = UpdatePlan(False, "the earlier run's vectors were made by another encoder")
+    rows = plan.new if plan.incremental else np.arange(len(texts))
+    with reporter.stage("Embedding", len(rows)) as st:
+        if plan.incremental:
+            embeddings = np.empty((len(texts), encoder.dimension), dtype=np.float32)
+            embeddings[plan.known] = previous_vectors[plan.previous_rows]
+            embeddings[rows], newly = embed_with_cache([texts[i] for i in rows], [hashes[i] for i in rows], encoder,
+                                                       cache, st.advance, sentences=sentences)
+        else:
+            embeddings, newly = embed_with_cache(texts, hashes, encoder, cache, st.advance, sentences=sentences)
     timings["embed"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    previous = _latest(settings.store_dir)
-    previous_vectors = load_run_array(previous, "embeddings") if previous is not None else None
-    plan = plan_update(messages, settings, previous.messages if previous is not None else None,
-                       previous.manifest if previous is not None else None, previous_vectors is not None,
-                       settings.refit)
     result = None
     if plan.incremental:
         with reporter.stage("Assigning new messages", None):
@@ -277,6 +306,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         if result is None:
             plan = UpdatePlan(False, f"{poor:.0%} of the new messages fit no existing topic well: topics are "
                                      "found afresh")
+            # A fit reads every message's own vector, not the latest run's stored (float16) copies.
+            embeddings, _ = embed_with_cache(texts, hashes, encoder, cache, sentences=sentences)
     if result is None:
         with reporter.stage("Finding topics", None) as st:
             # A large run's topics are found on a sample with every month in proportion.
@@ -322,6 +353,11 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         timings["expectations"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    if plan.incremental and "preview" in previous.messages:  # the hover previews of kept messages are made already
+        preview = np.empty(len(messages), dtype=object)
+        preview[plan.known] = previous.messages["preview"].to_numpy(dtype=object)[plan.previous_rows]
+        preview[plan.new] = [message_preview(texts[i]) for i in plan.new]
+        messages["preview"] = preview
     messages["topic"] = result.assignments.astype("int64")
     messages["sentiment"] = scores
     messages["sentiment_label"] = sentiment_labels(scores, settings.neutral_band)
@@ -333,7 +369,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     run_id = new_run_id(started)
     with reporter.stage("Matching topics", None):
         match = _match_previous(previous, messages["message_id"].to_numpy(), result.assignments,
-                                embeddings, run_id)
+                                embeddings, run_id, extended=plan.incremental)
     topics["key"] = [match.keys[int(t)] for t in topics["topic"]]
     topics["key_status"] = [match.status[int(t)] for t in topics["topic"]]
     topics["key_confidence"] = [match.confidence[int(t)] for t in topics["topic"]]

@@ -39,7 +39,7 @@ class UpdatePlan:
     previous_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """Their rows in the previous run (aligned with ``known``)."""
     new: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    """Rows of the messages the previous run does not hold."""
+    """Rows of the messages the previous run does not hold (or holds with another text)."""
 
     def describe(self) -> dict:
         """For the run manifest."""
@@ -52,7 +52,8 @@ def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: p
     """Decide between extending the previous run and re-fitting, and say why.
 
     Args:
-        messages: the cleaned messages of this analysis (``message_id`` identifies a message across runs).
+        messages: the cleaned messages of this analysis (``message_id`` identifies a message across runs; one
+            whose ``text_hash`` differs from the earlier run's, an edited message, counts as new).
         settings: this analysis's settings.
         previous_messages, previous_manifest: the store's latest run (``None`` when there is none).
         previous_has_embeddings: whether that run kept its embeddings (needed to place new messages on the map).
@@ -75,6 +76,11 @@ def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: p
     if old_index.has_duplicates:
         return UpdatePlan(False, "the earlier run has repeated message ids")
     where = old_index.get_indexer(messages["message_id"].astype(str))
+    if "text_hash" in messages and "text_hash" in previous_messages:
+        # A message whose text changed since (an edited review) is read again, as a new one.
+        old_hashes = previous_messages["text_hash"].astype(str).to_numpy()
+        same = old_hashes[np.maximum(where, 0)] == messages["text_hash"].astype(str).to_numpy()
+        where = np.where(same, where, -1)
     known = np.flatnonzero(where >= 0)
     kept_share = len(known) / len(old_index)
     if kept_share < settings.extend_min_kept_share and refit != "never":

@@ -25,6 +25,14 @@ def test_more_of_the_same_data_extends_the_run():
     assert (plan.previous_rows == np.arange(100)).all()
 
 
+def test_a_message_whose_text_changed_is_read_again():
+    old = _messages([f"m{i}" for i in range(100)]).assign(text_hash=[f"h{i}" for i in range(100)])
+    new = _messages([f"m{i}" for i in range(110)]).assign(text_hash=[f"h{i}" for i in range(110)])
+    new.loc[7, "text_hash"] = "edited"
+    plan = plan_update(new, Settings(), old, {"settings": Settings().to_dict()}, True)
+    assert plan.incremental and 7 not in plan.known and plan.new.tolist() == [7, *range(100, 110)]
+
+
 @pytest.mark.parametrize("change, reason", [
     (dict(new=[f"x{i}" for i in range(100)]), "different data"),
     (dict(new=[f"m{i}" for i in range(200)]), "more than 50%"),
