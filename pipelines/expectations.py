@@ -1130,16 +1130,24 @@ def area_importance(mentions: pd.DataFrame, outcome: pd.Series, floor: float = 0
         floor: The smallest importance (``ExpectationSettings.importance_floor``).
         ridge: L2 penalty; keeps rarely mentioned areas from getting wild coefficients.
     """
-    keep = outcome.notna()
-    x = mentions[keep].to_numpy(dtype=np.float64)
-    y = outcome[keep].to_numpy(dtype=np.float64)
+    y = outcome.to_numpy(dtype=np.float64, na_value=np.nan)
+    keep = ~np.isnan(y)
+    on = mentions.to_numpy(dtype=bool)
+    if not keep.all():
+        on, y = on[keep], y[keep]
     importance = pd.Series(floor, index=mentions.columns, dtype=np.float64)
-    varies = (x.min(axis=0) < x.max(axis=0)) if len(y) else np.zeros(x.shape[1], dtype=bool)
+    n = len(y)
+    counts = on.sum(axis=0)
+    varies = (counts > 0) & (counts < n)
     if not varies.any():
         return importance  # nobody (or everybody) mentions each area: no effect can be measured
-    x = x[:, varies]
-    xc, yc = x - x.mean(axis=0), y - y.mean()  # centring = an unpenalised intercept
-    beta, *_ = np.linalg.lstsq(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ yc, rcond=None)
+    x = on[:, varies].astype(np.float64)
+    # The centred normal equations (centring = an unpenalised intercept) from sums, without centred copies:
+    # at a million messages that is one pass over the mentions instead of several.
+    mean_x = counts[varies] / n
+    sxx = x.T @ x - n * np.outer(mean_x, mean_x)
+    sxy = x.T @ y - n * mean_x * y.mean()
+    beta, *_ = np.linalg.lstsq(sxx + ridge * np.eye(len(mean_x)), sxy, rcond=None)
     importance[varies] = np.maximum(np.abs(beta), floor)
     return importance
 

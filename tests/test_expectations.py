@@ -442,6 +442,20 @@ def test_importance_is_the_regression_effect_with_a_floor():
     assert area_importance(mentions, outcome, floor=0.05)["b"] == pytest.approx(0.05)  # never mentioned
 
 
+def test_importance_from_sums_equals_the_centred_regression():
+    rng = np.random.default_rng(3)
+    mentions = pd.DataFrame(rng.random((5000, 4)) < [0.3, 0.05, 0.5, 0.0], columns=list("abcd"))
+    outcome = pd.Series(rng.normal(size=5000) - 0.8 * mentions["a"] + 0.3 * mentions["c"])
+    outcome[::17] = np.nan
+    keep = outcome.notna()
+    x = mentions[keep].to_numpy(dtype=np.float64)[:, :3]
+    xc, yc = x - x.mean(axis=0), outcome[keep].to_numpy() - outcome[keep].mean()
+    beta = np.linalg.solve(xc.T @ xc + np.eye(3), xc.T @ yc)
+    found = area_importance(mentions, outcome, floor=0.0)
+    assert found[list("abc")].to_numpy() == pytest.approx(np.abs(beta), rel=1e-9)
+    assert found["d"] == 0.0 and found["a"] == pytest.approx(0.8, abs=0.1)
+
+
 def test_rating_drives_importance_when_given(messages):
     assert rating_outcome(messages["rating"]).tolist() == [-1.0, -0.5, 1.0, 0.5, 1.0, 0.0]
     gaps = area_gap_table(messages, ["speed_of_service"], rating_col="rating", settings=ExpectationSettings(min_mentions=1))
