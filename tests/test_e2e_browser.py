@@ -318,6 +318,8 @@ def test_an_analyst_renames_and_merges_topics_in_the_browser(curation_server, br
     assert "Coffee complaints" in set(curated["label"])
 
     open_page(page, "Topics")  # every page shows the new name at once
+    # The map draws its legend and labels after the script finishes; on a loaded machine that takes a moment.
+    page.locator('[data-testid="stPlotlyChart"] text', has_text="Coffee complaints").first.wait_for(timeout=30_000)
     assert page.get_by_text("Coffee complaints").count() > 0
     snap(page, shots, "41-topics-after-curation")
     open_page(page, "Audit")
