@@ -35,6 +35,7 @@ from pipelines.store import (
     message_preview,
     new_run_id,
     publish_run,
+    redaction_cache_dir,
 )
 from pipelines.topics import OUTLIER, TopicResult, fit_topics, topic_centroids
 
@@ -253,7 +254,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     if settings.redact_pii:  # before anything is embedded, stored or shown; text_hash is re-made from the result
         t = time.perf_counter()
         with reporter.stage("Redacting personal data", len(messages)) as st:
-            memo = RedactionCache(Path(settings.store_dir) / "cache" / "redactions", PatternRedactor().name)
+            memo = RedactionCache(redaction_cache_dir(settings.store_dir), PatternRedactor().name)
             messages, redacted = (redact_messages(messages, metadata_columns, progress=st.advance, memo=memo) if local else
                                   redact_partitioned(messages, metadata_columns, executor, settings.partition_size,
                                                      st.advance))

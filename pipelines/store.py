@@ -79,6 +79,11 @@ def cache_dir(store: Path) -> Path:
     return Path(store) / "cache" / "embeddings"
 
 
+def redaction_cache_dir(store: Path) -> Path:
+    """Folder holding the redactions remembered between runs (:mod:`pipelines.redaction_cache`)."""
+    return Path(store) / "cache" / "redactions"
+
+
 def new_run_id(now: float | None = None) -> str:
     """Time-ordered id such as ``20261123-142501-3f9a``."""
     now = time.time() if now is None else now
