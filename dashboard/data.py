@@ -9,6 +9,7 @@ over the whole run themselves. Nothing here draws; nothing here writes to the st
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import streamlit as st
 
 from pipelines import charts, expectations, metrics
@@ -109,7 +111,18 @@ def _curated(ref: RunRef) -> CuratedRun:
     strings = [c for c in messages.columns if pd.api.types.is_string_dtype(messages[c].dtype)
                and not isinstance(messages[c].dtype, pd.CategoricalDtype)]
     curated.run.messages = messages.astype(dict.fromkeys(strings, object))
+    _settle_memory()
     return curated
+
+
+def _settle_memory() -> None:
+    # What the server holds for long (modules, the runs) is moved out of the collector's way: otherwise every
+    # full collection walks it, and one lands in a filter change every few reruns (70 ms at a million messages,
+    # building a map's JSON makes enough objects to trigger one). Unfreezing first lets an evicted run's
+    # cycles be collected before the survivors are frozen again.
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -176,10 +189,17 @@ def info(ref: RunRef) -> RunInfo:
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _filter_columns(ref: RunRef) -> pd.DataFrame:
     # What filters read, metadata as categories: a filter then reads each distinct value once, not each message.
+    # Text columns come as categories straight from the run's file (Parquet keeps them dictionary-encoded; a tenth
+    # of the time of finding the categories of the loaded strings); analysts' edits change topics, not these.
     messages = _run(ref).messages
-    metadata = [c for c in info(ref).metadata if c in messages]
-    columns = [c for c in ("date", "topic", "sentiment_label") if c in messages]
-    return messages[columns + metadata].astype(dict.fromkeys(metadata, "category"))
+    labels = [c for c in ("sentiment_label", *info(ref).metadata) if c in messages]
+    text = [c for c in labels if messages[c].dtype == object]
+    read = pq.read_table(_run(ref).path / "messages.parquet", columns=text, read_dictionary=text).to_pandas() if text else None
+    columns = {c: messages[c] for c in ("date", "topic") if c in messages}
+    for c in labels:
+        columns[c] = (read[c].set_axis(messages.index) if c in text
+                      else messages[c].astype("category"))
+    return pd.DataFrame(columns, index=messages.index)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -237,15 +257,39 @@ def _map_order(ref: RunRef) -> np.ndarray:
     return np.random.default_rng(0).permutation(len(_run(ref).messages))
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _preview_column(ref: RunRef):
+    # Every message's stored preview (the start of its text), read once per run with its first map: a filter's
+    # map then takes its points' hover texts from memory instead of reading them from disk each time (the
+    # costliest part of a filter change at a million messages). About 170 MB there, as one Arrow array.
+    return _texts(ref).column("preview")
+
+
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _previews(ref: RunRef) -> dict:
-    return {}  # row -> hover text (charts.hover_safe), read from disk once per run (reset beyond PREVIEW_CACHE rows)
+    return {}  # runs stored before previews: row -> hover text, read from disk (reset beyond PREVIEW_CACHE rows)
 
 
 PREVIEW_CACHE = 200_000
 PREVIEW_PREFETCH = 3 * MAP_POINTS
-"""Previews read with the run's first map: its next rows in map order, which a filter keeping a third or
-more of the messages shows."""
+"""For runs stored before previews, texts read with the run's first map: its next rows in map order, which a
+filter keeping a third or more of the messages shows."""
+
+
+def _hover_texts(ref: RunRef, rows: np.ndarray, order: np.ndarray) -> list[str]:
+    texts = _texts(ref)
+    if "preview" in texts.columns:
+        # A stored preview is its text's hover already (charts.hover_safe) but for the HTML escaping.
+        return charts.escape_html(_preview_column(ref).take(rows)).to_pylist()
+    cache = _previews(ref)
+    wanted = rows if cache else np.union1d(rows, order[:PREVIEW_PREFETCH])  # wide filters then fetch nothing new
+    missing = [r for r in wanted.tolist() if r not in cache]
+    if missing:
+        if len(cache) + len(missing) > PREVIEW_CACHE:
+            cache.clear()
+        fetched = texts.fetch(missing, ["text"])["text"]
+        cache.update(zip(missing, map(charts.hover_safe, fetched), strict=True))
+    return [cache[r] for r in rows.tolist()]
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -257,17 +301,7 @@ def map_points(ref: RunRef, f: MessageFilter, max_points: int = MAP_POINTS) -> p
     keep = order if f.is_empty else order[_mask(ref, f)[order]]
     rows = np.sort(keep[:max_points])
     points = messages[["x", "y", "topic", "message_id"]].take(rows)
-    cache, texts = _previews(ref), _texts(ref)
-    wanted = rows if cache else np.union1d(rows, order[:PREVIEW_PREFETCH])  # wide filters then fetch nothing new
-    missing = [r for r in wanted.tolist() if r not in cache]
-    if missing:
-        # The hover shows the start of each text: the stored preview (runs from before it: the text) is less to read.
-        column = "preview" if "preview" in texts.columns else "text"
-        if len(cache) + len(missing) > PREVIEW_CACHE:
-            cache.clear()
-        fetched = texts.fetch(missing, [column])[column]
-        cache.update(zip(missing, map(charts.hover_safe, fetched), strict=True))
-    return points.assign(hover=pd.Series([cache[r] for r in rows.tolist()], index=points.index, dtype=object))
+    return points.assign(hover=pd.Series(_hover_texts(ref, rows, order), index=points.index, dtype=object))
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -549,8 +583,18 @@ def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
 def statements(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
     """The filtered messages that state an expectation about ``area``: unmet first, most negative first
     (without their texts, see :func:`with_texts`; read-only: shared by all sessions)."""
-    rows = _run(ref).messages  # the filter as a mask: the run's messages are not copied
-    on = _mentions(ref)[area].to_numpy() & rows["expectation"].fillna(False).astype(bool).to_numpy()
-    found = rows[on if f.is_empty else on & _mask(ref, f)]
-    order = (found["expectation_met"] != "unmet").astype(int)
-    return found.assign(_order=order).sort_values(["_order", "sentiment"], kind="stable").drop(columns="_order")
+    stated, unmet, sentiment = _statement_keys(ref)
+    on = _mentions(ref)[area].to_numpy() & stated
+    found = np.flatnonzero(on if f.is_empty else on & _mask(ref, f))
+    # Sorted on the run's arrays, then only the rows found are copied (unmet first, then by sentiment; stable).
+    found = found[np.lexsort((sentiment[found], ~unmet[found]))]
+    return _run(ref).messages.take(found)
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _statement_keys(ref: RunRef) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Per message of the run: states an expectation, states an unmet one, sentiment (what statements() sorts by).
+    rows = _run(ref).messages
+    return (rows["expectation"].fillna(False).astype(bool).to_numpy(),
+            (rows["expectation_met"] == "unmet").to_numpy(dtype=bool, na_value=False),
+            rows["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan))

@@ -117,6 +117,16 @@ def hover_safe(text: str, limit: int = PREVIEW_CHARS) -> str:
     return html.escape(message_preview(text, limit))
 
 
+def escape_html(texts):
+    """``html.escape`` over an Arrow string array, in Arrow (many hover texts at once, without a Python call each)."""
+    import pyarrow.compute as pc
+
+    # "&" first, so the entities the later replacements add are not escaped again.
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;")):
+        texts = pc.replace_substring(texts, char, entity)
+    return texts
+
+
 def _naive(periods: pd.Series) -> pd.Series:
     """UTC timestamps as plain wall-clock times: Plotly has no time zones and would shift aware ones."""
     p = pd.to_datetime(periods)
@@ -325,21 +335,30 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
         return empty_chart(title, "No messages match the filters.", height=520)
     if len(points) > max_points:
         points = points.sample(max_points, random_state=0)
-    fig = go.Figure()
     sizes = points["topic"].value_counts()
+    hover = points["hover"] if "hover" in points else points["text"].map(hover_safe)
+    # Each topic's rows found once (a stable sort), and the traces handed to the figure all at once: adding them
+    # one by one deep-copies every trace added before each time.
+    order = np.argsort(points["topic"].to_numpy(), kind="stable")
+    topics = points["topic"].to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, topics[1:] != topics[:-1]])
+    where = dict(zip(topics[starts].tolist(), np.split(order, starts[1:]), strict=True))
+    x, y = points["x"].to_numpy(), points["y"].to_numpy()
+    ids, hover = points["message_id"].astype(str).to_numpy(dtype=object), hover.to_numpy(dtype=object)
+    traces = []
     for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
-        rows = points[points["topic"] == topic]
+        rows = where[topic]
         label = labels.get(int(topic), f"Topic {topic}")
-        fig.add_trace(go.Scattergl(
-            x=rows["x"], y=rows["y"], mode="markers", name=_text(label),
+        traces.append(go.Scattergl(
+            x=x[rows], y=y[rows], mode="markers", name=_text(label),
             marker=dict(color=topic_colour(topic), size=7, opacity=0.75, line=dict(width=0)),
-            customdata=np.column_stack([np.full(len(rows), int(topic)), rows["message_id"].astype(str),
-                                        rows["hover"] if "hover" in rows else rows["text"].map(hover_safe)]),
+            customdata=np.column_stack([np.full(len(rows), int(topic), dtype=object), ids[rows], hover[rows]]),
             hovertemplate=f"<b>{html.escape(label)}</b><br>%{{customdata[2]}}<extra></extra>",
         ))
+    fig = go.Figure(data=traces)
     for topic in [t for t in sizes.index if t != NO_TOPIC][:label_topics]:
-        rows = points[points["topic"] == topic]
-        fig.add_annotation(x=float(rows["x"].median()), y=float(rows["y"].median()), showarrow=False,
+        rows = where[topic]
+        fig.add_annotation(x=float(np.median(x[rows])), y=float(np.median(y[rows])), showarrow=False,
                            text=_text(labels.get(int(topic), f"Topic {topic}"), 24),
                            font=dict(size=12, color="#262730"), bgcolor="rgba(255,255,255,0.75)", borderpad=2)
     _layout(fig, title, None, None, height=580)

@@ -1324,18 +1324,38 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     on = mentions.to_numpy(dtype=bool)
     unmet, met = _met_flags(messages)
     sentiment = messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan)
-    # Each period's rows by position, in message order (messages without a date in none, as groupby would).
+    # Counted with bincounts keyed by period, not a pass per period. Messages without a date are in no period,
+    # as groupby would have them.
     codes, starts = pd.factorize(_periods(messages["date"], freq), sort=True)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(starts) + 1))
-    parts = []
-    for i, period in enumerate(starts):
-        rows = order[bounds[i]:bounds[i + 1]]
-        part = _gap_counts(on[rows], mentions.columns, unmet[rows], met[rows], sentiment[rows], settings.min_mentions)
-        part.insert(0, "period", period)
-        parts.append(part)
     columns = ["period", "area", "mentions", "share", "statements", "unmet", "met", "unmet_rate", "mean_sentiment"]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    n_periods, n_areas = len(starts), on.shape[1]
+    if n_periods == 0:
+        return pd.DataFrame(columns=columns)
+    # Per area, one bincount of (period, unmet, met) codes gives its mentions, unmet and met statements per period.
+    flags = codes * 3 + np.where(unmet, 1, np.where(met, 2, 0))
+    dated, scored = codes >= 0, ~np.isnan(sentiment)
+    counts = np.zeros((3, n_periods, n_areas), dtype=np.int64)
+    sentiment_sum = np.zeros((n_periods, n_areas))
+    sentiment_n = np.zeros((n_periods, n_areas), dtype=np.int64)
+    for j in range(n_areas):
+        about = on[:, j] & dated
+        counts[:, :, j] = np.bincount(flags[about], minlength=3 * n_periods).reshape(n_periods, 3).T
+        about &= scored
+        sentiment_sum[:, j] = np.bincount(codes[about], weights=sentiment[about], minlength=n_periods)
+        sentiment_n[:, j] = np.bincount(codes[about], minlength=n_periods)
+    unmet_n, met_n = counts[1].ravel(), counts[2].ravel()
+    mentions_n = counts.sum(axis=0).ravel()
+    sentiment_sum, sentiment_n = sentiment_sum.ravel(), sentiment_n.ravel()
+    per_period = np.repeat(np.bincount(codes[codes >= 0], minlength=n_periods), n_areas)
+    statements = unmet_n + met_n
+    enough = mentions_n >= settings.min_mentions
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unmet_rate = np.where(enough & (statements > 0), unmet_n / statements, np.nan)
+        mean_sentiment = np.where(enough & (sentiment_n > 0), sentiment_sum / sentiment_n, np.nan)
+    return pd.DataFrame({
+        "period": np.repeat(np.asarray(starts), n_areas), "area": np.tile(np.asarray(mentions.columns, dtype=object), n_periods),
+        "mentions": mentions_n, "share": mentions_n / per_period, "statements": statements, "unmet": unmet_n,
+        "met": met_n, "unmet_rate": unmet_rate, "mean_sentiment": mean_sentiment}, columns=columns)
 
 
 def source_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import components, filters
@@ -324,6 +325,37 @@ def test_the_data_page_switches_to_another_run(monkeypatch, real_run_store, tmp_
     assert f"Run {older}" in "\n".join(c.value for c in linked.sidebar.caption)
     missing = open_app("overview", run="19990101-000000-dead")
     assert 'run "19990101-000000-dead" does not exist' in missing.warning[0].value
+
+
+@pytest.mark.parametrize("stored_previews", [True, False])
+def test_the_map_and_filters_read_the_messages_they_stand_for(monkeypatch, real_run_store, tmp_path, stored_previews):
+    """Map hovers are the start of each point's text, from the stored previews or (older runs) the texts; the
+    filter columns read from the run's file give the masks the loaded messages give."""
+    import pyarrow.parquet as pq
+
+    from dashboard import data
+    from pipelines import charts
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store / "runs", store / "runs")
+    shutil.copy(real_run_store / "latest", store / "latest")
+    path = store / "runs" / (store / "latest").read_text().strip() / "messages.parquet"
+    if not stored_previews:  # a run from before previews were stored
+        pq.write_table(pq.read_table(path).drop_columns(["preview"]), path)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    full = load_run(store).messages
+    ref = data.current_ref()
+    rating = data.info(ref).metadata["rating"][-1]
+    for f in (metrics.MessageFilter(), metrics.MessageFilter(sentiments=("negative",)),
+              metrics.MessageFilter(topics=(0,), metadata=(("rating", (rating,)),))):
+        points = data.map_points(ref, f)
+        expected = full[metrics.filter_mask(full, f)]
+        assert 0 < len(points) == min(len(expected), charts.MAP_POINTS)
+        assert set(points.index) <= set(expected.index)
+        assert points["hover"].tolist() == [charts.hover_safe(t) for t in full.loc[points.index, "text"]]
+        assert (data._mask(ref, f) == metrics.filter_mask(full, f)).all()
 
 
 def test_page_scripts_hold_no_bare_strings_that_streamlit_magic_would_show():
