@@ -17,7 +17,14 @@ import pandas as pd
 from pipelines.clean import BASE_COLUMNS, clean_messages
 from pipelines.embed import EmbeddingCache, Encoder, cache_name, embed_with_cache, make_encoder, release_freed_memory
 from pipelines.errors import NotEnoughMessagesError, StoreError
-from pipelines.executor import Executor, PartitionedEncoder, make_executor, redact_partitioned, score_partitioned
+from pipelines.executor import (
+    Executor,
+    PartitionedEncoder,
+    clean_partitioned,
+    make_executor,
+    redact_partitioned,
+    score_partitioned,
+)
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
@@ -234,8 +241,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     timings["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with reporter.stage("Cleaning", None):
-        messages, report = clean_messages(table, columns, settings)
+    with reporter.stage("Cleaning", None if local else len(table.frame)) as st:
+        messages, report = (clean_messages(table, columns, settings) if local else
+                            clean_partitioned(table, columns, settings, executor, settings.partition_size, st.advance))
     input_format, input_notes = table.format, table.notes
     del table  # the raw rows: a large file's second copy of every text
     release_freed_memory()

@@ -30,6 +30,7 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 # A character other than printable ASCII and newlines, or a tag or entity start (< and &): normalising may change it.
 _NOT_PLAIN = re.compile(r"[^\x20-\x25\x27-\x3b\x3d-\x7e\n]")
+_RAW = "_raw\x1f"  # prefix of metadata columns as read, between clean_records and finish_cleaning
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNORECASE)
 
 
@@ -143,15 +144,58 @@ def clean_messages(table: RawTable, columns: ResolvedColumns, settings: Settings
     Raises:
         InputError: unparseable dates when ``settings.on_bad_date == "fail"``; no messages left.
     """
-    raw = table.frame
-    report = CleanReport(rows_read=len(raw))
+    return finish_cleaning(table, clean_records(table.frame, columns, settings), columns, settings)
+
+
+def clean_records(raw: pd.DataFrame, columns: ResolvedColumns, settings: Settings) -> pd.DataFrame:
+    """The part of cleaning that looks at one record at a time: any slice of the records can be cleaned on its
+    own (on a Dask worker), and :func:`finish_cleaning` then joins the slices as if they were cleaned at once.
+
+    Returns one row per record: ``source_row``, ``text`` (normalised, cut to the longest length), ``text_hash``,
+    ``date`` (parsed), ``message_id`` (the id column as text, or ""), the metadata columns as read (named with the
+    ``_RAW`` prefix: a metadata column may be called "text"), and what finishing needs: ``_truncated``,
+    ``_date_given``, ``_date_value`` (the value as read, where it is not a date).
+    """
     out = pd.DataFrame({"source_row": raw["_row"].astype("int64").to_numpy()})
     out["text"] = [normalise_text(v) for v in raw[columns.text].tolist()]
+    too_long = (out["text"].str.len() > settings.max_message_chars).to_numpy()
+    if too_long.any():
+        out.loc[too_long, "text"] = out.loc[too_long, "text"].str.slice(0, settings.max_message_chars)
+    out["_truncated"] = too_long
+    out["text_hash"] = [text_hash(t) if t else "" for t in out["text"]]
+    if columns.date:
+        out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).to_numpy()
+        given = (raw[columns.date].notna() & (raw[columns.date].astype(str).str.strip() != "")).to_numpy()
+        out["_date_given"] = given
+        out["_date_value"] = raw[columns.date].where(given & out["date"].isna().to_numpy()).to_numpy(dtype=object)
+    else:
+        out["date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+        out["_date_given"] = False
+        out["_date_value"] = None
+    for col in columns.metadata:
+        out[_RAW + col] = raw[col].to_numpy()  # typed once every record is in (a column is numbers only if all are)
+    if columns.id:
+        ids = raw[columns.id].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+        out["message_id"] = ids.to_numpy()
+    else:
+        out["message_id"] = ""
+    return out
 
-    empty = out["text"] == ""
+
+def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedColumns,
+                    settings: Settings) -> tuple[pd.DataFrame, CleanReport]:
+    """Messages from all of a file's :func:`clean_records` (in file order): what needs every record at once,
+    dropping empty texts and undated ones, typing the metadata, de-duplicating and giving ids.
+
+    Raises:
+        InputError: unparseable dates when ``settings.on_bad_date == "fail"``; no messages left.
+    """
+    out = records.reset_index(drop=True)
+    report = CleanReport(rows_read=len(out))
+    empty = (out["text"] == "").to_numpy()
     report.skip("empty text", empty.sum())
 
-    too_long = out["text"].str.len() > settings.max_message_chars
+    too_long = out["_truncated"].to_numpy(dtype=bool)
     if too_long.any():
         report.truncated = int(too_long.sum())
         first = int(out.loc[too_long, "source_row"].iloc[0])
@@ -159,36 +203,25 @@ def clean_messages(table: RawTable, columns: ResolvedColumns, settings: Settings
             f"{report.truncated:,} message(s) longer than {settings.max_message_chars:,} characters were cut to that "
             f"length (first at {table.row_label} {first}); raise --max-chars to keep more."
         )
-        out.loc[too_long, "text"] = out.loc[too_long, "text"].str.slice(0, settings.max_message_chars)
 
     if columns.date:
-        out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).to_numpy()
-        given = raw[columns.date].notna() & (raw[columns.date].astype(str).str.strip() != "")
-        bad = given.to_numpy() & out["date"].isna().to_numpy() & ~empty.to_numpy()
+        given = out["_date_given"].to_numpy(dtype=bool)
+        bad = given & out["date"].isna().to_numpy() & ~empty
         if bad.any():
-            bad_rows = raw.loc[bad, ["_row", columns.date]]
+            bad_rows = pd.DataFrame({"_row": out.loc[bad, "source_row"], columns.date: out.loc[bad, "_date_value"]})
             if settings.on_bad_date == "fail":
                 raise _bad_date_error(table, columns.date, bad_rows, int((~empty).sum()))
             report.skip(f'date not understood in column "{columns.date}"', bad.sum())
-            empty = empty | pd.Series(bad, index=out.index)
+            empty = empty | bad
         report.missing_dates = int((~given & ~empty).sum())
-    else:
-        out["date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
 
     meta_names: dict[str, str] = {}
     for col in columns.metadata:
         name = col if col not in RESERVED else f"{col}_meta"
         meta_names[col] = name
-        out[name] = _metadata_values(raw[col])
+        out[name] = _metadata_values(out.pop(_RAW + col))
 
-    if columns.id:
-        ids = raw[columns.id].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-        out["message_id"] = ids.to_numpy()
-    else:
-        out["message_id"] = ""
-
-    out = out[~empty.to_numpy()].copy()
-    out["text_hash"] = [text_hash(t) for t in out["text"]]
+    out = out[~empty].copy()
 
     # Exact duplicates: the same record twice (a re-export, a double upload). The same words from
     # two customers on different days are two messages and both count.

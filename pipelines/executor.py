@@ -1,11 +1,13 @@
 """Where the heavy per-message work runs: in this process (``local``, the default) or on a Dask cluster.
 
 Owns: the small :class:`Executor` interface (map a function over partitions, run one task), the
-local and Dask executors, and the partitioned stages that use them: an encoder whose batches run
-on the workers (:class:`PartitionedEncoder`; it also embeds the sentences for expectation tagging)
-and partitioned personal-data redaction. Reading, cleaning, sentiment scoring and the expectation
-cue rules stay in the analysing process; the topic fit runs on one worker, on a sample for large
-runs, and the other messages are assigned to topics in partitions (``pipelines.topics``).
+local and Dask executors, and the partitioned stages that use them: cleaning record by record
+(:func:`clean_partitioned`; de-duplication then runs over all of them here), an encoder whose batches
+run on the workers (:class:`PartitionedEncoder`; it also embeds the sentences for expectation
+tagging), personal-data redaction and sentiment scoring. Reading the file and the expectation cue
+rules stay in the analysing process (the file need not be on the workers' disks); the topic fit runs
+on one worker, on a sample for large runs, and the other messages are assigned to topics in
+partitions (``pipelines.topics``).
 
 Workers need Feedback Lens installed (the same version) and the encoder on their disk; they
 load the encoder once per worker process and keep it.
@@ -217,6 +219,27 @@ class PartitionedEncoder:
                      progress: Progress | None = None) -> np.ndarray:
         """Span vectors in context, made on the workers as :meth:`encode_with_spans` makes them."""
         return self.encode_with_spans(texts, spans, progress, unit="spans")[1]
+
+
+def _clean_part(task: tuple[pd.DataFrame, Any, Any]) -> pd.DataFrame:
+    from pipelines.clean import clean_records
+
+    records, columns, settings = task
+    return clean_records(records, columns, settings)
+
+
+def clean_partitioned(table, columns, settings, executor: Executor, partition_size: int,
+                      progress: Progress | None = None) -> tuple[pd.DataFrame, Any]:
+    """:func:`pipelines.clean.clean_messages` with the per-record work (normalising, dates, hashes) done partition
+    by partition on the executor's workers; what needs every record (duplicates, ids, metadata types) runs here.
+    The same messages and report as ``clean_messages``."""
+    from pipelines.clean import finish_cleaning
+
+    raw = table.frame
+    parts = partitions(len(raw), partition_size)
+    done = (lambda i: progress(parts[i][1] - parts[i][0])) if progress else None
+    records = executor.map(_clean_part, [(raw.iloc[s:e], columns, settings) for s, e in parts], done)
+    return finish_cleaning(table, pd.concat(records, ignore_index=True), columns, settings)
 
 
 def _redact_part(task: tuple[pd.DataFrame, list[str]]) -> tuple[pd.DataFrame, dict[str, int]]:
