@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -235,6 +236,22 @@ def test_plain_texts_skip_normalising_without_changing_the_result(sample_frame, 
     assert sum(clean._plain(t) for t in texts) > len(texts) / 3  # the shortcut is taken often
     monkeypatch.setattr(clean, "_plain", lambda text: False)
     assert quick == [normalise_text(t) for t in texts]
+
+
+def test_ascii_texts_normalise_as_the_general_path_does(sample_frame):
+    """ASCII texts take string methods instead of NFKC and regular expressions: the same result."""
+    from pipelines import clean
+
+    texts = sample_frame["text"].astype(str).tolist() + [
+        "a\t\tb", " \t x", "x\r\ny\rz", "a\x0b\x0cb", "\x00\x1f", "tab\t", "a &amp;  b<br/>c<BR >d", "a\n \n\n b",
+        "\n\n\n", "&#9;tab entity", "a\x1c\x1db", "a&lt;br&gt;b", "      many     spaces       ", "a \t \t b"]
+    ascii_texts = [t for t in texts if t.isascii() and not clean._plain(t)]
+    assert len(ascii_texts) > len(texts) / 3
+    for text in ascii_texts:
+        unescaped = html.unescape(clean._BR.sub("\n", text))
+        expected = clean._normalise_unicode(unescaped)  # the general path: NFKC and the regular expressions
+        assert normalise_text(text) == expected, text
+    assert normalise_text("&nbsp;x\u00a0 y") == "x y"  # an entity that decodes to a non-ASCII space
 
 
 def test_normalise_text_unicode_and_spaces():
