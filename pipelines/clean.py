@@ -115,7 +115,9 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
     vals = values[present]
     numeric = pd.to_numeric(vals, errors="coerce")
     # True/False are not dates (JSON and Excel cells can hold them); they stay text and fail as such.
-    is_num = numeric.notna() & vals.map(lambda v: not isinstance(v, pd.Timestamp | bool | np.bool_))
+    # Only strings (a text file's column): no element needs looking at one by one.
+    textual = isinstance(vals.dtype, pd.StringDtype) or pd.api.types.infer_dtype(vals, skipna=False) == "string"
+    is_num = numeric.notna() & (True if textual else vals.map(lambda v: not isinstance(v, pd.Timestamp | bool | np.bool_)))
     if is_num.any():
         nums = numeric[is_num].astype("float64")
         unit = np.where(nums.abs() > 1e11, "ms", "s")
@@ -125,8 +127,15 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
             out.loc[part[ok].index] = _plausible(pd.to_datetime(part[ok], unit=u, utc=True))
     rest = vals[~is_num]
     if not rest.empty:
-        as_text = rest.map(lambda v: v.isoformat() if isinstance(v, pd.Timestamp | np.datetime64) else str(v).strip())
-        parsed = pd.to_datetime(as_text, format="mixed", errors="coerce", utc=True)
+        as_text = rest.str.strip() if textual else rest.map(
+            lambda v: v.isoformat() if isinstance(v, pd.Timestamp | np.datetime64) else str(v).strip())
+        # ISO 8601 first (what exports hold; parsed in C, five times as fast), any other format by the general parser,
+        # which reads ISO dates the same way.
+        parsed = pd.to_datetime(as_text, format="ISO8601", errors="coerce", utc=True)
+        other = parsed.isna().to_numpy()
+        if other.any():
+            parsed = _nanoseconds(parsed)
+            parsed[other] = _nanoseconds(pd.to_datetime(as_text[other], format="mixed", errors="coerce", utc=True))
         if assume_timezone != "UTC":
             naive = ~as_text.str.contains(_HAS_ZONE) & parsed.notna()
             if naive.any():
@@ -135,6 +144,12 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
                 parsed.loc[naive] = local.dt.tz_convert("UTC")
         out.loc[rest.index] = _plausible(parsed)
     return out
+
+
+def _nanoseconds(dates: pd.Series) -> pd.Series:
+    """UTC dates in nanoseconds, those beyond that unit's years (1678-2261: implausible anyway) missing."""
+    years = dates.dt.year
+    return dates.where(dates.notna() & (years > 1678) & (years < 2262)).astype("datetime64[ns, UTC]")
 
 
 def _plausible(dates: pd.Series) -> pd.Series:

@@ -592,6 +592,7 @@ class EmbeddingCache:
     def __init__(self, root: Path, encoder_name: str) -> None:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", encoder_name).strip("_") or "encoder"
         self.dir = Path(root) / slug
+        self._memo: tuple | None = None  # (shards, dimension), each shard as read, their lookup index: see _index
 
     def _shards(self) -> list[Path]:
         return sorted(self.dir.glob("part-*")) if self.dir.exists() else []
@@ -608,9 +609,9 @@ class EmbeddingCache:
         return (hashes, np.load(index, allow_pickle=False) if index.exists() else hash_prefixes(hashes),
                 np.load(shard / "vectors.npy", allow_pickle=False, mmap_mode="r"))
 
-    def _readable(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _readable(self, shards: Sequence[Path] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         parts = []
-        for shard in self._shards():
+        for shard in self._shards() if shards is None else shards:
             try:
                 hashes, prefixes, vectors = self._read(shard)
             except (OSError, ValueError, KeyError):
@@ -634,25 +635,16 @@ class EmbeddingCache:
         out = np.empty((len(hashes), dimension), dtype=np.float32) if into is None else into
         rows = np.arange(len(hashes)) if rows is None else np.asarray(rows)
         found = np.zeros(len(hashes), dtype=bool)
-        readable = [part for part in self._readable() if part[2].shape[1] == dimension]
-        parts = [(h, v) for h, _, v in readable]
-        prefixes = [p for _, p, _ in readable]
-        if not len(hashes) or not parts:
+        index = self._index(dimension) if len(hashes) else None
+        if index is None:
             return found, out
-        import pandas as pd
-
-        stored = np.concatenate([h for h, _ in parts])
-        shard_of = np.repeat(np.arange(len(parts)), [len(h) for h, _ in parts])
-        offsets = np.cumsum([0, *(len(h) for h, _ in parts)])
-        index = pd.Index(np.concatenate(prefixes))
-        keep = ~index.duplicated()  # the same text cached twice: either copy will do
-        unique_at = np.flatnonzero(keep)
+        stored, shard_of, offsets, unique_prefixes, unique_at, parts = index
         wanted = np.asarray(hashes, dtype="S40")
-        at = pd.Index(index[keep]).get_indexer(hash_prefixes(wanted))
+        at = unique_prefixes.get_indexer(hash_prefixes(wanted))
         hit = at >= 0
         pos = np.where(hit, unique_at[np.maximum(at, 0)], 0)
         hit &= stored[pos] == wanted  # the full hash, not only its first 64 bits
-        for k, (_, vectors) in enumerate(parts):
+        for k, vectors in enumerate(parts):
             mine = np.flatnonzero(hit & (shard_of[pos] == k))
             if len(mine):
                 local = pos[mine] - offsets[k]
@@ -660,6 +652,40 @@ class EmbeddingCache:
                 out[rows[mine[order]]] = vectors[local[order]]
         found[:] = hit
         return found, out
+
+    def _index(self, dimension: int) -> tuple | None:
+        """The lookup index over the shards of vectors of ``dimension``: (hashes, shard of each, shard offsets,
+        distinct 64-bit prefixes, where each is, memory-mapped vectors per shard); None when nothing is cached.
+
+        Shards never change once written (:meth:`add` writes new ones), so those read before are not read again:
+        a run looks up its messages, area prototypes and sentences, adding vectors in between, and reads each
+        shard's hashes once.
+        """
+        import pandas as pd
+
+        shards = tuple(self._shards())
+        if self._memo is not None and self._memo[0] == (shards, dimension):
+            return self._memo[2]
+        known: dict[Path, tuple] = {}
+        if self._memo is not None and self._memo[0][1] == dimension:
+            known = dict(self._memo[1])  # shards read before and still there (an add since wrote new ones)
+        parts = {shard: known[shard] for shard in shards if shard in known}
+        for shard in shards:
+            if shard not in parts:
+                read = self._readable([shard])
+                if read and read[0][2].shape[1] == dimension:
+                    parts[shard] = read[0]
+        readable = [parts[shard] for shard in shards if shard in parts]
+        index = None
+        if readable:
+            prefixes = pd.Index(np.concatenate([p for _, p, _ in readable]))
+            keep = ~prefixes.duplicated()  # the same text cached twice: either copy will do
+            index = (np.concatenate([h for h, _, _ in readable]),
+                     np.repeat(np.arange(len(readable)), [len(h) for h, _, _ in readable]),
+                     np.cumsum([0, *(len(h) for h, _, _ in readable)]),
+                     pd.Index(prefixes[keep]), np.flatnonzero(keep), [v for _, _, v in readable])
+        self._memo = ((shards, dimension), parts, index)
+        return index
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """All cached (hashes, vectors), in memory."""

@@ -44,6 +44,26 @@ def test_embedding_cache_finds_what_was_added_across_shards(tmp_path):
     assert not into[[0, 1, 2, 4]].any()
 
 
+def test_embedding_cache_lookups_see_every_add_and_other_writers(tmp_path, monkeypatch):
+    """One cache object keeps the shards it has read between lookups; vectors added since, by it or by another
+    process, and shards merged away are still looked up right."""
+    rng = np.random.default_rng(1)
+    cache, other = EmbeddingCache(tmp_path, "enc"), EmbeddingCache(tmp_path, "enc")
+    monkeypatch.setattr(EmbeddingCache, "MAX_SHARDS", 3)
+    added: dict[str, np.ndarray] = {}
+    for batch in range(6):
+        writer = other if batch % 2 else cache
+        h, v = _hashes(50, f"b{batch}"), rng.random((50, 4), dtype=np.float32)
+        writer.add(h, v)
+        added.update(zip(h, v, strict=True))
+        keys = [*added, *_hashes(3, "never")]
+        found, vectors = cache.lookup(keys, 4)
+        assert found.tolist() == [True] * len(added) + [False] * 3
+        np.testing.assert_array_equal(vectors[: len(added)], np.stack(list(added.values())))
+        assert not cache.lookup(keys, 8)[0].any()  # vectors of another size are another encoder's
+    assert len(cache._shards()) <= 3  # merged on the way
+
+
 def test_embedding_cache_matches_whole_hashes_not_only_their_prefix(tmp_path):
     cache = EmbeddingCache(tmp_path, "enc")
     stored = "0123456789abcdef" + "0" * 24
