@@ -135,6 +135,7 @@ def make_run(n: int, source, keywords: dict, seed: int = SEED) -> tuple[dict, di
     import pandas as pd
 
     from pipelines.expectations import AREAS_PATH, SOURCES, load_taxonomy
+    from pipelines.metrics import message_cube, metadata_options
     from pipelines.sentiment import sentiment_labels
     from pipelines.settings import Settings
 
@@ -222,7 +223,9 @@ def make_run(n: int, source, keywords: dict, seed: int = SEED) -> tuple[dict, di
         "notes": [NOTE],
         "timings": {},
     }
-    return {"messages": messages, "topics": topics, "keywords": kw}, manifest
+    # The cube an analysed run stores with it (pipelines/analyse.py), so the dashboard reads it as it would.
+    cube = message_cube(messages, list(metadata_options(messages, ["product"])))
+    return {"messages": messages, "topics": topics, "keywords": kw, "cube": cube}, manifest
 
 
 def write_run(store: Path, n: int, source, keywords: dict) -> str:

@@ -28,7 +28,7 @@ from pipelines.message_texts import MessageTexts
 from pipelines.metrics import Granularity, MessageFilter, Window
 from pipelines.search import embed_query, rank_by_similarity
 from pipelines.settings import Settings
-from pipelines.store import Run, latest_run_id, list_runs, load_run, load_run_array
+from pipelines.store import Run, latest_run_id, list_runs, load_run, load_run_array, load_run_table
 
 RUN_KEY = "run_id"
 """Session-state key of the run chosen on the Data page (absent: the latest run)."""
@@ -235,8 +235,16 @@ def figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
 def _cube(ref: RunRef) -> pd.DataFrame:
     # Volume and sentiment figures read this (messages per day, topic, tone and filterable metadata value),
     # shared and read-only: at a million messages it is about a tenth as long, so filters and sums are fast.
-    # Made when the run is loaded rather than stored with it: analysts' edits change the topics.
-    return metrics.message_cube(_run(ref).messages, list(info(ref).metadata))
+    # The run stores it; analysts' edits that move messages between topics change it, and then it is counted
+    # again from the curated messages (0.5 s at a million).
+    run = _run(ref)
+    metadata = list(info(ref).metadata)
+    stored = load_run_table(run, "cube")
+    if stored is not None and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
+        as_stored = pq.read_table(run.path / "messages.parquet", columns=["topic"]).column("topic").to_numpy()
+        if np.array_equal(as_stored, run.messages["topic"].to_numpy()):
+            return stored
+    return metrics.message_cube(run.messages, metadata)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -153,6 +153,11 @@ def message_cube(messages: pd.DataFrame, metadata: Iterable[str] = ()) -> pd.Dat
     return cube.astype({COUNT: "int64"})
 
 
+CUBE_KEYS = ("date", "topic", "sentiment_label")
+"""The first columns of a :func:`message_cube`; its metadata columns follow, then :data:`CUBE_VALUES`."""
+CUBE_VALUES = (COUNT, "sentiment")
+
+
 def _weights(rows: pd.DataFrame) -> np.ndarray:
     """How many messages each row stands for: 1, or a cube row's :data:`COUNT`."""
     return rows[COUNT].to_numpy() if COUNT in rows else np.ones(len(rows), dtype="int64")

@@ -33,6 +33,9 @@ import pandas as pd
 from pipelines.errors import StoreError
 
 RUN_TABLES = ("messages", "topics", "keywords")
+OPTIONAL_TABLES = ("cube",)
+"""Tables a run may hold besides :data:`RUN_TABLES` (runs from older versions lack them): ``cube``, the
+messages counted per day, topic, tone and metadata value (:func:`pipelines.metrics.message_cube`)."""
 TEXT_COLUMNS = ("text", "text_hash", "expectation_sentence", "preview")
 """The messages' long text columns. Readers that show a page of messages at a time leave them out of
 memory and fetch the rows they show (:mod:`pipelines.message_texts`)."""
@@ -197,7 +200,7 @@ def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manif
         if "text" in messages and "preview" not in messages:
             # Maps and lists of a large run read this short column from disk instead of the whole texts.
             tables = {**tables, "messages": messages.assign(preview=[message_preview(t) for t in messages["text"]])}
-        for name in RUN_TABLES:
+        for name in (*RUN_TABLES, *(t for t in OPTIONAL_TABLES if t in tables)):
             tables[name].to_parquet(tmp / f"{name}.parquet", index=False, row_group_size=MESSAGE_ROW_GROUP)
         for name, array in (arrays or {}).items():
             if name not in RUN_ARRAYS:
@@ -286,6 +289,16 @@ def load_run(store: Path, run_id: str | None = None, texts: bool = True) -> Run:
         columns = [c for c in pq.read_schema(path / "messages.parquet").names if c not in TEXT_COLUMNS]
     frames["messages"] = pd.read_parquet(path / "messages.parquet", columns=columns)
     return Run(run_id, path, manifest, frames["messages"], frames["topics"], frames["keywords"])
+
+
+def load_run_table(run: Run, name: str) -> pd.DataFrame | None:
+    """One of a run's :data:`OPTIONAL_TABLES`; ``None`` when the run has none (older runs) or it cannot be read."""
+    if name not in OPTIONAL_TABLES:
+        raise ValueError(f"unknown optional run table {name!r}")
+    try:
+        return pd.read_parquet(run.path / f"{name}.parquet")
+    except (OSError, ValueError):
+        return None
 
 
 def load_run_array(run: Run, name: str) -> np.ndarray | None:

@@ -74,3 +74,42 @@ def test_a_filter_reads_categorical_metadata_as_it_reads_the_values():
     for wanted in (("a", "b", m.BLANK), ("5", "c"), ("nothing",), (m.BLANK,)):
         f = m.MessageFilter(metadata=(("p", wanted),))
         assert m.filter_mask(coded, f).tolist() == m.filter_mask(plain, f).tolist()
+
+
+def test_a_run_stores_its_cube_and_the_dashboard_counts_again_after_topic_edits(monkeypatch, real_run_store, tmp_path):
+    """The published cube is the one the messages give; once analysts move messages between topics, the
+    dashboard's cube follows the curated messages instead."""
+    import shutil
+
+    import streamlit as st
+
+    from dashboard import data
+    from pipelines.curation import Curator
+    from pipelines.lineage import keys_of
+    from pipelines.store import load_run_table
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store / "runs", store / "runs")
+    shutil.copy(real_run_store / "latest", store / "latest")
+    run = load_run(store, texts=False)
+    metadata = list(m.metadata_options(run.messages, run.manifest["columns"]["metadata"]))
+    assert metadata == ["rating"]
+    stored = load_run_table(run, "cube")
+    pd.testing.assert_frame_equal(stored, m.message_cube(run.messages, metadata))
+
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    ref = data.current_ref()
+    counted = m.message_cube
+    with monkeypatch.context() as patch:  # the stored cube is read, not counted again
+        patch.setattr(m, "message_cube", lambda *a, **k: pytest.fail("counted again"))
+        pd.testing.assert_frame_equal(data.figure_cube(ref, m.MessageFilter()), stored)
+    assert m.message_cube is counted
+
+    keys = keys_of(run.topics, run.id)
+    Curator(store).merge([keys[0], keys[1]], into=keys[0])
+    ref = data.current_ref()  # a new curation version: the run is read again
+    curated = data.load(ref).messages
+    assert (curated["topic"] == 1).sum() == 0 and not curated["topic"].equals(run.messages["topic"])
+    pd.testing.assert_frame_equal(data.figure_cube(ref, m.MessageFilter()), m.message_cube(curated, metadata))
