@@ -1182,6 +1182,23 @@ def _mean(values: np.ndarray) -> float:
     return float(np.where(missing, 0.0, values).sum() / count) if count else np.nan
 
 
+_GAP_COLUMNS = ["area", "mentions", "share", "statements", "unmet", "met", "unmet_rate", "mean_sentiment"]
+
+
+def _gap_columns(area, mentions: np.ndarray, unmet: np.ndarray, met: np.ndarray, messages: np.ndarray,
+                 mean_sentiment: np.ndarray, min_mentions: int) -> dict[str, object]:
+    """The gap metrics of :data:`_GAP_COLUMNS` from counts, one value per area (and period): messages mentioning
+    the area, its unmet and met statements, the messages of the set, and the mean sentiment of the mentions.
+    Rates and mean sentiment are NaN below ``min_mentions`` mentions; the unmet rate also without statements."""
+    statements = unmet + met
+    enough = mentions >= min_mentions
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(messages > 0, mentions / messages, np.nan)
+        unmet_rate = np.where(enough & (statements > 0), unmet / statements, np.nan)
+    return {"area": area, "mentions": mentions, "share": share, "statements": statements, "unmet": unmet, "met": met,
+            "unmet_rate": unmet_rate, "mean_sentiment": np.where(enough, mean_sentiment, np.nan)}
+
+
 def _gap_counts(on: np.ndarray, keys: Sequence[str], unmet: np.ndarray, met: np.ndarray, sentiment: np.ndarray,
                 min_mentions: int) -> pd.DataFrame:
     """Volume, share, statements, unmet rate and mean sentiment per area for one set of messages.
@@ -1189,21 +1206,11 @@ def _gap_counts(on: np.ndarray, keys: Sequence[str], unmet: np.ndarray, met: np.
     ``on`` is their mention matrix as a boolean array (messages × areas, columns ``keys``); ``unmet``,
     ``met`` (:func:`_met_flags`) and ``sentiment`` (float64) have one value per message.
     """
-    n = len(on)
-    mentioned, unmet_n, met_n = on.sum(axis=0), on[unmet].sum(axis=0), on[met].sum(axis=0)
-    rows = []
-    for j, key in enumerate(keys):
-        k, unmet_j, met_j = int(mentioned[j]), int(unmet_n[j]), int(met_n[j])
-        statements = unmet_j + met_j
-        enough = k >= min_mentions
-        rows.append({
-            "area": key, "mentions": k, "share": k / n if n else np.nan,
-            "statements": statements, "unmet": unmet_j, "met": met_j,
-            "unmet_rate": unmet_j / statements if enough and statements else np.nan,
-            "mean_sentiment": _mean(sentiment[on[:, j]]) if enough else np.nan,
-        })
-    return pd.DataFrame(rows, columns=["area", "mentions", "share", "statements", "unmet", "met", "unmet_rate",
-                                       "mean_sentiment"])
+    mentioned = on.sum(axis=0)
+    enough = mentioned >= min_mentions
+    mean = np.array([_mean(sentiment[on[:, j]]) if ok else np.nan for j, ok in enumerate(enough)], dtype=np.float64)
+    return pd.DataFrame(_gap_columns(list(keys), mentioned, on[unmet].sum(axis=0), on[met].sum(axis=0),
+                                     np.full(len(mentioned), len(on)), mean, min_mentions), columns=_GAP_COLUMNS)
 
 
 def area_gap_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, rating_col: str | None = None,
@@ -1327,7 +1334,7 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     # Counted with bincounts keyed by period, not a pass per period. Messages without a date are in no period,
     # as groupby would have them.
     codes, starts = pd.factorize(_periods(messages["date"], freq), sort=True)
-    columns = ["period", "area", "mentions", "share", "statements", "unmet", "met", "unmet_rate", "mean_sentiment"]
+    columns = ["period", *_GAP_COLUMNS]
     n_periods, n_areas = len(starts), on.shape[1]
     if n_periods == 0:
         return pd.DataFrame(columns=columns)
@@ -1343,19 +1350,14 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
         about &= scored
         sentiment_sum[:, j] = np.bincount(codes[about], weights=sentiment[about], minlength=n_periods)
         sentiment_n[:, j] = np.bincount(codes[about], minlength=n_periods)
-    unmet_n, met_n = counts[1].ravel(), counts[2].ravel()
     mentions_n = counts.sum(axis=0).ravel()
-    sentiment_sum, sentiment_n = sentiment_sum.ravel(), sentiment_n.ravel()
-    per_period = np.repeat(np.bincount(codes[codes >= 0], minlength=n_periods), n_areas)
-    statements = unmet_n + met_n
-    enough = mentions_n >= settings.min_mentions
+    per_period = np.repeat(np.bincount(codes[dated], minlength=n_periods), n_areas)
     with np.errstate(divide="ignore", invalid="ignore"):
-        unmet_rate = np.where(enough & (statements > 0), unmet_n / statements, np.nan)
-        mean_sentiment = np.where(enough & (sentiment_n > 0), sentiment_sum / sentiment_n, np.nan)
-    return pd.DataFrame({
-        "period": np.repeat(np.asarray(starts), n_areas), "area": np.tile(np.asarray(mentions.columns, dtype=object), n_periods),
-        "mentions": mentions_n, "share": mentions_n / per_period, "statements": statements, "unmet": unmet_n,
-        "met": met_n, "unmet_rate": unmet_rate, "mean_sentiment": mean_sentiment}, columns=columns)
+        mean_sentiment = np.where(sentiment_n > 0, sentiment_sum / sentiment_n, np.nan).ravel()
+    area = np.tile(np.asarray(mentions.columns, dtype=object), n_periods)
+    return pd.DataFrame({"period": np.repeat(np.asarray(starts), n_areas),
+                         **_gap_columns(area, mentions_n, counts[1].ravel(), counts[2].ravel(), per_period,
+                                        mean_sentiment, settings.min_mentions)}, columns=columns)
 
 
 def source_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = None,
