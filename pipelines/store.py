@@ -188,6 +188,9 @@ def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manif
     Raises:
         StoreError: the store cannot be written (permissions, full disk); the previous run stays.
     """
+    unknown = set(tables) - {*RUN_TABLES, *OPTIONAL_TABLES}
+    if unknown:  # a table no reader would look for is a mistake, not something to drop quietly
+        raise ValueError(f"unknown run table(s) {sorted(unknown)}")
     store = Path(store)
     base = runs_dir(store)
     tmp = base / f".tmp-{run_id}-{os.getpid()}"

@@ -131,6 +131,9 @@ def test_run_arrays_are_stored_with_the_run_and_memory_mapped(tmp_path):
     assert load_run_array(load_run(tmp_path), "embeddings") is None
     with pytest.raises(ValueError):
         publish_run(tmp_path, "20260103-000000-cccc", _tables(), _manifest(), arrays={"other": vectors})
+    with pytest.raises(ValueError, match="unknown run table"):
+        publish_run(tmp_path, "20260103-000000-cccc", {**_tables(), "other": _tables()["topics"]}, _manifest())
+    assert [r["id"] for r in list_runs(tmp_path)] == ["20260102-000000-bbbb", "20260101-000000-aaaa"]
 
 
 def test_exchange_folders_swaps_two_folders_in_one_step(tmp_path):
