@@ -21,8 +21,8 @@ from pipelines.errors import NotEnoughMessagesError, StoreError
 from pipelines.executor import (
     Executor,
     PartitionedEncoder,
-    clean_partitioned,
     make_executor,
+    open_partitioned,
     redact_partitioned,
     score_partitioned,
 )
@@ -246,15 +246,22 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     t = time.perf_counter()
     with reporter.stage("Reading file", None) as st:
         st.describe(path.name)
-        table = read_feedback_file(path)
-        columns = resolve_columns(table, mapping)
+        if local:
+            table = read_feedback_file(path)
+            columns = resolve_columns(table, mapping)
+        else:  # a worker cuts the file; each part is read and cleaned on the worker that gets it
+            table = open_partitioned(path, mapping, settings, executor)
     timings["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with reporter.stage("Cleaning", None if local else len(table.frame)) as st:
-        messages, report = (clean_messages(table, columns, settings) if local else
-                            clean_partitioned(table, columns, settings, executor, settings.partition_size, st.advance))
-    input_format, input_notes = table.format, table.notes
+    if local:
+        with reporter.stage("Cleaning", None) as st:
+            messages, report = clean_messages(table, columns, settings)
+        input_format, input_notes = table.format, table.notes
+    else:
+        with reporter.stage("Reading and cleaning on the workers", table.total, unit=table.unit) as st:
+            messages, report, input_notes = table.clean(settings, executor, st.advance)
+        input_format, columns = table.format, table.columns
     del table  # the raw rows: a large file's second copy of every text
     release_freed_memory()
     timings["clean"] = time.perf_counter() - t

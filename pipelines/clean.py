@@ -197,7 +197,8 @@ def clean_records(raw: pd.DataFrame, columns: ResolvedColumns, settings: Setting
     out["_truncated"] = too_long
     out["text_hash"] = [text_hash(t) if t else "" for t in out["text"]]
     if columns.date:
-        out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).to_numpy()
+        # Keeps the zone-aware type even when no value in this slice is a date (an array of NaT would lose it).
+        out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).set_axis(out.index)
         given = (raw[columns.date].notna() & (raw[columns.date].astype(str).str.strip() != "")).to_numpy()
         out["_date_given"] = given
         out["_date_value"] = raw[columns.date].where(given & out["date"].isna().to_numpy()).to_numpy(dtype=object)

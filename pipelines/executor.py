@@ -4,8 +4,11 @@ Owns: the small :class:`Executor` interface (map a function over partitions, run
 local and Dask executors, and the partitioned stages that use them: cleaning record by record
 (:func:`clean_partitioned`; de-duplication then runs over all of them here), an encoder whose batches
 run on the workers (:class:`PartitionedEncoder`; it also embeds the sentences for expectation
-tagging), personal-data redaction and sentiment scoring. Reading the file and the expectation cue
-rules stay in the analysing process (the file need not be on the workers' disks); the topic fit runs
+tagging), personal-data redaction and sentiment scoring. Reading runs on the workers too: one cuts a CSV,
+TSV, JSON Lines or Parquet file into parts at record boundaries and each part is read and cleaned where it
+lands (:func:`open_partitioned`); JSON and Excel files, and files the workers cannot see, are read whole by
+the analysing process (or one worker, when only the workers see the file). The expectation cue rules stay
+in the analysing process; the topic fit runs
 on one worker, on a sample for large runs, and the other messages are assigned to topics in
 partitions (``pipelines.topics``).
 
@@ -18,13 +21,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from pipelines.embed import Progress, make_encoder
-from pipelines.errors import FeedbackLensError
+from pipelines.errors import FeedbackLensError, InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -240,6 +244,110 @@ def clean_partitioned(table, columns, settings, executor: Executor, partition_si
     done = (lambda i: progress(parts[i][1] - parts[i][0])) if progress else None
     records = executor.map(_clean_part, [(raw.iloc[s:e], columns, settings) for s, e in parts], done)
     return finish_cleaning(table, pd.concat(records, ignore_index=True), columns, settings)
+
+
+def _read_clean_part(task: tuple[Any, list[str] | None, Any, Any]) -> tuple[pd.DataFrame | None, int, list[str]] | None:
+    from pipelines.clean import clean_records
+    from pipelines.ingest import read_part
+
+    part, file_columns, columns, settings = task
+    table = read_part(part, file_columns)
+    if table is None:
+        return None
+    if table.frame.empty:  # blank lines only
+        return None, 0, table.notes
+    return clean_records(table.frame, columns, settings), len(table.frame), table.notes
+
+
+def _read_whole(path: Path, executor: Executor):
+    """The whole file as :func:`pipelines.ingest.read_feedback_file` reads it: here when this machine sees the file,
+    else on a worker."""
+    from pipelines.ingest import read_feedback_file
+
+    return read_feedback_file(path) if path.exists() or executor.name == "local" else executor.run(read_feedback_file, path)
+
+
+@dataclass
+class PartitionedInput:
+    """A feedback file whose records are read and cleaned on the executor's workers: part by part where the file
+    can be cut (``plan``; CSV, TSV, JSON Lines, Parquet), else read whole (``table``) and cleaned in partitions.
+
+    Made by :func:`open_partitioned`; :meth:`clean` gives what ``clean_messages`` gives for the whole file.
+    """
+
+    path: Path
+    mapping: Any
+    columns: Any
+    format: str
+    plan: Any = None
+    file_columns: list[str] | None = None
+    table: Any = None
+
+    @property
+    def total(self) -> int:
+        """How many steps :meth:`clean` reports: parts, or records of a file read whole."""
+        return len(self.plan.parts) if self.plan is not None else len(self.table.frame)
+
+    @property
+    def unit(self) -> str:
+        return "parts" if self.plan is not None else "msg"
+
+    def clean(self, settings, executor: Executor, progress: Progress | None = None) -> tuple[pd.DataFrame, Any, list[str]]:
+        """``(messages, report, notes on the file)``, the same as reading the whole file and ``clean_messages``.
+
+        Raises:
+            InputError: what reading the whole file or cleaning it would raise.
+        """
+        from pipelines.clean import finish_cleaning
+        from pipelines.ingest import resolve_columns
+
+        if self.plan is not None:
+            tasks = [(part, self.file_columns, self.columns, settings) for part in self.plan.parts]
+            results = executor.map(_read_clean_part, tasks, (lambda i: progress(1)) if progress else None)
+            if all(r is not None for r in results) and sum(r[1] for r in results) > 0:
+                notes = list(dict.fromkeys(n for r in results for n in r[2]))
+                order = {f'"{c}"': i for i, c in enumerate(self.file_columns or [])}
+                notes.sort(key=lambda n: next((i for c, i in order.items() if c in n), len(order)))
+                table = self.plan.columns_table(self.file_columns)
+                table.notes = notes
+                messages, report = finish_cleaning(table, pd.concat([r[0] for r in results if r[1]], ignore_index=True),
+                                                   self.columns, settings)
+                return messages, report, notes
+            # A part that cannot be read on its own (a malformed record, not UTF-8, a cut inside quotes): the whole
+            # file is read instead, which names the problem exactly as a local run would.
+            self.table = _read_whole(self.path, executor)
+            self.columns = resolve_columns(self.table, self.mapping)
+        messages, report = clean_partitioned(self.table, self.columns, settings, executor, settings.partition_size,
+                                             progress if self.plan is None else None)
+        return messages, report, self.table.notes
+
+
+def open_partitioned(path: Path, mapping, settings, executor: Executor) -> PartitionedInput:
+    """Plan reading ``path`` on the workers: one of them looks at the file's start and cuts it into parts of
+    ``settings.read_part_bytes`` (this process need not see the file). Files that cannot be cut, or that the
+    workers cannot see, are read whole, here when this machine sees them.
+
+    Raises:
+        InputError: the columns asked for are not in the file, or the file cannot be read (as reading it whole would).
+    """
+    from pipelines.ingest import part_columns, plan_parts, resolve_columns
+
+    where = path.resolve() if path.exists() else path
+    plan = executor.run(plan_parts, str(where), settings.read_part_bytes, settings.partition_size)
+    if plan is not None:
+        file_columns = plan.columns
+        if file_columns is None:  # JSON Lines: the columns are every field any record uses
+            found = executor.map(part_columns, plan.parts)
+            file_columns = None if any(f is None for f in found) else list(dict.fromkeys(c for f in found for c in f))
+        if file_columns is not None:
+            try:
+                columns = resolve_columns(plan.columns_table(file_columns), mapping)
+            except InputError:
+                pass  # the whole read below gives this error, or an earlier one in the file, as a local run would
+            else:
+                return PartitionedInput(path, mapping, columns, plan.format, plan=plan, file_columns=file_columns)
+    table = _read_whole(path, executor)
+    return PartitionedInput(path, mapping, resolve_columns(table, mapping), table.format, table=table)
 
 
 def _redact_part(task: tuple[pd.DataFrame, list[str]]) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -169,22 +169,32 @@ def _read_delimited(path: Path, fmt: str) -> RawTable:
     if not text.strip():
         raise InputError(f"{path.name}: the file is empty (only blank space).", fix="Export the feedback again; the file has no data.")
     delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
+    header, rows, starts = _parse_delimited(path, text, fmt, delimiter)
+    return RawTable(path, fmt, _delimited_frame(path, header, rows, starts), "line", notes)
+
+
+def _parse_delimited(path: Path, text: str, fmt: str, delimiter: str, first_line: int = 1,
+                     header: list[str] | None = None) -> tuple[list[str], list[list[str]], list[int]]:
+    """The header (read from ``text`` unless given) and the records of ``text``, with the line each starts on;
+    ``first_line`` is the line number of the text's first line in its file."""
     csv.field_size_limit(MAX_FIELD_BYTES)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[list[str]] = []
     starts: list[int] = []
+    next_start = first_line
     try:
-        header = next(reader)
-        next_start = reader.line_num + 1
+        if header is None:
+            header = next(reader)
+            next_start = first_line + reader.line_num
         for record in reader:
             start = next_start
-            next_start = reader.line_num + 1
+            next_start = first_line + reader.line_num
             if not record or all(not cell.strip() for cell in record):
                 continue  # blank line between records
             rows.append(record)
             starts.append(start)
     except csv.Error as err:
-        line = next_start if rows or reader.line_num > 1 else 1
+        line = next_start if rows or reader.line_num > 1 else first_line
         msg = str(err)
         if "field larger than field limit" in msg:
             raise InputError(
@@ -201,6 +211,11 @@ def _read_delimited(path: Path, fmt: str) -> RawTable:
             f"{path.name}, line {line}: cannot be read as {fmt.upper()} ({msg}).",
             fix='Fields that contain the delimiter or line breaks must be wrapped in double quotes ("...").',
         ) from None
+    return header, rows, starts
+
+
+def _delimited_frame(path: Path, header: list[str], rows: list[list[str]], starts: list[int]) -> pd.DataFrame:
+    """Records as a frame of text cells with their ``_row``, once the header and every record's width are checked."""
     header = [h.strip() for h in header]
     _check_header(path, header)
     width = len(header)
@@ -214,7 +229,7 @@ def _read_delimited(path: Path, fmt: str) -> RawTable:
         )
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame["_row"] = starts
-    return RawTable(path, fmt, frame, "line", notes)
+    return frame
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -236,7 +251,16 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen.add(name)
 
 
-def _records_frame(path: Path, fmt: str, records: list, positions: list[int], label: str, notes: list[str]) -> RawTable:
+def _record_keys(records: list) -> list[str]:
+    """Every field name of the records, in the order they first appear."""
+    return list(dict.fromkeys(str(k) for rec in records for k in rec))
+
+
+def _records_frame(path: Path, fmt: str, records: list, positions: list[int], label: str, notes: list[str],
+                   columns: list[str] | None = None) -> RawTable:
+    """The records as a frame with one column per field name (``columns``, or every name they use); a field a
+    record lacks is missing. Values stay as JSON gave them: no column-wide type guessing, so that an id 7 reads
+    "7" whether or not another record lacks an id (and any slice of the records reads as the whole file does)."""
     for rec, pos in zip(records, positions, strict=True):
         if not isinstance(rec, dict):
             kind = type(rec).__name__.replace("str", "text").replace("list", "list").replace("NoneType", "null")
@@ -244,11 +268,16 @@ def _records_frame(path: Path, fmt: str, records: list, positions: list[int], la
                 f"{path.name}, {label} {pos}: expected an object with named fields, found {kind}.",
                 fix='Write each message as an object, e.g. {"text": "...", "date": "2024-05-01"}.',
             )
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    frame = frame.astype(object).where(frame.notna(), None) if not frame.empty else frame
-    frame.columns = [str(c) for c in frame.columns]
+    if columns is None:
+        columns = _record_keys(records)
+    records = [{str(k): v for k, v in rec.items()} for rec in records]
+    frame = pd.DataFrame({c: [_json_value(rec.get(c)) for rec in records] for c in columns}, dtype=object)
     frame["_row"] = positions
     return RawTable(path, fmt, frame, label, notes)
+
+
+def _json_value(value: object) -> object:
+    return None if isinstance(value, float) and value != value else value  # NaN (which Python's JSON reads) is missing
 
 
 def _read_json(path: Path, fmt: str) -> RawTable:
@@ -284,8 +313,17 @@ def _read_json(path: Path, fmt: str) -> RawTable:
 
 def _read_jsonl(path: Path, fmt: str) -> RawTable:
     text, notes = decode_bytes(path, path.read_bytes())
+    records, positions = _parse_jsonl(path, text)
+    if not records:
+        raise InputError(f"{path.name}: the file is empty (no JSON lines).", fix="Export the feedback again; the file has no data.")
+    return _records_frame(path, fmt, records, positions, "line", notes)
+
+
+def _parse_jsonl(path: Path, text: str, first_line: int = 1) -> tuple[list, list[int]]:
+    """The JSON value on each non-blank line of ``text`` and its line number. Lines end at "\n" only: a JSON
+    string may hold a raw U+2028 or U+0085, which are line breaks to Python's ``splitlines`` but not to JSON Lines."""
     records, positions = [], []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip():
             continue
         try:
@@ -296,17 +334,23 @@ def _read_jsonl(path: Path, fmt: str) -> RawTable:
                 fix="Each line must be one complete JSON object; fix or remove that line.",
             ) from None
         positions.append(lineno)
-    if not records:
-        raise InputError(f"{path.name}: the file is empty (no JSON lines).", fix="Export the feedback again; the file has no data.")
-    return _records_frame(path, fmt, records, positions, "line", notes)
+    return records, positions
 
 
 def _read_parquet(path: Path, fmt: str) -> RawTable:
+    return _parquet_part(path, fmt, None, 1)
+
+
+def _parquet_part(path: Path, fmt: str, row_groups: list[int] | None, first_row: int) -> RawTable:
+    """The file's rows (or those of ``row_groups``), numbered from ``first_row``, with binary and nested cells as text."""
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(path)
+        with pq.ParquetFile(path) as file:
+            frame = (file.read() if row_groups is None else file.read_row_groups(row_groups)).to_pandas()
     except Exception as err:  # pyarrow raises many types for a corrupt file
         raise InputError(
-            f"{path.name}: cannot be read as Parquet ({type(err).__name__}: {str(err).splitlines()[0][:200]}).",
+            f"{path.name}: cannot be read as Parquet ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}).",
             fix="Check that the file is a complete Parquet file; export it again.",
         ) from None
     frame = frame.reset_index(drop=True)
@@ -319,13 +363,17 @@ def _read_parquet(path: Path, fmt: str) -> RawTable:
         if binary.any():
             text = cells[binary].map(lambda v: bytes(v).decode("utf-8", errors="replace"))
             if text.str.contains("\ufffd", regex=False).any():
-                notes.append(f'Column "{col}" holds bytes that are not UTF-8 text; unreadable bytes were replaced.')
+                notes.append(_not_utf8_note(col))
             frame[col] = cells.where(~binary, text)
         nested = frame[col].map(lambda v: isinstance(v, list | dict | tuple | np.ndarray))
         if nested.any():
             frame[col] = frame[col].where(~nested, frame[col][nested].map(str))
-    frame["_row"] = range(1, len(frame) + 1)
+    frame["_row"] = range(first_row, first_row + len(frame))
     return RawTable(path, fmt, frame, "row", notes)
+
+
+def _not_utf8_note(column: str) -> str:
+    return f'Column "{column}" holds bytes that are not UTF-8 text; unreadable bytes were replaced.'
 
 
 def _read_xlsx(path: Path, fmt: str) -> RawTable:
@@ -419,3 +467,186 @@ def longest_text_column(table: RawTable) -> str | None:
         if mean_len > best_len:
             best, best_len = c, mean_len
     return best if best_len >= 20 else None
+
+
+# --- reading in parts (on Dask workers) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A slice of a feedback file that a worker reads on its own.
+
+    Text formats: bytes ``[start, end)``, cut after a line end outside quotes, whose first line is
+    ``first_line``. Parquet: row groups ``[start, end)``, whose first row is ``first_line``.
+    """
+
+    path: str
+    format: str
+    start: int
+    end: int
+    first_line: int
+    header: tuple[str, ...] = ()
+    delimiter: str = ","
+
+
+@dataclass
+class ReadPlan:
+    """Where a file is cut into parts, and its columns where the plan knows them (``None`` for JSON Lines,
+    whose columns are the union of every record's fields: :func:`part_columns` per part)."""
+
+    path: Path
+    format: str
+    parts: list[FilePart]
+    columns: list[str] | None
+    size: int
+
+    def columns_table(self, columns: list[str]) -> RawTable:
+        """A table with the file's columns and no rows: enough to map the columns."""
+        label = "row" if self.format == "parquet" else "line"
+        return RawTable(self.path, self.format, pd.DataFrame(columns=[*columns, "_row"]), label)
+
+
+_HEAD_BYTES = 1 << 20
+
+
+def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | None:
+    """Cut a CSV, TSV, JSON Lines or Parquet file into parts of about ``part_bytes`` bytes (Parquet: whole row
+    groups, about ``part_rows`` rows) that can be read on their own, looking only at the file's start, its quote
+    marks and line ends. ``None`` when the file is better read whole by :func:`read_feedback_file`, which also
+    gives the exact error: another format, a missing or empty file, not UTF-8 at its start, or a malformed header.
+    """
+    path = Path(path)
+    try:
+        fmt = detect_format(path)
+        size = path.stat().st_size
+    except (InputError, OSError):
+        return None
+    if size == 0 or fmt not in ("csv", "tsv", "jsonl", "parquet"):
+        return None
+    if fmt == "parquet":
+        return _plan_parquet(path, size, part_rows)
+    with open(path, "rb") as f:
+        head = f.read(min(size, _HEAD_BYTES))
+    if len(head) < size:
+        head = head[: head.rfind(b"\n") + 1]
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip() or "\x00" in text:
+        return None
+    header: list[str] | None = None
+    delimiter = ","
+    if fmt in ("csv", "tsv"):
+        delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
+        try:
+            header = [h.strip() for h in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))]
+            _check_header(path, header)
+        except (csv.Error, StopIteration, InputError):
+            return None
+    cuts = _cut_points(path, size, max(1, part_bytes), quoted=header is not None)
+    ends = [c for c, _ in cuts[1:]] + [size]
+    parts = [FilePart(str(path), fmt, start, end, line, tuple(header or ()), delimiter)
+             for (start, line), end in zip(cuts, ends, strict=True)]
+    return ReadPlan(path, fmt, parts, header, size)
+
+
+def _plan_parquet(path: Path, size: int, part_rows: int) -> ReadPlan | None:
+    import pyarrow.parquet as pq
+
+    try:
+        with pq.ParquetFile(path) as file:
+            groups = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+            columns = [str(c) for c in file.schema_arrow.empty_table().to_pandas().columns]
+    except Exception:  # a corrupt file: the whole read gives the error
+        return None
+    if not groups or sum(groups) == 0:
+        return None
+    parts, first, row = [], 0, 1
+    while first < len(groups):
+        last, rows = first, 0
+        while last < len(groups) and (rows == 0 or rows + groups[last] <= max(1, part_rows)):
+            rows += groups[last]
+            last += 1
+        parts.append(FilePart(str(path), "parquet", first, last, row))
+        first, row = last, row + rows
+    return ReadPlan(path, "parquet", parts, columns, size)
+
+
+def _line_ends(chunk: bytes, csv_lines: bool) -> int:
+    """Line ends as the readers count them: "\\n", "\\r\\n" and a lone "\\r" for CSV (Python's csv module), "\\n" for JSON Lines."""
+    n = chunk.count(b"\n")
+    return n + chunk.count(b"\r") - chunk.count(b"\r\n") if csv_lines else n
+
+
+def _cut_points(path: Path, size: int, part_bytes: int, quoted: bool) -> list[tuple[int, int]]:
+    """``(byte offset, line number)`` where each part starts: just after a "\\n" that has an even number of quote
+    marks before it (so outside a quoted field, in a well-formed file), about every ``part_bytes`` bytes."""
+    import mmap
+
+    cuts = [(0, 1)]
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        pos, quotes, lines = 0, 0, 0
+        target = part_bytes
+        while target < size:
+            if mm[target - 1 : target] == b"\r":
+                target += 1  # keep a "\r\n" in one piece, so that it counts as one line end
+            chunk = mm[pos:target]
+            quotes += chunk.count(b'"') if quoted else 0
+            lines += _line_ends(chunk, quoted)
+            pos = target
+            while True:
+                nl = mm.find(b"\n", pos)
+                if nl < 0:
+                    return cuts
+                chunk = mm[pos : nl + 1]
+                quotes += chunk.count(b'"') if quoted else 0
+                lines += _line_ends(chunk, quoted)
+                pos = nl + 1
+                if quotes % 2 == 0:
+                    break
+            if pos >= size:
+                break
+            cuts.append((pos, lines + 1))
+            target = pos + part_bytes
+    return cuts
+
+
+def _part_text(part: FilePart) -> str | None:
+    with open(part.path, "rb") as f:
+        f.seek(part.start)
+        data = f.read(part.end - part.start)
+    try:
+        text = data.decode("utf-8-sig" if part.start == 0 else "utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text
+
+
+def part_columns(part: FilePart) -> list[str] | None:
+    """The field names a JSON Lines part's records use, in order of first use; ``None`` if the part cannot be read."""
+    table = read_part(part)
+    return None if table is None else table.columns
+
+
+def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | None:
+    """The records of one part, exactly as :func:`read_feedback_file` gives those rows of the whole file (JSON
+    Lines: with ``columns``, the whole file's). ``None`` when the part cannot be read on its own (not UTF-8, a
+    malformed record, a cut inside a quoted field): the caller then reads the whole file, which names the problem."""
+    path = Path(part.path)
+    try:
+        if part.format == "parquet":
+            return _parquet_part(path, part.format, list(range(part.start, part.end)), part.first_line)
+        text = _part_text(part)
+        if text is None:
+            return None
+        if part.format == "jsonl":
+            records, positions = _parse_jsonl(path, text, part.first_line)
+            return _records_frame(path, part.format, records, positions, "line", [], columns)
+        header = None if part.start == 0 else list(part.header)
+        header, rows, starts = _parse_delimited(path, text, part.format, part.delimiter, part.first_line, header)
+        if part.start == 0 and [h.strip() for h in header] != list(part.header):
+            return None
+        return RawTable(path, part.format, _delimited_frame(path, header, rows, starts), "line")
+    except (InputError, OSError):
+        return None

@@ -103,6 +103,8 @@ class Settings:
     executor: str = field(default_factory=lambda: os.environ.get("FEEDBACK_LENS_EXECUTOR", "local"))
     dask_scheduler: str | None = field(default_factory=lambda: os.environ.get("FEEDBACK_LENS_DASK") or None)
     partition_size: int = 5_000
+    # With dask, workers read CSV, TSV and JSON Lines files in parts of this many bytes (Parquet: whole row groups).
+    read_part_bytes: int = 64 * 2**20
     # Outlier reduction: at most this share of messages stays unassigned.
     max_outlier_share: float = 0.10
     # Outliers at least this similar (cosine) to a topic centroid always join it.

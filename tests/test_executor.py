@@ -100,6 +100,7 @@ def dask_client():
 def test_dask_cluster_gives_the_same_run_as_the_local_executor(dask_client, sample_frame, tmp_path):
     from pipelines.analyse import analyse_file
     from pipelines.executor import DaskExecutor
+    from pipelines.ingest import plan_parts
     from pipelines.settings import ColumnMapping
     from pipelines.store import load_run, load_run_array
 
@@ -112,13 +113,22 @@ def test_dask_cluster_gives_the_same_run_as_the_local_executor(dask_client, samp
         settings = replace(Settings(store_dir=tmp_path / name), executor=name, partition_size=128, fit_sample_size=400,
                            assign_chunk_size=100)
         executor = DaskExecutor(client=dask_client) if name == "dask" else LocalExecutor()
-        summary = analyse_file(path, ColumnMapping(metadata=("rating",)), settings, executor=executor)
+        with pytest.MonkeyPatch.context() as mp:
+            if name == "dask":  # the file is read on the workers, in parts: this process never reads it
+                settings = replace(settings, read_part_bytes=path.stat().st_size // 6)
+                assert len(plan_parts(path, settings.read_part_bytes, 128).parts) >= 6
+
+                def refuse(*args, **kwargs):
+                    raise AssertionError("the analysing process read the file")
+                mp.setattr("pipelines.ingest.read_feedback_file", refuse)
+                mp.setattr("pipelines.ingest.read_part", refuse)
+            summary = analyse_file(path, ColumnMapping(metadata=("rating",)), settings, executor=executor)
         run = load_run(tmp_path / name)
         runs[name] = (summary, run, load_run_array(run, "embeddings"))
     (s_local, local, e_local), (s_dask, dask, e_dask) = runs["local"], runs["dask"]
     assert dask.manifest["encoder"]["backend"].endswith("on dask workers")
     assert s_dask.messages == s_local.messages > 600 and s_dask.topics == s_local.topics >= 3
-    # Cleaned in partitions on the workers: the same records read, skipped and cut.
+    # Read and cleaned in parts on the workers: the same records read, skipped and cut.
     assert (s_dask.rows_read, s_dask.skipped, s_dask.truncated) == (s_local.rows_read, s_local.skipped, s_local.truncated)
     assert s_local.skipped.get("exact duplicate") == 3
     np.testing.assert_array_equal(e_dask, e_local)  # the same vectors, not merely close
@@ -128,3 +138,181 @@ def test_dask_cluster_gives_the_same_run_as_the_local_executor(dask_client, samp
     pd.testing.assert_frame_equal(dask.messages[same + tags], local.messages[same + tags])
     pd.testing.assert_frame_equal(dask.topics.drop(columns=["key"]), local.topics.drop(columns=["key"]))
     pd.testing.assert_frame_equal(dask.keywords, local.keywords)
+
+
+def _read_at_once(path, mapping, settings):
+    from pipelines.clean import clean_messages
+    from pipelines.ingest import read_feedback_file, resolve_columns
+
+    table = read_feedback_file(path)
+    messages, report = clean_messages(table, resolve_columns(table, mapping), settings)
+    return messages, report, table.notes, table.format
+
+
+def _read_in_parts(path, mapping, settings, executor):
+    from pipelines.executor import open_partitioned
+
+    opened = open_partitioned(path, mapping, settings, executor)
+    messages, report, notes = opened.clean(settings, executor)
+    return messages, report, notes, opened.format
+
+
+def _same_result(path, mapping, settings, executor=None) -> bool:
+    """Reading ``path`` in parts and cleaning them gives what reading and cleaning it at once gives, error included.
+    True when that was messages, False when it was an error."""
+    from pipelines.errors import FeedbackLensError
+
+    executor = executor or LocalExecutor()
+    try:
+        expected = _read_at_once(path, mapping, settings)
+    except FeedbackLensError as err:
+        with pytest.raises(FeedbackLensError) as in_parts:
+            _read_in_parts(path, mapping, settings, executor)
+        assert (str(in_parts.value), in_parts.value.fix) == (str(err), err.fix)
+        return False
+    messages, report, notes, fmt = _read_in_parts(path, mapping, settings, executor)
+    pd.testing.assert_frame_equal(messages, expected[0])
+    assert (report, notes, fmt) == expected[1:]
+    return True
+
+
+def _exports(suffix: str):
+    """Exports as tools write them (quoted line breaks, quotes, delimiters and odd characters inside fields, CRLF),
+    a third of them damaged once: a stray quote, a cut, a NUL, a short row, a line that is not JSON."""
+    import csv
+    import io
+    import json
+    import random
+
+    from hypothesis import strategies as st
+
+    from tests.test_fuzz_inputs import NASTY, words
+
+    cell = st.one_of(words, st.sampled_from(NASTY), st.text(max_size=30))
+    row = st.tuples(st.integers(0, 40), cell, st.sampled_from(["2024-03-01"] * 20 + ["2024-13-01", "", "05/06/2024 10:00"]),
+                    st.one_of(st.integers(1, 5), st.none(), cell))
+
+    @st.composite
+    def files(draw) -> bytes:
+        rows = draw(st.lists(row, min_size=3, max_size=60))
+        end = draw(st.sampled_from(["\n", "\r\n"]))
+        if suffix == ".jsonl":
+            keys = ["id", "text", "date", "rating"]
+            text = end.join(json.dumps({k: v for k, v in zip(keys, r, strict=True) if v is not None or k != "rating"},
+                                       ensure_ascii=draw(st.booleans())) for r in rows)
+        else:
+            out = io.StringIO()
+            writer = csv.writer(out, delimiter="\t" if suffix == ".tsv" else ",", lineterminator=end)
+            writer.writerow(["id", "text", "date", "rating"])
+            writer.writerows(["" if c is None else c for c in r] for r in rows)
+            text = out.getvalue()
+        rnd = random.Random(draw(st.integers(0, 10**6)))
+        damage = draw(st.sampled_from([None, None, None, None, '"', "cut", "\x00", "short"]))
+        at = rnd.randrange(len(text))
+        if damage == "cut":
+            text = text[:at]
+        elif damage == "short":
+            text = text + end + "only one field"
+        elif damage:
+            text = text[:at] + damage + text[at:]
+        return text.encode("utf-8", errors="surrogatepass").replace(b"\xed", b"?")
+
+    return files()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_reading_in_parts_gives_what_reading_at_once_gives_on_generated_files(suffix, tmp_path_factory):
+    """Generated files, good and broken (the fuzz tests' own and damaged exports), cut into parts of 10-300 bytes (Parquet: row groups of
+    1-5 rows): the same messages, report and notes, or the same error, as reading the whole file."""
+    import io
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pipelines.ingest import plan_parts
+    from tests.test_fuzz_inputs import FORMATS, FUZZ, MAPPINGS, frames
+
+    tmp = tmp_path_factory.mktemp("parts")
+    seen = {"examples": 0, "cut": 0, "cut and read": 0}
+    files = FORMATS[suffix] if suffix == ".parquet" else st.one_of(FORMATS[suffix], _exports(suffix))
+    if suffix == ".parquet":  # written with small row groups, so that the file has several
+        def small_groups(frame, rows):
+            out = io.BytesIO()
+            try:
+                frame.to_parquet(out, index=False, row_group_size=rows)
+            except Exception:  # a table pyarrow cannot store: such a file cannot exist
+                return b""
+            return out.getvalue()
+        files = st.builds(small_groups, frames(), st.integers(1, 5))
+
+    @FUZZ
+    @given(data=files, mapping=st.sampled_from(MAPPINGS), on_bad_date=st.sampled_from(["fail", "drop"]),
+           part_bytes=st.integers(10, 300))
+    def run(data, mapping, on_bad_date, part_bytes):
+        path = tmp / f"feedback{suffix}"
+        path.write_bytes(data)
+        settings = replace(Settings(store_dir=tmp), on_bad_date=on_bad_date, read_part_bytes=part_bytes,
+                           partition_size=3)
+        seen["examples"] += 1
+        plan = plan_parts(path, part_bytes, 3)
+        cut = plan is not None and len(plan.parts) > 1
+        seen["cut"] += cut
+        seen["cut and read"] += cut and _same_result(path, mapping, settings)
+
+    run()
+    # Many files really were read in several parts, and many of those gave messages.
+    assert seen["cut"] >= seen["examples"] // 4 and seen["cut and read"] >= 40, seen
+
+
+def test_reading_real_reviews_in_parts_gives_the_same_messages(sample_frame, tmp_path):
+    """The bundled reviews (quoted line breaks, commas, quotes) as CSV, TSV with CRLF line ends, JSON Lines and
+    Parquet, cut into ~50 parts: the same messages and report as reading each file at once."""
+    from pipelines.ingest import plan_parts
+    from pipelines.settings import ColumnMapping
+
+    reviews = sample_frame.iloc[::5].copy()
+    reviews.loc[reviews.index[::7], "text"] = reviews["text"].iloc[::7] + '\nSecond line, "quoted", and\r\na CRLF.'
+    files = {"reviews.csv": lambda p: reviews.to_csv(p, index=False),
+             "reviews.tsv": lambda p: reviews.to_csv(p, index=False, sep="\t", lineterminator="\r\n"),
+             "reviews.jsonl": lambda p: reviews.to_json(p, orient="records", lines=True, force_ascii=False),
+             "reviews.parquet": lambda p: reviews.to_parquet(p, index=False, row_group_size=20)}
+    for name, write in files.items():
+        path = tmp_path / name
+        write(path)
+        settings = replace(Settings(store_dir=tmp_path), read_part_bytes=path.stat().st_size // 50, partition_size=20)
+        assert len(plan_parts(path, settings.read_part_bytes, 20).parts) >= 40
+        for mapping in (ColumnMapping(metadata=("rating",)), ColumnMapping(text="missing")):
+            _same_result(path, mapping, settings)
+
+
+def test_a_cut_inside_quotes_is_caught_and_the_file_read_whole(tmp_path):
+    """A stray quote in an unquoted field (5" screen) makes the quote count odd, so cuts may land inside a quoted
+    field; the part that ends inside quotes is noticed and the whole file is read instead: nothing is lost."""
+    from pipelines.executor import open_partitioned
+    from pipelines.ingest import read_part
+    from pipelines.settings import ColumnMapping
+
+    lines = ["id,text"] + [f'{i},A 5" screen and more words {i}' if i == 3 else f'{i},"Line one\nline two, {i}"'
+                           for i in range(60)]
+    path = tmp_path / "stray.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = replace(Settings(store_dir=tmp_path), read_part_bytes=90)
+    opened = open_partitioned(path, ColumnMapping(), settings, LocalExecutor())
+    assert any(read_part(p, opened.file_columns) is None for p in opened.plan.parts)
+    _same_result(path, ColumnMapping(), settings)
+    messages, _, _ = opened.clean(settings, LocalExecutor())
+    assert len(messages) == 60 and messages["text"].str.contains("\n").sum() == 59
+
+
+def test_json_lines_keep_unicode_line_separators_inside_records(tmp_path):
+    """U+2028 and U+0085 are line breaks to Python's splitlines but legal raw characters in a JSON string."""
+    from pipelines.ingest import read_feedback_file
+
+    path = tmp_path / "posts.jsonl"
+    path.write_text('{"text": "first\u2028second"}\r\n\n{"text": "x\u0085y", "id": 7}\n{"text": "z", "id": null}\n',
+                    encoding="utf-8")
+    table = read_feedback_file(path)
+    assert table.frame["text"].tolist() == ["first\u2028second", "x\u0085y", "z"]
+    assert table.frame["_row"].tolist() == [1, 3, 4]
+    assert table.frame["id"].tolist() == [None, 7, None]  # as JSON gave them: 7, not 7.0
