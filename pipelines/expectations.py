@@ -1246,12 +1246,17 @@ def area_gap_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = Non
     on = mentions.to_numpy(dtype=bool)
     sentiment = messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan)
     table = _gap_counts(on, mentions.columns, *_met_flags(messages), sentiment, settings.min_mentions)
-    outcome = messages["sentiment"].astype(np.float64)
+    outcome, rated = messages["sentiment"].astype(np.float64), None
     if rating_col is not None and rating_col in messages:
         rated = rating_outcome(messages[rating_col])
         if rated.notna().any():
             outcome = rated
+        else:
+            rated = None
     table["importance"] = area_importance(mentions, outcome, settings.importance_floor).to_numpy()
+    if rated is None:  # performance is the mean sentiment: the same values, kept from the same mentions
+        table["performance"] = table["mean_sentiment"]
+        return table
     enough = table["mentions"].to_numpy() >= settings.min_mentions
     values = outcome.to_numpy(dtype=np.float64, na_value=np.nan)
     table["performance"] = [_mean(values[on[:, j]]) if ok else np.nan for j, ok in enumerate(enough)]
@@ -1310,6 +1315,38 @@ def _periods(dates: pd.Series, freq: str) -> pd.Series:
     return dates.dt.to_period(freq).dt.start_time
 
 
+def _period_codes(dates: pd.Series, freq: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each date's period as a code into the sorted period starts (-1: no date), and those starts: what
+    ``pd.factorize(_periods(dates, freq), sort=True)`` gives, for months and weeks without hashing a date per
+    message (months and weeks are numbered, and the numbers in use are found with one bincount)."""
+    if freq not in ("M", "W"):
+        codes, starts = pd.factorize(_periods(dates, freq), sort=True)
+        return codes, np.asarray(starts)
+    ns = pd.to_datetime(dates, utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]").astype(np.int64)
+    dated = ns != np.iinfo(np.int64).min  # NaT
+    if not dated.any():
+        return np.full(len(ns), -1, dtype=np.int64), np.array([], dtype="datetime64[us]")
+    # Days since 1970 by integer division (floor: dates before 1970 too); a day's month or week (from Monday:
+    # 1 Jan 1970 was a Thursday) is looked up for the days in use only, then the periods in use are numbered.
+    day = np.where(dated, ns // 86_400_000_000_000, 0)
+    first_day = day[dated].min()
+    day_offset = day - first_day
+    days_used = np.flatnonzero(np.bincount(day_offset[dated]) > 0)
+    used_days = (days_used + first_day).astype("datetime64[D]")
+    period_of_day = np.zeros(days_used[-1] + 1, dtype=np.int64)
+    period_of_day[days_used] = (used_days.astype("datetime64[M]").astype(np.int64) if freq == "M"
+                                else (used_days.astype(np.int64) + 3) // 7)
+    number = period_of_day[day_offset]
+    first = number[dated].min()
+    offset = np.where(dated, number - first, 0)
+    used = np.bincount(offset[dated]) > 0
+    codes = np.where(dated, (np.cumsum(used) - 1)[offset], -1)
+    numbers = np.flatnonzero(used) + first
+    starts = (numbers.astype("datetime64[M]").astype("datetime64[D]") if freq == "M"
+              else (numbers * 7 - 3).astype("datetime64[D]"))
+    return codes, starts.astype("datetime64[us]")
+
+
 def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] | None = None,
               settings: ExpectationSettings | None = None, mentions: pd.DataFrame | None = None) -> pd.DataFrame:
     """The gap metrics of :func:`area_gap_table` (without importance) per period and area.
@@ -1333,30 +1370,36 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     sentiment = messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan)
     # Counted with bincounts keyed by period, not a pass per period. Messages without a date are in no period,
     # as groupby would have them.
-    codes, starts = pd.factorize(_periods(messages["date"], freq), sort=True)
+    codes, starts = _period_codes(messages["date"], freq)
     columns = ["period", *_GAP_COLUMNS]
     n_periods, n_areas = len(starts), on.shape[1]
     if n_periods == 0:
         return pd.DataFrame(columns=columns)
-    # Per area, one bincount of (period, unmet, met) codes gives its mentions, unmet and met statements per period.
-    flags = codes * 3 + np.where(unmet, 1, np.where(met, 2, 0))
-    dated, scored = codes >= 0, ~np.isnan(sentiment)
-    counts = np.zeros((3, n_periods, n_areas), dtype=np.int64)
+    # Per area, the messages that mention it (positions, in message order) and their periods; bincounts over
+    # them give mentions, unmet and met statements and the sentiment sums (added in message order).
+    flags = np.where(unmet, 1, np.where(met, 2, 0))
+    counts = np.zeros((n_periods, n_areas, 3), dtype=np.int64)
     sentiment_sum = np.zeros((n_periods, n_areas))
     sentiment_n = np.zeros((n_periods, n_areas), dtype=np.int64)
+    by_area = np.ascontiguousarray(on.T)  # a view when the mentions came as a frame (pandas keeps them so)
     for j in range(n_areas):
-        about = on[:, j] & dated
-        counts[:, :, j] = np.bincount(flags[about], minlength=3 * n_periods).reshape(n_periods, 3).T
-        about &= scored
-        sentiment_sum[:, j] = np.bincount(codes[about], weights=sentiment[about], minlength=n_periods)
-        sentiment_n[:, j] = np.bincount(codes[about], minlength=n_periods)
-    mentions_n = counts.sum(axis=0).ravel()
-    per_period = np.repeat(np.bincount(codes[dated], minlength=n_periods), n_areas)
+        about = np.flatnonzero(by_area[j])
+        period = codes[about]
+        dated = period >= 0
+        about, period = about[dated], period[dated]
+        counts[:, j] = np.bincount(period * 3 + flags[about], minlength=3 * n_periods).reshape(n_periods, 3)
+        score = sentiment[about]
+        scored = ~np.isnan(score)
+        sentiment_sum[:, j] = np.bincount(period[scored], weights=score[scored], minlength=n_periods)
+        sentiment_n[:, j] = np.bincount(period[scored], minlength=n_periods)
+    counts = counts.reshape(n_periods * n_areas, 3)
+    mentions_n = counts.sum(axis=1)
+    per_period = np.repeat(np.bincount(codes[codes >= 0], minlength=n_periods), n_areas)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_sentiment = np.where(sentiment_n > 0, sentiment_sum / sentiment_n, np.nan).ravel()
     area = np.tile(np.asarray(mentions.columns, dtype=object), n_periods)
     return pd.DataFrame({"period": np.repeat(np.asarray(starts), n_areas),
-                         **_gap_columns(area, mentions_n, counts[1].ravel(), counts[2].ravel(), per_period,
+                         **_gap_columns(area, mentions_n, counts[:, 1], counts[:, 2], per_period,
                                         mean_sentiment, settings.min_mentions)}, columns=columns)
 
 

@@ -524,3 +524,25 @@ def test_sentence_vectors_go_through_the_run_cache(tmp_path):
     tags = tag_expectations(texts, vectors, encoder, load_taxonomy(), cache=cache)
     assert "Never came up." not in encoder.seen  # second run: sentences come from the cache
     assert tags.loc[0, "expectation"]  # another encoder than the head's: the cue phrases decide ("as instructed")
+
+
+@pytest.mark.parametrize("freq", ["M", "W", "Q"])
+def test_period_codes_number_the_periods_as_factorizing_their_starts_does(freq):
+    """Months and weeks are numbered by integer arithmetic; the codes and starts are exactly what factorizing the
+    period starts gives, for dates before 1970, across year ends, on Sundays and Mondays, and missing ones."""
+    from pipelines.expectations import _period_codes, _periods
+
+    rng = np.random.default_rng(3)
+    seconds = rng.integers(-5 * 365 * 86400, 60 * 365 * 86400, 5_000)
+    edges = pd.to_datetime(["1969-12-31 23:59:59", "1970-01-01 00:00:00", "2024-12-29 23:00:00", "2024-12-30 00:00:00",
+                            "2025-01-05 23:59:59", "2025-01-06 00:00:00", "2024-02-29 12:00:00"], utc=True)
+    dates = pd.Series(pd.to_datetime(seconds, unit="s", utc=True).append(edges)).astype("datetime64[ns, UTC]")
+    dates[rng.random(len(dates)) < 0.05] = pd.NaT
+    dates.index = dates.index * 3  # any index
+    codes, starts = _period_codes(dates, freq)
+    want_codes, want_starts = pd.factorize(_periods(dates, freq), sort=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    np.testing.assert_array_equal(starts, np.asarray(want_starts))
+    assert starts.dtype == np.asarray(want_starts).dtype
+    none = _period_codes(pd.Series(pd.NaT, index=range(3), dtype="datetime64[ns, UTC]"), freq)
+    assert none[0].tolist() == [-1, -1, -1] and len(none[1]) == 0
