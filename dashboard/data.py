@@ -551,11 +551,9 @@ def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
 @st.cache_data(max_entries=32, show_spinner=False)
 def gap_trend(ref: RunRef, f: MessageFilter, freq: str = "M") -> pd.DataFrame:
     """Gap metrics per area and month (or ``freq``) of the filtered messages."""
-    rows = figure_messages(ref, f)
-    dated = rows["date"].notna().to_numpy()
-    # Only the columns gap_trend reads (its documented input): copying the dated rows costs less.
-    return expectations.gap_trend(rows.loc[dated, ["date", "expectation_met", "sentiment"]], freq,
-                                  list(expectation_areas(ref) or {}), mentions=mentions(ref, f)[dated])
+    # Undated messages are in no period: gap_trend leaves them out itself, so nothing is copied here.
+    return expectations.gap_trend(figure_messages(ref, f), freq, list(expectation_areas(ref) or {}),
+                                  mentions=mentions(ref, f))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -1141,12 +1141,23 @@ def area_importance(mentions: pd.DataFrame, outcome: pd.Series, floor: float = 0
     varies = (counts > 0) & (counts < n)
     if not varies.any():
         return importance  # nobody (or everybody) mentions each area: no effect can be measured
-    x = on[:, varies].astype(np.float64)
     # The centred normal equations (centring = an unpenalised intercept) from sums, without centred copies:
-    # at a million messages that is one pass over the mentions instead of several.
+    # at a million messages that is one pass over the mentions instead of several. The co-mention counts are
+    # whole numbers, exact in float32 below 2**24 messages (half the memory of float64); the sums of the
+    # outcome over each area's messages are taken one area at a time, in float64.
+    by_area = np.ascontiguousarray(on[:, varies].T)
+    exact = np.float32 if n < 2**24 else np.float64
+    x = by_area.astype(exact)
+    co_mentions = (x @ x.T).astype(np.float64)
+    del x
+    row = np.empty(n)
+    sums = np.empty(len(by_area))
+    for j, mentioned in enumerate(by_area):
+        np.copyto(row, mentioned)
+        sums[j] = row @ y
     mean_x = counts[varies] / n
-    sxx = x.T @ x - n * np.outer(mean_x, mean_x)
-    sxy = x.T @ y - n * mean_x * y.mean()
+    sxx = co_mentions - n * np.outer(mean_x, mean_x)
+    sxy = sums - n * mean_x * y.mean()
     beta, *_ = np.linalg.lstsq(sxx + ridge * np.eye(len(mean_x)), sxy, rcond=None)
     importance[varies] = np.maximum(np.abs(beta), floor)
     return importance
@@ -1179,6 +1190,8 @@ def _mean(values: np.ndarray) -> float:
     (missing values as zeros, numpy's pairwise sum), so results match it to the last bit."""
     missing = np.isnan(values)
     count = len(values) - int(missing.sum())
+    if count == len(values):  # nothing missing: the same sum of the same array, without the copy
+        return float(values.sum() / count) if count else np.nan
     return float(np.where(missing, 0.0, values).sum() / count) if count else np.nan
 
 
@@ -1209,7 +1222,9 @@ def _gap_counts(on: np.ndarray, keys: Sequence[str], unmet: np.ndarray, met: np.
     mentioned = on.sum(axis=0)
     enough = mentioned >= min_mentions
     mean = np.array([_mean(sentiment[on[:, j]]) if ok else np.nan for j, ok in enumerate(enough)], dtype=np.float64)
-    return pd.DataFrame(_gap_columns(list(keys), mentioned, on[unmet].sum(axis=0), on[met].sum(axis=0),
+    by_area = on.T  # contiguous when the mentions came as a frame: counting along it needs no row copies
+    return pd.DataFrame(_gap_columns(list(keys), mentioned, np.count_nonzero(by_area & unmet, axis=1),
+                                     np.count_nonzero(by_area & met, axis=1),
                                      np.full(len(mentioned), len(on)), mean, min_mentions), columns=_GAP_COLUMNS)
 
 
@@ -1382,16 +1397,20 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     sentiment_sum = np.zeros((n_periods, n_areas))
     sentiment_n = np.zeros((n_periods, n_areas), dtype=np.int64)
     by_area = np.ascontiguousarray(on.T)  # a view when the mentions came as a frame (pandas keeps them so)
+    all_dated, all_scored = bool((codes >= 0).all()), not np.isnan(sentiment).any()  # the usual case: no masks
     for j in range(n_areas):
         about = np.flatnonzero(by_area[j])
         period = codes[about]
-        dated = period >= 0
-        about, period = about[dated], period[dated]
+        if not all_dated:
+            dated = period >= 0
+            about, period = about[dated], period[dated]
         counts[:, j] = np.bincount(period * 3 + flags[about], minlength=3 * n_periods).reshape(n_periods, 3)
         score = sentiment[about]
-        scored = ~np.isnan(score)
-        sentiment_sum[:, j] = np.bincount(period[scored], weights=score[scored], minlength=n_periods)
-        sentiment_n[:, j] = np.bincount(period[scored], minlength=n_periods)
+        if not all_scored:
+            scored = ~np.isnan(score)
+            score, period = score[scored], period[scored]
+        sentiment_sum[:, j] = np.bincount(period, weights=score, minlength=n_periods)
+        sentiment_n[:, j] = np.bincount(period, minlength=n_periods)
     counts = counts.reshape(n_periods * n_areas, 3)
     mentions_n = counts.sum(axis=1)
     per_period = np.repeat(np.bincount(codes[codes >= 0], minlength=n_periods), n_areas)
