@@ -22,13 +22,18 @@ import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from pipelines.embed import Progress, make_encoder
 from pipelines.errors import FeedbackLensError, InputError
+
+if TYPE_CHECKING:
+    from pipelines.clean import CleanReport
+    from pipelines.ingest import RawTable, ReadPlan, ResolvedColumns
+    from pipelines.settings import ColumnMapping, Settings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -276,12 +281,12 @@ class PartitionedInput:
     """
 
     path: Path
-    mapping: Any
-    columns: Any
+    mapping: ColumnMapping
+    columns: ResolvedColumns
     format: str
-    plan: Any = None
+    plan: ReadPlan | None = None
     file_columns: list[str] | None = None
-    table: Any = None
+    table: RawTable | None = None
 
     @property
     def total(self) -> int:
@@ -292,7 +297,8 @@ class PartitionedInput:
     def unit(self) -> str:
         return "parts" if self.plan is not None else "msg"
 
-    def clean(self, settings, executor: Executor, progress: Progress | None = None) -> tuple[pd.DataFrame, Any, list[str]]:
+    def clean(self, settings: Settings, executor: Executor,
+              progress: Progress | None = None) -> tuple[pd.DataFrame, CleanReport, list[str]]:
         """``(messages, report, notes on the file)``, the same as reading the whole file and ``clean_messages``.
 
         Raises:
@@ -322,10 +328,11 @@ class PartitionedInput:
         return messages, report, self.table.notes
 
 
-def open_partitioned(path: Path, mapping, settings, executor: Executor) -> PartitionedInput:
+def open_partitioned(path: Path, mapping: ColumnMapping, settings: Settings, executor: Executor) -> PartitionedInput:
     """Plan reading ``path`` on the workers: one of them looks at the file's start and cuts it into parts of
     ``settings.read_part_bytes`` (this process need not see the file). Files that cannot be cut, or that the
-    workers cannot see, are read whole, here when this machine sees them.
+    workers cannot see, are read whole, here when this machine sees them. JSON Lines parts are read twice:
+    first for the field names (the file's columns are every name any record uses), then to clean them.
 
     Raises:
         InputError: the columns asked for are not in the file, or the file cannot be read (as reading it whole would).
