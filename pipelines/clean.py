@@ -201,7 +201,10 @@ def clean_records(raw: pd.DataFrame, columns: ResolvedColumns, settings: Setting
         out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).set_axis(out.index)
         given = (raw[columns.date].notna() & (raw[columns.date].astype(str).str.strip() != "")).to_numpy()
         out["_date_given"] = given
-        out["_date_value"] = raw[columns.date].where(given & out["date"].isna().to_numpy()).to_numpy(dtype=object)
+        # As objects first: masking a column of whole numbers would turn it to floats (-1 shown as "-1.0"), and only
+        # in the slices where some value is masked.
+        out["_date_value"] = (raw[columns.date].astype(object).where(given & out["date"].isna().to_numpy())
+                              .to_numpy(dtype=object))
     else:
         out["date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
         out["_date_given"] = False

@@ -487,6 +487,7 @@ class FilePart:
     first_line: int
     header: tuple[str, ...] = ()
     delimiter: str = ","
+    with_nulls: tuple[str, ...] = ()  # Parquet: integer and true/false columns with a missing value in the file
 
 
 @dataclass
@@ -552,13 +553,26 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
 
 
 def _plan_parquet(path: Path, size: int, part_rows: int) -> ReadPlan | None:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         with pq.ParquetFile(path) as file:
-            groups = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
-            columns = [str(c) for c in file.schema_arrow.empty_table().to_pandas().columns]
-    except Exception:  # a corrupt file: the whole read gives the error
+            meta, schema = file.metadata, file.schema_arrow
+            groups = [meta.row_group(i).num_rows for i in range(file.num_row_groups)]
+            columns = [str(c) for c in schema.empty_table().to_pandas().columns]
+            # Read whole, an integer column with a missing value becomes floats and a true/false one objects; a
+            # row group without one would keep its type. The row groups' statistics say which columns have one.
+            with_nulls = []
+            for j, field in enumerate(schema):
+                if not (pa.types.is_integer(field.type) or pa.types.is_boolean(field.type)):
+                    continue
+                stats = [meta.row_group(i).column(j).statistics for i in range(len(groups))]
+                if any(st is None or not st.has_null_count for st in stats):
+                    return None  # unknown: read whole
+                if sum(st.null_count for st in stats):
+                    with_nulls.append(field.name)
+    except Exception:  # a corrupt file, or a nested schema: the whole read gives the error or the table
         return None
     if not groups or sum(groups) == 0:
         return None
@@ -568,7 +582,7 @@ def _plan_parquet(path: Path, size: int, part_rows: int) -> ReadPlan | None:
         while last < len(groups) and (rows == 0 or rows + groups[last] <= max(1, part_rows)):
             rows += groups[last]
             last += 1
-        parts.append(FilePart(str(path), "parquet", first, last, row))
+        parts.append(FilePart(str(path), "parquet", first, last, row, with_nulls=tuple(with_nulls)))
         first, row = last, row + rows
     return ReadPlan(path, "parquet", parts, columns, size)
 
@@ -636,7 +650,14 @@ def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | No
     path = Path(part.path)
     try:
         if part.format == "parquet":
-            return _parquet_part(path, part.format, list(range(part.start, part.end)), part.first_line)
+            table = _parquet_part(path, part.format, list(range(part.start, part.end)), part.first_line)
+            for col in part.with_nulls:  # typed as the whole file reads them (pandas' own nullable types stay)
+                dtype = table.frame[col].dtype if col in table.frame else None
+                if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+                    table.frame[col] = table.frame[col].astype(np.float64)
+                elif isinstance(dtype, np.dtype) and dtype.kind == "b":
+                    table.frame[col] = table.frame[col].astype(object)
+            return table
         text = _part_text(part)
         if text is None:
             return None
