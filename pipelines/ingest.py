@@ -252,8 +252,8 @@ def _check_header(path: Path, header: list[str]) -> None:
 
 
 def _record_keys(records: list) -> list[str]:
-    """Every field name of the records, in the order they first appear."""
-    return list(dict.fromkeys(str(k) for rec in records for k in rec))
+    """Every field name of the records, in the order they first appear (JSON names are always text)."""
+    return list(dict.fromkeys(k for rec in records for k in rec))
 
 
 def _records_frame(path: Path, fmt: str, records: list, positions: list[int], label: str, notes: list[str],
@@ -270,7 +270,6 @@ def _records_frame(path: Path, fmt: str, records: list, positions: list[int], la
             )
     if columns is None:
         columns = _record_keys(records)
-    records = [{str(k): v for k, v in rec.items()} for rec in records]
     frame = pd.DataFrame({c: [_json_value(rec.get(c)) for rec in records] for c in columns}, dtype=object)
     frame["_row"] = positions
     return RawTable(path, fmt, frame, label, notes)
@@ -363,17 +362,13 @@ def _parquet_part(path: Path, fmt: str, row_groups: list[int] | None, first_row:
         if binary.any():
             text = cells[binary].map(lambda v: bytes(v).decode("utf-8", errors="replace"))
             if text.str.contains("\ufffd", regex=False).any():
-                notes.append(_not_utf8_note(col))
+                notes.append(f'Column "{col}" holds bytes that are not UTF-8 text; unreadable bytes were replaced.')
             frame[col] = cells.where(~binary, text)
         nested = frame[col].map(lambda v: isinstance(v, list | dict | tuple | np.ndarray))
         if nested.any():
             frame[col] = frame[col].where(~nested, frame[col][nested].map(str))
     frame["_row"] = range(first_row, first_row + len(frame))
     return RawTable(path, fmt, frame, "row", notes)
-
-
-def _not_utf8_note(column: str) -> str:
-    return f'Column "{column}" holds bytes that are not UTF-8 text; unreadable bytes were replaced.'
 
 
 def _read_xlsx(path: Path, fmt: str) -> RawTable:
@@ -499,7 +494,6 @@ class ReadPlan:
     format: str
     parts: list[FilePart]
     columns: list[str] | None
-    size: int
 
     def columns_table(self, columns: list[str]) -> RawTable:
         """A table with the file's columns and no rows: enough to map the columns."""
@@ -525,7 +519,7 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
     if size == 0 or fmt not in ("csv", "tsv", "jsonl", "parquet"):
         return None
     if fmt == "parquet":
-        return _plan_parquet(path, size, part_rows)
+        return _plan_parquet(path, part_rows)
     with open(path, "rb") as f:
         head = f.read(min(size, _HEAD_BYTES))
     if len(head) < size:
@@ -549,10 +543,10 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
     ends = [c for c, _ in cuts[1:]] + [size]
     parts = [FilePart(str(path), fmt, start, end, line, tuple(header or ()), delimiter)
              for (start, line), end in zip(cuts, ends, strict=True)]
-    return ReadPlan(path, fmt, parts, header, size)
+    return ReadPlan(path, fmt, parts, header)
 
 
-def _plan_parquet(path: Path, size: int, part_rows: int) -> ReadPlan | None:
+def _plan_parquet(path: Path, part_rows: int) -> ReadPlan | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -574,7 +568,7 @@ def _plan_parquet(path: Path, size: int, part_rows: int) -> ReadPlan | None:
                     with_nulls.append(field.name)
     except Exception:  # a corrupt file, or a nested schema: the whole read gives the error or the table
         return None
-    if not groups or sum(groups) == 0:
+    if sum(groups) == 0:
         return None
     parts, first, row = [], 0, 1
     while first < len(groups):
@@ -584,7 +578,7 @@ def _plan_parquet(path: Path, size: int, part_rows: int) -> ReadPlan | None:
             last += 1
         parts.append(FilePart(str(path), "parquet", first, last, row, with_nulls=tuple(with_nulls)))
         first, row = last, row + rows
-    return ReadPlan(path, "parquet", parts, columns, size)
+    return ReadPlan(path, "parquet", parts, columns)
 
 
 def _line_ends(chunk: bytes, csv_lines: bool) -> int:
@@ -601,22 +595,24 @@ def _cut_points(path: Path, size: int, part_bytes: int, quoted: bool) -> list[tu
     cuts = [(0, 1)]
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         pos, quotes, lines = 0, 0, 0
+
+        def advance(to: int) -> None:  # count the quote marks and line ends up to ``to``
+            nonlocal pos, quotes, lines
+            chunk = mm[pos:to]
+            quotes += chunk.count(b'"') if quoted else 0
+            lines += _line_ends(chunk, quoted)
+            pos = to
+
         target = part_bytes
         while target < size:
             if mm[target - 1 : target] == b"\r":
                 target += 1  # keep a "\r\n" in one piece, so that it counts as one line end
-            chunk = mm[pos:target]
-            quotes += chunk.count(b'"') if quoted else 0
-            lines += _line_ends(chunk, quoted)
-            pos = target
+            advance(target)
             while True:
                 nl = mm.find(b"\n", pos)
                 if nl < 0:
                     return cuts
-                chunk = mm[pos : nl + 1]
-                quotes += chunk.count(b'"') if quoted else 0
-                lines += _line_ends(chunk, quoted)
-                pos = nl + 1
+                advance(nl + 1)
                 if quotes % 2 == 0:
                     break
             if pos >= size:
