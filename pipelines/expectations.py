@@ -1342,24 +1342,24 @@ def _period_codes(dates: pd.Series, freq: str) -> tuple[np.ndarray, np.ndarray]:
     if not dated.any():
         return np.full(len(ns), -1, dtype=np.int64), np.array([], dtype="datetime64[us]")
     # Days since 1970 by integer division (floor: dates before 1970 too); a day's month or week (from Monday:
-    # 1 Jan 1970 was a Thursday) is looked up for the days in use only, then the periods in use are numbered.
-    day = np.where(dated, ns // 86_400_000_000_000, 0)
-    first_day = day[dated].min()
-    day_offset = day - first_day
-    days_used = np.flatnonzero(np.bincount(day_offset[dated]) > 0)
-    used_days = (days_used + first_day).astype("datetime64[D]")
-    period_of_day = np.zeros(days_used[-1] + 1, dtype=np.int64)
-    period_of_day[days_used] = (used_days.astype("datetime64[M]").astype(np.int64) if freq == "M"
-                                else (used_days.astype(np.int64) + 3) // 7)
-    number = period_of_day[day_offset]
-    first = number[dated].min()
-    offset = np.where(dated, number - first, 0)
-    used = np.bincount(offset[dated]) > 0
-    codes = np.where(dated, (np.cumsum(used) - 1)[offset], -1)
-    numbers = np.flatnonzero(used) + first
+    # 1 Jan 1970 was a Thursday) is worked out for the days in use only, then the periods in use are numbered.
+    day_codes, days = _number_used(np.where(dated, ns // 86_400_000_000_000, 0), dated)
+    days = days.astype("datetime64[D]")
+    period_of_day = (days.astype("datetime64[M]").astype(np.int64) if freq == "M"
+                     else (days.astype(np.int64) + 3) // 7)
+    codes, numbers = _number_used(period_of_day[np.where(dated, day_codes, 0)], dated)
     starts = (numbers.astype("datetime64[M]").astype("datetime64[D]") if freq == "M"
               else (numbers * 7 - 3).astype("datetime64[D]"))
     return codes, starts.astype("datetime64[us]")
+
+
+def _number_used(values: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0, 1, ... for the distinct integer ``values`` where ``present`` (in sorted order; -1 elsewhere) and
+    those values: what ``pd.factorize(sort=True)`` gives, by one bincount over the range instead of hashing."""
+    first = values[present].min()
+    offset = np.where(present, values - first, 0)
+    used = np.bincount(offset[present]) > 0
+    return np.where(present, (np.cumsum(used) - 1)[offset], -1), np.flatnonzero(used) + first
 
 
 def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] | None = None,
