@@ -141,20 +141,6 @@ def unresolved_edits(ref: RunRef) -> list:
     return _curated(ref).unresolved
 
 
-_LABEL_COLUMNS = ("sentiment_label", "expectation_met", "expectation_source")
-_FIGURE_COLUMNS = ("date", "topic", "sentiment", *_LABEL_COLUMNS, "expectation")
-
-
-@st.cache_resource(max_entries=3, show_spinner=False)
-def _figures_frame(ref: RunRef) -> pd.DataFrame:
-    # The run's messages with only the columns per-message figures read (the expectation gaps), shared and
-    # read-only: filtering it copies a few numbers per message. Labels as categories make comparisons cheaper.
-    messages = _run(ref).messages
-    columns = [c for c in (*_FIGURE_COLUMNS, *_run(ref).manifest.get("columns", {}).get("metadata", []))
-               if c in messages]
-    return messages[list(dict.fromkeys(columns))].astype({c: "category" for c in _LABEL_COLUMNS if c in messages})
-
-
 def load(ref: RunRef) -> Run:
     """The whole run (cached) without its messages' texts (:func:`with_texts` adds them to the rows shown).
 
@@ -216,19 +202,6 @@ def _messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
 def messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     """The messages that pass the filter, without their texts (:func:`with_texts`; read-only: shared by all sessions)."""
     return _run(ref).messages if f.is_empty else _messages(ref, f)
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    return _figures_frame(ref)[_mask(ref, f)]
-
-
-def figure_messages(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    """The messages that pass the filter with only the columns per-message figures read (date, topic,
-    sentiment, labels, expectation tags but their text and areas, metadata), for the expectation gaps
-    (read-only). Same rows and index as :func:`messages`; :func:`mentions` holds their areas.
-    """
-    return _figures_frame(ref) if f.is_empty else _figure_messages(ref, f)
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -522,48 +495,42 @@ def _mentions(ref: RunRef) -> pd.DataFrame:
     return expectations.mention_matrix(_run(ref).messages, list(expectation_areas(ref) or {}))
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _filtered_mentions(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    return _mentions(ref)[_mask(ref, f)]
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _gap_index(ref: RunRef) -> expectations.GapIndex:
+    # The run's messages reduced to what the gap metrics count (read-only), built once: any filter's gap tables
+    # are then a few bincounts over its rows (at a million messages, a filter keeping most of them in a tenth
+    # of the time the frame functions take over a copy of its rows).
+    run = _run(ref)
+    return expectations.gap_index(run.messages, list(expectation_areas(ref) or {}),
+                                  run.manifest.get("columns", {}).get("metadata", []), mentions=_mentions(ref))
 
 
-def mentions(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
-    """The mention matrix (message × area, booleans, columns in :func:`expectation_areas` order) of the
-    filtered messages: same rows and index as :func:`figure_messages` (read-only: shared by all sessions)."""
-    return _mentions(ref) if f.is_empty else _filtered_mentions(ref, f)
+def _rows(ref: RunRef, f: MessageFilter) -> np.ndarray | None:
+    """The filter's mask over the run's messages; ``None`` for all of them."""
+    return None if f.is_empty else _mask(ref, f)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def gaps(ref: RunRef, f: MessageFilter) -> Gaps:
     """Gap metrics per area and the Importance–Performance table of the filtered messages."""
-    rows = figure_messages(ref, f)
-    rating = expectations.rating_column(rows, _run(ref).manifest.get("columns", {}).get("metadata", []))
-    keys = list(expectation_areas(ref) or {})
-    on = mentions(ref, f)
-    table = expectations.area_gap_table(rows, keys, rating_col=rating, mentions=on)
+    index, rows = _gap_index(ref), _rows(ref, f)
+    rating = expectations.indexed_rating_column(index, rows, _run(ref).manifest.get("columns", {}).get("metadata", []))
+    table = expectations.indexed_gap_table(index, rows, rating)
     table = table[table["mentions"] > 0].reset_index(drop=True)
-    mentioned = int(on.to_numpy().any(axis=1).sum())
-    stated = rows["expectation"].fillna(False).astype(bool)
-    return Gaps(table, expectations.ipa_table(table), rating or "sentiment", mentioned, int(stated.sum()),
-                int((rows["expectation_met"] == "unmet").sum()))
+    mentioned, stated, unmet = expectations.indexed_totals(index, rows)
+    return Gaps(table, expectations.ipa_table(table), rating or "sentiment", mentioned, stated, unmet)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def gap_trend(ref: RunRef, f: MessageFilter, freq: str = "M") -> pd.DataFrame:
     """Gap metrics per area and month (or ``freq``) of the filtered messages."""
-    # Undated messages are in no period: gap_trend leaves them out itself, so nothing is copied here.
-    return expectations.gap_trend(figure_messages(ref, f), freq, list(expectation_areas(ref) or {}),
-                                  mentions=mentions(ref, f))
+    return expectations.indexed_gap_trend(_gap_index(ref), _rows(ref, f), freq)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def gap_sources(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     """Expectation statements per area and source of the filtered messages."""
-    rows = figure_messages(ref, f)
-    stated = rows["expectation"].fillna(False).astype(bool).to_numpy()  # the only rows it counts
-    # Only the columns source_table reads: copying the stated rows costs less.
-    return expectations.source_table(rows.loc[stated, ["expectation", "expectation_met", "expectation_source"]],
-                                     list(expectation_areas(ref) or {}), mentions=mentions(ref, f)[stated])
+    return expectations.indexed_source_table(_gap_index(ref), _rows(ref, f))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -572,13 +539,9 @@ def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
 
     Columns ``topic``, ``label``, ``mentions``, ``unmet``, ``share`` (of the area's mentions).
     """
-    rows = figure_messages(ref, f)
-    on = mentions(ref, f)[[area]]
-    about = on[area].to_numpy()  # topics without a mention are left out anyway
-    topics = rows[["topic"]]  # the only column topic_area_table reads
-    counts = expectations.topic_area_table(topics[about], "topic", mentions=on[about])[area]
-    unmet = about & (rows["expectation_met"] == "unmet").to_numpy(dtype=bool, na_value=False)
-    unmet = expectations.topic_area_table(topics[unmet], "topic", mentions=on[unmet])[area]
+    index, rows = _gap_index(ref), _rows(ref, f)
+    counts = expectations.indexed_topic_areas(index, rows)[area]
+    unmet = expectations.indexed_topic_areas(index, rows, unmet_only=True)[area]
     labels = metrics.topic_labels(_run(ref).topics)
     table = pd.DataFrame({"topic": counts.index.astype(int), "mentions": counts.to_numpy()})
     table["unmet"] = table["topic"].map(unmet).fillna(0).astype(int)
@@ -588,16 +551,33 @@ def gap_topics(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
     return table[["topic", "label", "mentions", "unmet", "share"]].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Statements:
+    """The filtered messages that state an expectation about one area, as positions in the run (see :func:`rows_at`)."""
+
+    rows: np.ndarray
+    """Positions in the run's messages: unmet first, most negative first."""
+    unmet: np.ndarray
+    """Per position: the expectation was not met."""
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 @st.cache_resource(max_entries=16, show_spinner=False)
-def statements(ref: RunRef, f: MessageFilter, area: str) -> pd.DataFrame:
+def statements(ref: RunRef, f: MessageFilter, area: str) -> Statements:
     """The filtered messages that state an expectation about ``area``: unmet first, most negative first
-    (without their texts, see :func:`with_texts`; read-only: shared by all sessions)."""
+    (positions only: a page takes the few it shows with :func:`rows_at`; read-only: shared by all sessions)."""
     stated, unmet, sentiment = _statement_keys(ref)
     on = _mentions(ref)[area].to_numpy() & stated
     found = np.flatnonzero(on if f.is_empty else on & _mask(ref, f))
-    # Sorted on the run's arrays, then only the rows found are copied (unmet first, then by sentiment; stable).
-    found = found[np.lexsort((sentiment[found], ~unmet[found]))]
-    return _run(ref).messages.take(found)
+    found = found[np.lexsort((sentiment[found], ~unmet[found]))]  # unmet first, then by sentiment; stable
+    return Statements(found, unmet[found])
+
+
+def rows_at(ref: RunRef, positions: np.ndarray) -> pd.DataFrame:
+    """The run's messages at these positions, with their texts (for the few rows a page shows)."""
+    return with_texts(ref, _run(ref).messages.take(positions))
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)

@@ -1095,6 +1095,13 @@ def mention_matrix(messages: pd.DataFrame, area_keys: Sequence[str] | None = Non
     return pd.DataFrame(dict(zip(keys, on, strict=True)), index=messages.index, columns=keys, dtype=bool)
 
 
+def _rating_text_numbers(ratings: pd.Series) -> pd.Series:
+    """Text ratings as numbers: the mean of the numbers in each ("1-4 stars" → 2.5); NaN without one or missing."""
+    numbers = ratings.astype(str).str.findall(r"-?\d+(?:\.\d+)?")
+    # Missing values stay missing through astype(str) in pandas 3 (not the text "None"), and find no list.
+    return numbers.map(lambda ns: float(np.mean([abs(float(x)) for x in ns])) if isinstance(ns, list) and ns else np.nan)
+
+
 def rating_outcome(ratings: pd.Series) -> pd.Series:
     """Ratings as numbers scaled to -1..1 over their observed range.
 
@@ -1107,8 +1114,7 @@ def rating_outcome(ratings: pd.Series) -> pd.Series:
     """
     numeric = pd.to_numeric(ratings, errors="coerce")
     if numeric.isna().all() and ratings.notna().any():
-        numbers = ratings.astype(str).str.findall(r"-?\d+(?:\.\d+)?")
-        numeric = numbers.map(lambda ns: float(np.mean([abs(float(x)) for x in ns])) if ns else np.nan)
+        numeric = _rating_text_numbers(ratings)
     lo, hi = numeric.min(), numeric.max()
     if not np.isfinite(lo) or hi == lo:
         return numeric * 0.0
@@ -1477,3 +1483,255 @@ def area_names(messages: pd.DataFrame, manifest: dict) -> dict[str, str] | None:
     for key in mention_matrix(messages).columns:  # areas tagged but missing from the manifest
         names.setdefault(key, key)
     return names
+
+
+# --------------------------------------------------------------------------------------------
+# Gap metrics of any filter from a per-run index (the dashboard at a million messages)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GapIndex:
+    """A run's messages reduced to what the gap metrics count, built once per run (:func:`gap_index`).
+
+    Every message's set of areas is one of a few distinct *patterns*; the gap metrics are sums over
+    messages, so a filter's metrics are bincounts over its messages keyed by pattern (and period, topic,
+    outcome of the statement), then one small product with the patterns' area matrix. At a million
+    messages a filter then costs a few passes over its rows instead of one per area and metric. The
+    ``indexed_*`` functions give the tables the frame functions give for the same messages (counts
+    exactly; sums of sentiment to float rounding, as they are added in another order).
+    """
+
+    keys: tuple[str, ...]
+    """The areas: the columns of ``patterns``."""
+    patterns: np.ndarray
+    """(patterns × areas) booleans: the distinct sets of areas messages mention."""
+    pattern: np.ndarray
+    """Per message: its row in ``patterns``."""
+    flag: np.ndarray
+    """Per message: 1 = states an unmet expectation, 2 = a met one, 0 = neither (as :func:`_met_flags`)."""
+    stated: np.ndarray
+    """Per message: states an expectation (the ``expectation`` column)."""
+    source: np.ndarray
+    """Per message: its expectation's source as a position in :data:`SOURCES`, -1 for none or another."""
+    sentiment: np.ndarray
+    """Per message: sentiment, float64, NaN where missing."""
+    topic: np.ndarray
+    """Per message: its topic's position in ``topics``, -1 without one."""
+    topics: np.ndarray
+    """The run's topics, sorted."""
+    dates: pd.Series | None
+    """The messages' dates (for the periods of the trend), ``None`` without a date column."""
+    ratings: dict[str, tuple[np.ndarray, np.ndarray | None]]
+    """Per rating-like metadata column: its values read as numbers, and as text with numbers (``None`` when
+    every value is a number), NaN where missing (see :func:`_subset_ratings`)."""
+    _periods: dict
+
+    def period_codes(self, freq: str) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_period_codes` of all messages' dates (found once per frequency)."""
+        if freq not in self._periods:
+            dates = self.dates if self.dates is not None else pd.Series(pd.NaT, index=range(len(self.pattern)))
+            self._periods[freq] = _period_codes(dates, freq)
+        return self._periods[freq]
+
+
+def _rating_readings(values: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """A rating column read both ways :func:`rating_outcome` may read a set of its values: as numbers, and
+    (only when some value is not a number) as text with numbers; NaN where missing or unreadable."""
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    present = values.notna().to_numpy()
+    if not (present & np.isnan(numeric)).any():
+        return numeric, None
+    return numeric, np.where(present, _rating_text_numbers(values).to_numpy(dtype=np.float64, na_value=np.nan), np.nan)
+
+
+def _subset_ratings(index: GapIndex, column: str, rows: np.ndarray | None) -> np.ndarray:
+    """The ratings of the messages ``rows`` selects as :func:`rating_outcome` reads them before scaling: as
+    numbers, unless none of them is one (then as text with numbers)."""
+    numeric, text = index.ratings[column]
+    values = _take(numeric, rows)
+    if text is not None and np.isnan(values).all():
+        return _take(text, rows)  # missing ones are NaN either way
+    return values
+
+
+def gap_index(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, columns: Sequence[str] = (),
+              mentions: pd.DataFrame | None = None) -> GapIndex:
+    """The :class:`GapIndex` of a run's messages (the columns :func:`area_gap_table` and :func:`gap_trend`
+    read, plus ``topic`` and the statements' ``expectation`` and ``expectation_source`` when present).
+
+    Args:
+        area_keys: As for :func:`area_gap_table`.
+        columns: Metadata columns that may be ratings (as :func:`rating_column` takes them).
+        mentions: The messages' :func:`mention_matrix` when the caller has it already.
+    """
+    on = _given_mentions(messages, area_keys, mentions)
+    packed = np.packbits(on.to_numpy(dtype=bool), axis=1)
+    uniques, pattern = np.unique(packed, axis=0, return_inverse=True)
+    patterns = np.unpackbits(uniques, axis=1, count=on.shape[1]).astype(bool) if len(uniques) else \
+        np.zeros((0, on.shape[1]), dtype=bool)
+    unmet, met = _met_flags(messages)
+    n = len(messages)
+    stated = (messages["expectation"].fillna(False).astype(bool).to_numpy() if "expectation" in messages
+              else np.zeros(n, dtype=bool))
+    source = np.full(n, -1, dtype=np.int8)
+    if "expectation_source" in messages:
+        for k, src in enumerate(SOURCES):
+            source[(messages["expectation_source"] == src).to_numpy(dtype=bool, na_value=False)] = k
+    if "topic" in messages:
+        topic, topics = pd.factorize(messages["topic"], sort=True)
+        topics = np.asarray(topics)
+    else:
+        topic, topics = np.full(n, -1), np.array([], dtype=np.int64)
+    ratings = {column: _rating_readings(messages[column]) for column in columns
+               if column in messages and any(w in column.lower() for w in RATING_WORDS)}
+    return GapIndex(keys=tuple(on.columns), patterns=patterns, pattern=pattern.reshape(-1).astype(np.int32),
+                    flag=np.where(unmet, 1, np.where(met, 2, 0)).astype(np.int8), stated=stated, source=source,
+                    sentiment=messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan),
+                    topic=np.asarray(topic, dtype=np.int32), topics=topics,
+                    dates=messages["date"] if "date" in messages else None, ratings=ratings, _periods={})
+
+
+def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values if rows is None else values[rows]
+
+
+def _by_area(per_pattern: np.ndarray, patterns: np.ndarray) -> np.ndarray:
+    """Sums per pattern (patterns first, any further axes) to sums per area: each area's patterns added up."""
+    return np.tensordot(patterns.T.astype(per_pattern.dtype), per_pattern, axes=(1, 0))
+
+
+def indexed_rating_column(index: GapIndex, rows: np.ndarray | None, columns: Sequence[str]) -> str | None:
+    """:func:`rating_column` of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all)."""
+    for column in columns:
+        if column in index.ratings:
+            values = _subset_ratings(index, column, rows)
+            if np.isfinite(values).any() and np.nanmax(values) > np.nanmin(values):
+                return column
+    return None
+
+
+def _pattern_sums(pattern: np.ndarray, values: np.ndarray, n_patterns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pattern: the sum of the values that are not NaN, and how many there are."""
+    known = ~np.isnan(values)
+    if not known.all():
+        pattern, values = pattern[known], values[known]
+    return (np.bincount(pattern, weights=values, minlength=n_patterns),
+            np.bincount(pattern, minlength=n_patterns).astype(np.float64))
+
+
+def indexed_gap_table(index: GapIndex, rows: np.ndarray | None = None, rating_col: str | None = None,
+                      settings: ExpectationSettings | None = None) -> pd.DataFrame:
+    """:func:`area_gap_table` of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all)."""
+    settings = settings or ExpectationSettings()
+    patterns, n_patterns = index.patterns, len(index.patterns)
+    pattern, flag = _take(index.pattern, rows), _take(index.flag, rows)
+    counts = np.bincount(pattern.astype(np.int64) * 3 + flag, minlength=3 * n_patterns).reshape(n_patterns, 3)
+    per_area = _by_area(counts, patterns)
+    mentioned = per_area.sum(axis=1)
+    enough = mentioned >= settings.min_mentions
+    sentiment = _take(index.sentiment, rows)
+    total, known = _pattern_sums(pattern, sentiment, n_patterns)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(enough & (_by_area(known, patterns) > 0), _by_area(total, patterns) / _by_area(known, patterns),
+                        np.nan)
+    table = pd.DataFrame(_gap_columns(list(index.keys), mentioned, per_area[:, 1], per_area[:, 2],
+                                      np.full(len(index.keys), len(pattern)), mean, settings.min_mentions),
+                         columns=_GAP_COLUMNS)
+    outcome = sentiment
+    values = _subset_ratings(index, rating_col, rows) if rating_col in index.ratings else None
+    rated = values is not None and bool(np.isfinite(values).any())  # else sentiment, as area_gap_table falls back
+    if rated:
+        lo, hi = np.nanmin(values), np.nanmax(values)
+        outcome = values * 0.0 if hi == lo else 2.0 * (values - lo) / (hi - lo) - 1.0
+        total, known = _pattern_sums(pattern, outcome, n_patterns)
+    # Importance (area_importance) from the same sums: the centred normal equations of the regression.
+    n = known.sum()
+    counts_known = _by_area(known, patterns)
+    importance = np.full(len(index.keys), settings.importance_floor)
+    varies = (counts_known > 0) & (counts_known < n)
+    if varies.any():
+        x = patterns[:, varies].astype(np.float64)
+        co_mentions = x.T @ (x * known[:, None])
+        mean_x = counts_known[varies] / n
+        sxx = co_mentions - n * np.outer(mean_x, mean_x)
+        sxy = x.T @ total - n * mean_x * (total.sum() / n)
+        beta, *_ = np.linalg.lstsq(sxx + np.eye(len(mean_x)), sxy, rcond=None)
+        importance[varies] = np.maximum(np.abs(beta), settings.importance_floor)
+    table["importance"] = importance
+    if not rated:
+        table["performance"] = table["mean_sentiment"]
+        return table
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["performance"] = np.where(enough & (counts_known > 0), _by_area(total, patterns) / counts_known, np.nan)
+    return table
+
+
+def indexed_gap_trend(index: GapIndex, rows: np.ndarray | None = None, freq: str = "M",
+                      settings: ExpectationSettings | None = None) -> pd.DataFrame:
+    """:func:`gap_trend` of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all)."""
+    settings = settings or ExpectationSettings()
+    columns = ["period", *_GAP_COLUMNS]
+    all_codes, all_starts = index.period_codes(freq)
+    codes = _take(all_codes, rows)
+    dated = codes >= 0
+    per_period = np.bincount(codes[dated], minlength=len(all_starts))
+    used = np.flatnonzero(per_period)  # the periods of these messages, as gap_trend finds them
+    if not len(used):
+        return pd.DataFrame(columns=columns)
+    patterns, n_patterns, n_areas = index.patterns, len(index.patterns), len(index.keys)
+    pattern, flag, sentiment = _take(index.pattern, rows), _take(index.flag, rows), _take(index.sentiment, rows)
+    if not dated.all():
+        codes, pattern, flag, sentiment = codes[dated], pattern[dated], flag[dated], sentiment[dated]
+    cell = codes * n_patterns + pattern  # (period, pattern)
+    n_cells = len(all_starts) * n_patterns
+    counts = np.bincount(cell * 3 + flag, minlength=3 * n_cells).reshape(len(all_starts), n_patterns, 3)[used]
+    total, known = _pattern_sums(cell, sentiment, n_cells)
+    total, known = total.reshape(-1, n_patterns)[used], known.reshape(-1, n_patterns)[used]
+    # (periods, patterns, ...) -> (periods, areas, ...)
+    counts = np.einsum("tpk,pa->tak", counts, patterns.astype(np.int64)).reshape(len(used) * n_areas, 3)
+    total, known = total @ patterns.astype(np.float64), known @ patterns.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_sentiment = np.where(known > 0, total / known, np.nan).ravel()
+    area = np.tile(np.asarray(index.keys, dtype=object), len(used))
+    return pd.DataFrame({"period": np.repeat(np.asarray(all_starts)[used], n_areas),
+                         **_gap_columns(area, counts.sum(axis=1), counts[:, 1], counts[:, 2],
+                                        np.repeat(per_period[used], n_areas), mean_sentiment, settings.min_mentions)},
+                        columns=columns)
+
+
+def indexed_source_table(index: GapIndex, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """:func:`source_table` of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all)."""
+    n_sources, n_patterns = len(SOURCES), len(index.patterns)
+    keep = index.stated & (index.source >= 0) if rows is None else rows & index.stated & (index.source >= 0)
+    key = (index.pattern[keep].astype(np.int64) * n_sources + index.source[keep]) * 2 + (index.flag[keep] == 1)
+    counts = np.bincount(key, minlength=n_patterns * n_sources * 2).reshape(n_patterns, n_sources, 2)
+    per_area = _by_area(counts, index.patterns)  # (areas, sources, [other, unmet])
+    return pd.DataFrame({"area": np.repeat(np.asarray(index.keys, dtype=object), n_sources),
+                         "source": np.tile(np.asarray(SOURCES, dtype=object), len(index.keys)),
+                         "statements": per_area.sum(axis=2).ravel(), "unmet": per_area[:, :, 1].ravel()},
+                        columns=["area", "source", "statements", "unmet"])
+
+
+def indexed_topic_areas(index: GapIndex, rows: np.ndarray | None = None, unmet_only: bool = False) -> pd.DataFrame:
+    """:func:`topic_area_table` of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all),
+    or of those among them that state an unmet expectation (``unmet_only``)."""
+    keep = index.topic >= 0
+    if rows is not None:
+        keep &= rows
+    if unmet_only:
+        keep &= index.flag == 1
+    n_patterns = len(index.patterns)
+    topic = index.topic[keep].astype(np.int64)
+    counts = np.bincount(topic * n_patterns + index.pattern[keep], minlength=len(index.topics) * n_patterns)
+    present = np.bincount(topic, minlength=len(index.topics)) > 0  # groupby keeps the topics present only
+    table = counts.reshape(len(index.topics), n_patterns) @ index.patterns.astype(np.int64)
+    return pd.DataFrame(table[present], index=pd.Index(index.topics[present], name="topic"), columns=list(index.keys))
+
+
+def indexed_totals(index: GapIndex, rows: np.ndarray | None = None) -> tuple[int, int, int]:
+    """Of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all): how many mention at least
+    one area, state an expectation, and state an unmet one."""
+    per_pattern = np.bincount(_take(index.pattern, rows), minlength=len(index.patterns))
+    stated = int(np.count_nonzero(_take(index.stated, rows)))
+    return int(per_pattern[index.patterns.any(axis=1)].sum()), stated, int(np.count_nonzero(_take(index.flag, rows) == 1))

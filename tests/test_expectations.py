@@ -546,3 +546,106 @@ def test_period_codes_number_the_periods_as_factorizing_their_starts_does(freq):
     assert starts.dtype == np.asarray(want_starts).dtype
     none = _period_codes(pd.Series(pd.NaT, index=range(3), dtype="datetime64[ns, UTC]"), freq)
     assert none[0].tolist() == [-1, -1, -1] and len(none[1]) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Gap metrics from the per-run index (the dashboard's path) equal the frame functions
+# --------------------------------------------------------------------------------------------
+
+
+def _random_run(n: int, seed: int, rating: str) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    keys = ["speed_of_service", "fair_pricing", "product_quality", "omnichannel", "clear_policies"]
+    share = np.array([0.3, 0.1, 0.4, 0.02, 0.0])  # one area never mentioned
+    on = rng.random((n, len(keys))) < share
+    areas = [[k for k, hit in zip(keys, row, strict=True) if hit] for row in on]
+    met = rng.choice(np.array(["unmet", "met", None], dtype=object), n, p=[0.2, 0.1, 0.7])
+    stated = pd.notna(met) | (rng.random(n) < 0.02)  # a few statements without an outcome
+    source = np.where(stated, rng.choice(np.array([*SOURCES, "elsewhere"], dtype=object), n), None)
+    sentiment = rng.uniform(-1, 1, n)
+    sentiment[rng.random(n) < 0.03] = np.nan
+    seconds = pd.Timestamp("2023-11-20", tz="UTC").value // 10**9 + rng.integers(0, 500 * 86400, n)
+    dates = pd.Series(pd.to_datetime(seconds, unit="s", utc=True))
+    dates[rng.random(n) < 0.04] = pd.NaT
+    topic = pd.Series(rng.integers(-1, 12, n), dtype="Int64")
+    topic[rng.random(n) < 0.01] = pd.NA
+    stars = rng.integers(1, 6, n).astype(float)
+    ratings = {"numbers": pd.Series(stars), "text": pd.Series([f"{int(s)} stars" for s in stars], dtype=object)}[rating]
+    ratings[rng.random(n) < 0.1] = None
+    frame = pd.DataFrame({"date": dates, "sentiment": sentiment, "areas": areas, "expectation": stated,
+                          "expectation_met": met, "expectation_source": source, "topic": topic, "rating": ratings})
+    return frame.set_axis(np.arange(n) * 2 + 5)  # any index
+
+
+@pytest.mark.parametrize("rating", ["numbers", "text"])
+@pytest.mark.parametrize("kind", ["all", "most", "few", "none", "one topic"])
+def test_indexed_gap_metrics_equal_the_frame_functions(rating, kind):
+    from pipelines.expectations import (
+        gap_index,
+        indexed_gap_table,
+        indexed_gap_trend,
+        indexed_rating_column,
+        indexed_source_table,
+        indexed_topic_areas,
+        rating_column,
+    )
+
+    run = _random_run(6000, 11, rating)
+    keys = ["speed_of_service", "fair_pricing", "product_quality", "omnichannel", "clear_policies"]
+    rng = np.random.default_rng(2)
+    rows = {"all": None, "most": rng.random(len(run)) < 0.7, "few": rng.random(len(run)) < 0.004,
+            "none": np.zeros(len(run), dtype=bool), "one topic": (run["topic"] == 3).to_numpy(dtype=bool, na_value=False)}[kind]
+    picked = run if rows is None else run[rows]
+    index = gap_index(run, keys, ["rating"])
+    settings = ExpectationSettings(min_mentions=3)
+
+    def same(found: pd.DataFrame, want: pd.DataFrame) -> None:
+        assert list(found.columns) == list(want.columns) and len(found) == len(want)
+        for column in want:
+            if pd.api.types.is_float_dtype(want[column]):
+                np.testing.assert_allclose(found[column].to_numpy(float), want[column].to_numpy(float), rtol=1e-9,
+                                           atol=1e-12, err_msg=column)
+            else:
+                np.testing.assert_array_equal(found[column].to_numpy(), want[column].to_numpy(), err_msg=column)
+
+    rating_col = rating_column(picked, ["rating"])
+    assert indexed_rating_column(index, rows, ["rating"]) == rating_col
+    for col in (None, "rating"):
+        same(indexed_gap_table(index, rows, col, settings), area_gap_table(picked, keys, col, settings))
+    for freq in ("M", "W"):
+        same(indexed_gap_trend(index, rows, freq, settings), gap_trend(picked, freq, keys, settings))
+    stated = picked["expectation"].to_numpy()
+    same(indexed_source_table(index, rows), source_table(picked[stated], keys))
+    topics = indexed_topic_areas(index, rows)
+    want = topic_area_table(picked, area_keys=keys)
+    pd.testing.assert_frame_equal(topics, want, check_dtype=False, check_index_type=False)
+    unmet = (picked["expectation_met"] == "unmet").to_numpy(dtype=bool, na_value=False)
+    pd.testing.assert_frame_equal(indexed_topic_areas(index, rows, unmet_only=True),
+                                  topic_area_table(picked[unmet], area_keys=keys), check_dtype=False,
+                                  check_index_type=False)
+
+
+@pytest.mark.parametrize("kind", ["all", "numbers only", "text only", "no rating"])
+def test_indexed_ratings_read_a_mixed_column_as_the_frame_functions_do(kind):
+    """A column mixing numbers and text: rating_outcome reads a set of its values as numbers, or as text when
+    none is a number; the index reads every filter's rows the same way."""
+    from pipelines.expectations import gap_index, indexed_gap_table, indexed_rating_column, rating_column
+
+    run = _random_run(600, 3, "numbers")
+    rating = run["rating"].astype(object)
+    rating.iloc[:300] = [None if pd.isna(v) else f"{int(v)} stars" for v in rating.iloc[:300]]
+    run["rating"] = rating
+    text = np.arange(len(run)) < 300
+    rows = {"all": None, "numbers only": ~text, "text only": text, "no rating": run["rating"].isna().to_numpy()}[kind]
+    picked = run if rows is None else run[rows]
+    index = gap_index(run, None, ["rating"])
+    assert indexed_rating_column(index, rows, ["rating"]) == rating_column(picked, ["rating"])
+    found = indexed_gap_table(index, rows, "rating", ExpectationSettings(min_mentions=2))
+    want = area_gap_table(picked, list(index.keys), "rating", ExpectationSettings(min_mentions=2))
+    np.testing.assert_allclose(found["performance"].to_numpy(float), want["performance"].to_numpy(float), rtol=1e-9)
+    np.testing.assert_allclose(found["importance"].to_numpy(float), want["importance"].to_numpy(float), rtol=1e-9)
+
+
+def test_text_ratings_with_missing_values():
+    assert rating_outcome(pd.Series(["5 stars", None, "1 star", np.nan], dtype=object)).tolist()[::2] == [1.0, -1.0]
+    assert rating_outcome(pd.Series(["5 stars", None, "1 star"], dtype=object)).isna().tolist() == [False, True, False]

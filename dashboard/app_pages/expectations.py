@@ -93,13 +93,13 @@ with topics:
     st.caption("Select a topic to read all its messages.")
 with quotes:
     found = data.statements(view.ref, view.filter, area)
-    if found.empty:
+    if not len(found):
         st.info("No message about this area states an expectation.", icon=":material/format_quote:")
         st.stop()
-    counts = {"unmet": int((found["expectation_met"] == "unmet").sum()), "all": len(found)}
+    counts = {"unmet": int(found.unmet.sum()), "all": len(found)}
     counts["met"] = counts["all"] - counts["unmet"]
     show = st.segmented_control("Statements", list(SHOWN), format_func=lambda k: f"{SHOWN[k]} ({counts[k]})",
                                 default="unmet" if counts["unmet"] else "all", key="expectations_shown") or "all"
-    chosen = found if show == "all" else found[found["expectation_met"] == show]
+    chosen = found.rows if show == "all" else found.rows[found.unmet == (show == "unmet")]
     st.caption(f"{len(chosen[:10])} of {len(chosen)} statements; the stated expectation is highlighted.")
-    components.statement_list(data.with_texts(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES)
+    components.statement_list(data.rows_at(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES)
