@@ -15,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import html
+import json
 import math
 from collections.abc import Mapping
 
@@ -161,14 +163,13 @@ def _merged(base: dict, extra: dict) -> dict:
     return out
 
 
-def _layout(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None,
-            height: int = 420, legend: bool = True) -> go.Figure:
-    # The house style, set as one new layout rather than through update_layout / update_xaxes, which re-check
-    # every property path against the figure (about 10 ms a chart); the figure's JSON is the same.
+def _house_style(title: str, x_title: str | None = None, y_title: str | None = None, height: int = 420,
+                 legend: bool = True, x_axes: tuple[str, ...] = ("xaxis",), y_axes: tuple[str, ...] = ("yaxis",)) -> dict:
+    """The house layout (title, font, margins, legend, axes) as a layout dict for the named axes."""
     x_axis = {"showgrid": False, "automargin": True} | ({} if x_title is None else {"title": {"text": x_title}})
     y_axis = {"automargin": True, "gridcolor": "#E6E8EB", "zeroline": False} | (
         {} if y_title is None else {"title": {"text": y_title}})
-    style = {
+    return {
         "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 18}},
         "font": FONT,
         "height": height,
@@ -177,12 +178,30 @@ def _layout(fig: go.Figure, title: str, x_title: str | None = None, y_title: str
         "showlegend": legend,
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0, "title": {"text": ""},
                    "font": {"size": 13}},
-        **{axis.plotly_name: x_axis for axis in fig.select_xaxes()},
-        **{axis.plotly_name: y_axis for axis in fig.select_yaxes()},
+        **{axis: x_axis for axis in x_axes},
+        **{axis: y_axis for axis in y_axes},
     }
+
+
+def _layout(fig: go.Figure, title: str, x_title: str | None = None, y_title: str | None = None,
+            height: int = 420, legend: bool = True) -> go.Figure:
+    # The house style, set as one new layout rather than through update_layout / update_xaxes, which re-check
+    # every property path against the figure (about 10 ms a chart); the figure's JSON is the same.
+    style = _house_style(title, x_title, y_title, height, legend,
+                         tuple(axis.plotly_name for axis in fig.select_xaxes()),
+                         tuple(axis.plotly_name for axis in fig.select_yaxes()))
     current = fig.layout.to_plotly_json()
     current.pop("template", None)
     fig.layout = _merged(current, style)
+    _use_template(fig)
+    return fig
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, in the house template, without Plotly checking each property
+    on the way in (most of what a small chart costs: 20-50 ms a chart, on every filter change). The dicts are
+    written as Plotly's JSON has them; tests/test_charts.py checks every such chart against full validation."""
+    fig = go.Figure(data=data, layout=layout, _validate=False)
     _use_template(fig)
     return fig
 
@@ -638,22 +657,22 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     x_range = [lo - pad, hi + pad]
     top = max(imp.max(), i_cut)
     y_range = [-0.2 * top, top * 1.25]  # bands below and above the data hold the quadrant names
-    fig = go.Figure()
     corners = {"fix first": (x_range[0], p_cut, i_cut, y_range[1]), "keep it up": (p_cut, x_range[1], i_cut, y_range[1]),
                "low priority": (x_range[0], p_cut, y_range[0], i_cut),
                "possible overkill": (p_cut, x_range[1], y_range[0], i_cut)}
+    shapes, annotations = [], []
     for quadrant, (x0, x1, y0, y1) in corners.items():
-        fig.add_shape(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, fillcolor=QUADRANT_COLOURS[quadrant], opacity=0.07,
-                      line_width=0, layer="below")
+        shapes.append({"type": "rect", "x0": x0, "x1": x1, "y0": y0, "y1": y1, "fillcolor": QUADRANT_COLOURS[quadrant],
+                       "opacity": 0.07, "line": {"width": 0}, "layer": "below"})
         left, upper = x0 == x_range[0], y1 == y_range[1]
-        fig.add_annotation(x=0.01 if left else 0.99, y=0.99 if upper else 0.01, xref="x domain", yref="y domain",
-                           xanchor="left" if left else "right", yanchor="top" if upper else "bottom", showarrow=False,
-                           align="left" if left else "right",
-                           text=f"<b>{quadrant.upper()}</b> <span style='font-size:12px'>· "
-                                f"{QUADRANT_HINTS[quadrant]}</span>",
-                           font=dict(size=15, color=QUADRANT_COLOURS[quadrant]))
-    fig.add_vline(x=p_cut, line=dict(color="#9AA0A6", width=1.2, dash="dash"))
-    fig.add_hline(y=i_cut, line=dict(color="#9AA0A6", width=1.2, dash="dash"))
+        annotations.append({"x": 0.01 if left else 0.99, "y": 0.99 if upper else 0.01, "xref": "x domain", "yref": "y domain",
+                            "xanchor": "left" if left else "right", "yanchor": "top" if upper else "bottom",
+                            "showarrow": False, "align": "left" if left else "right",
+                            "text": f"<b>{quadrant.upper()}</b> <span style='font-size:12px'>· {QUADRANT_HINTS[quadrant]}</span>",
+                            "font": {"size": 15, "color": QUADRANT_COLOURS[quadrant]}})
+    cut_line = {"color": "#9AA0A6", "width": 1.2, "dash": "dash"}
+    shapes += [{"type": "line", "x0": p_cut, "x1": p_cut, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain", "line": cut_line},
+               {"type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": i_cut, "y1": i_cut, "yref": "y", "line": cut_line}]
     shown = [_area_name(names, a, 34) for a in ipa["area"]]
     mentions = ipa["mentions"].astype(float).to_numpy()
     diameters = np.maximum(np.sqrt(mentions / mentions.max()) * 56, 10)
@@ -664,30 +683,33 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
                     (0, 0, 330, 24), (width_px - 330, 0, width_px, 24)]
     spots = _label_spots(px, py, np.array([7.2 * len(html.unescape(t)) for t in shown]), diameters / 2, corner_boxes,
                          (width_px, height_px))
-    fig.add_trace(go.Scatter(
-        x=perf, y=imp, mode="markers+text", text=shown, textposition=spots,
-        textfont=dict(size=13, color="#262730"), cliponaxis=False, showlegend=False,
-        marker=dict(size=diameters, color=[QUADRANT_COLOURS[q] for q in ipa["quadrant"]], opacity=0.85,
-                    line=dict(color="white", width=1.5)),
-        customdata=np.column_stack([ipa["area"].astype(str), [html.escape(names.get(a, a)) for a in ipa["area"]],
-                                    ipa["mentions"].astype(int), (ipa["unmet_rate"].astype(float) * 100).fillna(0),
-                                    ipa["statements"].astype(int), ipa["quadrant"].str.capitalize()]),
-        hovertemplate="<b>%{customdata[1]}</b> · %{customdata[5]}<br>Performance %{x:+.2f} · importance "
-                      "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]:.0f}% of "
-                      "%{customdata[4]} expectation statements unmet<extra></extra>",
-    ))
+    bubbles = {
+        "type": "scatter", "x": perf, "y": imp, "mode": "markers+text", "text": shown, "textposition": spots,
+        "textfont": {"size": 13, "color": "#262730"}, "cliponaxis": False, "showlegend": False,
+        "marker": {"size": diameters, "color": [QUADRANT_COLOURS[q] for q in ipa["quadrant"]], "opacity": 0.85,
+                   "line": {"color": "white", "width": 1.5}},
+        "customdata": np.column_stack([ipa["area"].astype(str), [html.escape(names.get(a, a)) for a in ipa["area"]],
+                                       ipa["mentions"].astype(int), (ipa["unmet_rate"].astype(float) * 100).fillna(0),
+                                       ipa["statements"].astype(int), ipa["quadrant"].str.capitalize()]),
+        "hovertemplate": "<b>%{customdata[1]}</b> · %{customdata[5]}<br>Performance %{x:+.2f} · importance "
+                         "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]:.0f}% of "
+                         "%{customdata[4]} expectation statements unmet<extra></extra>",
+    }
     words = _outcome_words(outcome)
-    _layout(fig, title, f"Performance: mean {words} of messages about the area →",
-            "Importance: effect of a mention →", height=height, legend=False)
-    fig.update_layout(title=dict(subtitle=dict(
-        text=f"Bubble size = messages about the area · dashed lines = average of the areas shown · "
-             f"importance = how much a mention moves the {html.escape(outcome)}",
-        font=dict(size=13, color="#6B7280"))), margin=dict(t=86))
+    style = _house_style(title, f"Performance: mean {words} of messages about the area →",
+                         "Importance: effect of a mention →", height=height, legend=False)
     step = _nice_step(top / 4)
-    fig.update_xaxes(range=x_range, tickformat="+.2~f", zeroline=False, showgrid=True, gridcolor="#F0F1F3")
-    fig.update_yaxes(range=y_range, tickvals=np.arange(0, top * 1.25, step), tickformat=".2~f",
-                     gridcolor="#F0F1F3")
-    return fig
+    layout = _merged(style, {
+        "shapes": shapes, "annotations": annotations,
+        "title": {"subtitle": {"text": f"Bubble size = messages about the area · dashed lines = average of the areas "
+                                       f"shown · importance = how much a mention moves the {html.escape(outcome)}",
+                               "font": {"size": 13, "color": "#6B7280"}}},
+        "margin": {"t": 86},
+        "xaxis": {"range": x_range, "tickformat": "+.2~f", "zeroline": False, "showgrid": True, "gridcolor": "#F0F1F3"},
+        "yaxis": {"range": y_range, "tickvals": np.arange(0, top * 1.25, step), "tickformat": ".2~f",
+                  "gridcolor": "#F0F1F3"},
+    })
+    return _figure([bubbles], layout)
 
 
 def _nice_step(raw: float) -> float:
@@ -714,43 +736,58 @@ def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Ex
     y = [_area_name(names, a, 34) for a in rows["area"]]
     custom = np.column_stack([rows["area"].astype(str), [html.escape(names.get(a, a)) for a in rows["area"]],
                               rows["unmet"], rows["statements"]])
-    fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.05,
-                        subplot_titles=("<b>Unmet expectations</b>", "<b>Mean sentiment</b>",
-                                        "<b>Messages about the area</b>"))
+    panels = _side_by_side(("<b>Unmet expectations</b>", "<b>Mean sentiment</b>", "<b>Messages about the area</b>"))
     rate = rows["unmet_rate"].astype(float)
-    fig.add_trace(go.Bar(
-        x=(rate * 100).fillna(0), y=y, orientation="h", marker_color=QUADRANT_COLOURS["fix first"], customdata=custom,
-        text=[format_share(r) if pd.notna(r) else "" for r in rate], textposition="outside", cliponaxis=False,
-        hovertemplate="<b>%{customdata[1]}</b><br>%{text} unmet: %{customdata[2]} of %{customdata[3]} "
-                      "expectation statements<extra></extra>",
-    ), row=1, col=1)
     mean = rows["mean_sentiment"].astype(float)
-    fig.add_trace(go.Bar(
-        x=mean.fillna(0), y=y, orientation="h", customdata=custom, textposition="outside", cliponaxis=False,
-        marker_color=[SENTIMENT_COLOURS["positive" if v >= 0.1 else "negative" if v <= -0.25 else "neutral"]
-                      for v in mean.fillna(0)],
-        text=[format_sentiment(v) if pd.notna(v) else "" for v in mean],
-        hovertemplate="<b>%{customdata[1]}</b><br>Mean sentiment %{text}<extra></extra>",
-    ), row=1, col=2)
-    fig.add_trace(go.Bar(
-        x=rows["mentions"], y=y, orientation="h", marker_color=ACCENT, customdata=custom, textposition="outside",
-        cliponaxis=False, text=[f"{n:,} ({format_share(s)})" for n, s in zip(rows["mentions"], rows["share"], strict=True)],
-        hovertemplate="<b>%{customdata[1]}</b><br>%{text} of the messages<extra></extra>",
-    ), row=1, col=3)
+    bar = {"type": "bar", "y": y, "orientation": "h", "customdata": custom, "textposition": "outside", "cliponaxis": False}
+    data = [
+        bar | {"x": (rate * 100).fillna(0).to_numpy(), "marker": {"color": QUADRANT_COLOURS["fix first"]}, "xaxis": "x",
+               "yaxis": "y", "text": [format_share(r) if pd.notna(r) else "" for r in rate],
+               "hovertemplate": "<b>%{customdata[1]}</b><br>%{text} unmet: %{customdata[2]} of %{customdata[3]} "
+                                "expectation statements<extra></extra>"},
+        bar | {"x": mean.fillna(0).to_numpy(), "xaxis": "x2", "yaxis": "y2",
+               "marker": {"color": [SENTIMENT_COLOURS["positive" if v >= 0.1 else "negative" if v <= -0.25 else "neutral"]
+                                    for v in mean.fillna(0)]},
+               "text": [format_sentiment(v) if pd.notna(v) else "" for v in mean],
+               "hovertemplate": "<b>%{customdata[1]}</b><br>Mean sentiment %{text}<extra></extra>"},
+        bar | {"x": rows["mentions"].to_numpy(), "marker": {"color": ACCENT}, "xaxis": "x3", "yaxis": "y3",
+               "text": [f"{n:,} ({format_share(s)})" for n, s in zip(rows["mentions"], rows["share"], strict=True)],
+               "hovertemplate": "<b>%{customdata[1]}</b><br>%{text} of the messages<extra></extra>"},
+    ]
     for col, values, x in ((1, rate, 0.0), (2, mean, 0.0)):
         missing = values.isna().to_numpy()
         if missing.any():
-            fig.add_trace(go.Scatter(x=np.full(missing.sum(), x), y=np.array(y)[missing], mode="text",
-                                     text="  too few messages", textposition="middle right", hoverinfo="skip",
-                                     textfont=dict(color="#8A9099", size=12)), row=1, col=col)
-    _layout(fig, title, height=max(300, 100 + 38 * len(rows)), legend=False)
-    fig.update_xaxes(showgrid=False, showticklabels=False, zeroline=False)
-    fig.update_xaxes(range=[0, max(float(rate.max() * 100) if rate.notna().any() else 0, 10) * 1.35], row=1, col=1)
-    fig.update_xaxes(range=[-1.35, 1.35], zeroline=True, zerolinecolor="#9AA0A6", row=1, col=2)
-    fig.update_xaxes(range=[0, float(rows["mentions"].max()) * 1.45 + 1], row=1, col=3)
-    fig.update_annotations(font=dict(size=14, color="#4B5563"))
-    fig.update_layout(bargap=0.3)
-    return fig
+            data.append({"type": "scatter", "x": np.full(missing.sum(), x), "y": np.array(y)[missing], "mode": "text",
+                         "text": "  too few messages", "textposition": "middle right", "hoverinfo": "skip",
+                         "textfont": {"color": "#8A9099", "size": 12}, "xaxis": f"x{col if col > 1 else ''}",
+                         "yaxis": f"y{col if col > 1 else ''}"})
+    x_axes = ("xaxis", "xaxis2", "xaxis3")
+    hidden = {"showgrid": False, "showticklabels": False, "zeroline": False}
+    ranges = {"xaxis": {"range": [0, max(float(rate.max() * 100) if rate.notna().any() else 0, 10) * 1.35]},
+              "xaxis2": {"range": [-1.35, 1.35], "zeroline": True, "zerolinecolor": "#9AA0A6"},
+              "xaxis3": {"range": [0, float(rows["mentions"].max()) * 1.45 + 1]}}
+    layout = _merged(panels, _house_style(title, height=max(300, 100 + 38 * len(rows)), legend=False, x_axes=x_axes,
+                                          y_axes=("yaxis", "yaxis2", "yaxis3")))
+    layout = _merged(layout, {axis: hidden for axis in x_axes})
+    layout = _merged(layout, ranges)
+    for note in layout["annotations"]:
+        note["font"] = {"size": 14, "color": "#4B5563"}
+    layout["bargap"] = 0.3
+    return _figure(data, layout)
+
+
+@functools.lru_cache(maxsize=8)
+def _side_by_side_layout(titles: tuple[str, ...]) -> str:
+    fig = make_subplots(rows=1, cols=len(titles), shared_yaxes=True, horizontal_spacing=0.05, subplot_titles=titles)
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)
+    return json.dumps(layout)
+
+
+def _side_by_side(titles: tuple[str, ...]) -> dict:
+    """The layout of panels side by side sharing their y axis, with these titles (as make_subplots lays them out;
+    worked out once, then copied: make_subplots alone takes longer than the rest of a chart)."""
+    return json.loads(_side_by_side_layout(titles))
 
 
 def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str = "unmet_rate",
@@ -774,34 +811,34 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
         return empty_chart(title, "Too few messages per period to show a trend.")
     weight = "mentions" if measure == "mentions" else "statements"
     order = shown.groupby("area")[weight].sum().sort_values(ascending=False).index[:max_areas]
-    fig = go.Figure()
+    value = {"unmet_rate": "%{y:.0f}% unmet (%{customdata[3]} of %{customdata[2]} statements)",
+             "mean_sentiment": "mean sentiment %{y:+.2f} (%{customdata[4]} messages)",
+             "mentions": "%{y:,} messages"}[measure]
+    data = []
     for area in order:
         rows = trend[trend["area"] == area].sort_values("period")
         values = rows[measure] * 100 if measure == "unmet_rate" else rows[measure]
         name = names.get(area, area)
-        value = {"unmet_rate": "%{y:.0f}% unmet (%{customdata[3]} of %{customdata[2]} statements)",
-                 "mean_sentiment": "mean sentiment %{y:+.2f} (%{customdata[4]} messages)",
-                 "mentions": "%{y:,} messages"}[measure]
-        fig.add_trace(go.Scatter(
-            x=_naive(rows["period"]), y=values, name=_text(name, 34), mode="lines+markers", connectgaps=False,
-            line=dict(color=area_colour(area, names), width=2.5), marker=dict(size=7),
-            customdata=np.column_stack([np.full(len(rows), area), _iso(rows["period"]), rows["statements"],
-                                        rows["unmet"], rows["mentions"]]),
-            hovertemplate=f"<b>{html.escape(name)}</b><br>%{{x}}<br>{value}<extra></extra>",
-        ))
-    _layout(fig, title, None, _GAP_MEASURES[measure])
-    _date_axis(fig, granularity)
+        data.append({
+            "type": "scatter", "x": _naive(rows["period"]).to_numpy(), "y": values.to_numpy(), "name": _text(name, 34),
+            "mode": "lines+markers", "connectgaps": False, "line": {"color": area_colour(area, names), "width": 2.5},
+            "marker": {"size": 7},
+            "customdata": np.column_stack([np.full(len(rows), area), _iso(rows["period"]), rows["statements"],
+                                           rows["unmet"], rows["mentions"]]),
+            "hovertemplate": f"<b>{html.escape(name)}</b><br>%{{x}}<br>{value}<extra></extra>",
+        })
+    layout = _merged(_house_style(title, None, _GAP_MEASURES[measure]),
+                     {"xaxis": {"tickformat": _DATE_FORMAT[granularity], "hoverformat": _HOVER_DATE[granularity]}})
     if measure == "unmet_rate":
-        fig.update_yaxes(range=[0, 105], ticksuffix="%")
         note = f"{word.capitalize()}s with too few messages about an area are skipped."
-        fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=13, color="#6B7280"))),
-                          margin=dict(t=80))
+        layout = _merged(layout, {"yaxis": {"range": [0, 105], "ticksuffix": "%"}, "margin": {"t": 80},
+                                  "title": {"subtitle": {"text": note, "font": {"size": 13, "color": "#6B7280"}}}})
     elif measure == "mean_sentiment":
-        fig.update_yaxes(range=[-1.05, 1.05], tickformat="+.1f")
+        layout = _merged(layout, {"yaxis": {"range": [-1.05, 1.05], "tickformat": "+.1f"}})
     else:
-        fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(hovermode="closest")
-    return fig
+        layout = _merged(layout, {"yaxis": {"rangemode": "tozero"}})
+    layout["hovermode"] = "closest"
+    return _figure(data, layout)
 
 
 def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
@@ -821,21 +858,22 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
     areas = list(totals.index)
     y = [_area_name(names, a, 34) for a in areas]
     grid = sources.set_index(["area", "source"])
-    fig = go.Figure()
+    data = []
     for source in SOURCES:
         counts = [int(grid["statements"].get((a, source), 0)) for a in areas]
         unmet = [int(grid["unmet"].get((a, source), 0)) for a in areas]
         label = SOURCE_NAMES.get(source, source)
-        fig.add_trace(go.Bar(
-            x=counts, y=y, orientation="h", name=html.escape(label), marker_color=SOURCE_COLOURS.get(source, ACCENT),
-            text=[f"{c}" if c and c / totals.max() >= 0.06 else "" for c in counts],
-            textposition="inside", insidetextanchor="middle", textangle=0,
-            customdata=np.column_stack([areas, np.full(len(areas), source), unmet,
-                                        [html.escape(names.get(a, a)) for a in areas]]),
-            hovertemplate=f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{x}} statements "
-                          f"(%{{customdata[2]}} unmet)<extra></extra>",
-        ))
-    _layout(fig, title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas)))
-    fig.update_layout(barmode="stack", bargap=0.3, legend=dict(traceorder="normal", y=-0.22))
-    fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
-    return fig
+        data.append({
+            "type": "bar", "x": counts, "y": y, "orientation": "h", "name": html.escape(label),
+            "marker": {"color": SOURCE_COLOURS.get(source, ACCENT)},
+            "text": [f"{c}" if c and c / totals.max() >= 0.06 else "" for c in counts],
+            "textposition": "inside", "insidetextanchor": "middle", "textangle": 0,
+            "customdata": np.column_stack([areas, np.full(len(areas), source), unmet,
+                                           [html.escape(names.get(a, a)) for a in areas]]),
+            "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{x}} statements "
+                             f"(%{{customdata[2]}} unmet)<extra></extra>",
+        })
+    layout = _merged(_house_style(title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas))),
+                     {"barmode": "stack", "bargap": 0.3, "legend": {"traceorder": "normal", "y": -0.22},
+                      "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "rangemode": "tozero"}})
+    return _figure(data, layout)

@@ -1566,18 +1566,16 @@ def gap_index(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, co
         mentions: The messages' :func:`mention_matrix` when the caller has it already.
     """
     on = _given_mentions(messages, area_keys, mentions)
-    packed = np.packbits(on.to_numpy(dtype=bool), axis=1)
-    uniques, pattern = np.unique(packed, axis=0, return_inverse=True)
-    patterns = np.unpackbits(uniques, axis=1, count=on.shape[1]).astype(bool) if len(uniques) else \
-        np.zeros((0, on.shape[1]), dtype=bool)
+    patterns, pattern = _area_patterns(on.to_numpy(dtype=bool))
     unmet, met = _met_flags(messages)
     n = len(messages)
     stated = (messages["expectation"].fillna(False).astype(bool).to_numpy() if "expectation" in messages
               else np.zeros(n, dtype=bool))
     source = np.full(n, -1, dtype=np.int8)
     if "expectation_source" in messages:
-        for k, src in enumerate(SOURCES):
-            source[(messages["expectation_source"] == src).to_numpy(dtype=bool, na_value=False)] = k
+        codes, values = pd.factorize(messages["expectation_source"])  # each distinct value looked up once
+        where = np.array([SOURCES.index(v) if v in SOURCES else -1 for v in values] + [-1], dtype=np.int8)
+        source = where[codes]  # code -1 (missing) takes the last entry
     if "topic" in messages:
         topic, topics = pd.factorize(messages["topic"], sort=True)
         topics = np.asarray(topics)
@@ -1590,6 +1588,22 @@ def gap_index(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, co
                     sentiment=messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan),
                     topic=np.asarray(topic, dtype=np.int32), topics=topics,
                     dates=messages["date"] if "date" in messages else None, ratings=ratings, _periods={})
+
+
+def _area_patterns(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a mention matrix (patterns × areas) and each message's pattern."""
+    n, k = on.shape
+    if k > 62:  # more areas than bits in a number: compare the rows' bytes
+        uniques, pattern = np.unique(np.packbits(on, axis=1), axis=0, return_inverse=True)
+        return np.unpackbits(uniques, axis=1, count=k).astype(bool), pattern.reshape(-1)
+    code = np.zeros(n, dtype=np.int64)  # a message's areas as the bits of one number
+    for j in range(k):
+        code |= on[:, j].astype(np.int64) << j
+    if n and (1 << k) <= 4 * n + 1024:  # few possible numbers: those in use are found with one bincount
+        pattern, used = _number_used(code, np.ones(n, dtype=bool))
+    else:
+        used, pattern = np.unique(code, return_inverse=True)
+    return ((used[:, None] >> np.arange(k)) & 1).astype(bool), pattern.reshape(-1)
 
 
 def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:

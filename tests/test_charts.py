@@ -240,3 +240,19 @@ def test_expectation_sources_chart_stacks_sources_per_area(tagged):
     none = sources.assign(statements=0)
     assert charts.expectation_sources_chart(none, AREA_NAMES).layout.annotations[0].text.startswith("No expectation")
     json.loads(fig.to_json())
+
+
+def test_expectation_charts_built_without_plotly_checks_pass_them(tagged):
+    """The expectation charts are built from plain dicts without Plotly's property checks (they cost more than
+    the rest of a filter change at a million messages): every property must still be one Plotly knows, with a
+    valid value, and the validated figure must be the same chart."""
+    gaps = ex.area_gap_table(tagged, list(AREA_NAMES), rating_col="rating")
+    few = gaps.assign(unmet_rate=gaps["unmet_rate"].where(gaps["area"] != "price"))
+    trend = ex.gap_trend(tagged, "W", list(AREA_NAMES))
+    figures = [charts.ipa_chart(ex.ipa_table(gaps), AREA_NAMES, "rating"), charts.area_gap_bars(few, AREA_NAMES),
+               charts.expectation_sources_chart(ex.source_table(tagged, list(AREA_NAMES)), AREA_NAMES),
+               *(charts.gap_trend_chart(trend, AREA_NAMES, measure, "week")
+                 for measure in ("unmet_rate", "mean_sentiment", "mentions"))]
+    for fig in figures:
+        checked = go.Figure(json.loads(fig.to_json()))  # raises on an unknown property or a bad value
+        assert json.loads(checked.to_json()) == json.loads(fig.to_json())

@@ -649,3 +649,14 @@ def test_indexed_ratings_read_a_mixed_column_as_the_frame_functions_do(kind):
 def test_text_ratings_with_missing_values():
     assert rating_outcome(pd.Series(["5 stars", None, "1 star", np.nan], dtype=object)).tolist()[::2] == [1.0, -1.0]
     assert rating_outcome(pd.Series(["5 stars", None, "1 star"], dtype=object)).isna().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("areas", [0, 3, 30, 70])
+def test_area_patterns_give_each_message_its_set_of_areas(areas):
+    from pipelines.expectations import _area_patterns
+
+    rng = np.random.default_rng(areas)
+    on = rng.random((500, areas)) < 0.1
+    patterns, pattern = _area_patterns(on)
+    np.testing.assert_array_equal(patterns[pattern], on)  # each message's row gives back its areas
+    assert len(np.unique(patterns, axis=0)) == len(patterns) == len(np.unique(on, axis=0))  # each set once
