@@ -12,7 +12,7 @@ each backend, in the same process and run, and prints:
 - topics found afresh on each backend's vectors: adjusted Rand index against the fp32 topics.
 
 The issue's bar for a default: cosine ≥ 0.99 and agreement ≥ 95%. Results go to
-bench/results/encoder.md.
+bench/results/encoder.md (``--out`` names another file there, for another CPU: the header says which).
 """
 
 from __future__ import annotations
@@ -56,9 +56,21 @@ def _topic_figures(texts: list[str], vectors: dict[str, np.ndarray]) -> dict[str
     return out
 
 
+def _cpu() -> str:
+    """The CPU's model name and its matrix instructions: speeds differ by a factor of two between the CPUs CI draws."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown")
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    return f"{model} ({', '.join(f for f in ('amx_bf16', 'avx512_bf16', 'avx512_vnni') if f in flags) or 'no bf16 or VNNI'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="messages per data set (default 2000)")
+    parser.add_argument("--out", default="encoder.md", help="file name in bench/results (default encoder.md)")
     args = parser.parse_args()
 
     from pipelines.embed import SentenceTransformerEncoder, cpu_has_bf16
@@ -74,7 +86,7 @@ def main() -> None:
                     "onnx int8": onnx}
         compile_s = 0.0
         lines = [f"# Encoder backends: {args.n:,} real messages per data set, all-MiniLM-L6-v2, 2 CPU cores",
-                 "", f"CPU with native bf16: {cpu_has_bf16()}. ONNX export and int8 quantisation: {export_s:.0f} s, "
+                 "", f"CPU: {_cpu()}; native bf16: {cpu_has_bf16()}. ONNX export and int8 quantisation: {export_s:.0f} s, "
                  "once (kept beside the cache).", ""]
         for data in ("fine food", "cfpb"):
             texts = _texts(data, args.n)
@@ -105,7 +117,7 @@ def main() -> None:
               "A re-fit's ARI measures how much UMAP and HDBSCAN move when the vectors move slightly; "
               "fp32 against itself is 1.000 because the fit is seeded.", ""]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encoder.md").write_text("\n".join(lines))
+    (RESULTS / args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
 

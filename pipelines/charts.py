@@ -364,28 +364,26 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
     where = dict(zip(topics[starts].tolist(), np.split(order, starts[1:]), strict=True))
     x, y = points["x"].to_numpy(), points["y"].to_numpy()
     ids, hover = points["message_id"].astype(str).to_numpy(dtype=object), hover.to_numpy(dtype=object)
-    traces = []
+    traces, notes = [], []
     for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
         rows = where[topic]
         label = labels.get(int(topic), f"Topic {topic}")
-        traces.append(go.Scattergl(
-            x=x[rows], y=y[rows], mode="markers", name=_text(label),
-            marker=dict(color=topic_colour(topic), size=7, opacity=0.75, line=dict(width=0)),
-            customdata=np.column_stack([np.full(len(rows), int(topic), dtype=object), ids[rows], hover[rows]]),
-            hovertemplate=f"<b>{html.escape(label)}</b><br>%{{customdata[2]}}<extra></extra>",
-        ))
-    fig = go.Figure(data=traces)
+        traces.append({
+            "type": "scattergl", "x": x[rows], "y": y[rows], "mode": "markers", "name": _text(label),
+            "marker": {"color": topic_colour(topic), "size": 7, "opacity": 0.75, "line": {"width": 0}},
+            "customdata": np.column_stack([np.full(len(rows), int(topic), dtype=object), ids[rows], hover[rows]]),
+            "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{customdata[2]}}<extra></extra>",
+        })
     for topic in [t for t in sizes.index if t != NO_TOPIC][:label_topics]:
         rows = where[topic]
-        fig.add_annotation(x=float(np.median(x[rows])), y=float(np.median(y[rows])), showarrow=False,
-                           text=_text(labels.get(int(topic), f"Topic {topic}"), 24),
-                           font=dict(size=12, color="#262730"), bgcolor="rgba(255,255,255,0.75)", borderpad=2)
-    _layout(fig, title, None, None, height=580)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_layout(legend=dict(orientation="v", y=1, yanchor="top", x=1.02, xanchor="left"),
-                      margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+        notes.append({"x": float(np.median(x[rows])), "y": float(np.median(y[rows])), "showarrow": False,
+                      "text": _text(labels.get(int(topic), f"Topic {topic}"), 24), "font": {"size": 12, "color": "#262730"},
+                      "bgcolor": "rgba(255,255,255,0.75)", "borderpad": 2})
+    layout = _merged(_house_style(title, None, None, height=580), {
+        "annotations": notes, "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "legend": {"orientation": "v", "y": 1, "yanchor": "top", "x": 1.02, "xanchor": "left"},
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 10}})
+    return _figure(traces, layout)
 
 
 def period_comparison_chart(table: pd.DataFrame, current_label: str, previous_label: str, n: int = 12,

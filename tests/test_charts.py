@@ -242,8 +242,8 @@ def test_expectation_sources_chart_stacks_sources_per_area(tagged):
     json.loads(fig.to_json())
 
 
-def test_expectation_charts_built_without_plotly_checks_pass_them(tagged):
-    """The expectation charts are built from plain dicts without Plotly's property checks (they cost more than
+def test_charts_built_without_plotly_checks_pass_them(tagged):
+    """The expectation charts and the topic map are built from plain dicts without Plotly's property checks (they cost more than
     the rest of a filter change at a million messages): every property must still be one Plotly knows, with a
     valid value, and the validated figure must be the same chart."""
     gaps = ex.area_gap_table(tagged, list(AREA_NAMES), rating_col="rating")
@@ -253,6 +253,9 @@ def test_expectation_charts_built_without_plotly_checks_pass_them(tagged):
                charts.expectation_sources_chart(ex.source_table(tagged, list(AREA_NAMES)), AREA_NAMES),
                *(charts.gap_trend_chart(trend, AREA_NAMES, measure, "week")
                  for measure in ("unmet_rate", "mean_sentiment", "mentions"))]
+    points = pd.DataFrame({"x": np.arange(30.0), "y": np.arange(30.0) % 7, "topic": np.arange(30) % 4 - 1,
+                           "message_id": [f"m{i}" for i in range(30)], "text": [f"<b>text</b> {i}" for i in range(30)]})
+    figures.append(charts.topic_map_chart(points, {0: "Delivery", 1: "Taste <i>", 2: "Price"}, max_points=20))
     for fig in figures:
         checked = go.Figure(json.loads(fig.to_json()))  # raises on an unknown property or a bad value
         assert json.loads(checked.to_json()) == json.loads(fig.to_json())
