@@ -489,20 +489,13 @@ def expectation_areas(ref: RunRef) -> dict[str, str] | None:
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
-def _mentions(ref: RunRef) -> pd.DataFrame:
-    # Which areas each message of the run mentions (read-only), found once: filtered views look their rows up,
-    # and every gap metric takes it instead of reading the messages' area lists again.
-    return expectations.mention_matrix(_run(ref).messages, list(expectation_areas(ref) or {}))
-
-
-@st.cache_resource(max_entries=3, show_spinner=False)
 def _gap_index(ref: RunRef) -> expectations.GapIndex:
     # The run's messages reduced to what the gap metrics count (read-only), built once: any filter's gap tables
     # are then a few bincounts over its rows (at a million messages, a filter keeping most of them in a tenth
     # of the time the frame functions take over a copy of its rows).
     run = _run(ref)
     return expectations.gap_index(run.messages, list(expectation_areas(ref) or {}),
-                                  run.manifest.get("columns", {}).get("metadata", []), mentions=_mentions(ref))
+                                  run.manifest.get("columns", {}).get("metadata", []))
 
 
 def _rows(ref: RunRef, f: MessageFilter) -> np.ndarray | None:
@@ -568,22 +561,14 @@ class Statements:
 def statements(ref: RunRef, f: MessageFilter, area: str) -> Statements:
     """The filtered messages that state an expectation about ``area``: unmet first, most negative first
     (positions only: a page takes the few it shows with :func:`rows_at`; read-only: shared by all sessions)."""
-    stated, unmet, sentiment = _statement_keys(ref)
-    on = _mentions(ref)[area].to_numpy() & stated
+    index = _gap_index(ref)  # the run's per-message areas, statements and sentiment, held once
+    on = index.patterns[index.pattern, index.keys.index(area)] & index.stated
     found = np.flatnonzero(on if f.is_empty else on & _mask(ref, f))
-    found = found[np.lexsort((sentiment[found], ~unmet[found]))]  # unmet first, then by sentiment; stable
-    return Statements(found, unmet[found])
+    unmet = index.flag[found] == 1
+    order = np.lexsort((index.sentiment[found], ~unmet))  # unmet first, then by sentiment; stable
+    return Statements(found[order], unmet[order])
 
 
 def rows_at(ref: RunRef, positions: np.ndarray) -> pd.DataFrame:
     """The run's messages at these positions, with their texts (for the few rows a page shows)."""
     return with_texts(ref, _run(ref).messages.take(positions))
-
-
-@st.cache_resource(max_entries=3, show_spinner=False)
-def _statement_keys(ref: RunRef) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    # Per message of the run: states an expectation, states an unmet one, sentiment (what statements() sorts by).
-    rows = _run(ref).messages
-    return (rows["expectation"].fillna(False).astype(bool).to_numpy(),
-            (rows["expectation_met"] == "unmet").to_numpy(dtype=bool, na_value=False),
-            rows["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan))

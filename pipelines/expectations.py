@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -1115,13 +1115,25 @@ def rating_outcome(ratings: pd.Series) -> pd.Series:
     numeric = pd.to_numeric(ratings, errors="coerce")
     if numeric.isna().all() and ratings.notna().any():
         numeric = _rating_text_numbers(ratings)
-    lo, hi = numeric.min(), numeric.max()
+    return pd.Series(_scaled_ratings(numeric.to_numpy(dtype=np.float64, na_value=np.nan)), index=ratings.index,
+                     name=ratings.name)
+
+
+def _scaled_ratings(values: np.ndarray) -> np.ndarray:
+    """Ratings (numbers, NaN where missing) scaled to -1..1 over their observed range; 0 when it has no width."""
+    known = values[~np.isnan(values)]
+    lo, hi = (known.min(), known.max()) if len(known) else (np.nan, np.nan)
     if not np.isfinite(lo) or hi == lo:
-        return numeric * 0.0
-    return 2.0 * (numeric - lo) / (hi - lo) - 1.0
+        return values * 0.0
+    return 2.0 * (values - lo) / (hi - lo) - 1.0
 
 
-def area_importance(mentions: pd.DataFrame, outcome: pd.Series, floor: float = 0.01, ridge: float = 1.0) -> pd.Series:
+IMPORTANCE_RIDGE = 1.0
+"""L2 penalty of the importance regression: keeps rarely mentioned areas from getting wild coefficients."""
+
+
+def area_importance(mentions: pd.DataFrame, outcome: pd.Series, floor: float = 0.01,
+                    ridge: float = IMPORTANCE_RIDGE) -> pd.Series:
     """How strongly mentioning each area moves the outcome: |coefficient| of a joint linear regression.
 
     The outcome (sentiment, or the rating scaled to -1..1) is regressed on all areas' mention
@@ -1161,12 +1173,20 @@ def area_importance(mentions: pd.DataFrame, outcome: pd.Series, floor: float = 0
     for j, mentioned in enumerate(by_area):
         np.copyto(row, mentioned)
         sums[j] = row @ y
-    mean_x = counts[varies] / n
-    sxx = co_mentions - n * np.outer(mean_x, mean_x)
-    sxy = sums - n * mean_x * y.mean()
-    beta, *_ = np.linalg.lstsq(sxx + ridge * np.eye(len(mean_x)), sxy, rcond=None)
-    importance[varies] = np.maximum(np.abs(beta), floor)
+    importance[varies] = _importance_from_sums(co_mentions, sums, counts[varies], n, y.sum(), floor, ridge)
     return importance
+
+
+def _importance_from_sums(co_mentions: np.ndarray, sums: np.ndarray, counts: np.ndarray, n: float, total: float,
+                          floor: float, ridge: float) -> np.ndarray:
+    """|coefficients| of the ridge regression of the outcome on the areas' mention indicators, with an unpenalised
+    intercept, at least ``floor``: solved from the centred normal equations, made from sums (co-mention counts,
+    the outcome summed over each area's messages, mentions per area, messages, the outcome's total)."""
+    mean_x = counts / n
+    sxx = co_mentions - n * np.outer(mean_x, mean_x)
+    sxy = sums - n * mean_x * (total / n)
+    beta, *_ = np.linalg.lstsq(sxx + ridge * np.eye(len(mean_x)), sxy, rcond=None)
+    return np.maximum(np.abs(beta), floor)
 
 
 def _given_mentions(messages: pd.DataFrame, area_keys: Sequence[str] | None,
@@ -1189,6 +1209,12 @@ def _met_flags(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     met = messages["expectation_met"]
     return ((met == "unmet").to_numpy(dtype=bool, na_value=False),
             (met == "met").to_numpy(dtype=bool, na_value=False))
+
+
+def _met_codes(messages: pd.DataFrame) -> np.ndarray:
+    """Per message: 1 = states an unmet expectation, 2 = a met one, 0 = neither (from :func:`_met_flags`)."""
+    unmet, met = _met_flags(messages)
+    return np.where(unmet, 1, np.where(met, 2, 0)).astype(np.int8)
 
 
 def _mean(values: np.ndarray) -> float:
@@ -1387,7 +1413,6 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     settings = settings or ExpectationSettings()
     mentions = _given_mentions(messages, area_keys, mentions)
     on = mentions.to_numpy(dtype=bool)
-    unmet, met = _met_flags(messages)
     sentiment = messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan)
     # Counted with bincounts keyed by period, not a pass per period. Messages without a date are in no period,
     # as groupby would have them.
@@ -1398,7 +1423,7 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
         return pd.DataFrame(columns=columns)
     # Per area, the messages that mention it (positions, in message order) and their periods; bincounts over
     # them give mentions, unmet and met statements and the sentiment sums (added in message order).
-    flags = np.where(unmet, 1, np.where(met, 2, 0))
+    flags = _met_codes(messages)
     counts = np.zeros((n_periods, n_areas, 3), dtype=np.int64)
     sentiment_sum = np.zeros((n_periods, n_areas))
     sentiment_n = np.zeros((n_periods, n_areas), dtype=np.int64)
@@ -1464,11 +1489,15 @@ RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
 """A metadata column whose name holds one of these reads as a rating."""
 
 
+def _reads_as_rating(column: str) -> bool:
+    return any(w in column.lower() for w in RATING_WORDS)
+
+
 def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
     """A metadata column that reads as a rating and varies among ``messages``: importance and performance
     are then measured on it (else on sentiment). Shared by the dashboard and snapshots."""
     for column in columns:
-        if column in messages and any(w in column.lower() for w in RATING_WORDS) and messages[column].notna().any():
+        if column in messages and _reads_as_rating(column) and messages[column].notna().any():
             if rating_outcome(messages[column]).nunique() >= 2:
                 return column
     return None
@@ -1509,7 +1538,7 @@ class GapIndex:
     pattern: np.ndarray
     """Per message: its row in ``patterns``."""
     flag: np.ndarray
-    """Per message: 1 = states an unmet expectation, 2 = a met one, 0 = neither (as :func:`_met_flags`)."""
+    """Per message: 1 = states an unmet expectation, 2 = a met one, 0 = neither (:func:`_met_codes`)."""
     stated: np.ndarray
     """Per message: states an expectation (the ``expectation`` column)."""
     source: np.ndarray
@@ -1525,7 +1554,7 @@ class GapIndex:
     ratings: dict[str, tuple[np.ndarray, np.ndarray | None]]
     """Per rating-like metadata column: its values read as numbers, and as text with numbers (``None`` when
     every value is a number), NaN where missing (see :func:`_subset_ratings`)."""
-    _periods: dict
+    _periods: dict = field(default_factory=dict, repr=False)
 
     def period_codes(self, freq: str) -> tuple[np.ndarray, np.ndarray]:
         """:func:`_period_codes` of all messages' dates (found once per frequency)."""
@@ -1567,7 +1596,6 @@ def gap_index(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, co
     """
     on = _given_mentions(messages, area_keys, mentions)
     patterns, pattern = _area_patterns(on.to_numpy(dtype=bool))
-    unmet, met = _met_flags(messages)
     n = len(messages)
     stated = (messages["expectation"].fillna(False).astype(bool).to_numpy() if "expectation" in messages
               else np.zeros(n, dtype=bool))
@@ -1582,12 +1610,12 @@ def gap_index(messages: pd.DataFrame, area_keys: Sequence[str] | None = None, co
     else:
         topic, topics = np.full(n, -1), np.array([], dtype=np.int64)
     ratings = {column: _rating_readings(messages[column]) for column in columns
-               if column in messages and any(w in column.lower() for w in RATING_WORDS)}
+               if column in messages and _reads_as_rating(column)}
     return GapIndex(keys=tuple(on.columns), patterns=patterns, pattern=pattern.reshape(-1).astype(np.int32),
-                    flag=np.where(unmet, 1, np.where(met, 2, 0)).astype(np.int8), stated=stated, source=source,
+                    flag=_met_codes(messages), stated=stated, source=source,
                     sentiment=messages["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan),
                     topic=np.asarray(topic, dtype=np.int32), topics=topics,
-                    dates=messages["date"] if "date" in messages else None, ratings=ratings, _periods={})
+                    dates=messages["date"] if "date" in messages else None, ratings=ratings)
 
 
 def _area_patterns(on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1619,8 +1647,9 @@ def indexed_rating_column(index: GapIndex, rows: np.ndarray | None, columns: Seq
     """:func:`rating_column` of the messages ``rows`` selects (a boolean mask over the run; ``None`` = all)."""
     for column in columns:
         if column in index.ratings:
-            values = _subset_ratings(index, column, rows)
-            if np.isfinite(values).any() and np.nanmax(values) > np.nanmin(values):
+            outcome = _scaled_ratings(_subset_ratings(index, column, rows))
+            known = outcome[~np.isnan(outcome)]
+            if len(known) and known.min() < known.max():  # rating_outcome(...).nunique() >= 2
                 return column
     return None
 
@@ -1646,38 +1675,31 @@ def indexed_gap_table(index: GapIndex, rows: np.ndarray | None = None, rating_co
     enough = mentioned >= settings.min_mentions
     sentiment = _take(index.sentiment, rows)
     total, known = _pattern_sums(pattern, sentiment, n_patterns)
+    area_total, area_known = _by_area(total, patterns), _by_area(known, patterns)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(enough & (_by_area(known, patterns) > 0), _by_area(total, patterns) / _by_area(known, patterns),
-                        np.nan)
+        mean = np.where(enough & (area_known > 0), area_total / area_known, np.nan)
     table = pd.DataFrame(_gap_columns(list(index.keys), mentioned, per_area[:, 1], per_area[:, 2],
                                       np.full(len(index.keys), len(pattern)), mean, settings.min_mentions),
                          columns=_GAP_COLUMNS)
-    outcome = sentiment
-    values = _subset_ratings(index, rating_col, rows) if rating_col in index.ratings else None
-    rated = values is not None and bool(np.isfinite(values).any())  # else sentiment, as area_gap_table falls back
+    outcome = _scaled_ratings(_subset_ratings(index, rating_col, rows)) if rating_col in index.ratings else None
+    rated = outcome is not None and not np.isnan(outcome).all()  # else sentiment, as area_gap_table falls back
     if rated:
-        lo, hi = np.nanmin(values), np.nanmax(values)
-        outcome = values * 0.0 if hi == lo else 2.0 * (values - lo) / (hi - lo) - 1.0
         total, known = _pattern_sums(pattern, outcome, n_patterns)
-    # Importance (area_importance) from the same sums: the centred normal equations of the regression.
+        area_total, area_known = _by_area(total, patterns), _by_area(known, patterns)
+    # Importance (area_importance) from the same sums.
     n = known.sum()
-    counts_known = _by_area(known, patterns)
     importance = np.full(len(index.keys), settings.importance_floor)
-    varies = (counts_known > 0) & (counts_known < n)
+    varies = (area_known > 0) & (area_known < n)
     if varies.any():
         x = patterns[:, varies].astype(np.float64)
-        co_mentions = x.T @ (x * known[:, None])
-        mean_x = counts_known[varies] / n
-        sxx = co_mentions - n * np.outer(mean_x, mean_x)
-        sxy = x.T @ total - n * mean_x * (total.sum() / n)
-        beta, *_ = np.linalg.lstsq(sxx + np.eye(len(mean_x)), sxy, rcond=None)
-        importance[varies] = np.maximum(np.abs(beta), settings.importance_floor)
+        importance[varies] = _importance_from_sums(x.T @ (x * known[:, None]), area_total[varies], area_known[varies],
+                                                   n, total.sum(), settings.importance_floor, IMPORTANCE_RIDGE)
     table["importance"] = importance
     if not rated:
         table["performance"] = table["mean_sentiment"]
         return table
     with np.errstate(divide="ignore", invalid="ignore"):
-        table["performance"] = np.where(enough & (counts_known > 0), _by_area(total, patterns) / counts_known, np.nan)
+        table["performance"] = np.where(enough & (area_known > 0), area_total / area_known, np.nan)
     return table
 
 
