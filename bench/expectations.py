@@ -130,10 +130,13 @@ class CachingEncoder:
             os.replace(tmp, self.path)
 
 
-def load_labels(split: str) -> pd.DataFrame:
-    """The labelled rows of one split (``dev`` or ``test``), areas as lists."""
+def load_labels(split: str, batch: int | None = None) -> pd.DataFrame:
+    """The labelled rows of one split (``dev`` or ``test``), optionally of one batch only, areas as lists."""
     labels = pd.read_csv(LABELS, keep_default_na=False)
-    labels = labels[labels["split"] == split].reset_index(drop=True)
+    keep = labels["split"] == split
+    if batch is not None:
+        keep &= labels["batch"] == batch
+    labels = labels[keep].reset_index(drop=True)
     labels["areas"] = labels["areas"].map(lambda a: [x for x in a.split(";") if x])
     labels["expectation"] = labels["expectation"].astype(int).astype(bool)
     return labels
@@ -335,8 +338,9 @@ def bootstrap(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metric,
     return q(a), q(b), q(d)
 
 
-def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy) -> str:
-    test = load_labels("test")
+def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy, batch: int | None = None) -> str:
+    """The report on the test half, or (``batch``) on one dev batch with the models as shipped."""
+    test = load_labels("test") if batch is None else load_labels("dev", batch)
     texts = test["text"].tolist()
     embeddings = encoder.encode(texts)  # message vectors come from the cache, as a run's come from its own
     load = os.getloadavg()[0]
@@ -359,12 +363,19 @@ def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy) -> str:
     pred_s = tags["expectation"].to_numpy(dtype=bool)
     base_s = np.array([has_cue(t) for t in texts])
 
-    lines = ["# Expectation tagging on the held-out test half", "",
-             "Produced by `python bench/expectations.py` (do not edit by hand). Test split of "
-             "`bench/expectation_eval/labels.csv` only "
-             f"({len(test)} hand-labelled real messages: {int(truth_s.sum())} expectation statements); everything "
-             "was trained and calibrated on the dev split (`--train`). Baselines use cue phrases / keywords only, "
-             "in the same run on the same messages.",
+    if batch is None:
+        title, scope = "the held-out test half", "Test split of `bench/expectation_eval/labels.csv` only"
+        trained = "everything was trained and calibrated on the dev split (`--train`)"
+    else:
+        title = f"dev batch {batch}, before training on it"
+        scope = f"Dev batch {batch} of `bench/expectation_eval/labels.csv` only"
+        trained = (f"the areas, heads and cue phrases are those shipped before batch {batch} was labelled, "
+                   "so these messages are as unseen as the test half")
+    lines = [f"# Expectation tagging on {title}", "",
+             f"Produced by `python bench/expectations.py{'' if batch is None else f' --batch {batch}'}` (do not edit by "
+             f"hand). {scope} "
+             f"({len(test)} hand-labelled real messages: {int(truth_s.sum())} expectation statements); {trained}. "
+             "Baselines use cue phrases / keywords only, in the same run on the same messages.",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, 1-minute load average {load:.1f} before the run. "
              f"`tag_expectations` took {seconds:.1f} s for {len(test)} messages given their embeddings "
              f"({n_sentences} sentences read in context and the taxonomy's examples embedded afresh on CPU; "
@@ -451,16 +462,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", action="store_true", help="calibrate and train on the dev split (writes the "
                         "area thresholds and the statement head)")
+    parser.add_argument("--batch", type=int, help="report on this dev batch instead of the test half (written to "
+                        "bench/results/expectations-batch<N>.md); meant for a newly labelled batch, before --train")
     args = parser.parse_args()
     encoder = CachingEncoder()
     try:
         if args.train:
             train(encoder)
         else:
-            report = evaluate(encoder, load_taxonomy(AREAS_PATH))
+            report = evaluate(encoder, load_taxonomy(AREAS_PATH), args.batch)
             print(report)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(report, encoding="utf-8")
+            out = RESULTS if args.batch is None else RESULTS.with_name(f"expectations-batch{args.batch}.md")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(report, encoding="utf-8")
     finally:
         encoder.save()
 

@@ -12,6 +12,8 @@ random half keeps the cue-free paraphrases and true negatives honest. The stratu
 A second batch (``batch`` 2, all dev) was drawn the same way after the first had been labelled,
 excluding the first batch's messages: the cue phrases had been written while reading the first dev
 half, so the statement head and its threshold were chosen on messages no rule had been fitted to.
+A third batch (``batch`` 3, all dev, 200 messages) was drawn the same way, excluding batches 1 and 2,
+and labelled blind; the shipped tagger was scored on it once before it joined the training data.
 
 Run from the repo root; ``--check`` confirms that the draw is exactly the messages of ``labels.csv``
 (same ids, texts, strata, splits and batches), which is how the labelled set can be reproduced::
@@ -45,6 +47,8 @@ QUOTAS = {
 }
 QUOTAS_BATCH2 = {"amazon_fine_food_reviews.csv": 40, "cfpb_complaints.csv": 30, "uci_sentiment_sentences.csv": 20,
                  "vader_amazon_review_snippets.csv": 30}
+QUOTAS_BATCH3 = {"amazon_fine_food_reviews.csv": 60, "cfpb_complaints.csv": 50, "uci_sentiment_sentences.csv": 40,
+                 "vader_amazon_review_snippets.csv": 50}
 POOL = re.compile(
     r"\b(?:expect\w*|promis\w*|suppos\w*|advertis\w*|describ\w*|description|claim\w*|told|said|says|assur\w*|"
     r"guarante\w*|thought|hoped?|used to|last time|previous\w*|before|usual\w*|normally|compared?|unlike|"
@@ -74,7 +78,7 @@ def draw(name: str, id_col: str, quota: int, max_chars: int, rng: np.random.Gene
 
 
 def sample() -> pd.DataFrame:
-    """The full draw: batch 1 (dev/test) then batch 2 (dev), in labels.csv order."""
+    """The full draw: batch 1 (dev/test), batch 2 (dev), then batch 3 (dev), in labels.csv order."""
     rng = np.random.default_rng(SEED)
     parts = [draw(name, *spec, rng) for name, spec in QUOTAS.items()]
     sampled = pd.concat(parts, ignore_index=True)
@@ -87,7 +91,12 @@ def sample() -> pd.DataFrame:
     second = pd.concat([draw(name, QUOTAS[name][0], quota, QUOTAS[name][2], rng2, seen)
                         for name, quota in QUOTAS_BATCH2.items()], ignore_index=True)
     second = second.sample(frac=1.0, random_state=SEED + 1).reset_index(drop=True).assign(split="dev", batch=2)
-    return pd.concat([sampled, second], ignore_index=True)
+    rng3 = np.random.default_rng(SEED + 2)
+    seen = seen | frozenset(second["id"])
+    third = pd.concat([draw(name, QUOTAS[name][0], quota, QUOTAS[name][2], rng3, seen)
+                       for name, quota in QUOTAS_BATCH3.items()], ignore_index=True)
+    third = third.sample(frac=1.0, random_state=SEED + 2).reset_index(drop=True).assign(split="dev", batch=3)
+    return pd.concat([sampled, second, third], ignore_index=True)
 
 
 def main() -> None:
