@@ -424,7 +424,7 @@ def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy, batch: int | None = No
               "Feedback Lens decides the shipped areas with the area heads (similarity to the area's description and "
               "examples, of the message and of its best sentence, plus the message embedding); an area a user adds "
               "or rewrites is decided by similarity thresholds alone, shown here for the same eight areas.", "",
-              "| area | n (test) | keyword baseline P / R / F1 | similarity thresholds P / R / F1 (threshold) "
+              "| area | n | keyword baseline P / R / F1 | similarity thresholds P / R / F1 (threshold) "
               "| Feedback Lens (area heads) P / R / F1 |",
               "| --- | ---: | --- | --- | --- |"]
     for j, area in enumerate(taxonomy.areas):
