@@ -1,0 +1,253 @@
+"""Compare ways of detecting expectation statements on a blind-labelled dev batch (never the test half).
+
+Owns: the evidence for the statement head's design. Every variant is trained on the dev batches
+before ``--batch`` (1 and 2 by default) and scored on that batch (3), which nobody had read while
+writing cue phrases or examples; a variant's threshold is chosen as ``bench/expectations.py --train``
+chooses it (5-fold cross-validation on its training messages, the best F1 with precision >= 0.85).
+Also printed: recall at precision >= 0.85 with the threshold chosen on the batch itself (an upper
+bound) and average precision, and the same two from 5-fold cross-validation over all dev messages.
+
+Run from the repo root (about 1 minute; ``--fine-tune`` adds MiniLM fine-tuned end to end as a
+sentence classifier, about 3 more minutes on 2 cores)::
+
+    .venv/bin/python bench/statement_variants.py [--fine-tune]
+
+Writes ``bench/results/statement-variants.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from expectations import (  # noqa: E402  (a sibling script, not a package)
+    SEED,
+    CachingEncoder,
+    fit_head,
+    load_labels,
+    prf,
+    sentence_table,
+    statement_sentence_labels,
+)
+
+from pipelines.expectations import ExpectationSettings  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "statement-variants.md"
+Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(training sentence mask, scored sentence mask) -> P(statement) of the scored sentences."""
+
+
+def recall_at_precision(truth: np.ndarray, prob: np.ndarray, minimum: float = 0.85) -> float:
+    """The best recall over thresholds whose precision is at least ``minimum``."""
+    best = 0.0
+    for t in np.unique(prob):
+        p, r, _ = prf(truth, prob >= t)
+        if p >= minimum:
+            best = max(best, r)
+    return best
+
+
+def average_precision(truth: np.ndarray, prob: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return float(average_precision_score(truth, prob))
+
+
+class Bench:
+    """Dev sentences, their features and labels, and the scoring of one variant."""
+
+    def __init__(self, batch: int) -> None:
+        encoder = CachingEncoder()
+        dev = load_labels("dev")
+        texts = dev["text"].tolist()
+        self.embeddings = encoder.encode(texts)
+        spans, self.owner, self.vectors, self.sentences, self.cues = sentence_table(
+            texts, self.embeddings, encoder, ExpectationSettings())
+        encoder.save()
+        self.y = statement_sentence_labels(dev, spans)
+        self.truth = dev["expectation"].to_numpy()
+        self.held_message = dev["batch"].astype(int).to_numpy() == batch
+        self.fold = np.random.default_rng(SEED).permutation(len(dev)) % 5
+
+    def message_prob(self, prob: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(self.truth))
+        np.maximum.at(out, self.owner[rows], prob)
+        return out
+
+    def score(self, method: Method) -> dict[str, float]:
+        train_msg = ~self.held_message
+        train_rows = train_msg[self.owner]
+        inner = np.zeros(len(self.y))
+        for f in range(5):
+            scored = train_rows & (self.fold[self.owner] == f)
+            inner[scored] = method(train_rows & ~scored, scored)
+        inner_msg = self.message_prob(inner[train_rows], train_rows)[train_msg]
+        threshold, best_f1 = 0.5, -1.0
+        for t in np.round(np.arange(0.05, 0.99, 0.01), 2):
+            p, _, f1 = prf(self.truth[train_msg], inner_msg >= t)
+            if p >= 0.85 and f1 > best_f1:
+                threshold, best_f1 = float(t), f1
+        held_rows = ~train_rows
+        held = self.message_prob(method(train_rows, held_rows), held_rows)[self.held_message]
+        truth = self.truth[self.held_message]
+        p, r, f1 = prf(truth, held >= threshold)
+        cv = np.zeros(len(self.y))
+        for f in range(5):
+            scored = self.fold[self.owner] == f
+            cv[scored] = method(~scored, scored)
+        cv_msg = self.message_prob(cv, np.ones(len(self.y), bool))
+        return {"threshold": threshold, "precision": p, "recall": r, "f1": f1,
+                "recall_at_085": recall_at_precision(truth, held), "ap": average_precision(truth, held),
+                "cv_recall_at_085": recall_at_precision(self.truth, cv_msg), "cv_ap": average_precision(self.truth, cv_msg)}
+
+    # ---- variants --------------------------------------------------------------------------
+    def logistic(self, x: np.ndarray, c: float) -> Method:
+        return lambda tr, te: fit_head(x[tr], self.y[tr], c).predict_proba(x[te])[:, 1]
+
+    def neighbours(self) -> np.ndarray:
+        """The mean of the previous and next sentence vectors of the same message (zeros at the ends)."""
+        first = np.r_[True, self.owner[1:] != self.owner[:-1]]
+        last = np.r_[self.owner[1:] != self.owner[:-1], True]
+        prev = np.vstack([np.zeros((1, self.vectors.shape[1])), self.vectors[:-1]])
+        nxt = np.vstack([self.vectors[1:], np.zeros((1, self.vectors.shape[1]))])
+        prev[first] = 0
+        nxt[last] = 0
+        return (prev + nxt) / 2
+
+    def message_head(self, c: float) -> Method:
+        """A head over the message embedding and the message's cue groups, applied to every sentence."""
+        cues = np.zeros((len(self.truth), self.cues.shape[1]))
+        np.maximum.at(cues, self.owner, self.cues)
+        x = np.hstack([self.embeddings, cues])
+
+        def method(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+            messages = np.zeros(len(self.truth), bool)
+            messages[self.owner[tr]] = True
+            return fit_head(x[messages], self.truth[messages], c).predict_proba(x[self.owner[te]])[:, 1]
+        return method
+
+    def word_ngrams(self, c: float, with_head_features: bool) -> Method:
+        from scipy.sparse import csr_matrix, hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        dense = np.hstack([self.vectors, self.cues])
+
+        def method(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+            vectoriser = TfidfVectorizer(ngram_range=(1, 3), min_df=2, sublinear_tf=True)
+            a = vectoriser.fit_transform([self.sentences[i] for i in np.flatnonzero(tr)])
+            b = vectoriser.transform([self.sentences[i] for i in np.flatnonzero(te)])
+            if with_head_features:
+                a, b = hstack([a, csr_matrix(dense[tr])]).tocsr(), hstack([b, csr_matrix(dense[te])]).tocsr()
+            model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(a, self.y[tr])
+            return model.predict_proba(b)[:, 1]
+        return method
+
+    def nearest_labelled(self, c: float) -> Method:
+        """The head's features plus the mean cosine to the 3 nearest positive and negative training sentences."""
+        unit = self.vectors / np.linalg.norm(self.vectors, axis=1, keepdims=True)
+        dense = np.hstack([self.vectors, self.cues])
+
+        def method(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+            pos, neg = unit[tr & self.y], unit[tr & ~self.y]
+
+            def near(rows: np.ndarray) -> np.ndarray:
+                return np.c_[np.sort(unit[rows] @ pos.T, 1)[:, -3:].mean(1), np.sort(unit[rows] @ neg.T, 1)[:, -3:].mean(1)]
+            return fit_head(np.hstack([dense[tr], near(tr)]), self.y[tr], c).predict_proba(
+                np.hstack([dense[te], near(te)]))[:, 1]
+        return method
+
+    def fine_tuned(self, epochs: int = 3) -> Method:
+        """MiniLM fine-tuned end to end (mean pooling + one linear layer), sentence by sentence."""
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from pipelines.embed import DEFAULT_ENCODER, resolve_model_path
+
+        path = resolve_model_path(DEFAULT_ENCODER)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+
+        def method(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+            torch.manual_seed(SEED)
+            encoder = AutoModel.from_pretrained(path)
+            head = torch.nn.Linear(encoder.config.hidden_size, 1)
+            params = [*encoder.parameters(), *head.parameters()]
+            optimiser = torch.optim.AdamW(params, lr=3e-5, weight_decay=0.01)
+            rows = np.flatnonzero(tr)
+            weight = torch.tensor((len(rows) - self.y[rows].sum()) / max(1, self.y[rows].sum()), dtype=torch.float32)
+            loss_of = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+
+            def logits(idx: np.ndarray) -> torch.Tensor:
+                batch = tokenizer([self.sentences[i] for i in idx], padding=True, truncation=True, max_length=128,
+                                  return_tensors="pt")
+                hidden = encoder(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                return head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
+
+            rng = np.random.default_rng(SEED)
+            encoder.train()
+            for _ in range(epochs):
+                order = rng.permutation(rows)
+                for k in range(0, len(order), 16):
+                    idx = order[k:k + 16]
+                    loss = loss_of(logits(idx), torch.tensor(self.y[idx], dtype=torch.float32))
+                    optimiser.zero_grad()
+                    loss.backward()
+                    optimiser.step()
+            encoder.eval()
+            with torch.no_grad():
+                scored = np.flatnonzero(te)
+                return np.concatenate([torch.sigmoid(logits(scored[k:k + 64])).numpy() for k in range(0, len(scored), 64)])
+        return method
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=3, help="the dev batch to hold out (default 3)")
+    parser.add_argument("--fine-tune", action="store_true", help="also fine-tune MiniLM (slow; scored on the batch only)")
+    args = parser.parse_args()
+    bench = Bench(args.batch)
+    head_x = np.hstack([bench.vectors, bench.cues])
+    variants: list[tuple[str, Method]] = [
+        *((f"shipped head (sentence vector + cue groups), C={c}", bench.logistic(head_x, c)) for c in (0.3, 1.0, 3.0)),
+        ("cue groups alone (logistic)", bench.logistic(bench.cues, 1.0)),
+        ("+ neighbouring sentences, C=0.3", bench.logistic(np.hstack([bench.vectors, bench.neighbours(), bench.cues]), 0.3)),
+        ("+ message embedding, C=1", bench.logistic(np.hstack([bench.vectors, bench.embeddings[bench.owner], bench.cues]), 1.0)),
+        ("message-level head, C=1", bench.message_head(1.0)),
+        ("word 1-3-grams (TF-IDF) alone", bench.word_ngrams(3.0, False)),
+        ("word 1-3-grams + head features, C=1", bench.word_ngrams(1.0, True)),
+        ("head features + nearest labelled sentences, C=0.3", bench.nearest_labelled(0.3)),
+    ]
+    n_held = int(bench.held_message.sum())
+    lines = ["# Statement detection variants on a blind-labelled dev batch", "",
+             f"Produced by `python bench/statement_variants.py{' --fine-tune' if args.fine_tune else ''}` (do not edit "
+             f"by hand). Trained on the dev batches other than {args.batch}, scored on batch {args.batch} "
+             f"({n_held} messages, {int(bench.truth[bench.held_message].sum())} statements), labelled before any rule or "
+             "head had seen it. The test half is not used. Threshold: chosen by 5-fold CV on the training messages "
+             "(best F1 with precision ≥ 0.85), as `bench/expectations.py --train` does.", "",
+             f"| variant | threshold | batch {args.batch} precision / recall | batch recall at precision ≥ 0.85 (best threshold) "
+             "| batch average precision | all-dev CV recall at precision ≥ 0.85 | all-dev CV average precision |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for name, method in variants:
+        s = bench.score(method)
+        lines.append(f"| {name} | {s['threshold']:.2f} | {s['precision']:.3f} / {s['recall']:.3f} | {s['recall_at_085']:.3f} "
+                     f"| {s['ap']:.3f} | {s['cv_recall_at_085']:.3f} | {s['cv_ap']:.3f} |")
+        print(lines[-1], flush=True)
+    if args.fine_tune:
+        held_rows = bench.held_message[bench.owner]
+        prob = bench.message_prob(bench.fine_tuned()(~held_rows, held_rows), held_rows)[bench.held_message]
+        truth = bench.truth[bench.held_message]
+        p, r, _ = prf(truth, prob >= 0.5)
+        lines.append(f"| MiniLM fine-tuned end to end, 3 epochs (no CV: threshold 0.5) | 0.50 | {p:.3f} / {r:.3f} "
+                     f"| {recall_at_precision(truth, prob):.3f} | {average_precision(truth, prob):.3f} | – | – |")
+        print(lines[-1], flush=True)
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
