@@ -275,13 +275,13 @@ def _hover_texts(ref: RunRef, rows: np.ndarray, order: np.ndarray) -> list[str]:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def map_points(ref: RunRef, f: MessageFilter, max_points: int = MAP_POINTS) -> pd.DataFrame:
-    """``x, y, topic, message_id, hover`` (the start of the text, ready for a hover box) of at most ``max_points``
+    """``x, y, topic, hover`` (the start of the text, ready for a hover box) of at most ``max_points``
     filtered messages, a seeded uniform sample, for the map (read-only)."""
     order = _map_order(ref)
     messages = _run(ref).messages
     keep = order if f.is_empty else order[_mask(ref, f)[order]]
     rows = np.sort(keep[:max_points])
-    points = messages[["x", "y", "topic", "message_id"]].take(rows)
+    points = messages[["x", "y", "topic"]].take(rows)
     return points.assign(hover=pd.Series(_hover_texts(ref, rows, order), index=points.index, dtype=object))
 
 

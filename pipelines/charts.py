@@ -343,10 +343,10 @@ MAP_POINTS = 20_000
 
 def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str = "Map of messages by topic",
                     max_points: int = MAP_POINTS, label_topics: int = 8) -> go.Figure:
-    """Messages on the run's 2-D map, one colour per topic (``customdata = [topic, message_id]``).
+    """Messages on the run's 2-D map, one colour per topic (``customdata = [topic]``; the hover text in ``hovertext``).
 
     Args:
-        points: messages with ``x, y, topic, text, message_id`` (or ``hover`` instead of ``text``: the hover
+        points: messages with ``x, y, topic, text`` (or ``hover`` instead of ``text``: the hover
             texts made already, by :func:`hover_safe`); a larger set is sampled to ``max_points``.
         label_topics: how many of the largest topics get their label written on the map.
     """
@@ -362,17 +362,18 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
     topics = points["topic"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, topics[1:] != topics[:-1]])
     where = dict(zip(topics[starts].tolist(), np.split(order, starts[1:]), strict=True))
-    x, y = points["x"].to_numpy(), points["y"].to_numpy()
-    ids, hover = points["message_id"].astype(str).to_numpy(dtype=object), hover.to_numpy(dtype=object)
+    x, y, hover = points["x"].to_numpy(), points["y"].to_numpy(), hover.to_numpy(dtype=object)
     traces, notes = [], []
     for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
         rows = where[topic]
         label = labels.get(int(topic), f"Topic {topic}")
+        # Numbers in customdata and the texts as a plain list: the figure's JSON (tens of thousands of hover
+        # texts at a million messages) then encodes in one orjson pass, without a Python call per point.
         traces.append({
             "type": "scattergl", "x": x[rows], "y": y[rows], "mode": "markers", "name": _text(label),
             "marker": {"color": topic_colour(topic), "size": 7, "opacity": 0.75, "line": {"width": 0}},
-            "customdata": np.column_stack([np.full(len(rows), int(topic), dtype=object), ids[rows], hover[rows]]),
-            "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{customdata[2]}}<extra></extra>",
+            "customdata": np.full((len(rows), 1), int(topic), dtype=np.int32), "hovertext": hover[rows].tolist(),
+            "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{hovertext}}<extra></extra>",
         })
     for topic in [t for t in sizes.index if t != NO_TOPIC][:label_topics]:
         rows = where[topic]

@@ -127,7 +127,8 @@ def test_drivers_split_and_map(messages):
     assert [t.name for t in split.data] == ["Negative", "Neutral", "Positive"]
     world = charts.topic_map_chart(messages, LABELS, max_points=100)
     assert sum(len(t.x) for t in world.data) == 100
-    hover = " ".join(str(c[2]) for t in world.data for c in t.customdata)
+    hover = " ".join(h for t in world.data for h in t.hovertext)
+    assert all(c[0] == int(t.customdata[0][0]) for t in world.data for c in t.customdata)  # the topic, for the drill-down
     assert "<script>" not in hover and "&lt;script&gt;" in hover
     assert any(a.text == "refund · delay" for a in world.layout.annotations)
 
