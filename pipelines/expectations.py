@@ -295,13 +295,15 @@ def split_sentences(text: str, min_chars: int = 1) -> list[tuple[int, int]]:
     return out
 
 
+# The modal of a promise or forecast, contractions included ("it won't", "she said it'd", "they'll").
+_WILL = r"(?:\b(?:would|will|won'?t|wouldn'?t)\b|'(?:ll|d)\b)"
 _VERB_SAY = r"(?:said|says|stated|states|told(?: me| us)?|informed(?: me| us)|advised(?: me| us)?|claimed|claims|assured(?: me| us)?|promised|confirmed)"
 _PRODUCT_WORDS = r"(?:good|great|tasty|fresh|fast|nice|strong|effective|sweet|crunchy|smooth|rich|soft|bad|cheap|sturdy|reliable)"
 CUE_GROUPS: dict[str, tuple[str, ...]] = {
     # "I expected…", "wasn't expecting", "far from what I anticipated", "I thought it would…"
     "expected": (
         r"\bexpect(?:ed|ing|ation|ations)?\b", r"\banticipat(?:ed|ing)\b",
-        r"\b(?:i|we) (?:had )?(?:thought|assumed|hoped|believed) (?:it|they|this|these|that|i|we|the)\b(?:.{0,40}\b(?:would|will|could|was|were|had)\b)",
+        rf"\b(?:i|we) (?:had )?(?:thought|assumed|hoped|believed) (?:it|they|this|these|that|i|we|the)\b(?:.{{0,40}}(?:\b(?:could|was|were|had)\b|{_WILL}))",
         r"\bhop(?:ed|ing) (?:it|that|for|to|i|this|these|they|we)\b", r"\bunder the impression\b",
         r"\b(?:was|were) led to believe\b", r"\bnever thought\b", r"\bs[ck]eptical\b", r"\bif (?:i|we) (?:had|would have) know",
         r"\bwould (?:have )?never (?:have )?(?:purchased|bought|ordered)\b", r"\b(?:i|we) would have (?:purchased|bought|chosen)\b",
@@ -310,9 +312,9 @@ CUE_GROUPS: dict[str, tuple[str, ...]] = {
     "told": (
         r"\bpromis(?:e|ed|es|ing)\b", r"\bassur(?:ed|ance|ances)\b", r"\bguarantee(?:d|s)?\b",
         rf"\b(?:they|he|she|rep|representative|agent|manager|employee|company|bank|seller|vendor|staff|it|someone|lender|servicer) {_VERB_SAY}\b"
-        r"(?:.{0,60}\b(?:would|will|was going to|were going to|within)\b)",
-        r"\b(?:i|we) (?:was|were) (?:told|informed|advised|promised|assured|instructed)\b.{0,60}\b(?:would|will|was going to|within|need(?:ed)? to)\b",
-        r"\b(?:stating|saying|stated|said) (?:that )?(?:my|the|it|they|i|we)\b.{0,40}\b(?:would|will)\b",
+        rf"(?:.{{0,60}}(?:\b(?:was going to|were going to|within)\b|{_WILL}))",
+        rf"\b(?:i|we) (?:was|were) (?:told|informed|advised|promised|assured|instructed)\b.{{0,60}}(?:\b(?:was going to|within|need(?:ed)? to)\b|{_WILL})",
+        rf"\b(?:stating|saying|stated|said) (?:that )?(?:my|the|it|they|i|we)\b.{{0,40}}{_WILL}",
         r"\b(?:than|as) (?:they|he|she|it) (?:said|promised|told|quoted|estimated)\b", r"\bthey did so\b",
         r"\boffering\b.{0,40}\b(?:bonus|discount|rate|points|deal)\b",
     ),
@@ -458,6 +460,13 @@ _SOURCE_RULES: tuple[tuple[str, str], ...] = (
                  r"\bother flavors\b|\bgot in (?:\w+ )?\d{4}\b|\bno longer\b|\banymore\b"),
 )
 _SOURCE_PATTERNS = tuple((source, re.compile(pattern, re.IGNORECASE)) for source, pattern in _SOURCE_RULES)
+_STRAIGHT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'"})
+
+
+def _straight(sentence: str) -> str:
+    """Curly apostrophes (what phones type: "didn’t") as straight ones, which the cue phrases are written with;
+    one character for one, so match positions stay those of the text."""
+    return sentence.translate(_STRAIGHT) if not sentence.isascii() else sentence
 
 
 def cue_groups(sentence: str) -> np.ndarray:
@@ -467,6 +476,7 @@ def cue_groups(sentence: str) -> np.ndarray:
         >>> dict(zip(CUE_GROUP_NAMES, cue_groups("They promised it would arrive by Friday.").tolist()))["told"]
         1.0
     """
+    sentence = _straight(sentence)
     return np.array([1.0 if rx.search(sentence) else 0.0 for rx in (*_CUES.values(), *_HINTS.values())])
 
 
@@ -508,18 +518,20 @@ def cue_matrix(sentences: Sequence[str]) -> np.ndarray:
         if not alone:
             rows = np.flatnonzero(hit)
             hit[rows] = [rx.search(sentences[i]) is not None for i in rows]
-        hit[other] = [rx.search(sentences[i]) is not None for i in other]
+        hit[other] = [rx.search(_straight(sentences[i])) is not None for i in other]
         out[:, j] = hit
     return out
 
 
 def has_cue(sentence: str) -> bool:
     """True when any expectation cue phrase matches: the cue-phrase-only baseline's decision."""
+    sentence = _straight(sentence)
     return any(rx.search(sentence) for rx in _CUES.values())
 
 
 def cue_polarity(sentence: str) -> str | None:
     """"met" or "unmet" when a cue phrase says so ("as described", "not as described"), else None."""
+    sentence = _straight(sentence)
     unmet = _UNMET_CUES.search(sentence)
     met = _MET_CUES.search(sentence)
     if unmet and not (met and met.start() < unmet.start() and "not" not in sentence[met.start():unmet.start()]):
@@ -536,6 +548,7 @@ def cue_source(sentence: str) -> str | None:
         >>> cue_source("After all the rave reviews I was let down.")
         'reviews'
     """
+    sentence = _straight(sentence)
     for source, rx in _SOURCE_PATTERNS:
         if rx.search(sentence):
             return source

@@ -158,6 +158,21 @@ def test_cue_phrases_on_real_sentences(sentence, polarity, source):
     assert cue_source(sentence) == source
 
 
+@pytest.mark.parametrize("sentence", [  # contractions of the modal, and the curly apostrophes phones type
+    "The rep stated it won't affect my credit.",
+    "They said it wouldn’t cause problems.",
+    "They told me it’ll arrive by Monday.",
+    "I thought it’d be bigger.",
+    "I usually don’t like headbands but this one stays put.",
+])
+def test_cue_phrases_read_contractions_and_curly_apostrophes(sentence):
+    from pipelines.expectations import cue_matrix
+
+    assert has_cue(sentence)
+    assert has_cue(sentence.replace("’", "'"))
+    assert (cue_matrix([sentence])[0] == cue_groups(sentence)).all()
+
+
 def test_no_cue_in_plain_praise():
     assert not has_cue("Very friendly staff.")
     assert cue_source("The sound quality is excellent.") is None
