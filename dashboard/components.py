@@ -20,7 +20,7 @@ from dashboard import data, filters
 from dashboard.data import RunInfo, RunRef
 from pipelines.charts import format_count, format_date, format_sentiment
 from pipelines.errors import FeedbackLensError
-from pipelines.metrics import GRANULARITIES, Granularity, MessageFilter, default_granularity, search_terms
+from pipelines.metrics import GRANULARITIES, Granularity, MessageFilter, default_granularity, search_terms, term_pattern
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -166,7 +166,7 @@ def _defang(line: str) -> str:
 
 def highlight(text: str, terms: Sequence[str]) -> str:
     """Escaped Markdown of ``text`` (lines trimmed, line breaks kept) with ``terms`` in bold, any case."""
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
+    pattern = re.compile("|".join(term_pattern(t) for t in sorted(terms, key=len, reverse=True)), re.IGNORECASE)
     lines = []
     for line in str(text).splitlines():
         line, parts, last = _defang(line.strip()), [], 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.metrics import search_terms
+from pipelines.metrics import search_terms, term_pattern
 from pipelines.store import TEXT_COLUMNS
 
 
@@ -74,10 +74,12 @@ class MessageTexts:
         terms = search_terms(query)
         if not terms:
             return np.arange(self.count()) if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
-        where = " AND ".join(f"contains(lower(text), $t{i})" for i in range(len(terms)))
+        # A case-insensitive regex (any apostrophe for any) runs about twice as fast here as contains(lower(text)),
+        # which lower-cases every text first.
+        where = " AND ".join(f"regexp_matches(text, $t{i}, 'i')" for i in range(len(terms)))
         found = self._cursor().execute(
             f"SELECT file_row_number AS row FROM {self._source} WHERE {where} ORDER BY row",
-            {f"t{i}": t.lower() for i, t in enumerate(terms)}).fetchnumpy()["row"].astype(np.int64)
+            {f"t{i}": term_pattern(t) for i, t in enumerate(terms)}).fetchnumpy()["row"].astype(np.int64)
         return found if rows is None else found[np.isin(found, rows)]
 
     def column(self, name: str):

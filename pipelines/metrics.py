@@ -186,15 +186,25 @@ def search_terms(query: str) -> list[str]:
     return list(seen.values())
 
 
+APOSTROPHES = "'\u2018\u2019"
+"""Straight and curly apostrophes: a search for "don't" finds "don’t" (what phones type) and the other way round."""
+
+
+def term_pattern(term: str) -> str:
+    """A regular expression (Python's ``re`` and RE2 alike) matching ``term`` literally, any apostrophe for any."""
+    pieces = re.split(f"[{APOSTROPHES}]", term)
+    return f"[{APOSTROPHES}]".join(re.escape(p) for p in pieces)
+
+
 def search_messages(messages: pd.DataFrame, query: str) -> pd.DataFrame:
-    """Messages whose text contains every word of ``query`` (literal, case-insensitive)."""
+    """Messages whose text contains every word of ``query`` (literal, case-insensitive, any apostrophe)."""
     terms = search_terms(query)
     if not terms:
         return messages
     text = messages["text"].astype(str)
     mask = np.ones(len(messages), dtype=bool)
     for term in terms:
-        mask &= text.str.contains(re.escape(term), case=False, regex=True).to_numpy()
+        mask &= text.str.contains(term_pattern(term), case=False, regex=True).to_numpy()
     return messages[mask]
 
 

@@ -75,6 +75,7 @@ def test_message_text_is_escaped_so_markdown_shows_it_literally():
     assert re.search(r"(?<!\\)[\[\]()!<>$*#:]", out) is None
     assert "://" not in out and out.endswith("  \nnext line")
     assert components.highlight("A refund, REFUNDED", ["refund"]) == "A **refund**\\, **REFUND**ED"
+    assert components.highlight("I don\u2019t know", ["don't"]) == "I **don\u2019t** know"
     assert components.escape_markdown("mail bob@example.com or www.example.com") == \
         f"mail bob\\@{components.WORD_JOINER}example\\.com or www{components.WORD_JOINER}\\.example\\.com"
 

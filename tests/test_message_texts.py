@@ -55,3 +55,15 @@ def test_rows_across_row_groups(tmp_path):
     rows = np.array([n - 1, 0, MESSAGE_ROW_GROUP, MESSAGE_ROW_GROUP - 1, 2 * MESSAGE_ROW_GROUP + 5])
     assert texts.fetch(rows)["text"].tolist() == [f"message number {i}" for i in rows]
     assert texts.matching(f"number {n - 1}").tolist() == [n - 1]
+
+
+def test_search_on_disk_takes_any_apostrophe_for_any(tmp_path):
+    said = ["They said it won\u2019t take long", "It won't close", "It wont", "Café (won't) [x]", "nothing"]
+    messages = pd.DataFrame({"message_id": [f"m{i}" for i in range(5)], "text": said, "topic": 0})
+    empty = pd.DataFrame({"topic": [0]})
+    run_path = publish_run(tmp_path, "20260101-000000-abcd", {"messages": messages, "topics": empty, "keywords": empty},
+                           {"messages": 5})
+    texts = MessageTexts(run_path / "messages.parquet")
+    for query in ("won't", "WON\u2019T", "won't CAFÉ", "(won't)", "[x]", "wont", "it"):
+        assert texts.matching(query).tolist() == search_messages(messages, query).index.tolist(), query
+    assert texts.matching("won't").tolist() == [0, 1, 3]

@@ -69,6 +69,14 @@ def test_keyword_search_needs_every_word_any_case_and_is_literal(messages):
     assert m.search_terms("refund Refund late") == ["refund", "late"]
 
 
+def test_keyword_search_takes_any_apostrophe_for_any():
+    phone = pd.DataFrame({"text": ["I don\u2019t like it", "I don't mind", "I dont care", "It\u2018s fine"]})
+    for query in ("don't", "DON\u2019T", "don\u2018t"):
+        assert m.search_messages(phone, query)["text"].tolist() == ["I don\u2019t like it", "I don't mind"]
+    assert m.search_messages(phone, "it's")["text"].tolist() == ["It\u2018s fine"]
+    assert m.search_messages(phone, "(don't)").empty  # still literal
+
+
 # ------------------------------------------------------------------------------------- periods and windows
 
 
