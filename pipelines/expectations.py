@@ -46,6 +46,7 @@ import pandas as pd
 
 from pipelines.embed import EmbeddingCache, Encoder, embed_with_cache, needs_span_vectors, span_cache_keys
 from pipelines.errors import FeedbackLensError
+from pipelines.text_rules import straight_apostrophes
 
 AREAS_PATH = Path(__file__).resolve().parents[1] / "data" / "expectation_areas.yaml"
 """The default taxonomy, shipped with the project; users may edit it or pass their own file."""
@@ -460,13 +461,6 @@ _SOURCE_RULES: tuple[tuple[str, str], ...] = (
                  r"\bother flavors\b|\bgot in (?:\w+ )?\d{4}\b|\bno longer\b|\banymore\b"),
 )
 _SOURCE_PATTERNS = tuple((source, re.compile(pattern, re.IGNORECASE)) for source, pattern in _SOURCE_RULES)
-_STRAIGHT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "\u2032": "'"})
-
-
-def _straight(sentence: str) -> str:
-    """Curly apostrophes (what phones type: "didn’t") as straight ones, which the cue phrases are written with;
-    one character for one, so match positions stay those of the text."""
-    return sentence.translate(_STRAIGHT) if not sentence.isascii() else sentence
 
 
 def cue_groups(sentence: str) -> np.ndarray:
@@ -476,7 +470,7 @@ def cue_groups(sentence: str) -> np.ndarray:
         >>> dict(zip(CUE_GROUP_NAMES, cue_groups("They promised it would arrive by Friday.").tolist()))["told"]
         1.0
     """
-    sentence = _straight(sentence)
+    sentence = straight_apostrophes(sentence)
     return np.array([1.0 if rx.search(sentence) else 0.0 for rx in (*_CUES.values(), *_HINTS.values())])
 
 
@@ -518,20 +512,20 @@ def cue_matrix(sentences: Sequence[str]) -> np.ndarray:
         if not alone:
             rows = np.flatnonzero(hit)
             hit[rows] = [rx.search(sentences[i]) is not None for i in rows]
-        hit[other] = [rx.search(_straight(sentences[i])) is not None for i in other]
+        hit[other] = [rx.search(straight_apostrophes(sentences[i])) is not None for i in other]
         out[:, j] = hit
     return out
 
 
 def has_cue(sentence: str) -> bool:
     """True when any expectation cue phrase matches: the cue-phrase-only baseline's decision."""
-    sentence = _straight(sentence)
+    sentence = straight_apostrophes(sentence)
     return any(rx.search(sentence) for rx in _CUES.values())
 
 
 def cue_polarity(sentence: str) -> str | None:
     """"met" or "unmet" when a cue phrase says so ("as described", "not as described"), else None."""
-    sentence = _straight(sentence)
+    sentence = straight_apostrophes(sentence)
     unmet = _UNMET_CUES.search(sentence)
     met = _MET_CUES.search(sentence)
     if unmet and not (met and met.start() < unmet.start() and "not" not in sentence[met.start():unmet.start()]):
@@ -548,7 +542,7 @@ def cue_source(sentence: str) -> str | None:
         >>> cue_source("After all the rave reviews I was let down.")
         'reviews'
     """
-    sentence = _straight(sentence)
+    sentence = straight_apostrophes(sentence)
     for source, rx in _SOURCE_PATTERNS:
         if rx.search(sentence):
             return source

@@ -29,6 +29,7 @@ import numpy as np
 from pipelines.embed import Encoder
 from pipelines.errors import FeedbackLensError
 from pipelines.settings import DEFAULT_ENCODER
+from pipelines.text_rules import straight_apostrophes
 
 HEAD_PATH = Path(__file__).with_name("models") / "sentiment_head.npz"
 """The trained head shipped with the package (a few KB of arrays)."""
@@ -73,7 +74,8 @@ class VaderScorer:
     def score(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         """Compound scores in -1..1; ``embeddings`` are ignored. Each distinct text is scored once."""
         texts = [str(t) for t in texts]
-        scores = {t: self._analyzer.polarity_scores(t)["compound"] for t in dict.fromkeys(texts)}
+        # VADER's negations are spelled with straight apostrophes: "don’t like" would read as "like".
+        scores = {t: self._analyzer.polarity_scores(straight_apostrophes(t))["compound"] for t in dict.fromkeys(texts)}
         return np.array([scores[t] for t in texts], dtype=np.float64)
 
 

@@ -84,6 +84,13 @@ def test_vader_scores_polar_sentences_and_ignores_embeddings(polar_sentences):
     ).tolist() == pytest.approx([0.8, -0.6], abs=0.2)
 
 
+def test_negations_typed_with_curly_apostrophes_still_negate():
+    # What phones type: VADER's negation list has "don't", so "don\u2019t like it" read as it is scores as "like it".
+    straight, curly = VaderScorer().score(["I don't like it, it isn't good.", "I don\u2019t like it, it isn\u2019t good."])
+    assert straight < 0 and curly == straight
+    assert make_scorer("vader").score(["It wasn\u2019t good"])[0] == make_scorer("vader").score(["It wasn't good"])[0] < 0
+
+
 def test_make_scorer_names_and_unknown_name():
     assert [make_scorer(name).name for name in SCORERS] == list(SCORERS)
     assert Settings().sentiment in SCORERS
