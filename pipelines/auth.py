@@ -34,6 +34,7 @@ from pathlib import Path
 
 from pipelines.errors import FeedbackLensError
 from pipelines.settings import AUTH_MODES, AuthSettings
+from pipelines.sqlite_files import connect_wal
 
 ROLES = ("viewer", "analyst", "admin")
 """From least to most: each role may do everything the roles before it may."""
@@ -417,12 +418,11 @@ class Users:
         """The failed sign-in log, in one write transaction: checking and recording cannot interleave."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.attempts_path, timeout=30, isolation_level=None)
+            con = connect_wal(self.attempts_path, 30)
         except (OSError, sqlite3.Error) as err:
             raise AuthError(f"{self.attempts_path}: cannot open the sign-in log ({err}).",
                             fix="Check that the users file's folder is writable.") from None
         try:
-            con.execute("PRAGMA journal_mode=WAL")
             con.execute("CREATE TABLE IF NOT EXISTS failed_sign_ins (name TEXT NOT NULL, at REAL NOT NULL)")
             con.execute("CREATE INDEX IF NOT EXISTS failed_by_name ON failed_sign_ins (name, at)")
             con.execute("BEGIN IMMEDIATE")

@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipelines.errors import FeedbackLensError
 from pipelines.lineage import keys_of
+from pipelines.sqlite_files import connect_wal
 from pipelines.store import Run, load_run, load_run_array
 from pipelines.topics import OUTLIER
 
@@ -81,10 +82,8 @@ class CurationLog:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        con = connect_wal(self.path, self.busy_timeout_ms / 1000)
         try:
-            con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-            con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
             con.executescript(SCHEMA)
             yield con
