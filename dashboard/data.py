@@ -403,19 +403,32 @@ def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> MessageList
     Read-only: shared by all sessions (a resource, so turning pages does not unpickle the whole result).
     """
     rows = _run(ref).messages  # positions into the whole run: a million rows are never copied
-    found = np.arange(len(rows)) if f.is_empty else np.flatnonzero(_mask(ref, f))
+    ordered = _run_order(ref, order)
+    keep = None if f.is_empty else _mask(ref, f)
     if metrics.search_terms(query):  # read on disk: the texts are not in memory
-        found = _texts(ref).matching(query, found)
+        found = _texts(ref).matching(query, None if keep is None else np.flatnonzero(keep))
+        keep = np.zeros(len(rows), dtype=bool)
+        keep[found] = True
+    # The run's order, kept to the rows wanted: a filter costs one pass over the run, not a sort of its rows.
+    return MessageList(rows, ordered if keep is None else ordered[keep[ordered]])
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _run_order(ref: RunRef, order: str) -> np.ndarray:
+    # Every message of the run in one list order (read-only, shared): missing values last, then the key,
+    # then run order (a stable lexsort).
+    rows = _run(ref).messages
     column, ascending = _ORDER_BY[order]
     key = rows[column]
     if isinstance(key.dtype, pd.DatetimeTZDtype):
         key = key.dt.tz_localize(None)
     values = (key.to_numpy(dtype="float64", na_value=np.nan) if column == "sentiment"
-              else key.to_numpy().astype("int64"))[found]
-    missing = key.isna().to_numpy()[found]
-    # lexsort: missing last, then the key, then run order (stable).
-    positions = found[np.lexsort((found, values if ascending else -values, missing))]
-    return MessageList(rows, positions)
+              else key.to_numpy().astype("int64"))
+    missing = key.isna().to_numpy()
+    everything = np.arange(len(rows))
+    ordered = everything[np.lexsort((everything, values if ascending else -values, missing))]
+    ordered.flags.writeable = False
+    return ordered
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)

@@ -359,6 +359,29 @@ def test_the_map_and_filters_read_the_messages_they_stand_for(monkeypatch, real_
         assert (data._mask(ref, f) == metrics.filter_mask(full, f)).all()
 
 
+def test_message_lists_are_the_filtered_searched_messages_in_order(real_run_store, monkeypatch):
+    from dashboard import data
+
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(real_run_store))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    full = load_run(real_run_store).messages
+    ref = data.current_ref()
+    rating = data.info(ref).metadata["rating"][-1]
+    orders = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
+              "positive": ("sentiment", False)}
+    for f in (metrics.MessageFilter(), metrics.MessageFilter(sentiments=("negative",)),
+              metrics.MessageFilter(topics=(0, 1), metadata=(("rating", (rating,)),))):
+        for query in ("", "coffee", "not good"):
+            wanted = metrics.search_messages(full[metrics.filter_mask(full, f)], query)
+            for order, (column, ascending) in orders.items():
+                # Missing values last, then the key, ties in run order.
+                expected = wanted.sort_values(column, ascending=ascending, na_position="last", kind="stable")
+                listed = data.search(ref, f, query, order)
+                assert listed.order.tolist() == expected.index.tolist(), (f, query, order)
+                assert listed.page(0, 5).index.tolist() == expected.index[:5].tolist()
+
+
 def test_page_scripts_hold_no_bare_strings_that_streamlit_magic_would_show():
     """Streamlit shows any bare expression in a page script ("magic"): a constant's docstring would appear on the page."""
     import ast
