@@ -406,9 +406,9 @@ def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> MessageList
     ordered = _run_order(ref, order)
     keep = None if f.is_empty else _mask(ref, f)
     if metrics.search_terms(query):  # read on disk: the texts are not in memory
-        found = _texts(ref).matching(query, None if keep is None else np.flatnonzero(keep))
-        keep = np.zeros(len(rows), dtype=bool)
-        keep[found] = True
+        matched = np.zeros(len(rows), dtype=bool)
+        matched[_texts(ref).matching(query)] = True
+        keep = matched if keep is None else keep & matched
     # The run's order, kept to the rows wanted: a filter costs one pass over the run, not a sort of its rows.
     return MessageList(rows, ordered if keep is None else ordered[keep[ordered]])
 

@@ -328,6 +328,16 @@ def test_the_data_page_switches_to_another_run(monkeypatch, real_run_store, tmp_
     assert 'run "19990101-000000-dead" does not exist' in missing.warning[0].value
 
 
+def _fresh_ref():
+    """The current run's ref, read afresh (caches cleared) from ``FEEDBACK_LENS_STORE``, and one of its ratings."""
+    from dashboard import data
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    ref = data.current_ref()
+    return ref, data.info(ref).metadata["rating"][-1]
+
+
 @pytest.mark.parametrize("stored_previews", [True, False])
 def test_the_map_and_filters_read_the_messages_they_stand_for(monkeypatch, real_run_store, tmp_path, stored_previews):
     """Map hovers are the start of each point's text, from the stored previews or (older runs) the texts; the
@@ -344,11 +354,8 @@ def test_the_map_and_filters_read_the_messages_they_stand_for(monkeypatch, real_
     if not stored_previews:  # a run from before previews were stored
         pq.write_table(pq.read_table(path).drop_columns(["preview"]), path)
     monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
-    st.cache_data.clear()
-    st.cache_resource.clear()
     full = load_run(store).messages
-    ref = data.current_ref()
-    rating = data.info(ref).metadata["rating"][-1]
+    ref, rating = _fresh_ref()
     for f in (metrics.MessageFilter(), metrics.MessageFilter(sentiments=("negative",)),
               metrics.MessageFilter(topics=(0,), metadata=(("rating", (rating,)),))):
         points = data.map_points(ref, f)
@@ -359,15 +366,11 @@ def test_the_map_and_filters_read_the_messages_they_stand_for(monkeypatch, real_
         assert (data._mask(ref, f) == metrics.filter_mask(full, f)).all()
 
 
-def test_message_lists_are_the_filtered_searched_messages_in_order(real_run_store, monkeypatch):
+def test_message_lists_are_the_filtered_searched_messages_in_order(run_store, run):
     from dashboard import data
 
-    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(real_run_store))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    full = load_run(real_run_store).messages
-    ref = data.current_ref()
-    rating = data.info(ref).metadata["rating"][-1]
+    full = run.messages
+    ref, rating = _fresh_ref()
     orders = {"newest": ("date", False), "oldest": ("date", True), "negative": ("sentiment", True),
               "positive": ("sentiment", False)}
     for f in (metrics.MessageFilter(), metrics.MessageFilter(sentiments=("negative",)),
