@@ -2,15 +2,16 @@
 
 Run by hand (not a test)::
 
-    python bench/read.py --size 1000000
+    python bench/read.py --size 1000000 [--format csv|json|jsonl]
 
-The file is bench/scale.py's CSV (Fine Food reviews, each copy slightly varied, with ids and dates).
+The file is bench/scale.py's CSV (Fine Food reviews, each copy slightly varied, with ids and dates), or
+the same records written by pandas as a JSON list (``orient="records"``, one line) or as JSON Lines.
 Each variant runs in its own process: ``local`` reads the whole file and cleans it there; ``dask``
 starts a LocalCluster with 2 worker processes (not timed), then one worker cuts the file and each part
 is read and cleaned on a worker, and the analysing process only finishes the cleaning (duplicates,
 ids). Peak memory is the analysing process's own maximum resident set above what it held before
 reading (workers not counted: on a cluster they are other machines). Results go to
-bench/results/read-<size>.md.
+bench/results/read-<size>.md (``read-<size>-<format>.md`` for JSON and JSON Lines).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def variant(name: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--format", choices=("csv", "json", "jsonl"), default="csv")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -103,6 +105,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = make_input(args.size, False, Path(tmp))
+        if args.format != "csv":
+            import pandas as pd
+
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            path.unlink()
+            path = path.with_suffix(f".{args.format}")
+            frame.to_json(path, orient="records", lines=args.format == "jsonl", force_ascii=False)
+            del frame
         size_mb = path.stat().st_size / 2**20
         results = []
         for name in ("local", "dask"):
@@ -115,14 +125,14 @@ def main() -> None:
     lines = [f"# Reading and cleaning {args.size:,} messages: analysing process vs Dask workers", "",
              "Produced by `python bench/read.py` (do not edit by hand). " + (__doc__ or "").split("\n\n")[3].replace("\n", " "),
              "", f"Machine: {os.cpu_count()} CPU cores, 1-minute load average {os.getloadavg()[0]:.1f} after the run. "
-             f"File: {size_mb:,.0f} MB CSV, {local['rows_read']:,} records, {local['messages']:,} messages after cleaning.", "",
+             f"File: {size_mb:,.0f} MB {dict(csv='CSV', json='JSON list', jsonl='JSON Lines')[args.format]}, {local['rows_read']:,} records, {local['messages']:,} messages after cleaning.", "",
              "| variant | parts | read + clean | analysing process peak above start |", "| --- | ---: | ---: | ---: |"]
     for r in results:
         lines.append(f"| {r['variant']} | {r['parts']} | {r['seconds']:.1f} s | {r['peak_mb_above_start']:,.0f} MB |")
     lines += ["", f"Dask / local time: {dask['seconds'] / local['seconds']:.2f}×; analysing-process memory: "
               f"{dask['peak_mb_above_start'] / max(local['peak_mb_above_start'], 1):.2f}×."]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"read-{args.size}.md"
+    out = RESULTS / f"read-{args.size}{'' if args.format == 'csv' else '-' + args.format}.md"
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 

@@ -5,9 +5,10 @@ local and Dask executors, and the partitioned stages that use them: cleaning rec
 (:func:`clean_partitioned`; de-duplication then runs over all of them here), an encoder whose batches
 run on the workers (:class:`PartitionedEncoder`; it also embeds the sentences for expectation
 tagging), personal-data redaction and sentiment scoring. Reading runs on the workers too: one cuts a CSV,
-TSV, JSON Lines or Parquet file into parts at record boundaries and each part is read and cleaned where it
-lands (:func:`open_partitioned`); JSON and Excel files, and files the workers cannot see, are read whole by
-the analysing process (or one worker, when only the workers see the file). The expectation cue rules stay
+TSV, JSON (a list of records), JSON Lines or Parquet file into parts at record boundaries and each part is
+read and cleaned where it lands (:func:`open_partitioned`); Excel files, JSON whose list is inside an object,
+and files the workers cannot see, are read whole by the analysing process (or one worker, when only the
+workers see the file). The expectation cue rules stay
 in the analysing process; the topic fit runs
 on one worker, on a sample for large runs, and the other messages are assigned to topics in
 partitions (``pipelines.topics``).
@@ -275,7 +276,8 @@ def _read_whole(path: Path, executor: Executor):
 @dataclass
 class PartitionedInput:
     """A feedback file whose records are read and cleaned on the executor's workers: part by part where the file
-    can be cut (``plan``; CSV, TSV, JSON Lines, Parquet), else read whole (``table``) and cleaned in partitions.
+    can be cut (``plan``; CSV, TSV, JSON lists, JSON Lines, Parquet), else read whole (``table``) and cleaned in
+    partitions.
 
     Made by :func:`open_partitioned`; :meth:`clean` gives what ``clean_messages`` gives for the whole file.
     """
@@ -331,21 +333,25 @@ class PartitionedInput:
 def open_partitioned(path: Path, mapping: ColumnMapping, settings: Settings, executor: Executor) -> PartitionedInput:
     """Plan reading ``path`` on the workers: one of them looks at the file's start and cuts it into parts of
     ``settings.read_part_bytes`` (this process need not see the file). Files that cannot be cut, or that the
-    workers cannot see, are read whole, here when this machine sees them. JSON Lines parts are read twice:
-    first for the field names (the file's columns are every name any record uses), then to clean them.
+    workers cannot see, are read whole, here when this machine sees them. JSON and JSON Lines parts are read
+    twice: first for the field names (the file's columns are every name any record uses) and, for JSON, the
+    number of records (a record is named by its place in the list), then to clean them.
 
     Raises:
         InputError: the columns asked for are not in the file, or the file cannot be read (as reading it whole would).
     """
-    from pipelines.ingest import part_columns, plan_parts, resolve_columns
+    from pipelines.ingest import number_json_parts, part_fields, plan_parts, resolve_columns
 
     where = path.resolve() if path.exists() else path
     plan = executor.run(plan_parts, str(where), settings.read_part_bytes, settings.partition_size)
     if plan is not None:
         file_columns = plan.columns
-        if file_columns is None:  # JSON Lines: the columns are every field any record uses
-            found = executor.map(part_columns, plan.parts)
-            file_columns = None if any(f is None for f in found) else list(dict.fromkeys(c for f in found for c in f))
+        if file_columns is None:  # JSON, JSON Lines: the columns are every field any record uses
+            found = executor.map(part_fields, plan.parts)
+            file_columns = (None if any(f is None for f in found) else
+                            list(dict.fromkeys(c for f in found for c in f[0])))
+            if file_columns is not None and plan.format == "json":  # a record is named by its place in the list
+                plan.parts = number_json_parts(plan.parts, [f[1] for f in found])
         if file_columns is not None:
             try:
                 columns = resolve_columns(plan.columns_table(file_columns), mapping)

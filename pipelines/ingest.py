@@ -13,7 +13,7 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -472,7 +472,9 @@ class FilePart:
     """A slice of a feedback file that a worker reads on its own.
 
     Text formats: bytes ``[start, end)``, cut after a line end outside quotes, whose first line is
-    ``first_line``. Parquet: row groups ``[start, end)``, whose first row is ``first_line``.
+    ``first_line``. JSON (a list of records): bytes ``[start, end)``, cut between two records, whose first
+    record is number ``first_line`` (0 until the parts are counted: :func:`number_json_parts`). Parquet: row
+    groups ``[start, end)``, whose first row is ``first_line``.
     """
 
     path: str
@@ -487,8 +489,8 @@ class FilePart:
 
 @dataclass
 class ReadPlan:
-    """Where a file is cut into parts, and its columns where the plan knows them (``None`` for JSON Lines,
-    whose columns are the union of every record's fields: :func:`part_columns` per part)."""
+    """Where a file is cut into parts, and its columns where the plan knows them (``None`` for JSON and JSON
+    Lines, whose columns are the union of every record's fields: :func:`part_fields` per part)."""
 
     path: Path
     format: str
@@ -497,7 +499,7 @@ class ReadPlan:
 
     def columns_table(self, columns: list[str]) -> RawTable:
         """A table with the file's columns and no rows: enough to map the columns."""
-        label = "row" if self.format == "parquet" else "line"
+        label = {"parquet": "row", "json": "record"}.get(self.format, "line")
         return RawTable(self.path, self.format, pd.DataFrame(columns=[*columns, "_row"]), label)
 
 
@@ -505,10 +507,12 @@ _HEAD_BYTES = 1 << 20
 
 
 def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | None:
-    """Cut a CSV, TSV, JSON Lines or Parquet file into parts of about ``part_bytes`` bytes (Parquet: whole row
-    groups, about ``part_rows`` rows) that can be read on their own, looking only at the file's start, its quote
-    marks and line ends. ``None`` when the file is better read whole by :func:`read_feedback_file`, which also
-    gives the exact error: another format, a missing or empty file, not UTF-8 at its start, or a malformed header.
+    """Cut a CSV, TSV, JSON, JSON Lines or Parquet file into parts of about ``part_bytes`` bytes (Parquet: whole
+    row groups, about ``part_rows`` rows) that can be read on their own, looking only at the file's start, its
+    quote marks and line ends (JSON: where one record ends and the next begins). ``None`` when the file is better
+    read whole by :func:`read_feedback_file`, which also gives the exact error: another format, a missing or
+    empty file, not UTF-8 at its start, a malformed header, or JSON that is not a list at the top (an object
+    holding the list is read whole).
     """
     path = Path(path)
     try:
@@ -516,12 +520,18 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
         size = path.stat().st_size
     except (InputError, OSError):
         return None
-    if size == 0 or fmt not in ("csv", "tsv", "jsonl", "parquet"):
+    if size == 0 or fmt not in ("csv", "tsv", "json", "jsonl", "parquet"):
         return None
     if fmt == "parquet":
         return _plan_parquet(path, part_rows)
     with open(path, "rb") as f:
         head = f.read(min(size, _HEAD_BYTES))
+    if fmt == "json":  # a list at the top; whether the text is UTF-8 each part's reader checks
+        if not head.removeprefix(b"\xef\xbb\xbf").lstrip(_JSON_SPACE.encode()).startswith(b"["):
+            return None
+        cuts = _json_cut_points(path, size, max(1, part_bytes))
+        return ReadPlan(path, fmt, [FilePart(str(path), fmt, start, end, 0)
+                                    for start, end in zip(cuts, [*cuts[1:], size], strict=True)], None)
     if len(head) < size:
         head = head[: head.rfind(b"\n") + 1]
     try:
@@ -622,6 +632,52 @@ def _cut_points(path: Path, size: int, part_bytes: int, quoted: bool) -> list[tu
     return cuts
 
 
+_JSON_SPACE = " \t\n\r"  # what JSON counts as blank space (str.strip's default strips more)
+_RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")
+
+
+def _json_cut_points(path: Path, size: int, part_bytes: int) -> list[int]:
+    """Byte offsets where the parts of a JSON list of records start: at the "{" of a "}, {" about every
+    ``part_bytes`` bytes. Such a place may also be inside a text or a nested list; then the part that ends
+    there is not valid JSON on its own (a text or bracket is left open), so :func:`read_part` refuses it and
+    the whole file is read instead: a wrong cut costs time, never a record."""
+    import mmap
+
+    cuts = [0]
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        target = part_bytes
+        while target < size:
+            found = _RECORD_BOUNDARY.search(mm, target)
+            if found is None:
+                break
+            cuts.append(found.end() - 1)
+            target = found.end() - 1 + part_bytes
+    return cuts
+
+
+def _json_part_records(part: FilePart, text: str) -> list | None:
+    """The records of one part of a JSON list, or ``None`` when the part is not a run of whole records."""
+    body = text.strip(_JSON_SPACE)
+    if part.start == 0:
+        if not body.startswith("["):
+            return None
+        body = body[1:]
+    last = part.end >= Path(part.path).stat().st_size
+    if not body.endswith("]" if last else ","):
+        return None
+    try:
+        records = json.loads(f"[{body[:-1]}]")
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return records if records or (part.start == 0 and last) else None
+
+
+def number_json_parts(parts: list[FilePart], records: list[int]) -> list[FilePart]:
+    """The parts of a JSON list with their first record numbers, given how many records each holds."""
+    firsts = np.cumsum([1, *records[:-1]]).tolist()
+    return [replace(p, first_line=int(first)) for p, first in zip(parts, firsts, strict=True)]
+
+
 def _part_text(part: FilePart) -> str | None:
     with open(part.path, "rb") as f:
         f.seek(part.start)
@@ -633,10 +689,11 @@ def _part_text(part: FilePart) -> str | None:
     return None if "\x00" in text else text
 
 
-def part_columns(part: FilePart) -> list[str] | None:
-    """The field names a JSON Lines part's records use, in order of first use; ``None`` if the part cannot be read."""
-    table = read_part(part)
-    return None if table is None else table.columns
+def part_fields(part: FilePart) -> tuple[list[str], int] | None:
+    """The field names a JSON or JSON Lines part's records use, in order of first use, and how many records it
+    holds; ``None`` if the part cannot be read on its own."""
+    table = read_part(replace(part, first_line=1) if part.format == "json" else part)
+    return None if table is None else (table.columns, len(table.frame))
 
 
 def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | None:
@@ -660,6 +717,12 @@ def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | No
         if part.format == "jsonl":
             records, positions = _parse_jsonl(path, text, part.first_line)
             return _records_frame(path, part.format, records, positions, "line", [], columns)
+        if part.format == "json":
+            records = _json_part_records(part, text)
+            if records is None:
+                return None
+            positions = list(range(part.first_line, part.first_line + len(records)))
+            return _records_frame(path, part.format, records, positions, "record", [], columns)
         header = None if part.start == 0 else list(part.header)
         header, rows, starts = _parse_delimited(path, text, part.format, part.delimiter, part.first_line, header)
         if part.start == 0 and [h.strip() for h in header] != list(part.header):

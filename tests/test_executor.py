@@ -140,6 +140,29 @@ def test_dask_cluster_gives_the_same_run_as_the_local_executor(dask_client, samp
     pd.testing.assert_frame_equal(dask.keywords, local.keywords)
 
 
+@pytest.mark.slow
+def test_a_json_list_is_read_in_parts_on_the_dask_workers(dask_client, sample_frame, tmp_path):
+    """A JSON list as pandas exports it (one line) is cut, counted and read on the workers, never in the analysing
+    process, and gives the messages, report and notes of reading it at once."""
+    from pipelines.executor import DaskExecutor
+    from pipelines.settings import ColumnMapping
+
+    path = tmp_path / "reviews.json"
+    sample_frame.iloc[::8].to_json(path, orient="records", force_ascii=False)
+    mapping = ColumnMapping(metadata=("rating",))
+    settings = replace(Settings(store_dir=tmp_path), executor="dask", read_part_bytes=path.stat().st_size // 6,
+                       partition_size=128)
+    expected = _read_at_once(path, mapping, settings)
+    with pytest.MonkeyPatch.context() as mp:
+        def refuse(*args, **kwargs):
+            raise AssertionError("the analysing process read the file")
+        mp.setattr("pipelines.ingest.read_feedback_file", refuse)
+        mp.setattr("pipelines.ingest.read_part", refuse)
+        messages, report, notes, fmt = _read_in_parts(path, mapping, settings, DaskExecutor(client=dask_client))
+    pd.testing.assert_frame_equal(messages, expected[0])
+    assert (report, notes, fmt) == expected[1:] and len(messages) > 600
+
+
 def _read_at_once(path, mapping, settings):
     from pipelines.clean import clean_messages
     from pipelines.ingest import read_feedback_file, resolve_columns
@@ -177,9 +200,9 @@ def _same_result(path, mapping, settings, executor=None) -> bool:
 
 
 def _exports(suffix: str):
-    """Exports as tools write them (quoted line breaks, quotes, delimiters and odd characters inside fields, CRLF),
-    a third of them damaged once: a stray quote, a cut, a NUL, a short row, a line that is not JSON. Parquet:
-    the same rows, undamaged, in row groups of 1-5 rows."""
+    """Exports as tools write them (quoted line breaks, quotes, delimiters and odd characters inside fields, CRLF;
+    JSON lists on one line or indented), a third of them damaged once: a stray quote or bracket, a cut, a NUL, a
+    short row, a line that is not JSON. Parquet: the same rows, undamaged, in row groups of 1-5 rows."""
     import csv
     import io
     import json
@@ -203,10 +226,13 @@ def _exports(suffix: str):
             frame.to_parquet(out, index=False, row_group_size=draw(st.integers(1, 5)))
             return out.getvalue()
         end = draw(st.sampled_from(["\n", "\r\n"]))
+        keys = ["id", "text", "date", "rating"]
         if suffix == ".jsonl":
-            keys = ["id", "text", "date", "rating"]
             text = end.join(json.dumps({k: v for k, v in zip(keys, r, strict=True) if v is not None or k != "rating"},
                                        ensure_ascii=draw(st.booleans())) for r in rows)
+        elif suffix == ".json":  # a list of records, as exporters write it: on one line or indented
+            records = [{k: v for k, v in zip(keys, r, strict=True) if v is not None or k != "rating"} for r in rows]
+            text = json.dumps(records, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1, 2])))
         else:
             out = io.StringIO()
             writer = csv.writer(out, delimiter="\t" if suffix == ".tsv" else ",", lineterminator=end)
@@ -228,7 +254,7 @@ def _exports(suffix: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
 def test_reading_in_parts_gives_what_reading_at_once_gives_on_generated_files(suffix, tmp_path_factory):
     """Generated files, good and broken (the fuzz tests' own and damaged exports), cut into parts of 10-300 bytes (Parquet: row groups of
     1-5 rows): the same messages, report and notes, or the same error, as reading the whole file."""
@@ -273,8 +299,9 @@ def test_reading_in_parts_gives_what_reading_at_once_gives_on_generated_files(su
 
 
 def test_reading_real_reviews_in_parts_gives_the_same_messages(sample_frame, tmp_path):
-    """The bundled reviews (quoted line breaks, commas, quotes) as CSV, TSV with CRLF line ends, JSON Lines and
-    Parquet, cut into ~50 parts: the same messages and report as reading each file at once."""
+    """The bundled reviews (quoted line breaks, commas, quotes) as CSV, TSV with CRLF line ends, a JSON list (on
+    one line and indented), JSON Lines and Parquet, cut into ~50 parts: the same messages and report as reading
+    each file at once."""
     from pipelines.ingest import plan_parts
     from pipelines.settings import ColumnMapping
 
@@ -282,6 +309,8 @@ def test_reading_real_reviews_in_parts_gives_the_same_messages(sample_frame, tmp
     reviews.loc[reviews.index[::7], "text"] = reviews["text"].iloc[::7] + '\nSecond line, "quoted", and\r\na CRLF.'
     files = {"reviews.csv": lambda p: reviews.to_csv(p, index=False),
              "reviews.tsv": lambda p: reviews.to_csv(p, index=False, sep="\t", lineterminator="\r\n"),
+             "reviews.json": lambda p: reviews.to_json(p, orient="records", force_ascii=False),
+             "indented.json": lambda p: reviews.to_json(p, orient="records", indent=2),
              "reviews.jsonl": lambda p: reviews.to_json(p, orient="records", lines=True, force_ascii=False),
              "reviews.parquet": lambda p: reviews.to_parquet(p, index=False, row_group_size=20)}
     for name, write in files.items():
@@ -310,6 +339,50 @@ def test_a_cut_inside_quotes_is_caught_and_the_file_read_whole(tmp_path):
     _same_result(path, ColumnMapping(), settings)
     messages, _, _ = opened.clean(settings, LocalExecutor())
     assert len(messages) == 60 and messages["text"].str.contains("\n").sum() == 59
+
+
+def test_a_json_list_is_cut_between_records_and_names_records_by_their_place(tmp_path, monkeypatch):
+    """A JSON list of records is cut where one record ends and the next begins, and each part names its records by
+    their place in the whole list (a bad date in record 57 is "record 57", as reading the file at once says).
+    A "}, {" inside a text or a nested list is no record boundary: the part that ends there is refused and the
+    whole file read, so nothing is lost or split."""
+    import json
+
+    from pipelines.errors import InputError
+    from pipelines.executor import open_partitioned
+    from pipelines.ingest import read_part
+    from pipelines.settings import ColumnMapping
+
+    # The planner looks at the file's first bytes only; here fewer than one line (pandas writes a list on one line).
+    monkeypatch.setattr("pipelines.ingest._HEAD_BYTES", 64)
+    records = [{"id": i, "text": f"Order {i} came late, {{again}}.", "date": "2024-03-01"} for i in range(1, 90)]
+    records[56]["date"] = "2024-13-45"
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    settings = replace(Settings(store_dir=tmp_path), read_part_bytes=400, on_bad_date="fail")
+    opened = open_partitioned(path, ColumnMapping(), settings, LocalExecutor())
+    assert len(opened.plan.parts) >= 10 and opened.plan.parts[-1].first_line > 80
+    assert [read_part(p, opened.file_columns).frame["_row"].iloc[0] for p in opened.plan.parts] == \
+        [p.first_line for p in opened.plan.parts]
+    with pytest.raises(InputError, match=r"export\.json, column \"date\": 1 of 89 .* record 57: '2024-13-45'"):
+        opened.clean(settings, LocalExecutor())
+    assert not _same_result(path, ColumnMapping(), settings)
+
+    tricky = [*({"id": i, "text": f"Message {i}"} for i in range(1, 20)),
+              {"id": 20, "text": 'Quoted: "}, {" and }, {"id": 2} in a message'},
+              {"id": 21, "text": "Nested replies below", "replies": [{"by": "shop"}, {"by": "customer"}, {"by": "shop"}]},
+              *({"id": i, "text": f"Message {i}"} for i in range(22, 40))]
+    seen = {"read in parts": 0, "read whole": 0}
+    for indent in (None, 1):
+        path.write_text(json.dumps(tricky, indent=indent), encoding="utf-8")
+        for part_bytes in range(8, 300, 7):
+            settings = replace(Settings(store_dir=tmp_path), read_part_bytes=part_bytes)
+            assert _same_result(path, ColumnMapping(), settings)
+            opened = open_partitioned(path, ColumnMapping(), settings, LocalExecutor())
+            seen["read in parts" if opened.plan is not None else "read whole"] += 1
+            messages, _, _ = opened.clean(settings, LocalExecutor())
+            assert messages["text"].tolist() == [r["text"] for r in tricky]
+    assert min(seen.values()) >= 5, seen  # cuts landed both beside and inside the tricky records
 
 
 def test_json_lines_keep_unicode_line_separators_inside_records(tmp_path):
