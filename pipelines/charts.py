@@ -324,15 +324,20 @@ def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
         return empty_chart(title, "No topic changed by enough messages to show.")
     text = [f"{c:+,} ({p:+.0%})" if pd.notna(p) else f"{c:+,} (new)"
             for c, p in zip(rows["change"], rows["change_pct"], strict=True)]
+    labels = [_text(s) for s in rows["label"]]
     fig = go.Figure(go.Bar(
-        x=rows["change"], y=[_text(s) for s in rows["label"]], orientation="h",
-        marker_color=[topic_colour(t) for t in rows["topic"]], text=text, textposition="outside", cliponaxis=False,
+        x=rows["change"], y=labels, orientation="h", marker_color=[topic_colour(t) for t in rows["topic"]],
         customdata=np.column_stack([rows["topic"].astype(int), rows["label"].map(html.escape), rows["previous"],
                                     rows["current"]]),
         hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]} → %{customdata[3]} messages<extra></extra>",
     ))
     _layout(fig, title, "Change in messages", None, height=max(260, 60 + 34 * len(rows)), legend=False)
-    span = float(rows["change"].abs().max()) * 2.6  # room for the outside labels of the longest bars
+    # The changes as a column right of the plot: a label at the end of a falling bar would run into the topic
+    # names on a half-width chart.
+    fig.layout.annotations = [dict(x=1, xref="paper", xanchor="left", xshift=8, y=label, yref="y", text=t,
+                                   showarrow=False) for label, t in zip(labels, text, strict=True)]
+    span = float(rows["change"].abs().max()) * 1.1
+    fig.update_layout(margin=dict(r=20 + 7 * max(len(t) for t in text)))
     fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True, gridcolor="#E6E8EB")
     return fig
 

@@ -94,6 +94,10 @@ def test_topic_bars_movers_and_comparison(messages):
     assert list(top.data[0].marker.color) == [charts.topic_colour(t) for t in table["topic"][::-1]]
     movers = charts.movers_chart(m.biggest_movers(messages, TOPICS, current, previous, min_messages=1))
     assert "Biggest changes" in movers.layout.title.text and movers.layout.xaxis.title.text == "Change in messages"
+    # Each change is written beside its bar, right of the plot (clear of the topic names on the left).
+    changes = {a.y: a.text for a in movers.layout.annotations}
+    assert set(changes) == set(movers.data[0].y) and all(a.xref == "paper" and a.x == 1 for a in movers.layout.annotations)
+    assert all(t.startswith(("+", "-")) and "(" in t for t in changes.values())
     compare = charts.period_comparison_chart(table, current.label, previous.label)
     assert [t.name for t in compare.data] == [previous.label, current.label]
     assert compare.data[1].customdata[0][1] == "current"
