@@ -94,6 +94,9 @@ class Settings:
     # UMAP shape: 5 dimensions and 15 neighbours are BERTopic's tested defaults.
     umap_components: int = 5
     umap_neighbors: int = 15
+    # UMAP's neighbours are found exactly (one matrix product per block of messages) up to this many
+    # messages; above it, by UMAP's approximate NN-descent, whose compilation alone costs ~30 s a process.
+    exact_neighbors_max: int = 60_000
     # Above this many messages, topics are found on a stratified sample (by month) and the rest join the
     # nearest topic, in chunks of assign_chunk_size: time and memory of the fit stay bounded (1M messages).
     fit_sample_size: int = 50_000

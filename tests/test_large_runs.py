@@ -110,3 +110,54 @@ def test_repeated_texts_are_fitted_once_and_share_their_topic(reviews, tmp_path)
     assert np.array_equal(result.assignments[: len(texts)], alone.assignments)
     second = result.assignments[len(texts):]
     assert np.array_equal(second, result.assignments[copies])  # a copy goes where its fitted text went
+
+
+def test_exact_neighbours_are_those_of_a_brute_force_search(reviews):
+    """The neighbours UMAP gets from 4,096 messages on: each message itself first, then its nearest by cosine,
+    the same in any block size and on every call (real review vectors, exact copies among them)."""
+    from pipelines.topics import nearest_neighbours
+
+    _, vectors, _ = reviews
+    vectors = np.vstack([vectors, vectors[:50]])  # 50 messages twice: equal similarities
+    indices, distances = nearest_neighbours(vectors, 15, block=128)
+    n = len(vectors)
+    assert indices.shape == distances.shape == (n, 15)
+    assert np.array_equal(indices[:, 0], np.arange(n)) and (distances[:, 0] == 0).all()
+    assert (np.diff(distances, axis=1) >= 0).all()
+    similar = vectors @ vectors.T
+    np.fill_diagonal(similar, np.inf)
+    brute = np.argsort(-similar, axis=1, kind="stable")[:, :15]
+    same = np.mean([set(a) == set(b) for a, b in zip(indices.tolist(), brute.tolist(), strict=True)])
+    assert same >= 0.98, same
+    # Where the sets differ, only by rounding: every neighbour found is as near as the search's k-th nearest.
+    found = np.take_along_axis(similar, indices[:, 1:], axis=1)
+    kth = np.take_along_axis(similar, brute[:, -1:], axis=1)
+    assert (found >= kth - 1e-5).all()
+    assert (indices[:50, 1] == np.arange(n - 50, n)).all()  # a message's copy is its nearest other
+    again = nearest_neighbours(vectors, 15, block=1000)
+    assert np.array_equal(again[0], indices) and np.allclose(again[1], distances, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_umap_reads_exact_neighbours_between_its_own_exact_limit_and_the_setting(reviews, tmp_path, monkeypatch):
+    """Above UMAP's own exact limit (4,096; lowered here to fit the test data) the fit gets exact neighbours,
+    up to ``exact_neighbors_max``; the topics are readable, bounded in outliers and the same on every run."""
+    import pipelines.topics as topics
+
+    texts, vectors, months = reviews
+    calls = []
+
+    def spy(v, k, *args, **kwargs):
+        calls.append((len(v), k))
+        return real(v, k, *args, **kwargs)
+
+    real = topics.nearest_neighbours
+    monkeypatch.setattr(topics, "UMAP_EXACT_BELOW", 500)
+    monkeypatch.setattr(topics, "nearest_neighbours", spy)
+    settings = Settings(store_dir=tmp_path)
+    result = fit_topics(texts, vectors, settings, strata=months)
+    assert calls == [(len(texts), 15)]
+    assert len(result.topics) >= 8 and result.outlier_share <= settings.max_outlier_share + 0.01
+    assert np.array_equal(fit_topics(texts, vectors, settings, strata=months).assignments, result.assignments)
+    fit_topics(texts, vectors, replace(settings, exact_neighbors_max=len(texts) - 1), strata=months)
+    assert len(calls) == 2  # above the setting, UMAP's own NN-descent
