@@ -402,8 +402,12 @@ def write_pngs(snapshot: Snapshot, folder: Path) -> dict[str, Path]:
     s = snapshot.settings
     folder.mkdir(exist_ok=True)
     paths = {stem: folder / f"{stem}.png" for stem, _ in chart_figures(snapshot)}
-    # The dashboard's figures sit close to the page edge; an image on its own needs a margin.
-    framed = [(stem, go.Figure(fig).update_layout(margin_l=36, margin_r=36, margin_b=24))
+    # The dashboard's figures sit close to the page edge; an image on its own needs a margin (a wider one that a
+    # chart asks for, e.g. the movers' column of changes, stays).
+    framed = [(stem, go.Figure(fig).update_layout(margin_l=max(36, fig.layout.margin.l or 0),
+                                                  margin_r=max(36, fig.layout.margin.r or 0),
+                                                  margin_b=max(24, fig.layout.margin.b or 0),
+                                                  title_pad_l=36))  # the title in line with the margin
               for stem, fig in chart_figures(snapshot)]
     specs = [{"fig": fig, "path": str(paths[stem]),
               "opts": {"format": "png", "width": s.image_width, "height": s.image_height, "scale": s.image_scale}}
