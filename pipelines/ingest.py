@@ -669,7 +669,7 @@ def _json_part_records(part: FilePart, text: str) -> list | None:
         records = json.loads(f"[{body[:-1]}]")
     except (json.JSONDecodeError, RecursionError):
         return None
-    return records if records or (part.start == 0 and last) else None
+    return records
 
 
 def number_json_parts(parts: list[FilePart], records: list[int]) -> list[FilePart]:
@@ -692,7 +692,7 @@ def _part_text(part: FilePart) -> str | None:
 def part_fields(part: FilePart) -> tuple[list[str], int] | None:
     """The field names a JSON or JSON Lines part's records use, in order of first use, and how many records it
     holds; ``None`` if the part cannot be read on its own."""
-    table = read_part(replace(part, first_line=1) if part.format == "json" else part)
+    table = read_part(part)
     return None if table is None else (table.columns, len(table.frame))
 
 
