@@ -5,9 +5,10 @@ local and Dask executors, and the partitioned stages that use them: cleaning rec
 (:func:`clean_partitioned`; de-duplication then runs over all of them here), an encoder whose batches
 run on the workers (:class:`PartitionedEncoder`; it also embeds the sentences for expectation
 tagging), personal-data redaction and sentiment scoring. Reading runs on the workers too: one cuts a CSV,
-TSV, JSON (a list of records), JSON Lines or Parquet file into parts at record boundaries and each part is
-read and cleaned where it lands (:func:`open_partitioned`); Excel files, JSON whose list is inside an object,
-and files the workers cannot see, are read whole by the analysing process (or one worker, when only the
+TSV, JSON (a list of records, bare or as an object's only member), JSON Lines or Parquet file into parts at
+record boundaries and each part is read and cleaned where it lands (:func:`open_partitioned`); Excel files
+(a sheet is one compressed stream), JSON whose list has other members beside it, and files the workers cannot
+see, are read whole by the analysing process (or one worker, when only the
 workers see the file). The expectation cue rules stay
 in the analysing process; the topic fit runs
 on one worker, on a sample for large runs, and the other messages are assigned to topics in

@@ -473,7 +473,8 @@ class FilePart:
 
     Text formats: bytes ``[start, end)``, cut after a line end outside quotes, whose first line is
     ``first_line``. JSON (a list of records): bytes ``[start, end)``, cut between two records, whose first
-    record is number ``first_line`` (0 until the parts are counted: :func:`number_json_parts`). Parquet: row
+    record is number ``first_line`` (0 until the parts are counted: :func:`number_json_parts`); the list itself
+    spans bytes ``list_span`` of the file (all of it, or the list inside ``{"key": [...]}``). Parquet: row
     groups ``[start, end)``, whose first row is ``first_line``.
     """
 
@@ -485,6 +486,7 @@ class FilePart:
     header: tuple[str, ...] = ()
     delimiter: str = ","
     with_nulls: tuple[str, ...] = ()  # Parquet: integer and true/false columns with a missing value in the file
+    list_span: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -511,8 +513,8 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
     row groups, about ``part_rows`` rows) that can be read on their own, looking only at the file's start, its
     quote marks and line ends (JSON: where one record ends and the next begins). ``None`` when the file is better
     read whole by :func:`read_feedback_file`, which also gives the exact error: another format, a missing or
-    empty file, not UTF-8 at its start, a malformed header, or JSON that is not a list at the top (an object
-    holding the list is read whole).
+    empty file, not UTF-8 at its start, a malformed header, or JSON that is neither a list nor an object whose
+    only member is the list (``{"reviews": [...]}``).
     """
     path = Path(path)
     try:
@@ -526,12 +528,13 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
         return _plan_parquet(path, part_rows)
     with open(path, "rb") as f:
         head = f.read(min(size, _HEAD_BYTES))
-    if fmt == "json":  # a list at the top; whether the text is UTF-8 each part's reader checks
-        if not head.removeprefix(b"\xef\xbb\xbf").lstrip(_JSON_SPACE.encode()).startswith(b"["):
+    if fmt == "json":  # whether the text is UTF-8 each part's reader checks
+        span = _json_list_span(path, head, size)
+        if span is None:
             return None
-        cuts = _json_cut_points(path, size, max(1, part_bytes))
-        return ReadPlan(path, fmt, [FilePart(str(path), fmt, start, end, 0)
-                                    for start, end in zip(cuts, [*cuts[1:], size], strict=True)], None)
+        cuts = _json_cut_points(path, span, max(1, part_bytes))
+        return ReadPlan(path, fmt, [FilePart(str(path), fmt, start, end, 0, list_span=span)
+                                    for start, end in zip(cuts, [*cuts[1:], span[1]], strict=True)], None)
     if len(head) < size:
         head = head[: head.rfind(b"\n") + 1]
     try:
@@ -634,20 +637,48 @@ def _cut_points(path: Path, size: int, part_bytes: int, quoted: bool) -> list[tu
 
 _JSON_SPACE = " \t\n\r"  # what JSON counts as blank space (str.strip's default strips more)
 _RECORD_BOUNDARY = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*\{")
+# An object whose first member is a list: {"reviews": [ (a key with valid escapes only, as JSON allows them).
+_LIST_IN_OBJECT = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"[ \t\n\r]*:[ \t\n\r]*\[')
+_TAIL_BYTES = 4096
 
 
-def _json_cut_points(path: Path, size: int, part_bytes: int) -> list[int]:
-    """Byte offsets where the parts of a JSON list of records start: at the "{" of a "}, {" about every
-    ``part_bytes`` bytes. Such a place may also be inside a text or a nested list; then the part that ends
-    there is not valid JSON on its own (a text or bracket is left open), so :func:`read_part` refuses it and
-    the whole file is read instead: a wrong cut costs time, never a record."""
+def _json_list_span(path: Path, head: bytes, size: int) -> tuple[int, int] | None:
+    """Bytes ``[start, end)`` of the list of records in a JSON file: the whole file when it is a list, or the list
+    of ``{"key": [...]}`` when the file ends right after it. A second member after the list would then lie inside
+    the span and leave a part that is no valid list, so the file is read whole, as it is when this returns
+    ``None``: the whole read reads it or names the problem."""
+    bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    if head[bom:].lstrip(_JSON_SPACE.encode()).startswith(b"["):
+        return 0, size
+    opening = _LIST_IN_OBJECT.match(head, bom)
+    if opening is None:
+        return None
+    with open(path, "rb") as f:
+        f.seek(max(0, size - _TAIL_BYTES))
+        tail = f.read()
+    tail = tail.rstrip(_JSON_SPACE.encode())
+    if not tail.endswith(b"}"):
+        return None
+    tail = tail[:-1].rstrip(_JSON_SPACE.encode())
+    end = size - _TAIL_BYTES + len(tail) if size > _TAIL_BYTES else len(tail)
+    if not tail.endswith(b"]") or end <= opening.end():
+        return None
+    return opening.end() - 1, end
+
+
+def _json_cut_points(path: Path, span: tuple[int, int], part_bytes: int) -> list[int]:
+    """Byte offsets where the parts of a JSON list of records (bytes ``span`` of the file) start: at the "{" of a
+    "}, {" about every ``part_bytes`` bytes. Such a place may also be inside a text or a nested list; then the
+    part that ends there is not valid JSON on its own (a text or bracket is left open), so :func:`read_part`
+    refuses it and the whole file is read instead: a wrong cut costs time, never a record."""
     import mmap
 
-    cuts = [0]
+    start, end = span
+    cuts = [start]
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        target = part_bytes
-        while target < size:
-            found = _RECORD_BOUNDARY.search(mm, target)
+        target = start + part_bytes
+        while target < end:
+            found = _RECORD_BOUNDARY.search(mm, target, end)
             if found is None:
                 break
             cuts.append(found.end() - 1)
@@ -658,11 +689,11 @@ def _json_cut_points(path: Path, size: int, part_bytes: int) -> list[int]:
 def _json_part_records(part: FilePart, text: str) -> list | None:
     """The records of one part of a JSON list, or ``None`` when the part is not a run of whole records."""
     body = text.strip(_JSON_SPACE)
-    if part.start == 0:
+    if part.start == part.list_span[0]:
         if not body.startswith("["):
             return None
         body = body[1:]
-    last = part.end >= Path(part.path).stat().st_size
+    last = part.end >= part.list_span[1]
     if not body.endswith("]" if last else ","):
         return None
     try:

@@ -141,14 +141,16 @@ def test_dask_cluster_gives_the_same_run_as_the_local_executor(dask_client, samp
 
 
 @pytest.mark.slow
-def test_a_json_list_is_read_in_parts_on_the_dask_workers(dask_client, sample_frame, tmp_path):
-    """A JSON list as pandas exports it (one line) is cut, counted and read on the workers, never in the analysing
-    process, and gives the messages, report and notes of reading it at once."""
+@pytest.mark.parametrize("in_object", [False, True])
+def test_a_json_list_is_read_in_parts_on_the_dask_workers(dask_client, sample_frame, tmp_path, in_object):
+    """A JSON list as pandas exports it (one line), bare or as ``{"reviews": [...]}``, is cut, counted and read on
+    the workers, never in the analysing process, and gives the messages, report and notes of reading it at once."""
     from pipelines.executor import DaskExecutor
     from pipelines.settings import ColumnMapping
 
     path = tmp_path / "reviews.json"
-    sample_frame.iloc[::8].to_json(path, orient="records", force_ascii=False)
+    records = sample_frame.iloc[::8].to_json(orient="records", force_ascii=False)
+    path.write_text('{"reviews": ' + records + "}" if in_object else records, encoding="utf-8")
     mapping = ColumnMapping(metadata=("rating",))
     settings = replace(Settings(store_dir=tmp_path), executor="dask", read_part_bytes=path.stat().st_size // 6,
                        partition_size=128)
@@ -230,8 +232,13 @@ def _exports(suffix: str):
         if suffix == ".jsonl":
             text = end.join(json.dumps({k: v for k, v in zip(keys, r, strict=True) if v is not None or k != "rating"},
                                        ensure_ascii=draw(st.booleans())) for r in rows)
-        elif suffix == ".json":  # a list of records, as exporters write it: on one line or indented
+        elif suffix == ".json":  # a list of records, as exporters write it: on one line or indented, bare or in an object
             records = [{k: v for k, v in zip(keys, r, strict=True) if v is not None or k != "rating"} for r in rows]
+            wrapper = draw(st.sampled_from([None, None, {"reviews": 0}, {"source": "shop", "reviews": 0},
+                                            {"reviews": 0, "count": len(rows)}, {"reviews": 0, "replies": []},
+                                            {'café "reviews"': 0}, {"reviews": 0, "more": {"x": [1]}}]))
+            if wrapper is not None:
+                records = {k: records if v == 0 else v for k, v in wrapper.items()}
             text = json.dumps(records, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 1, 2])))
         else:
             out = io.StringIO()
@@ -267,7 +274,7 @@ def test_reading_in_parts_gives_what_reading_at_once_gives_on_generated_files(su
     from tests.test_fuzz_inputs import FORMATS, FUZZ, MAPPINGS, frames
 
     tmp = tmp_path_factory.mktemp("parts")
-    seen = {"examples": 0, "cut": 0, "cut and read": 0}
+    seen = {"examples": 0, "cut": 0, "cut and read": 0, "cut in an object and read": 0}
     files = st.one_of(FORMATS[suffix], _exports(suffix))
     if suffix == ".parquet":  # written with small row groups, so that the file has several
         def small_groups(frame, rows):
@@ -291,11 +298,14 @@ def test_reading_in_parts_gives_what_reading_at_once_gives_on_generated_files(su
         plan = plan_parts(path, part_bytes, 3)
         cut = plan is not None and len(plan.parts) > 1
         seen["cut"] += cut
-        seen["cut and read"] += cut and _same_result(path, mapping, settings)
+        read = cut and _same_result(path, mapping, settings)
+        seen["cut and read"] += read
+        seen["cut in an object and read"] += read and plan.parts[0].list_span[0] > 0
 
     run()
     # Many files really were read in several parts, and many of those gave messages.
     assert seen["cut"] >= seen["examples"] // 4 and seen["cut and read"] >= 40, seen
+    assert suffix != ".json" or seen["cut in an object and read"] >= 10, seen  # {"reviews": [...]} too
 
 
 def test_reading_real_reviews_in_parts_gives_the_same_messages(sample_frame, tmp_path):
@@ -311,6 +321,8 @@ def test_reading_real_reviews_in_parts_gives_the_same_messages(sample_frame, tmp
              "reviews.tsv": lambda p: reviews.to_csv(p, index=False, sep="\t", lineterminator="\r\n"),
              "reviews.json": lambda p: reviews.to_json(p, orient="records", force_ascii=False),
              "indented.json": lambda p: reviews.to_json(p, orient="records", indent=2),
+             "in-object.json": lambda p: p.write_text(
+                 '{"reviews": ' + reviews.to_json(orient="records", force_ascii=False) + "}\n", encoding="utf-8"),
              "reviews.jsonl": lambda p: reviews.to_json(p, orient="records", lines=True, force_ascii=False),
              "reviews.parquet": lambda p: reviews.to_parquet(p, index=False, row_group_size=20)}
     for name, write in files.items():
@@ -383,6 +395,45 @@ def test_a_json_list_is_cut_between_records_and_names_records_by_their_place(tmp
             messages, _, _ = opened.clean(settings, LocalExecutor())
             assert messages["text"].tolist() == [r["text"] for r in tricky]
     assert min(seen.values()) >= 5, seen  # cuts landed both beside and inside the tricky records
+
+
+def test_a_json_list_inside_an_object_is_read_in_parts(tmp_path, monkeypatch):
+    """``{"reviews": [...]}`` (what many APIs export) is cut inside its list and read in parts, records named by
+    their place in the list. With a second member the file is read whole, which reads it when the other member is
+    no list and names the problem when it is one, as a local run does."""
+    import json
+
+    from pipelines.errors import InputError
+    from pipelines.executor import open_partitioned
+    from pipelines.settings import ColumnMapping
+
+    monkeypatch.setattr("pipelines.ingest._HEAD_BYTES", 64)
+    records = [{"id": i, "text": f"Parcel {i} arrived dented.", "date": "2024-03-01"} for i in range(1, 90)]
+    path = tmp_path / "export.json"
+    for indent in (None, 2):
+        path.write_text(json.dumps({"reviews": records}, indent=indent), encoding="utf-8-sig")
+        settings = replace(Settings(store_dir=tmp_path), read_part_bytes=300, on_bad_date="fail")
+        opened = open_partitioned(path, ColumnMapping(), settings, LocalExecutor())
+        assert opened.plan is not None and len(opened.plan.parts) >= 10
+        assert opened.plan.parts[0].start > 10 and opened.plan.parts[-1].first_line > 80
+        messages, _, _ = opened.clean(settings, LocalExecutor())
+        assert messages["text"].tolist() == [r["text"] for r in records]
+        assert _same_result(path, ColumnMapping(), settings)
+
+    records[56]["date"] = "2024-13-45"
+    path.write_text(json.dumps({"reviews": records}), encoding="utf-8")
+    with pytest.raises(InputError, match=r"export\.json, column \"date\": 1 of 89 .* record 57: '2024-13-45'"):
+        open_partitioned(path, ColumnMapping(), settings, LocalExecutor()).clean(settings, LocalExecutor())
+    assert not _same_result(path, ColumnMapping(), settings)
+
+    records[56]["date"] = "2024-03-01"
+    path.write_text(json.dumps({"reviews": records, "next_page": None}), encoding="utf-8")
+    assert open_partitioned(path, ColumnMapping(), settings, LocalExecutor()).plan is None
+    assert _same_result(path, ColumnMapping(), settings)
+    path.write_text(json.dumps({"reviews": records, "replies": [{"id": 1, "text": "Sorry!"}]}), encoding="utf-8")
+    with pytest.raises(InputError, match="an object with one list in it"):
+        open_partitioned(path, ColumnMapping(), settings, LocalExecutor()).clean(settings, LocalExecutor())
+    assert not _same_result(path, ColumnMapping(), settings)
 
 
 def test_json_lines_keep_unicode_line_separators_inside_records(tmp_path):
