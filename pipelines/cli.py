@@ -62,12 +62,12 @@ def load_mapping_file(path: Path) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="feedback-lens", description="Customer-feedback analytics: topics, trends, sentiment.")
+    p = argparse.ArgumentParser(prog="feedback-lens", description="Customer-feedback analytics: topics, trends, sentiment and expectation gaps.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("analyse", aliases=["analyze"], help="analyse a feedback file and publish a run",
-                       description="Read a feedback file (CSV, TSV, JSON, JSONL, Parquet, XLSX), find topics and "
-                       "sentiment, and publish a new run that the dashboard shows.")
+                       description="Read a feedback file (CSV, TSV, JSON, JSONL, Parquet, XLSX), find topics, "
+                       "sentiment and expectation gaps, and publish a new run that the dashboard shows.")
     a.add_argument("file", type=Path, help="the feedback file")
     a.add_argument("--text", help="column with the message text (detected from common names if omitted)")
     a.add_argument("--date", help="column with the date/time (detected if omitted)")
