@@ -647,20 +647,21 @@ def _json_list_span(path: Path, head: bytes, size: int) -> tuple[int, int] | Non
     of ``{"key": [...]}`` when the file ends right after it. A second member after the list would then lie inside
     the span and leave a part that is no valid list, so the file is read whole, as it is when this returns
     ``None``: the whole read reads it or names the problem."""
+    space = _JSON_SPACE.encode()
     bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
-    if head[bom:].lstrip(_JSON_SPACE.encode()).startswith(b"["):
+    if head[bom:].lstrip(space).startswith(b"["):
         return 0, size
     opening = _LIST_IN_OBJECT.match(head, bom)
     if opening is None:
         return None
+    offset = max(0, size - _TAIL_BYTES)
     with open(path, "rb") as f:
-        f.seek(max(0, size - _TAIL_BYTES))
-        tail = f.read()
-    tail = tail.rstrip(_JSON_SPACE.encode())
+        f.seek(offset)
+        tail = f.read().rstrip(space)
     if not tail.endswith(b"}"):
         return None
-    tail = tail[:-1].rstrip(_JSON_SPACE.encode())
-    end = size - _TAIL_BYTES + len(tail) if size > _TAIL_BYTES else len(tail)
+    tail = tail[:-1].rstrip(space)
+    end = offset + len(tail)
     if not tail.endswith(b"]") or end <= opening.end():
         return None
     return opening.end() - 1, end
