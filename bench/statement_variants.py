@@ -14,7 +14,11 @@ alone, trained on a random quarter, half, three quarters or all of each fold's t
 Run from the repo root (about 1 minute; ``--fine-tune`` adds MiniLM fine-tuned end to end as a
 sentence classifier, about 3 more minutes on 2 cores)::
 
-    .venv/bin/python bench/statement_variants.py [--fine-tune | --learning-curve]
+    .venv/bin/python bench/statement_variants.py [--fine-tune] [--other-model DIR] | [--learning-curve]
+
+``--other-model DIR`` adds a variant with another sentence-transformers model's sentence vectors (read
+from a local folder, each sentence alone) in place of MiniLM's, to ask whether a bigger model would
+help (all-mpnet-base-v2, 110M parameters: about 4 minutes more).
 
 Writes ``bench/results/statement-variants.md`` (``statement-learning-curve.md``).
 """
@@ -252,6 +256,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=3, help="the dev batch to hold out (default 3)")
     parser.add_argument("--fine-tune", action="store_true", help="also fine-tune MiniLM (slow; scored on the batch only)")
+    parser.add_argument("--other-model", type=Path, metavar="DIR", help="also try this sentence-transformers model's "
+                        "sentence vectors (a local folder) with the cue groups")
     parser.add_argument("--learning-curve", action="store_true", help="score the heads against the number of "
                         "training messages instead (writes statement-learning-curve.md)")
     args = parser.parse_args()
@@ -270,9 +276,17 @@ def main() -> None:
         ("word 1-3-grams + head features, C=1", bench.word_ngrams(1.0, True)),
         ("head features + nearest labelled sentences, C=0.3", bench.nearest_labelled(0.3)),
     ]
+    if args.other_model:
+        from sentence_transformers import SentenceTransformer
+
+        other = SentenceTransformer(str(args.other_model), device="cpu").encode(
+            list(bench.sentences), batch_size=32, show_progress_bar=False)
+        variants += [(f"{args.other_model.name} sentence vectors + cue groups, C={c}",
+                      bench.logistic(np.hstack([other, bench.cues]), c)) for c in (0.3, 1.0)]
     n_held = int(bench.held_message.sum())
     lines = ["# Statement detection variants on a blind-labelled dev batch", "",
-             f"Produced by `python bench/statement_variants.py{' --fine-tune' if args.fine_tune else ''}` (do not edit "
+             f"Produced by `python bench/statement_variants.py{' --fine-tune' if args.fine_tune else ''}"
+             f"{f' --other-model {args.other_model.name}' if args.other_model else ''}` (do not edit "
              f"by hand). Trained on the dev batches other than {args.batch}, scored on batch {args.batch} "
              f"({n_held} messages, {int(bench.truth[bench.held_message].sum())} statements), labelled before any rule or "
              "head had seen it. The test half is not used. Threshold: chosen by 5-fold CV on the training messages "
