@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard import data, filters
 from dashboard.data import RunInfo, RunRef
-from pipelines.charts import format_count, format_date, format_sentiment
+from pipelines.charts import count_of, format_count, format_date, format_sentiment
 from pipelines.errors import FeedbackLensError
 from pipelines.metrics import GRANULARITIES, Granularity, MessageFilter, default_granularity, search_terms, term_pattern
 
@@ -109,8 +109,21 @@ def page_start(title: str) -> tuple[View, pd.DataFrame]:
 PERIOD_DAYS = (7, 30, 90)
 
 
-def period_picker(key: str, label: str = "Period", option: str = "Last {} days", help: str | None = None) -> int:
-    """Last 7 / 30 / 90 days (30 by default): the comparison window of the period figures."""
+def period_picker(view: View, key: str, label: str = "Period", option: str = "Last {} days",
+                  help: str | None = None) -> int:
+    """How many days the period figures compare, ending on the last day of the date filter (or of the data).
+
+    With a date filter from a chosen day, its days are the period: a manager who narrowed the dates
+    to one week expects that week's figures, not the 30 days up to its end. Otherwise the last
+    7 / 30 / 90 days (30 by default).
+    """
+    start = view.filter.start
+    if start is not None:
+        end = view.filter.end or view.info.last_day or start
+        days = max(1, (end - start).days + 1)
+        st.caption(f":material/date_range: **Period:** the date filter, {format_date(start)} – {format_date(end)} "
+                   f"({count_of(days, 'day')}). Clear its start in the sidebar to choose the last 7, 30 or 90 days.")
+        return days
     return st.segmented_control(label, PERIOD_DAYS, format_func=option.format, default=30, key=key, help=help) or 30
 
 

@@ -12,9 +12,21 @@ import streamlit as st
 
 from dashboard import auth, components, data
 from dashboard.data import RunRef
+from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 
 _FLASH = "curation_flash"
+_EDITS = "curation_edits"
+
+
+def edit_key(name: str) -> str:
+    """A widget key that is new after every saved edit.
+
+    Pickers and the message table must start afresh once the topics change: a ticked row would
+    otherwise point at whichever message now sits in that row, and a picker would keep showing
+    the names and counts from before the edit.
+    """
+    return f"{name}_v{st.session_state.get(_EDITS, 0)}"
 
 
 def user_name() -> str:
@@ -53,6 +65,7 @@ def run_edit(edit: Callable[[], object], done: str, clear: Sequence[str] = ()) -
         return
     for key in clear:
         st.session_state.pop(key, None)
+    st.session_state[_EDITS] = st.session_state.get(_EDITS, 0) + 1
     st.session_state[_FLASH] = done  # shown after the rerun: a toast sent just before it would be lost
     st.rerun()
 
@@ -69,7 +82,9 @@ def unresolved_notice(ref: RunRef) -> None:
     unresolved = data.unresolved_edits(ref)
     if not unresolved:
         return
-    with st.expander(f":material/warning: {len(unresolved)} earlier edit(s) do not apply to this run", expanded=False):
+    verb = "does" if len(unresolved) == 1 else "do"
+    with st.expander(f":material/warning: {count_of(len(unresolved), 'earlier edit')} {verb} not apply to this run",
+                     expanded=False):
         st.caption("Their topics are not in this run (the data changed). Redo them here if they still matter, "
                    "or leave them: they apply again if the topics come back.")
         for event, reason in unresolved:

@@ -67,6 +67,11 @@ def format_count(n: float | None) -> str:
     return "–" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{round(n):,}"
 
 
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 message', '2 messages', '1,234 topics': a count with its noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def format_share(x: float | None, digits: int = 0) -> str:
     """'12%' from 0.12 (or '–')."""
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.{digits}f}%"

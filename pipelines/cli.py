@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tomllib
 from dataclasses import replace
@@ -366,15 +365,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.auth:
         env["FEEDBACK_LENS_AUTH"] = args.auth
     check_serving(env, args.host)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_flags(environ=env)]
-    if args.port:
-        cmd.append(f"--server.port={args.port}")
-    if args.host:
-        cmd.append(f"--server.address={args.host}")
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    chosen = {"server.port": args.port, "server.address": args.host}
+    flags = [f for f in streamlit_flags(environ=env) if not chosen.get(f[2:].split("=", 1)[0])]
+    flags += [f"--{name}={value}" for name, value in chosen.items() if value]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Streamlit takes this process's place, so stopping it (Ctrl-C, `kill`, systemd, a container's
+    # stop) stops the dashboard; a child process would be left serving after its parent was killed.
+    os.execve(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP), *flags], env)
 
 
 def main(argv: list[str] | None = None) -> int:

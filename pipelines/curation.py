@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.lineage import keys_of
 from pipelines.sqlite_files import connect_wal
@@ -365,7 +366,9 @@ def _describe(e: Event, names: dict[str, str]) -> str:
     p = e.payload
 
     def name(key: str) -> str:
-        return f'"{names.get(key, key)}"'
+        # A topic never renamed has its name only in its run, which the event recorded when it was made.
+        recorded = (e.after or {}).get("label") if e.kind == "move" else (e.before or {}).get("label")
+        return f'"{names.get(key) or recorded or key}"'
 
     if e.kind == "rename":
         was = (e.before or {}).get("label")
@@ -381,7 +384,7 @@ def _describe(e: Event, names: dict[str, str]) -> str:
                                                   for part in p["parts"])
     if e.kind == "move":
         ids = p["message_ids"]
-        return f"Moved {len(ids)} message(s) to {name(p['to'])}: " + ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
+        return f"Moved {count_of(len(ids), 'message')} to {name(p['to'])}: " + ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
     if e.kind == "ignore":
         return f"Marked {name(p['key'])} as noise" if p.get("ignored", True) else f"Brought back {name(p['key'])}"
     if e.kind == "pin":
@@ -389,15 +392,18 @@ def _describe(e: Event, names: dict[str, str]) -> str:
     return f"Undid edit #{p['event']} ({p.get('kind', '')})"
 
 
-def audit_table(store: Path) -> pd.DataFrame:
+def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.DataFrame:
     """The log as people read it, newest first: ``#``, ``when``, ``user``, ``edit``, ``details``, ``state``
-    (applied, undone, or undo), ``run`` and ``id_`` (the event id)."""
+    (applied, undone, or undo), ``run`` and ``id_`` (the event id).
+
+    ``topic_names`` (topic key -> name, e.g. the shown run's) names topics that edits made before
+    names were recorded with them only know by key."""
     events = CurationLog(store).events()
     columns = ["#", "when", "user", "edit", "details", "state", "run", "id_"]
     if not events:
         return pd.DataFrame(columns=columns)
     state = derive_state(events)
-    names: dict[str, str] = {}
+    names: dict[str, str] = dict(topic_names or {})
     for e in events:  # the names topics had at the time, else their latest
         if e.kind == "merge":
             names.update((e.before or {}).get("topics", {}))
@@ -478,7 +484,7 @@ class Curator:
                                 fix="Reload the page and select the messages again.")
         before = {m: int(messages.at[m, "topic"]) for m in ids}
         return self.log.append("move", {"message_ids": ids, "to": to}, user, self.run_id,
-                               before={"topics": before}, after={"topic": int(target["topic"])})
+                               before={"topics": before}, after={"topic": int(target["topic"]), "label": str(target["label"])})
 
     def ignore(self, key: str, ignored: bool = True, user: str = "local") -> Event:
         """Mark a topic as noise (its messages count as without a topic) or bring it back."""
@@ -487,7 +493,8 @@ class Curator:
         if key not in set(topics["key"]):
             raise CurationError(f'The topic "{key}" is not in this run.', fix="Reload the page.")
         return self.log.append("ignore", {"key": key, "ignored": ignored}, user, self.run_id,
-                               before={"ignored": bool(topics.set_index("key").at[key, "ignored"])},
+                               before={"ignored": bool(topics.set_index("key").at[key, "ignored"]),
+                                       "label": str(topics.set_index("key").at[key, "label"])},
                                after={"ignored": ignored})
 
     def pin(self, key: str, message_id: str, pinned: bool = True, user: str = "local") -> Event:
@@ -497,7 +504,8 @@ class Curator:
         members = curated.run.messages.loc[curated.run.messages["topic"] == topic["topic"], "message_id"].astype(str)
         if pinned and str(message_id) not in set(members):
             raise CurationError("Only a message of the topic can be pinned to it.", fix="Move the message first.")
-        return self.log.append("pin", {"key": key, "message_id": str(message_id), "pinned": pinned}, user, self.run_id)
+        return self.log.append("pin", {"key": key, "message_id": str(message_id), "pinned": pinned}, user, self.run_id,
+                               before={"label": str(topic["label"])})
 
     def split(self, key: str, proposal: SplitProposal, labels: Sequence[str] | None = None,
               user: str = "local") -> Event:

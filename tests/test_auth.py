@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -249,7 +250,7 @@ def test_the_console_script_takes_a_password_from_a_pipe(tmp_path):
 
 
 def test_serve_refuses_no_sign_in_on_a_network_address(monkeypatch, capsys, store):
-    monkeypatch.setattr(subprocess, "call", lambda *a, **k: pytest.fail("the server must not start"))
+    monkeypatch.setattr(os, "execve", lambda *a, **k: pytest.fail("the server must not start"))
     assert cli.main(["serve", "--host", "0.0.0.0"]) == 1
     err = capsys.readouterr().err
     assert "may only be served on this machine" in err and "0.0.0.0" in err and "FEEDBACK_LENS_AUTH=password" in err

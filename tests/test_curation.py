@@ -12,6 +12,7 @@ from pipelines.curation import (
     CurationError,
     CurationLog,
     Curator,
+    audit_table,
     derive_state,
     load_curated_run,
     propose_split,
@@ -77,6 +78,23 @@ def test_rename_merge_move_ignore_pin_and_their_audit_entries(tmp_path):
     assert [e.user for e in events] == ["ana", "ana", "bo", "bo", "ana"]
     assert events[0].before["label"] == "t0 · auto" and events[0].after["label"] == "Late deliveries"
     assert events[2].before == {"topics": {"m0-0": 0, "m0-1": 0}}
+
+
+def test_the_audit_names_topics_never_renamed_by_their_names_not_their_keys(tmp_path):
+    store = _store(tmp_path)
+    cur = Curator(store)
+    cur.move(["m0-0", "m0-1"], to="K2", user="bo")
+    cur.pin("K2", "m0-0", user="bo")
+    cur.ignore("K1", user="ana")
+    details = audit_table(store)["details"].tolist()  # newest first
+    assert details == ['Marked "t1 · auto" as noise', 'Pinned message m0-0 in "t2 · auto"',
+                       'Moved 2 messages to "t2 · auto": m0-0, m0-1']
+    # Edits logged before names were recorded with them are named from the run the page shows.
+    with CurationLog(store)._connect() as db:
+        db.execute("UPDATE events SET before = NULL, after = NULL")
+    assert audit_table(store)["details"].tolist()[-1].endswith('to "K2": m0-0, m0-1')
+    named = audit_table(store, {"K1": "Noise", "K2": "Coffee"})["details"].tolist()
+    assert named[0] == 'Marked "Noise" as noise' and named[-1].startswith('Moved 2 messages to "Coffee"')
 
 
 def test_undo_reverts_one_edit_and_undoing_the_undo_reapplies_it(tmp_path):

@@ -33,15 +33,17 @@ def test_rename_and_merge_in_the_page_show_on_every_page_and_in_the_audit(store)
     run = load_run(store)
     first, second, third = run.topics["topic"].head(3).tolist()
     at = _open("curate")
-    key = at.selectbox(key="curate_topic").value
+    key = at.selectbox(key="curate_topic_v0").value
     at.text_input[0].input("Late deliveries")
     at.button[0].click().run()  # the rename form's submit
     assert not at.exception, [e.message for e in at.exception]
     curated = load_curated_run(store).run
     assert curated.topics.set_index("key").at[key, "label"] == "Late deliveries"
+    picker = at.selectbox(key="curate_topic_v1")  # a fresh picker: the same topic, under its new name at once
+    assert picker.value == key and any(o.startswith("Late deliveries (") for o in picker.options)
 
     others = [k for k in curated.topics["key"] if k != key][:2]
-    at.multiselect(key="curate_merge").set_value(others).run()
+    at.multiselect(key="curate_merge_v1").set_value(others).run()
     at.button(key="curate_merge_go").click().run()
     assert not at.exception, [e.message for e in at.exception]
     curated = load_curated_run(store).run
@@ -89,11 +91,16 @@ def test_split_preview_then_apply(store):
 @pytest.mark.slow
 def test_move_selected_messages(store):
     at = _open("curate")
-    at.dataframe(key="curate_move_table")  # exists
+    at.dataframe(key="curate_move_table_v0")  # exists
     # AppTest cannot click dataframe rows: the selection arrives as the widget's state, as a browser sends it.
-    at.session_state["curate_move_table"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.session_state["curate_move_table_v0"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     at.run()
+    assert at.button(key="curate_move_go").label == "Move 2 messages"
     at.button(key="curate_move_go").click().run()
     assert not at.exception, [e.message for e in at.exception]
     events = CurationLog(store).events()
     assert [e.kind for e in events] == ["move"] and len(events[0].payload["message_ids"]) == 2
+    # The ticks do not stay on rows that now hold other messages: a second click cannot move unchosen ones.
+    at.dataframe(key="curate_move_table_v1")
+    assert at.button(key="curate_move_go").disabled
+    assert at.button(key="curate_move_go").label == "Move 0 messages"

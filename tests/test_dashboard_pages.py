@@ -280,6 +280,24 @@ def test_semantic_search_on_a_run_without_embeddings_explains_how_to_enable_it(m
 
 
 @pytest.mark.slow
+def test_a_date_filter_is_the_period_the_figures_compare(run_store, run):
+    link = {"from": "2026-09-14", "to": "2026-09-20"}
+    at = open_app(**link)
+    days = run.messages["date"].dt.strftime("%Y-%m-%d")
+    in_week = int(days.between(link["from"], link["to"]).sum())
+    assert 0 < in_week < len(days)
+    assert at.metric[0].label == "Messages" and at.metric[0].value == f"{in_week:,}"
+    assert "the date filter, 14 Sep 2026 – 20 Sep 2026 (7 days)" in captions(at)
+    assert "compared with the 7 days before (7 Sep – 13 Sep 2026)" in captions(at)
+    assert not at.get("segmented_control") or "overview_days" not in [c.key for c in at.get("segmented_control")]
+    for page in ("topics", "trends", "sentiment"):
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert "the date filter, 14 Sep 2026 – 20 Sep 2026 (7 days)" in captions(at), page
+        assert f"{page}_days" not in [c.key for c in at.get("segmented_control")], page
+
+
+@pytest.mark.slow
 def test_an_emerging_issue_opens_its_messages_and_back_restores_the_view(run_store, run):
     at = open_app(to="2026-09-20")
     at.segmented_control(key="overview_days").set_value(7).run()

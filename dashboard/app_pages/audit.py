@@ -13,7 +13,7 @@ curation_ui.show_flash()
 st.caption("Every change analysts made to the topics, newest first. Undo reverts one change; undoing an undo "
            "applies the change again. Nothing is ever deleted.")
 
-table = audit_table(Path(view.ref.store))
+table = audit_table(Path(view.ref.store), dict(zip(view.info.topics["key"], view.info.topics["label"], strict=True)))
 if table.empty:
     st.info("No edits yet. Analysts change topics on the **Curate topics** page.", icon=":material/history:")
     st.stop()

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import components, curation_ui, data
-from pipelines.charts import format_count, format_share
+from pipelines.charts import count_of, format_count, format_share
 from pipelines.curation import Curator
 from pipelines.metrics import MessageFilter
 
@@ -38,7 +38,11 @@ def describe(key: str) -> str:
     return f"{label_of[key]} ({format_count(size_of[key])} messages)"
 
 
-key = st.selectbox("Topic", keys, format_func=describe, key="curate_topic")
+# The chosen topic outlives the picker, whose key changes with every edit (see curation_ui.edit_key).
+chosen = st.session_state.get("curate_topic_chosen")
+key = st.selectbox("Topic", keys, index=keys.index(chosen) if chosen in keys else 0, format_func=describe,
+                   key=curation_ui.edit_key("curate_topic"))
+st.session_state["curate_topic_chosen"] = key
 topic = active.set_index("key").loc[key]
 curator = Curator(Path(view.ref.store), view.ref.id)
 user = curation_ui.user_name()
@@ -62,10 +66,10 @@ with rename, st.form("curate_rename"):
 
 with merge:
     others = st.multiselect("Merge these topics into this one", [k for k in keys if k != key], format_func=describe,
-                            key="curate_merge", help="Their messages join this topic, which keeps its name.")
+                            key=curation_ui.edit_key("curate_merge"), help="Their messages join this topic, which keeps its name.")
     if st.button("Merge", disabled=not others, type="primary", key="curate_merge_go"):
         curation_ui.run_edit(lambda: curator.merge([key, *others], into=key, user=user),
-                             f"Merged {len(others)} topic(s) into {topic['label']}.")
+                             f"Merged {count_of(len(others), 'topic')} into {topic['label']}.")
 
 with split:
     k = st.number_input("Split into how many parts?", min_value=2, max_value=8, value=2, key="curate_split_k")
@@ -98,15 +102,15 @@ table = pd.DataFrame({"date": members["date"].dt.strftime("%d %b %Y").fillna("")
 with move:
     st.caption("Tick messages in the table, pick where they belong, and move them.")
     picked = st.dataframe(table, hide_index=True, width="stretch", height=300, on_select="rerun",
-                          selection_mode="multi-row", key="curate_move_table",
+                          selection_mode="multi-row", key=curation_ui.edit_key("curate_move_table"),
                           column_config={"id": None, "message": st.column_config.TextColumn(width="large")})
     rows = picked.selection.rows if picked else []
-    target = st.selectbox("Move to", [k for k in keys if k != key], format_func=describe, key="curate_move_to")
-    if st.button(f"Move {len(rows)} message(s)", disabled=not rows or target is None, type="primary",
+    target = st.selectbox("Move to", [k for k in keys if k != key], format_func=describe, key=curation_ui.edit_key("curate_move_to"))
+    if st.button(f"Move {count_of(len(rows), 'message')}", disabled=not rows or target is None, type="primary",
                  key="curate_move_go"):
         ids = table["id"].iloc[rows].tolist()
         curation_ui.run_edit(lambda: curator.move(ids, to=target, user=user),
-                             f"Moved {len(ids)} message(s) to {label_of[target]}.")
+                             f"Moved {count_of(len(ids), 'message')} to {label_of[target]}.")
 
 with other:
     st.markdown("**Noise**: a topic that is not a real issue (greetings, spam). Its messages then count as without a "
@@ -116,7 +120,7 @@ with other:
     ignored = topics[topics["ignored"]] if "ignored" in topics else topics.iloc[0:0]
     if not ignored.empty:
         back = st.selectbox("Bring back a topic marked as noise", ignored["key"].tolist(),
-                            format_func=lambda k: label_of[k], key="curate_unignore")
+                            format_func=lambda k: label_of[k], key=curation_ui.edit_key("curate_unignore"))
         if st.button("Bring it back", key="curate_unignore_go"):
             curation_ui.run_edit(lambda: curator.ignore(back, False, user=user), "Brought back.")
     st.divider()
@@ -125,7 +129,7 @@ with other:
     preview = dict(zip(table["id"], table["message"].str.slice(0, 120), strict=True))
     # A list of every message of a large topic would make each rerun slow to send; pinned ones always show.
     choices = list(dict.fromkeys([*[i for i in pinned if i in preview], *table["id"].head(PIN_CHOICES)]))
-    pin = st.selectbox("Message", choices, key="curate_pin",
+    pin = st.selectbox("Message", choices, key=curation_ui.edit_key("curate_pin"),
                        format_func=lambda i: ("📌 " if i in pinned else "") + preview[i],
                        help=f"Pinned messages and the first {format_count(min(len(table), PIN_CHOICES))} of the "
                        "topic's messages, in the order of the Move messages table.")

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import components, data, filters
 from dashboard.filters import Drill
 from pipelines import charts
-from pipelines.charts import format_count, format_share
+from pipelines.charts import count_of, format_count, format_share
 from pipelines.expectations import SOURCE_NAMES
 from pipelines.metrics import message_count
 
@@ -53,7 +53,8 @@ components.pick_chart(charts.ipa_chart(gaps.ipa, names, gaps.outcome), "expectat
 left_out = len(gaps.table) - len(gaps.ipa)
 st.caption("Performance: how positive the messages about an area are; importance: how much mentioning the area "
            f"moves the {components.escape_markdown(gaps.outcome)}. Click an area on any chart to read its statements "
-           "below." + (f" {left_out} area(s) with too few messages are left out." if left_out else ""))
+           "below." + (f" {count_of(left_out, 'area')} with too few messages "
+                        f"{'is' if left_out == 1 else 'are'} left out." if left_out else ""))
 components.pick_chart(charts.area_gap_bars(gaps.table, names), "expectations_bars", pick)
 left, right = st.columns(2, gap="large")
 with left:

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import components, data, filters
 from dashboard.filters import Drill
 from pipelines import charts
-from pipelines.charts import format_change, format_count, format_sentiment, format_share
+from pipelines.charts import count_of, format_change, format_count, format_sentiment, format_share
 
 view, rows = components.page_start("Overview")
 
@@ -17,10 +17,10 @@ if not view.info.has_dates:
     components.chart(charts.top_topics_chart(table), "overview_top", lambda c: Drill(topics=(int(c[0]),)))
     st.stop()
 
-days = components.period_picker("overview_days",
-                                help="The period ends on the last day of the date filter (or of the data).")
+days = components.period_picker(view, "overview_days",
+                                help="The period ends on the last day of the data (or of the date filter).")
 current, previous = data.windows(view.info, view.filter, days)
-st.caption(f"**{current.label}** compared with the {days} days before ({previous.label}).")
+st.caption(f"**{current.label}** compared with the {count_of(days, 'day')} before ({previous.label}).")
 
 h = data.headline(view.ref, view.filter, current, previous)
 figures = (
@@ -34,8 +34,11 @@ figures = (
      "Topics with at least one message in the period."),
 )
 for col, (label, value, change, kind, colour, explain) in zip(st.columns(4, border=True), figures, strict=True):
-    col.metric(label, value, format_change(change, kind), delta_color=colour, help=explain,
-               delta_arrow="off" if not change.delta else "auto")
+    shown = format_change(change, kind)
+    # A change that rounds to nothing ("+0.0 pts") is shown plain: Streamlit would colour it by its sign.
+    unchanged = shown is None or not any(d in "123456789" for d in shown.split(" (")[0])
+    col.metric(label, value, shown, delta_color="off" if unchanged else colour, help=explain,
+               delta_arrow="off" if unchanged else "auto")
 
 left, right = st.columns(2, gap="large")
 with left:
@@ -44,7 +47,7 @@ with left:
                      lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
 with right:
     moved = data.movers(view.ref, view.filter, current, previous)
-    components.chart(charts.movers_chart(moved, title=f"Biggest movers vs the {days} days before"), "overview_movers",
+    components.chart(charts.movers_chart(moved, title=f"Biggest movers vs the {count_of(days, 'day')} before"), "overview_movers",
                      lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
 st.caption("Click a bar to read its messages.")
 
@@ -54,11 +57,11 @@ if found.note:
     st.info(found.note)
 elif found.issues.empty:
     st.success(f"No topic is far above its usual volume in {current.label} "
-               f"(each topic is compared with its own last {found.baseline_windows} periods of {days} days).",
+               f"(each topic is compared with its own last {found.baseline_windows} periods of {count_of(days, 'day')}).",
                icon=":material/check_circle:")
 else:
     st.caption(f"Topics far above their own usual volume, compared with their last {found.baseline_windows} "
-               f"periods of {days} days.")
+               f"periods of {count_of(days, 'day')}.")
     for issue in found.issues.itertuples():
         with st.container(border=True):
             text, action = st.columns([5, 1], vertical_alignment="center")

@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import components, data
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
-from pipelines.charts import format_sentiment
+from pipelines.charts import count_of, format_sentiment
 from pipelines.metrics import sentiment_counts
 
 view, rows = components.page_start("Sentiment")
@@ -30,12 +30,12 @@ components.chart(charts.topic_sentiment_heatmap(per_topic, view.info.labels, gra
                  lambda c: Drill(topics=(int(c[0]),), dates=period_dates(str(c[1]), granularity)))
 
 st.subheader("What moved sentiment")
-days = components.period_picker("sentiment_days")
+days = components.period_picker(view, "sentiment_days")
 current, previous = data.windows(view.info, view.filter, days)
 h = data.headline(view.ref, view.filter, current, previous)
 drivers = data.drivers(view.ref, view.filter, current, previous)
 if h.mean_sentiment.delta is None:
-    st.info(f"There are no messages in {current.label} or in the {days} days before to compare.")
+    st.info(f"There are no messages in {current.label} or in the {count_of(days, 'day')} before to compare.")
 else:
     lead = ", ".join(f"**{components.escape_markdown(d.label)}** ({d.contribution:+.3f})"
                      for d in drivers.head(2).itertuples())

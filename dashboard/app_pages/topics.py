@@ -4,19 +4,20 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
+from pipelines.charts import count_of
 
 view, rows = components.page_start("Topics")
 
 compare = None
 if view.info.has_dates:
-    days = components.period_picker("topics_days", label="Change over the last", option="{} days")
+    days = components.period_picker(view, "topics_days", label="Change over the last", option="{} days")
     compare = data.windows(view.info, view.filter, days)
 table = data.topic_table(view.ref, view.filter, compare=compare, trend="week" if compare else None,
                          include_no_topic=True)
 shown = table.assign(share=table["share"] * 100, share_negative=table["share_negative"] * 100)
 if compare:
     shown["change_pct"] = shown["change_pct"] * 100
-    st.caption(f"Change: messages in {compare[0].label} against the {days} days before ({compare[1].label}).")
+    st.caption(f"Change: messages in {compare[0].label} against the {count_of(days, 'day')} before ({compare[1].label}).")
 
 config = {
     "topic": None,

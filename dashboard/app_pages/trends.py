@@ -39,7 +39,7 @@ if columns:
                          lambda c: Drill(metadata=((by, (str(c[0]),)),), dates=period_dates(c[1], granularity)))
 
 st.subheader("Compare periods")
-days = components.period_picker("trends_days")
+days = components.period_picker(view, "trends_days")
 current, previous = data.windows(view.info, view.filter, days)
 compared = data.topic_table(view.ref, view.filter, compare=(current, previous))
 
