@@ -10,6 +10,7 @@ the progress box polls the job's status file every two seconds while a job is ru
 from __future__ import annotations
 
 import hashlib
+import zoneinfo
 
 import streamlit as st
 
@@ -20,6 +21,8 @@ from pipelines.ingest import SUPPORTED_FORMATS
 from pipelines.settings import ColumnMapping
 
 NONE = "(none)"
+TIME_ZONES = sorted(zoneinfo.available_timezones())
+STOP, SKIP = "Stop and list them", "Skip those rows"
 SHOWN_JOBS = 5
 _WATCHING = "upload_watching"
 
@@ -68,6 +71,13 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         rest = [col for col in cols if col not in {preview.text, preview.date, preview.id}]
         metadata = st.multiselect("Other columns to keep as filters and breakdowns", cols, default=rest,
                                   help="E.g. channel, product, region, rating.")
+        d, z = st.columns(2)
+        bad_dates = d.radio("Rows whose date cannot be read", [STOP, SKIP], horizontal=True,
+                            help="Stopping loses nothing: you see which rows to fix. Skipping analyses the other "
+                            "rows and reports how many were left out.")
+        zone = z.selectbox("Time zone of dates written without one", TIME_ZONES, index=TIME_ZONES.index("UTC"),
+                           help="Dates that name their zone (e.g. 2026-03-01T09:00+01:00) keep it; "
+                           "all dates are stored in UTC.")
         note = st.text_input("Note shown with the run (optional)", max_chars=300,
                              placeholder="e.g. App-store reviews, export of 3 November")
         submitted = st.form_submit_button("Analyse this file", type="primary", icon=":material/play_arrow:")
@@ -82,7 +92,8 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
                             metadata=tuple(m for m in metadata if m not in picked))
     auth.require("admin")  # checked when the job starts, not only when the form was drawn
     try:
-        job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None)
+        job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None,
+                                  on_bad_date="drop" if bad_dates == SKIP else "fail", timezone=zone)
     except (FeedbackLensError, OSError) as err:
         st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
         return

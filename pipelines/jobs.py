@@ -146,8 +146,11 @@ def list_jobs(store: Path) -> list[JobStatus]:
 
 
 def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapping, note: str | None = None,
-                   python: str | None = None) -> JobStatus:
+                   python: str | None = None, on_bad_date: str = "fail", timezone: str = "UTC") -> JobStatus:
     """Save an uploaded file in a new job folder and start analysing it in a detached process.
+
+    ``on_bad_date`` and ``timezone`` are the analysis settings of the same names (``fail`` or ``drop``;
+    the zone of dates written without one).
 
     Returns:
         The job's first status (``queued``).
@@ -162,7 +165,8 @@ def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapp
     job_dir = jobs_dir(store) / job_id
     (job_dir / "input").mkdir(parents=True)
     write_atomic(job_dir / "input" / name, data)
-    spec = {"file": name, "store": str(Path(store).resolve()), "note": note,
+    spec = {"file": name, "store": str(Path(store).resolve()), "note": note, "on_bad_date": on_bad_date,
+            "timezone": timezone,
             "mapping": {"text": mapping.text, "date": mapping.date, "id": mapping.id,
                         "metadata": list(mapping.metadata) if mapping.metadata is not None else None}}
     write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
@@ -218,6 +222,27 @@ class StatusFileReporter:
         self.update(force=True, done=total or 0)
 
 
+# Errors say how to fix them on the command line; an upload's fix names the form's choices instead.
+_FORM_WORDS = (
+    (re.compile(r"map another column with --date, or pass --on-bad-date drop to skip those messages"),
+     'choose another Date column, or "Skip those rows", when you upload the file again'),
+    (re.compile(r"(?:pass )?--on-bad-date drop"), 'choose "Skip those rows" when you upload the file again'),
+    (re.compile(r"--timezone(?: \S+)?"), "the time zone choice of the upload form"),
+    (re.compile(r"--text"), 'the "Message text" choice'),
+    (re.compile(r"--date"), 'the "Date" choice'),
+    (re.compile(r"--id"), 'the "Message id" choice'),
+)
+
+
+def for_the_upload_form(fix: str | None) -> str | None:
+    """A command-line fix ("pass --on-bad-date drop") in the upload form's words ("choose "Skip those rows"")."""
+    if not fix:
+        return fix
+    for pattern, words in _FORM_WORDS:
+        fix = pattern.sub(words, fix)
+    return fix
+
+
 def run_job(job_dir: Path) -> int:
     """Analyse a job's file (in the job's own process) and record the outcome in its status. Exit code."""
     from pipelines.analyse import analyse_file
@@ -231,10 +256,12 @@ def run_job(job_dir: Path) -> int:
     mapping = ColumnMapping(text=m.get("text"), date=m.get("date"), id=m.get("id"),
                             metadata=tuple(m["metadata"]) if m.get("metadata") is not None else None)
     try:
-        summary = analyse_file(job_dir / "input" / spec["file"], mapping, Settings(store_dir=Path(spec["store"])),
-                               reporter, note=spec.get("note"))
+        settings = Settings(store_dir=Path(spec["store"]), on_bad_date=spec.get("on_bad_date", "fail"),
+                            assume_timezone=spec.get("timezone", "UTC"))
+        summary = analyse_file(job_dir / "input" / spec["file"], mapping, settings, reporter, note=spec.get("note"))
     except FeedbackLensError as err:
-        reporter.update(force=True, state="failed", stage="Stopped", error=err.message, fix=err.fix)
+        reporter.update(force=True, state="failed", stage="Stopped", error=err.message,
+                        fix=for_the_upload_form(err.fix))
         return 2
     except Exception as err:  # noqa: BLE001 - a job must always end with a status a user can read
         reporter.update(force=True, state="failed", stage="Stopped",

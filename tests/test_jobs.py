@@ -88,6 +88,19 @@ def test_a_bad_upload_fails_in_the_background_with_a_clear_error_and_no_run(tmp_
     assert list_runs(tmp_path) == []
 
 
+def test_an_upload_can_skip_rows_with_unreadable_dates_as_the_form_chooses(tmp_path, sample_frame):
+    tiny = sample_frame.head(10).copy()
+    tiny.loc[3, "date"] = "someday"
+    stopped = _wait(tmp_path, jobs.start_analysis(tmp_path, "dates.csv", _csv(tiny), ColumnMapping()).id, 120)
+    assert stopped.state == "failed" and "someday" in stopped.error
+    assert "--on-bad-date" not in stopped.fix and "Skip those rows" in stopped.fix  # the form's words, not the CLI's
+    skipped = _wait(tmp_path, jobs.start_analysis(tmp_path, "dates.csv", _csv(tiny), ColumnMapping(),
+                                                  on_bad_date="drop", timezone="Europe/Paris").id, 120)
+    # The bad row was skipped, not stopped at: the run then ends on the next check, too few messages.
+    assert skipped.state == "failed" and "Not enough messages to find topics: 9 after cleaning" in skipped.error
+    assert list_runs(tmp_path) == []
+
+
 @pytest.mark.slow
 def test_upload_in_the_dashboard_analyses_in_the_background_and_the_run_appears(monkeypatch, tmp_path, sample_frame):
     """The real path: AppTest uploads a file on the Data page of an empty store, a detached process analyses it
@@ -105,12 +118,15 @@ def test_upload_in_the_dashboard_analyses_in_the_background_and_the_run_appears(
     at.selectbox[2].set_value("ref")
     at.multiselect[0].set_value(["rating"])
     at.text_input[0].input("Uploaded in a test")
+    at.radio[0].set_value("Skip those rows")
+    at.selectbox[3].set_value("Europe/Paris")
     at.button[0].click().run()  # the form's submit button
     assert not at.exception, [e.message for e in at.exception]
     started = jobs.list_jobs(store)
     assert len(started) == 1
     spec = json.loads((jobs.jobs_dir(store) / started[0].id / "job.json").read_text())
     assert spec["mapping"] == {"text": "comment", "date": "date", "id": "ref", "metadata": ["rating"]}
+    assert (spec["on_bad_date"], spec["timezone"]) == ("drop", "Europe/Paris")
     assert any("shop feedback" in p.proto.text for p in at.get("progress"))  # progress shows meanwhile
 
     status = _wait(store, started[0].id)

@@ -96,7 +96,7 @@ with split:
                                  f"Split into {proposal.k} topics.", clear=("curate_proposal",))
 
 members = data.with_texts(view.ref, data.messages(view.ref, MessageFilter(topics=(int(topic["topic"]),))), ["text"])
-table = pd.DataFrame({"date": members["date"].dt.strftime("%d %b %Y").fillna("") if "date" in members else "",
+table = pd.DataFrame({"date": members["date"].dt.strftime("%-d %b %Y").fillna("") if "date" in members else "",
                       "message": members["text"].str.slice(0, 200), "id": members["message_id"].astype(str)})
 
 with move:

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import components, data, filters
 from pipelines.charts import format_count
 from pipelines.errors import FeedbackLensError
+from pipelines.search import SemanticSettings
 
 ORDERS = {"newest": "Newest first", "oldest": "Oldest first", "negative": "Most negative first",
           "positive": "Most positive first"}
@@ -76,7 +77,10 @@ first = (page - 1) * PAGE_SIZE
 
 head, download = st.columns([3, 1], vertical_alignment="bottom")
 what = "messages closest in meaning" if mode == "meaning" and query.strip() else "messages"
-head.markdown(f"**{format_count(len(found))} {what}** · showing {first + 1:,}–{min(first + PAGE_SIZE, len(found)):,}")
+# A meaning search stops at its limit: say so, or "500" reads as all the matching messages.
+capped = " (the closest; more may match)" if mode == "meaning" and len(found) >= SemanticSettings().limit else ""
+head.markdown(f"**{format_count(len(found))} {what}**{capped} · showing {first + 1:,}–"
+              f"{min(first + PAGE_SIZE, len(found)):,}")
 download.download_button(
     "Download CSV", lambda: components.csv_bytes(components.export_table(data.with_texts(view.ref, found.all()), view.info.labels,
                                                          metadata)),
