@@ -40,11 +40,27 @@ class View:
     filter: MessageFilter
 
 
+# Side-by-side charts and figure cards fit a wide screen but are cut on a projector or a laptop with
+# the sidebar open (1024 px leaves the page ~560 px): there, rows of charts stack, and figure cards
+# wrap instead of cutting "4,973" to "4,…". Streamlit's columns cannot do this by themselves.
+RESPONSIVE_STYLE = """<style>
+@media (max-width: 1279px) {
+  [data-testid="stMain"] [data-testid="stHorizontalBlock"]:has([data-testid="stPlotlyChart"]) { flex-wrap: wrap; }
+  [data-testid="stMain"] [data-testid="stHorizontalBlock"]:has([data-testid="stPlotlyChart"])
+    > [data-testid="stColumn"] { min-width: 100%; }
+}
+[data-testid="stMain"] [data-testid="stHorizontalBlock"]:has([data-testid="stMetric"]) { flex-wrap: wrap; }
+[data-testid="stMain"] [data-testid="stHorizontalBlock"]:has([data-testid="stMetric"])
+  > [data-testid="stColumn"] { min-width: 12rem; }
+</style>"""
+
+
 def frame() -> View | None:
     """The router's part of every page: pick the run, build the sidebar filters, show the run's note.
 
     Returns ``None`` when there is no run to show (the page then shows the empty state).
     """
+    st.html(RESPONSIVE_STYLE)  # style only: Streamlit adds it without taking room on the page
     filters.seed_run([m["id"] for m in data.runs(data.store_dir())])
     try:
         ref = data.current_ref()
