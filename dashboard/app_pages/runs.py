@@ -8,6 +8,16 @@ import streamlit as st
 from dashboard import components, data, filters, upload
 from pipelines.charts import format_count, format_date, format_share
 
+
+def file_size(n: int) -> str:
+    """'812 bytes', '41 KB', '2.2 MB', '1.3 GB': a size as a file manager writes it."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+    return f"{n:,} bytes"
+
+
 st.title("Data")
 view = components.page_view(required=False)
 if view is None:  # no run yet: the upload below is one way to make the first one
@@ -30,13 +40,14 @@ days = (pd.Timestamp(span["max"]) - pd.Timestamp(span["min"])).days + 1 if span.
 cols[3].metric("Days covered", format_count(days),
                help=f"{format_date(span.get('min'))} to {format_date(span.get('max'))}" if days else "No dates.")
 
+
+
 source = m.get("input", {})
 columns = m.get("columns", {})
 facts = {
     "Input file": source.get("name"),
     "Dates": f"{format_date(span.get('min'))} – {format_date(span.get('max'))}" if days else "none",
-    "Format, size": f"{str(source.get('format', '')).upper()}, "
-                    f"{format_count((source.get('size_bytes') or 0) / 1024)} KB",
+    "Format, size": f"{str(source.get('format', '')).upper()}, {file_size(source.get('size_bytes') or 0)}",
     "File fingerprint (SHA-256)": str(source.get("sha256", ""))[:16] + "…",
     "Text column": columns.get("text"),
     "Date column": columns.get("date") or "none",
