@@ -6,16 +6,18 @@ skipped and why. Pure functions over DataFrames; no file access.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import html
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from pipelines.errors import InputError
+from pipelines.errors import FeedbackLensError, InputError
 from pipelines.expectations import TAG_COLUMNS
 from pipelines.ingest import RawTable, ResolvedColumns
 from pipelines.settings import Settings
@@ -33,6 +35,8 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 _NOT_PLAIN = re.compile(r"[^\x20-\x25\x27-\x3b\x3d-\x7e\n]")
 _RAW = "_raw\x1f"  # prefix of metadata columns as read, between clean_records and finish_cleaning
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNORECASE)
+# "UTC+2", "GMT -05:30": an offset written the way people say it, which pandas does not read.
+_SPOKEN_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
 
 
 @dataclass
@@ -96,6 +100,46 @@ def _tidy_lines(text: str) -> str:
 def text_hash(text: str) -> str:
     """Key of the embedding cache: the same normalised text always has the same hash."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def check_timezone(zone: object, where: str) -> str:
+    """``zone`` if pandas can read dates in it (a tz database name such as Europe/Paris, or an offset like +02:00).
+
+    Checked before a run starts: pandas only looks the zone up when it meets the first date without one, deep
+    in cleaning, and then fails with a traceback. ``where`` names the option or mapping-file key it came from,
+    e.g. ``--timezone`` or ``mapping.yaml, line 3: timezone``.
+
+    Raises:
+        FeedbackLensError: not a zone; the fix suggests the closest zone name.
+    """
+    if isinstance(zone, str) and zone.strip():
+        try:
+            pd.Timestamp("2024-01-01").tz_localize(zone)
+            return zone
+        except Exception:  # pandas raises ZoneInfoNotFoundError, ValueError or IndexError, by the kind of typo
+            pass
+    closest = _closest_timezone(str(zone)) if isinstance(zone, str) else None
+    hint = f"Did you mean {closest}? " if closest else ""
+    raise FeedbackLensError(f'{where} "{zone}" is not a time zone.',
+                            fix=f"{hint}Use a tz database name such as Europe/Paris, America/New_York or UTC, "
+                            "or an offset such as +02:00.")
+
+
+def _closest_timezone(zone: str) -> str | None:
+    """The zone a typo most likely meant: a wrong case or letter (europe/pariss), a city alone (Paris), "UTC+2"."""
+    offset = _SPOKEN_OFFSET.fullmatch(zone.strip())
+    if offset:
+        sign, hours, minutes = offset.groups()
+        return f"{sign}{int(hours):02d}:{minutes or '00'}" if int(hours) <= 14 else None
+    zones = sorted(zoneinfo.available_timezones())
+    key = zone.strip().casefold().replace(" ", "_")
+    by_name = {z.casefold(): z for z in zones}
+    close = difflib.get_close_matches(key, by_name, n=1, cutoff=0.6)
+    if close:
+        return by_name[close[0]]
+    by_city = {z.rsplit("/", 1)[1].casefold(): z for z in zones if "/" in z}
+    close = difflib.get_close_matches(key, by_city, n=1, cutoff=0.8)
+    return by_city[close[0]] if close else None
 
 
 def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:

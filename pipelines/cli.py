@@ -7,6 +7,7 @@ The one place (with the dashboard) where user errors are caught: they are printe
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import re
 import sys
@@ -14,22 +15,26 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
-from pipelines.errors import FeedbackLensError
+from pipelines.errors import FeedbackLensError, NotEnoughMessagesError
 from pipelines.settings import ColumnMapping, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_CONFIG = ROOT / "streamlit_config" / "config.toml"
 APP = ROOT / "dashboard" / "app.py"
 MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone"}
+ON_BAD_DATE = ("fail", "drop")  # --on-bad-date and the mapping file's on_bad_date
 
 
 def load_mapping_file(path: Path) -> dict:
     """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone).
 
     Raises:
-        FeedbackLensError: the file is missing, not valid YAML (the line is named) or has unknown keys.
+        FeedbackLensError: the file is missing, not valid YAML (the line is named), has unknown keys, or an
+            on_bad_date or timezone that is not one (the line is named).
     """
     import yaml
+
+    from pipelines.clean import check_timezone
 
     try:
         raw = path.read_text("utf-8")
@@ -57,7 +62,34 @@ def load_mapping_file(path: Path) -> dict:
     if "metadata" in data and not (isinstance(data["metadata"], list) and all(isinstance(m, str) for m in data["metadata"])):
         raise FeedbackLensError(f"{path.name}: 'metadata' must be a list of column names.",
                                 fix="Write it as: metadata: [channel, product, rating]")
+    lines = _value_lines(yaml.compose(raw))
+
+    def where(key: str) -> str:
+        return f"{path.name}, line {lines[key]}: {key}" if key in lines else f"{path.name}: {key}"
+
+    # Checked here, where the line is known: cleaning would read any other on_bad_date as "drop" and lose rows
+    # silently, and meet a wrong zone only at the first date without one, as a traceback.
+    on_bad_date = data.get("on_bad_date")
+    if on_bad_date is not None and on_bad_date not in ON_BAD_DATE:
+        close = difflib.get_close_matches(str(on_bad_date).strip().lower(), ON_BAD_DATE, n=1, cutoff=0.5)
+        hint = f"Did you mean {close[0]}? " if close else ""
+        raise FeedbackLensError(f'{where("on_bad_date")} "{on_bad_date}" is not one of {", ".join(ON_BAD_DATE)}.',
+                                fix=f"{hint}Write on_bad_date: fail (stop at dates that cannot be read; the default) "
+                                "or on_bad_date: drop (skip those messages), as with --on-bad-date.")
+    if data.get("timezone") is not None:
+        check_timezone(data["timezone"], where("timezone"))
     return data
+
+
+def _value_lines(document) -> dict[str, int]:
+    """The line (from 1) of each top-level key's value in a composed YAML document: errors point at the value."""
+    if document is None or not hasattr(document, "value") or not isinstance(document.value, list):
+        return {}
+    lines = {}
+    for key, value in document.value:  # a repeated key: the last one wins, as in yaml.safe_load
+        if isinstance(getattr(key, "value", None), str):
+            lines[key.value] = value.start_mark.line + 1
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="metadata column to keep (repeat; default: every other column)")
     a.add_argument("--mapping", type=Path, help="YAML file with text/date/id/metadata/note/on_bad_date/timezone")
     a.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
-    a.add_argument("--on-bad-date", choices=["fail", "drop"], help="unparseable dates: stop (default) or skip those messages")
+    a.add_argument("--on-bad-date", choices=ON_BAD_DATE, help="unparseable dates: stop (default) or skip those messages")
     a.add_argument("--timezone", help="zone of dates written without one (default UTC), e.g. Europe/Paris")
     a.add_argument("--max-chars", type=int, help="cut messages longer than this (default 10000)")
     a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
@@ -112,8 +144,9 @@ def _parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("snapshot", help="write a snapshot of a period (HTML, XLSX, CSV, PNG, PPTX) for meetings",
                        description="Write a self-contained snapshot of one period into OUT/<period>/ and update "
-                       "OUT/index.json. Safe to run unattended: no prompts, one log line, exit 0 (written), "
-                       "2 (a mistake in the options or data: the message says how to fix it) or 1 (unexpected).")
+                       "OUT/index.json. Safe to run unattended: no prompts, one log line, exit 0 (written) or 1 (not "
+                       "written: a mistake in the options or data, and the message says how to fix it, or an "
+                       "unexpected failure), as analyse does; 2 is left to mistyped options.")
     n.add_argument("--period", required=True,
                    help="last-week | last-month | YYYY-MM | YYYY-Www | FROM..TO (days, e.g. 2026-03-01..2026-03-15); "
                    "relative to the run's last message")
@@ -185,21 +218,39 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
     return replace(s, **changes)
 
 
+def _chosen_by(args: argparse.Namespace, role: str) -> str:
+    """Where the column for ``role`` was named: its option, or else the mapping file (the option wins)."""
+    return f"--{role}" if getattr(args, role) or not args.mapping else f"{role} in {args.mapping.name}"
+
+
 def cmd_analyse(args: argparse.Namespace) -> int:
     from pipelines.analyse import analyse_file
+    from pipelines.clean import check_timezone
+    from pipelines.ingest import check_distinct_columns
     from pipelines.progress import TerminalReporter
     from pipelines.store import latest_run_id
 
     mapping_file = load_mapping_file(args.mapping) if args.mapping else {}
+    if args.timezone is not None:  # now, not after reading the file and at the first date without a zone
+        check_timezone(args.timezone, "--timezone")
     settings = _settings(args, mapping_file)
-    if args.if_no_run and latest_run_id(settings.store_dir):
-        print(f"A run already exists in {settings.store_dir}; not analysing again (drop --if-no-run to re-analyse).")
-        return 0
     meta = args.meta if args.meta else mapping_file.get("metadata")
     mapping = ColumnMapping(text=args.text or mapping_file.get("text"), date=args.date or mapping_file.get("date"),
                             id=args.id or mapping_file.get("id"), metadata=tuple(meta) if meta else None)
-    summary = analyse_file(args.file, mapping, settings, TerminalReporter(enabled=not args.quiet),
-                           note=args.note or mapping_file.get("note"))
+    # Columns named twice need no file to be refused; one named once and also detected is refused on reading.
+    check_distinct_columns([(role, getattr(mapping, role), _chosen_by(args, role)) for role in ("text", "date", "id")])
+    if args.if_no_run and latest_run_id(settings.store_dir):
+        print(f"A run already exists in {settings.store_dir}; not analysing again (drop --if-no-run to re-analyse).")
+        return 0
+    try:
+        summary = analyse_file(args.file, mapping, settings, TerminalReporter(enabled=not args.quiet),
+                               note=args.note or mapping_file.get("note"))
+    except NotEnoughMessagesError as err:
+        # analyse_file counts messages, not files: the user still needs to know which file was too small.
+        if err.message.startswith(f"{args.file.name}:"):
+            raise
+        raise NotEnoughMessagesError(f"{args.file.name}: {err.message[:1].lower()}{err.message[1:]}",
+                                     fix=err.fix) from None
     print(summary.format())
     return 0
 
@@ -221,7 +272,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    """Exit 0 when written, 2 for a user mistake (bad period, filter, run, folder), 1 for anything unexpected."""
+    """Exit 0 when written, 1 when not: a user mistake (bad period, filter, run, folder) or anything unexpected.
+
+    1 for mistakes, as ``analyse`` exits; 2 stays argparse's, for an option it cannot parse at all.
+    """
     import time
     from dataclasses import replace
 
@@ -236,7 +290,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         result = make_snapshot(store, args.out, args.period, args.filter, args.run, settings)
     except FeedbackLensError as err:
         print(f"Error: {err}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("Stopped. No snapshot was written; earlier snapshots are unchanged.", file=sys.stderr)
         return 130

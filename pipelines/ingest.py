@@ -12,7 +12,7 @@ import difflib
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -51,6 +51,8 @@ ID_NAMES = (
     "id", "messageid", "reviewid", "ticketid", "complaintid", "feedbackid", "responseid",
     "commentid", "snippetid", "sentenceid", "caseid", "uuid",
 )
+# How a column chosen by its name is described in messages, beside "--id" or "id in mapping.yaml".
+DETECTED = "detected from its name"
 
 # A single field larger than this is almost certainly a broken file (an unclosed quote).
 MAX_FIELD_BYTES = 5_000_000
@@ -279,6 +281,12 @@ def _json_value(value: object) -> object:
     return None if isinstance(value, float) and value != value else value  # NaN (which Python's JSON reads) is missing
 
 
+def _json_reason(err: json.JSONDecodeError) -> str:
+    """The decoder's reason as a whole sentence: some end in "at" and leave the place to the text that
+    ``str(err)`` adds after them ("Unterminated string starting at"), which our message words itself."""
+    return f"{err.msg} character {err.colno}" if err.msg.endswith(" at") else err.msg
+
+
 def _read_json(path: Path, fmt: str) -> RawTable:
     text, notes = decode_bytes(path, path.read_bytes())
     if not text.strip():
@@ -292,7 +300,7 @@ def _read_json(path: Path, fmt: str) -> RawTable:
                 fix="Rename the file to .jsonl.",
             ) from None
         raise InputError(
-            f"{path.name}, line {err.lineno}, character {err.colno}: not valid JSON ({err.msg}).",
+            f"{path.name}, line {err.lineno}, character {err.colno}: not valid JSON ({_json_reason(err)}).",
             fix="Fix the JSON at that place (a missing comma, quote or bracket is the usual cause).",
         ) from None
     if isinstance(data, dict):
@@ -329,7 +337,7 @@ def _parse_jsonl(path: Path, text: str, first_line: int = 1) -> tuple[list, list
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
             raise InputError(
-                f"{path.name}, line {lineno}, character {err.colno}: not valid JSON ({err.msg}).",
+                f"{path.name}, line {lineno}, character {err.colno}: not valid JSON ({_json_reason(err)}).",
                 fix="Each line must be one complete JSON object; fix or remove that line.",
             ) from None
         positions.append(lineno)
@@ -420,7 +428,12 @@ def _require(table: RawTable, option: str, name: str) -> str:
 
 
 def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
-    """Apply the user's mapping, detect the rest from common names, or explain what is missing."""
+    """Apply the user's mapping, detect the rest from common names, or explain what is missing.
+
+    Raises:
+        InputError: a mapped column is not in the file, no text column is found, or the detected text column is
+            also mapped as the date or the id.
+    """
     detected: list[str] = []
     if mapping.text:
         text = _require(table, "text", mapping.text)
@@ -437,18 +450,54 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
                 + " (or name the column text, message, review, comment or body).",
             )
         detected.append("text")
-    date = _require(table, "date", mapping.date) if mapping.date else _find(table.columns, DATE_NAMES)
-    if date and not mapping.date:
-        detected.append("date")
-    id_ = _require(table, "id", mapping.id) if mapping.id else _find(table.columns, ID_NAMES)
-    if id_ and not mapping.id:
-        detected.append("id")
+    date = _require(table, "date", mapping.date) if mapping.date else None
+    id_ = _require(table, "id", mapping.id) if mapping.id else None
+    # A column already given a role is not detected for another: the date and the id cannot be switched off, so
+    # "--text id" must not also make "id" the id. The text is detected first, whatever --date and --id say, and a
+    # clash with it is refused below: silently analysing some other column as the text would be worse.
+    unused = [c for c in table.columns if c not in {text, date, id_}]
+    if date is None:
+        date = _find(unused, DATE_NAMES)
+        if date:
+            detected.append("date")
+    if id_ is None:
+        id_ = _find(unused, ID_NAMES)
+        if id_:
+            detected.append("id")
+    if "text" in detected:
+        # Two roles the caller named alike are the caller's to refuse (the CLI does, before reading the file): a
+        # caller may read the texts as dates on purpose, to try the bad-date path.
+        for role, column in (("date", date), ("id", id_)):
+            check_distinct_columns([("text", text, DETECTED), (role, column, f"--{role}")], f"{table.path.name}: ")
     used = {text, date, id_}
     if mapping.metadata is not None:
         metadata = tuple(_require(table, "meta", m) for m in mapping.metadata)
     else:
         metadata = tuple(c for c in table.columns if c not in used)
     return ResolvedColumns(text, date, id_, metadata, tuple(detected))
+
+
+def check_distinct_columns(chosen: Sequence[tuple[str, str | None, str]], where: str = "") -> None:
+    """Refuse one column as two of the text, the date and the id, as the dashboard's upload form does: the texts
+    would be read as dates, or every message would be its own id.
+
+    ``chosen`` holds (role, column or None, how it was chosen: "--id", "id in mapping.yaml" or :data:`DETECTED`)
+    in the order text, date, id; ``where`` starts the message (e.g. "reviews.csv: ").
+
+    Raises:
+        InputError: names the column, both roles and how each was chosen, and which choice to change.
+    """
+    for i, (first, column, how_first) in enumerate(chosen):
+        for second, other, how_second in chosen[i + 1:]:
+            if column is None or column != other:
+                continue
+            change = how_second if how_second != DETECTED else how_first
+            message = f'the column "{column}" would be both the {first} ({how_first}) and the {second} ({how_second}).'
+            raise InputError(
+                f"{where}{message}" if where else message[:1].upper() + message[1:],
+                fix=f"Choose a different column for the text, the date and the id: change {change}"
+                + (", or name the text column with --text." if DETECTED in (how_first, how_second) else "."),
+            )
 
 
 def longest_text_column(table: RawTable) -> str | None:

@@ -1,11 +1,20 @@
-"""CLI pieces that need no model: the mapping file and the dashboard's server flags."""
+"""CLI pieces that need no model: the mapping file, the dashboard's server flags, user mistakes found before
+embedding, and progress lines."""
 
 from __future__ import annotations
 
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
-from pipelines.cli import load_mapping_file, streamlit_flags
+from pipelines.cli import load_mapping_file, main, streamlit_flags
 from pipelines.errors import FeedbackLensError
+from pipelines.progress import TerminalReporter
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "fine_food_reviews.csv"
 
 
 def test_mapping_file_reads_keys(tmp_path):
@@ -40,3 +49,131 @@ def test_streamlit_flags_keep_localhost_and_xsrf_and_yield_to_env():
     assert "--server.port=8501" in flags
     overridden = streamlit_flags(environ={"STREAMLIT_SERVER_PORT": "9999"})
     assert not any(f.startswith("--server.port=") for f in overridden)
+
+
+# --- user mistakes in analyse and snapshot: a clear error, exit 1, no traceback -------------------------------
+
+TZ_FIX = "Use a tz database name such as Europe/Paris, America/New_York or UTC, or an offset such as +02:00."
+
+
+def _analyse(tmp_path, *argv: str) -> int:
+    return main(["analyse", *argv, "--store", str(tmp_path / "store")])
+
+
+def _small_csv(tmp_path, rows: int = 10) -> Path:
+    """Real reviews with a date column without a zone, as exports often have."""
+    frame = pd.read_csv(SAMPLE, nrows=rows)
+    frame = pd.DataFrame({"review_id": [f"r{i}" for i in range(rows)], "text": frame["text"],
+                          "date": [f"2024-03-{i % 28 + 1:02d} 10:30" for i in range(rows)]})
+    path = tmp_path / "few.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_mistyped_timezone_is_refused_before_reading_the_file(tmp_path, capsys):
+    # The file does not exist: the zone must be checked first, not at the first date without a zone.
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--timezone", "Europe/Pariss", "--quiet") == 1
+    assert capsys.readouterr().err == ('Error: --timezone "Europe/Pariss" is not a time zone.\n'
+                                       f"  How to fix: Did you mean Europe/Paris? {TZ_FIX}\n")
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--timezone", "Europe/Paris", "--quiet") == 1
+    assert "nowhere.csv: file not found" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
+
+
+def test_mapping_file_timezone_names_the_file_and_line(tmp_path, capsys):
+    path = tmp_path / "m.yaml"
+    path.write_text("text: text\n\ntimezone: Mars/Olympus\n")
+    with pytest.raises(FeedbackLensError) as info:
+        load_mapping_file(path)
+    assert str(info.value) == f'm.yaml, line 3: timezone "Mars/Olympus" is not a time zone.\n  How to fix: {TZ_FIX}'
+    path.write_text("text: text\ntimezone: europe/paris\n")
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--mapping", str(path), "--quiet") == 1
+    err = capsys.readouterr().err
+    assert err.startswith('Error: m.yaml, line 2: timezone "europe/paris" is not a time zone.\n')
+    assert "Did you mean Europe/Paris?" in err and "Traceback" not in err
+    path.write_text("text: text\ntimezone: Europe/Paris\n")
+    assert load_mapping_file(path)["timezone"] == "Europe/Paris"
+
+
+@pytest.mark.parametrize(("value", "hint"), [("fial", "Did you mean fail? "), ("skip", "")])
+def test_mapping_file_on_bad_date_is_fail_or_drop(tmp_path, value, hint):
+    path = tmp_path / "m.yaml"
+    path.write_text(f"text: text\non_bad_date: {value}\n")
+    with pytest.raises(FeedbackLensError) as info:
+        load_mapping_file(path)
+    assert str(info.value) == (
+        f'm.yaml, line 2: on_bad_date "{value}" is not one of fail, drop.\n  How to fix: {hint}Write on_bad_date: '
+        "fail (stop at dates that cannot be read; the default) or on_bad_date: drop (skip those messages), as with "
+        "--on-bad-date.")
+
+
+def test_one_column_for_two_roles_is_refused(tmp_path, capsys):
+    csv = _small_csv(tmp_path)
+    for option in ("--id", "--date"):
+        role = option.removeprefix("--")
+        assert _analyse(tmp_path, str(csv), option, "text", "--quiet") == 1
+        assert capsys.readouterr().err == (
+            f'Error: few.csv: the column "text" would be both the text (detected from its name) and the {role} '
+            f"({option}).\n  How to fix: Choose a different column for the text, the date and the id: change "
+            f"{option}, or name the text column with --text.\n")
+    # Both named: refused before the file is read (it does not exist).
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--text", "body", "--id", "body", "--quiet") == 1
+    assert capsys.readouterr().err == (
+        'Error: The column "body" would be both the text (--text) and the id (--id).\n'
+        "  How to fix: Choose a different column for the text, the date and the id: change --id.\n")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("text: body\ndate: body\n")
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--mapping", str(mapping), "--quiet") == 1
+    assert "(text in m.yaml) and the date (date in m.yaml)" in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
+
+
+def test_too_few_messages_names_the_file_and_progress_is_one_line_per_stage(tmp_path, capsys):
+    # Not --quiet: standard error is not a terminal under pytest, as in a log file.
+    assert _analyse(tmp_path, str(_small_csv(tmp_path)), "--no-expectations") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(r"Reading file \(few\.csv\): done in \d+\.\d s", err[0]), err
+    assert re.fullmatch(r"Cleaning: done in \d+\.\d s", err[1]), err
+    assert err[2:] == ["Error: few.csv: not enough messages to find topics: 10 after cleaning, at least 30 are needed.",
+                       "  How to fix: Add more feedback to the file (a few hundred messages give useful topics)."]
+    assert "\r" not in "".join(err)
+
+
+def test_snapshot_mistakes_exit_1_like_analyse_and_unparseable_options_2(tmp_path, capsys):
+    common = ["--store", str(tmp_path / "empty"), "--out", str(tmp_path / "snaps"), "--no-images"]
+    assert main(["snapshot", "--period", "last-month", *common]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: No analysed run in ") and "How to fix:" in err
+    for command in (["snapshot", "--period", "last-month"], ["analyse", "few.csv"]):
+        with pytest.raises(SystemExit) as info:
+            main([*command, "--no-such-option"])
+        assert info.value.code == 2
+        assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_plain_lines_when_not_a_terminal_and_bars_on_one():
+    plain = io.StringIO()
+    reporter = TerminalReporter(stream=plain)
+    with reporter.stage("Reading file") as st:
+        st.describe("good.csv")
+    with reporter.stage("Embedding", 60) as st:
+        st.advance(20)
+    with pytest.raises(RuntimeError), reporter.stage("Finding topics"):
+        raise RuntimeError("failed")  # the error says so; no "done" line
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 2 and "\r" not in plain.getvalue()
+    assert re.fullmatch(r"Reading file \(good\.csv\): done in \d+\.\d s", lines[0])
+    assert re.fullmatch(r"Embedding: done in \d+\.\d s, 60 msg", lines[1])
+    bars = _Terminal()
+    with TerminalReporter(stream=bars).stage("Reading file") as st:
+        st.describe("good.csv")
+    assert "\r" in bars.getvalue() and "Reading file" in bars.getvalue()
+    quiet = io.StringIO()
+    with TerminalReporter(enabled=False, stream=quiet).stage("Reading file"):
+        pass
+    assert quiet.getvalue() == ""

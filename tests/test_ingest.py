@@ -194,6 +194,31 @@ def test_invalid_jsonl_line(tmp_path):
     )
 
 
+def test_broken_json_gives_the_whole_reason(tmp_path):
+    # The decoder's "Unterminated string starting at" leaves the place to the text it appends; we name it.
+    path = tmp_path / "f.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "broken\n')
+    assert _error(path) == (
+        "f.jsonl, line 2, character 10: not valid JSON (Unterminated string starting at character 10).\n"
+        "  How to fix: Each line must be one complete JSON object; fix or remove that line."
+    )
+    path = tmp_path / "f.json"
+    path.write_text('[{"text": "ok"},\n {"text": "tab\there"}]')
+    assert _error(path).startswith("f.json, line 2, character 15: not valid JSON (Invalid control character at "
+                                   "character 15).\n")
+
+
+def test_a_column_named_for_one_role_is_not_detected_for_another(tmp_path):
+    # "--text id": the id column cannot be switched off, so it must not be detected as "id" too.
+    table = read_feedback_file(_write(tmp_path, "f.csv"))
+    cols = resolve_columns(table, ColumnMapping(text="id"))
+    assert (cols.text, cols.date, cols.id, cols.detected) == ("id", "created_at", None, ("date",))
+    cols = resolve_columns(table, ColumnMapping(id="created_at"))
+    assert (cols.text, cols.date, cols.id) == ("comment", None, "created_at")
+    assert "would be both the text (detected from its name) and the id (--id)" in _error(
+        table.path, ColumnMapping(id="comment"))
+
+
 def test_corrupt_parquet_and_xlsx(tmp_path):
     for name, kind in (("bad.parquet", "Parquet"), ("bad.xlsx", "an Excel workbook")):
         path = tmp_path / name

@@ -163,7 +163,7 @@ def test_too_few_messages_is_a_clear_error(tmp_path, n):
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 1
     assert proc.stderr == (
-        f"Error: Not enough messages to find topics: {n} after cleaning, at least 30 are needed.\n"
+        f"Error: few.csv: not enough messages to find topics: {n} after cleaning, at least 30 are needed.\n"
         "  How to fix: Add more feedback to the file (a few hundred messages give useful topics).\n"
     )
     assert not (tmp_path / "s" / "latest").exists()
