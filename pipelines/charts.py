@@ -100,6 +100,21 @@ def format_change(change: Change, kind: str = "count") -> str | None:
     return f"{change.delta:+,.0f}{relative}"
 
 
+def format_topic_change(change: float | None, change_pct: float | None) -> str:
+    """A topic's change in messages between two windows, written the same way on the dashboard's movers chart and in
+    snapshots: '+12 (+30%)', '+3 (new)' when the topic had no message before (no percentage exists), '–' when unknown.
+
+    Args:
+        change, change_pct: the ``change`` and ``change_pct`` columns of :func:`pipelines.metrics.topic_table`
+            (``change_pct`` is NaN when the previous window had no message of the topic).
+    """
+    if change is None or pd.isna(change):
+        return "–"
+    if change_pct is not None and pd.notna(change_pct):
+        return f"{change:+,.0f} ({change_pct:+.0%})"
+    return f"{change:+,.0f} (new)" if change > 0 else f"{change:+,.0f}"
+
+
 def sentiment_word(x: float | None) -> str:
     """A plain word for a mean sentiment score."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -221,6 +236,19 @@ def empty_chart(title: str, message: str, height: int = 300) -> go.Figure:
     return fig
 
 
+def count_axis(top: float) -> dict:
+    """Axis settings for a count of messages (or statements) whose largest value is ``top``: whole-number ticks.
+
+    Left alone, Plotly ticks a small range in halves (0, 0.5, 1, 1.5 messages). Below 50 the step is set to 1, 2,
+    5 or 10 from 0 (about five ticks); above, Plotly's own steps are whole numbers anyway, and ``,d`` writes
+    them as '1,200'.
+    """
+    ticks: dict = {"tickformat": ",d"}
+    if not top or not np.isfinite(top) or abs(top) < 50:
+        ticks |= {"tick0": 0, "dtick": max(1, _nice_step(abs(float(top or 0)) / 5))}
+    return ticks
+
+
 def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
     fig.update_xaxes(tickformat=_DATE_FORMAT[granularity], hoverformat=_HOVER_DATE[granularity], **where)
 
@@ -268,6 +296,8 @@ def topic_volume_chart(
     _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
     _date_axis(fig, granularity)
     fig.update_yaxes(rangemode="tozero", ticksuffix="%" if share else "")
+    if not share:
+        fig.update_yaxes(**count_axis(float(volume["count"].max())))
     fig.update_layout(hovermode="closest")
     return fig
 
@@ -295,6 +325,8 @@ def breakdown_chart(volume: pd.DataFrame, column: str, granularity: Granularity,
     _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
     fig.update_layout(barmode="stack", bargap=0.15)
     fig.update_yaxes(ticksuffix="%" if share else "")
+    if not share:
+        fig.update_yaxes(**count_axis(float(volume.groupby("period")["count"].sum().max())))
     _date_axis(fig, granularity)
     return fig
 
@@ -317,18 +349,17 @@ def top_topics_chart(table: pd.DataFrame, n: int = 10, title: str = "Top topics 
     ))
     _layout(fig, title, "Messages", None, height=max(300, 60 + 34 * len(top)), legend=False)
     fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
-    fig.update_xaxes(range=[0, float(top["messages"].max()) * 1.25])
+    fig.update_xaxes(range=[0, float(top["messages"].max()) * 1.25], **count_axis(float(top["messages"].max())))
     return fig
 
 
 def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
     """Diverging bars: change in messages per topic, rising above falling (``customdata = [topic]``)."""
-    title = title or f"Biggest changes: {movers.current.label} vs the {movers.current.days} days before"
+    title = title or f"Biggest changes: {movers.current.label} vs the {count_of(movers.current.days, 'day')} before"
     rows = pd.concat([movers.falling.iloc[::-1], movers.rising.iloc[::-1]], ignore_index=True)
     if rows.empty:
         return empty_chart(title, "No topic changed by enough messages to show.")
-    text = [f"{c:+,} ({p:+.0%})" if pd.notna(p) else f"{c:+,} (new)"
-            for c, p in zip(rows["change"], rows["change_pct"], strict=True)]
+    text = [format_topic_change(c, p) for c, p in zip(rows["change"], rows["change_pct"], strict=True)]
     labels = [_text(s) for s in rows["label"]]
     fig = go.Figure(go.Bar(
         x=rows["change"], y=labels, orientation="h", marker_color=[topic_colour(t) for t in rows["topic"]],
@@ -343,7 +374,8 @@ def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
                                    showarrow=False) for label, t in zip(labels, text, strict=True)]
     span = float(rows["change"].abs().max()) * 1.1
     fig.update_layout(margin=dict(r=20 + 7 * max(len(t) for t in text)))
-    fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True, gridcolor="#E6E8EB")
+    fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True, gridcolor="#E6E8EB",
+                     **count_axis(float(rows["change"].abs().max())))
     return fig
 
 
@@ -416,7 +448,8 @@ def period_comparison_chart(table: pd.DataFrame, current_label: str, previous_la
         ))
     _layout(fig, title, "Messages", None, height=max(320, 80 + 44 * len(rows)))
     fig.update_layout(barmode="group", bargap=0.25, legend=dict(traceorder="reversed"))
-    fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
+    fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero",
+                     **count_axis(float(rows[["current", "previous"]].max().max())))
     return fig
 
 
@@ -461,7 +494,8 @@ def sentiment_chart(series: pd.DataFrame, granularity: Granularity, title: str |
     fig.add_hline(y=0, line=dict(color="#9AA0A6", width=1, dash="dot"), row=1, col=1)
     fig.update_yaxes(title_text="Mean sentiment", range=[-1.05, 1.05], tickvals=[-1, -0.5, 0, 0.5, 1],
                      ticktext=["−1 negative", "−0.5", "0", "+0.5", "+1 positive"], row=1, col=1)
-    fig.update_yaxes(title_text="Messages", rangemode="tozero", row=2, col=1)
+    fig.update_yaxes(title_text="Messages", rangemode="tozero", row=2, col=1,
+                     **count_axis(float(series["messages"].max())))
     _date_axis(fig, granularity, row=1, col=1)
     _date_axis(fig, granularity, row=2, col=1)
     fig.update_layout(hovermode="x unified", legend=dict(y=-0.12))
@@ -511,7 +545,7 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     ))
     _layout(fig, title, None, None, height=max(320, 110 + 34 * len(shown_topics)), legend=False)
     note = "Numbers are messages; " if len(periods) <= 26 else ""
-    note += f"blank cells have fewer than {min_messages} messages."
+    note += f"blank cells have fewer than {count_of(min_messages, 'message')}."
     if len(order) > len(shown_topics):
         note += f" The {len(shown_topics)} largest of {len(order)} topics."
     fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=13, color="#6B7280"))),
@@ -585,6 +619,22 @@ def area_colour(area: str, areas: list[str] | Mapping[str, str]) -> str:
     return PALETTE[keys.index(area) % len(PALETTE)] if area in keys else NO_TOPIC_COLOUR
 
 
+MIN_QUADRANT_AREAS = 3
+"""Fewest areas for which the Importance–Performance chart shades and names quadrants (see :func:`ipa_quadrants`)."""
+TOO_FEW_AREAS = f"Too few areas to compare: quadrants need at least {MIN_QUADRANT_AREAS}"
+
+
+def ipa_quadrants(ipa: pd.DataFrame) -> bool:
+    """Whether the quadrants of an :func:`pipelines.expectations.ipa_table` say anything, so may be shown and named.
+
+    The cuts are the averages of the areas shown, so quadrants only compare areas with each other: a lone area
+    sits on both cuts and always lands in "keep it up" (even at 100% unmet), and of two areas each is always on
+    the other side of both averages, however good or bad both are. From three areas on the split compares.
+    The snapshot's table and "fix first" list follow the same rule as the chart.
+    """
+    return len(ipa) >= MIN_QUADRANT_AREAS
+
+
 def _area_name(names: Mapping[str, str], area: str, limit: int = MAX_LABEL) -> str:
     return _text(names.get(area, area), limit)
 
@@ -651,7 +701,9 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     strongly a mention moves the outcome), the dashed cross-hairs are the cuts, each quadrant is shaded
     and named for managers (the names sit in bands above and below the data, so no bubble hides them),
     and bubble size is the number of messages. Points carry
-    ``customdata = [area, name, mentions, unmet %, statements, quadrant]``.
+    ``customdata = [area, name, mentions, unmet %, statements, quadrant]``. With fewer than
+    :data:`MIN_QUADRANT_AREAS` areas there are no cuts, shading or quadrant names (:func:`ipa_quadrants`): the areas
+    are plain points, the quadrant is blank and a note says why.
 
     Example:
         >>> gaps = expectations.area_gap_table(messages, rating_col="rating")
@@ -666,9 +718,12 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     x_range = [lo - pad, hi + pad]
     top = max(imp.max(), i_cut)
     y_range = [-0.2 * top, top * 1.25]  # bands below and above the data hold the quadrant names
+    # The cuts are averages of these same areas: with one or two areas every placement is forced, so then the areas
+    # are drawn as plain points with a note rather than in a quadrant they did not earn (see ipa_quadrants).
+    quadrants = ipa_quadrants(ipa)
     corners = {"fix first": (x_range[0], p_cut, i_cut, y_range[1]), "keep it up": (p_cut, x_range[1], i_cut, y_range[1]),
                "low priority": (x_range[0], p_cut, y_range[0], i_cut),
-               "possible overkill": (p_cut, x_range[1], y_range[0], i_cut)}
+               "possible overkill": (p_cut, x_range[1], y_range[0], i_cut)} if quadrants else {}
     shapes, annotations = [], []
     for quadrant, (x0, x1, y0, y1) in corners.items():
         shapes.append({"type": "rect", "x0": x0, "x1": x1, "y0": y0, "y1": y1, "fillcolor": QUADRANT_COLOURS[quadrant],
@@ -680,8 +735,14 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
                             "text": f"<b>{quadrant.upper()}</b> <span style='font-size:12px'>· {QUADRANT_HINTS[quadrant]}</span>",
                             "font": {"size": 15, "color": QUADRANT_COLOURS[quadrant]}})
     cut_line = {"color": "#9AA0A6", "width": 1.2, "dash": "dash"}
-    shapes += [{"type": "line", "x0": p_cut, "x1": p_cut, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain", "line": cut_line},
-               {"type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": i_cut, "y1": i_cut, "yref": "y", "line": cut_line}]
+    if not quadrants:  # no cross-hairs either: the note, in the band above the data where a quadrant name would be
+        annotations.append({"x": 0.01, "y": 0.99, "xref": "x domain", "yref": "y domain", "xanchor": "left",
+                            "yanchor": "top", "showarrow": False, "align": "left", "text": TOO_FEW_AREAS,
+                            "font": {"size": 14, "color": "#6B7280"}})
+    else:
+        shapes += [{"type": "line", "x0": p_cut, "x1": p_cut, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain", "line": cut_line},
+                   {"type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": i_cut, "y1": i_cut, "yref": "y",
+                    "line": cut_line}]
     shown = [_area_name(names, a, 34) for a in ipa["area"]]
     mentions = ipa["mentions"].astype(float).to_numpy()
     diameters = np.maximum(np.sqrt(mentions / mentions.max()) * 56, 10)
@@ -689,18 +750,21 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     px = (perf - x_range[0]) / (x_range[1] - x_range[0]) * width_px
     py = (imp - y_range[0]) / (y_range[1] - y_range[0]) * height_px
     corner_boxes = [(0, height_px - 24, 330, height_px), (width_px - 330, height_px - 24, width_px, height_px),
-                    (0, 0, 330, 24), (width_px - 330, 0, width_px, 24)]
+                    (0, 0, 330, 24), (width_px - 330, 0, width_px, 24)] if quadrants else [
+                    (0, height_px - 24, 7.5 * len(TOO_FEW_AREAS), height_px)]
     spots = _label_spots(px, py, np.array([7.2 * len(html.unescape(t)) for t in shown]), diameters / 2, corner_boxes,
                          (width_px, height_px))
     bubbles = {
         "type": "scatter", "x": perf, "y": imp, "mode": "markers+text", "text": shown, "textposition": spots,
         "textfont": {"size": 13, "color": "#262730"}, "cliponaxis": False, "showlegend": False,
-        "marker": {"size": diameters, "color": [QUADRANT_COLOURS[q] for q in ipa["quadrant"]], "opacity": 0.85,
-                   "line": {"color": "white", "width": 1.5}},
+        "marker": {"size": diameters, "color": [QUADRANT_COLOURS[q] for q in ipa["quadrant"]] if quadrants else ACCENT,
+                   "opacity": 0.85, "line": {"color": "white", "width": 1.5}},
         "customdata": np.column_stack([ipa["area"].astype(str), [html.escape(names.get(a, a)) for a in ipa["area"]],
                                        ipa["mentions"].astype(int), (ipa["unmet_rate"].astype(float) * 100).fillna(0),
-                                       ipa["statements"].astype(int), ipa["quadrant"].str.capitalize()]),
-        "hovertemplate": "<b>%{customdata[1]}</b> · %{customdata[5]}<br>Performance %{x:+.2f} · importance "
+                                       ipa["statements"].astype(int),
+                                       ipa["quadrant"].str.capitalize() if quadrants else np.full(len(ipa), "")]),
+        "hovertemplate": "<b>%{customdata[1]}</b>" + (" · %{customdata[5]}" if quadrants else "")
+                         + "<br>Performance %{x:+.2f} · importance "
                          "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]:.0f}% of "
                          "%{customdata[4]} expectation statements unmet<extra></extra>",
     }
@@ -709,9 +773,11 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
                          "Importance: effect of a mention →", height=height, legend=False)
     step = _nice_step(top / 4)
     layout = _merged(style, {
-        "shapes": shapes, "annotations": annotations,
-        "title": {"subtitle": {"text": f"Bubble size = messages about the area · dashed lines = average of the areas "
-                                       f"shown · importance = how much a mention moves the {html.escape(outcome)}",
+        # No "shapes" key without shapes: Plotly's own JSON leaves an empty list out.
+        **({"shapes": shapes} if shapes else {}), "annotations": annotations,
+        "title": {"subtitle": {"text": "Bubble size = messages about the area · "
+                                       + ("dashed lines = average of the areas shown · " if quadrants else "")
+                                       + f"importance = how much a mention moves the {html.escape(outcome)}",
                                "font": {"size": 13, "color": "#6B7280"}}},
         "margin": {"t": 86},
         "xaxis": {"range": x_range, "tickformat": "+.2~f", "zeroline": False, "showgrid": True, "gridcolor": "#F0F1F3"},
@@ -845,7 +911,7 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
     elif measure == "mean_sentiment":
         layout = _merged(layout, {"yaxis": {"range": [-1.05, 1.05], "tickformat": "+.1f"}})
     else:
-        layout = _merged(layout, {"yaxis": {"rangemode": "tozero"}})
+        layout = _merged(layout, {"yaxis": {"rangemode": "tozero", **count_axis(float(shown["mentions"].max()))}})
     layout["hovermode"] = "closest"
     return _figure(data, layout)
 
@@ -884,5 +950,6 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
         })
     layout = _merged(_house_style(title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas))),
                      {"barmode": "stack", "bargap": 0.3, "legend": {"traceorder": "normal", "y": -0.22},
-                      "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "rangemode": "tozero"}})
+                      "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "rangemode": "tozero",
+                                **count_axis(float(totals.max()))}})
     return _figure(data, layout)

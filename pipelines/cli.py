@@ -154,7 +154,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep messages with this value (repeat; same column = either value): topic, sentiment or a "
                    "metadata column")
     n.add_argument("--run", help="run id (default: the latest run)")
-    n.add_argument("--out", type=Path, help="snapshots folder (default: ./snapshots or $FEEDBACK_LENS_SNAPSHOTS)")
+    n.add_argument("--out", type=Path, help="snapshots folder (default: STORE/snapshots, or $FEEDBACK_LENS_SNAPSHOTS)")
     n.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
     n.add_argument("--no-images", action="store_true", help="skip the PNG chart images (no Chromium needed)")
 

@@ -27,8 +27,10 @@ class ColumnMapping:
 class SnapshotSettings:
     """What a snapshot shows and how its files look; recorded in its ``snapshot.json``."""
 
-    # Where snapshots go: one folder per period (and filters), with an index.json.
-    out_dir: Path = field(default_factory=lambda: Path(os.environ.get("FEEDBACK_LENS_SNAPSHOTS", "snapshots")))
+    # Where snapshots go: one folder per period (and filters), with an index.json. None: the store's
+    # snapshots/ folder (see pipelines.snapshot.snapshot_folder).
+    out_dir: Path | None = field(default_factory=lambda: Path(os.environ["FEEDBACK_LENS_SNAPSHOTS"])
+                                 if os.environ.get("FEEDBACK_LENS_SNAPSHOTS") else None)
     # Topics on the "top topics" chart and table: ten fit one slide.
     top_topics: int = 10
     # Rising and falling topics each, on the movers chart and in "what changed".

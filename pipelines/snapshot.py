@@ -5,12 +5,13 @@ Owns what a snapshot contains and where it goes: resolving a period (``last-week
 the content once as a list of :class:`Section` (numbers from :mod:`pipelines.metrics` and
 :mod:`pipelines.expectations`, figures from :mod:`pipelines.charts`, the same functions the dashboard
 pages call), what changed since the previous snapshot, and publishing the files atomically into
-``<out>/<name>/`` with an ``index.json``. The file formats (HTML, XLSX, CSV, PNG, PPTX) live in
-:mod:`pipelines.snapshot_files`, which only loops over the sections. Nothing here draws on a screen.
+``<out>/<name>/`` with an ``index.json`` (``out`` is ``<store>/snapshots`` unless another folder is chosen:
+:func:`snapshot_folder`). The file formats (HTML, XLSX, CSV, PNG, PPTX) live in :mod:`pipelines.snapshot_files`,
+which only loops over the sections. Nothing here draws on a screen.
 
 Example:
-    >>> result = make_snapshot("store", "snapshots", "last-month", ["channel=email"])
-    >>> result.path  # snapshots/2026-03--channel-email-1a2b3c
+    >>> result = make_snapshot("store", None, "last-month", ["channel=email"])
+    >>> result.path  # /srv/feedback-lens/store/snapshots/2026-03--channel-email-1a2b3c
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pipelines import charts, expectations, metrics
-from pipelines.charts import format_change, format_count, format_date, format_sentiment, format_share
+from pipelines.charts import (
+    count_of,
+    format_change,
+    format_count,
+    format_date,
+    format_sentiment,
+    format_share,
+    format_topic_change,
+)
 from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window
@@ -100,6 +109,17 @@ class Period:
         return self.window.label
 
     @property
+    def in_words(self) -> str:
+        """The period inside a sentence or a title, with at most one pair of brackets: 'March 2026',
+        'week 9, 2026 (23 Feb – 1 Mar 2026)' or '1–15 Mar 2026'."""
+        if self.kind == "month":
+            return f"{self.first:%B %Y}"
+        span = day_span(self.first, self.last)
+        if self.kind == "week":
+            return f"week {self.first.isocalendar().week}, {self.first.isocalendar().year} ({span})"
+        return span
+
+    @property
     def previous_label(self) -> str:
         """The period before, in words ('February 2026', 'week 8', …)."""
         if self.kind == "month":
@@ -113,6 +133,17 @@ class Period:
         return {"name": self.name, "kind": self.kind, "label": self.label, "first": self.first.isoformat(),
                 "last": self.last.isoformat(), "previous_first": self.previous_first.isoformat(),
                 "previous_last": self.previous_last.isoformat(), "previous_label": self.previous_label}
+
+
+def day_span(first: date, last: date) -> str:
+    """Days from ``first`` to ``last`` as people write them: '19–25 Oct 2026', '28 Sep – 4 Oct 2026',
+    '29 Dec 2025 – 4 Jan 2026' or '3 Mar 2026'."""
+    if first == last:
+        return format_date(first)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{format_date(last)}"
+    head = f"{first.day} {first:%b}" + ("" if first.year == last.year else f" {first.year}")
+    return f"{head} – {format_date(last)}"
 
 
 def _window(first: date, last: date) -> Window:
@@ -219,7 +250,9 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
                                  fix="Give a topic id or its exact label (the dashboard's Topics page lists them).")
         elif column == "sentiment":
             if value.lower() not in metrics.SENTIMENT_LABELS:
-                raise InputError(f'--filter "{spec}": sentiment is one of {", ".join(metrics.SENTIMENT_LABELS)}.')
+                allowed = ", ".join(metrics.SENTIMENT_LABELS)
+                raise InputError(f'--filter "{spec}": sentiment is one of {allowed}.',
+                                 fix=f"Write e.g. --filter sentiment={metrics.SENTIMENT_LABELS[0]} (one of {allowed}).")
             sentiments.append(value.lower())
         elif column in columns:
             values = metrics.metadata_as_text(run.messages[column]).unique()
@@ -478,7 +511,7 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
         value_formats.append(value_format)
         change_formats.append(change_format)
     table = pd.DataFrame(records)
-    text = [f"{format_count(h.messages.current)} messages in {period.label}, against "
+    text = [f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}, against "
             f"{format_count(h.messages.previous)} in {period.previous_label}."]
     if data_last is not None and period.last > data_last:
         text.append(f"The run's messages end on {format_date(data_last)}: this period is not complete yet.")
@@ -496,7 +529,7 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings)
         f"Messages in {period.previous_label}": table["previous"], "Change": table["change"],
         "Change %": table["change_pct"], "Keywords": table["keywords"], "Topic id": table["topic"],
     })
-    text = [f"{len(table)} topics had messages in {period.label}." if len(table) else
+    text = [f"{count_of(len(table), 'topic')} had messages in {period.label}." if len(table) else
             "No message in this period matches the filters."]
     formats = {"Messages": COUNT, "Share of messages": SHARE, "Mean sentiment": SENTIMENT, "Share negative": SHARE,
                f"Messages in {period.previous_label}": COUNT, "Change": CHANGE_COUNT, "Change %": "+0%;-0%;0%"}
@@ -506,7 +539,8 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings)
         "Share": [format_share(v) for v in top["share"]],
         "Negative": [format_share(v) for v in top["share_negative"]],
         "Sentiment": [format_sentiment(v) for v in top["mean_sentiment"]],
-        f"vs {period.previous_label}": [_show(c, CHANGE_COUNT) + (f" ({p:+.0%})" if pd.notna(p) else "")
+        # Written as on the dashboard's movers chart: '+3 (new)' for a topic without messages before.
+        f"vs {period.previous_label}": [format_topic_change(c, p)
                                         for c, p in zip(top["change"], top["change_pct"], strict=True)]})
     return Section("top_topics", "Top topics", text=text, figures=[("top_topics", fig)], table=out, sheet="Topics",
                    formats=formats, display=display)
@@ -532,10 +566,10 @@ def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window) 
         text = [found.note]
     elif table is None:
         text = [f"No topic is far above its usual volume in {period.label} (each topic is compared with its own "
-                f"last {found.baseline_windows} periods of {current.days} days)."]
+                f"last {found.baseline_windows} periods of {count_of(current.days, 'day')})."]
     else:
         text = [f"Topics far above their own usual volume, compared with their last {found.baseline_windows} "
-                f"periods of {current.days} days."]
+                f"periods of {count_of(current.days, 'day')}."]
     display = table[["Topic", "Messages", "Why"]] if table is not None else None
     return Section("emerging_issues", "Emerging issues", text=text, table=table, sheet="Emerging issues" if table is not None else None,
                    formats={"Messages": COUNT, "Usual": "0.0", "Times usual": RATIO}, display=display,
@@ -550,7 +584,7 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
     volume = metrics.volume_over_time(span, step)
     top = [int(t) for t in period_table["topic"].head(settings.trend_topics)]
     fig = charts.topic_volume_chart(volume[volume["topic"].isin(top)] if len(volume) else volume, labels, step,
-                                    title=f"Messages per topic, by {word} (largest topics of {period.label})")
+                                    title=f"Messages per topic, by {word}: the largest topics of {period.in_words}")
     wide = pd.DataFrame()
     if len(volume):
         shown = [int(t) for t in period_table["topic"].head(settings.top_topics)]
@@ -560,7 +594,7 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
         for t in shown:
             wide[labels.get(t, f"Topic {t}")] = grid[t].to_numpy() if t in grid else 0
     trend_formats = {c: COUNT for c in wide.columns if c != "Period"} | {"Period": MONTH if step == "month" else DAY}
-    trends = Section("trends", "Trends", text=[f"The {settings.trend_periods} {word}s up to the end of {period.label}; "
+    trends = Section("trends", "Trends", text=[f"The {count_of(settings.trend_periods, word)} up to the end of {period.label}; "
                                                 "periods at either end may be partial."],
                      figures=[("trends", fig)], table=wide, sheet="Trends", formats=trend_formats)
 
@@ -591,15 +625,23 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
     ipa = expectations.ipa_table(table) if len(table) else table.assign(quadrant=pd.Series(dtype=str))
     outcome = rating or "sentiment"
     figs = [("ipa", charts.ipa_chart(ipa, names, outcome)), ("gaps", charts.area_gap_bars(table, names))]
-    quadrant = dict(zip(ipa["area"], ipa["quadrant"], strict=True)) if len(ipa) else {}
+    # Quadrants and "fix first" only where the chart names them: with fewer than 3 areas the placement is forced
+    # (see charts.ipa_quadrants), and a lone area at 100% unmet would otherwise read "keep it up".
+    quadrants = charts.ipa_quadrants(ipa)
+    quadrant = dict(zip(ipa["area"], ipa["quadrant"], strict=True)) if quadrants else {}
     out = pd.DataFrame({
         "Expectation area": [names.get(a, a) for a in table["area"]], "Messages": table["mentions"],
         "Share of messages": table["share"], "Expectation statements": table["statements"], "Unmet": table["unmet"],
         "Unmet rate": table["unmet_rate"], "Mean sentiment": table["mean_sentiment"],
         "Importance": table["importance"], "Performance": table["performance"],
         "Quadrant": [quadrant.get(a, "") for a in table["area"]], "Area key": table["area"]})
-    fix = [names.get(a, a) for a in ipa.loc[ipa["quadrant"] == "fix first", "area"]] if len(ipa) else []
-    text = [f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'.",
+    fix = [names.get(a, a) for a in ipa.loc[ipa["quadrant"] == "fix first", "area"]] if quadrants else []
+    if not quadrants:
+        verdict = (f"{count_of(len(ipa), 'area')} with enough messages to place: too few to compare (quadrants need "
+                   f"at least {charts.MIN_QUADRANT_AREAS}), so no area is singled out as 'fix first'.")
+    else:
+        verdict = f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'."
+    text = [verdict,
             f"Importance is how much mentioning an area moves the {outcome}; performance is how positive the "
             "messages about it are."] if len(table) else ["No message in this period mentions an expectation area."]
     section = Section("expectation_gaps", "Expectation gaps", text=text, figures=figs, table=out,
@@ -630,7 +672,7 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
         long = found["text"].astype(str).str.len() > settings.quote_chars
         picked = found.assign(_long=long).sort_values(["_long", "sentiment", "message_id"]).head(settings.quotes_per_issue)
         info = period_table[period_table["topic"] == topic].iloc[0]
-        reason = (f"{format_count(info['messages'])} messages, {format_share(info['share_negative'])} negative, "
+        reason = (f"{count_of(int(info['messages']), 'message')}, {format_share(info['share_negative'])} negative, "
                   f"mean sentiment {format_sentiment(info['mean_sentiment'])}.")
         if emerging is not None and topic in set(emerging["Topic id"]):
             reason = "Emerging issue: " + str(emerging.loc[emerging["Topic id"] == topic, "Why"].iloc[0])
@@ -810,8 +852,8 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
     if c.new.empty and c.vanished.empty:
         lines.append("No topic appeared or vanished.")
     else:
-        lines.append(f"{len(c.new)} new and {len(c.vanished)} vanished topic(s) with at least "
-                     f"{settings.min_change_messages} messages.")
+        lines.append(f"{count_of(len(c.new), 'new topic')} and {count_of(len(c.vanished), 'vanished topic')} "
+                     f"with at least {count_of(settings.min_change_messages, 'message')}.")
     return Section("changes", title, text=lines, table=table, sheet="Changes", display=display, slide_table=True,
                    group_by="Change",
                    formats={"Before": fmts, "Now": fmts, "Difference": change_fmts})
@@ -977,6 +1019,23 @@ def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
     return final, manifest
 
 
+SNAPSHOTS = "snapshots"
+"""The snapshots folder inside the store, when no other is chosen."""
+
+
+def snapshot_folder(store: str | Path, out: str | Path | None = None, settings: SnapshotSettings | None = None) -> Path:
+    """The absolute snapshots folder: ``out`` when given (the CLI's ``--out``), else ``settings.out_dir`` when set
+    (``$FEEDBACK_LENS_SNAPSHOTS``), else ``<store>/snapshots``.
+
+    The default follows the store rather than the working folder, so the CLI run from anywhere and the dashboard
+    list the same snapshots, and customer quotes never land in whatever folder a command happened to start in
+    (a source checkout, say). The CLI and the Snapshots page both call this.
+    """
+    if out is None:
+        out = (settings or SnapshotSettings()).out_dir or Path(store) / SNAPSHOTS
+    return Path(out).expanduser().absolute()
+
+
 def make_snapshot(store: str | Path, out: str | Path | None, period: str, filters: Sequence[str] = (),
                   run_id: str | None = None, settings: SnapshotSettings | None = None,
                   message_filter: MessageFilter | None = None) -> SnapshotResult:
@@ -984,7 +1043,7 @@ def make_snapshot(store: str | Path, out: str | Path | None, period: str, filter
 
     Args:
         store: the run store.
-        out: the snapshots folder (``settings.out_dir`` when None).
+        out: the snapshots folder; None: :func:`snapshot_folder` (``$FEEDBACK_LENS_SNAPSHOTS`` or ``<store>/snapshots``).
         period: ``last-week``, ``last-month``, ``YYYY-MM``, ``YYYY-Www`` or ``FROM..TO``.
         filters: ``column=value`` strings (the CLI's ``--filter``).
         run_id: the run (the latest when None).
@@ -995,7 +1054,7 @@ def make_snapshot(store: str | Path, out: str | Path | None, period: str, filter
     """
     started = time.perf_counter()
     settings = settings or SnapshotSettings()
-    out = Path(out) if out is not None else settings.out_dir
+    out = snapshot_folder(store, out, settings)
     run = load_curated_run(Path(store), run_id).run  # curated labels and memberships, as on the pages
     last = metrics.last_day(run.messages)
     resolved = parse_period(period, last)

@@ -469,7 +469,7 @@ def _table_slides(prs, title: str, subtitle: str | None, table: pd.DataFrame, ma
     for k, page in enumerate(pages[:max_slides]):
         note = subtitle or ""
         if k == max_slides - 1 and len(pages) > max_slides:
-            note += f" · {len(table) - (k + 1) * max_rows} more rows in the spreadsheet"
+            note += f" · {charts.count_of(len(table) - (k + 1) * max_rows, 'more row')} in the spreadsheet"
         _table_slide(prs, title + (" (continued)" if k else ""), note, page)
 
 

@@ -60,6 +60,9 @@ def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_change(m.Change(0.2, 0.15), "share") == "+5.0 pts"
     assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "-0.20"
     assert charts.format_change(m.Change(3, None)) is None
+    assert charts.format_topic_change(3, float("nan")) == "+3 (new)"  # no message before: no percentage
+    assert charts.format_topic_change(1, 0.5) == "+1 (+50%)" and charts.format_topic_change(-2, -0.5) == "-2 (-50%)"
+    assert charts.format_topic_change(1200, None) == "+1,200 (new)" and charts.format_topic_change(None, None) == "–"
     assert charts.short_label("a" * 50, 10) == "aaaaaaaaa…"
     assert charts.hover_safe("<b>hi</b>\n there") == "&lt;b&gt;hi&lt;/b&gt; there"
 
@@ -101,6 +104,27 @@ def test_topic_bars_movers_and_comparison(messages):
     compare = charts.period_comparison_chart(table, current.label, previous.label)
     assert [t.name for t in compare.data] == [previous.label, current.label]
     assert compare.data[1].customdata[0][1] == "current"
+
+
+def test_count_axes_tick_whole_messages(messages):
+    """Small counts: Plotly alone would tick 0.5, 1.5, 2.5 messages."""
+    assert charts.count_axis(3) == {"tickformat": ",d", "tick0": 0, "dtick": 1}
+    assert charts.count_axis(30)["dtick"] == 10 and charts.count_axis(7)["dtick"] == 2
+    assert charts.count_axis(5000) == {"tickformat": ",d"}  # Plotly's own steps are whole numbers there
+    few = messages.head(6)
+    current, previous = m.comparison_windows(few["date"].max().date(), 45)
+    table = m.topic_table(few, TOPICS, current, previous)
+    volume = m.volume_over_time(few, "week")
+    movers = m.biggest_movers(few, TOPICS, current, previous, min_messages=1)
+    axes = [charts.top_topics_chart(table).layout.xaxis, charts.topic_volume_chart(volume, LABELS, "week").layout.yaxis,
+            charts.movers_chart(movers).layout.xaxis,
+            charts.period_comparison_chart(table, current.label, previous.label).layout.xaxis,
+            charts.breakdown_chart(m.volume_over_time(few, "week", by="channel"), "channel", "week").layout.yaxis,
+            charts.sentiment_chart(m.sentiment_over_time(few, "week"), "week").layout.yaxis2]
+    for axis in axes:
+        assert axis.tickformat == ",d" and axis.tick0 == 0 and axis.dtick >= 1 and float(axis.dtick).is_integer()
+    share = charts.topic_volume_chart(volume, LABELS, "week", measure="share").layout.yaxis
+    assert share.dtick is None and share.ticksuffix == "%"
 
 
 def test_sentiment_chart_shows_volume_under_the_mean(messages):
@@ -201,6 +225,23 @@ def test_ipa_chart_places_each_area_in_a_named_quadrant_with_its_key(tagged):
     assert all(t in charts._LABEL_SPOTS for t in point.textposition)
     empty = charts.ipa_chart(ex.ipa_table(gaps.iloc[0:0]), AREA_NAMES)
     assert empty.layout.annotations[0].text == "No expectation area has enough mentions to place it."
+
+
+@pytest.mark.parametrize("areas", [["speed"], ["speed", "policy"]])
+def test_ipa_chart_names_no_quadrant_for_fewer_than_three_areas(tagged, areas):
+    """The cuts are the averages of the areas shown: a lone area always sat on them, in "keep it up" (green)."""
+    gaps = ex.area_gap_table(tagged, list(AREA_NAMES), rating_col="rating")
+    ipa = ex.ipa_table(gaps[gaps["area"].isin(areas)])
+    assert not charts.ipa_quadrants(ipa) and charts.ipa_quadrants(ex.ipa_table(gaps))
+    fig = charts.ipa_chart(ipa, AREA_NAMES, "rating")
+    point = fig.data[0]
+    assert [c[0] for c in point.customdata] == areas and all(c[5] == "" for c in point.customdata)
+    assert [a.text for a in fig.layout.annotations] == ["Too few areas to compare: quadrants need at least 3"]
+    assert not fig.layout.shapes  # no shading, no dashed averages
+    assert point.marker.color == charts.ACCENT and "customdata[5]" not in point.hovertemplate
+    assert "dashed" not in fig.layout.title.subtitle.text
+    checked = go.Figure(json.loads(fig.to_json()))  # still only properties Plotly knows
+    assert json.loads(checked.to_json()) == json.loads(fig.to_json())
 
 
 def test_area_gap_bars_put_the_biggest_gap_on_top_and_say_when_too_few(tagged):

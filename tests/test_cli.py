@@ -177,3 +177,13 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_bars_on_one():
     with TerminalReporter(enabled=False, stream=quiet).stage("Reading file"):
         pass
     assert quiet.getvalue() == ""
+def test_snapshot_sentiment_filter_error_says_how_to_fix():
+    from types import SimpleNamespace
+
+    from pipelines.snapshot import parse_filters
+
+    run = SimpleNamespace(topics=pd.DataFrame({"topic": [0], "label": ["coffee"]}), manifest={}, messages=pd.DataFrame())
+    with pytest.raises(FeedbackLensError) as info:
+        parse_filters(["sentiment=angry"], run)
+    assert str(info.value) == ('--filter "sentiment=angry": sentiment is one of negative, neutral, positive.\n'
+                               "  How to fix: Write e.g. --filter sentiment=negative (one of negative, neutral, positive).")

@@ -11,19 +11,22 @@ import csv
 import hashlib
 import io
 import json
+import re
 import struct
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import snapshot
+from pipelines import charts, snapshot
 from pipelines.cli import main
 from pipelines.errors import InputError
 from pipelines.settings import SnapshotSettings
 from pipelines.snapshot_files import cell_value, escape_formula
-from pipelines.store import load_run, new_run_id, publish_run
+from pipelines.store import Run, load_run, new_run_id, publish_run
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE_LABEL = '=HYPERLINK("http://evil.example","click")'
@@ -84,6 +87,154 @@ def test_cells_keep_numbers_as_numbers_and_defuse_text():
     assert cell_value("bad\x00byte") == "badbyte"  # XML cannot hold control characters
     assert cell_value(["a", "b"]) == "a, b"
     assert cell_value(pd.Timestamp("2026-03-01 10:00", tz="UTC")).tzinfo is None
+
+
+def test_periods_in_words_have_no_brackets_inside_brackets():
+    assert snapshot.parse_period("2026-W43", None).in_words == "week 43, 2026 (19–25 Oct 2026)"
+    assert snapshot.parse_period("2026-W40", None).in_words == "week 40, 2026 (28 Sep – 4 Oct 2026)"
+    assert snapshot.parse_period("2026-03", None).in_words == "March 2026"
+    assert snapshot.parse_period("2025-12-29..2026-01-04", None).in_words == "29 Dec 2025 – 4 Jan 2026"
+    assert snapshot.parse_period("2026-03-05..2026-03-05", None).in_words == "5 Mar 2026"
+
+
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def tiny_run(areas: Sequence[str] = ()) -> Run:
+    """A small run in memory, no model: topic 0 (2 messages in week 42 of 2026, 3 in week 43, one a week before),
+    topic 1 (2 messages, new in week 43), topic 2 (1 message in week 43); each of ``areas`` mentioned by 6 messages
+    of week 43, half of their expectations unmet."""
+    rows = []
+
+    def add(day, topic, sentiment, mentioned=(), met=None):
+        rows.append({"date": pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=10), "topic": topic,
+                     "sentiment": sentiment, "areas": list(mentioned), "expectation": met is not None,
+                     "expectation_met": met})
+
+    for day in pd.date_range("2026-08-03", "2026-10-05", freq="7D"):
+        add(day, 0, -0.5)
+    add("2026-10-13", 0, -0.6)
+    add("2026-10-14", 0, -0.4)
+    for day in ("2026-10-19", "2026-10-20", "2026-10-21"):
+        add(day, 0, -0.7)
+    add("2026-10-22", 1, -0.8)
+    add("2026-10-23", 1, -0.9)
+    add("2026-10-24", 2, -0.3)
+    for k, area in enumerate(areas):
+        for j in range(6):
+            add(f"2026-10-{19 + j}", 0, -0.9 + 0.3 * k + 0.05 * j, [area], "unmet" if j % 2 == 0 else "met")
+    m = pd.DataFrame(rows)
+    m["sentiment_label"] = np.where(m["sentiment"] < -0.25, "negative", "neutral")
+    m["message_id"] = [f"m{i}" for i in range(len(m))]
+    m["text"] = [f"Message number {i}." for i in range(len(m))]
+    m["x"] = m["y"] = np.zeros(len(m), dtype=np.float32)
+    m["expectation_sentence"] = None
+    m["expectation_start"] = m["expectation_end"] = -1
+    m["expectation_source"] = np.where(m["expectation"], "company", None)
+    topics = pd.DataFrame({"topic": [0, 1, 2], "label": ["delivery · late", "refund · money", "app · crash"],
+                           "keywords": [["delivery", "late"], ["refund", "money"], ["app", "crash"]], "size": [14, 2, 1]})
+    manifest = {"counts": {"messages": len(m), "topics": 3}, "input": {"name": "tiny.csv"}, "columns": {"metadata": []},
+                "expectation_areas": [{"key": k, "name": k.title()} for k in ("speed", "price", "policy")]}
+    return Run("20261101-000000-aaaa", Path("."), manifest, m, topics, pd.DataFrame())
+
+
+def _tiny_snapshot(areas: Sequence[str] = ()) -> snapshot.Snapshot:
+    return snapshot.build_snapshot(tiny_run(areas), snapshot.parse_period("2026-W43", None),
+                                   settings=SnapshotSettings(images=False))
+
+
+def _section(made: snapshot.Snapshot, key: str) -> snapshot.Section:
+    return next(s for s in made.sections if s.key == key)
+
+
+def test_snapshot_texts_count_in_words_and_titles_nest_no_brackets():
+    made = _tiny_snapshot()
+    reasons = {issue: reason for issue, reason, _ in _section(made, "examples").quotes}
+    assert reasons["app · crash"].startswith("1 message, ") and reasons["refund · money"].startswith("2 messages, ")
+    assert _section(made, "top_topics").text[0].startswith("3 topics had messages")
+    trends = dict(_section(made, "trends").figures)["trends"].layout.title.text
+    assert trends == "Messages per topic, by week: the largest topics of week 43, 2026 (19–25 Oct 2026)"
+    titles = [fig.layout.title.text for s in made.sections for _, fig in s.figures]
+    assert all(_bracket_depth(t) <= 1 for t in titles), titles
+    assert snapshot.day_span(date(2026, 10, 19), date(2026, 10, 25)) == "19–25 Oct 2026"
+
+
+def test_the_report_writes_a_topics_change_as_the_dashboard_does():
+    """'+2 (new)' for a topic without messages in the period before, as on the dashboard's movers chart."""
+    made = _tiny_snapshot()
+    display = _section(made, "top_topics").display.set_index("Topic")
+    change = display[f"vs {made.period.previous_label}"]
+    assert change.to_dict() == {"delivery · late": "+1 (+50%)", "refund · money": "+2 (new)", "app · crash": "+1 (new)"}
+    run = tiny_run()
+    table = snapshot.metrics.topic_table(run.messages, run.topics, made.period.window, made.period.previous_window)
+    movers = charts.movers_chart(snapshot.metrics.biggest_movers(run.messages, run.topics, made.period.window,
+                                                                 made.period.previous_window, min_messages=1))
+    label = {r.label: charts.format_topic_change(r.change, r.change_pct) for r in table.itertuples()}
+    assert {a.text for a in movers.layout.annotations} == {label[t] for t in ("delivery · late", "refund · money",
+                                                                              "app · crash")}
+
+
+def test_a_lone_expectation_area_is_not_put_in_a_quadrant():
+    """One area sits on the averages of the areas shown, so it would always read "keep it up" (even at -0.8)."""
+    gaps = _section(_tiny_snapshot(["speed"]), "expectation_gaps")
+    assert gaps.table["Quadrant"].tolist() == [""]
+    assert "too few to compare" in gaps.text[0] and "Fix first" not in gaps.text[0]
+    ipa = dict(gaps.figures)["ipa"]
+    notes = [a.text for a in ipa.layout.annotations]
+    assert notes == [charts.TOO_FEW_AREAS] and not ipa.layout.shapes
+    assert ipa.data[0].marker.color == charts.ACCENT and "customdata[5]" not in ipa.data[0].hovertemplate
+    three = _section(_tiny_snapshot(["speed", "price", "policy"]), "expectation_gaps")
+    assert all(q in snapshot.expectations.QUADRANTS for q in three.table["Quadrant"])
+    assert "KEEP IT UP" in " ".join(a.text for a in dict(three.figures)["ipa"].layout.annotations)
+
+
+def test_snapshots_go_into_the_store_unless_a_folder_is_chosen(tmp_path, monkeypatch):
+    monkeypatch.delenv("FEEDBACK_LENS_SNAPSHOTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert snapshot.snapshot_folder("store") == tmp_path / "store" / "snapshots"  # absolute, from the store
+    assert snapshot.snapshot_folder("store", "mine") == tmp_path / "mine"
+    assert snapshot.snapshot_folder("store", settings=SnapshotSettings(out_dir=Path("/srv/x"))) == Path("/srv/x")
+    monkeypatch.setenv("FEEDBACK_LENS_SNAPSHOTS", "/srv/reports")
+    assert snapshot.snapshot_folder("store") == Path("/srv/reports")
+    assert snapshot.snapshot_folder("store", tmp_path / "out") == tmp_path / "out"
+
+
+def test_the_command_line_and_the_page_share_the_store_folder_by_default(tmp_path, monkeypatch, capsys):
+    """A snapshot made by the CLI from another folder lands in <store>/snapshots, where the Snapshots page looks."""
+    from streamlit.testing.v1 import AppTest
+
+    run = tiny_run()
+    store = tmp_path / "store"
+    publish_run(store, run.id, {"messages": run.messages, "topics": run.topics,
+                                "keywords": pd.DataFrame({"topic": [0], "rank": [1], "word": ["late"], "weight": [1.0]})},
+                run.manifest)
+    monkeypatch.delenv("FEEDBACK_LENS_SNAPSHOTS", raising=False)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    def page() -> AppTest:
+        at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+        at.run()
+        at.switch_page("app_pages/snapshots.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    assert any(f"No snapshots in `{store / 'snapshots'}` yet." in i.value for i in page().info)
+    assert main(["snapshot", "--period", "2026-W43", "--store", str(store), "--no-images"]) == 0
+    assert f"written to {store / 'snapshots' / '2026-W43'} " in capsys.readouterr().out
+    assert list(elsewhere.iterdir()) == []
+    at = page()
+    listed = at.dataframe[0].value
+    assert listed["Folder"].tolist() == ["2026-W43"]
+    assert re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC", listed["Made"][0])  # '6 Dec 2026, 15:28 UTC'
+    assert [b.label for b in at.get("download_button")] == ["Report", "Spreadsheet", "Slides", "Everything (ZIP)"]
 
 
 def _summary(topics, messages=100, negative=0.2, sentiment=0.3, areas=()):
@@ -351,12 +502,12 @@ def test_remaking_a_snapshot_gives_the_same_files(made, hostile_store):
 def test_the_command_line_exit_codes_and_log_line(hostile_store, tmp_path, capsys):
     out = tmp_path / "snaps"
     common = ["--store", str(hostile_store), "--out", str(out), "--no-images"]
-    assert main(["snapshot", "--period", "2026-13", *common]) == 2
+    assert main(["snapshot", "--period", "2026-13", *common]) == 1
     assert '"2026-13"' in capsys.readouterr().err
-    assert main(["snapshot", "--period", "last-month", "--filter", "colour=red", *common]) == 2
+    assert main(["snapshot", "--period", "last-month", "--filter", "colour=red", *common]) == 1
     err = capsys.readouterr().err
     assert '"colour" is not a column' in err and "rating" in err and "Traceback" not in err
-    assert main(["snapshot", "--period", "1999-01", *common]) == 2
+    assert main(["snapshot", "--period", "1999-01", *common]) == 1
     assert "has none" in capsys.readouterr().err
     rating = load_run(hostile_store).messages["rating"].astype(str).iloc[0]
     assert main(["snapshot", "--period", "last-month", "--filter", f"rating={rating}", *common]) == 0

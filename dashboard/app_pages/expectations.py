@@ -35,7 +35,8 @@ def pick(custom: list) -> None:
     st.session_state[AREA] = str(custom[0])
 
 
-fix = list(gaps.ipa.loc[gaps.ipa["quadrant"] == "fix first", "area"])
+# With fewer than three areas the quadrants say nothing (the chart draws none), so none is "fix first".
+fix = list(gaps.ipa.loc[gaps.ipa["quadrant"] == "fix first", "area"]) if charts.ipa_quadrants(gaps.ipa) else []
 figures = (("About an area", format_count(gaps.mentioned), f"{format_share(gaps.mentioned / message_count(rows))} of the "
             "messages mention at least one expectation area."),
            ("Statements", format_count(gaps.statements), "Expectation statements: messages that say what the "

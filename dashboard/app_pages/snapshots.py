@@ -1,7 +1,8 @@
 """Snapshots: export the current view as a snapshot for a meeting, and download past snapshots.
 
 Draws only: making, listing and packing snapshots is :mod:`pipelines.snapshot` (the same code as
-``feedback-lens snapshot``). Snapshots go to ``$FEEDBACK_LENS_SNAPSHOTS`` or ``./snapshots``.
+``feedback-lens snapshot``). Snapshots go to ``$FEEDBACK_LENS_SNAPSHOTS`` or ``<store>/snapshots``, the folder
+the CLI writes to by default (:func:`pipelines.snapshot.snapshot_folder`).
 """
 
 import pandas as pd
@@ -11,12 +12,19 @@ from dashboard import components
 from pipelines import snapshot
 from pipelines.charts import format_date
 from pipelines.errors import FeedbackLensError
-from pipelines.settings import SnapshotSettings
 
 PERIOD, PICKED, DONE = "snapshots_period", "snapshots_table", "snapshots_done"
 
+
+def _made(created: str) -> str:
+    """'6 Dec 2026, 15:28 UTC': dates written as on every other page."""
+    when = pd.Timestamp(created)
+    when = when.tz_convert("UTC") if when.tzinfo else when
+    return f"{format_date(when)}, {when:%H:%M} UTC"
+
+
 view = components.page_view()
-out = SnapshotSettings().out_dir
+out = snapshot.snapshot_folder(view.ref.store)
 st.title("Snapshots")
 st.caption("A snapshot is a frozen picture of one period for a meeting: a report that opens in any browser "
            "without the dashboard, a spreadsheet, CSV files, chart images and slides. Scheduled ones come from "
@@ -58,7 +66,7 @@ if not found:
 listing = pd.DataFrame([{
     "Period": m["period"]["label"], "Filters": "; ".join(m.get("filter_words") or []) or "all messages",
     "Messages": m["counts"]["messages_in_period"], "Run": m["run"]["id"],
-    "Made": pd.Timestamp(m["created"]).strftime("%Y-%m-%d %H:%M UTC"), "Folder": m["name"],
+    "Made": _made(m["created"]), "Folder": m["name"],
 } for m in found])
 event = st.dataframe(listing, hide_index=True, width="stretch", key=PICKED, on_select="rerun",
                      selection_mode="single-row",
@@ -72,11 +80,13 @@ st.markdown(f"**{components.escape_markdown(chosen['period']['label'])}** · "
             f"{components.escape_markdown('; '.join(chosen.get('filter_words') or []) or 'all messages')} · "
             f"folder `{name}`")
 files = {f["path"] for f in chosen["files"]}
-cols = st.columns([1] * len(snapshot.DOWNLOADS) + [1.4, 3])
-for col, (file, (label, mime)) in zip(cols, snapshot.DOWNLOADS.items(), strict=False):
-    if file in files:
-        col.download_button(label, data=snapshot.snapshot_file(out, name, file).read_bytes, file_name=f"{name}-{file}",
-                            mime=mime, on_click="ignore", key=f"download_{name}_{file}", icon=":material/download:")
-cols[len(snapshot.DOWNLOADS)].download_button("Everything (ZIP)", data=lambda: snapshot.snapshot_archive(out, name), file_name=f"{name}.zip",
-                         mime="application/zip", on_click="ignore", key=f"download_{name}_zip",
-                         icon=":material/folder_zip:")
+# One row of buttons as wide as their labels, the same gap between each (columns of fixed widths cut long labels).
+with st.container(horizontal=True, gap="small"):
+    for file, (label, mime) in snapshot.DOWNLOADS.items():
+        if file in files:
+            st.download_button(label, data=snapshot.snapshot_file(out, name, file).read_bytes,
+                               file_name=f"{name}-{file}", mime=mime, on_click="ignore", key=f"download_{name}_{file}",
+                               icon=":material/download:", width="content")
+    st.download_button("Everything (ZIP)", data=lambda: snapshot.snapshot_archive(out, name), file_name=f"{name}.zip",
+                       mime="application/zip", on_click="ignore", key=f"download_{name}_zip",
+                       icon=":material/folder_zip:", width="content")
