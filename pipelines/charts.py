@@ -28,7 +28,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipelines.expectations import SOURCE_NAMES, SOURCES
-from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers
+from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers, period_end
 from pipelines.store import PREVIEW_CHARS, message_preview
 
 # Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
@@ -73,8 +73,13 @@ def count_of(n: int, noun: str, plural: str | None = None) -> str:
 
 
 def format_share(x: float | None, digits: int = 0) -> str:
-    """'12%' from 0.12 (or '–')."""
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.{digits}f}%"
+    """'12%' from 0.12, '<1%' for a share too small to show but not nothing (or '–')."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    smallest = 10.0 ** -digits
+    if 0 < x * 100 < smallest / 2:  # "4 (0%)" would read as none
+        return f"<{smallest:.{digits}f}%"
+    return f"{x * 100:.{digits}f}%"
 
 
 def format_sentiment(x: float | None) -> str:
@@ -249,8 +254,21 @@ def count_axis(top: float) -> dict:
     return ticks
 
 
+_FEW_PERIODS = 10
+
+
 def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
     fig.update_xaxes(tickformat=_DATE_FORMAT[granularity], hoverformat=_HOVER_DATE[granularity], **where)
+    periods = sorted({pd.Timestamp(x).tz_localize(None) if pd.Timestamp(x).tzinfo else pd.Timestamp(x)
+                      for trace in fig.data for x in (trace.x if trace.x is not None else ())})
+    if 0 < len(periods) <= _FEW_PERIODS:
+        # Left alone, Plotly ticks a short span in hours (read as "30 Oct, 30 Oct, 31 Oct" with a day's format)
+        # and stretches a lone bar over the whole width: one tick per period, half a period either side.
+        half = (period_end(periods[-1], granularity) - periods[-1]) / 2
+        fig.update_xaxes(tickmode="array", tickvals=[p.isoformat() for p in periods],
+                         range=[(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()], **where)
+        # A lone bar on a date axis is drawn one millisecond wide: give bars most of their period.
+        fig.update_traces(width=half.total_seconds() * 1000 * 1.6, selector={"type": "bar"})
 
 
 # ------------------------------------------------------------------------------------------ topic charts
@@ -547,7 +565,9 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     note = "Numbers are messages; " if len(periods) <= 26 else ""
     note += f"blank cells have fewer than {count_of(min_messages, 'message')}."
     if len(order) > len(shown_topics):
-        note += f" The {len(shown_topics)} largest of {len(order)} topics."
+        # "(no clear topic)" is a row here but no topic: counted, it made 49 topics read as 50.
+        real = [t for t in order if t != NO_TOPIC]
+        note += f" The {len([t for t in shown_topics if t != NO_TOPIC])} largest of {count_of(len(real), 'topic')}."
     fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=13, color="#6B7280"))),
                       margin=dict(t=80))
     fig.update_yaxes(autorange="reversed", showgrid=False)

@@ -53,6 +53,8 @@ def test_each_topic_keeps_one_colour_and_no_topic_is_grey():
 def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_count(12345.0) == "12,345" and charts.format_count(None) == "–"
     assert charts.format_share(0.123, 1) == "12.3%" and charts.format_share(float("nan")) == "–"
+    assert charts.format_share(0.004) == "<1%" and charts.format_share(0.0004, 1) == "<0.1%"  # few, not none
+    assert charts.format_share(0) == "0%" and charts.format_share(0.006) == "1%"
     assert charts.format_sentiment(0.3) == "+0.30" and charts.format_sentiment(-0.05) == "-0.05"
     assert charts.format_date("2026-03-05T10:00:00+00:00") == "5 Mar 2026" and charts.format_date(None) == "–"
     assert charts.format_change(m.Change(12, 10)) == "+2 (+20%)"
@@ -135,6 +137,17 @@ def test_sentiment_chart_shows_volume_under_the_mean(messages):
     assert list(fig.data[2].customdata[:, 0]) == ["2026-01-01", "2026-02-01", "2026-03-01"]
 
 
+def test_a_single_day_gets_one_tick_and_a_visible_bar(messages):
+    one_day = messages.assign(date=pd.Timestamp("2026-10-31 12:00", tz="UTC"))
+    fig = charts.sentiment_chart(m.sentiment_over_time(one_day, "day"), "day")
+    # Not Plotly's hourly ticks ("30 Oct, 30 Oct, 31 Oct") over a bar one millisecond wide.
+    assert fig.layout.xaxis.tickvals == fig.layout.xaxis2.tickvals == ("2026-10-31T00:00:00",)
+    assert fig.layout.xaxis2.range == ("2026-10-30T12:00:00", "2026-10-31T12:00:00")
+    assert fig.data[-1].type == "bar" and fig.data[-1].width == 0.8 * 86_400_000
+    many = charts.sentiment_chart(m.sentiment_over_time(messages, "week"), "week")
+    assert many.layout.xaxis.tickvals is None and many.data[-1].width is None  # Plotly's own ticks for long spans
+
+
 def test_heatmap_blanks_cells_on_too_few_messages(messages):
     series = m.sentiment_over_time(messages, "week", by_topic=True)
     fig = charts.topic_sentiment_heatmap(series, LABELS, "week", min_messages=5)
@@ -144,6 +157,9 @@ def test_heatmap_blanks_cells_on_too_few_messages(messages):
     assert np.isnan(z[counts < 5]).all() and not np.isnan(z[counts >= 5]).any()
     assert list(heat.y)[0] == "refund · delay"  # largest topic on top
     assert "fewer than 5 messages" in fig.layout.title.subtitle.text
+    topics = sorted(set(series["topic"]) - {m.NO_TOPIC})
+    shown = charts.topic_sentiment_heatmap(series, LABELS, "week", max_topics=1).layout.title.subtitle.text
+    assert f"The 1 largest of {len(topics)} topics." in shown  # "(no clear topic)" is not a topic
 
 
 def test_drivers_split_and_map(messages):

@@ -17,9 +17,12 @@ if not view.info.has_dates:
 
 c1, c2 = st.columns([1, 2])
 granularity = components.granularity_picker(c1, view, "sentiment_granularity")
-rolling = c2.slider(f"Rolling average over {granularity}s", 1, 6, 1, key="sentiment_rolling",
-                    help="1 = no smoothing. The average weighs each message once, so a quiet period counts less.")
-series = data.sentiment(view.ref, view.filter, granularity, rolling=rolling)
+series = data.sentiment(view.ref, view.filter, granularity)
+rolling = 1
+if len(series) >= 3:  # an average over one or two periods smooths nothing: no slider then
+    rolling = c2.slider(f"Rolling average over {granularity}s", 1, 6, 1, key="sentiment_rolling",
+                        help="1 = no smoothing. The average weighs each message once, so a quiet period counts less.")
+    series = data.sentiment(view.ref, view.filter, granularity, rolling=rolling)
 smoothed = f"{rolling}-{granularity} average" if rolling > 1 else None
 components.chart(charts.sentiment_chart(series, granularity, smoothed_label=smoothed), "sentiment_overall",
                  lambda c: Drill(dates=period_dates(str(c[0]), granularity)) if len(c) == 1 else None)
