@@ -28,7 +28,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipelines.expectations import SOURCE_NAMES, SOURCES
-from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers, period_end
+from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers, count_of, period_end
 from pipelines.store import PREVIEW_CHARS, message_preview
 
 # Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
@@ -65,11 +65,6 @@ def short_label(label: str, limit: int = MAX_LABEL) -> str:
 def format_count(n: float | None) -> str:
     """'1,234' (or '–' when unknown)."""
     return "–" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{round(n):,}"
-
-
-def count_of(n: int, noun: str, plural: str | None = None) -> str:
-    """'1 message', '2 messages', '1,234 topics': a count with its noun in the right number."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def format_share(x: float | None, digits: int = 0) -> str:

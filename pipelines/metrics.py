@@ -252,6 +252,11 @@ def period_end(start: pd.Timestamp, granularity: Granularity) -> pd.Timestamp:
     return start + pd.Timedelta(days=1 if granularity == "day" else 7)
 
 
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 message', '2 messages', '1,234 topics': a count with its noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 @dataclass(frozen=True)
 class Window:
     """A run of whole UTC days: ``start`` included, ``end`` excluded."""
@@ -568,7 +573,7 @@ def emerging_issues(
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _ISSUE_COLUMNS})
     if len(windows) < min_baseline_windows:
         note = (f"Not enough history to spot emerging issues: they need {min_baseline_windows} earlier periods of "
-                f"{window.days} days before {window.label}, with data from the start of each.")
+                f"{count_of(window.days, 'day')} before {window.label}, with data from the start of each.")
         return EmergingIssues(window, len(windows), empty, note)
     rows = messages[messages["topic"] != NO_TOPIC]
     now = _counts_in(rows, window).sort_values(ascending=False, kind="stable")

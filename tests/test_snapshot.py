@@ -544,6 +544,8 @@ def test_the_snapshots_page_lists_downloads_and_exports_the_view(made, hostile_s
     listed = at.dataframe[0].value
     assert listed["Folder"].tolist() == [made["second"].name, made["first"].name]
     assert len(at.get("download_button")) == 4
+    periods = at.segmented_control(key="snapshots_period").options  # the windows the other pages show, too
+    assert {"Last week", "Last month", "Last 7 days", "Last 30 days"} <= set(periods)
     next(b for b in at.button if b.label == "Export this view").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     found = snapshot.list_snapshots(out)

@@ -5,6 +5,8 @@ Draws only: making, listing and packing snapshots is :mod:`pipelines.snapshot` (
 the CLI writes to by default (:func:`pipelines.snapshot.snapshot_folder`).
 """
 
+from datetime import timedelta
+
 import pandas as pd
 import streamlit as st
 
@@ -34,6 +36,9 @@ with st.container(border=True):
     st.markdown("**Export this view**")
     components.filter_caption(view)
     choices = {"last-week": "Last week", "last-month": "Last month"}
+    if view.info.last_day is not None:  # the windows the other pages compare, ending on the last message's day
+        last = view.info.last_day
+        choices |= {f"{last - timedelta(days=days - 1)}..{last}": f"Last {days} days" for days in (7, 30)}
     if view.filter.start or view.filter.end:
         first, last = view.filter.start or view.info.first_day, view.filter.end or view.info.last_day
         choices = {f"{first}..{last}": f"{format_date(first)} – {format_date(last)} (the dates filter)", **choices}
@@ -42,7 +47,8 @@ with st.container(border=True):
     else:
         period = st.segmented_control("Period", list(choices), format_func=choices.get, default=next(iter(choices)),
                                       key=PERIOD, help="Last week and last month are the last complete ones "
-                                      "before the run's last message.") or next(iter(choices))
+                                      "before the run's last message; the last 7 and 30 days end on its day, as "
+                                      "on the other pages.") or next(iter(choices))
         if st.button("Export this view", type="primary", icon=":material/ios_share:"):
             try:
                 with st.spinner("Writing the report, spreadsheet, chart images and slides…"):
