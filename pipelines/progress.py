@@ -65,7 +65,7 @@ class _LineStage:
 
 
 class TerminalReporter:
-    """tqdm bars on standard error, one per stage; one plain line per finished stage when it is not a terminal.
+    """tqdm bars on standard error, one per stage; when it is not a terminal, plain lines as each stage starts and ends.
 
     A log file or a pipe (cron, CI, ``2>&1 | tee``) would keep every carriage-return redraw of a bar, and show
     them run together on one line.
@@ -106,7 +106,9 @@ class TerminalReporter:
     def _line(self, stream: TextIO, name: str, total: int | None, unit: str) -> Iterator[Stage]:
         stage = _LineStage()
         started = time.perf_counter()
-        yield stage  # a stage that fails writes nothing: the error says what happened
+        # A line as the stage starts too: a long stage with nothing written would look stuck in a log.
+        print(f"{name}" + (f" ({total:,} {unit})" if total else "") + "…", file=stream, flush=True)
+        yield stage  # a stage that fails writes no "done" line: the error says what happened
         count = max(stage.n, total or 0)
         what = f" ({stage.text})" if stage.text else ""
         amount = f", {count:,} {unit}" if count else ""

@@ -132,9 +132,10 @@ def test_too_few_messages_names_the_file_and_progress_is_one_line_per_stage(tmp_
     # Not --quiet: standard error is not a terminal under pytest, as in a log file.
     assert _analyse(tmp_path, str(_small_csv(tmp_path)), "--no-expectations") == 1
     err = capsys.readouterr().err.splitlines()
-    assert re.fullmatch(r"Reading file \(few\.csv\): done in \d+\.\d s", err[0]), err
-    assert re.fullmatch(r"Cleaning: done in \d+\.\d s", err[1]), err
-    assert err[2:] == ["Error: few.csv: not enough messages to find topics: 10 after cleaning, at least 30 are needed.",
+    assert err[0] == "Reading file…" and err[2] == "Cleaning…", err
+    assert re.fullmatch(r"Reading file \(few\.csv\): done in \d+\.\d s", err[1]), err
+    assert re.fullmatch(r"Cleaning: done in \d+\.\d s", err[3]), err
+    assert err[4:] == ["Error: few.csv: not enough messages to find topics: 10 after cleaning, at least 30 are needed.",
                        "  How to fix: Add more feedback to the file (a few hundred messages give useful topics)."]
     assert "\r" not in "".join(err)
 
@@ -166,9 +167,10 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_bars_on_one():
     with pytest.raises(RuntimeError), reporter.stage("Finding topics"):
         raise RuntimeError("failed")  # the error says so; no "done" line
     lines = plain.getvalue().splitlines()
-    assert len(lines) == 2 and "\r" not in plain.getvalue()
-    assert re.fullmatch(r"Reading file \(good\.csv\): done in \d+\.\d s", lines[0])
-    assert re.fullmatch(r"Embedding: done in \d+\.\d s, 60 msg", lines[1])
+    assert len(lines) == 5 and "\r" not in plain.getvalue()
+    assert lines[0] == "Reading file…" and lines[2] == "Embedding (60 msg)…" and lines[4] == "Finding topics…"
+    assert re.fullmatch(r"Reading file \(good\.csv\): done in \d+\.\d s", lines[1])
+    assert re.fullmatch(r"Embedding: done in \d+\.\d s, 60 msg", lines[3])
     bars = _Terminal()
     with TerminalReporter(stream=bars).stage("Reading file") as st:
         st.describe("good.csv")
@@ -177,6 +179,8 @@ def test_progress_is_plain_lines_when_not_a_terminal_and_bars_on_one():
     with TerminalReporter(enabled=False, stream=quiet).stage("Reading file"):
         pass
     assert quiet.getvalue() == ""
+
+
 def test_snapshot_sentiment_filter_error_says_how_to_fix():
     from types import SimpleNamespace
 

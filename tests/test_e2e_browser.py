@@ -309,7 +309,7 @@ def test_an_analyst_renames_and_merges_topics_in_the_browser(curation_server, br
     page.keyboard.press("Escape")
     wait_for_app(page)
     page.locator(".st-key-curate_merge_go button:not([disabled])").click()
-    page.wait_for_selector("text=Merged 1 topic(s)")
+    page.wait_for_selector("text=Merged 1 topic into")
     wait_for_app(page)
     assert_no_exception(page)
     events = CurationLog(store).events()
