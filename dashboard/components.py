@@ -51,7 +51,7 @@ RESPONSIVE_STYLE = """<style>
 }
 [data-testid="stMain"] [data-testid="stHorizontalBlock"]:has([data-testid="stMetric"]) { flex-wrap: wrap; }
 [data-testid="stMain"] [data-testid="stHorizontalBlock"]:has([data-testid="stMetric"])
-  > [data-testid="stColumn"] { min-width: 12rem; }
+  > [data-testid="stColumn"] { min-width: 10rem; }
 </style>"""
 
 
