@@ -78,8 +78,10 @@ def format_share(x: float | None, digits: int = 0) -> str:
 
 
 def format_sentiment(x: float | None) -> str:
-    """'+0.32' on the -1 … +1 scale (or '–')."""
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.2f}"
+    """'+0.32' on the -1 … +1 scale (or '–'); a score that rounds to zero is '+0.00', never '-0.00'."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:+.2f}" if round(x, 2) != 0 else "+0.00"
 
 
 def format_date(value: object) -> str:
@@ -264,6 +266,10 @@ def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
                          range=[(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()], **where)
         # A lone bar on a date axis is drawn one millisecond wide: give bars most of their period.
         fig.update_traces(width=half.total_seconds() * 1000 * 1.6, selector={"type": "bar"})
+    elif granularity == "week" and periods:
+        # Plotly's weekly ticks fall on Sundays, so a week's bar (from its Monday) sat under the day before it.
+        step = math.ceil(len(periods) / _FEW_PERIODS)
+        fig.update_xaxes(tick0=periods[0].isoformat(), dtick=7 * 86_400_000 * step, **where)
 
 
 # ------------------------------------------------------------------------------------------ topic charts
@@ -655,7 +661,8 @@ def _area_name(names: Mapping[str, str], area: str, limit: int = MAX_LABEL) -> s
     return _text(names.get(area, area), limit)
 
 
-def _outcome_words(outcome: str) -> str:
+def outcome_words(outcome: str) -> str:
+    """What an area's performance is the mean of: 'sentiment', or 'rating (scaled −1 to +1)'."""
     return "sentiment" if outcome == "sentiment" else f"{outcome} (scaled −1 to +1)"
 
 
@@ -784,7 +791,7 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
                          "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]:.0f}% of "
                          "%{customdata[4]} expectation statements unmet<extra></extra>",
     }
-    words = _outcome_words(outcome)
+    words = outcome_words(outcome)
     style = _house_style(title, f"Performance: mean {words} of messages about the area →",
                          "Importance: effect of a mention →", height=height, legend=False)
     step = _nice_step(top / 4)

@@ -642,8 +642,8 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
     else:
         verdict = f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'."
     text = [verdict,
-            f"Importance is how much mentioning an area moves the {outcome}; performance is how positive the "
-            "messages about it are."] if len(table) else ["No message in this period mentions an expectation area."]
+            f"Importance is how much mentioning an area moves the {outcome}; performance is the mean "
+            f"{charts.outcome_words(outcome)} of the messages about it."] if len(table) else ["No message in this period mentions an expectation area."]
     section = Section("expectation_gaps", "Expectation gaps", text=text, figures=figs, table=out,
                       sheet="Expectation gaps",
                       formats={"Messages": COUNT, "Share of messages": SHARE, "Expectation statements": COUNT,
@@ -652,14 +652,28 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
     return section, table
 
 
+# A topic with one negative message is no issue to put before a meeting.
+MIN_NEGATIVE_TO_QUOTE = 2
+
+
 def top_issues(period_table: pd.DataFrame, emerging: pd.DataFrame | None, n: int) -> list[int]:
-    """The issues to quote: emerging issues first, then the topics with the most negative messages."""
+    """The issues to quote: emerging issues first, then the topics with the most negative messages (at least
+    :data:`MIN_NEGATIVE_TO_QUOTE`)."""
     found = [int(t) for t in emerging["Topic id"]] if emerging is not None else []
     table = period_table[period_table["topic"] != NO_TOPIC]
     negative = (table["messages"] * table["share_negative"]).round().astype(int)
     ranked = table.assign(_neg=negative).sort_values(["_neg", "messages", "topic"], ascending=[False, False, True])
+    ranked = ranked[ranked["_neg"] >= MIN_NEGATIVE_TO_QUOTE]
     found += [int(t) for t in ranked["topic"] if int(t) not in found]
     return found[:n]
+
+
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+def quote_text(text: str, limit: int) -> str:
+    """A message as a quote: HTML tags some exports carry (``<a href=…>``) removed, cut at a word."""
+    return _clip(_HTML_TAG.sub("", str(text)), limit)
 
 
 def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataFrame | None,
@@ -669,6 +683,9 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
     shown = {c: c if c not in _EXAMPLE_COLUMNS else f"{c} (metadata)" for c in columns}
     for topic in top_issues(period_table, emerging, settings.top_issues):
         found = rows[rows["topic"] == topic]
+        if emerging is None or topic not in set(emerging["Topic id"]):
+            # Quoted for its negative messages: a glowing review under that heading would contradict it.
+            found = found[found["sentiment_label"] == "negative"]
         long = found["text"].astype(str).str.len() > settings.quote_chars
         picked = found.assign(_long=long).sort_values(["_long", "sentiment", "message_id"]).head(settings.quotes_per_issue)
         info = period_table[period_table["topic"] == topic].iloc[0]
@@ -681,7 +698,8 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
             when = r.get("date")
             when = None if when is None or pd.isna(when) else pd.Timestamp(when)
             meta = {c: str(r[c]) for c in columns if not pd.isna(r.get(c)) and str(r[c]).strip()}
-            quote = Quote(when, float(r["sentiment"]), _clip(r["text"], settings.quote_chars), str(r["message_id"]), meta)
+            quote = Quote(when, float(r["sentiment"]), quote_text(r["text"], settings.quote_chars), str(r["message_id"]),
+                          meta)
             quotes.append(quote)
             record = {"Issue": labels.get(topic, str(topic)),
                       "Date": None if when is None else when.tz_convert("UTC").tz_localize(None),
@@ -691,8 +709,9 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
             records.append(record)
         blocks.append((labels.get(topic, str(topic)), reason, quotes))
     table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"])
-    text = ["The most negative short messages of the emerging issues and of the topics with the most negative "
-            "messages. Quotes are cut at a word and shown as written."] if blocks else [
+    text = ["The most negative short messages of the emerging issues, and the negative messages of the topics "
+            f"with the most of them (at least {MIN_NEGATIVE_TO_QUOTE}). Quotes are cut at a word and shown as written, "
+            "without HTML tags."] if blocks else [
             "No message in this period matches the filters."]
     return Section("examples", "Example quotes per top issue", text=text, table=table, sheet="Examples", quotes=blocks,
                    formats={"Date": DATETIME, "Sentiment": SENTIMENT})

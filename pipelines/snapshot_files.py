@@ -391,6 +391,28 @@ def chart_figures(snapshot: Snapshot) -> list[tuple[str, object]]:
     return [fig for section in snapshot.sections for fig in section.figures]
 
 
+def image_figures(snapshot: Snapshot) -> list[tuple[str, go.Figure]]:
+    """The charts as drawn into images: with a margin, and with the filters named when there are any.
+
+    The dashboard's figures sit close to the page edge; an image on its own needs a margin (a wider one that a
+    chart asks for, e.g. the movers' column of changes, stays). An image also travels alone (onto a slide, into
+    an e-mail), so a filtered chart says so: "Top topics" of the negative messages would read as of all of them.
+    """
+    framed = [(stem, go.Figure(fig).update_layout(margin_l=max(36, fig.layout.margin.l or 0),
+                                                  margin_r=max(36, fig.layout.margin.r or 0),
+                                                  margin_b=max(24, fig.layout.margin.b or 0),
+                                                  title_pad_l=36))  # the title in line with the margin
+              for stem, fig in chart_figures(snapshot)]
+    if snapshot.filter_words:
+        filtered = "Filtered to " + " · ".join(snapshot.filter_words)
+        for _, fig in framed:
+            subtitle = fig.layout.title.subtitle.text
+            fig.update_layout(title_subtitle_text=f"{filtered} · {subtitle}" if subtitle else filtered,
+                              title_subtitle_font={"size": 13, "color": "#6B7280"},
+                              margin_t=max(86, fig.layout.margin.t or 0))
+    return framed
+
+
 def write_pngs(snapshot: Snapshot, folder: Path) -> dict[str, Path]:
     """Draw every chart as a PNG (``image_width`` × ``image_height`` at ``image_scale``) in one Chromium session.
 
@@ -402,13 +424,7 @@ def write_pngs(snapshot: Snapshot, folder: Path) -> dict[str, Path]:
     s = snapshot.settings
     folder.mkdir(exist_ok=True)
     paths = {stem: folder / f"{stem}.png" for stem, _ in chart_figures(snapshot)}
-    # The dashboard's figures sit close to the page edge; an image on its own needs a margin (a wider one that a
-    # chart asks for, e.g. the movers' column of changes, stays).
-    framed = [(stem, go.Figure(fig).update_layout(margin_l=max(36, fig.layout.margin.l or 0),
-                                                  margin_r=max(36, fig.layout.margin.r or 0),
-                                                  margin_b=max(24, fig.layout.margin.b or 0),
-                                                  title_pad_l=36))  # the title in line with the margin
-              for stem, fig in chart_figures(snapshot)]
+    framed = image_figures(snapshot)
     specs = [{"fig": fig, "path": str(paths[stem]),
               "opts": {"format": "png", "width": s.image_width, "height": s.image_height, "scale": s.image_scale}}
              for stem, fig in framed]

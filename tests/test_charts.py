@@ -145,7 +145,10 @@ def test_a_single_day_gets_one_tick_and_a_visible_bar(messages):
     assert fig.layout.xaxis2.range == ("2026-10-30T12:00:00", "2026-10-31T12:00:00")
     assert fig.data[-1].type == "bar" and fig.data[-1].width == 0.8 * 86_400_000
     many = charts.sentiment_chart(m.sentiment_over_time(messages, "week"), "week")
-    assert many.layout.xaxis.tickvals is None and many.data[-1].width is None  # Plotly's own ticks for long spans
+    assert many.layout.xaxis.tickvals is None and many.data[-1].width is None  # no fixed ticks for long spans
+    # but weekly ticks on the weeks' Mondays, under their bars (Plotly's own fall on Sundays, the day before)
+    assert pd.Timestamp(many.layout.xaxis.tick0).day_name() == "Monday"
+    assert many.layout.xaxis.dtick % (7 * 86_400_000) == 0
 
 
 def test_heatmap_blanks_cells_on_too_few_messages(messages):

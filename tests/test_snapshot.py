@@ -24,6 +24,7 @@ import pytest
 from pipelines import charts, snapshot
 from pipelines.cli import main
 from pipelines.errors import InputError
+from pipelines.metrics import MessageFilter
 from pipelines.settings import SnapshotSettings
 from pipelines.snapshot_files import cell_value, escape_formula
 from pipelines.store import Run, load_run, new_run_id, publish_run
@@ -155,13 +156,40 @@ def _section(made: snapshot.Snapshot, key: str) -> snapshot.Section:
 def test_snapshot_texts_count_in_words_and_titles_nest_no_brackets():
     made = _tiny_snapshot()
     reasons = {issue: reason for issue, reason, _ in _section(made, "examples").quotes}
-    assert reasons["app · crash"].startswith("1 message, ") and reasons["refund · money"].startswith("2 messages, ")
+    assert reasons["delivery · late"].startswith("3 messages, ") and reasons["refund · money"].startswith("2 messages, ")
+    assert "app · crash" not in reasons  # one negative message is no issue to quote
+    assert _section(made, "top_topics").display.set_index("Topic").at["app · crash", "Messages"] == "1"
     assert _section(made, "top_topics").text[0].startswith("3 topics had messages")
     trends = dict(_section(made, "trends").figures)["trends"].layout.title.text
     assert trends == "Messages per topic, by week: the largest topics of week 43, 2026 (19–25 Oct 2026)"
     titles = [fig.layout.title.text for s in made.sections for _, fig in s.figures]
     assert all(_bracket_depth(t) <= 1 for t in titles), titles
     assert snapshot.day_span(date(2026, 10, 19), date(2026, 10, 25)) == "19–25 Oct 2026"
+
+
+def test_quotes_under_a_negative_heading_are_negative_and_plain_text():
+    run = tiny_run()
+    m = run.messages
+    late = m.index[(m["topic"] == 0) & (m["date"] >= pd.Timestamp("2026-10-19", tz="UTC"))]
+    m.loc[late[0], ["sentiment", "sentiment_label"]] = [0.9, "positive"]  # a glowing review in the topic
+    m.loc[late[1], "text"] = 'Late again. <a href="http://www.example.com/gp/B0">Coffee Bean Direct</a> was faster.'
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    quotes = {issue: q for issue, _, q in _section(made, "examples").quotes}
+    assert [q.sentiment for q in quotes["delivery · late"]] == [-0.7, -0.7]
+    assert "Late again. Coffee Bean Direct was faster." in [q.text for q in quotes["delivery · late"]]
+    assert charts.format_sentiment(-0.001) == "+0.00"  # a quote's score, not "-0.00"
+
+
+def test_chart_images_of_a_filtered_snapshot_name_the_filter():
+    from pipelines.snapshot_files import image_figures
+
+    period = snapshot.parse_period("2026-W43", None)
+    plain = image_figures(snapshot.build_snapshot(tiny_run(), period, settings=SnapshotSettings(images=False)))
+    assert not any("Filtered to" in (fig.layout.title.subtitle.text or "") for _, fig in plain)
+    negative = snapshot.build_snapshot(tiny_run(), period, MessageFilter(sentiments=("negative",)),
+                                       SnapshotSettings(images=False))
+    figures = image_figures(negative)
+    assert figures and all(fig.layout.title.subtitle.text.startswith("Filtered to negative") for _, fig in figures)
 
 
 def test_the_report_writes_a_topics_change_as_the_dashboard_does():

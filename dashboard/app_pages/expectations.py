@@ -52,7 +52,8 @@ callout.caption("Areas that matter most to customers and where they are least sa
 
 components.pick_chart(charts.ipa_chart(gaps.ipa, names, gaps.outcome), "expectations_ipa", pick)
 left_out = len(gaps.table) - len(gaps.ipa)
-st.caption("Performance: how positive the messages about an area are; importance: how much mentioning the area "
+st.caption(f"Performance: the mean {charts.outcome_words(gaps.outcome)} of the messages about an area; importance: "
+           "how much mentioning the area "
            f"moves the {components.escape_markdown(gaps.outcome)}. Click an area on any chart to read its statements "
            "below." + (f" {count_of(left_out, 'area')} with too few messages "
                         f"{'is' if left_out == 1 else 'are'} left out." if left_out else ""))
