@@ -668,12 +668,16 @@ def top_issues(period_table: pd.DataFrame, emerging: pd.DataFrame | None, n: int
     return found[:n]
 
 
-_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+# Only the formatting markup review exports carry (links, bold, line breaks): anything else that looks like a
+# tag, "<script>" included, is shown as the customer wrote it, as plain text like every message.
+_HTML_TAG = re.compile(r"</?(a|b|i|u|em|strong|span|font|p|br)\b[^<>]*>", re.IGNORECASE)
 
 
 def quote_text(text: str, limit: int) -> str:
-    """A message as a quote: HTML tags some exports carry (``<a href=…>``) removed, cut at a word."""
-    return _clip(_HTML_TAG.sub("", str(text)), limit)
+    """A message as a quote: the formatting tags some exports carry (``<a href=…>``) removed, cut at a word."""
+    # A line or paragraph break becomes a space, so that "tea.<br>I" does not read "tea.I".
+    plain = _HTML_TAG.sub(lambda tag: " " if tag.group(1).lower() in ("br", "p") else "", str(text))
+    return _clip(re.sub(r" {2,}", " ", plain), limit)
 
 
 def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataFrame | None,
@@ -711,7 +715,7 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
     table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"])
     text = ["The most negative short messages of the emerging issues, and the negative messages of the topics "
             f"with the most of them (at least {MIN_NEGATIVE_TO_QUOTE}). Quotes are cut at a word and shown as written, "
-            "without HTML tags."] if blocks else [
+            "without the links and formatting tags some exports carry."] if blocks else [
             "No message in this period matches the filters."]
     return Section("examples", "Example quotes per top issue", text=text, table=table, sheet="Examples", quotes=blocks,
                    formats={"Date": DATETIME, "Sentiment": SENTIMENT})

@@ -177,6 +177,8 @@ def test_quotes_under_a_negative_heading_are_negative_and_plain_text():
     quotes = {issue: q for issue, _, q in _section(made, "examples").quotes}
     assert [q.sentiment for q in quotes["delivery · late"]] == [-0.7, -0.7]
     assert "Late again. Coffee Bean Direct was faster." in [q.text for q in quotes["delivery · late"]]
+    assert snapshot.quote_text("Nice <b>tea</b>.<br/>I <3 it; <script>x</script>", 400) == \
+        "Nice tea. I <3 it; <script>x</script>"  # only formatting tags go: other text stays as written
     assert charts.format_sentiment(-0.001) == "+0.00"  # a quote's score, not "-0.00"
 
 
