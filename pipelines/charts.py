@@ -256,8 +256,8 @@ _FEW_PERIODS = 10
 
 def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
     fig.update_xaxes(tickformat=_DATE_FORMAT[granularity], hoverformat=_HOVER_DATE[granularity], **where)
-    periods = sorted({pd.Timestamp(x).tz_localize(None) if pd.Timestamp(x).tzinfo else pd.Timestamp(x)
-                      for trace in fig.data for x in (trace.x if trace.x is not None else ())})
+    stamps = (pd.Timestamp(x) for trace in fig.data for x in (trace.x if trace.x is not None else ()))
+    periods = sorted({t.tz_localize(None) if t.tzinfo else t for t in stamps})
     if 0 < len(periods) <= _FEW_PERIODS:
         # Left alone, Plotly ticks a short span in hours (read as "30 Oct, 30 Oct, 31 Oct" with a day's format)
         # and stretches a lone bar over the whole width: one tick per period, half a period either side.

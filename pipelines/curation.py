@@ -492,9 +492,9 @@ class Curator:
         topics = curated.run.topics
         if key not in set(topics["key"]):
             raise CurationError(f'The topic "{key}" is not in this run.', fix="Reload the page.")
+        topic = topics.set_index("key").loc[key]
         return self.log.append("ignore", {"key": key, "ignored": ignored}, user, self.run_id,
-                               before={"ignored": bool(topics.set_index("key").at[key, "ignored"]),
-                                       "label": str(topics.set_index("key").at[key, "label"])},
+                               before={"ignored": bool(topic["ignored"]), "label": str(topic["label"])},
                                after={"ignored": ignored})
 
     def pin(self, key: str, message_id: str, pinned: bool = True, user: str = "local") -> Event:

@@ -685,9 +685,10 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
     blocks, records = [], []
     columns = _metadata_columns(run)
     shown = {c: c if c not in _EXAMPLE_COLUMNS else f"{c} (metadata)" for c in columns}
+    why = dict(zip(emerging["Topic id"], emerging["Why"], strict=True)) if emerging is not None else {}
     for topic in top_issues(period_table, emerging, settings.top_issues):
         found = rows[rows["topic"] == topic]
-        if emerging is None or topic not in set(emerging["Topic id"]):
+        if topic not in why:
             # Quoted for its negative messages: a glowing review under that heading would contradict it.
             found = found[found["sentiment_label"] == "negative"]
         long = found["text"].astype(str).str.len() > settings.quote_chars
@@ -695,8 +696,8 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
         info = period_table[period_table["topic"] == topic].iloc[0]
         reason = (f"{count_of(int(info['messages']), 'message')}, {format_share(info['share_negative'])} negative, "
                   f"mean sentiment {format_sentiment(info['mean_sentiment'])}.")
-        if emerging is not None and topic in set(emerging["Topic id"]):
-            reason = "Emerging issue: " + str(emerging.loc[emerging["Topic id"] == topic, "Why"].iloc[0])
+        if topic in why:
+            reason = f"Emerging issue: {why[topic]}"
         quotes = []
         for r in picked.to_dict("records"):
             when = r.get("date")
