@@ -20,7 +20,15 @@ from dashboard import data, filters
 from dashboard.data import RunInfo, RunRef
 from pipelines.charts import count_of, format_count, format_date, format_sentiment
 from pipelines.errors import FeedbackLensError
-from pipelines.metrics import GRANULARITIES, Granularity, MessageFilter, default_granularity, search_terms, term_pattern
+from pipelines.metrics import (
+    GRANULARITIES,
+    Granularity,
+    MessageFilter,
+    day_span,
+    default_granularity,
+    search_terms,
+    term_pattern,
+)
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -137,7 +145,7 @@ def period_picker(view: View, key: str, label: str = "Period", option: str = "La
     if start is not None:
         end = view.filter.end or view.info.last_day or start
         days = max(1, (end - start).days + 1)
-        st.caption(f":material/date_range: **Period:** the date filter, {format_date(start)} – {format_date(end)} "
+        st.caption(f":material/date_range: **Period:** the date filter, {day_span(start, end)} "
                    f"({count_of(days, 'day')}). Clear its start in the sidebar to choose the last 7, 30 or 90 days.")
         return days
     return st.segmented_control(label, PERIOD_DAYS, format_func=option.format, default=30, key=key, help=help) or 30

@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboard.data import RUN_KEY, RunInfo
 from pipelines.charts import format_date, short_label
-from pipelines.metrics import SENTIMENT_LABELS, Granularity, MessageFilter, period_end
+from pipelines.metrics import SENTIMENT_LABELS, Granularity, MessageFilter, day_span, period_end
 
 DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
 META = "filter_meta:"
@@ -153,10 +153,10 @@ def current(info: RunInfo) -> MessageFilter:
 
 
 def describe(f: MessageFilter, info: RunInfo) -> list[str]:
-    """The active filters in words, e.g. ['1 Sep – 30 Sep 2026', 'topic: coffee · cup', 'negative']."""
+    """The active filters in words, e.g. ['1–30 Sep 2026', 'topic: coffee · cup', 'negative']."""
     parts = []
     if f.start or f.end:
-        parts.append(f"{format_date(f.start or info.first_day)} – {format_date(f.end or info.last_day)}")
+        parts.append(day_span(f.start or info.first_day, f.end or info.last_day))
     if f.topics:
         parts.append("topic: " + ", ".join(short_label(info.labels.get(t, str(t)), 30) for t in f.topics))
     if f.sentiments:

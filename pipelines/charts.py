@@ -19,7 +19,8 @@ import functools
 import html
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -90,21 +91,55 @@ def format_date(value: object) -> str:
     return "–" if pd.isna(ts) else f"{ts.day} {ts:%b %Y}"
 
 
-def format_change(change: Change, kind: str = "count") -> str | None:
-    """A change for people: '+12 (+30%)' for counts, '+0.7 pts' for shares, '+0.08' for sentiment; None if unknown."""
+MIN_BASE_FOR_PERCENT = 10
+"""A change in a count gets a percentage only when the earlier count is at least this: '+4 (+400%)' from a
+single message reads as a surge, while '+4' says what happened."""
+_CHANGE_DIGITS = {"count": 0, "share": 1, "sentiment": 2}
+
+
+def shown_change(change: Change, kind: str = "count") -> float | None:
+    """The change as :func:`format_change` writes it: rounded to the digits shown (a share in percentage points),
+    never -0; ``None`` when unknown."""
     if change.delta is None:
         return None
+    value = change.delta * 100 if kind == "share" else change.delta
+    return round(value, _CHANGE_DIGITS.get(kind, 0)) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def change_rounds_to_zero(change: Change, kind: str = "count") -> bool:
+    """True when the change is known and shows as nothing ('+0', '+0.0 pts', '+0.00'): a page shows it without
+    the colour and arrow of a rise or a fall."""
+    return shown_change(change, kind) == 0
+
+
+def _percent_of(delta: float, previous: float | None) -> str:
+    """' (+30%)' for a change in a count, or '' when there is none or the earlier count is under
+    :data:`MIN_BASE_FOR_PERCENT` (0 included)."""
+    if not delta or previous is None or abs(previous) < MIN_BASE_FOR_PERCENT:
+        return ""
+    return f" ({delta / previous:+.0%})"
+
+
+def format_change(change: Change, kind: str = "count") -> str | None:
+    """A change for people: '+12 (+30%)' for counts, '+0.7 pts' for shares, '+0.08' for sentiment; None if unknown.
+
+    A count change has no percentage when the earlier count is under :data:`MIN_BASE_FOR_PERCENT` ('+4', not
+    '+4 (+400%)'). :func:`change_rounds_to_zero` says whether the result shows no change.
+    """
+    value = shown_change(change, kind)
+    if value is None:
+        return None
     if kind == "share":
-        return f"{change.delta * 100:+.1f} pts"
+        return f"{value:+.1f} pts"
     if kind == "sentiment":
-        return f"{change.delta:+.2f}"
-    relative = f" ({change.relative:+.0%})" if change.relative is not None and change.delta else ""
-    return f"{change.delta:+,.0f}{relative}"
+        return f"{value:+.2f}"
+    return f"{value:+,.0f}{_percent_of(change.delta, change.previous)}"
 
 
 def format_topic_change(change: float | None, change_pct: float | None) -> str:
     """A topic's change in messages between two windows, written the same way on the dashboard's movers chart and in
-    snapshots: '+12 (+30%)', '+3 (new)' when the topic had no message before (no percentage exists), '–' when unknown.
+    snapshots: '+12 (+30%)', '+3 (new)' when the topic had no message before (no percentage exists), '+1' when it
+    had fewer than :data:`MIN_BASE_FOR_PERCENT` (as :func:`format_change`), '–' when unknown.
 
     Args:
         change, change_pct: the ``change`` and ``change_pct`` columns of :func:`pipelines.metrics.topic_table`
@@ -112,9 +147,37 @@ def format_topic_change(change: float | None, change_pct: float | None) -> str:
     """
     if change is None or pd.isna(change):
         return "–"
-    if change_pct is not None and pd.notna(change_pct):
-        return f"{change:+,.0f} ({change_pct:+.0%})"
-    return f"{change:+,.0f} (new)" if change > 0 else f"{change:+,.0f}"
+    if change_pct is None or pd.isna(change_pct):
+        return f"{change:+,.0f} (new)" if change > 0 else f"{change:+,.0f}"
+    previous = round(abs(change / change_pct)) if change_pct else None  # the earlier count
+    return f"{change:+,.0f}{_percent_of(change, previous)}"
+
+
+def rounded_shares(counts: Sequence[float], digits: int = 0) -> list[float]:
+    """Percentages of the whole that add up to exactly 100 when shown with ``digits`` decimals (largest remainder:
+    each part is rounded down, and the parts that lost most get the missing steps back). All zero for no total."""
+    total = sum(Fraction(c) for c in counts)
+    if total <= 0:
+        return [0.0] * len(counts)
+    steps = [Fraction(c) * 100 * 10 ** digits / total for c in counts]
+    floors = [math.floor(x) for x in steps]
+    missing = 100 * 10 ** digits - sum(floors)
+    # Largest remainder first; on a tie the larger part, then the earlier one.
+    order = sorted(range(len(steps)), key=lambda i: (-(steps[i] - floors[i]), -steps[i], i))
+    for i in order[:missing]:
+        floors[i] += 1
+    return [f / 10 ** digits for f in floors]
+
+
+def format_shares(counts: Sequence[float], digits: int = 0) -> list[str]:
+    """Shares of a whole shown side by side ('33%', '33%', '34%'), rounded by :func:`rounded_shares` so that they add
+    up to 100%, not 99% or 101%; a part that is not nothing but rounds to 0 reads '<1%', as in :func:`format_share`.
+    '–' for each when the whole is nothing."""
+    if sum(counts) <= 0:
+        return ["–"] * len(counts)
+    smallest = 10.0 ** -digits
+    return [f"<{smallest:.{digits}f}%" if c > 0 and share == 0 else f"{share:.{digits}f}%"
+            for c, share in zip(counts, rounded_shares(counts, digits), strict=True)]
 
 
 def sentiment_word(x: float | None) -> str:
@@ -607,13 +670,15 @@ def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by s
     if not total:
         return empty_chart(title, "No messages match the filters.", height=160)
     fig = go.Figure()
-    for label in ("negative", "neutral", "positive"):
+    labels = ("negative", "neutral", "positive")
+    shares = format_shares([counts.get(label, 0) for label in labels])  # shown together: they add up to 100%
+    for label, share in zip(labels, shares, strict=True):
         n = counts.get(label, 0)
         fig.add_trace(go.Bar(
             x=[n], y=[""], orientation="h", name=label.capitalize(), marker_color=SENTIMENT_COLOURS[label],
-            text=[f"{label.capitalize()} {n / total:.0%}" if n / total >= 0.08 else ""], textposition="inside",
+            text=[f"{label.capitalize()} {share}" if n / total >= 0.08 else ""], textposition="inside",
             insidetextanchor="middle", customdata=[[label]],
-            hovertemplate=f"{label.capitalize()}: {n:,} messages ({n / total:.0%})<extra></extra>",
+            hovertemplate=f"{label.capitalize()}: {n:,} messages ({share})<extra></extra>",
         ))
     _layout(fig, title, None, None, height=170, legend=False)
     fig.update_layout(barmode="stack", margin=dict(l=10, r=10, t=50, b=10))

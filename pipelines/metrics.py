@@ -257,6 +257,34 @@ def count_of(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+def day_span(first: date, last: date) -> str:
+    """Days from ``first`` to ``last`` (both included) as people write them: '19–25 Oct 2026',
+    '28 Sep – 4 Oct 2026', '29 Dec 2025 – 4 Jan 2026' or '3 Mar 2026'.
+
+    The one way pages and snapshots write a span of days (:attr:`Window.label` uses it).
+    """
+
+    def day(d: date) -> str:
+        return f"{d.day} {d:%b %Y}"
+
+    if first == last:
+        return day(first)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{day(last)}"
+    head = f"{first.day} {first:%b}" + ("" if first.year == last.year else f" {first.year}")
+    return f"{head} – {day(last)}"
+
+
+def periods_in_words(n: int, days: int, months: bool = False) -> str:
+    """``n`` periods as a person counts them: '8 months' (calendar months), '8 weeks' (7 days), '8 days' (1 day),
+    else '8 periods of 30 days' (30 days are not a month)."""
+    if months:
+        return count_of(n, "month")
+    if days in (1, 7):
+        return count_of(n, "day" if days == 1 else "week")
+    return f"{count_of(n, 'period')} of {days} days"
+
+
 @dataclass(frozen=True)
 class Window:
     """A run of whole UTC days: ``start`` included, ``end`` excluded."""
@@ -281,12 +309,8 @@ class Window:
 
     @property
     def label(self) -> str:
-        """'2 Oct – 31 Oct 2026', or '15 Dec 2025 – 13 Jan 2026' across years."""
-        first, last = self.start, self.end - pd.Timedelta(days=1)
-        if first == last:
-            return f"{first.day} {first:%b %Y}"
-        head = f"{first.day} {first:%b}" + ("" if first.year == last.year else f" {first.year}")
-        return f"{head} – {last.day} {last:%b %Y}"
+        """The days of the window as :func:`day_span` writes them: '2–31 Oct 2026', '28 Sep – 4 Oct 2026'."""
+        return day_span(self.first_day, self.last_day)
 
     def contains(self, dates: pd.Series) -> np.ndarray:
         """Which of ``dates`` fall in the window (NaT never does)."""
@@ -522,15 +546,23 @@ class EmergingIssues:
 
     Attributes:
         window: the window tested.
-        baseline_windows: how many earlier windows of the same length formed each topic's baseline.
+        baseline_windows: how many earlier windows (of the same length, or calendar months) formed each topic's
+            baseline.
         issues: ``topic, label, count, baseline, ratio, z_score, p_value, reason``, strongest first.
         note: why nothing could be tested (too little history), else ``None``.
+        months: the earlier windows were the calendar months before ``window``.
     """
 
     window: Window
     baseline_windows: int
     issues: pd.DataFrame
     note: str | None = None
+    months: bool = False
+
+    @property
+    def baseline_in_words(self) -> str:
+        """The baseline as a person says it: '8 weeks', '6 months', '8 periods of 30 days'."""
+        return periods_in_words(self.baseline_windows, self.window.days, self.months)
 
 
 _ISSUE_COLUMNS = ["topic", "label", "count", "baseline", "ratio", "z_score", "p_value", "reason"]
@@ -546,14 +578,15 @@ def emerging_issues(
     max_p_value: float = 0.01,
     min_baseline_windows: int = 3,
     history_start: pd.Timestamp | None = None,
+    months: bool = False,
 ) -> EmergingIssues:
     """Flag topics whose volume in ``window`` is far above their own trailing baseline.
 
     Each topic's count in the window is compared with its mean count over up to ``baseline_windows``
-    earlier windows of the same length (only windows fully after ``history_start``, the first message,
-    count: before it we know nothing). Under a Poisson model with that mean (at least 0.5, so a topic
-    that was silent still needs several messages), the chance of seeing this many or more is the
-    p-value. A topic is flagged when all hold: ``count >= min_count`` (tiny topics do not flicker),
+    earlier windows of the same length, or with ``months`` the calendar months before (only windows fully
+    after ``history_start``, the first message, count: before it we know nothing). Under a Poisson model
+    with that mean (at least 0.5, so a topic that was silent still needs several messages), the chance of
+    seeing this many or more is the p-value. A topic is flagged when all hold: ``count >= min_count`` (tiny topics do not flicker),
     ``count >= min_ratio * baseline`` (a real jump, not just a big topic) and ``p_value <= max_p_value``.
 
     Args:
@@ -561,6 +594,8 @@ def emerging_issues(
         topics: the run's topics table (for labels).
         window: the latest window, e.g. the last 7 days.
         history_start: when the data begins; the earliest message date by default.
+        months: ``window`` is a calendar month (a monthly snapshot's), compared with the months before it
+            rather than with windows of its number of days, so that the baseline is what people call a month.
 
     Returns:
         The flagged topics with a one-line reason each (see :class:`EmergingIssues`).
@@ -568,13 +603,18 @@ def emerging_issues(
     labels = topic_labels(topics)
     dates = _dates(messages)
     start = dates.min() if history_start is None else _utc(history_start)
-    windows = [window.shifted(i) for i in range(1, baseline_windows + 1)]
+    if months:
+        windows = [Window(window.start - pd.DateOffset(months=i), window.start - pd.DateOffset(months=i - 1))
+                   for i in range(1, baseline_windows + 1)]
+    else:
+        windows = [window.shifted(i) for i in range(1, baseline_windows + 1)]
     windows = [w for w in windows if not pd.isna(start) and w.start >= start.floor("D")]
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in _ISSUE_COLUMNS})
     if len(windows) < min_baseline_windows:
-        note = (f"Not enough history to spot emerging issues: they need {min_baseline_windows} earlier periods of "
-                f"{count_of(window.days, 'day')} before {window.label}, with data from the start of each.")
-        return EmergingIssues(window, len(windows), empty, note)
+        need = periods_in_words(min_baseline_windows, window.days, months)
+        note = (f"Not enough history to spot emerging issues: they need {need} before {window.label}, "
+                "with data from the start of each.")
+        return EmergingIssues(window, len(windows), empty, note, months)
     rows = messages[messages["topic"] != NO_TOPIC]
     now = _counts_in(rows, window).sort_values(ascending=False, kind="stable")
     history = pd.DataFrame({i: _counts_in(rows, w) for i, w in enumerate(windows)})
@@ -589,7 +629,7 @@ def emerging_issues(
             continue
         z = (count - mean) / np.sqrt(rate)
         ratio = count / mean if mean > 0 else float("inf")
-        per = f"per {window.days} days" if window.days != 1 else "per day"
+        per = "per month" if months else f"per {window.days} days" if window.days != 1 else "per day"
         if mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:
@@ -598,7 +638,7 @@ def emerging_issues(
     issues = pd.DataFrame(found, columns=_ISSUE_COLUMNS) if found else empty
     if found:
         issues = issues.sort_values(["p_value", "count"], ascending=[True, False]).reset_index(drop=True)
-    return EmergingIssues(window, len(windows), issues)
+    return EmergingIssues(window, len(windows), issues, months=months)
 
 
 # ----------------------------------------------------------------------------------- sentiment over time

@@ -34,17 +34,19 @@ import plotly.graph_objects as go
 
 from pipelines import charts, expectations, metrics
 from pipelines.charts import (
+    change_rounds_to_zero,
     count_of,
     format_change,
     format_count,
     format_date,
     format_sentiment,
     format_share,
+    format_shares,
     format_topic_change,
 )
 from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
-from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window
+from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window, day_span
 from pipelines.settings import SnapshotSettings
 from pipelines.store import Run, exchange_folders, file_sha256, pid_alive, write_atomic
 
@@ -101,7 +103,7 @@ class Period:
 
     @property
     def label(self) -> str:
-        """'March 2026', 'Week 9, 2026 (23 Feb – 1 Mar 2026)' or '1 – 15 Mar 2026'."""
+        """'March 2026', 'Week 9, 2026 (23 Feb – 1 Mar 2026)' or '1–15 Mar 2026' (days as :func:`day_span`)."""
         if self.kind == "month":
             return f"{self.first:%B %Y}"
         if self.kind == "week":
@@ -121,7 +123,7 @@ class Period:
 
     @property
     def previous_label(self) -> str:
-        """The period before, in words ('February 2026', 'week 8', …)."""
+        """The period before, in words ('February 2026', 'week 8 (16–22 Feb 2026)', '14–28 Feb 2026')."""
         if self.kind == "month":
             return f"{self.previous_first:%B %Y}"
         if self.kind == "week":
@@ -133,17 +135,6 @@ class Period:
         return {"name": self.name, "kind": self.kind, "label": self.label, "first": self.first.isoformat(),
                 "last": self.last.isoformat(), "previous_first": self.previous_first.isoformat(),
                 "previous_last": self.previous_last.isoformat(), "previous_label": self.previous_label}
-
-
-def day_span(first: date, last: date) -> str:
-    """Days from ``first`` to ``last`` as people write them: '19–25 Oct 2026', '28 Sep – 4 Oct 2026',
-    '29 Dec 2025 – 4 Jan 2026' or '3 Mar 2026'."""
-    if first == last:
-        return format_date(first)
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}–{format_date(last)}"
-    head = f"{first.day} {first:%b}" + ("" if first.year == last.year else f" {first.year}")
-    return f"{head} – {format_date(last)}"
 
 
 def _window(first: date, last: date) -> Window:
@@ -344,6 +335,9 @@ class Section:
         quotes: ``(issue, reason, quotes)`` blocks.
         slide_table: put ``display`` on a slide (sections without figures).
         group_by: a column of ``display`` that splits it into titled groups in the report.
+        empty: when the section has nothing to show (no message, no issue, nothing to compare with), the one line
+            that says so; such a section has no figures, and the report and the slides both show this line
+            (``text`` then holds only notes).
     """
 
     key: str
@@ -359,6 +353,7 @@ class Section:
     quotes: list[tuple[str, str, list[Quote]]] = field(default_factory=list)
     slide_table: bool = False
     group_by: str | None = None
+    empty: str | None = None
 
 
 @dataclass
@@ -387,13 +382,15 @@ class Snapshot:
     def subtitle(self) -> str:
         """Period, comparison, run and filters in one line."""
         run = self.run_manifest.get("input", {}).get("name", "")
-        parts = [f"{format_date(self.period.first)} – {format_date(self.period.last)}",
+        parts = [day_span(self.period.first, self.period.last),
                  f"compared with {self.period.previous_label}", f"run {self.run_id}" + (f" ({run})" if run else "")]
         parts.append("filtered to " + "; ".join(self.filter_words) if self.filter_words else "all messages")
         return " · ".join(parts)
 
 
 COUNT, SHARE, SENTIMENT = "#,##0", "0.0%", "+0.00;-0.00;0.00"
+PERCENT = '0.0"%"'
+"""A percentage already multiplied by 100 (25.3 shows 25.3%), as in the summary's tidy table."""
 CHANGE_COUNT, CHANGE_PTS = "+#,##0;-#,##0;0", '+0.0" pts";-0.0" pts";0.0" pts"'
 DAY, MONTH, DATETIME, RATIO = "yyyy-mm-dd", "mmm yyyy", "yyyy-mm-dd hh:mm", '0.0"×"'
 
@@ -468,18 +465,19 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     period_table = metrics.topic_table(rows, run.topics)
     change = metrics.topic_table(history, run.topics, current, before)
     period_table = period_table.merge(change[["topic", "previous", "change", "change_pct"]], on="topic", how="left")
+    nothing = _no_messages(bool(words))
     sections = [
         _headline(history, period, current, before, metrics.last_day(run.messages)),
-        _top_topics(period_table, period, settings),
+        _top_topics(period_table, period, settings, nothing),
         _movers(history, run, period, current, before, settings),
         _emerging(history, run, period, current),
-        *_trends(history, rows, labels, period_table, period, settings),
+        *_trends(history, rows, labels, period_table, period, settings, nothing),
     ]
     gaps = _gaps(rows, run, names) if names is not None else None
     if gaps is not None:
         sections.append(gaps[0])
     issues = sections[3].table
-    sections.append(_examples(rows, period_table, issues, labels, run, settings))
+    sections.append(_examples(rows, period_table, issues, labels, run, settings, nothing))
     summary = _summary(rows, period_table, run, gaps[1] if gaps is not None else None, names)
     sections.insert(1, changes_section(previous, summary, period, settings))
     counts = {"messages_in_period": len(rows), "messages_previous_period": len(rows_before),
@@ -490,27 +488,41 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
                     previous_name=(previous or {}).get("name"), sections=sections)
 
 
+SUMMARY_UNITS = {"count": "messages or topics", "percent": "0 to 100, its change in percentage points",
+                 "score": "mean sentiment, −1 to +1"}
+"""The units of the Summary sheet (and ``csv/summary.csv``): every number of a row is in its ``Unit``."""
+
+
+def _no_messages(filtered: bool) -> str:
+    """The empty state of a section without messages, as a template for ``str.format`` with where:
+    'No message in {} matches the filters.' ('No message in {}.' without filters)."""
+    return "No message in {}" + (" matches the filters." if filtered else ".")
+
+
 def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window,
               data_last: date | None) -> Section:
     h = metrics.headline(history, current, before)
-    figures = (("Messages", h.messages, "count", format_count, COUNT, CHANGE_COUNT, 0, "messages"),
-               ("Share negative", h.share_negative, "share", lambda x: format_share(x, 1), SHARE, CHANGE_PTS, -1,
-                "percentage points"),
-               ("Mean sentiment", h.mean_sentiment, "sentiment", format_sentiment, SENTIMENT, SENTIMENT, 1,
-                "sentiment score (−1 to +1)"),
-               ("Active topics", h.active_topics, "count", format_count, COUNT, CHANGE_COUNT, 0, "topics"))
+    # (label, change, kind for format_change, card format, unit, value format, change format, good direction)
+    figures = (("Messages", h.messages, "count", format_count, "count", COUNT, CHANGE_COUNT, 0),
+               ("Share negative", h.share_negative, "share", lambda x: format_share(x, 1), "percent", PERCENT,
+                CHANGE_PTS, -1),
+               ("Mean sentiment", h.mean_sentiment, "sentiment", format_sentiment, "score", SENTIMENT, SENTIMENT, 1),
+               ("Active topics", h.active_topics, "count", format_count, "count", COUNT, CHANGE_COUNT, 0))
     cards, records, value_formats, change_formats = [], [], [], []
-    for label, c, kind, fmt, value_format, change_format, good, unit in figures:
-        tone = "" if not good or not c.delta else "good" if c.delta * good > 0 else "bad"
+    for label, c, kind, fmt, unit, value_format, change_format, good in figures:
+        flat = c.delta is None or change_rounds_to_zero(c, kind)  # "+0.0 pts" is neither good nor bad news
+        tone = "" if not good or flat else "good" if c.delta * good > 0 else "bad"
         cards.append(Card(label, fmt(c.current), format_change(c, kind) or "–", fmt(c.previous), tone))
-        delta = c.delta * 100 if kind == "share" and c.delta is not None else c.delta
-        as_int = kind == "count"
-        records.append({"Figure": label, "This period": _int(c.current) if as_int else _f(c.current),
-                        "Previous period": _int(c.previous) if as_int else _f(c.previous),
-                        "Change": _int(delta) if as_int else _f(delta), "Change in": unit})
+        # One unit per row, numbers only: a share as a percentage (25.3), so that its change (+4.1) is in points.
+        scale = 100 if unit == "percent" else 1
+        number = _int if unit == "count" else _f
+        records.append({"Figure": label,
+                        "This period": number(None if c.current is None else c.current * scale),
+                        "Previous period": number(None if c.previous is None else c.previous * scale),
+                        "Change": number(None if c.delta is None else c.delta * scale), "Unit": unit})
         value_formats.append(value_format)
         change_formats.append(change_format)
-    table = pd.DataFrame(records)
+    table = pd.DataFrame(records, dtype=object)  # counts stay whole numbers in the CSV ("12", not "12.0")
     text = [f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}, against "
             f"{format_count(h.messages.previous)} in {period.previous_label}."]
     if data_last is not None and period.last > data_last:
@@ -518,19 +530,17 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
     return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",
                    formats={"This period": value_formats, "Previous period": value_formats, "Change": change_formats},
                    meta=[("Period", period.label), ("From", period.first), ("To", period.last),
-                         ("Compared with", period.previous_label)])
+                         ("Compared with", period.previous_label),
+                         ("Units", "; ".join(f"{unit}: {words}" for unit, words in SUMMARY_UNITS.items()))])
 
 
-def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings) -> Section:
-    fig = charts.top_topics_chart(table, n=settings.top_topics, title=f"Top topics, {period.label}")
+def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings, nothing: str) -> Section:
     out = pd.DataFrame({
         "Topic": table["label"], "Messages": table["messages"], "Share of messages": table["share"],
         "Mean sentiment": table["mean_sentiment"], "Share negative": table["share_negative"],
         f"Messages in {period.previous_label}": table["previous"], "Change": table["change"],
         "Change %": table["change_pct"], "Keywords": table["keywords"], "Topic id": table["topic"],
     })
-    text = [f"{count_of(len(table), 'topic')} had messages in {period.label}." if len(table) else
-            "No message in this period matches the filters."]
     formats = {"Messages": COUNT, "Share of messages": SHARE, "Mean sentiment": SENTIMENT, "Share negative": SHARE,
                f"Messages in {period.previous_label}": COUNT, "Change": CHANGE_COUNT, "Change %": "+0%;-0%;0%"}
     top = table.head(settings.top_topics)
@@ -542,6 +552,11 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings)
         # Written as on the dashboard's movers chart: '+3 (new)' for a topic without messages before.
         f"vs {period.previous_label}": [format_topic_change(c, p)
                                         for c, p in zip(top["change"], top["change_pct"], strict=True)]})
+    if not len(table):
+        return Section("top_topics", "Top topics", table=out, sheet="Topics", formats=formats, display=display,
+                       empty=nothing.format(period.in_words))
+    fig = charts.top_topics_chart(table, n=settings.top_topics, title=f"Top topics, {period.label}")
+    text = [f"{count_of(len(table), 'topic')} had messages in {period.label}."]
     return Section("top_topics", "Top topics", text=text, figures=[("top_topics", fig)], table=out, sheet="Topics",
                    formats=formats, display=display)
 
@@ -549,41 +564,45 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings)
 def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, before: Window,
             settings: SnapshotSettings) -> Section:
     movers = metrics.biggest_movers(history, run.topics, current, before, n=settings.movers)
+    rule = "topics with fewer than 3 messages in both periods are left out"
+    if movers.rising.empty and movers.falling.empty:
+        return Section("movers", "Biggest movers", text=[f"Compared with {period.previous_label}; {rule}."],
+                       empty=f"No topic's number of messages changed enough to show in {period.in_words}.")
     fig = charts.movers_chart(movers, title=f"Biggest movers: {period.label} vs {period.previous_label}")
-    text = ["Topics whose number of messages changed most against the period before "
-            "(topics with fewer than 3 messages in both periods are left out)."]
+    text = [f"Topics whose number of messages changed most against the period before ({rule})."]
     return Section("movers", "Biggest movers", text=text, figures=[("movers", fig)])
 
 
 def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window) -> Section:
     first = run.messages["date"].min() if "date" in run.messages else pd.NaT
-    found = metrics.emerging_issues(history, run.topics, current, history_start=None if pd.isna(first) else first)
+    # A month is compared with the months before it (not with periods of its number of days), as people count.
+    found = metrics.emerging_issues(history, run.topics, current, history_start=None if pd.isna(first) else first,
+                                    months=period.kind == "month")
     issues = found.issues
     table = pd.DataFrame({"Topic": issues["label"], "Messages": issues["count"], "Usual": issues["baseline"],
                           "Times usual": issues["ratio"].replace(np.inf, np.nan), "Why": issues["reason"],
                           "Topic id": issues["topic"]}) if len(issues) else None
     if found.note:
-        text = [found.note]
-    elif table is None:
-        text = [f"No topic is far above its usual volume in {period.label} (each topic is compared with its own "
-                f"last {found.baseline_windows} periods of {count_of(current.days, 'day')})."]
-    else:
-        text = [f"Topics far above their own usual volume, compared with their last {found.baseline_windows} "
-                f"periods of {count_of(current.days, 'day')}."]
-    display = table[["Topic", "Messages", "Why"]] if table is not None else None
-    return Section("emerging_issues", "Emerging issues", text=text, table=table, sheet="Emerging issues" if table is not None else None,
-                   formats={"Messages": COUNT, "Usual": "0.0", "Times usual": RATIO}, display=display,
-                   slide_table=table is not None)
+        return Section("emerging_issues", "Emerging issues", empty=found.note)
+    if table is None:
+        return Section("emerging_issues", "Emerging issues",
+                       text=[f"Each topic is compared with its own last {found.baseline_in_words}."],
+                       empty=f"No emerging issue in {period.in_words}: no topic is far above its usual volume.")
+    text = [f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}."]
+    return Section("emerging_issues", "Emerging issues", text=text, table=table, sheet="Emerging issues",
+                   formats={"Messages": COUNT, "Usual": "0.0", "Times usual": RATIO},
+                   display=table[["Topic", "Messages", "Why"]], slide_table=True)
 
 
 def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], period_table: pd.DataFrame,
-            period: Period, settings: SnapshotSettings) -> list[Section]:
+            period: Period, settings: SnapshotSettings, nothing: str) -> list[Section]:
     start, step = _trend_span(period, settings.trend_periods)
     span = history[_window(start, period.last).contains(history["date"])] if "date" in history else history.iloc[:0]
     word = {"day": "day", "week": "week", "month": "month"}[step]
     volume = metrics.volume_over_time(span, step)
     top = [int(t) for t in period_table["topic"].head(settings.trend_topics)]
-    fig = charts.topic_volume_chart(volume[volume["topic"].isin(top)] if len(volume) else volume, labels, step,
+    drawn = volume[volume["topic"].isin(top)] if len(volume) else volume
+    fig = charts.topic_volume_chart(drawn, labels, step,
                                     title=f"Messages per topic, by {word}: the largest topics of {period.in_words}")
     wide = pd.DataFrame()
     if len(volume):
@@ -597,6 +616,8 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
     trends = Section("trends", "Trends", text=[f"The {count_of(settings.trend_periods, word)} up to the end of {period.label}; "
                                                 "periods at either end may be partial."],
                      figures=[("trends", fig)], table=wide, sheet="Trends", formats=trend_formats)
+    if drawn.empty:  # the largest topics of the period: none without messages in it
+        trends = replace(trends, figures=[], empty=nothing.format(period.in_words))
 
     series = metrics.sentiment_over_time(span, step)
     sfig = charts.sentiment_chart(series, step, title=f"Sentiment and volume, by {word}")
@@ -606,12 +627,17 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
     counts = metrics.sentiment_counts(rows) if len(rows) else {}
     total = sum(counts.values())
     text = ["Mean sentiment from −1 (very negative) to +1 (very positive), with the number of messages it stands on."]
-    if total:
-        text.append(f"In {period.label}: " + ", ".join(f"{format_share(n / total)} {k}" for k, n in counts.items()) + ".")
+    if total:  # shares of one whole, shown together: rounded to add up to 100%
+        shares = format_shares(list(counts.values()))
+        text.append(f"In {period.label}: " + ", ".join(f"{share} {k}" for share, k in zip(shares, counts, strict=True))
+                    + ".")
     sentiment = Section("sentiment", "Sentiment over time", text=text, figures=[("sentiment", sfig)], table=stable,
                         sheet="Sentiment", formats={"Period": MONTH if step == "month" else DAY, "Messages": COUNT,
                                                     "Mean sentiment": SENTIMENT, "Share negative": SHARE,
                                                     "Share positive": SHARE})
+    if span.empty:
+        sentiment = replace(sentiment, figures=[], text=text[:1], empty=nothing.format(
+            f"the {count_of(settings.trend_periods, word)} up to the end of {period.in_words}"))
     return [trends, sentiment]
 
 
@@ -643,12 +669,14 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
         verdict = f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'."
     text = [verdict,
             f"Importance is how much mentioning an area moves the {outcome}; performance is the mean "
-            f"{charts.outcome_words(outcome)} of the messages about it."] if len(table) else ["No message in this period mentions an expectation area."]
+            f"{charts.outcome_words(outcome)} of the messages about it."]
     section = Section("expectation_gaps", "Expectation gaps", text=text, figures=figs, table=out,
                       sheet="Expectation gaps",
                       formats={"Messages": COUNT, "Share of messages": SHARE, "Expectation statements": COUNT,
                                "Unmet": COUNT, "Unmet rate": SHARE, "Mean sentiment": SENTIMENT,
                                "Importance": "0.00", "Performance": SENTIMENT})
+    if not len(table):
+        section = replace(section, text=[], figures=[], empty="No message in this period mentions an expectation area.")
     return section, table
 
 
@@ -681,7 +709,7 @@ def quote_text(text: str, limit: int) -> str:
 
 
 def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataFrame | None,
-              labels: dict[int, str], run: Run, settings: SnapshotSettings) -> Section:
+              labels: dict[int, str], run: Run, settings: SnapshotSettings, nothing: str) -> Section:
     blocks, records = [], []
     columns = _metadata_columns(run)
     shown = {c: c if c not in _EXAMPLE_COLUMNS else f"{c} (metadata)" for c in columns}
@@ -716,10 +744,13 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
     table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"])
     text = ["The most negative short messages of the emerging issues, and the negative messages of the topics "
             f"with the most of them (at least {MIN_NEGATIVE_TO_QUOTE}). Quotes are cut at a word and shown as written, "
-            "without the links and formatting tags some exports carry."] if blocks else [
-            "No message in this period matches the filters."]
-    return Section("examples", "Example quotes per top issue", text=text, table=table, sheet="Examples", quotes=blocks,
-                   formats={"Date": DATETIME, "Sentiment": SENTIMENT})
+            "without the links and formatting tags some exports carry."]
+    empty = None
+    if not blocks:
+        empty = nothing.format("this period") if rows.empty else (
+            f"No issue to quote: no emerging issue, and no topic with {MIN_NEGATIVE_TO_QUOTE} or more negative messages.")
+    return Section("examples", "Example quotes per top issue", text=[] if empty else text, table=table,
+                   sheet="Examples", quotes=blocks, formats={"Date": DATETIME, "Sentiment": SENTIMENT}, empty=empty)
 
 
 # ------------------------------------------------------------------------------------------ what changed
@@ -839,8 +870,9 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
     """The "What changed since the last snapshot" section (a note when there is no earlier snapshot)."""
     title = "What changed since the last snapshot"
     if previous is None:
-        return Section("changes", title, text=["This is the first snapshot of this kind (same period length and "
-                                               "filters) in this folder; the next one will say what changed."])
+        return Section("changes", title, text=["The next snapshot of this kind (same period length and filters) in "
+                                               "this folder will say what changed."],
+                       empty="Nothing to compare with yet: this is the first snapshot of this kind.")
     label = previous.get("period", {}).get("label", previous.get("name", "the last snapshot"))
     c = compare(previous["summary"], summary, settings.min_change_messages, settings.movers)
     records: list[dict] = []

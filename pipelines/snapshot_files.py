@@ -115,6 +115,7 @@ h2 { margin: 0 0 8px; font-size: 21px; }
 h3 { margin: 18px 0 6px; font-size: 16px; }
 p { margin: 4px 0 10px; }
 .note { color: var(--muted); }
+.empty { font-size: 17px; font-weight: 600; }
 .cards { display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 14px; margin: 12px 0 10px; }
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
 .card .label { color: var(--muted); font-size: 13px; }
@@ -175,8 +176,10 @@ def _section_html(section: Section) -> str:
                          f'{_esc(card.value)}</div><div class="change"><span class="{card.tone}">{_esc(card.change)}'
                          f'</span> <span class="note">(before: {_esc(card.previous)})</span></div></div>')
         parts.append(f'<div class="cards">{"".join(cards)}</div>')
+    if section.empty:  # the same line the slide shows; the text is then only notes
+        parts.append(f'<p class="empty">{_esc(section.empty)}</p>')
     for i, line in enumerate(section.text):
-        parts.append(f'<p class="{"" if i == 0 else "note"}">{_esc(line)}</p>')
+        parts.append(f'<p class="{"" if i == 0 and not section.empty else "note"}">{_esc(line)}</p>')
     for stem, fig in section.figures:
         div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"chart-{stem}",
                           config=_PLOTLY_CONFIG, default_width="100%")
@@ -348,8 +351,9 @@ def _csv_value(value: object) -> object:
 
 def csv_bytes(table: pd.DataFrame) -> bytes:
     """UTF-8 CSV (with a byte-order mark, so spreadsheet programs read the accents right), formula-safe cells."""
-    safe = pd.DataFrame({str(cell_value(c)): [_csv_value(v) for v in table[c]] for c in table.columns},
-                        columns=[str(cell_value(c)) for c in table.columns])
+    # Cell by cell (object columns): a whole number stays "12" beside "25.3" in the same column, not "12.0".
+    safe = pd.DataFrame({str(cell_value(c)): pd.Series([_csv_value(v) for v in table[c]], dtype=object)
+                         for c in table.columns}, columns=[str(cell_value(c)) for c in table.columns])
     return safe.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
 
@@ -547,6 +551,17 @@ def _cards_slide(prs, section: Section) -> None:
         _text_box(slide, Inches(0.5), Inches(5.0) + j * Inches(0.5), Inches(12.3), Inches(0.5), line, 14, MUTED)
 
 
+def _empty_slide(prs, section: Section) -> None:
+    """A section with nothing to show: its title and the one line that says so (as in the report), its notes small."""
+    from pptx.util import Inches
+
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    _slide_title(slide, section.title)
+    _text_box(slide, Inches(0.5), Inches(2.6), Inches(12.3), Inches(1.0), section.empty or "", 24)
+    if section.text:
+        _text_box(slide, Inches(0.5), Inches(3.7), Inches(12.3), Inches(1.0), "\n".join(section.text), 14, MUTED)
+
+
 def _quotes_slide(prs, issue: str, reason: str, quotes: Sequence) -> None:
     from pptx.util import Inches
 
@@ -570,7 +585,8 @@ def _quotes_slide(prs, issue: str, reason: str, quotes: Sequence) -> None:
 
 
 def write_pptx(snapshot: Snapshot, path: Path, images: dict[str, Path]) -> None:
-    """A 16:9 deck: a title slide, the headline figures, then one chart image or one table per slide."""
+    """A 16:9 deck: a title slide, the headline figures, then one chart image or one table per slide; a section
+    with nothing to show gets one slide with its title and the line that says so (:attr:`Section.empty`)."""
     from pptx import Presentation
     from pptx.util import Inches
 
@@ -596,6 +612,9 @@ def write_pptx(snapshot: Snapshot, path: Path, images: dict[str, Path]) -> None:
         if section.cards:
             _cards_slide(prs, section)
             continue
+        if section.empty:  # one slide that says so, as the report does, not an empty chart or table
+            _empty_slide(prs, section)
+            continue
         for stem, _ in section.figures:
             if stem in images:
                 s = prs.slides.add_slide(prs.slide_layouts[6])
@@ -605,10 +624,6 @@ def write_pptx(snapshot: Snapshot, path: Path, images: dict[str, Path]) -> None:
                                      int((prs.slide_height - height) / 2), width, height)
         if section.slide_table and section.display is not None and len(section.display):
             _table_slides(prs, section.title, section.text[0] if section.text else None, section.display)
-        elif section.key in ("changes", "emerging_issues") and section.text:
-            s = prs.slides.add_slide(prs.slide_layouts[6])
-            _slide_title(s, section.title)
-            _text_box(s, Inches(0.5), Inches(1.6), Inches(12.3), Inches(2), "\n".join(section.text), 18, MUTED)
         for issue, reason, quotes in section.quotes:
             _quotes_slide(prs, issue, reason, quotes)
     prs.save(path)

@@ -63,10 +63,48 @@ def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "-0.20"
     assert charts.format_change(m.Change(3, None)) is None
     assert charts.format_topic_change(3, float("nan")) == "+3 (new)"  # no message before: no percentage
-    assert charts.format_topic_change(1, 0.5) == "+1 (+50%)" and charts.format_topic_change(-2, -0.5) == "-2 (-50%)"
+    assert charts.format_topic_change(5, 0.5) == "+5 (+50%)" and charts.format_topic_change(-10, -0.5) == "-10 (-50%)"
     assert charts.format_topic_change(1200, None) == "+1,200 (new)" and charts.format_topic_change(None, None) == "–"
     assert charts.short_label("a" * 50, 10) == "aaaaaaaaa…"
     assert charts.hover_safe("<b>hi</b>\n there") == "&lt;b&gt;hi&lt;/b&gt; there"
+
+
+def test_a_change_on_a_small_base_has_no_percentage():
+    """'+4 (+400%)' from one message reads as a surge: under 10 earlier (or none) only the signed count is shown."""
+    assert charts.MIN_BASE_FOR_PERCENT == 10
+    assert charts.format_change(m.Change(5, 1)) == "+4"
+    assert charts.format_change(m.Change(3, 9)) == "-6"
+    assert charts.format_change(m.Change(4, 0)) == "+4"
+    assert charts.format_change(m.Change(15, 10)) == "+5 (+50%)"  # a normal base keeps its percentage
+    assert charts.format_change(m.Change(1_300, 1_000)) == "+300 (+30%)"
+    assert charts.format_topic_change(4, 4.0) == "+4" and charts.format_topic_change(-2, -0.5) == "-2"
+    assert charts.format_topic_change(-3, -0.3) == "-3 (-30%)"  # 10 before
+    assert charts.format_topic_change(0, 0.0) == "+0"  # no change, no "(+0%)"
+
+
+def test_a_change_says_when_it_rounds_to_zero():
+    """The Overview shows a change that reads '+0.0 pts' without a colour or arrow: the formatter says so."""
+    assert charts.change_rounds_to_zero(m.Change(10, 10))
+    assert charts.change_rounds_to_zero(m.Change(0.2504, 0.2500), "share")  # +0.04 pts
+    assert charts.format_change(m.Change(0.2500, 0.2504), "share") == "+0.0 pts"  # never "-0.0 pts"
+    assert charts.change_rounds_to_zero(m.Change(0.104, 0.1), "sentiment")
+    assert charts.format_change(m.Change(0.1, 0.104), "sentiment") == "+0.00"
+    assert not charts.change_rounds_to_zero(m.Change(0.2506, 0.2500), "share")  # +0.1 pts
+    assert not charts.change_rounds_to_zero(m.Change(11, 10))
+    assert not charts.change_rounds_to_zero(m.Change(3, None))  # unknown is not "no change"
+
+
+def test_shares_shown_together_add_up_to_100_percent():
+    # Rounded one by one these read 34% + 34% + 34% (or 33% + 33% + 33%); together they must make 100%.
+    assert charts.format_shares([1, 1, 1]) == ["34%", "33%", "33%"]
+    shares = charts.format_shares([335, 335, 330])  # 33.5% + 33.5% + 33%: rounded alone 34 + 34 + 33 = 101
+    assert shares == ["34%", "33%", "33%"] and sum(charts.rounded_shares([335, 335, 330])) == 100
+    assert charts.rounded_shares([1, 2, 3, 4, 5, 6, 7], 1) == [3.6, 7.1, 10.7, 14.3, 17.9, 21.4, 25.0]
+    assert sum(charts.rounded_shares([1, 2, 3, 4, 5, 6, 7], 1)) == pytest.approx(100)
+    assert charts.format_shares([1, 0, 999]) == ["<1%", "0%", "100%"]  # a few, not none
+    assert charts.format_shares([0, 0]) == ["–", "–"]
+    split = charts.sentiment_split_chart({"negative": 335, "neutral": 335, "positive": 330})
+    assert [t.text[0] for t in split.data] == ["Negative 34%", "Neutral 33%", "Positive 33%"]
 
 
 def test_topic_volume_chart_has_a_line_per_topic_with_drill_down_data(messages):

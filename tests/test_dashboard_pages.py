@@ -158,6 +158,33 @@ def test_overview_compares_the_last_30_days_with_the_30_before(run_store, run):
     assert f"{current.label}" in "\n".join(c.value for c in at.caption)
 
 
+def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, monkeypatch):
+    """The page asks the formatter (``change_rounds_to_zero``) rather than reading the text it wrote."""
+    import numpy as np
+
+    from pipelines.store import publish_run
+    from tests.test_snapshot import tiny_run
+
+    run = tiny_run()
+    m = pd.concat([run.messages.iloc[[0]]] * 20, ignore_index=True)
+    m["date"] = [pd.Timestamp("2026-02-10 10:00", tz="UTC")] * 10 + [pd.Timestamp("2026-03-20 10:00", tz="UTC")] * 10
+    m["topic"] = [0, 1] * 10
+    # Mean sentiment -0.0005 before and +0.0005 now: a change of +0.001 that shows as "+0.00".
+    m["sentiment"] = [-0.5] * 4 + [0.3325] * 6 + [-0.5] * 5 + [0.501] * 5
+    m["sentiment_label"] = np.where(m["sentiment"] < 0, "negative", "positive")
+    m["message_id"] = [f"m{i}" for i in range(len(m))]
+    store = tmp_path / "store"
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["late"], "weight": [1.0]})
+    publish_run(store, run.id, {"messages": m, "topics": run.topics, "keywords": keywords}, run.manifest)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = open_app()
+    shown = {x.label: x for x in at.metric}
+    grey = type(shown["Messages"].proto).MetricColor.GRAY
+    for label in ("Messages", "Mean sentiment", "Active topics"):
+        assert shown[label].delta in ("+0", "+0.00") and shown[label].proto.color == grey, label
+    assert shown["Negative"].delta == "+10.0 pts" and shown["Negative"].proto.color != grey  # 40% → 50%: bad news
+
+
 # ------------------------------------------------------------------------------------------------ filters
 
 
@@ -287,13 +314,13 @@ def test_a_date_filter_is_the_period_the_figures_compare(run_store, run):
     in_week = int(days.between(link["from"], link["to"]).sum())
     assert 0 < in_week < len(days)
     assert at.metric[0].label == "Messages" and at.metric[0].value == f"{in_week:,}"
-    assert "the date filter, 14 Sep 2026 – 20 Sep 2026 (7 days)" in captions(at)
-    assert "compared with the 7 days before (7 Sep – 13 Sep 2026)" in captions(at)
+    assert "the date filter, 14–20 Sep 2026 (7 days)" in captions(at)
+    assert "compared with the 7 days before (7–13 Sep 2026)" in captions(at)
     assert not at.get("segmented_control") or "overview_days" not in [c.key for c in at.get("segmented_control")]
     for page in ("topics", "trends", "sentiment"):
         at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, [e.message for e in at.exception]
-        assert "the date filter, 14 Sep 2026 – 20 Sep 2026 (7 days)" in captions(at), page
+        assert "the date filter, 14–20 Sep 2026 (7 days)" in captions(at), page
         assert f"{page}_days" not in [c.key for c in at.get("segmented_control")], page
 
 

@@ -110,12 +110,31 @@ def test_comparison_windows_are_whole_days_back_to_back():
     current, previous = m.comparison_windows(date(2026, 3, 31), days=7)
     assert (current.first_day, current.last_day) == (date(2026, 3, 25), date(2026, 3, 31))
     assert (previous.first_day, previous.last_day) == (date(2026, 3, 18), date(2026, 3, 24))
-    assert current.label == "25 Mar – 31 Mar 2026" and current.days == 7
+    assert current.label == "25–31 Mar 2026" and current.days == 7
     assert Window(pd.Timestamp("2025-12-30", tz="UTC"), pd.Timestamp("2026-01-02", tz="UTC")).label == \
         "30 Dec 2025 – 1 Jan 2026"
     dates = pd.Series(pd.to_datetime(["2026-03-24 23:59", "2026-03-25 00:00", "2026-04-01 00:00", None], utc=True))
     assert current.contains(dates).tolist() == [False, True, False, False]
     assert m.last_day(frame([(None, 0, 0.0, "neutral", None, "x")])) is None
+
+
+def test_a_span_of_days_is_written_one_way_everywhere():
+    """``Window.label`` and snapshots (``snapshot.day_span``) write days with the one formatter, ``metrics.day_span``."""
+    assert m.day_span(date(2026, 10, 19), date(2026, 10, 25)) == "19–25 Oct 2026"
+    assert m.day_span(date(2026, 9, 28), date(2026, 10, 4)) == "28 Sep – 4 Oct 2026"
+    assert m.day_span(date(2025, 12, 29), date(2026, 1, 4)) == "29 Dec 2025 – 4 Jan 2026"
+    assert m.day_span(date(2026, 3, 3), date(2026, 3, 3)) == "3 Mar 2026"
+    for first, days in ((date(2026, 10, 19), 7), (date(2026, 9, 28), 7), (date(2025, 12, 29), 7), (date(2026, 3, 3), 1)):
+        start = pd.Timestamp(first, tz="UTC")
+        window = Window(start, start + pd.Timedelta(days=days))
+        assert window.label == m.day_span(window.first_day, window.last_day)
+
+
+def test_periods_are_counted_in_words():
+    assert m.periods_in_words(8, 7) == "8 weeks" and m.periods_in_words(1, 7) == "1 week"
+    assert m.periods_in_words(8, 1) == "8 days"
+    assert m.periods_in_words(6, 31, months=True) == "6 months"
+    assert m.periods_in_words(8, 30) == "8 periods of 30 days"  # 30 days are not a month
 
 
 # ------------------------------------------------------------------------------------------------ headline
@@ -221,14 +240,34 @@ def test_a_planted_surge_is_flagged_and_a_tiny_or_steady_topic_is_not():
     issue = found.issues.iloc[0]
     assert issue["count"] == 15 and issue["baseline"] == pytest.approx(3.0) and issue["ratio"] == pytest.approx(5.0)
     assert issue["p_value"] < 1e-5
-    assert issue["reason"] == "15 messages in 2 Mar – 8 Mar 2026, 5.0× the usual 3.0 per 7 days."
+    assert issue["reason"] == "15 messages in 2–8 Mar 2026, 5.0× the usual 3.0 per 7 days."
 
 
 def test_a_topic_new_in_the_window_is_flagged_once_above_the_floor():
     rows = weekly(0, [5] * 9) + weekly(1, [0] * 8 + [6])
     found = m.emerging_issues(frame(rows), TOPICS, week(8))
     assert found.issues["topic"].tolist() == [1]
-    assert found.issues.iloc[0]["reason"].startswith("6 messages in 2 Mar – 8 Mar 2026; almost none before")
+    assert found.issues.iloc[0]["reason"].startswith("6 messages in 2–8 Mar 2026; almost none before")
+
+
+def test_a_month_is_compared_with_the_calendar_months_before_it():
+    """A monthly snapshot's baseline is months (28 to 31 days), said as "8 months", not "periods of 31 days"."""
+    rows = []
+    for month, n in zip(pd.date_range("2025-07-01", "2026-03-01", freq="MS"), [3, 4, 2, 3, 4, 3, 2, 3, 15], strict=True):
+        rows += [((month + pd.Timedelta(days=9)).isoformat(), 0, -0.5, "negative", None, "t")] * n
+    march = Window(pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-04-01", tz="UTC"))
+    found = m.emerging_issues(frame(rows), TOPICS, march, history_start=pd.Timestamp("2025-07-01"), months=True)
+    assert found.baseline_windows == 8 and found.baseline_in_words == "8 months"
+    issue = found.issues.iloc[0]
+    assert issue["baseline"] == pytest.approx(3.0)  # July to February, each month whole
+    by_days = m.emerging_issues(frame(rows), TOPICS, march, history_start=pd.Timestamp("2025-07-01"))
+    assert by_days.baseline_in_words == "7 periods of 31 days"  # 8 steps of 31 days reach back before July
+    assert issue["reason"] == "15 messages in 1–31 Mar 2026, 5.0× the usual 3.0 per month."
+    short = m.emerging_issues(frame(rows[-17:]), TOPICS, march, months=True)  # only February before March
+    assert short.note == ("Not enough history to spot emerging issues: they need 3 months before 1–31 Mar 2026, "
+                          "with data from the start of each.")
+    weekly_found = m.emerging_issues(frame(weekly(0, [3, 4, 2, 3, 4, 3, 2, 3, 15])), TOPICS, week(8))
+    assert weekly_found.baseline_in_words == "7 weeks"  # the first week is not fully covered
 
 
 def test_only_periods_after_the_first_message_form_the_baseline():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import re
@@ -167,6 +168,110 @@ def test_snapshot_texts_count_in_words_and_titles_nest_no_brackets():
     assert snapshot.day_span(date(2026, 10, 19), date(2026, 10, 25)) == "19–25 Oct 2026"
 
 
+def test_days_are_written_as_in_the_dashboard():
+    """One formatter for a span of days: the snapshot's titles and subtitle, and the comparison windows' labels."""
+    made = _tiny_snapshot()
+    assert snapshot.day_span is snapshot.metrics.day_span
+    assert made.period.window.label == made.period.in_words.split("(")[1].rstrip(")") == "19–25 Oct 2026"
+    assert made.period.label == "Week 43, 2026 (19–25 Oct 2026)"
+    assert made.period.previous_label == "week 42 (12–18 Oct 2026)"
+    assert made.subtitle.startswith("19–25 Oct 2026 · compared with week 42 (12–18 Oct 2026) · ")
+
+
+def test_periods_are_said_in_months_weeks_and_days():
+    """"compared with its last 8 weeks", not "8 periods of 7 days"; a month is compared with months."""
+    week = _tiny_snapshot(["speed"])  # the speed messages make topic 0 an emerging issue in week 43
+    texts = [line for s in week.sections for line in [*s.text, s.empty or ""]]
+    assert not [t for t in texts if "periods of" in t]
+    assert _section(week, "emerging_issues").text == [
+        "Topics far above their own usual volume, compared with their last 8 weeks."]
+    month = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-10", None),
+                                    settings=SnapshotSettings(images=False))
+    emerging = _section(month, "emerging_issues")
+    assert emerging.empty == ("Not enough history to spot emerging issues: they need 3 months before 1–31 Oct 2026, "
+                              "with data from the start of each.")  # the run starts on 3 Aug: September only
+    assert not [t for s in month.sections for t in [*s.text, s.empty or ""] if "31 days" in t]
+
+
+def test_the_sentiment_split_adds_up_to_100_percent():
+    """5 negative, 5 neutral and 2 positive messages: 41.7% + 41.7% + 16.7% rounded one by one make 101%."""
+    run = tiny_run(["speed"])
+    m = run.messages
+    week = m.index[m["date"] >= pd.Timestamp("2026-10-19", tz="UTC")]
+    assert len(week) == 12
+    m.loc[week, "sentiment_label"] = ["negative"] * 5 + ["neutral"] * 5 + ["positive"] * 2
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    line = _section(made, "sentiment").text[1]
+    assert line == "In Week 43, 2026 (19–25 Oct 2026): 42% negative, 42% neutral, 16% positive."
+    assert sum(int(x) for x in re.findall(r"(\d+)%", line)) == 100
+
+
+def test_the_summary_has_one_unit_per_row_and_numbers_only(tmp_path):
+    """summary.csv: Figure, This period, Previous period, Change, Unit; a share as a percentage with its change in
+    points, so that no column mixes a fraction with points or numbers with text."""
+    from openpyxl import load_workbook
+
+    from pipelines.snapshot_files import csv_bytes, write_xlsx
+
+    made = _tiny_snapshot(["speed"])
+    headline = _section(made, "headline")
+    rows = list(csv.reader(io.StringIO(csv_bytes(headline.table).decode("utf-8-sig"))))
+    assert rows == [["Figure", "This period", "Previous period", "Change", "Unit"],
+                    ["Messages", "12", "2", "10", "count"],
+                    ["Share negative", "100.0", "100.0", "0.0", "percent"],
+                    ["Mean sentiment", "-0.729167", "-0.5", "-0.229167", "score"],
+                    ["Active topics", "3", "1", "2", "count"]]
+    assert set(headline.table["Unit"]) <= set(snapshot.SUMMARY_UNITS)
+    write_xlsx(made, tmp_path / "s.xlsx")
+    ws = load_workbook(tmp_path / "s.xlsx")["Summary"]
+    cells = {r[0].value: r for r in ws.iter_rows() if r[0].value}
+    assert [c.value for c in cells["Figure"]] == ["Figure", "This period", "Previous period", "Change", "Unit"]
+    share = cells["Share negative"]
+    assert (share[1].value, share[1].number_format, share[3].number_format) == (100, '0.0"%"', snapshot.CHANGE_PTS)
+    assert cells["Messages"][1].value == 12 and "percent: 0 to 100" in cells["Units"][1].value
+
+
+def test_sections_with_nothing_to_show_say_so_in_one_line_in_the_report_and_the_slides(tmp_path):
+    """No message (a filter nothing matches), no earlier snapshot: each section says so once, the same way in the
+    report and on its slide, instead of an empty chart or table."""
+    from pptx import Presentation
+
+    from pipelines.snapshot_files import report_html, write_pptx
+
+    made = snapshot.build_snapshot(tiny_run(["speed"]), snapshot.parse_period("2026-W43", None),
+                                   MessageFilter(sentiments=("positive",)), SnapshotSettings(images=False))
+    empty = {s.key: s.empty for s in made.sections if s.empty}
+    assert set(empty) == {"changes", "top_topics", "movers", "emerging_issues", "trends", "sentiment",
+                          "expectation_gaps", "examples"}
+    assert empty["changes"] == "Nothing to compare with yet: this is the first snapshot of this kind."
+    assert empty["top_topics"] == "No message in week 43, 2026 (19–25 Oct 2026) matches the filters."
+    assert empty["emerging_issues"] == ("No emerging issue in week 43, 2026 (19–25 Oct 2026): no topic is far above "
+                                        "its usual volume.")
+    assert not [s.key for s in made.sections if s.empty and s.figures]  # no empty chart anywhere
+    page = report_html(made)
+    for line in empty.values():
+        assert f'<p class="empty">{html.escape(line)}</p>' in page
+    write_pptx(made, tmp_path / "slides.pptx", {})
+    slides = [[sh.text_frame.text for sh in s.shapes if sh.has_text_frame] for s in Presentation(tmp_path / "slides.pptx").slides]
+    by_title = {texts[0]: texts[1:] for texts in slides[2:]}  # after the title and headline slides
+    for s in made.sections:
+        if s.empty:
+            assert by_title[s.title][0] == s.empty, s.key  # the title, then the one line
+    assert len(slides) == 2 + len(empty)  # nothing else: no near-empty slide
+
+    plain = _tiny_snapshot(["speed"])  # messages, an emerging issue, quotes; only "what changed" has nothing yet
+    assert [s.key for s in plain.sections if s.empty] == ["changes"]
+
+
+def test_a_period_without_negative_topics_says_there_is_no_issue_to_quote():
+    run = tiny_run()
+    run.messages["sentiment_label"] = "neutral"
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    examples = _section(made, "examples")
+    assert not examples.quotes and examples.empty == ("No issue to quote: no emerging issue, and no topic with 2 or "
+                                                      "more negative messages.")
+
+
 def test_quotes_under_a_negative_heading_are_negative_and_plain_text():
     run = tiny_run()
     m = run.messages
@@ -195,11 +300,12 @@ def test_chart_images_of_a_filtered_snapshot_name_the_filter():
 
 
 def test_the_report_writes_a_topics_change_as_the_dashboard_does():
-    """'+2 (new)' for a topic without messages in the period before, as on the dashboard's movers chart."""
+    """'+2 (new)' for a topic without messages in the period before, as on the dashboard's movers chart; '+1' (no
+    percentage) from 2 messages before."""
     made = _tiny_snapshot()
     display = _section(made, "top_topics").display.set_index("Topic")
     change = display[f"vs {made.period.previous_label}"]
-    assert change.to_dict() == {"delivery · late": "+1 (+50%)", "refund · money": "+2 (new)", "app · crash": "+1 (new)"}
+    assert change.to_dict() == {"delivery · late": "+1", "refund · money": "+2 (new)", "app · crash": "+1 (new)"}
     run = tiny_run()
     table = snapshot.metrics.topic_table(run.messages, run.topics, made.period.window, made.period.previous_window)
     movers = charts.movers_chart(snapshot.metrics.biggest_movers(run.messages, run.topics, made.period.window,

@@ -7,7 +7,14 @@ import streamlit as st
 from dashboard import components, data, filters
 from dashboard.filters import Drill
 from pipelines import charts
-from pipelines.charts import count_of, format_change, format_count, format_sentiment, format_share
+from pipelines.charts import (
+    change_rounds_to_zero,
+    count_of,
+    format_change,
+    format_count,
+    format_sentiment,
+    format_share,
+)
 
 view, rows = components.page_start("Overview")
 
@@ -36,7 +43,7 @@ figures = (
 for col, (label, value, change, kind, colour, explain) in zip(st.columns(4, border=True), figures, strict=True):
     shown = format_change(change, kind)
     # A change that rounds to nothing ("+0.0 pts") is shown plain: Streamlit would colour it by its sign.
-    unchanged = shown is None or not any(d in "123456789" for d in shown.split(" (")[0])
+    unchanged = shown is None or change_rounds_to_zero(change, kind)
     col.metric(label, value, shown, delta_color="off" if unchanged else colour, help=explain,
                delta_arrow="off" if unchanged else "auto")
 
@@ -56,12 +63,10 @@ found = data.emerging(view.ref, view.filter, current)
 if found.note:
     st.info(found.note)
 elif found.issues.empty:
-    st.success(f"No topic is far above its usual volume in {current.label} "
-               f"(each topic is compared with its own last {found.baseline_windows} periods of {count_of(days, 'day')}).",
-               icon=":material/check_circle:")
+    st.success(f"No topic is far above its usual volume in {current.label}: each topic is compared with its own "
+               f"last {found.baseline_in_words}.", icon=":material/check_circle:")
 else:
-    st.caption(f"Topics far above their own usual volume, compared with their last {found.baseline_windows} "
-               f"periods of {count_of(days, 'day')}.")
+    st.caption(f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}.")
     for issue in found.issues.itertuples():
         with st.container(border=True):
             text, action = st.columns([5, 1], vertical_alignment="center")

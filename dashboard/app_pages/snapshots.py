@@ -14,6 +14,7 @@ from dashboard import components
 from pipelines import snapshot
 from pipelines.charts import format_date
 from pipelines.errors import FeedbackLensError
+from pipelines.metrics import day_span
 
 PERIOD, PICKED, DONE = "snapshots_period", "snapshots_table", "snapshots_done"
 
@@ -41,7 +42,7 @@ with st.container(border=True):
         choices |= {f"{last - timedelta(days=days - 1)}..{last}": f"Last {days} days" for days in (7, 30)}
     if view.filter.start or view.filter.end:
         first, last = view.filter.start or view.info.first_day, view.filter.end or view.info.last_day
-        choices = {f"{first}..{last}": f"{format_date(first)} – {format_date(last)} (the dates filter)", **choices}
+        choices = {f"{first}..{last}": f"{day_span(first, last)} (the dates filter)", **choices}
     if not view.info.has_dates:
         st.info("This run has no dates, so it has no periods to make a snapshot of.")
     else:
