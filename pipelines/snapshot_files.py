@@ -526,6 +526,24 @@ def _table_slide(prs, title: str, subtitle: str | None, shown: pd.DataFrame) -> 
                     run.font.size, run.font.color.rgb = Pt(13), _rgb(INK)
 
 
+CARD_VALUE_SIZES = (40, 34, 28, 24)
+"""The point sizes a headline card's value may take on a slide, largest first."""
+
+
+def card_value_size(value: str, box_inches: float) -> int:
+    """The largest of :data:`CARD_VALUE_SIZES` at which ``value`` fits on one line of a ``box_inches`` wide card.
+
+    A bold figure's characters are up to 0.7 of the font size wide (DejaVu Sans Bold's digits, what LibreOffice
+    draws where Calibri is missing), and a text box keeps 0.1 inch inside each edge: "100.0%" or "12,345" at
+    40 pt wrapped onto a second line in a quarter-width card.
+    """
+    room = (box_inches - 0.2) * 72
+    for size in CARD_VALUE_SIZES:
+        if len(value) * 0.7 * size <= room:
+            return size
+    return CARD_VALUE_SIZES[-1]
+
+
 def _cards_slide(prs, section: Section) -> None:
     from pptx.enum.shapes import MSO_SHAPE
     from pptx.util import Inches
@@ -542,7 +560,8 @@ def _cards_slide(prs, section: Section) -> None:
         frame.line.color.rgb = _rgb("#E6E8EB")
         frame.shadow.inherit = False
         _text_box(slide, left + Inches(0.25), Inches(2.2), width - Inches(0.5), Inches(0.5), card.label, 16, MUTED)
-        _text_box(slide, left + Inches(0.25), Inches(2.7), width - Inches(0.5), Inches(0.9), card.value, 40, bold=True)
+        _text_box(slide, left + Inches(0.25), Inches(2.7), width - Inches(0.5), Inches(0.9), card.value,
+                  card_value_size(card.value, (width - Inches(0.5)) / Inches(1)), bold=True)
         _text_box(slide, left + Inches(0.25), Inches(3.65), width - Inches(0.5), Inches(0.4), card.change, 16,
                   TONES.get(card.tone, INK), bold=bool(card.tone))
         _text_box(slide, left + Inches(0.25), Inches(4.05), width - Inches(0.5), Inches(0.4),

@@ -723,3 +723,13 @@ def test_no_password_or_hash_reaches_output_runs_or_snapshots(real_run_store, tm
     assert len(files) > 10
     leaked = [str(p) for p in files for s in secrets if s.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_a_card_value_keeps_to_one_line_on_its_slide():
+    from pipelines.snapshot_files import CARD_VALUE_SIZES, card_value_size
+
+    box = 2.35  # a quarter-width card's text box, in inches
+    assert card_value_size("+0.12", box) == CARD_VALUE_SIZES[0]  # short figures keep the largest size
+    for value in ("100.0%", "12,345", "1,234,567"):
+        size = card_value_size(value, box)
+        assert size < CARD_VALUE_SIZES[0] and len(value) * 0.7 * size <= (box - 0.2) * 72, value
