@@ -775,6 +775,14 @@ def _label_spots(x: np.ndarray, y: np.ndarray, widths: np.ndarray, radii: np.nda
     return spots
 
 
+def _cut_words(ipa: pd.DataFrame) -> str:
+    """What the cross-hairs are: the areas' averages, or neutral performance when the areas average below it."""
+    p_cut = float(ipa["performance_cut"].iloc[0])
+    if p_cut == 0.0 and float(ipa["performance"].astype(float).mean()) < 0.0:
+        return "average importance of the areas shown, neutral performance"
+    return "average of the areas shown"
+
+
 def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "sentiment",
               title: str = "Which expectations to fix first", height: int = 560) -> go.Figure:
     """Importance–Performance Analysis (Martilla & James): one bubble per expectation area.
@@ -864,7 +872,7 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
         # No "shapes" key without shapes: Plotly's own JSON leaves an empty list out.
         **({"shapes": shapes} if shapes else {}), "annotations": annotations,
         "title": {"subtitle": {"text": "Bubble size = messages about the area · "
-                                       + ("dashed lines = average of the areas shown · " if quadrants else "")
+                                       + (f"dashed lines = {_cut_words(ipa)} · " if quadrants else "")
                                        + f"importance = how much a mention moves the {html.escape(outcome)}",
                                "font": {"size": 13, "color": "#6B7280"}}},
         "margin": {"t": 86},

@@ -1342,7 +1342,11 @@ def ipa_table(gaps: pd.DataFrame, importance_cut: float | None = None, performan
         gaps: Output of :func:`area_gap_table`; areas with no performance (too few mentions) are left out.
         importance_cut: Where importance counts as high; default: the mean over the areas shown
             (the data-centred cross-hairs, which always splits the areas).
-        performance_cut: Where performance counts as high; default: the mean over the areas shown.
+        performance_cut: Where performance counts as high; default: the mean over the areas shown, but never
+            below 0 (neutral sentiment, or the middle of the rating scale). Among areas that all disappoint,
+            the least bad one is still delivered badly: a manager reads "keep it up" as "customers are
+            content here", not "less unhappy than elsewhere" (a review found "keep it up" on an area with
+            100% unmet expectations and mean sentiment -0.26).
 
     Returns:
         The rows of ``gaps`` that have a performance, with ``quadrant`` added, plus the cuts used
@@ -1350,7 +1354,7 @@ def ipa_table(gaps: pd.DataFrame, importance_cut: float | None = None, performan
     """
     table = gaps[gaps["performance"].notna()].copy()
     i_cut = float(table["importance"].mean()) if importance_cut is None else float(importance_cut)
-    p_cut = float(table["performance"].mean()) if performance_cut is None else float(performance_cut)
+    p_cut = max(float(table["performance"].mean()), 0.0) if performance_cut is None else float(performance_cut)
     table["quadrant"] = [quadrant_name(i, p, i_cut, p_cut) for i, p in zip(table["importance"], table["performance"], strict=True)]
     table["importance_cut"] = i_cut
     table["performance_cut"] = p_cut

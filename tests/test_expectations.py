@@ -495,6 +495,20 @@ def test_ipa_table_uses_mean_cross_hairs():
     assert set(ipa["quadrant"]) == set(QUADRANTS)
 
 
+def test_an_area_customers_are_unhappy_with_is_never_keep_it_up():
+    # Every area below neutral: the mean cut would still call the least bad ones "delivered well".
+    gaps = pd.DataFrame({"area": ["pricing", "speed", "policies", "quality"], "importance": [0.8, 0.6, 0.2, 0.1],
+                         "performance": [-0.26, -0.6, -0.1, -0.5], "mentions": [40, 30, 20, 10],
+                         "unmet_rate": [1.0, 0.8, 0.4, 0.5], "statements": [10, 8, 4, 2], "mean_sentiment": [-0.26, -0.6, -0.1, -0.5]})
+    ipa = ipa_table(gaps)
+    assert ipa.loc[0, "performance_cut"] == 0.0
+    assert ipa["quadrant"].tolist() == ["fix first", "fix first", "low priority", "low priority"]
+    from pipelines.charts import ipa_chart
+
+    subtitle = ipa_chart(ipa, {a: a for a in gaps["area"]}).layout.title.subtitle.text
+    assert "dashed lines = average importance of the areas shown, neutral performance" in subtitle
+
+
 def test_gap_trend_per_month(messages):
     trend = gap_trend(messages, "M", ["speed_of_service"], ExpectationSettings(min_mentions=1))
     assert trend["period"].dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02"]
