@@ -81,6 +81,14 @@ def load_mapping_file(path: Path) -> dict:
     return data
 
 
+def mapping_locations(path: Path) -> dict[str, str]:
+    """'map.yaml, line 3' for each top-level key of a mapping file already read by :func:`load_mapping_file`."""
+    import yaml
+
+    lines = _value_lines(yaml.compose(path.read_text("utf-8")))
+    return {key: f"{path.name}, line {line}" for key, line in lines.items()}
+
+
 def _value_lines(document) -> dict[str, int]:
     """The line (from 1) of each top-level key's value in a composed YAML document: errors point at the value."""
     if document is None or not hasattr(document, "value") or not isinstance(document.value, list):
@@ -235,8 +243,13 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         check_timezone(args.timezone, "--timezone")
     settings = _settings(args, mapping_file)
     meta = args.meta if args.meta else mapping_file.get("metadata")
+    # Roles the mapping file named (its options win): a column missing from the data file is then fixed there.
+    where = mapping_locations(args.mapping) if args.mapping else {}
+    from_file = [role for role, option in (("text", "text"), ("date", "date"), ("id", "id"), ("metadata", "meta"))
+                 if not getattr(args, option) and mapping_file.get(role)]
     mapping = ColumnMapping(text=args.text or mapping_file.get("text"), date=args.date or mapping_file.get("date"),
-                            id=args.id or mapping_file.get("id"), metadata=tuple(meta) if meta else None)
+                            id=args.id or mapping_file.get("id"), metadata=tuple(meta) if meta else None,
+                            named_in=tuple((role, where.get(role, args.mapping.name)) for role in from_file))
     # Columns named twice need no file to be refused; one named once and also detected is refused on reading.
     check_distinct_columns([(role, getattr(mapping, role), _chosen_by(args, role)) for role in ("text", "date", "id")])
     if args.if_no_run and latest_run_id(settings.store_dir):

@@ -412,7 +412,10 @@ def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _require(table: RawTable, option: str, name: str) -> str:
+_OPTIONS = {"text": "text", "date": "date", "id": "id", "metadata": "meta"}
+
+
+def _require(table: RawTable, role: str, name: str, mapping: ColumnMapping) -> str:
     if name in table.columns:
         return name
     exact = {c.lower(): c for c in table.columns}
@@ -420,10 +423,14 @@ def _require(table: RawTable, option: str, name: str) -> str:
         return exact[name.lower()]
     close = difflib.get_close_matches(name, table.columns, n=1, cutoff=0.5)
     hint = f'Did you mean "{close[0]}"? ' if close else ""
+    # A name from a mapping file is fixed there: pointing at a command-line option the user never typed misleads.
+    where = mapping.where_named(role)
+    asked, fix = ((f"{role} in {where}", f"Change {role} in {where} to one of those names.") if where else
+                  (f"--{_OPTIONS[role]}", f"Pass --{_OPTIONS[role]} with one of those names."))
     raise InputError(
-        f'{table.path.name}: there is no column "{name}" (asked for by --{option}). '
+        f'{table.path.name}: there is no column "{name}" (asked for by {asked}). '
         f"The columns are: {', '.join(repr(c) for c in table.columns)}.",
-        fix=f"{hint}Pass --{option} with one of those names.",
+        fix=f"{hint}{fix}",
     )
 
 
@@ -436,7 +443,7 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
     """
     detected: list[str] = []
     if mapping.text:
-        text = _require(table, "text", mapping.text)
+        text = _require(table, "text", mapping.text, mapping)
     else:
         text = _find(table.columns, TEXT_NAMES)
         if text is None:
@@ -450,8 +457,8 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
                 + " (or name the column text, message, review, comment or body).",
             )
         detected.append("text")
-    date = _require(table, "date", mapping.date) if mapping.date else None
-    id_ = _require(table, "id", mapping.id) if mapping.id else None
+    date = _require(table, "date", mapping.date, mapping) if mapping.date else None
+    id_ = _require(table, "id", mapping.id, mapping) if mapping.id else None
     # A column already given a role is not detected for another: the date and the id cannot be switched off, so
     # "--text id" must not also make "id" the id. The text is detected first, whatever --date and --id say, and a
     # clash with it is refused below: silently analysing some other column as the text would be worse.
@@ -471,7 +478,7 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
             check_distinct_columns([("text", text, DETECTED), (role, column, f"--{role}")], f"{table.path.name}: ")
     used = {text, date, id_}
     if mapping.metadata is not None:
-        metadata = tuple(_require(table, "meta", m) for m in mapping.metadata)
+        metadata = tuple(_require(table, "metadata", m, mapping) for m in mapping.metadata)
     else:
         metadata = tuple(c for c in table.columns if c not in used)
     return ResolvedColumns(text, date, id_, metadata, tuple(detected))

@@ -21,6 +21,13 @@ class ColumnMapping:
     date: str | None = None
     id: str | None = None
     metadata: tuple[str, ...] | None = None
+    # Roles whose column a mapping file named, with where, for errors: (("metadata", "map.yaml, line 3"),); a role
+    # not listed was named by its command-line option (--text, --date, --id, --meta) or detected.
+    named_in: tuple[tuple[str, str], ...] = ()
+
+    def where_named(self, role: str) -> str | None:
+        """The mapping file (and line) that named the column for ``role``, or None when an option named it."""
+        return dict(self.named_in).get(role)
 
 
 @dataclass(frozen=True)

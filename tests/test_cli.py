@@ -107,6 +107,22 @@ def test_mapping_file_on_bad_date_is_fail_or_drop(tmp_path, value, hint):
         "--on-bad-date.")
 
 
+def test_a_missing_column_named_in_the_mapping_file_is_fixed_there(tmp_path, capsys):
+    csv, path = _small_csv(tmp_path), tmp_path / "m.yaml"
+    path.write_text("text: text\n# the columns to filter by\nmetadata: [review_id, dat]\n")
+    assert _analyse(tmp_path, str(csv), "--mapping", str(path), "--quiet") == 1
+    assert capsys.readouterr().err == (
+        'Error: few.csv: there is no column "dat" (asked for by metadata in m.yaml, line 3). The columns are: '
+        "'review_id', 'text', 'date'.\n  How to fix: Did you mean \"date\"? Change metadata in m.yaml, line 3 to one "
+        "of those names.\n")
+    # The option wins over the file, and its error names the option.
+    assert _analyse(tmp_path, str(csv), "--mapping", str(path), "--meta", "chanel", "--quiet") == 1
+    assert '(asked for by --meta)' in capsys.readouterr().err
+    path.write_text("text: txt\n")
+    assert _analyse(tmp_path, str(csv), "--mapping", str(path), "--quiet") == 1
+    assert "(asked for by text in m.yaml, line 1)" in capsys.readouterr().err
+
+
 def test_one_column_for_two_roles_is_refused(tmp_path, capsys):
     csv = _small_csv(tmp_path)
     for option in ("--id", "--date"):
