@@ -203,7 +203,9 @@ def _plausible(dates: pd.Series) -> pd.Series:
 
 
 def _bad_date_error(table: RawTable, column: str, bad: pd.DataFrame, total: int) -> InputError:
-    first = "; ".join(f"{table.row_label} {int(r)}: {str(v)[:40]!r}" for r, v in zip(bad["_row"].head(3), bad[column].head(3), strict=True))
+    # The line of the date itself: in a CSV record whose text spans lines, not the line the record starts on.
+    first = "; ".join(f"{table.row_label} {table.line_of(int(r), column)}: {str(v)[:40]!r}"
+                      for r, v in zip(bad["_row"].head(3), bad[column].head(3), strict=True))
     return InputError(
         f'{table.path.name}, column "{column}": {len(bad):,} of {total:,} values are not dates '
         f"(first: {first}).",

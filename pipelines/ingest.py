@@ -58,6 +58,9 @@ DETECTED = "detected from its name"
 MAX_FIELD_BYTES = 5_000_000
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 @dataclass
 class RawTable:
     """Records read from one file, before cleaning.
@@ -76,6 +79,17 @@ class RawTable:
     def columns(self) -> list[str]:
         """The file's own columns, in file order."""
         return [c for c in self.frame.columns if c != "_row"]
+
+    def line_of(self, row: int, column: str) -> int:
+        """The line ``column``'s cell is on in the record at ``row``: a CSV or TSV record's quoted cells may hold
+        line breaks, so its later cells sit below the record's first line (which ``_row`` gives); else ``row``."""
+        if self.format not in ("csv", "tsv") or column not in self.frame.columns:
+            return row
+        record = self.frame.loc[self.frame["_row"] == row]
+        if record.empty:
+            return row
+        before = self.columns[: self.columns.index(column)]
+        return row + sum(len(_LINE_BREAK.findall(str(record.iloc[0][c]))) for c in before if isinstance(record.iloc[0][c], str))
 
     def where(self, row: int, column: str | None = None) -> str:
         """'reviews.csv, line 7, column "date"': a place a user can find."""

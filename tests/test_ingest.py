@@ -162,6 +162,12 @@ def test_unparseable_dates_fail_with_rows_or_drop(tmp_path):
     table = read_feedback_file(path)
     messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(on_bad_date="drop"))
     assert messages["text"].tolist() == ["a fine message", "third one here"]
+    # A message over three lines: the bad date is on the record's third line, where an editor shows it.
+    multi = tmp_path / "m.csv"
+    multi.write_text('text,date\n"fine",2024-01-01\n"first line\nsecond line\r\nthird",2025-13-45\n', encoding="utf-8")
+    assert "(first: line 5: '2025-13-45')" in _error(multi)
+    multi.write_text('date,text\n2024-01-01,fine\n2025-13-45,"first line\nsecond"\n', encoding="utf-8")
+    assert "(first: line 3: '2025-13-45')" in _error(multi)  # the date comes before the long text
     assert report.skipped == {'date not understood in column "date"': 2}
 
 
