@@ -29,14 +29,21 @@ FEEDBACK_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
     "xx", "xxxx", "xxxxxxxx", "said", "told", "also", "would", "could", "one", "even", "still",
 })
 _TOKEN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of letters only: no numbers, amounts or ids
-_REDACTION = re.compile(r"\b[xX]{2,}\b")
+# The CFPB's XXXX also sits inside words ("EDXXXX", "XXXXdate" where a name or digits were removed): runs of three
+# or more capital X anywhere, and x-only words; "XL" and "XXL" (sizes) stay.
+_REDACTION = re.compile(r"X{3,}|\b[xX]{2}\b|\b[xX]{4,}\b")
 
 StageProgress = Callable[[str], None]
 
 
 def preprocess_for_keywords(text: str) -> str:
-    """Lower-case and drop redaction marks before counting words."""
-    return _REDACTION.sub(" ", text.lower())
+    """Drop redaction marks and lower-case before counting words.
+
+    Example:
+        >>> preprocess_for_keywords("EDXXXX sent XXXXdate letters, XX/XX/2021; the XXL shirt")
+        'ed  sent  date letters,  / /2021; the xxl shirt'
+    """
+    return _REDACTION.sub(" ", text).lower()
 
 
 @dataclass

@@ -161,3 +161,15 @@ def test_umap_reads_exact_neighbours_between_its_own_exact_limit_and_the_setting
     assert np.array_equal(fit_topics(texts, vectors, settings, strata=months).assignments, result.assignments)
     fit_topics(texts, vectors, replace(settings, exact_neighbors_max=len(texts) - 1), strata=months)
     assert len(calls) == 2  # above the setting, UMAP's own NN-descent
+
+
+def test_keywords_leave_out_redaction_marks_even_inside_words():
+    from pipelines.topics import _vectorizer
+
+    # As CFPB narratives read after their own redaction: XXXX where a name, a date or an account number was.
+    texts = ["The EDXXXX servicer sent a XXXXdate letter on XX/XX/2021 about my XXXX loan",
+             "My loan servicer never sent the letter; account XXXXXXXX was closed",
+             "I ordered the XXL shirt and the loan letter came late"]
+    words = set(_vectorizer(len(texts)).fit(texts).get_feature_names_out())
+    assert {"servicer", "letter", "loan", "date", "xxl"} <= words
+    assert not [w for w in words if "xxx" in w or w in ("xx", "edxxxx")]
