@@ -25,8 +25,9 @@ install: $(STAMP)
 analyse: install
 	$(BIN)/feedback-lens analyse $(SAMPLE) --mapping data/sample/mapping.yaml --if-no-run
 
+# Another port: make run PORT=8600
 serve: install
-	$(BIN)/feedback-lens serve
+	$(BIN)/feedback-lens serve $(if $(PORT),--port $(PORT))
 
 run: analyse serve
 

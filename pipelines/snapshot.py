@@ -211,10 +211,20 @@ def _metadata_columns(run: Run) -> list[str]:
     return [c for c in run.manifest.get("columns", {}).get("metadata", []) or [] if c in run.messages]
 
 
+def _one_casefold_match(given: str, names: Sequence[str]) -> str:
+    """``given`` itself when it is one of ``names``, else the one name equal to it but for case, else ``given``."""
+    if given in names:
+        return given
+    alike = [n for n in names if n.casefold() == given.casefold()]
+    return alike[0] if len(alike) == 1 else given
+
+
 def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
     """``column=value`` pairs as a filter: ``topic`` (id or label), ``sentiment``, or a metadata column.
 
-    The same column given twice keeps messages with either value; different columns must all match.
+    The same column given twice keeps messages with either value; different columns must all match. Columns
+    and values may differ in case from the run's ("product=mortgage" for Product = Mortgage) where that is
+    not ambiguous.
 
     Raises:
         InputError: a pair without ``=``, an unknown column, or a value the run does not have (the
@@ -230,6 +240,7 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
         column, value = column.strip(), value.strip()
         if not sep or not column:
             raise InputError(f'--filter "{spec}" is not column=value.', fix="Write e.g. --filter channel=email.")
+        column = _one_casefold_match(column, ["topic", "sentiment", *columns])
         if column == "topic":
             by_label = {label.casefold(): t for t, label in labels.items()}
             if value.lstrip("-").isdigit() and int(value) in labels:
@@ -247,11 +258,13 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
             sentiments.append(value.lower())
         elif column in columns:
             values = metrics.metadata_as_text(run.messages[column]).unique()
+            value = _one_casefold_match(value, [str(v) for v in values])
             if value not in values:
                 shown = sorted(map(str, values))[:20]
                 more = f" (and {len(values) - 20} more)" if len(values) > 20 else ""
+                # Quoted: values such as "Credit reporting, credit repair services" hold commas themselves.
                 raise InputError(f'--filter "{spec}": no message has {column} = "{value}".',
-                                 fix=f"Values of {column}: {', '.join(shown)}{more}.")
+                                 fix=f"Values of {column}: {', '.join(json.dumps(v, ensure_ascii=False) for v in shown)}{more}.")
             meta.setdefault(column, []).append(value)
         else:
             known = ", ".join(["topic", "sentiment", *columns])

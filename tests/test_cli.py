@@ -207,3 +207,21 @@ def test_snapshot_sentiment_filter_error_says_how_to_fix():
         parse_filters(["sentiment=angry"], run)
     assert str(info.value) == ('--filter "sentiment=angry": sentiment is one of negative, neutral, positive.\n'
                                "  How to fix: Write e.g. --filter sentiment=negative (one of negative, neutral, positive).")
+
+
+def test_snapshot_filters_forgive_case_and_quote_values_with_commas():
+    from types import SimpleNamespace
+
+    from pipelines.snapshot import parse_filters
+
+    products = ["Mortgage", "Credit reporting, credit repair services", "Student loan"]
+    run = SimpleNamespace(topics=pd.DataFrame({"topic": [0], "label": ["escrow"]}),
+                          manifest={"columns": {"metadata": ["Product"]}},
+                          messages=pd.DataFrame({"Product": products}))
+    # As the README writes it: the column and the value in lower case.
+    assert parse_filters(["product=mortgage", "PRODUCT=Student Loan"], run).metadata == (
+        ("Product", ("Mortgage", "Student loan")),)
+    with pytest.raises(FeedbackLensError) as info:
+        parse_filters(["product=Credit card"], run)
+    assert info.value.fix == ('Values of Product: "Credit reporting, credit repair services", "Mortgage", '
+                              '"Student loan".')
