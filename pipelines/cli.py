@@ -152,7 +152,8 @@ def _parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("snapshot", help="write a snapshot of a period (HTML, XLSX, CSV, PNG, PPTX) for meetings",
                        description="Write a self-contained snapshot of one period into OUT/<period>/ and update "
-                       "OUT/index.json. Safe to run unattended: no prompts, one log line, exit 0 (written) or 1 (not "
+                       "OUT/index.json; made again from the same run it replaces that folder, from a newer run it "
+                       "goes beside it (OUT/<period>--run-<run id>/), so a report already sent stays. Safe to run unattended: no prompts, one log line, exit 0 (written) or 1 (not "
                        "written: a mistake in the options or data, and the message says how to fix it, or an "
                        "unexpected failure), as analyse does; 2 is left to mistyped options.")
     n.add_argument("--period", required=True,
@@ -293,7 +294,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from pipelines.settings import SnapshotSettings
-    from pipelines.snapshot import make_snapshot
+    from pipelines.snapshot import kept_words, make_snapshot
 
     settings = SnapshotSettings()
     if args.no_images:
@@ -315,8 +316,10 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         return 1
     m = result.manifest
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    kept = kept_words(result)  # a snapshot of another run is never replaced: say where it stays
     print(f"{stamp} snapshot {result.name} written to {result.path} ({m['period']['label']}, run {m['run']['id']}, "
-          f"{m['counts']['messages_in_period']:,} messages, {len(m['files'])} files, {result.seconds:.1f} s)")
+          f"{m['counts']['messages_in_period']:,} messages, {len(m['files'])} files, {result.seconds:.1f} s)"
+          + (f"; {kept}" if kept else ""))
     return 0
 
 

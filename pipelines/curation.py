@@ -392,14 +392,70 @@ def _describe(e: Event, names: dict[str, str]) -> str:
     return f"Undid edit #{p['event']} ({p.get('kind', '')})"
 
 
+def _undo_effect(e: Event, by_id: dict[int, Event], undos_in_force: dict[int, int]) -> tuple[Event, bool] | None:
+    """What undoing ``e`` (in force) would change: the edit that is reverted or re-applied, and which;
+    None when it would change nothing.
+
+    Undoing an edit reverts it. Undoing an undo brings its target back, which for an edit re-applies
+    it and for an undo reverts that undo's edit again, and so on down the chain. A step changes
+    nothing when another undo in force already has the same effect (two undos of one edit: undoing
+    just one of them leaves the edit undone)."""
+    node, stops = e, True  # ``stops``: whether ``node`` is about to stop being in force
+    while node.kind == "undo":
+        target = by_id.get(int(node.payload["event"]))
+        if target is None:
+            return None
+        others = undos_in_force.get(target.id, 0) - (1 if stops else 0)
+        if others:  # another undo in force keeps the target undone either way
+            return None
+        node, stops = target, not stops
+    return node, not stops
+
+
+def undo_effects(events: Sequence[Event], state: CurationState) -> dict[int, tuple[Event, bool]]:
+    """The events that can usefully be undone now (the Audit page's choices), each with the edit that
+    undoing it would revert (``False``) or re-apply (``True``); see :func:`_undo_effect`.
+
+    Undone events are never among them: undoing their undo brings them back."""
+    by_id = {e.id: e for e in events}
+    undos_in_force: dict[int, int] = {}
+    for e in events:
+        if e.kind == "undo" and e.id not in state.undone:
+            target = int(e.payload["event"])
+            undos_in_force[target] = undos_in_force.get(target, 0) + 1
+    effects = {e.id: _undo_effect(e, by_id, undos_in_force) for e in events if e.id not in state.undone}
+    return {i: effect for i, effect in effects.items() if effect is not None}
+
+
+def _undo_label(e: Event, effect: tuple[Event, bool], details: dict[int, str], width: int = 120) -> str:
+    """How the Undo choice list names undoing ``e``: what it reverts, or for an undo, what it brings back."""
+    edit, reapplied = effect
+    if e.kind != "undo":
+        text = details[e.id]
+    else:
+        target = int(e.payload["event"])
+        if edit.id == target:
+            what = "re-applies"
+        else:
+            what = f"re-applies #{edit.id}" if reapplied else f"undoes #{edit.id} again"
+        text = f"Undo of #{target} ({what}: {details[edit.id]})"
+    label = f"#{e.id} · {text}"
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.DataFrame:
-    """The log as people read it, newest first: ``#``, ``when``, ``user``, ``edit``, ``details``, ``state``
-    (applied, undone, or undo), ``run`` and ``id_`` (the event id).
+    """The log as people read it, newest first.
+
+    Columns: ``#``, ``when``, ``user``, ``edit``, ``details``, ``state`` (``applied``: an edit in force;
+    ``undo``: an undo in force; ``undone``: an edit or undo that a later undo reverted), ``run``, and two
+    columns for the page rather than for reading: ``id_`` (the event id) and ``undo_`` (the label
+    offering to undo the event, e.g. ``#5 · Undo of #4 (re-applies: Moved 2 messages …)``; empty when
+    undoing it would change nothing, see :func:`undo_effects`).
 
     ``topic_names`` (topic key -> name, e.g. the shown run's) names topics that edits made before
     names were recorded with them only know by key."""
     events = CurationLog(store).events()
-    columns = ["#", "when", "user", "edit", "details", "state", "run", "id_"]
+    columns = ["#", "when", "user", "edit", "details", "state", "run", "id_", "undo_"]
     if not events:
         return pd.DataFrame(columns=columns)
     state = derive_state(events)
@@ -408,9 +464,17 @@ def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.Da
         if e.kind == "merge":
             names.update((e.before or {}).get("topics", {}))
     names.update(state.labels)
+    details: dict[int, str] = {}
+    for e in events:  # oldest first: an undo names the edit it reverted
+        details[e.id] = _describe(e, names)
+        target = int(e.payload["event"]) if e.kind == "undo" else None
+        if target in details:
+            details[e.id] = f"Undid edit #{target}: {details[target]}"
+    effects = undo_effects(events, state)
     rows = [{"#": f"#{e.id}", "when": pd.Timestamp(e.at, unit="s", tz="UTC"), "user": e.user, "edit": e.kind,
-             "details": _describe(e, names), "state": "undo" if e.kind == "undo" else
-             ("undone" if e.id in state.undone else "applied"), "run": e.run_id or "", "id_": e.id}
+             "details": details[e.id], "state": "undone" if e.id in state.undone else
+             ("undo" if e.kind == "undo" else "applied"), "run": e.run_id or "", "id_": e.id,
+             "undo_": _undo_label(e, effects[e.id], details) if e.id in effects else ""}
             for e in reversed(events)]
     return pd.DataFrame(rows, columns=columns)
 

@@ -291,16 +291,21 @@ def filter_words(f: MessageFilter, labels: dict[int, str]) -> list[str]:
     return parts
 
 
-def snapshot_name(period: Period, f: MessageFilter) -> str:
-    """The folder name: the period's name, plus a readable tag and a short hash when filtered."""
+def snapshot_name(period: Period, f: MessageFilter, run_id: str | None = None) -> str:
+    """The folder name: the period's name, plus a readable tag and a short hash when filtered, plus
+    ``--run-<run id>`` when ``run_id`` is given (a snapshot kept beside an earlier one from another run:
+    see :func:`choose_name`)."""
     d = filter_dict(f)
-    if not (d["topics"] or d["sentiments"] or d["metadata"]):
-        return period.name
-    words = [f"topic-{t}" for t in d["topics"]] + d["sentiments"]
-    words += [f"{c}-{'-'.join(v)}" for c, v in d["metadata"].items()]
-    tag = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")[:40].strip("-")
-    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
-    return f"{period.name}--{tag}-{digest}" if tag else f"{period.name}--{digest}"
+    name = period.name
+    if d["topics"] or d["sentiments"] or d["metadata"]:
+        words = [f"topic-{t}" for t in d["topics"]] + d["sentiments"]
+        words += [f"{c}-{'-'.join(v)}" for c, v in d["metadata"].items()]
+        tag = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")[:40].strip("-")
+        digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
+        name = f"{period.name}--{tag}-{digest}" if tag else f"{period.name}--{digest}"
+    if run_id is not None:
+        name += "--run-" + (re.sub(r"[^A-Za-z0-9]+", "-", run_id).strip("-") or "unknown")
+    return name
 
 
 # ---------------------------------------------------------------------------------------------- content
@@ -452,7 +457,8 @@ def _period_dates(periods: pd.Series) -> pd.Series:
 
 
 def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
-                   settings: SnapshotSettings | None = None, previous: dict | None = None) -> Snapshot:
+                   settings: SnapshotSettings | None = None, previous: dict | None = None,
+                   name: str | None = None) -> Snapshot:
     """Compute a snapshot's content: every number, table and figure, in the order the report shows them.
 
     Args:
@@ -461,6 +467,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
         f: topic, sentiment and metadata filters (dates come from the period; any in ``f`` are ignored).
         settings: sizes and counts (defaults when None).
         previous: the ``snapshot.json`` of the previous snapshot, for "what changed"; ``None`` for none.
+        name: the folder name (:func:`choose_name`); :func:`snapshot_name` of the period and filters when None.
 
     Pure: reads nothing from disk and writes nothing; the same inputs give the same content.
     """
@@ -496,7 +503,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     counts = {"messages_in_period": len(rows), "messages_previous_period": len(rows_before),
               "messages_matching_filters": len(history), "messages_in_run": len(run.messages),
               "topics_in_period": int(period_table.shape[0])}
-    return Snapshot(name=snapshot_name(period, f), period=period, run_id=run.id, run_manifest=run.manifest, filter=f,
+    return Snapshot(name=name or snapshot_name(period, f), period=period, run_id=run.id, run_manifest=run.manifest, filter=f,
                     filter_words=words, settings=settings, counts=counts, summary=summary,
                     previous_name=(previous or {}).get("name"), sections=sections)
 
@@ -955,6 +962,9 @@ class SnapshotResult:
     path: Path
     manifest: dict
     seconds: float
+    kept: list[dict] = field(default_factory=list)
+    """Manifests of the other snapshots of the same period and filters, made from other runs: they stay
+    where they are (see :func:`choose_name`)."""
 
 
 def _read_json(path: Path) -> dict | None:
@@ -965,8 +975,14 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _latest(m: dict) -> tuple[str, str, str]:
+    """Orders snapshots by period end, then when made, then run (ids are time-ordered): the largest is the latest."""
+    return m["period"]["last"], m.get("created") or "", (m.get("run") or {}).get("id") or ""
+
+
 def list_snapshots(out: str | Path) -> list[dict]:
-    """Manifests of the complete snapshots in ``out``, newest period first (then by name)."""
+    """Manifests of the complete snapshots in ``out``, newest period first, then the most recently made (the
+    newer run when made in the same second), then by name."""
     out = Path(out)
     if not out.is_dir():
         return []
@@ -978,19 +994,40 @@ def list_snapshots(out: str | Path) -> list[dict]:
         if manifest and manifest.get("format_version") == FORMAT_VERSION and manifest.get("name") == folder.name:
             found.append(manifest)
     found.sort(key=lambda m: m["name"])
-    found.sort(key=lambda m: m["period"]["last"], reverse=True)
+    found.sort(key=_latest, reverse=True)
     return found
+
+
+def choose_name(out: str | Path, period: Period, f: MessageFilter, run_id: str) -> tuple[str, list[dict]]:
+    """The folder for a snapshot of ``period`` with filters ``f`` from run ``run_id``, and the snapshots of the
+    same period and filters from other runs, which it leaves alone.
+
+    A published snapshot is never replaced by one from another run, so a report already sent keeps its
+    folder, its link and its ``index.json`` entry. The first snapshot of a period takes the plain name
+    (:func:`snapshot_name`, e.g. ``2025-11``); re-making it from the same run replaces it (a retried
+    scheduled job does not pile up copies). One from another run, once that name is taken, is written
+    beside it as ``<name>--run-<run id>`` (e.g. ``2025-11--run-20251203-060000-3f9a``), which re-making
+    from that run replaces in turn. The listing puts the most recently made of a period first."""
+    base = snapshot_name(period, f)
+    wanted = filter_dict(f)
+    same = [m for m in list_snapshots(out) if m["period"]["name"] == period.name
+            and m["period"]["kind"] == period.kind and m.get("filters") == wanted]
+    holder = _read_json(Path(out) / base / MANIFEST)
+    mine = holder is None or holder.get("name") != base or (holder.get("run") or {}).get("id") == run_id
+    name = base if mine else snapshot_name(period, f, run_id)
+    return name, [m for m in same if m["name"] != name and m["run"]["id"] != run_id]
 
 
 def previous_snapshot(out: str | Path, period: Period, f: MessageFilter, name: str) -> dict | None:
     """The snapshot "what changed" compares with: same filters and kind of period, the latest that ends before
-    this one ends (so re-making a snapshot compares with the same one as before)."""
+    this one ends (so re-making a snapshot compares with the same one as before). Of a period made from several
+    runs (:func:`choose_name`), the most recently made; never another snapshot of this same period."""
     wanted = filter_dict(f)
     candidates = [m for m in list_snapshots(out) if m["name"] != name and m.get("filters") == wanted
                   and m["period"]["kind"] == period.kind and m["period"]["last"] < period.last.isoformat()]
     if not candidates:
         return None
-    return max(candidates, key=lambda m: (m["period"]["last"], m["created"]))
+    return max(candidates, key=_latest)
 
 
 def _index_entry(m: dict) -> dict:
@@ -1042,11 +1079,13 @@ def manifest_for(snapshot: Snapshot, files: list[dict], created: str) -> dict:
 def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
     """Write every file into a temporary folder next to the target, then rename it into ``out/<name>/``.
 
-    A snapshot that already exists is replaced (same period and filters: re-made, not duplicated). The
-    index is rewritten under a lock, so two snapshots made at once both end up in it.
+    A snapshot that already exists under that name is replaced when it is from the same run (re-made, not
+    duplicated), never when it is from another run (:func:`choose_name` names that one apart). The index is
+    rewritten under a lock, so two snapshots made at once both end up in it.
 
     Raises:
-        SnapshotError: the folder cannot be written, or the chart images cannot be drawn.
+        SnapshotError: the folder cannot be written, the chart images cannot be drawn, or a snapshot of
+            another run took the name meanwhile.
     """
     from pipelines import snapshot_files
 
@@ -1066,6 +1105,11 @@ def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
         write_atomic(tmp / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         with open(out / ".index.lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            holder = _read_json(final / MANIFEST)
+            if holder and holder.get("name") == final.name and (holder.get("run") or {}).get("id") != snapshot.run_id:
+                raise SnapshotError(f'A snapshot of {snapshot.period.label} from run {holder["run"]["id"]} was just '
+                                    f'written to {final}; it is kept and this one was not written.',
+                                    fix="Make the snapshot again: it will be written beside that one.")
             if not final.exists():
                 os.rename(tmp, final)
             elif exchange_folders(tmp, final):  # readers see the old snapshot or the new one, never neither
@@ -1135,11 +1179,27 @@ def make_snapshot(store: str | Path, out: str | Path | None, period: str, filter
     if message_filter is not None and filters:
         raise ValueError("give either filters or message_filter, not both")
     f = message_filter if message_filter is not None else parse_filters(filters, run)
-    name = snapshot_name(resolved, f)
+    name, kept = choose_name(out, resolved, f, run.id)
     previous = previous_snapshot(out, resolved, f, name)
-    snapshot = build_snapshot(run, resolved, f, settings, previous)
+    snapshot = build_snapshot(run, resolved, f, settings, previous, name)
     path, manifest = publish(snapshot, out)
-    return SnapshotResult(snapshot.name, path, manifest, time.perf_counter() - started)
+    return SnapshotResult(snapshot.name, path, manifest, time.perf_counter() - started, kept)
+
+
+def kept_words(result: SnapshotResult) -> str:
+    """The snapshots of the same period kept beside a new one, in words with their folders ("" when none), e.g.
+    ``the earlier snapshot of November 2025 from run 20251201-060000-3f9a is kept in /srv/snapshots/2025-11``:
+    the CLI's log line and the Snapshots page both say it."""
+    if not result.kept:
+        return ""
+    m = result.manifest
+    what = m["period"]["label"] + (f", filtered to {'; '.join(m['filter_words'])}," if m.get("filter_words") else "")
+    out = result.path.parent
+    if len(result.kept) == 1:
+        k = result.kept[0]
+        return f"the earlier snapshot of {what} from run {k['run']['id']} is kept in {out / k['name']}"
+    folders = ", ".join(f"{out / k['name']} (run {k['run']['id']})" for k in result.kept)
+    return f"{len(result.kept)} earlier snapshots of {what} from other runs are kept: {folders}"
 
 
 DOWNLOADS = {"report.html": ("Report", "text/html"), "snapshot.xlsx": (

@@ -12,10 +12,12 @@ from pipelines.curation import (
     CurationError,
     CurationLog,
     Curator,
+    Event,
     audit_table,
     derive_state,
     load_curated_run,
     propose_split,
+    undo_effects,
 )
 from pipelines.store import load_run, publish_run
 
@@ -108,6 +110,79 @@ def test_undo_reverts_one_edit_and_undoing_the_undo_reapplies_it(tmp_path):
         cur.undo(merge.id)
     cur.undo(undo.id)
     assert set(_topics(store).index) == {"K0", "K1"}
+
+
+def test_the_audit_offers_to_undo_an_undo_in_force_and_never_an_undone_edit(tmp_path):
+    store = _store(tmp_path)
+    cur = Curator(store)
+    rename = cur.rename("K0", "Late deliveries")
+    move = cur.move(["m0-0", "m0-1"], to="K1")
+    undo = cur.undo(move.id)
+    table = audit_table(store).set_index("id_")
+    assert table["state"].to_dict() == {undo.id: "undo", move.id: "undone", rename.id: "applied"}
+    assert table.at[undo.id, "details"] == f'Undid edit #{move.id}: Moved 2 messages to "t1 · auto": m0-0, m0-1'
+    # Newest first, so the default choice is the undo just made; the undone move is not offered.
+    offered = audit_table(store).query("undo_ != ''")
+    assert offered["id_"].tolist() == [undo.id, rename.id]
+    assert offered["undo_"].iloc[0] == (f"#{undo.id} · Undo of #{move.id} (re-applies: Moved 2 messages to "
+                                        '"t1 · auto": m0-0, m0-1)')
+    assert offered["undo_"].iloc[1] == f'#{rename.id} · Renamed "t0 · auto" to "Late deliveries"'
+
+    redo = cur.undo(undo.id)  # the move applies again
+    assert load_curated_run(store).run.messages.set_index("message_id").loc[["m0-0", "m0-1"], "topic"].tolist() == [1, 1]
+    table = audit_table(store).set_index("id_")
+    assert table["state"].to_dict() == {redo.id: "undo", undo.id: "undone", move.id: "applied",
+                                        rename.id: "applied"}
+    offered = audit_table(store).query("undo_ != ''")
+    assert offered["id_"].tolist() == [redo.id, move.id, rename.id]
+    assert offered["undo_"].iloc[0].startswith(f"#{redo.id} · Undo of #{undo.id} (undoes #{move.id} again: Moved")
+    with pytest.raises(CurationError, match="already undone"):
+        cur.undo(undo.id)
+
+
+def test_an_undo_that_would_change_nothing_is_not_offered(tmp_path):
+    store = _store(tmp_path)
+    cur = Curator(store)
+    move = cur.move(["m0-0"], to="K1")
+    first = cur.undo(move.id)
+    redo = cur.undo(first.id)
+    second = cur.undo(move.id)  # the move is undone again, by a second undo
+    table = audit_table(store)
+    offered = table.query("undo_ != ''")["id_"].tolist()
+    assert table.set_index("id_").at[redo.id, "state"] == "undo"  # in force, yet undoing it would change nothing
+    # Undoing the redo alone would leave the move undone (the second undo still reverts it): not offered.
+    assert offered == [second.id]
+    assert derive_state(CurationLog(store).events()).undone == {move.id, first.id}
+    cur.undo(second.id)
+    assert load_curated_run(store).run.messages.set_index("message_id").at["m0-0", "topic"] == 1
+
+
+def test_the_undo_choices_predict_exactly_what_undoing_changes():
+    """Random chains of undos (of edits and of undos): an event is offered exactly when undoing it
+    changes which edits are in force, and the offer names the edit it reverts or re-applies."""
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        events = [Event(i, 0.0, "u", None, "rename", {"key": f"K{i}", "label": "x"}) for i in range(1, 4)]
+        for _ in range(int(rng.integers(1, 12))):
+            state = derive_state(events)
+            candidates = [e.id for e in events if e.id not in state.undone]
+            target = int(rng.choice(candidates))
+            events.append(Event(len(events) + 1, 0.0, "u", None, "undo", {"event": target}))
+        state = derive_state(events)
+        in_force = {e.id for e in state.applied}
+        effects = undo_effects(events, state)
+        for e in events:
+            if e.id in state.undone:
+                assert e.id not in effects
+                continue
+            after = {x.id for x in derive_state([*events, Event(99, 0.0, "u", None, "undo",
+                                                                 {"event": e.id})]).applied}
+            changed = in_force ^ after
+            if not changed:
+                assert e.id not in effects
+                continue
+            edit, reapplied = effects[e.id]
+            assert changed == {edit.id} and reapplied == (edit.id in after)
 
 
 def test_split_previews_parts_then_applies_them(tmp_path):

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipelines.curation import CurationLog, load_curated_run
+from pipelines.curation import CurationLog, Curator, load_curated_run
 from pipelines.store import load_run
 from tests.test_dashboard_pages import APP
 
@@ -58,10 +58,50 @@ def test_rename_and_merge_in_the_page_show_on_every_page_and_in_the_audit(store)
     audit = _open("audit")
     details = audit.dataframe[0].value["details"].tolist()
     assert details[0].startswith("Merged") and "Late deliveries" in details[1]
-    audit.selectbox(key="audit_undo").set_value(CurationLog(store).events()[1].id).run()
+    audit.selectbox(key="audit_undo_v0").set_value(CurationLog(store).events()[1].id).run()
     audit.button(key="audit_undo_go").click().run()
     assert not audit.exception
     assert len(load_curated_run(store).run.topics) == len(run.topics)  # the merge is undone
+
+
+@pytest.mark.slow
+def test_an_undo_can_be_undone_in_the_audit_page_and_the_edit_applies_again(store):
+    run = load_run(store)
+    first, second = run.topics["key"].head(2).tolist()
+    moved = run.messages.loc[run.messages["topic"] == run.topics["topic"].iloc[0], "message_id"].astype(str).head(2)
+    cur = Curator(store)
+    rename = cur.rename(second, "Late deliveries")
+    move = cur.move(moved.tolist(), to=second)
+
+    def topics_of_moved() -> set[str]:
+        curated = load_curated_run(store).run
+        keys = curated.topics.set_index("topic")["key"]
+        return set(curated.messages.set_index(curated.messages["message_id"].astype(str)).loc[moved, "topic"].map(keys))
+
+    assert topics_of_moved() == {second}
+    audit = _open("audit")
+    picker = audit.selectbox(key="audit_undo_v0")
+    assert picker.value == move.id and len(picker.options) == 2  # the latest edit first
+    audit.button(key="audit_undo_go").click().run()
+    assert not audit.exception, [e.message for e in audit.exception]
+    assert topics_of_moved() == {first}  # the move is undone
+    undo = CurationLog(store).events()[-1]
+    assert undo.kind == "undo" and undo.payload["event"] == move.id
+
+    # The undo is offered first (the default), named for what undoing it does; the undone move is not offered.
+    picker = audit.selectbox(key="audit_undo_v1")
+    assert picker.value == undo.id
+    assert picker.options[0].startswith(f"#{undo.id} · Undo of #{move.id} (re-applies: Moved 2 messages to")
+    assert picker.options[1].startswith(f"#{rename.id} · Renamed") and len(picker.options) == 2
+    assert any(f"Undone: #{move.id} · Moved 2 messages" in s.value.replace("\\", "") for s in audit.success)
+    audit.button(key="audit_undo_go").click().run()
+    assert not audit.exception, [e.message for e in audit.exception]
+    assert topics_of_moved() == {second}  # the move applies again
+    table = audit.dataframe[0].value.set_index("#")
+    assert table.at[f"#{undo.id}", "state"] == "undone"
+    assert table.at[f"#{move.id}", "state"] == "applied"
+    picker = audit.selectbox(key="audit_undo_v2")
+    assert picker.value == CurationLog(store).events()[-1].id and len(picker.options) == 3
 
 
 @pytest.mark.slow

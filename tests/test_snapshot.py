@@ -402,6 +402,128 @@ def test_what_changed_between_two_known_summaries():
     assert c.gaps["unmet_change"].round(2).tolist() == [0.25]
     assert c.overall["messages"] == (100, 100) and c.overall["share_negative"] == (0.2, 0.3)
 
+def _publish_tiny(store: Path, run_id: str, extra: Sequence[str] = ()) -> None:
+    """Publish the tiny run as ``run_id``, with one more message of topic 0 on each of the ``extra`` days."""
+    run = tiny_run()
+    messages = run.messages
+    if extra:
+        more = messages.iloc[[0] * len(extra)].copy()
+        more["date"] = [pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=9) for day in extra]
+        more["message_id"] = [f"{run_id}-{i}" for i in range(len(extra))]
+        more["text"] = [f"A later message {i}." for i in range(len(extra))]
+        messages = pd.concat([messages, more], ignore_index=True)
+    publish_run(store, run_id, {"messages": messages, "topics": run.topics,
+                                "keywords": pd.DataFrame({"topic": [0], "rank": [1], "word": ["late"], "weight": [1.0]})},
+                run.manifest)
+
+
+def test_a_snapshot_from_another_run_keeps_the_earlier_one_beside_it(tmp_path, capsys):
+    """Re-making a period from the same run replaces its snapshot; from a newer run, the earlier one stays where it was
+    (its folder, its files, its index entry), the new one is written beside it, and the log line says so."""
+    store, out = tmp_path / "store", tmp_path / "snaps"
+    first_run, second_run = "20261101-000000-aaaa", "20261102-000000-bbbb"
+    common = ["--store", str(store), "--out", str(out), "--no-images"]
+
+    def make(*args: str) -> str:
+        assert main(["snapshot", *args, *common]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert len(lines) == 1
+        return lines[0]
+
+    def index() -> dict[str, dict]:
+        return {e["name"]: e for e in json.loads((out / "index.json").read_text())["snapshots"]}
+
+    _publish_tiny(store, first_run)
+    make("--period", "2026-W42")
+    line = make("--period", "2026-W43")
+    assert "kept" not in line
+    assert "kept" not in make("--period", "2026-W43")  # a retried job: the same run replaces its own
+    sent = {p.relative_to(out / "2026-W43"): _sha(p) for p in (out / "2026-W43").rglob("*") if p.is_file()}
+    assert sorted(index()) == ["2026-W42", "2026-W43"]
+
+    _publish_tiny(store, second_run, ["2026-10-20", "2026-10-27"])  # one more message in week 43, one in week 44
+    newer = f"2026-W43--run-{second_run}"
+    line = make("--period", "2026-W43")
+    assert f"snapshot {newer} written to {out / newer} " in line
+    week = snapshot.parse_period("2026-W43", None).label
+    assert line.endswith(f"; the earlier snapshot of {week} from run {first_run} is kept in "
+                         f"{out / '2026-W43'}")
+    # The snapshot already sent is untouched, file for file, and both are listed.
+    kept = {p.relative_to(out / "2026-W43"): _sha(p) for p in (out / "2026-W43").rglob("*") if p.is_file()}
+    assert kept == sent
+    listed = index()
+    assert sorted(listed) == ["2026-W42", "2026-W43", newer]
+    assert (listed["2026-W43"]["run_id"], listed[newer]["run_id"]) == (first_run, second_run)
+    assert listed[newer]["counts"]["messages_in_period"] == listed["2026-W43"]["counts"]["messages_in_period"] + 1
+    assert [m["name"] for m in snapshot.list_snapshots(out)][:2] == [newer, "2026-W43"]  # the latest made first
+    # Each compares with the week before, never with its sibling of the same week.
+    manifests = {m["name"]: m for m in snapshot.list_snapshots(out)}
+    assert manifests[newer]["previous_snapshot"] == manifests["2026-W43"]["previous_snapshot"] == "2026-W42"
+    assert f"Snapshot {newer} of run {second_run}" in (out / newer / "report.html").read_text()
+
+    assert "kept in" in make("--period", "2026-W43")  # the newer run again: replaces its own, no third copy
+    assert sorted(index()) == ["2026-W42", "2026-W43", newer]
+    # The next week compares with the latest snapshot of week 43: the newer run's.
+    make("--period", "2026-W44")
+    assert snapshot.list_snapshots(out)[0]["previous_snapshot"] == newer
+
+    # Made again from the first run, the plain folder is that run's to replace; the newer run's stays.
+    line = make("--period", "2026-W43", "--run", first_run)
+    assert f"snapshot 2026-W43 written to {out / '2026-W43'} " in line
+    assert line.endswith(f"from run {second_run} is kept in {out / newer}")
+    assert sorted(index()) == sorted(["2026-W42", "2026-W43", "2026-W44", newer])
+
+    # Filtered snapshots follow the same rule, their run tag after the filter's.
+    filtered = make("--period", "2026-W43", "--filter", "sentiment=negative", "--run", first_run)
+    name = re.search(r" snapshot (\S+) written", filtered).group(1)
+    assert name.startswith("2026-W43--negative-") and "kept" not in filtered
+    line = make("--period", "2026-W43", "--filter", "sentiment=negative")
+    assert f"snapshot {name}--run-{second_run} written" in line
+    assert line.endswith(f"of {week}, filtered to negative, from run {first_run} is kept in {out / name}")
+    assert len(index()) == 6
+
+
+def test_a_snapshot_of_another_run_is_never_replaced_even_in_a_race(tmp_path):
+    """Two writers that both chose the plain folder for different runs: the second is refused, the first kept."""
+    store, out = tmp_path / "store", tmp_path / "snaps"
+    _publish_tiny(store, "20261101-000000-aaaa")
+    settings = SnapshotSettings(images=False)
+    first = snapshot.make_snapshot(store, out, "2026-W43", settings=settings)
+    _publish_tiny(store, "20261102-000000-bbbb", ["2026-10-20"])
+    late = snapshot.build_snapshot(load_run(store), snapshot.parse_period("2026-W43", None), settings=settings)
+    assert late.name == first.name  # chosen before the first one was written
+    with pytest.raises(snapshot.SnapshotError, match="is kept and this one was not written"):
+        snapshot.publish(late, out)
+    assert [m["run"]["id"] for m in snapshot.list_snapshots(out)] == ["20261101-000000-aaaa"]
+    assert not [p.name for p in out.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+    again = snapshot.make_snapshot(store, out, "2026-W43", settings=settings)
+    assert again.name == "2026-W43--run-20261102-000000-bbbb" and [k["name"] for k in again.kept] == [first.name]
+
+
+
+def test_the_snapshots_page_lists_both_and_says_the_earlier_one_is_kept(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    store, out = tmp_path / "store", tmp_path / "snaps"
+    _publish_tiny(store, "20261101-000000-aaaa")
+    snapshot.make_snapshot(store, out, "2026-W43", settings=SnapshotSettings(images=False))
+    _publish_tiny(store, "20261102-000000-bbbb", ["2026-10-20", "2026-10-27"])  # its last week is week 43
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    monkeypatch.setenv("FEEDBACK_LENS_SNAPSHOTS", str(out))
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/snapshots.py").run()
+    at.segmented_control(key="snapshots_period").set_value("last-week").run()
+    next(b for b in at.button if b.label == "Export this view").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    newer = "2026-W43--run-20261102-000000-bbbb"
+    done = " ".join(s.value for s in at.success).replace("\\", "")
+    assert f"Snapshot **{newer}** is ready below. The earlier snapshot of " in done
+    assert f"from run 20261101-000000-aaaa is kept in {out / '2026-W43'}." in done
+    listed = at.dataframe[0].value
+    assert listed["Folder"].tolist() == [newer, "2026-W43"]  # the latest made first
+    assert listed["Run"].tolist() == ["20261102-000000-bbbb", "20261101-000000-aaaa"]
+
 
 # --------------------------------------------------------------------------------------- the real path
 

@@ -30,19 +30,20 @@ if kinds:
 if text.strip():
     shown = shown[shown["details"].str.contains(text.strip(), case=False, regex=False)]
 
-st.dataframe(shown.drop(columns=["id_"]), hide_index=True, width="stretch",
+st.dataframe(shown.drop(columns=["id_", "undo_"]), hide_index=True, width="stretch",
              column_config={"when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
                             "user": "Who", "edit": "Edit", "state": "State", "run": "Run",
                             "details": st.column_config.TextColumn("Details", width="large")})
 
 if curation_ui.may_curate():
-    undoable = shown[shown["state"] == "applied"]
-    if not undoable.empty:
+    # Edits in force and undos in force (undoing an undo re-applies its edit), newest first: the default
+    # is the latest. The key changes after every edit, so the list starts again from the latest one.
+    choices = {int(i): label for i, label in zip(shown["id_"], shown["undo_"], strict=True) if label}
+    if choices:
         pick, go = st.columns([3, 1], vertical_alignment="bottom")
-        event = pick.selectbox("Undo an edit", undoable["id_"].tolist(), key="audit_undo",
-                               format_func=lambda i: str(table.set_index("id_").at[i, "#"]) + " · "
-                               + table.set_index("id_").at[i, "details"][:100])
+        event = pick.selectbox("Undo an edit", list(choices), key=curation_ui.edit_key("audit_undo"),
+                               format_func=choices.__getitem__)
         if go.button("Undo", key="audit_undo_go", icon=":material/undo:"):
             curator = Curator(Path(view.ref.store), view.ref.id)
             curation_ui.run_edit(lambda: curator.undo(int(event), user=curation_ui.user_name()),
-                                 f"Edit #{event} undone.")
+                                 f"Undone: {choices[event]}")

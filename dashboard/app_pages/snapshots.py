@@ -16,7 +16,7 @@ from pipelines.charts import format_date
 from pipelines.errors import FeedbackLensError
 from pipelines.metrics import day_span
 
-PERIOD, PICKED, DONE = "snapshots_period", "snapshots_table", "snapshots_done"
+PERIOD, PICKED, DONE, KEPT = "snapshots_period", "snapshots_table", "snapshots_done", "snapshots_kept"
 
 
 def _made(created: str) -> str:
@@ -59,9 +59,12 @@ with st.container(border=True):
                 st.error(components.escape_markdown(str(err)), icon=":material/error:")
             else:
                 st.session_state[DONE] = made.name
+                st.session_state[KEPT] = snapshot.kept_words(made)  # another run's snapshot is never replaced
                 st.session_state.pop(PICKED, None)
         if st.session_state.get(DONE):
-            st.success(f"Snapshot **{components.escape_markdown(st.session_state[DONE])}** is ready below.",
+            kept = st.session_state.get(KEPT) or ""
+            st.success(f"Snapshot **{components.escape_markdown(st.session_state[DONE])}** is ready below."
+                       + (f" {components.escape_markdown(kept[:1].upper() + kept[1:])}." if kept else ""),
                        icon=":material/check_circle:")
 
 st.subheader("Past snapshots")
@@ -80,7 +83,8 @@ event = st.dataframe(listing, hide_index=True, width="stretch", key=PICKED, on_s
                      column_config={"Messages": st.column_config.NumberColumn(format="localized")})
 rows = event.selection.rows if event and event.selection else []
 chosen = found[rows[0]] if rows else next((m for m in found if m["name"] == st.session_state.get(DONE)), found[0])
-st.caption("Select a row to download another snapshot.")
+st.caption("Select a row to download another snapshot. A period made again from a newer run keeps the earlier "
+           "snapshot under its own folder (ending in the run it came from); the most recently made is listed first.")
 
 name = chosen["name"]
 st.markdown(f"**{components.escape_markdown(chosen['period']['label'])}** · "
