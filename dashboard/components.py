@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard import data, filters
 from dashboard.data import RunInfo, RunRef
-from pipelines.charts import count_of, format_count, format_date, format_sentiment
+from pipelines.charts import count_of, format_date, format_sentiment
 from pipelines.errors import FeedbackLensError
 from pipelines.metrics import (
     GRANULARITIES,
@@ -77,7 +77,7 @@ def frame() -> View | None:
         return None
     f = filters.sidebar(info)
     with st.sidebar:
-        st.caption(f"Run {ref.id} · {format_count(info.messages)} messages · "
+        st.caption(f"Run {ref.id} · {count_of(info.messages, 'message')} · "
                    f"{escape_markdown(info.manifest.get('input', {}).get('name', ''))}")
     filters.show_notices()
     return View(ref, info, f)
@@ -219,10 +219,22 @@ def escape_markdown(text: str) -> str:
     return highlight(text, ())
 
 
-def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]) -> str:
-    """'3 Mar 2026, 14:05 · coffee · cup · Negative (−0.62) · rating: 5 stars' as escaped Markdown."""
+def has_times(dates: pd.Series | None) -> bool:
+    """Whether any of ``dates`` has a time of day: a file of dates alone reads as midnight, and '25 Nov 2025, 00:00'
+    would show a time nobody wrote. Decided for a whole list or column, so that one message at midnight in a run
+    with times still shows its '00:00'."""
+    if dates is None or not pd.api.types.is_datetime64_any_dtype(dates):
+        return False
+    dated = dates.dropna()
+    return bool((dated != dated.dt.normalize()).any())
+
+
+def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str], with_time: bool = True) -> str:
+    """'3 Mar 2026, 14:05 · coffee · cup · Negative (−0.62) · rating: 5 stars' as escaped Markdown (the date
+    without its time when ``with_time`` is false: see :func:`has_times`)."""
     when = row.get("date")
-    parts = ["no date" if pd.isna(when) else f"{format_date(when)}, {when:%H:%M}",
+    day = "no date" if pd.isna(when) else format_date(when)
+    parts = [f"{day}, {when:%H:%M}" if with_time and pd.notna(when) else day,
              labels.get(int(row["topic"]), str(row["topic"])),
              f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
     parts += [f"{c}: {row[c]}" for c in metadata if c in row and pd.notna(row[c]) and str(row[c]).strip()]
@@ -234,11 +246,12 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
 def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], query: str = "") -> None:
     """Messages as cards: date, topic, sentiment and metadata above the text (matches of ``query`` in bold)."""
     terms = search_terms(query)
+    with_time = has_times(rows.get("date"))
     with st.container(key="message_list"):
         for _, row in rows.iterrows():
             text = str(row["text"])
             with st.container(border=True):
-                st.caption(message_meta(row, labels, metadata))
+                st.caption(message_meta(row, labels, metadata, with_time))
                 if len(text) <= LONG_MESSAGE:
                     st.markdown(highlight(text, terms))
                     continue
@@ -248,9 +261,11 @@ def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[
 
 
 def export_table(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str]) -> pd.DataFrame:
-    """The messages as people read them: date, topic, sentiment, metadata, text, id."""
+    """The messages as people read them: date (with its time unless no message has one), topic, sentiment,
+    metadata, text, id."""
     out = pd.DataFrame({
-        "date": rows["date"].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("") if "date" in rows else "",
+        "date": rows["date"].dt.strftime("%Y-%m-%d %H:%M:%S" if has_times(rows["date"]) else "%Y-%m-%d").fillna("")
+        if "date" in rows else "",
         "topic": [labels.get(int(t), str(t)) for t in rows["topic"]],
         "sentiment": rows["sentiment_label"].astype(str),
         "sentiment_score": rows["sentiment"].round(3),
@@ -338,6 +353,7 @@ def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequenc
                    source_names: dict[str, str]) -> None:
     """Expectation statements as cards: met or unmet, where the expectation came from, the message with the
     statement highlighted (long messages show the part around it, the whole text one click away)."""
+    with_time = has_times(rows.get("date"))
     with st.container(key="statement_list"):
         for _, row in rows.iterrows():
             text, start, end = str(row["text"]), int(row["expectation_start"]), int(row["expectation_end"])
@@ -348,7 +364,7 @@ def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequenc
             with st.container(border=True):
                 st.markdown((":red-badge[:material/close: Unmet]" if unmet else ":green-badge[:material/check: Met]")
                             + f" :gray-badge[{escape_markdown(source)}]")
-                st.caption(message_meta(row, labels, metadata))
+                st.caption(message_meta(row, labels, metadata, with_time))
                 shown, s, e = excerpt(text, start, end)
                 st.markdown(highlight_span(shown, s, e))
                 if shown != text:

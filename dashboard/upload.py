@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboard import auth, components, data, filters
 from pipelines import jobs
+from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.ingest import SUPPORTED_FORMATS
 from pipelines.settings import ColumnMapping
@@ -124,7 +125,7 @@ def _job_boxes(store: str) -> None:
             text, act = st.columns([5, 1], vertical_alignment="center")
             if job.state == "done":
                 text.success(f"**{components.escape_markdown(job.file)}** is analysed: run {job.run_id}, "
-                             f"{job.messages or 0:,} messages, {job.topics or 0:,} topics.",
+                             f"{count_of(job.messages or 0, 'message')}, {count_of(job.topics or 0, 'topic')}.",
                              icon=":material/check_circle:")
                 act.button("Show it", key=f"show_{job.id}", on_click=auth.guarded("admin", _show),
                            args=(job.run_id, store, job.id), type="primary")

@@ -1,9 +1,10 @@
 """Presentation-ready Plotly figures and number formats, shared by the dashboard and (later) snapshots.
 
-Owns how results look: one colour per topic everywhere (:func:`topic_colour`), sentiment colours,
-titles, axis labels, human dates and number formats. Each chart function takes a result from
-:mod:`pipelines.metrics` and returns a ``plotly.graph_objects.Figure``; nothing is drawn as a side
-effect and nothing is computed here that a page or a snapshot could disagree on.
+Owns how results look: one colour per topic everywhere (:func:`topic_colour`; :func:`topic_colours` keeps the
+topics of one figure apart when the palette wraps round), sentiment colours, titles, axis labels, human dates
+and number formats. Each chart function takes a result from :mod:`pipelines.metrics` and returns a
+``plotly.graph_objects.Figure``; nothing is drawn as a side effect and nothing is computed here that a page
+or a snapshot could disagree on.
 
 Points that stand for messages carry ``customdata`` (the topic id and/or the period start as
 ``YYYY-MM-DD``) so that a click or selection can open the messages behind it.
@@ -58,6 +59,38 @@ def topic_colour(topic: int) -> str:
     return NO_TOPIC_COLOUR if topic == NO_TOPIC else PALETTE[topic % len(PALETTE)]
 
 
+def topic_colours(topics: Sequence[int] | pd.Series | np.ndarray) -> dict[int, str]:
+    """The colour of each topic drawn together in one figure: distinct while there are palette colours to go round.
+
+    A topic keeps its own :func:`topic_colour` (the same on every page) unless a topic with a smaller id in the
+    figure has it already (topic 31 against topic 1 with 30 colours): it then takes the next palette colour,
+    after its own, that no topic of the figure has. The smaller id wins because ids are ordered by size. The
+    result depends only on the set of topics, so it is the same on every chart that draws the same topics.
+    Messages without a clear topic stay grey; past the palette's size, colours repeat as :func:`topic_colour`'s.
+
+    Example:
+        >>> topic_colours([31, 1]) == {1: PALETTE[1], 31: PALETTE[2]}
+        True
+    """
+    ids = sorted({int(t) for t in topics})
+    colours = {t: NO_TOPIC_COLOUR for t in ids if t == NO_TOPIC}
+    displaced = []
+    for topic in (t for t in ids if t != NO_TOPIC):
+        own = topic_colour(topic)
+        if own in colours.values():
+            displaced.append(topic)
+        else:
+            colours[topic] = own
+    free = [c for c in PALETTE if c not in colours.values()]
+    for topic in displaced:  # the first free colour after the topic's own, walking round the palette
+        start = topic % len(PALETTE)
+        ahead = [c for c in PALETTE[start:] + PALETTE[:start] if c in free]
+        colours[topic] = ahead[0] if ahead else topic_colour(topic)
+        if ahead:
+            free.remove(ahead[0])
+    return colours
+
+
 def short_label(label: str, limit: int = MAX_LABEL) -> str:
     """A topic label cut to ``limit`` characters for legends and axes."""
     return label if len(label) <= limit else label[: limit - 1].rstrip(" ·") + "…"
@@ -89,6 +122,12 @@ def format_date(value: object) -> str:
     """'3 Mar 2026' from a date, datetime or ISO string (or '–')."""
     ts = pd.Timestamp(value) if value is not None and value != "" else pd.NaT
     return "–" if pd.isna(ts) else f"{ts.day} {ts:%b %Y}"
+
+
+def _counted(counts: Sequence[float] | pd.Series | np.ndarray, noun: str = "message") -> list[str]:
+    """'1 message', '12 messages' for each count, to hover as ``%{hovertext}``: a hover template can only write
+    '%{y} messages', which reads '1 messages'."""
+    return [count_of(int(n), noun) for n in counts]
 
 
 MIN_BASE_FOR_PERCENT = 10
@@ -317,22 +356,34 @@ def count_axis(top: float) -> dict:
 _FEW_PERIODS = 10
 
 
-def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
-    fig.update_xaxes(tickformat=_DATE_FORMAT[granularity], hoverformat=_HOVER_DATE[granularity], **where)
-    stamps = (pd.Timestamp(x) for trace in fig.data for x in (trace.x if trace.x is not None else ()))
-    periods = sorted({t.tz_localize(None) if t.tzinfo else t for t in stamps})
+def _date_ticks(stamps: object, granularity: Granularity) -> tuple[dict, float | None]:
+    """The x-axis settings for periods starting at ``stamps`` (any dates), and the width in milliseconds to give
+    bars (``None``: leave them be)."""
+    periods = sorted({t.tz_localize(None) if t.tzinfo else t for t in map(pd.Timestamp, stamps)})
+    axis: dict = {"tickformat": _DATE_FORMAT[granularity], "hoverformat": _HOVER_DATE[granularity]}
     if 0 < len(periods) <= _FEW_PERIODS:
-        # Left alone, Plotly ticks a short span in hours (read as "30 Oct, 30 Oct, 31 Oct" with a day's format)
-        # and stretches a lone bar over the whole width: one tick per period, half a period either side.
+        # Left alone, Plotly ticks a short span in hours or half months (read as "30 Oct, 30 Oct, 31 Oct" or
+        # "Sep 2025, Sep 2025, Oct 2025") and stretches a lone bar over the whole width: one tick per period,
+        # half a period either side.
         half = (period_end(periods[-1], granularity) - periods[-1]) / 2
-        fig.update_xaxes(tickmode="array", tickvals=[p.isoformat() for p in periods],
-                         range=[(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()], **where)
+        axis |= {"tickmode": "array", "tickvals": [p.isoformat() for p in periods],
+                 "range": [(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()]}
         # A lone bar on a date axis is drawn one millisecond wide: give bars most of their period.
-        fig.update_traces(width=half.total_seconds() * 1000 * 1.6, selector={"type": "bar"})
-    elif granularity == "week" and periods:
+        return axis, half.total_seconds() * 1000 * 1.6
+    if granularity == "week" and periods:
         # Plotly's weekly ticks fall on Sundays, so a week's bar (from its Monday) sat under the day before it.
         step = math.ceil(len(periods) / _FEW_PERIODS)
-        fig.update_xaxes(tick0=periods[0].isoformat(), dtick=7 * 86_400_000 * step, **where)
+        axis |= {"tick0": periods[0].isoformat(), "dtick": 7 * 86_400_000 * step}
+    return axis, None
+
+
+def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
+    """Date ticks for ``fig``'s periods (all its traces' x values) on the x axes that ``where`` selects."""
+    axis, bar_width = _date_ticks((x for trace in fig.data for x in (trace.x if trace.x is not None else ())),
+                                  granularity)
+    fig.update_xaxes(**axis, **where)
+    if bar_width is not None:
+        fig.update_traces(width=bar_width, selector={"type": "bar"})
 
 
 # ------------------------------------------------------------------------------------------ topic charts
@@ -362,17 +413,19 @@ def topic_volume_chart(
     fig = go.Figure()
     few = volume["period"].nunique() <= 30
     order = volume.groupby("topic")["count"].sum().sort_values(ascending=False).index
+    colours = topic_colours(order)
     for topic in order:
         rows = volume[volume["topic"] == topic]
         label = labels.get(int(topic), f"Topic {topic}")
         values = rows["share"] * 100 if share else rows["count"]
         fig.add_trace(go.Scatter(
             x=_naive(rows["period"]), y=values, name=_text(label), mode="lines+markers",
-            line=dict(color=topic_colour(topic), width=2.5),
+            line=dict(color=colours[int(topic)], width=2.5),
             marker=dict(size=7 if few else 4),
             customdata=np.column_stack([np.full(len(rows), int(topic)), _iso(rows["period"]), rows["count"]]),
+            hovertext=_counted(rows["count"]),
             hovertemplate=(f"<b>{html.escape(label)}</b><br>%{{x}}<br>"
-                           + ("%{y:.1f}% of messages (%{customdata[2]})" if share else "%{y:,} messages")
+                           + ("%{y:.1f}% of messages (%{customdata[2]})" if share else "%{hovertext}")
                            + "<extra></extra>"),
         ))
     _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
@@ -400,8 +453,9 @@ def breakdown_chart(volume: pd.DataFrame, column: str, granularity: Granularity,
             x=_naive(rows["period"]), y=rows["share"] * 100 if share else rows["count"], name=_text(value),
             marker_color=PALETTE[(i + 9) % len(PALETTE)],
             customdata=np.column_stack([rows[column].astype(str), _iso(rows["period"]), rows["count"]]),
+            hovertext=_counted(rows["count"]),
             hovertemplate=f"<b>{html.escape(str(value))}</b><br>%{{x}}<br>"
-                          + ("%{y:.1f}% (%{customdata[2]} messages)" if share else "%{y:,} messages")
+                          + ("%{y:.1f}% (%{hovertext})" if share else "%{hovertext}")
                           + "<extra></extra>",
         ))
     _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
@@ -423,11 +477,12 @@ def top_topics_chart(table: pd.DataFrame, n: int = 10, title: str = "Top topics 
     top = table.head(n).iloc[::-1]
     fig = go.Figure(go.Bar(
         x=top["messages"], y=[_text(s) for s in top["label"]], orientation="h",
-        marker_color=[topic_colour(t) for t in top["topic"]],
+        marker_color=list(map(topic_colours(top["topic"]).get, top["topic"].astype(int))),
         text=[f"{c:,} · {format_share(s)}" for c, s in zip(top["messages"], top["share"], strict=True)],
         textposition="outside", cliponaxis=False,
         customdata=np.column_stack([top["topic"].astype(int), top["label"].map(html.escape)]),
-        hovertemplate="<b>%{customdata[1]}</b><br>%{x:,} messages<extra></extra>",
+        hovertext=_counted(top["messages"]),
+        hovertemplate="<b>%{customdata[1]}</b><br>%{hovertext}<extra></extra>",
     ))
     _layout(fig, title, "Messages", None, height=max(300, 60 + 34 * len(top)), legend=False)
     fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
@@ -444,7 +499,8 @@ def movers_chart(movers: Movers, title: str | None = None) -> go.Figure:
     text = [format_topic_change(c, p) for c, p in zip(rows["change"], rows["change_pct"], strict=True)]
     labels = [_text(s) for s in rows["label"]]
     fig = go.Figure(go.Bar(
-        x=rows["change"], y=labels, orientation="h", marker_color=[topic_colour(t) for t in rows["topic"]],
+        x=rows["change"], y=labels, orientation="h",
+        marker_color=list(map(topic_colours(rows["topic"]).get, rows["topic"].astype(int))),
         customdata=np.column_stack([rows["topic"].astype(int), rows["label"].map(html.escape), rows["previous"],
                                     rows["current"]]),
         hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]} → %{customdata[3]} messages<extra></extra>",
@@ -488,7 +544,7 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
     starts = np.flatnonzero(np.r_[True, topics[1:] != topics[:-1]])
     where = dict(zip(topics[starts].tolist(), np.split(order, starts[1:]), strict=True))
     x, y, hover = points["x"].to_numpy(), points["y"].to_numpy(), hover.to_numpy(dtype=object)
-    traces, notes = [], []
+    traces, notes, colours = [], [], topic_colours(sizes.index)
     for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
         rows = where[topic]
         label = labels.get(int(topic), f"Topic {topic}")
@@ -496,7 +552,7 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
         # texts at a million messages) then encodes in one orjson pass, without a Python call per point.
         traces.append({
             "type": "scattergl", "x": x[rows], "y": y[rows], "mode": "markers", "name": _text(label),
-            "marker": {"color": topic_colour(topic), "size": 7, "opacity": 0.75, "line": {"width": 0}},
+            "marker": {"color": colours[int(topic)], "size": 7, "opacity": 0.75, "line": {"width": 0}},
             "customdata": np.full((len(rows), 1), int(topic), dtype=np.int32), "hovertext": hover[rows].tolist(),
             "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{hovertext}}<extra></extra>",
         })
@@ -527,7 +583,8 @@ def period_comparison_chart(table: pd.DataFrame, current_label: str, previous_la
         fig.add_trace(go.Bar(
             x=rows[column], y=names, orientation="h", name=html.escape(name), marker_color=colour, opacity=opacity,
             customdata=np.column_stack([rows["topic"].astype(int), np.full(len(rows), column)]),
-            hovertemplate=f"{html.escape(name)}: %{{x:,}} messages<extra></extra>",
+            hovertext=_counted(rows[column]),
+            hovertemplate=f"{html.escape(name)}: %{{hovertext}}<extra></extra>",
         ))
     _layout(fig, title, "Messages", None, height=max(320, 80 + 44 * len(rows)))
     fig.update_layout(barmode="group", bargap=0.25, legend=dict(traceorder="reversed"))
@@ -560,7 +617,8 @@ def sentiment_chart(series: pd.DataFrame, granularity: Granularity, title: str |
         line=dict(color=ACCENT, width=2.5 if smoothed_label is None else 1.5),
         marker=dict(size=6), opacity=1.0 if smoothed_label is None else 0.55,
         customdata=np.column_stack([series["messages"], series["share_negative"].fillna(0) * 100]),
-        hovertemplate="%{x}<br>Mean sentiment %{y:+.2f}<br>%{customdata[0]:,} messages, "
+        hovertext=_counted(series["messages"]),
+        hovertemplate="%{x}<br>Mean sentiment %{y:+.2f}<br>%{hovertext}, "
                       "%{customdata[1]:.0f}% negative<extra></extra>",
     ), row=1, col=1)
     if smoothed_label:
@@ -571,7 +629,8 @@ def sentiment_chart(series: pd.DataFrame, granularity: Granularity, title: str |
     fig.add_trace(go.Bar(
         x=x, y=series["messages"], name="Messages", marker_color="#AEB8C4",
         customdata=_iso(series["period"]).reshape(-1, 1),
-        hovertemplate="%{x}<br>%{y:,} messages<extra></extra>",
+        hovertext=_counted(series["messages"]),
+        hovertemplate="%{x}<br>%{hovertext}<extra></extra>",
     ), row=2, col=1)
     _layout(fig, title, height=540)
     fig.add_hline(y=0, line=dict(color="#9AA0A6", width=1, dash="dot"), row=1, col=1)
@@ -678,7 +737,7 @@ def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by s
             x=[n], y=[""], orientation="h", name=label.capitalize(), marker_color=SENTIMENT_COLOURS[label],
             text=[f"{label.capitalize()} {share}" if n / total >= 0.08 else ""], textposition="inside",
             insidetextanchor="middle", customdata=[[label]],
-            hovertemplate=f"{label.capitalize()}: {n:,} messages ({share})<extra></extra>",
+            hovertemplate=f"{label.capitalize()}: {count_of(n, 'message')} ({share})<extra></extra>",
         ))
     _layout(fig, title, None, None, height=170, legend=False)
     fig.update_layout(barmode="stack", margin=dict(l=10, r=10, t=50, b=10))
@@ -982,9 +1041,9 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
         return empty_chart(title, "Too few messages per period to show a trend.")
     weight = "mentions" if measure == "mentions" else "statements"
     order = shown.groupby("area")[weight].sum().sort_values(ascending=False).index[:max_areas]
-    value = {"unmet_rate": "%{y:.0f}% unmet (%{customdata[3]} of %{customdata[2]} statements)",
-             "mean_sentiment": "mean sentiment %{y:+.2f} (%{customdata[4]} messages)",
-             "mentions": "%{y:,} messages"}[measure]
+    value = {"unmet_rate": "%{y:.0f}% unmet (%{customdata[3]} of %{hovertext})",
+             "mean_sentiment": "mean sentiment %{y:+.2f} (%{hovertext})",
+             "mentions": "%{hovertext}"}[measure]
     data = []
     for area in order:
         rows = trend[trend["area"] == area].sort_values("period")
@@ -996,10 +1055,12 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
             "marker": {"size": 7},
             "customdata": np.column_stack([np.full(len(rows), area), _iso(rows["period"]), rows["statements"],
                                            rows["unmet"], rows["mentions"]]),
+            "hovertext": _counted(rows["statements"], "statement") if measure == "unmet_rate" else _counted(
+                rows["mentions"]),
             "hovertemplate": f"<b>{html.escape(name)}</b><br>%{{x}}<br>{value}<extra></extra>",
         })
     layout = _merged(_house_style(title, None, _GAP_MEASURES[measure]),
-                     {"xaxis": {"tickformat": _DATE_FORMAT[granularity], "hoverformat": _HOVER_DATE[granularity]}})
+                     {"xaxis": _date_ticks((x for trace in data for x in trace["x"]), granularity)[0]})
     if measure == "unmet_rate":
         note = f"{word.capitalize()}s with too few messages about an area are skipped."
         layout = _merged(layout, {"yaxis": {"range": [0, 105], "ticksuffix": "%"}, "margin": {"t": 80},
@@ -1041,11 +1102,15 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
             "textposition": "inside", "insidetextanchor": "middle", "textangle": 0,
             "customdata": np.column_stack([areas, np.full(len(areas), source), unmet,
                                            [html.escape(names.get(a, a)) for a in areas]]),
-            "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{x}} statements "
+            "hovertext": _counted(counts, "statement"),
+            "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{hovertext}} "
                              f"(%{{customdata[2]}} unmet)<extra></extra>",
         })
     layout = _merged(_house_style(title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas))),
-                     {"barmode": "stack", "bargap": 0.3, "legend": {"traceorder": "normal", "y": -0.22},
+                     # The legend at the foot of the whole figure: placed below the plot (a share of its height),
+                     # it ran into the axis title on a short chart, which then read as the legend's title.
+                     {"barmode": "stack", "bargap": 0.3,
+                      "legend": {"traceorder": "normal", "yref": "container", "y": 0, "yanchor": "bottom"},
                       "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "rangemode": "tozero",
                                 **count_axis(float(totals.max()))}})
     return _figure(data, layout)

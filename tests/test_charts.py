@@ -50,6 +50,38 @@ def test_each_topic_keeps_one_colour_and_no_topic_is_grey():
     assert charts.topic_colour(len(charts.PALETTE)) == charts.PALETTE[0]
 
 
+def test_topics_drawn_together_never_share_a_colour_even_past_the_palette():
+    """Topic 31 has topic 1's colour (30 colours): with a filter both can be among the topics drawn together."""
+    size = len(charts.PALETTE)
+    assert charts.topic_colour(1) == charts.topic_colour(1 + size)
+    pair = charts.topic_colours([1 + size, 1])
+    assert pair[1] == charts.topic_colour(1) and pair[1 + size] != pair[1]  # the smaller id keeps its own colour
+    assert charts.topic_colours([1 + size]) == {1 + size: charts.topic_colour(1 + size)}  # alone: its own colour
+    rng = np.random.default_rng(3)
+    for n in (2, 5, 12, size):
+        topics = rng.choice(np.arange(200), n, replace=False).tolist()
+        colours = charts.topic_colours(topics + [m.NO_TOPIC])
+        assert len({colours[t] for t in topics}) == n and set(colours.values()) <= {*charts.PALETTE, charts.NO_TOPIC_COLOUR}
+        assert colours[m.NO_TOPIC] == charts.NO_TOPIC_COLOUR
+        assert charts.topic_colours(topics[::-1]) == {t: colours[t] for t in topics}  # the set decides, not the order
+        # A topic whose own colour no smaller topic of the figure has keeps it, as on every other page.
+        for t in topics:
+            if not any(u < t and charts.topic_colour(u) == charts.topic_colour(t) for u in topics):
+                assert colours[t] == charts.topic_colour(t)
+
+    # On the charts: lines, bars and map points of topics 1 and 31.
+    labels = {1: "mortgage · home · foreclosure", 1 + size: "pst · appraisal · chain", 2: "loan · payment"}
+    periods = pd.to_datetime(["2025-09-01", "2025-10-01", "2025-11-01"])
+    volume = pd.DataFrame([{"period": p, "topic": t, "count": 5 + t % 7, "share": 0.1} for t in labels for p in periods])
+    lines = charts.topic_volume_chart(volume, labels, "month")
+    assert len({t.line.color for t in lines.data}) == 3
+    table = pd.DataFrame({"topic": list(labels), "label": list(labels.values()), "messages": [30, 20, 10],
+                          "share": [0.5, 0.3, 0.2]})
+    assert len(set(charts.top_topics_chart(table).data[0].marker.color)) == 3
+    points = pd.DataFrame({"x": np.arange(9.0), "y": np.arange(9.0), "topic": list(labels) * 3, "text": ["t"] * 9})
+    assert len({t.marker.color for t in charts.topic_map_chart(points, labels).data}) == 3
+
+
 def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_count(12345.0) == "12,345" and charts.format_count(None) == "–"
     assert charts.format_share(0.123, 1) == "12.3%" and charts.format_share(float("nan")) == "–"
@@ -330,6 +362,34 @@ def test_gap_trend_chart_draws_unmet_rate_per_area_by_month(tagged):
     assert charts.gap_trend_chart(trend.iloc[0:0], AREA_NAMES).layout.annotations[0].text.startswith("Too few")
 
 
+def test_gap_trend_over_a_few_months_ticks_each_month_once(tagged):
+    """Left alone, Plotly ticked a three-month span every half month: "Sep 2025 Sep 2025 Oct 2025 Oct 2025"."""
+    trend = ex.gap_trend(tagged, "M", list(AREA_NAMES))
+    months = sorted(trend["period"].unique())[:3]
+    for measure in ("unmet_rate", "mean_sentiment", "mentions"):
+        fig = charts.gap_trend_chart(trend[trend["period"].isin(months)], AREA_NAMES, measure)
+        axis = fig.layout.xaxis
+        assert axis.tickmode == "array" and len(axis.tickvals) == len(months)
+        ticks = [pd.Timestamp(v).strftime(axis.tickformat) for v in axis.tickvals]
+        assert ticks == [pd.Timestamp(p).strftime("%b %Y") for p in months] and len(set(ticks)) == len(months)
+        assert pd.Timestamp(axis.range[0]) < pd.Timestamp(months[0]) < pd.Timestamp(months[-1]) < pd.Timestamp(axis.range[1])
+    # The same ticks as every other time chart draws (one helper for all).
+    volume = pd.DataFrame({"period": pd.to_datetime(months), "topic": 0, "count": 3, "share": 0.5})
+    assert list(charts.topic_volume_chart(volume, LABELS, "month").layout.xaxis.tickvals) == list(axis.tickvals)
+
+
+def test_hovers_write_one_message_not_one_messages(messages):
+    periods = pd.to_datetime(["2026-01-01", "2026-02-01"])
+    volume = pd.DataFrame({"period": periods, "topic": 0, "count": [1, 2], "share": [0.5, 0.5]})
+    fig = charts.topic_volume_chart(volume, LABELS, "month")
+    assert list(fig.data[0].hovertext) == ["1 message", "2 messages"] and "%{hovertext}" in fig.data[0].hovertemplate
+    assert "messages" not in fig.data[0].hovertemplate
+    split = charts.sentiment_split_chart({"negative": 1, "neutral": 0, "positive": 3})
+    assert "Negative: 1 message (" in split.data[0].hovertemplate
+    table = pd.DataFrame({"topic": [0], "label": ["refund"], "messages": [1], "share": [1.0]})
+    assert list(charts.top_topics_chart(table).data[0].hovertext) == ["1 message"]
+
+
 def test_expectation_sources_chart_stacks_sources_per_area(tagged):
     sources = ex.source_table(tagged, list(AREA_NAMES))
     fig = charts.expectation_sources_chart(sources, AREA_NAMES)
@@ -340,6 +400,11 @@ def test_expectation_sources_chart_stacks_sources_per_area(tagged):
     by_area = sources[sources["source"] == "company"].set_index("area")["statements"]
     assert list(company.x) == [by_area[c[0]] for c in company.customdata]
     assert fig.layout.xaxis.title.text == "Expectation statements"
+    # The legend sits at the foot of the whole figure, below the axis title (checked in PNGs drawn by kaleido,
+    # 1 to 8 areas, 560 and 900 px wide): placed as a share of the plot's height, on a short chart it ran into the
+    # axis title, which then read as the legend's title.
+    assert (fig.layout.legend.yref, fig.layout.legend.y, fig.layout.legend.yanchor) == ("container", 0, "bottom")
+    assert fig.layout.legend.orientation == "h"
     none = sources.assign(statements=0)
     assert charts.expectation_sources_chart(none, AREA_NAMES).layout.annotations[0].text.startswith("No expectation")
     json.loads(fig.to_json())

@@ -92,6 +92,27 @@ def test_csv_escapes_formulas_after_spaces_and_in_headers_like_snapshots():
     assert lines == ["'=cmd|x,score", "'  -2+3,-1.0", "'\tx,2.0", ",3.0"]
 
 
+def test_dates_without_a_time_of_day_are_shown_without_one():
+    """A file of dates alone reads as midnight: '25 Nov 2025, 00:00' showed a time nobody wrote. Decided for the
+    whole list, so one message at midnight among messages with times keeps its '00:00'."""
+    days = pd.Series(pd.to_datetime(["2025-11-25", "2025-11-26", None], utc=True))
+    timed = pd.Series(pd.to_datetime(["2025-11-25 00:00", "2025-11-26 14:05"], utc=True))
+    assert not components.has_times(days) and components.has_times(timed)
+    assert not components.has_times(pd.Series([pd.NaT, pd.NaT], dtype="datetime64[ns, UTC]"))
+    assert not components.has_times(None) and not components.has_times(pd.Series(["2025-11-25"]))
+    row = pd.Series({"date": days[0], "topic": 0, "sentiment_label": "negative", "sentiment": -0.5})
+    assert components.message_meta(row, {0: "refund"}, [], components.has_times(days)).startswith("25 Nov 2025 · ")
+    assert components.message_meta(row, {0: "refund"}, [], components.has_times(timed)).startswith(
+        components.escape_markdown("25 Nov 2025, 00:00 · "))
+    undated = pd.Series({**row, "date": pd.NaT})
+    assert components.message_meta(undated, {0: "refund"}, [], True).startswith("no date · ")
+    rows = pd.DataFrame({"date": days, "topic": 0, "sentiment_label": "neutral", "sentiment": 0.0, "text": "x",
+                         "message_id": ["a", "b", "c"]})
+    assert components.export_table(rows, {}, [])["date"].tolist() == ["2025-11-25", "2025-11-26", ""]
+    assert components.export_table(rows.assign(date=timed.reindex(range(3))), {}, [])["date"].tolist() == [
+        "2025-11-25 00:00:00", "2025-11-26 14:05:00", ""]
+
+
 def test_drill_downs_merge_and_periods_cover_whole_days():
     a = Drill(topics=(2,), dates=(date(2026, 3, 2), date(2026, 3, 8)))
     b = Drill(topics=(1, 2), dates=(date(2026, 3, 9), date(2026, 3, 15)), metadata=(("rating", ("5 stars",)),))
@@ -132,6 +153,10 @@ def test_every_page_shows_the_real_run(page, run_store, run):
         assert "Emerging issues" in [s.value for s in at.subheader]
     elif page == "trends":
         assert "Messages per topic, by month" in chart_titles(at)  # a year of data: months read best
+        # The toggles at their own widths and the topics on a row of their own: in columns, "Share of messages"
+        # was cut off and only two of five topic chips showed (at 1400 px; checked on a screenshot).
+        assert not any(c.get("segmented_control") or c.get("multiselect") for c in at.columns)
+        assert len(at.multiselect(key="trends_topics").value) == 5
     elif page == "sentiment":
         assert {"Messages by sentiment", "Sentiment and volume, by month", "Sentiment per topic, by month"} <= \
             set(chart_titles(at))
@@ -331,7 +356,7 @@ def test_an_emerging_issue_opens_its_messages_and_back_restores_the_view(run_sto
     buttons = [b for b in at.button if b.key and b.key.startswith("emerging_")]
     assert buttons, "the planted surge in the week of 14 Sep 2026 should show as an emerging issue"
     topic = int(buttons[0].key.removeprefix("emerging_"))
-    count = int(re.search(r"Read the (\d+) messages", buttons[0].label).group(1))
+    count = int(re.search(r"Read the ([\d,]+) messages?", buttons[0].label).group(1).replace(",", ""))
 
     buttons[0].click().run()
     assert [t.value for t in at.title] == ["Messages"]

@@ -35,7 +35,7 @@ size_of = dict(zip(topics["key"], topics["size"], strict=True))
 
 def describe(key: str) -> str:
     """'Late deliveries (312 messages)'."""
-    return f"{label_of[key]} ({format_count(size_of[key])} messages)"
+    return f"{label_of[key]} ({count_of(int(size_of[key]), 'message')})"
 
 
 # The chosen topic outlives the picker, whose key changes with every edit (see curation_ui.edit_key).
@@ -47,7 +47,7 @@ topic = active.set_index("key").loc[key]
 curator = Curator(Path(view.ref.store), view.ref.id)
 user = curation_ui.user_name()
 
-st.markdown(f"**{components.escape_markdown(topic['label'])}** · {format_count(topic['size'])} messages "
+st.markdown(f"**{components.escape_markdown(topic['label'])}** · {count_of(int(topic['size']), 'message')} "
             f"({format_share(topic['share'], 1)}) · keywords: "
             f"{components.escape_markdown(', '.join(map(str, list(topic['keywords'])[:8])))}")
 if topic.get("description"):
@@ -85,7 +85,7 @@ with split:
         names = []
         for i in range(proposal.k):
             with st.container(border=True):
-                st.markdown(f"**Part {i + 1}** · {format_count(len(proposal.message_ids[i]))} messages · "
+                st.markdown(f"**Part {i + 1}** · {count_of(len(proposal.message_ids[i]), 'message')} · "
                             f"{components.escape_markdown(', '.join(proposal.keywords[i][:6]))}")
                 names.append(st.text_input("Name", value=proposal.labels[i], key=f"curate_split_name_{i}",
                                            max_chars=80))

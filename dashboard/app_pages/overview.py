@@ -72,6 +72,6 @@ else:
             text, action = st.columns([5, 1], vertical_alignment="center")
             text.markdown(f"**{components.escape_markdown(issue.label)}**  \n"
                           + components.escape_markdown(issue.reason))
-            action.button(f"Read the {issue.count} messages", key=f"emerging_{issue.topic}",
+            action.button(f"Read the {count_of(int(issue.count), 'message')}", key=f"emerging_{issue.topic}",
                           on_click=filters.drill_down,
                           args=(Drill(topics=(int(issue.topic),), dates=(current.first_day, current.last_day)),))

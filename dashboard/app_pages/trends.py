@@ -13,13 +13,15 @@ if not view.info.has_dates:
     st.info("This run has no dates, so there are no trends to show. The Topics page has the totals.")
     st.stop()
 
-c1, c2, c3 = st.columns([1, 1, 2])
-granularity = components.granularity_picker(c1, view, "trends_granularity")
-measure = c2.segmented_control("Show", list(MEASURES), format_func=MEASURES.get, default="count",
-                               key="trends_measure") or "count"
+# The two toggles side by side at their own widths, the topics on a row of their own: in a quarter-width column
+# "Share of messages" was cut off, and the chips of five topics did not fit (Streamlit then hides the rest).
+controls = st.container(horizontal=True, gap="large")
+granularity = components.granularity_picker(controls, view, "trends_granularity")
+measure = controls.segmented_control("Show", list(MEASURES), format_func=MEASURES.get, default="count",
+                                     key="trends_measure") or "count"
 table = data.topic_table(view.ref, view.filter)
 ranked = table["topic"].tolist()
-picked = c3.multiselect("Topics to draw", ranked, default=ranked[:5], key="trends_topics",
+picked = st.multiselect("Topics to draw", ranked, default=ranked[:5], key="trends_topics",
                         format_func=lambda t: charts.short_label(view.info.labels.get(t, str(t))),
                         help="The five largest topics are drawn first; add or remove any.") or ranked[:5]
 
