@@ -384,7 +384,9 @@ def find_phones(text: str) -> list[Finding]:
         if plain and not (raw.startswith("0") or _PHONE_CONTEXT.search(text[max(0, start - 40):start])):
             continue  # an unbroken digit run is a phone only with a trunk 0, a "+", or words saying so
         groups = re.split(r"[\s.\-()]+", raw.lstrip("+("))
-        if len(groups) > 1 and max(len(g) for g in groups) > 8:
+        # A long group after short ones reads as an account or order number ("12 345678901"), unless a "+" says
+        # the whole is an international number: German subscriber numbers run to 9 digits ("+49 30 123456789").
+        if len(groups) > 1 and max(len(g) for g in groups) > 8 and not raw.startswith("+"):
             continue
         if _phone_valid(raw):
             out.append(Finding(start, start + len(raw), "phone"))

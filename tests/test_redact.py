@@ -40,7 +40,8 @@ def test_email_lookalikes_are_kept():
 
 @pytest.mark.parametrize("number", ["+44 7911 123456", "(773) 294-6610", "212-736-5000", "+1 415-867-5309",
                                     "020 7946 0018", "06 12 34 56 78", "+33 6 12 34 56 78", "0412 555 019",
-                                    "+49 171 2345678", "0044 20 7946 0958", "07700900461"])
+                                    "+49 171 2345678", "0044 20 7946 0958", "07700900461",
+                                    "+49 30 123456789"])  # a Berlin number: 9-digit subscriber part
 def test_phone_numbers_international_and_national_are_redacted(number):
     assert redact(f"Call me on {number} after six.") == "Call me on [phone] after six."
 
