@@ -1504,12 +1504,20 @@ def _reads_as_rating(column: str) -> bool:
     return any(w in column.lower() for w in RATING_WORDS)
 
 
+MIN_RATED_SHARE = 0.5
+"""Importance and performance are measured on a rating only when at least this share of the messages in view
+carry one; else on sentiment, which every message has. A review mixed chat (never rated) with app-store reviews:
+an area's "performance" then stood on 6 of its 30 messages, with nothing on the page to say so."""
+
+
 def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
-    """A metadata column that reads as a rating and varies among ``messages``: importance and performance
-    are then measured on it (else on sentiment). Shared by the dashboard and snapshots."""
+    """A metadata column that reads as a rating, varies among ``messages`` and is given for at least
+    :data:`MIN_RATED_SHARE` of them: importance and performance are then measured on it (else on sentiment).
+    Shared by the dashboard and snapshots."""
     for column in columns:
         if column in messages and _reads_as_rating(column) and messages[column].notna().any():
-            if rating_outcome(messages[column]).nunique() >= 2:
+            ratings = rating_outcome(messages[column])
+            if ratings.notna().mean() >= MIN_RATED_SHARE and ratings.nunique() >= 2:
                 return column
     return None
 
@@ -1660,7 +1668,8 @@ def indexed_rating_column(index: GapIndex, rows: np.ndarray | None, columns: Seq
         if column in index.ratings:
             outcome = _scaled_ratings(_subset_ratings(index, column, rows))
             known = outcome[~np.isnan(outcome)]
-            if len(known) and known.min() < known.max():  # rating_outcome(...).nunique() >= 2
+            # As rating_column: given for enough of these messages, and not all the same
+            if len(known) and len(known) >= MIN_RATED_SHARE * len(outcome) and known.min() < known.max():
                 return column
     return None
 

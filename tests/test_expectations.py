@@ -675,6 +675,21 @@ def test_indexed_ratings_read_a_mixed_column_as_the_frame_functions_do(kind):
     np.testing.assert_allclose(found["importance"].to_numpy(float), want["importance"].to_numpy(float), rtol=1e-9)
 
 
+@pytest.mark.parametrize("rated", [0.3, 0.49, 0.5, 0.9])
+def test_a_rating_given_for_too_few_messages_leaves_performance_on_sentiment(rated):
+    from pipelines.expectations import MIN_RATED_SHARE, gap_index, indexed_rating_column, rating_column
+
+    run = _random_run(1000, 5, "numbers")
+    rating = run["rating"].astype(float).fillna(3.0)  # every message rated, then a share of them not
+    rating[np.arange(len(run)) >= rated * len(run)] = np.nan
+    run["rating"] = rating
+    want = "rating" if rated >= MIN_RATED_SHARE else None
+    assert rating_column(run, ["rating"]) == want
+    assert indexed_rating_column(gap_index(run, None, ["rating"]), None, ["rating"]) == want
+    half = np.arange(len(run)) < len(run) // 2  # a filter keeping only rated messages uses the rating again
+    assert indexed_rating_column(gap_index(run, None, ["rating"]), half, ["rating"]) == "rating"
+
+
 def test_text_ratings_with_missing_values():
     assert rating_outcome(pd.Series(["5 stars", None, "1 star", np.nan], dtype=object)).tolist()[::2] == [1.0, -1.0]
     assert rating_outcome(pd.Series(["5 stars", None, "1 star"], dtype=object)).isna().tolist() == [False, True, False]
