@@ -550,7 +550,7 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
     return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",
                    formats={"This period": value_formats, "Previous period": value_formats, "Change": change_formats},
                    meta=[("Period", period.label), ("From", period.first), ("To", period.last),
-                         ("Compared with", period.previous_label),
+                         ("Compared with", period.previous_label), ("Days counted in", "UTC"),
                          ("Units", "; ".join(f"{unit}: {words}" for unit, words in SUMMARY_UNITS.items()))])
 
 

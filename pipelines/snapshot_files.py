@@ -225,7 +225,8 @@ def report_html(snapshot: Snapshot) -> str:
 {body}
 </main>
 <footer><div class="wrap">Snapshot {_esc(snapshot.name)} of run {_esc(snapshot.run_id)}{' (' + _esc(run) + ')' if run else ''}.
-The numbers are those of the dashboard with the same filters; this file needs no network and no dashboard.
+The numbers are those of the dashboard with the same filters; days, weeks and months are counted in UTC, as
+there. This file needs no network and no dashboard.
 </div></footer>
 </body>
 </html>

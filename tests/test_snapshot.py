@@ -229,6 +229,10 @@ def test_the_summary_has_one_unit_per_row_and_numbers_only(tmp_path):
     share = cells["Share negative"]
     assert (share[1].value, share[1].number_format, share[3].number_format) == (100, '0.0"%"', snapshot.CHANGE_PTS)
     assert cells["Messages"][1].value == 12 and "percent: 0 to 100" in cells["Units"][1].value
+    assert cells["Days counted in"][1].value == "UTC"  # as on the dashboard: a reader in another zone knows
+    from pipelines.snapshot_files import report_html
+
+    assert "days, weeks and months are counted in UTC" in " ".join(report_html(made).split())
 
 
 def test_sections_with_nothing_to_show_say_so_in_one_line_in_the_report_and_the_slides(tmp_path):
