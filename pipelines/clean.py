@@ -214,6 +214,15 @@ def _bad_date_error(table: RawTable, column: str, bad: pd.DataFrame, total: int)
     )
 
 
+def _no_text_note(table: RawTable, column: str, rows: pd.Series, shown: int = 3) -> str:
+    """'3 messages without text skipped (field "body" missing or empty), first at lines 12, 30, 45.'"""
+    places = ", ".join(str(int(r)) for r in rows.head(shown))
+    label = table.row_label + ("s" if min(len(rows), shown) > 1 else "")
+    messages = "message" if len(rows) == 1 else "messages"
+    return (f'{len(rows):,} {messages} without text skipped (field "{column}" missing or empty), '
+            f"first at {label} {places}.")
+
+
 def clean_messages(table: RawTable, columns: ResolvedColumns, settings: Settings) -> tuple[pd.DataFrame, CleanReport]:
     """Clean raw records into messages.
 
@@ -277,6 +286,8 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
     report = CleanReport(rows_read=len(out))
     empty = (out["text"] == "").to_numpy()
     report.skip("empty text", empty.sum())
+    if empty.any():
+        report.notes.append(_no_text_note(table, columns.text, out.loc[empty, "source_row"]))
 
     too_long = out["_truncated"].to_numpy(dtype=bool)
     if too_long.any():

@@ -26,7 +26,6 @@ SUPPORTED_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
-    ".txt": "csv",
     ".json": "json",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -47,10 +46,16 @@ DATE_NAMES = (
     "datereceived", "receivedat", "reviewdate", "postedat", "posted", "createddate", "updatedat",
     "reviewtime", "publishedat", "sentat",
 )
+# Ids of one message come before ids of what holds several (a ticket, a conversation, a case): an export with both
+# a message_id and a conversation_id is keyed by the message. A repeated id counts as a newer version of a message.
 ID_NAMES = (
-    "id", "messageid", "reviewid", "ticketid", "complaintid", "feedbackid", "responseid",
-    "commentid", "snippetid", "sentenceid", "caseid", "uuid",
+    "id", "messageid", "msgid", "reviewid", "commentid", "responseid", "feedbackid", "surveyresponseid",
+    "submissionid", "complaintid", "snippetid", "sentenceid", "entryid", "recordid", "ticketid", "ticketnumber",
+    "caseid", "casenumber", "uuid", "guid",
 )
+"""Column names read as the message id. Not conversation_id, chat_id or thread_id: a chat export has a row per
+message under one conversation id, and a repeated id counts as a newer version of one message, so all but the last
+message of each conversation would be dropped. Such a column is metadata (a filter); --id still maps it."""
 # How a column chosen by its name is described in messages, beside "--id" or "id in mapping.yaml".
 DETECTED = "detected from its name"
 
@@ -119,6 +124,15 @@ class ResolvedColumns:
 def detect_format(path: Path) -> str:
     """The format of ``path`` from its extension, or an InputError listing the supported ones."""
     suffix = path.suffix.lower()
+    if suffix == ".txt":
+        # Plain text has no columns: read as CSV, its first message would silently become the header.
+        raise InputError(
+            f"{path.name}: a .txt file is not read, because plain text has no columns (its first line would be "
+            "taken as the column names and that message lost).",
+            fix='Save the messages as CSV with a header row, e.g. one column named "text" and one message per row, '
+            "in a .csv file. If the file already is a table with a header row (comma- or tab-separated), rename it "
+            "to .csv or .tsv.",
+        )
     if suffix not in SUPPORTED_FORMATS:
         shown = suffix or "no extension"
         raise InputError(

@@ -225,3 +225,14 @@ def test_snapshot_filters_forgive_case_and_quote_values_with_commas():
         parse_filters(["product=Credit card"], run)
     assert info.value.fix == ('Values of Product: "Credit reporting, credit repair services", "Mortgage", '
                               '"Student loan".')
+
+
+def test_a_txt_file_is_refused_with_the_fix_and_no_traceback(tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("The app is great\nBut it crashes on login\n")
+    assert _analyse(tmp_path, str(path), "--quiet") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: notes.txt: a .txt file is not read, because plain text has no columns"), err
+    assert 'How to fix: Save the messages as CSV with a header row, e.g. one column named "text"' in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())

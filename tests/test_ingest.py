@@ -297,3 +297,70 @@ def test_parse_dates_zones_and_epochs():
     assert parsed.iloc[1] == pd.Timestamp("2024-03-10 11:00", tz="UTC")  # Paris is UTC+1 in March
     assert parsed.iloc[2] == pd.Timestamp("2024-03-10 12:00", tz="UTC")
     assert parsed.iloc[3:].isna().all()
+
+
+def test_records_without_text_are_skipped_and_named_by_line(tmp_path):
+    # A JSON Lines export where 3 of 60 records lack the mapped text field: skipped, not failed, and findable.
+    path = tmp_path / "chats.jsonl"
+    records = [{"conversation_id": f"c{i}", "body": f"Message number {i} about delivery"} for i in range(1, 61)]
+    for line in (12, 30, 45):
+        del records[line - 1]["body"]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    table = read_feedback_file(path)
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping(text="body")), Settings())
+    assert len(messages) == 57
+    assert report.skipped == {"empty text": 3}
+    assert ('3 messages without text skipped (field "body" missing or empty), first at lines 12, 30, 45.'
+            in report.notes)
+
+
+def test_records_without_text_name_the_first_three_rows(tmp_path):
+    frame = pd.DataFrame({"text": ["ok one", "", "ok two", " ", "ok three", None, "", "ok four"], "channel": ["app"] * 8})
+    table = read_feedback_file(_write(tmp_path, "n.xlsx", frame))
+    _, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    # Spreadsheet rows count the header as row 1, as the spreadsheet shows them.
+    assert report.notes == ['4 messages without text skipped (field "text" missing or empty), '
+                            "first at rows 3, 5, 7."]
+
+
+@pytest.mark.parametrize("column", ["ticket_id", "review_id", "message_id", "Message ID", "case_id", "case_number"])
+def test_chat_ticket_and_review_id_columns_are_detected(tmp_path, column):
+    table = read_feedback_file(_write(tmp_path, "t.csv", pd.DataFrame({column: ["a", "b"], "text": ["hi", "yo"]})))
+    cols = resolve_columns(table, ColumnMapping())
+    assert cols.id == column and "id" in cols.detected and cols.metadata == ()
+
+
+@pytest.mark.parametrize("column", ["conversation_id", "Conversation ID", "chat_id", "thread_id"])
+def test_a_conversation_id_is_not_taken_as_the_message_id(tmp_path, column):
+    # A chat export: a row per message, several under one conversation. As the id, a repeated value would keep
+    # only each conversation's last message; as metadata every message stays and the column filters.
+    frame = pd.DataFrame({column: ["c1", "c1", "c2"], "text": ["Where is my order?", "Still waiting.", "Thanks!"]})
+    table = read_feedback_file(_write(tmp_path, "t.csv", frame))
+    cols = resolve_columns(table, ColumnMapping())
+    assert cols.id is None and cols.metadata == (column,)
+    messages, _ = clean_messages(table, cols, Settings())
+    assert messages["text"].tolist() == frame["text"].tolist()
+
+
+def test_a_message_id_is_preferred_to_the_conversation_it_belongs_to(tmp_path):
+    frame = pd.DataFrame({"conversation_id": ["c1", "c1"], "message_id": ["m1", "m2"], "text": ["hi", "yo"]})
+    cols = resolve_columns(read_feedback_file(_write(tmp_path, "t.csv", frame)), ColumnMapping())
+    assert cols.id == "message_id" and cols.metadata == ("conversation_id",)
+
+
+def test_a_txt_file_is_refused_instead_of_losing_its_first_line(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("The app is great\nBut it crashes on login\n")
+    assert _error(path) == (
+        "notes.txt: a .txt file is not read, because plain text has no columns (its first line would be taken as "
+        "the column names and that message lost).\n  How to fix: Save the messages as CSV with a header row, e.g. "
+        'one column named "text" and one message per row, in a .csv file. If the file already is a table with a '
+        "header row (comma- or tab-separated), rename it to .csv or .tsv."
+    )
+
+
+def test_one_record_without_text_is_named_in_the_singular(tmp_path):
+    frame = pd.DataFrame({"text": ["ok one", "", "ok two"], "channel": ["app"] * 3})
+    table = read_feedback_file(_write(tmp_path, "n.csv", frame))
+    _, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert report.notes == ['1 message without text skipped (field "text" missing or empty), first at line 3.']
