@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data, filters
+from dashboard import auth, data, filters
 from dashboard.data import RunInfo, RunRef
 from pipelines.charts import count_of, format_date, format_sentiment
 from pipelines.errors import FeedbackLensError
@@ -26,6 +26,7 @@ from pipelines.metrics import (
     MessageFilter,
     day_span,
     default_granularity,
+    metadata_value_text,
     search_terms,
     term_pattern,
 )
@@ -90,7 +91,10 @@ def page_view(required: bool = True) -> View | None:
         ref = data.current_ref()
         info = data.info(ref)
     except FeedbackLensError as err:
-        st.info(f"**No analysed run to show yet.**\n\n{err}", icon=":material/inventory_2:")
+        # The upload form on the Data page is the other way to make a run; only an admin sees it (dashboard.upload).
+        upload = ("Or upload a file under **Analyse a new file** on the **Data** page." if auth.allowed("admin") else
+                  "An admin can also upload a file under **Analyse a new file** on the **Data** page.")
+        st.info(f"**No analysed run to show yet.**\n\n{err}\n\n{upload}", icon=":material/inventory_2:")
         if not required:
             return None
         st.stop()
@@ -230,14 +234,18 @@ def has_times(dates: pd.Series | None) -> bool:
 
 
 def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str], with_time: bool = True) -> str:
-    """'3 Mar 2026, 14:05 · coffee · cup · Negative (−0.62) · rating: 5 stars' as escaped Markdown (the date
-    without its time when ``with_time`` is false: see :func:`has_times`)."""
+    """'3 Mar 2026, 14:05 UTC · coffee · cup · Negative (−0.62) · rating: 4' as escaped Markdown (the date
+    without its time when ``with_time`` is false: see :func:`has_times`; metadata as filters write it, see
+    :func:`pipelines.metrics.metadata_as_text`)."""
     when = row.get("date")
+    if pd.notna(when) and getattr(when, "tzinfo", None) is not None:
+        when = pd.Timestamp(when).tz_convert("UTC")  # the product counts days in UTC: show its time so, and say so
     day = "no date" if pd.isna(when) else format_date(when)
-    parts = [f"{day}, {when:%H:%M}" if with_time and pd.notna(when) else day,
+    parts = [f"{day}, {when:%H:%M} UTC" if with_time and pd.notna(when) else day,
              labels.get(int(row["topic"]), str(row["topic"])),
              f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
-    parts += [f"{c}: {row[c]}" for c in metadata if c in row and pd.notna(row[c]) and str(row[c]).strip()]
+    parts += [f"{c}: {metadata_value_text(row[c])}" for c in metadata
+              if c in row and pd.notna(row[c]) and str(row[c]).strip()]
     if "similarity" in row and pd.notna(row["similarity"]):
         parts.append(f"similarity {row['similarity']:.2f}")
     return " · ".join(escape_markdown(p) for p in parts)

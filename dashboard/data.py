@@ -213,7 +213,9 @@ def _cube(ref: RunRef) -> pd.DataFrame:
     run = _run(ref)
     metadata = list(info(ref).metadata)
     stored = load_run_table(run, "cube")
-    if stored is not None and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
+    written_alike = stored is not None and all(  # values as filters write them now (a run's "4.0" reads "4")
+        set(stored[c].astype(str).unique()) <= {*info(ref).metadata[c], metrics.BLANK} for c in metadata if c in stored)
+    if written_alike and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
         as_stored = pq.read_table(run.path / "messages.parquet", columns=["topic"]).column("topic").to_numpy()
         if np.array_equal(as_stored, run.messages["topic"].to_numpy()):
             return stored

@@ -106,6 +106,9 @@ def _seed_from_url(info: RunInfo) -> None:
                 _notice(f"sentiment={bad} is not one of {', '.join(SENTIMENT_LABELS)}.")
         elif name in columns:
             column = columns[name]
+            # Links made before whole numbers were written without ".0" ("rating=4.0") still mean "4".
+            values = [v[:-2] if v.endswith(".0") and v[:-2].lstrip("-").isdigit() and v not in info.metadata[column]
+                      else v for v in values]
             st.session_state[META + column] = [v for v in info.metadata[column] if v in values]
             for bad in (v for v in values if v not in info.metadata[column]):
                 _notice(f'{name}={bad} is not a value of "{column}" in this run.')

@@ -3,7 +3,7 @@
 A run of a million complaint narratives holds about a gigabyte of text. The dashboard keeps its
 messages in memory without their texts (``load_run(..., texts=False)``) and asks this module for
 the texts of the rows it shows (a page of a list, the points of a map, one topic's messages) and
-for the rows whose text contains a search's words. Rows are positions in ``messages.parquet``,
+for the rows whose text contains a search's words (whole words, as :func:`pipelines.metrics.search_messages`). Rows are positions in ``messages.parquet``,
 which are also the index of the messages as loaded; the file is written in row groups
 (:data:`pipelines.store.MESSAGE_ROW_GROUP`), so a page reads only the groups that hold its rows.
 """
@@ -69,8 +69,8 @@ class MessageTexts:
         return messages.join(self.fetch(messages.index.to_numpy(), columns))
 
     def matching(self, query: str, rows: np.ndarray | None = None) -> np.ndarray:
-        """Rows (sorted) whose text contains every word of ``query``, any case, like
-        :func:`pipelines.metrics.search_messages`; only among ``rows`` when given. All rows for an empty query."""
+        """Rows (sorted) whose text contains every word (and quoted phrase) of ``query`` as whole words, any case,
+        like :func:`pipelines.metrics.search_messages`; only among ``rows`` when given. All rows for an empty query."""
         terms = search_terms(query)
         if not terms:
             return np.arange(self.count()) if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
@@ -79,7 +79,7 @@ class MessageTexts:
         where = " AND ".join(f"regexp_matches(text, $t{i}, 'i')" for i in range(len(terms)))
         found = self._cursor().execute(
             f"SELECT file_row_number AS row FROM {self._source} WHERE {where} ORDER BY row",
-            {f"t{i}": term_pattern(t) for i, t in enumerate(terms)}).fetchnumpy()["row"].astype(np.int64)
+            {f"t{i}": term_pattern(t, re2=True) for i, t in enumerate(terms)}).fetchnumpy()["row"].astype(np.int64)
         return found if rows is None else found[np.isin(found, rows)]
 
     def column(self, name: str):

@@ -74,9 +74,29 @@ def _utc(day: date | datetime | pd.Timestamp) -> pd.Timestamp:
 
 
 def metadata_as_text(values: pd.Series) -> pd.Series:
-    """Metadata values as the strings filters and breakdowns use; missing values become ``(blank)``."""
-    out = values.astype("string").str.strip()
+    """Metadata values as the strings filters, breakdowns and message cards use; missing values become ``(blank)``.
+
+    Whole numbers read without a decimal part (a rating of 4.0 reads "4", 4.5 stays "4.5"), so that a link's
+    ``?rating=4`` matches what the page shows.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each category read once, not each message
+        names = metadata_as_text(pd.Series(values.cat.categories)).to_numpy(dtype=object)
+        return pd.Series(np.append(names, BLANK)[values.cat.codes.to_numpy()], index=values.index, dtype=object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.astype("float64").to_numpy()
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 1e15)
+        out = values.astype("string")
+        if whole.any():
+            out[whole] = numbers[whole].astype(np.int64).astype(str)
+    else:
+        out = values.astype("string").str.strip()
     return out.mask(out.isna() | (out == ""), BLANK).astype(str)
+
+
+def metadata_value_text(value: object) -> str:
+    """One metadata value as :func:`metadata_as_text` writes it: ``4.0`` reads "4", a missing value ``(blank)``."""
+    return str(metadata_as_text(pd.Series([value])).iloc[0])
 
 
 def filter_messages(messages: pd.DataFrame, f: MessageFilter) -> pd.DataFrame:
@@ -178,26 +198,53 @@ def _tally(rows: pd.DataFrame, keys: list) -> pd.DataFrame:
     return parts.groupby([rows[k] if isinstance(k, str) else k for k in keys], observed=True).sum()
 
 
+_PHRASE = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]*)["\u201c\u201d]?|(\S+)')
+
+
 def search_terms(query: str) -> list[str]:
-    """The words of a keyword search, without duplicates (case-insensitive)."""
+    """The terms of a keyword search: its words, and phrases in double quotes (``"took weeks" refund``) as one term
+    each, without duplicates (case-insensitive; a phrase's spaces count as one)."""
     seen: dict[str, str] = {}
-    for word in query.split():
-        seen.setdefault(word.casefold(), word)
+    for match in _PHRASE.finditer(query):
+        term = " ".join((match.group(1) if match.group(1) is not None else match.group(2)).split())
+        if term:
+            seen.setdefault(term.casefold(), term)
     return list(seen.values())
 
 
 APOSTROPHES = "'\u2018\u2019"
 """Straight and curly apostrophes: a search for "don't" finds "don’t" (what phones type) and the other way round."""
 
+_WORD = re.compile(r"\w")
+# What Python's ``re`` calls a word character (letters, digits, underscore, in any script) written for RE2 (DuckDB),
+# whose \w and \b know ASCII only: "café" would otherwise end in a word boundary after "caf".
+_RE2_WORD = r"\pL\pN_"
+# Python's Unicode whitespace written for RE2, whose \s is ASCII only.
+_RE2_SPACE = r"\s\pZ\x{0b}\x{1c}-\x{1f}\x{85}"
 
-def term_pattern(term: str) -> str:
-    """A regular expression (Python's ``re`` and RE2 alike) matching ``term`` literally, any apostrophe for any."""
-    pieces = re.split(f"[{APOSTROPHES}]", term)
-    return f"[{APOSTROPHES}]".join(re.escape(p) for p in pieces)
+
+def term_pattern(term: str, re2: bool = False) -> str:
+    """A regular expression matching ``term`` as whole words, literally (any apostrophe for any, any run of spaces
+    between a phrase's words), for Python's ``re`` or, with ``re2``, for RE2 (DuckDB); used case-insensitively.
+
+    "ok" finds "ok" and "OK!" but not "look" or "okay". A term that starts or ends with a mark ("c++", "$5") needs
+    no word boundary there.
+    """
+    space = f"[{_RE2_SPACE}]+" if re2 else r"\s+"
+    words = [f"[{APOSTROPHES}]".join(re.escape(p) for p in re.split(f"[{APOSTROPHES}]", w)) for w in term.split()]
+    body = space.join(words)
+    if re2:  # no look-arounds in RE2: the character around the term is matched (a match is only tested, not shown)
+        head, tail = f"(?:^|[^{_RE2_WORD}])", f"(?:[^{_RE2_WORD}]|$)"
+    else:
+        head, tail = r"(?<!\w)", r"(?!\w)"
+    term = " ".join(term.split())
+    return ((head if term and _WORD.match(term[0]) else "") + f"(?:{body})"
+            + (tail if term and _WORD.match(term[-1]) else ""))
 
 
 def search_messages(messages: pd.DataFrame, query: str) -> pd.DataFrame:
-    """Messages whose text contains every word of ``query`` (literal, case-insensitive, any apostrophe)."""
+    """Messages whose text contains every term of ``query`` (:func:`search_terms`) as whole words (literal,
+    case-insensitive, any apostrophe)."""
     terms = search_terms(query)
     if not terms:
         return messages

@@ -42,8 +42,8 @@ def open_app(page: str = "overview", **params: str | list[str]) -> AppTest:
 
 def shown_messages(at: AppTest) -> int:
     """The N of "**N messages** · showing …" on the Messages page."""
-    match = next(re.match(r"\*\*([\d,]+) messages\*\*", md.value) for md in at.markdown
-                 if re.match(r"\*\*[\d,]+ messages\*\*", md.value))
+    match = next(re.match(r"\*\*([\d,]+) messages?\*\*", md.value) for md in at.markdown
+                 if re.match(r"\*\*[\d,]+ messages?\*\*", md.value))
     return int(match.group(1).replace(",", ""))
 
 
@@ -68,13 +68,37 @@ def run(run_store):
 
 # ------------------------------------------------------------------------------------- pieces, no run needed
 
+def test_message_times_say_they_are_utc_and_whole_ratings_show_no_decimals():
+    """A message sent 23:30+02:00 is counted on the UTC day of 21:30 UTC: the card says so ("21:30 UTC", not a bare
+    "21:30" read as local time). A rating read as 4.0 shows as "rating: 4", as the filters write it; 4.5 stays."""
+    sent = pd.Timestamp("2026-10-14 23:30", tz="+02:00")
+    row = pd.Series({"date": sent.tz_convert("UTC"), "topic": 0, "sentiment_label": "negative", "sentiment": -0.5,
+                     "rating": 4.0, "stars": 4.5, "channel": " app "})
+    meta = components.message_meta(row, {0: "refund"}, ["rating", "stars", "channel"], True)
+    assert meta.startswith(components.escape_markdown("14 Oct 2026, 21:30 UTC · refund · "))
+    assert meta.endswith(components.escape_markdown(" · rating: 4 · stars: 4.5 · channel: app"))
+    # An aware time in another zone is shown in UTC too.
+    aware = row.copy()
+    aware["date"] = sent
+    assert components.message_meta(aware, {0: "refund"}, [], True).startswith(
+        components.escape_markdown("14 Oct 2026, 21:30 UTC · "))
+    # The value shown is the value a filter (sidebar or ?rating=4) selects.
+    rows = pd.DataFrame({"rating": [4.0, 4.5, None, 4.0]})
+    assert metrics.metadata_options(rows, ["rating"])["rating"] == ["4", "4.5", metrics.BLANK]
+    shown = metrics.metadata_value_text(rows["rating"][0])
+    assert metrics.filter_mask(rows, metrics.MessageFilter(metadata=(("rating", (shown,)),))).tolist() == [
+        True, False, False, True]
+
+
 
 def test_message_text_is_escaped_so_markdown_shows_it_literally():
     text = "[click](http://x.example) ![i](y.png) <b>hi</b> $x$ :red[a] **b** # h\n  next line"
     out = components.escape_markdown(text)
     assert re.search(r"(?<!\\)[\[\]()!<>$*#:]", out) is None
     assert "://" not in out and out.endswith("  \nnext line")
-    assert components.highlight("A refund, REFUNDED", ["refund"]) == "A **refund**\\, **REFUND**ED"
+    # Whole words, as the search finds them: "refund" is not bold inside "REFUNDED".
+    assert components.highlight("A refund, REFUND", ["refund"]) == "A **refund**\\, **REFUND**"
+    assert components.highlight("A refund, REFUNDED", ["refund"]) == "A **refund**\\, REFUNDED"
     assert components.highlight("I don\u2019t know", ["don't"]) == "I **don\u2019t** know"
     assert components.escape_markdown("mail bob@example.com or www.example.com") == \
         f"mail bob\\@{components.WORD_JOINER}example\\.com or www{components.WORD_JOINER}\\.example\\.com"
@@ -103,7 +127,7 @@ def test_dates_without_a_time_of_day_are_shown_without_one():
     row = pd.Series({"date": days[0], "topic": 0, "sentiment_label": "negative", "sentiment": -0.5})
     assert components.message_meta(row, {0: "refund"}, [], components.has_times(days)).startswith("25 Nov 2025 · ")
     assert components.message_meta(row, {0: "refund"}, [], components.has_times(timed)).startswith(
-        components.escape_markdown("25 Nov 2025, 00:00 · "))
+        components.escape_markdown("25 Nov 2025, 00:00 UTC · "))
     undated = pd.Series({**row, "date": pd.NaT})
     assert components.message_meta(undated, {0: "refund"}, [], True).startswith("no date · ")
     rows = pd.DataFrame({"date": days, "topic": 0, "sentiment_label": "neutral", "sentiment": 0.0, "text": "x",
@@ -133,7 +157,18 @@ def test_an_empty_store_says_how_to_create_a_run(page, monkeypatch, tmp_path):
     monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
     at = open_app(page)
     assert any("No analysed run to show yet" in i.value and "feedback-lens analyse FILE" in i.value
+               and "Or upload a file under **Analyse a new file** on the **Data** page." in i.value
                for i in at.info)
+
+
+def test_an_empty_store_tells_a_non_admin_that_an_admin_can_upload(monkeypatch, tmp_path):
+    # Only an admin sees the upload form (dashboard.upload.section): others are not pointed at a form they lack.
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
+    monkeypatch.setattr("dashboard.auth.allowed", lambda action: action != "admin")
+    at = open_app("overview")
+    shown = [i.value for i in at.info if "No analysed run to show yet" in i.value]
+    assert shown and all("An admin can also upload a file under **Analyse a new file** on the **Data** page." in v
+                         and "Or upload" not in v for v in shown)
 
 
 # ------------------------------------------------------------------------------------------ every page
@@ -434,6 +469,19 @@ def test_the_map_and_filters_read_the_messages_they_stand_for(monkeypatch, real_
         assert set(points.index) <= set(expected.index)
         assert points["hover"].tolist() == [charts.hover_safe(t) for t in full.loc[points.index, "text"]]
         assert (data._mask(ref, f) == metrics.filter_mask(full, f)).all()
+
+
+def test_one_found_message_reads_1_message_and_the_page_says_times_are_utc(run_store, run):
+    """ "1 messages · showing 1–1" read wrong; the page also says its days and times are UTC."""
+    words = run.messages["text"].str.lower().str.findall(r"\b[a-z]{6,}\b").explode().dropna()
+    counts = words.groupby(words.index).first().value_counts()  # per message once: a word in one message only
+    once = next(w for w in words.value_counts()[lambda c: c == 1].index if counts.get(w) == 1)
+    assert len(metrics.search_messages(run.messages, once)) == 1
+    at = open_app("messages")
+    at.text_input(key="messages_query").input(once).run()
+    assert shown_messages(at) == 1
+    assert any(md.value == "**1 message** · showing 1" for md in at.markdown), [md.value for md in at.markdown]
+    assert "Dates and times are in UTC" in captions(at)
 
 
 def test_message_lists_are_the_filtered_searched_messages_in_order(run_store, run):

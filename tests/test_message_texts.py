@@ -67,3 +67,22 @@ def test_search_on_disk_takes_any_apostrophe_for_any(tmp_path):
     for query in ("won't", "WON\u2019T", "won't CAFÉ", "(won't)", "[x]", "wont", "it"):
         assert texts.matching(query).tolist() == search_messages(messages, query).index.tolist(), query
     assert texts.matching("won't").tolist() == [0, 1, 3]
+
+
+def test_search_on_disk_matches_whole_words_as_the_in_memory_search_does(tmp_path):
+    """DuckDB's regular expressions (RE2) know ASCII word characters only: "caf" must not match "café" there either."""
+    said = ["Look at this", "It was OK!", "okay then", "ok", "Took weeks to arrive", "took \u00a0two\nweeks",
+            "café closed", "cafés", "naïve ok", "I love c++ and $5 deals", "a.b matters", "axb matters", "日本 ok",
+            "x_ok", "ok2", "(ok)"]
+    messages = pd.DataFrame({"message_id": [f"m{i}" for i in range(len(said))], "text": said, "topic": 0})
+    empty = pd.DataFrame({"topic": [0]})
+    run_path = publish_run(tmp_path, "20260101-000000-abcd", {"messages": messages, "topics": empty, "keywords": empty},
+                           {"messages": len(said)})
+    texts = MessageTexts(run_path / "messages.parquet")
+    for query in ("ok", "OK", "caf", "café", "CAFÉS", "naïve", "na", "\"took weeks\"", "\"took two weeks\"", "c++",
+                  "$5", "a.b", "日本", "x_ok", "ok2", "(ok)", "took weeks", "*", "[", "\\"):
+        assert texts.matching(query).tolist() == search_messages(messages, query).index.tolist(), query
+    assert texts.matching("ok").tolist() == [1, 3, 8, 12, 15]
+    assert texts.matching("caf").tolist() == [] and texts.matching("café").tolist() == [6]
+    assert texts.matching("\"took two weeks\"").tolist() == [5]
+    assert texts.matching("a.b").tolist() == [10]

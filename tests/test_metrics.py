@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import numpy as np
@@ -75,6 +76,46 @@ def test_keyword_search_takes_any_apostrophe_for_any():
         assert m.search_messages(phone, query)["text"].tolist() == ["I don\u2019t like it", "I don't mind"]
     assert m.search_messages(phone, "it's")["text"].tolist() == ["It\u2018s fine"]
     assert m.search_messages(phone, "(don't)").empty  # still literal
+
+
+def test_whole_number_metadata_reads_without_decimals_everywhere():
+    """Ratings read as floats showed "rating: 4.0"; filters, breakdowns and cards now all write "4"."""
+    ratings = pd.Series([4.0, 4.5, np.nan, -2.0, 1e20, 0.0])
+    expected = ["4", "4.5", m.BLANK, "-2", "1e+20", "0"]
+    assert m.metadata_as_text(ratings).tolist() == expected
+    assert m.metadata_as_text(ratings.astype("category")).tolist() == expected
+    assert m.metadata_as_text(pd.Series([" 4.0 ", "a", None])).tolist() == ["4.0", "a", m.BLANK]  # text stays
+    assert [m.metadata_value_text(v) for v in (4.0, 4.5, 5)] == ["4", "4.5", "5"]
+    rows = pd.DataFrame({"rating": ratings})
+    for column in (rows, rows.astype({"rating": "category"})):
+        f = m.MessageFilter(metadata=(("rating", ("4", m.BLANK)),))
+        assert m.filter_mask(column, f).tolist() == [True, False, True, False, False, False]
+    cube = m.message_cube(rows.assign(topic=0, sentiment_label="neutral", sentiment=0.0), ["rating"])
+    assert set(cube["rating"]) == set(expected)
+
+
+def test_keyword_search_matches_whole_words_and_quoted_phrases():
+    """A search for "ok" found "look" (48 hits on a real run): words match whole, any case, never inside a word."""
+    said = pd.DataFrame({"text": ["Look at this", "It was OK!", "okay then", "ok", "Took weeks to arrive",
+                                  "took  two weeks", "weeks took", "café closed", "caf\u00e9s", "I love c++ and $5 deals",
+                                  "a.b matters", "axb matters", "Ünïcode ok_ish"]})
+
+    def found(query: str) -> list[str]:
+        return m.search_messages(said, query)["text"].tolist()
+
+    assert found("ok") == ["It was OK!", "ok"]
+    assert found("OK") == found("ok")
+    assert found("caf") == [] and found("CAFÉ") == ["café closed"]
+    assert found('"took weeks"') == ["Took weeks to arrive"]  # a phrase: its words together, in order
+    assert found('"took two weeks"') == ["took  two weeks"]  # any run of spaces between them
+    assert found("took weeks") == ["Took weeks to arrive", "took  two weeks", "weeks took"]  # words: each anywhere
+    assert found("c++") == ["I love c++ and $5 deals"] and found("$5") == found("c++")  # escaped, literal
+    assert found("a.b") == ["a.b matters"]  # "." is not "any character"
+    assert found("ok_ish") == ["Ünïcode ok_ish"] and found("ünÏcode") == ["Ünïcode ok_ish"]
+    assert m.search_terms('"took  Weeks" refund "TOOK weeks" ok') == ["took Weeks", "refund", "ok"]
+    assert m.search_terms('"unclosed phrase') == ["unclosed phrase"] and m.search_terms('""') == []
+    # The highlight uses the same pattern: only the whole word is found in the text.
+    assert [x.group() for x in re.finditer(m.term_pattern("ok"), "ok, look OK okay", re.IGNORECASE)] == ["ok", "OK"]
 
 
 # ------------------------------------------------------------------------------------- periods and windows

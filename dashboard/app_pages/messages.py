@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from dashboard import components, data, filters
-from pipelines.charts import format_count
+from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.search import SemanticSettings
 
@@ -45,8 +45,10 @@ if mode == "meaning":
     c2.caption("Most similar first")
 else:
     query = c1.text_input("Search the messages", key="messages_query",
-                          placeholder="Words that must all appear, e.g. refund late",
-                          help="Finds messages containing every word (any case) within the current filters.")
+                          placeholder='Words that must all appear, e.g. refund late or "took weeks"',
+                          help="Finds messages containing every word, as a whole word (any case; \"ok\" does not "
+                          "find \"look\"), within the current filters. Put words in double quotes to find them "
+                          "together as a phrase.")
     order = c2.selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="messages_order")
 
 if mode == "meaning" and query.strip():
@@ -76,11 +78,13 @@ page = st.session_state.get(pager_key, 1)
 first = (page - 1) * PAGE_SIZE
 
 head, download = st.columns([3, 1], vertical_alignment="bottom")
-what = "messages closest in meaning" if mode == "meaning" and query.strip() else "messages"
+closest = " closest in meaning" if mode == "meaning" and query.strip() else ""
 # A meaning search stops at its limit: say so, or "500" reads as all the matching messages.
 capped = " (the closest; more may match)" if mode == "meaning" and len(found) >= SemanticSettings().limit else ""
-head.markdown(f"**{format_count(len(found))} {what}**{capped} · showing {first + 1:,}–"
-              f"{min(first + PAGE_SIZE, len(found)):,}")
+last = min(first + PAGE_SIZE, len(found))
+shown = f"showing {first + 1:,}" if last == first + 1 else f"showing {first + 1:,}–{last:,}"
+head.markdown(f"**{count_of(len(found), 'message')}{closest}**{capped} · {shown}")
+head.caption("Dates and times are in UTC: a day is a UTC day.")
 download.download_button(
     "Download CSV", lambda: components.csv_bytes(components.export_table(data.with_texts(view.ref, found.all()), view.info.labels,
                                                          metadata)),
