@@ -113,3 +113,28 @@ def test_a_run_stores_its_cube_and_the_dashboard_counts_again_after_topic_edits(
     curated = data.load(ref).messages
     assert (curated["topic"] == 1).sum() == 0 and not curated["topic"].equals(run.messages["topic"])
     pd.testing.assert_frame_equal(data.figure_cube(ref, m.MessageFilter()), m.message_cube(curated, metadata))
+
+
+def test_a_stored_cube_written_with_other_value_texts_is_counted_again(monkeypatch, real_run_store, tmp_path):
+    """A run published before whole numbers were written without ".0" stored "4.0" where filters now say "4":
+    its cube would count nothing for "rating = 4", so the dashboard counts the cube again from the messages."""
+    import shutil
+
+    import streamlit as st
+
+    from dashboard import data
+    from pipelines.store import load_run_table
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store / "runs", store / "runs")
+    shutil.copy(real_run_store / "latest", store / "latest")
+    run = load_run(store, texts=False)
+    stale = load_run_table(run, "cube")
+    old = stale["rating"].astype(str)
+    stale["rating"] = old.where(old != old.iloc[0], old.iloc[0] + ".0")  # one value as an older run wrote it
+    stale.to_parquet(run.path / "cube.parquet")
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    fresh = m.message_cube(run.messages, ["rating"])
+    pd.testing.assert_frame_equal(data.figure_cube(data.current_ref(), m.MessageFilter()), fresh)
