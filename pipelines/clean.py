@@ -20,6 +20,7 @@ import pandas as pd
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.expectations import TAG_COLUMNS
 from pipelines.ingest import RawTable, ResolvedColumns
+from pipelines.metrics import count_of
 from pipelines.settings import Settings
 
 # The columns every cleaned message has, before its metadata.
@@ -331,6 +332,15 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         dup_id = out.duplicated(subset=["message_id"], keep="last")
         report.skip(f'repeated id in column "{columns.id}" (kept the last)', dup_id.sum())
         out = out[~dup_id]
+        # Kept, since different ids are different messages; but said, since an export that copies rows under
+        # new ids (a review saw the same quote twice in a snapshot) would otherwise count them twice unseen.
+        same = out.duplicated(subset=key_cols, keep="first")
+        if same.any():
+            first = int(out.loc[same, "source_row"].iloc[0])
+            report.notes.append(
+                f"{count_of(int(same.sum()), 'message')} repeat{'s' if same.sum() == 1 else ''} another message's "
+                f"text, date and details under a different id (first at {table.row_label} {first}); both are kept "
+                f'and counted. If they are copies, remove them from the file (or map another id column than "{columns.id}").')
     else:
         out["message_id"] = _record_ids(out, key_cols)
 

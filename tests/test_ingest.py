@@ -364,3 +364,15 @@ def test_one_record_without_text_is_named_in_the_singular(tmp_path):
     table = read_feedback_file(_write(tmp_path, "n.csv", frame))
     _, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
     assert report.notes == ['1 message without text skipped (field "text" missing or empty), first at line 3.']
+
+
+def test_the_same_message_under_two_ids_is_kept_and_said(tmp_path):
+    frame = pd.DataFrame({"id": ["app-1", "app-2", "app-2-dup", "app-3"],
+                          "text": ["Love it", "i haven't quite figured this one out yet", "i haven't quite figured "
+                                   "this one out yet", "Crashes daily"], "date": ["2026-09-01"] * 4})
+    table = read_feedback_file(_write(tmp_path, "d.csv", frame))
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["message_id"].tolist() == ["app-1", "app-2", "app-2-dup", "app-3"]  # different ids: both count
+    assert report.notes == ["1 message repeats another message's text, date and details under a different id "
+                            "(first at line 4); both are kept and counted. If they are copies, remove them from the "
+                            'file (or map another id column than "id").']
