@@ -85,6 +85,19 @@ class UploadPreview:
     sample: pd.DataFrame
 
 
+def _redacted(sample: pd.DataFrame) -> pd.DataFrame:
+    """The preview's cells with personal data redacted, as the analysis will store them: the form is on screen
+    (a projector, a shared desk), and nothing else the dashboard shows holds an e-mail address or a phone number."""
+    from pipelines.redact import redact_texts
+
+    out = sample.copy()
+    for column in out.columns:
+        given = out[column].notna().to_numpy()
+        if given.any():
+            out.loc[given, column] = redact_texts(out.loc[given, column].tolist())[0]
+    return out
+
+
 def preview_upload(file_name: str, data: bytes) -> UploadPreview:
     """Read an uploaded file the way the analysis will and guess its columns.
 
@@ -104,7 +117,7 @@ def preview_upload(file_name: str, data: bytes) -> UploadPreview:
     except InputError:  # no column has a usual name: offer the one with the longest texts
         text = longest_text_column(table)
         date = id_ = None
-    sample = table.frame[table.columns].head(5).astype("string")
+    sample = _redacted(table.frame[table.columns].head(5).astype("string"))
     return UploadPreview(name, table.format, len(table.frame), table.columns, text, date, id_, sample)
 
 

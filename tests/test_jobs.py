@@ -31,6 +31,15 @@ def test_the_preview_guesses_the_columns_the_analysis_would_use(sample_frame):
     assert len(preview.sample) == 5
 
 
+def test_the_preview_shows_no_personal_data(sample_frame):
+    frame = sample_frame.head(8).copy()
+    frame.loc[frame.index[0], "text"] = "Support never replied to carla@firma.de, tel. +49 30 123456789. Terrible."
+    preview = jobs.preview_upload("reviews.csv", _csv(frame))
+    assert preview.sample["text"].iloc[0] == "Support never replied to [email], tel. [phone]. Terrible."
+    assert preview.sample["text"].iloc[1] == frame["text"].iloc[1]  # the rest as written
+    assert preview.sample["review_id"].tolist() == frame["review_id"].head(5).astype(str).tolist()
+
+
 def test_the_preview_offers_the_longest_text_column_when_no_name_is_usual(sample_frame):
     frame = sample_frame.head(40).rename(columns={"text": "what_they_said", "review_id": "ref"})
     preview = jobs.preview_upload("export.csv", _csv(frame))
