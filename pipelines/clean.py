@@ -219,8 +219,7 @@ def _no_text_note(table: RawTable, column: str, rows: pd.Series, shown: int = 3)
     """'3 messages without text skipped (field "body" missing or empty), first at lines 12, 30, 45.'"""
     places = ", ".join(str(int(r)) for r in rows.head(shown))
     label = table.row_label + ("s" if min(len(rows), shown) > 1 else "")
-    messages = "message" if len(rows) == 1 else "messages"
-    return (f'{len(rows):,} {messages} without text skipped (field "{column}" missing or empty), '
+    return (f'{count_of(len(rows), "message")} without text skipped (field "{column}" missing or empty), '
             f"first at {label} {places}.")
 
 
@@ -335,10 +334,11 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         # Kept, since different ids are different messages; but said, since an export that copies rows under
         # new ids (a review saw the same quote twice in a snapshot) would otherwise count them twice unseen.
         same = out.duplicated(subset=key_cols, keep="first")
-        if same.any():
+        repeats = int(same.sum())
+        if repeats:
             first = int(out.loc[same, "source_row"].iloc[0])
             report.notes.append(
-                f"{count_of(int(same.sum()), 'message')} repeat{'s' if same.sum() == 1 else ''} another message's "
+                f"{count_of(repeats, 'message')} repeat{'s' if repeats == 1 else ''} another message's "
                 f"text, date and details under a different id (first at {table.row_label} {first}); both are kept "
                 f'and counted. If they are copies, remove them from the file (or map another id column than "{columns.id}").')
     else:

@@ -29,6 +29,15 @@ def load_mapping_file(path: Path) -> dict:
     """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone).
 
     Raises:
+        FeedbackLensError: as :func:`read_mapping_file`.
+    """
+    return read_mapping_file(path)[0]
+
+
+def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
+    """A column-mapping YAML file's keys and values, and where each value is ('map.yaml, line 3'), from one reading.
+
+    Raises:
         FeedbackLensError: the file is missing, not valid YAML (the line is named), has unknown keys, or an
             on_bad_date or timezone that is not one (the line is named).
     """
@@ -62,10 +71,10 @@ def load_mapping_file(path: Path) -> dict:
     if "metadata" in data and not (isinstance(data["metadata"], list) and all(isinstance(m, str) for m in data["metadata"])):
         raise FeedbackLensError(f"{path.name}: 'metadata' must be a list of column names.",
                                 fix="Write it as: metadata: [channel, product, rating]")
-    lines = _value_lines(yaml.compose(raw))
+    lines = {key: f"{path.name}, line {line}" for key, line in _value_lines(yaml.compose(raw)).items()}
 
     def where(key: str) -> str:
-        return f"{path.name}, line {lines[key]}: {key}" if key in lines else f"{path.name}: {key}"
+        return f"{lines[key]}: {key}" if key in lines else f"{path.name}: {key}"
 
     # Checked here, where the line is known: cleaning would read any other on_bad_date as "drop" and lose rows
     # silently, and meet a wrong zone only at the first date without one, as a traceback.
@@ -78,15 +87,7 @@ def load_mapping_file(path: Path) -> dict:
                                 "or on_bad_date: drop (skip those messages), as with --on-bad-date.")
     if data.get("timezone") is not None:
         check_timezone(data["timezone"], where("timezone"))
-    return data
-
-
-def mapping_locations(path: Path) -> dict[str, str]:
-    """'map.yaml, line 3' for each top-level key of a mapping file already read by :func:`load_mapping_file`."""
-    import yaml
-
-    lines = _value_lines(yaml.compose(path.read_text("utf-8")))
-    return {key: f"{path.name}, line {line}" for key, line in lines.items()}
+    return data, lines
 
 
 def _value_lines(document) -> dict[str, int]:
@@ -235,19 +236,17 @@ def _chosen_by(args: argparse.Namespace, role: str) -> str:
 def cmd_analyse(args: argparse.Namespace) -> int:
     from pipelines.analyse import analyse_file
     from pipelines.clean import check_timezone
-    from pipelines.ingest import check_distinct_columns
+    from pipelines.ingest import ROLE_OPTIONS, check_distinct_columns
     from pipelines.progress import TerminalReporter
     from pipelines.store import latest_run_id
 
-    mapping_file = load_mapping_file(args.mapping) if args.mapping else {}
+    mapping_file, where = read_mapping_file(args.mapping) if args.mapping else ({}, {})
     if args.timezone is not None:  # now, not after reading the file and at the first date without a zone
         check_timezone(args.timezone, "--timezone")
     settings = _settings(args, mapping_file)
     meta = args.meta if args.meta else mapping_file.get("metadata")
     # Roles the mapping file named (its options win): a column missing from the data file is then fixed there.
-    where = mapping_locations(args.mapping) if args.mapping else {}
-    from_file = [role for role, option in (("text", "text"), ("date", "date"), ("id", "id"), ("metadata", "meta"))
-                 if not getattr(args, option) and mapping_file.get(role)]
+    from_file = [role for role, option in ROLE_OPTIONS.items() if not getattr(args, option) and mapping_file.get(role)]
     mapping = ColumnMapping(text=args.text or mapping_file.get("text"), date=args.date or mapping_file.get("date"),
                             id=args.id or mapping_file.get("id"), metadata=tuple(meta) if meta else None,
                             named_in=tuple((role, where.get(role, args.mapping.name)) for role in from_file))

@@ -440,7 +440,8 @@ def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-_OPTIONS = {"text": "text", "date": "date", "id": "id", "metadata": "meta"}
+ROLE_OPTIONS = {"text": "text", "date": "date", "id": "id", "metadata": "meta"}
+"""The command-line option (without ``--``) that names each role's column."""
 
 
 def _require(table: RawTable, role: str, name: str, mapping: ColumnMapping) -> str:
@@ -454,7 +455,7 @@ def _require(table: RawTable, role: str, name: str, mapping: ColumnMapping) -> s
     # A name from a mapping file is fixed there: pointing at a command-line option the user never typed misleads.
     where = mapping.where_named(role)
     asked, fix = ((f"{role} in {where}", f"Change {role} in {where} to one of those names.") if where else
-                  (f"--{_OPTIONS[role]}", f"Pass --{_OPTIONS[role]} with one of those names."))
+                  (f"--{ROLE_OPTIONS[role]}", f"Pass --{ROLE_OPTIONS[role]} with one of those names."))
     raise InputError(
         f'{table.path.name}: there is no column "{name}" (asked for by {asked}). '
         f"The columns are: {', '.join(repr(c) for c in table.columns)}.",
