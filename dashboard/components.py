@@ -29,6 +29,7 @@ from pipelines.metrics import (
     metadata_value_text,
     search_terms,
     term_pattern,
+    zone_words,
 )
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
@@ -233,15 +234,17 @@ def has_times(dates: pd.Series | None) -> bool:
     return bool((dated != dated.dt.normalize()).any())
 
 
-def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str], with_time: bool = True) -> str:
+def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str], with_time: bool = True,
+                 zone: str = "UTC") -> str:
     """'3 Mar 2026, 14:05 UTC · coffee · cup · Negative (−0.62) · rating: 4' as escaped Markdown (the date
     without its time when ``with_time`` is false: see :func:`has_times`; metadata as filters write it, see
-    :func:`pipelines.metrics.metadata_as_text`)."""
+    :func:`pipelines.metrics.metadata_as_text`). Dates are clock times of the run's time zone ``zone``
+    (:func:`pipelines.metrics.on_the_clock`), and the time says which clock."""
     when = row.get("date")
     if pd.notna(when) and getattr(when, "tzinfo", None) is not None:
-        when = pd.Timestamp(when).tz_convert("UTC")  # the product counts days in UTC: show its time so, and say so
+        when = pd.Timestamp(when).tz_convert("UTC")  # clock times are carried as UTC; a time of another zone is not one
     day = "no date" if pd.isna(when) else format_date(when)
-    parts = [f"{day}, {when:%H:%M} UTC" if with_time and pd.notna(when) else day,
+    parts = [f"{day}, {when:%H:%M} {zone_words(zone)}" if with_time and pd.notna(when) else day,
              labels.get(int(row["topic"]), str(row["topic"])),
              f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
     parts += [f"{c}: {metadata_value_text(row[c])}" for c in metadata
@@ -251,15 +254,17 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
     return " · ".join(escape_markdown(p) for p in parts)
 
 
-def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], query: str = "") -> None:
-    """Messages as cards: date, topic, sentiment and metadata above the text (matches of ``query`` in bold)."""
+def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], query: str = "",
+                 zone: str = "UTC") -> None:
+    """Messages as cards: date (on the clock of the run's time zone ``zone``), topic, sentiment and metadata
+    above the text (matches of ``query`` in bold)."""
     terms = search_terms(query)
     with_time = has_times(rows.get("date"))
     with st.container(key="message_list"):
         for _, row in rows.iterrows():
             text = str(row["text"])
             with st.container(border=True):
-                st.caption(message_meta(row, labels, metadata, with_time))
+                st.caption(message_meta(row, labels, metadata, with_time, zone))
                 if len(text) <= LONG_MESSAGE:
                     st.markdown(highlight(text, terms))
                     continue
@@ -268,11 +273,11 @@ def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[
                     st.markdown(highlight(text, terms))
 
 
-def export_table(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str]) -> pd.DataFrame:
-    """The messages as people read them: date (with its time unless no message has one), topic, sentiment,
-    metadata, text, id."""
+def export_table(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], zone: str = "UTC") -> pd.DataFrame:
+    """The messages as people read them: date (with its time unless no message has one; on the clock of the run's
+    time zone ``zone``, which the column's name gives unless it is UTC), topic, sentiment, metadata, text, id."""
     out = pd.DataFrame({
-        "date": rows["date"].dt.strftime("%Y-%m-%d %H:%M:%S" if has_times(rows["date"]) else "%Y-%m-%d").fillna("")
+        "date" if zone_words(zone) == "UTC" else f"date ({zone_words(zone)})": rows["date"].dt.strftime("%Y-%m-%d %H:%M:%S" if has_times(rows["date"]) else "%Y-%m-%d").fillna("")
         if "date" in rows else "",
         "topic": [labels.get(int(t), str(t)) for t in rows["topic"]],
         "sentiment": rows["sentiment_label"].astype(str),
@@ -358,7 +363,7 @@ def excerpt(text: str, start: int, end: int, context: int = 280) -> tuple[str, i
 
 
 def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str],
-                   source_names: dict[str, str]) -> None:
+                   source_names: dict[str, str], zone: str = "UTC") -> None:
     """Expectation statements as cards: met or unmet, where the expectation came from, the message with the
     statement highlighted (long messages show the part around it, the whole text one click away)."""
     with_time = has_times(rows.get("date"))
@@ -372,7 +377,7 @@ def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequenc
             with st.container(border=True):
                 st.markdown((":red-badge[:material/close: Unmet]" if unmet else ":green-badge[:material/check: Met]")
                             + f" :gray-badge[{escape_markdown(source)}]")
-                st.caption(message_meta(row, labels, metadata, with_time))
+                st.caption(message_meta(row, labels, metadata, with_time, zone))
                 shown, s, e = excerpt(text, start, end)
                 st.markdown(highlight_span(shown, s, e))
                 if shown != text:

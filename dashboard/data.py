@@ -60,6 +60,8 @@ class RunInfo:
     first_day: date | None
     last_day: date | None
     messages: int
+    time_zone: str = "UTC"
+    """The zone whose days the figures count and whose clock the times are on (:attr:`pipelines.store.Run.time_zone`)."""
 
     @property
     def has_dates(self) -> bool:
@@ -165,6 +167,7 @@ def info(ref: RunRef) -> RunInfo:
         first_day=None if dates.empty else dates.min().date(),
         last_day=None if dates.empty else dates.max().date(),
         messages=len(messages),
+        time_zone=run.time_zone,
     )
 
 

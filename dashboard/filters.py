@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboard.data import RUN_KEY, RunInfo
 from pipelines.charts import format_date, short_label
-from pipelines.metrics import SENTIMENT_LABELS, Granularity, MessageFilter, day_span, period_end
+from pipelines.metrics import SENTIMENT_LABELS, Granularity, MessageFilter, day_span, period_end, zone_words
 
 DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
 META = "filter_meta:"
@@ -187,7 +187,7 @@ def sidebar(info: RunInfo) -> MessageFilter:
         st.header("Filters", divider="gray")
         if info.has_dates:
             st.date_input("Dates", key=DATES, min_value=info.first_day, max_value=info.last_day, format="YYYY-MM-DD",
-                          help="Messages from the first to the last day, both included (UTC).")
+                          help=f"Messages from the first to the last day, both included ({zone_words(info.time_zone)}).")
         else:
             st.caption("This run has no dates, so there is no date filter.")
         options = sorted(info.labels, key=lambda t: (t < 0, -info.topic_sizes.get(t, 0)))

@@ -76,9 +76,10 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         bad_dates = d.radio("Rows whose date cannot be read", [STOP, SKIP], horizontal=True,
                             help="Stopping loses nothing: you see which rows to fix. Skipping analyses the other "
                             "rows and reports how many were left out.")
-        zone = z.selectbox("Time zone of dates written without one", TIME_ZONES, index=TIME_ZONES.index("UTC"),
-                           help="Dates that name their zone (e.g. 2026-03-01T09:00+01:00) keep it; "
-                           "all dates are stored in UTC.")
+        zone = z.selectbox("Your time zone", TIME_ZONES, index=TIME_ZONES.index("UTC"),
+                           help="Dates written without a zone are read in it (those that name one, e.g. "
+                           "2026-03-01T09:00+01:00, keep theirs), and the pages and snapshots count its days and "
+                           "show its clock times.")
         note = st.text_input("Note shown with the run (optional)", max_chars=300,
                              placeholder="e.g. App-store reviews, export of 3 November")
         submitted = st.form_submit_button("Analyse this file", type="primary", icon=":material/play_arrow:")

@@ -29,7 +29,7 @@ from pipelines.executor import (
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
-from pipelines.metrics import message_cube, metadata_options
+from pipelines.metrics import message_cube, metadata_options, on_the_clock
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
 from pipelines.redaction_cache import RedactionCache
@@ -432,7 +432,10 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
                                {"messages": messages, "topics": topics, "keywords": result.keywords,
                                 # What the volume and sentiment figures read: a dashboard opening a large run
                                 # reads it instead of counting every message again (0.5 s at a million).
-                                "cube": message_cube(messages, list(metadata_options(messages, metadata_columns)))},
+                                # It counts the days of the run's time zone, as the pages do (load_curated_run).
+                                "cube": message_cube(messages.assign(date=on_the_clock(messages["date"],
+                                                                                       settings.assume_timezone)),
+                                                     list(metadata_options(messages, metadata_columns)))},
                                manifest,
                                # float16 halves the disk and memory; cosine rankings do not change at that precision
                                arrays={"embeddings": embeddings.astype(np.float16)})

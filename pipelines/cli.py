@@ -117,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--mapping", type=Path, help="YAML file with text/date/id/metadata/note/on_bad_date/timezone")
     a.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
     a.add_argument("--on-bad-date", choices=ON_BAD_DATE, help="unparseable dates: stop (default) or skip those messages")
-    a.add_argument("--timezone", help="zone of dates written without one (default UTC), e.g. Europe/Paris")
+    a.add_argument("--timezone", help="your time zone, e.g. America/Los_Angeles (default UTC): dates written without "
+                   "one are read in it, and the pages and snapshots count its days and show its times")
     a.add_argument("--max-chars", type=int, help="cut messages longer than this (default 10000)")
     a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
     a.add_argument("--encoder", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2)")

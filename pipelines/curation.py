@@ -29,6 +29,7 @@ import pandas as pd
 from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.lineage import keys_of
+from pipelines.metrics import on_the_clock
 from pipelines.sqlite_files import connect_wal
 from pipelines.store import Run, load_run, load_run_array
 from pipelines.topics import OUTLIER
@@ -351,9 +352,12 @@ def _unresolved(state: CurationState, key_to_id: dict[str, int], message_ids: se
 def load_curated_run(store: Path, run_id: str | None = None, texts: bool = True) -> CuratedRun:
     """A run (the latest by default) with the store's curation applied: what every page and snapshot shows.
 
-    ``texts=False`` leaves the messages' texts on disk (see :func:`pipelines.store.load_run`).
+    ``texts=False`` leaves the messages' texts on disk (see :func:`pipelines.store.load_run`). Dates are clock
+    times of the run's time zone (:func:`pipelines.metrics.on_the_clock`), so the figures count its days.
     """
     run = load_run(store, run_id, texts=texts)
+    if "date" in run.messages and run.time_zone != "UTC":
+        run = replace(run, messages=run.messages.assign(date=on_the_clock(run.messages["date"], run.time_zone)))
     log = CurationLog(store)
     events = log.events()
     return apply_curation(run, derive_state(events), events[-1].id if events else 0)

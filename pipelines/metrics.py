@@ -4,8 +4,10 @@ Owns every figure the dashboard shows (and that snapshots will show), computed o
 run's tables (``messages``, ``topics``). Pure functions over DataFrames returning typed results:
 no Streamlit, no file access, no formatting beyond the one-line labels and reasons a result carries.
 
-Dates are UTC. A "period" is a calendar bucket (day, week from Monday, month) used by charts; a
-:class:`Window` is a run of whole days used to compare "the last N days" with the N days before.
+Dates are clock times: what the clocks of the run's time zone showed (UTC unless the run names a zone), carried
+as UTC timestamps (:func:`on_the_clock`), so a day, week or month is a whole calendar unit of that zone. A "period"
+is a calendar bucket (day, week from Monday, month) used by charts; a :class:`Window` is a run of whole days used
+to compare "the last N days" with the N days before.
 
 Example:
     >>> current, previous = comparison_windows(last_day(run.messages), days=30)
@@ -43,8 +45,8 @@ class MessageFilter:
     """What the user narrowed the messages to. Empty fields mean "no restriction".
 
     Attributes:
-        start: first day included (UTC), or ``None``.
-        end: last day included (UTC), or ``None``. With either bound set, undated messages are left out.
+        start: first day included, or ``None``.
+        end: last day included, or ``None``. With either bound set, undated messages are left out.
         topics: topic ids to keep (``-1`` = no clear topic).
         sentiments: sentiment labels to keep ("negative", "neutral", "positive").
         metadata: ``(column, values)`` pairs; a message is kept when its value is one of ``values``.
@@ -60,6 +62,30 @@ class MessageFilter:
     def is_empty(self) -> bool:
         """True when nothing is filtered out."""
         return not (self.start or self.end or self.topics or self.sentiments or any(v for _, v in self.metadata))
+
+
+def on_the_clock(dates: pd.Series, zone: str) -> pd.Series:
+    """Each date (a UTC instant) as the time the clocks of ``zone`` showed then, carried as a UTC timestamp.
+
+    Every figure counts days, weeks and months of UTC timestamps; given clock times, it counts the days of
+    ``zone`` (a ticket sent at 11:40 pm in Los Angeles falls on that day, not the next), and with no
+    daylight-saving gaps, so every day has 24 hours. Runs are stored in true UTC; the pages and snapshots read
+    them through this (:func:`pipelines.curation.load_curated_run`).
+    """
+    if zone in ("UTC", "Etc/UTC") or not isinstance(dates.dtype, pd.DatetimeTZDtype):
+        return dates
+    return dates.dt.tz_convert(zone).dt.tz_localize(None).dt.tz_localize("UTC")
+
+
+def zone_words(zone: str) -> str:
+    """A time zone as a sentence names it: 'UTC', 'Los Angeles time', 'UTC+02:00'."""
+    if zone in ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Z"):
+        return "UTC"
+    if re.fullmatch(r"[+-]\d{2}:?\d{2}", zone):
+        return f"UTC{zone}"
+    if "/" in zone and not zone.startswith("Etc/"):
+        return zone.rsplit("/", 1)[1].replace("_", " ") + " time"
+    return zone
 
 
 def _dates(messages: pd.DataFrame) -> pd.Series:
@@ -153,7 +179,7 @@ COUNT = "n_messages"
 
 
 def message_cube(messages: pd.DataFrame, metadata: Iterable[str] = ()) -> pd.DataFrame:
-    """The messages counted per UTC day, topic, sentiment label and metadata value: what every volume
+    """The messages counted per day, topic, sentiment label and metadata value: what every volume
     and sentiment figure needs, in a table far shorter than the messages of a large run.
 
     Each row stands for :data:`COUNT` messages; its ``sentiment`` is their mean and ``date`` their day
@@ -259,7 +285,7 @@ def search_messages(messages: pd.DataFrame, query: str) -> pd.DataFrame:
 
 
 def period_start(dates: pd.Series, granularity: Granularity) -> pd.Series:
-    """The start of the calendar period (UTC day, week from Monday, month) of each date; NaT stays NaT."""
+    """The start of the calendar period (day, week from Monday, month) of each date; NaT stays NaT."""
     day = dates.dt.floor("D")
     if granularity == "day":
         return day
@@ -334,7 +360,7 @@ def periods_in_words(n: int, days: int, months: bool = False) -> str:
 
 @dataclass(frozen=True)
 class Window:
-    """A run of whole UTC days: ``start`` included, ``end`` excluded."""
+    """A run of whole days: ``start`` included, ``end`` excluded."""
 
     start: pd.Timestamp
     end: pd.Timestamp
@@ -370,7 +396,7 @@ class Window:
 
 
 def last_day(messages: pd.DataFrame) -> date | None:
-    """The (UTC) day of the newest dated message, or ``None`` when no message has a date."""
+    """The day of the newest dated message, or ``None`` when no message has a date."""
     newest = _dates(messages).max()
     return None if pd.isna(newest) else newest.date()
 

@@ -90,7 +90,8 @@ class Settings:
     max_message_chars: int = 10_000
     # What to do with dates that cannot be parsed: "fail" (default, nothing silently lost) or "drop".
     on_bad_date: str = "fail"
-    # Dates without a zone are read in this zone, then stored in UTC.
+    # The users' time zone: dates without one are read in it (and stored in UTC); the pages and snapshots
+    # count its days and show its clock times (pipelines.metrics.on_the_clock).
     assume_timezone: str = "UTC"
     # Fixed seed: the same input gives the same topics.
     seed: int = 42

@@ -48,7 +48,7 @@ from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window, day_span
 from pipelines.settings import SnapshotSettings
-from pipelines.store import Run, exchange_folders, file_sha256, pid_alive, write_atomic
+from pipelines.store import Run, exchange_folders, file_sha256, pid_alive, run_time_zone, write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "snapshot.json"
@@ -392,6 +392,11 @@ class Snapshot:
     sections: list[Section]
 
     @property
+    def time_zone(self) -> str:
+        """The zone whose days the snapshot counts: its run's (:attr:`pipelines.store.Run.time_zone`)."""
+        return run_time_zone(self.run_manifest)
+
+    @property
     def title(self) -> str:
         """'Feedback snapshot: March 2026'."""
         return f"Feedback snapshot: {self.period.label}"
@@ -487,7 +492,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     period_table = period_table.merge(change[["topic", "previous", "change", "change_pct"]], on="topic", how="left")
     nothing = _no_messages(bool(words))
     sections = [
-        _headline(history, period, current, before, metrics.last_day(run.messages)),
+        _headline(history, period, current, before, metrics.last_day(run.messages), run.time_zone),
         _top_topics(period_table, period, settings, nothing),
         _movers(history, run, period, current, before, settings),
         _emerging(history, run, period, current),
@@ -520,7 +525,7 @@ def _no_messages(filtered: bool) -> str:
 
 
 def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window,
-              data_last: date | None) -> Section:
+              data_last: date | None, zone: str) -> Section:
     h = metrics.headline(history, current, before)
     # (label, change, kind for format_change, card format, unit, value format, change format, good direction)
     figures = (("Messages", h.messages, "count", format_count, "count", COUNT, CHANGE_COUNT, 0),
@@ -550,7 +555,7 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
     return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",
                    formats={"This period": value_formats, "Previous period": value_formats, "Change": change_formats},
                    meta=[("Period", period.label), ("From", period.first), ("To", period.last),
-                         ("Compared with", period.previous_label), ("Days counted in", "UTC"),
+                         ("Compared with", period.previous_label), ("Days counted in", metrics.zone_words(zone)),
                          ("Units", "; ".join(f"{unit}: {words}" for unit, words in SUMMARY_UNITS.items()))])
 
 

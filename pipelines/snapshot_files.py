@@ -30,6 +30,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from pipelines import charts
+from pipelines.metrics import zone_words
 from pipelines.snapshot import Section, Snapshot, SnapshotError
 
 REPORT, WORKBOOK, SLIDES = "report.html", "snapshot.xlsx", "slides.pptx"
@@ -225,8 +226,8 @@ def report_html(snapshot: Snapshot) -> str:
 {body}
 </main>
 <footer><div class="wrap">Snapshot {_esc(snapshot.name)} of run {_esc(snapshot.run_id)}{' (' + _esc(run) + ')' if run else ''}.
-The numbers are those of the dashboard with the same filters; days, weeks and months are counted in UTC, as
-there. This file needs no network and no dashboard.
+The numbers are those of the dashboard with the same filters; days, weeks and months are counted in {_esc(zone_words(snapshot.time_zone))},
+as there. This file needs no network and no dashboard.
 </div></footer>
 </body>
 </html>

@@ -71,6 +71,17 @@ class Run:
     topics: pd.DataFrame
     keywords: pd.DataFrame
 
+    @property
+    def time_zone(self) -> str:
+        """The zone whose days, weeks and months the run's figures count, and whose clock its times are shown on
+        (``--timezone``; UTC for runs that name none)."""
+        return run_time_zone(self.manifest)
+
+
+def run_time_zone(manifest: dict) -> str:
+    """The time zone a run's manifest names (``--timezone``), UTC when it names none."""
+    return str((manifest.get("settings") or {}).get("assume_timezone") or "UTC")
+
 
 def runs_dir(store: Path) -> Path:
     """Folder holding the published runs."""

@@ -82,6 +82,11 @@ def test_message_times_say_they_are_utc_and_whole_ratings_show_no_decimals():
     aware["date"] = sent
     assert components.message_meta(aware, {0: "refund"}, [], True).startswith(
         components.escape_markdown("14 Oct 2026, 21:30 UTC · "))
+    # In a run whose time zone is Los Angeles, the card shows that clock's time, and says so.
+    local = row.copy()
+    local["date"] = metrics.on_the_clock(pd.Series([sent]), "America/Los_Angeles")[0]
+    assert components.message_meta(local, {0: "refund"}, [], True, "America/Los_Angeles").startswith(
+        components.escape_markdown("14 Oct 2026, 14:30 Los Angeles time · "))
     # The value shown is the value a filter (sidebar or ?rating=4) selects.
     rows = pd.DataFrame({"rating": [4.0, 4.5, None, 4.0]})
     assert metrics.metadata_options(rows, ["rating"])["rating"] == ["4", "4.5", metrics.BLANK]

@@ -105,4 +105,5 @@ with quotes:
                                 default="unmet" if counts["unmet"] else "all", key="expectations_shown") or "all"
     chosen = found.rows if show == "all" else found.rows[found.unmet == (show == "unmet")]
     st.caption(f"{len(chosen[:10])} of {len(chosen)} statements; the stated expectation is highlighted.")
-    components.statement_list(data.rows_at(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES)
+    components.statement_list(data.rows_at(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES,
+                              view.info.time_zone)

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import components, data, filters
 from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
+from pipelines.metrics import zone_words
 from pipelines.search import SemanticSettings
 
 ORDERS = {"newest": "Newest first", "oldest": "Oldest first", "negative": "Most negative first",
@@ -84,15 +85,16 @@ capped = " (the closest; more may match)" if mode == "meaning" and len(found) >=
 last = min(first + PAGE_SIZE, len(found))
 shown = f"showing {first + 1:,}" if last == first + 1 else f"showing {first + 1:,}–{last:,}"
 head.markdown(f"**{count_of(len(found), 'message')}{closest}**{capped} · {shown}")
-head.caption("Dates and times are in UTC: a day is a UTC day.")
+head.caption("Dates and times are in UTC: a day is a UTC day." if zone_words(view.info.time_zone) == "UTC" else
+             f"Dates and times are in {zone_words(view.info.time_zone)} ({view.info.time_zone}), and so are the days.")
 download.download_button(
     "Download CSV", lambda: components.csv_bytes(components.export_table(data.with_texts(view.ref, found.all()), view.info.labels,
-                                                         metadata)),
+                                                         metadata, view.info.time_zone)),
     file_name=f"messages-{view.ref.id}.csv", mime="text/csv", icon=":material/download:", width="stretch",
     on_click="ignore", help="All messages that match the filters and the search, not just this page.")
 
 # Bold words only for a word search: a meaning match need not share a single word with the query.
 components.message_list(data.with_texts(view.ref, found.page(first, PAGE_SIZE)), view.info.labels, metadata,
-                        query if mode == "words" else "")
+                        query if mode == "words" else "", view.info.time_zone)
 if pages > 1:
     st.pagination(pages, key=pager_key, max_visible_pages=7)

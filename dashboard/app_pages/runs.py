@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import components, data, filters, upload
 from pipelines.charts import format_count, format_date, format_share
+from pipelines.metrics import day_span, zone_words
 
 
 def file_size(n: int) -> str:
@@ -35,10 +36,10 @@ cols[0].metric("Messages analysed", format_count(counts.get("messages")),
 cols[1].metric("Topics", format_count(counts.get("topics")))
 cols[2].metric("Without a clear topic", format_share(counts.get("outlier_share"), 1),
                help=f"{format_share(counts.get('outlier_share_before'), 1)} before outlier reduction.")
-span = m.get("date_range") or {}
-days = (pd.Timestamp(span["max"]) - pd.Timestamp(span["min"])).days + 1 if span.get("min") else None
+first, last = view.info.first_day, view.info.last_day  # days of the run's time zone, as every page counts them
+days = (last - first).days + 1 if first is not None else None
 cols[3].metric("Days covered", format_count(days),
-               help=f"{format_date(span.get('min'))} to {format_date(span.get('max'))}" if days else "No dates.")
+               help=f"{format_date(first)} to {format_date(last)} ({zone_words(view.info.time_zone)})" if days else "No dates.")
 
 
 
@@ -46,7 +47,7 @@ source = m.get("input", {})
 columns = m.get("columns", {})
 facts = {
     "Input file": source.get("name"),
-    "Dates": f"{format_date(span.get('min'))} – {format_date(span.get('max'))}" if days else "none",
+    "Dates": f"{day_span(first, last)} ({zone_words(view.info.time_zone)})" if days else "none",
     "Format, size": f"{str(source.get('format', '')).upper()}, {file_size(source.get('size_bytes') or 0)}",
     "File fingerprint (SHA-256)": str(source.get("sha256", ""))[:16] + "…",
     "Text column": columns.get("text"),
