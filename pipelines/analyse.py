@@ -29,7 +29,7 @@ from pipelines.executor import (
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, keys_of, match_topics
-from pipelines.metrics import message_cube, metadata_options, on_the_clock
+from pipelines.metrics import day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
 from pipelines.redaction_cache import RedactionCache
@@ -71,6 +71,8 @@ class AnalysisSummary:
     newly_embedded: int
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    dates: str = ""
+    """The days the messages span, on the clock of the run's time zone: '1 Sep – 30 Oct 2026 (Los Angeles time)'."""
 
     def format(self) -> str:
         """A one-screen, human summary."""
@@ -85,6 +87,8 @@ class AnalysisSummary:
         ]
         if self.truncated:
             lines.append(f"  Cut to max length {self.truncated:,}")
+        if self.dates:
+            lines.append(f"  Dates             {self.dates}")
         if self.missing_dates:
             lines.append(f"  Without a date    {self.missing_dates:,}")
         lines += [
@@ -123,6 +127,14 @@ class _CountingEncoder:
 
     def encode(self, texts, progress=None) -> np.ndarray:
         return self.inner.encode(texts, progress=self.advance)
+
+
+def _dates_in_words(messages: pd.DataFrame, zone: str) -> str:
+    """The days the dated messages span, as the pages count them (the days of ``zone``); "" when none has a date."""
+    last = last_day(clock := messages.assign(date=on_the_clock(messages["date"], zone)))
+    if last is None:
+        return ""
+    return f"{day_span(clock['date'].min().date(), last)} ({zone_words(zone)})"
 
 
 def _update_note(plan: UpdatePlan) -> str:
@@ -446,5 +458,5 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         rows_read=report.rows_read, messages=len(messages), skipped=report.skipped, truncated=report.truncated,
         missing_dates=report.missing_dates, topics=len(topics), outlier_share=result.outlier_share,
         outlier_share_before=result.outlier_share_before, newly_embedded=newly, timings=timings,
-        notes=input_notes + report.notes + [_update_note(plan)],
+        notes=input_notes + report.notes + [_update_note(plan)], dates=_dates_in_words(messages, settings.assume_timezone),
     )

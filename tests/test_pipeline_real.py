@@ -237,7 +237,8 @@ def test_cli_summary_is_one_screen(real_run_store, small_sample_csv, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert len(out.splitlines()) <= 24
-    for part in ("Messages read", "Skipped", "Topics found", "Outliers", "Time per stage", "Run written to",
+    for part in ("Messages read", "Skipped", "Dates             ", " (UTC)", "Topics found", "Outliers", "Time per stage",
+                 "Run written to",
                  'text="text" date="date" id="review_id" metadata="rating"'):
         assert part in out
     assert "Embedding" in proc.stderr  # a progress bar was drawn

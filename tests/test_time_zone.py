@@ -53,8 +53,9 @@ def test_a_run_in_los_angeles_time_counts_its_days_on_every_page_and_snapshot(sa
     path = tmp_path / "tickets.csv"
     frame.assign(date=days).to_csv(path, index=False)
     store = tmp_path / "store"
-    analyse_file(path, ColumnMapping(metadata=("rating",)),
-                 Settings(store_dir=store, assume_timezone="America/Los_Angeles"), encoder=encoder)
+    summary = analyse_file(path, ColumnMapping(metadata=("rating",)),
+                           Settings(store_dir=store, assume_timezone="America/Los_Angeles"), encoder=encoder)
+    assert "Dates             1–31 Mar 2026 (Los Angeles time)" in summary.format()
 
     stored = load_run(store)
     assert stored.time_zone == "America/Los_Angeles"
