@@ -836,8 +836,7 @@ def _label_spots(x: np.ndarray, y: np.ndarray, widths: np.ndarray, radii: np.nda
 
 def _cut_words(ipa: pd.DataFrame) -> str:
     """What the cross-hairs are: the areas' averages, or neutral performance when the areas average below it."""
-    p_cut = float(ipa["performance_cut"].iloc[0])
-    if p_cut == 0.0 and float(ipa["performance"].astype(float).mean()) < 0.0:
+    if ipa["performance_cut_rule"].iloc[0] == "neutral":
         return "average importance of the areas shown, neutral performance"
     return "average of the areas shown"
 

@@ -1350,14 +1350,18 @@ def ipa_table(gaps: pd.DataFrame, importance_cut: float | None = None, performan
 
     Returns:
         The rows of ``gaps`` that have a performance, with ``quadrant`` added, plus the cuts used
-        in ``importance_cut`` and ``performance_cut`` (the same on every row, for drawing cross-hairs).
+        in ``importance_cut`` and ``performance_cut`` (the same on every row, for drawing cross-hairs), and
+        ``performance_cut_rule``: "average", "neutral" (the average was below it) or "given".
     """
     table = gaps[gaps["performance"].notna()].copy()
     i_cut = float(table["importance"].mean()) if importance_cut is None else float(importance_cut)
-    p_cut = max(float(table["performance"].mean()), 0.0) if performance_cut is None else float(performance_cut)
+    average = float(table["performance"].mean())
+    p_cut = max(average, 0.0) if performance_cut is None else float(performance_cut)
+    rule = "given" if performance_cut is not None else "neutral" if average < 0.0 else "average"
     table["quadrant"] = [quadrant_name(i, p, i_cut, p_cut) for i, p in zip(table["importance"], table["performance"], strict=True)]
     table["importance_cut"] = i_cut
     table["performance_cut"] = p_cut
+    table["performance_cut_rule"] = rule
     return table.reset_index(drop=True)
 
 
