@@ -113,6 +113,11 @@ def check_timezone(zone: object, where: str) -> str:
     Raises:
         FeedbackLensError: not a zone; the fix suggests the closest zone name.
     """
+    if isinstance(zone, str) and zone.strip().upper() in _FIXED_ABBREVIATIONS:
+        meant, offset = _FIXED_ABBREVIATIONS[zone.strip().upper()]
+        raise FeedbackLensError(f'{where} "{zone}" is a fixed offset ({offset}) that never changes for daylight saving, '
+                                "so summer times would be an hour off.",
+                                fix=f"Use {meant} for the local time there, or {offset} if the times really never change.")
     if isinstance(zone, str) and zone.strip():
         try:
             pd.Timestamp("2024-01-01").tz_localize(zone)
@@ -126,8 +131,34 @@ def check_timezone(zone: object, where: str) -> str:
                             "or an offset such as +02:00.")
 
 
+# What people call their zone, by the tz database name that keeps its daylight-saving rules. "PST" is no zone name,
+# and its nearest spelling, MST, is a fixed offset without daylight saving: an hour wrong half the year.
+_SPOKEN_ZONES = {
+    "America/Los_Angeles": ("pst", "pdt", "pt", "pacific", "pacific time", "pacific standard time", "us/pacific"),
+    "America/Denver": ("mdt", "mt", "mountain", "mountain time", "mountain standard time"),
+    "America/Phoenix": ("arizona", "arizona time"),
+    "America/Chicago": ("cst", "cdt", "ct", "central", "central time", "central standard time"),
+    "America/New_York": ("edt", "et", "eastern", "eastern time", "eastern standard time"),
+    "America/Anchorage": ("akst", "akdt", "alaska", "alaska time"),
+    "Pacific/Honolulu": ("hst", "hawaii", "hawaii time"),
+    "Europe/London": ("bst", "uk", "uk time", "british time"),
+    "Europe/Paris": ("cest", "central european time", "central european summer time"),
+    "Europe/Helsinki": ("eest", "eastern european time"),
+    "Asia/Kolkata": ("ist", "india", "indian standard time"),
+    "Australia/Sydney": ("aest", "aedt", "australian eastern time"),
+    "Asia/Tokyo": ("jst", "japan", "japan standard time"),
+}
+# Zone names in the tz database that are fixed offsets, though people write them for zones with daylight saving.
+_FIXED_ABBREVIATIONS = {"EST": ("America/New_York", "-05:00"), "MST": ("America/Denver", "-07:00")}
+_SPOKEN_ZONE = {name: zone for zone, names in _SPOKEN_ZONES.items() for name in names}
+
+
 def _closest_timezone(zone: str) -> str | None:
-    """The zone a typo most likely meant: a wrong case or letter (europe/pariss), a city alone (Paris), "UTC+2"."""
+    """The zone a typo most likely meant: a wrong case or letter (europe/pariss), a city alone (Paris), "UTC+2",
+    or what people call a zone ("PST", "Pacific Time")."""
+    spoken = _SPOKEN_ZONE.get(" ".join(zone.casefold().replace("_", " ").split()))
+    if spoken:
+        return spoken
     offset = _SPOKEN_OFFSET.fullmatch(zone.strip())
     if offset:
         sign, hours, minutes = offset.groups()
@@ -152,7 +183,7 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return values.dt.tz_localize(assume_timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        return _in_zone(values, assume_timezone).dt.tz_convert("UTC")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values.notna() & (values.astype(str).str.strip() != "")
     if not present.any():
@@ -184,11 +215,19 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
         if assume_timezone != "UTC":
             naive = ~as_text.str.contains(_HAS_ZONE) & parsed.notna()
             if naive.any():
-                local = parsed[naive].dt.tz_convert(None).dt.tz_localize(
-                    assume_timezone, ambiguous="NaT", nonexistent="NaT")
-                parsed.loc[naive] = local.dt.tz_convert("UTC")
+                parsed.loc[naive] = _in_zone(parsed[naive].dt.tz_convert(None), assume_timezone).dt.tz_convert("UTC")
         out.loc[rest.index] = _plausible(parsed)
     return out
+
+
+def _in_zone(clock: pd.Series, zone: str) -> pd.Series:
+    """Clock times (no zone) as the instants they were in ``zone``, daylight-saving changes included.
+
+    When clocks go back, 1:30 am happens twice: it is read as the first (the earlier instant). When they go forward,
+    2:30 am never happens: it is read as 3:00 am, the first time after the gap. Both are real times in an export
+    (a ticket opened in that hour), not mistakes to stop the run for.
+    """
+    return clock.dt.tz_localize(zone, ambiguous=np.ones(len(clock), dtype=bool), nonexistent="shift_forward")
 
 
 def _nanoseconds(dates: pd.Series) -> pd.Series:

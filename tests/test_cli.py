@@ -95,6 +95,25 @@ def test_mapping_file_timezone_names_the_file_and_line(tmp_path, capsys):
     assert load_mapping_file(path)["timezone"] == "Europe/Paris"
 
 
+@pytest.mark.parametrize(("zone", "meant"), [("PST", "America/Los_Angeles"), ("Pacific Time", "America/Los_Angeles"),
+                                             ("eastern", "America/New_York"), ("CDT", "America/Chicago")])
+def test_what_people_call_their_zone_is_suggested_as_its_name(tmp_path, capsys, zone, meant):
+    # Not the nearest spelling: "PST" used to suggest MST (no daylight saving), "Pacific Time" Pacific/Niue.
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--timezone", zone, "--quiet") == 1
+    assert capsys.readouterr().err == (f'Error: --timezone "{zone}" is not a time zone.\n'
+                                       f"  How to fix: Did you mean {meant}? {TZ_FIX}\n")
+
+
+def test_a_fixed_offset_written_for_a_zone_with_daylight_saving_is_refused(tmp_path, capsys):
+    # "EST" is a tz database name, but a fixed -05:00: New York's summer tickets would all be an hour off.
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--timezone", "EST", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert err.startswith('Error: --timezone "EST" is a fixed offset (-05:00) that never changes for daylight saving')
+    assert "Use America/New_York for the local time there, or -05:00" in err
+    assert _analyse(tmp_path, str(tmp_path / "nowhere.csv"), "--timezone=-05:00", "--quiet") == 1
+    assert "nowhere.csv: file not found" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("value", "hint"), [("fial", "Did you mean fail? "), ("skip", "")])
 def test_mapping_file_on_bad_date_is_fail_or_drop(tmp_path, value, hint):
     path = tmp_path / "m.yaml"

@@ -299,6 +299,19 @@ def test_parse_dates_zones_and_epochs():
     assert parsed.iloc[3:].isna().all()
 
 
+def test_times_in_the_hours_clocks_change_are_read_not_refused():
+    """A helpdesk in Los Angeles opens tickets at 1:30 am on 1 Nov 2026 (that hour happens twice: read as the first,
+    PDT) and at 2:30 am on 8 Mar 2026 (that hour never happens: read as 3:00 am PDT). Neither stops the run."""
+    values = pd.Series(["11/01/2026 01:30 AM", "03/08/2026 02:30 AM", "11/01/2026 02:00 AM"])
+    assert parse_dates(values, "America/Los_Angeles").tolist() == [
+        pd.Timestamp("2026-11-01 08:30", tz="UTC"), pd.Timestamp("2026-03-08 10:00", tz="UTC"),
+        pd.Timestamp("2026-11-01 10:00", tz="UTC")]
+    # Excel and Parquet give dates already parsed, without a zone: the same rule.
+    cells = pd.Series(pd.to_datetime(["2026-11-01 01:30", "2026-03-08 02:30"]))
+    assert parse_dates(cells, "America/Los_Angeles").tolist() == [
+        pd.Timestamp("2026-11-01 08:30", tz="UTC"), pd.Timestamp("2026-03-08 10:00", tz="UTC")]
+
+
 def test_records_without_text_are_skipped_and_named_by_line(tmp_path):
     # A JSON Lines export where 3 of 60 records lack the mapped text field: skipped, not failed, and findable.
     path = tmp_path / "chats.jsonl"
