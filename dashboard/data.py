@@ -218,7 +218,8 @@ def _cube(ref: RunRef) -> pd.DataFrame:
     stored = load_run_table(run, "cube")
     written_alike = stored is not None and all(  # values as filters write them now (a run's "4.0" reads "4")
         set(stored[c].astype(str).unique()) <= {*info(ref).metadata[c], metrics.BLANK} for c in metadata if c in stored)
-    if written_alike and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
+    same_days = run.manifest.get("cube_time_zone", "UTC") == run.time_zone  # older runs counted UTC days
+    if written_alike and same_days and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
         as_stored = pq.read_table(run.path / "messages.parquet", columns=["topic"]).column("topic").to_numpy()
         if np.array_equal(as_stored, run.messages["topic"].to_numpy()):
             return stored

@@ -434,6 +434,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         "date_range": {"min": dates.min().isoformat() if len(dates) else None,
                        "max": dates.max().isoformat() if len(dates) else None},
         "notes": input_notes + report.notes + [_update_note(plan)],
+        # The zone whose days the stored cube counts: a run made before the cube followed the run's zone counted
+        # UTC days, and the dashboard must count such a cube again rather than show UTC days as local ones.
+        "cube_time_zone": settings.assume_timezone,
         "lineage": match.summary(),
         "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None},
     }

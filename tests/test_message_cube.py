@@ -138,3 +138,33 @@ def test_a_stored_cube_written_with_other_value_texts_is_counted_again(monkeypat
     st.cache_resource.clear()
     fresh = m.message_cube(run.messages, ["rating"])
     pd.testing.assert_frame_equal(data.figure_cube(data.current_ref(), m.MessageFilter()), fresh)
+
+
+def test_a_cube_stored_in_utc_days_is_counted_again_in_the_runs_zone(monkeypatch, real_run_store, tmp_path):
+    """A run analysed in Los Angeles time before the stored cube followed the run's zone holds a cube of UTC days;
+    shown as is, late-evening messages would count on the next day while the cards say Los Angeles. The dashboard
+    counts such a cube again from the messages on the run's clock."""
+    import json
+    import shutil
+
+    import streamlit as st
+
+    from dashboard import data
+    from pipelines.curation import load_curated_run
+    from pipelines.store import load_run_table
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store / "runs", store / "runs")
+    shutil.copy(real_run_store / "latest", store / "latest")
+    run = load_run(store, texts=False)
+    assert run.manifest["cube_time_zone"] == "UTC"
+    manifest = {**run.manifest, "settings": {**run.manifest["settings"], "assume_timezone": "America/Los_Angeles"}}
+    del manifest["cube_time_zone"]  # as runs made before it was recorded
+    (run.path / "run.json").write_text(json.dumps(manifest), "utf-8")
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    clock = load_curated_run(store, texts=False).run.messages
+    shown = data.figure_cube(data.current_ref(), m.MessageFilter())
+    pd.testing.assert_frame_equal(shown, m.message_cube(clock, ["rating"]))
+    assert not shown["date"].equals(load_run_table(run, "cube")["date"])
