@@ -46,7 +46,7 @@ from pipelines.store import (
     publish_run,
     redaction_cache_dir,
 )
-from pipelines.topics import OUTLIER, TopicResult, fit_topics, topic_centroids
+from pipelines.topics import OUTLIER, TopicResult, fit_topics, nearest_centroid, topic_centroids
 
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
              "umap-learn", "hdbscan", "scikit-learn", "pyarrow")
@@ -152,17 +152,20 @@ def _latest(store: Path) -> Run | None:
 
 
 def _extend(previous: Run, previous_vectors: np.ndarray, messages: pd.DataFrame, embeddings: np.ndarray,
-            plan: UpdatePlan, settings: Settings) -> tuple[TopicResult | None, float]:
-    """The previous run's topics with the new messages assigned to them (``None`` when too many fit badly)."""
+            plan: UpdatePlan, settings: Settings) -> tuple[TopicResult | None, PoorFit]:
+    """The previous run's topics with the new messages assigned to them (``None`` when too many fit badly: more than
+    ``extend_max_poor_fit_share``, or than the earlier messages do plus ``extend_poor_fit_margin``)."""
     old_topics = previous.messages["topic"].to_numpy()
     topic_ids = np.array(sorted(int(t) for t in previous.topics["topic"]), dtype=np.int64)
     old_vectors = np.asarray(previous_vectors, dtype=np.float32)
     centroids = topic_centroids(old_topics, old_vectors, topic_ids) if len(topic_ids) else np.empty((0, 1))
     fresh, similarity = assign_to_topics(embeddings[plan.new], centroids, topic_ids, settings.outlier_min_similarity,
                                          settings.max_outlier_share)
-    poor = float(np.mean(similarity < settings.outlier_min_similarity)) if len(plan.new) else 0.0
-    if poor > settings.extend_max_poor_fit_share and settings.refit != "never":
-        return None, poor
+    fit = PoorFit(float(np.mean(similarity < settings.outlier_min_similarity)) if len(plan.new) else 0.0,
+                  _usual_poor_fit(old_vectors, centroids, settings) if len(topic_ids) else 1.0)
+    if fit.new > max(settings.extend_max_poor_fit_share, fit.usual + settings.extend_poor_fit_margin) \
+            and settings.refit != "never":
+        return None, fit
     n = len(messages)
     assignments = np.empty(n, dtype=np.int64)
     assignments[plan.known] = old_topics[plan.previous_rows]
@@ -180,7 +183,26 @@ def _extend(previous: Run, previous_vectors: np.ndarray, messages: pd.DataFrame,
                                      for ids in topics.pop("representative_ids")]
     topics = topics.drop(columns=[c for c in ("key", "key_status", "key_confidence", "mean_sentiment") if c in topics])
     before = float(previous.manifest.get("counts", {}).get("outlier_share_before", 0.0))
-    return TopicResult(assignments, topics, previous.keywords.copy(), coords, before), poor
+    return TopicResult(assignments, topics, previous.keywords.copy(), coords, before), fit
+
+
+@dataclass(frozen=True)
+class PoorFit:
+    """How many messages are far from every topic of the earlier run: the new ones, and usually (its own)."""
+
+    new: float
+    usual: float
+
+    def words(self) -> str:
+        """'48% of the new messages fit no existing topic well (of the earlier ones, 33%)'."""
+        return f"{self.new:.0%} of the new messages fit no existing topic well (of the earlier ones, {self.usual:.0%})"
+
+
+def _usual_poor_fit(vectors: np.ndarray, centroids: np.ndarray, settings: Settings, sample: int = 5_000) -> float:
+    """The share of the earlier run's own messages (a seeded sample of at most ``sample``) far from every topic."""
+    rows = np.random.default_rng(settings.seed).choice(len(vectors), min(sample, len(vectors)), replace=False)
+    _, nearest = nearest_centroid(vectors[np.sort(rows)], centroids)  # as assign_to_topics measures the new ones
+    return float(np.mean(nearest < settings.outlier_min_similarity))
 
 
 def _match_previous(previous: Run | None, ids: np.ndarray, assignments: np.ndarray, embeddings: np.ndarray,
@@ -340,10 +362,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     result = None
     if plan.incremental:
         with reporter.stage("Assigning new messages", None):
-            result, poor = _extend(previous, previous_vectors, messages, embeddings, plan, settings)
+            result, fit = _extend(previous, previous_vectors, messages, embeddings, plan, settings)
         if result is None:
-            plan = UpdatePlan(False, f"{poor:.0%} of the new messages fit no existing topic well: topics are "
-                                     "found afresh")
+            plan = UpdatePlan(False, f"{fit.words()}: topics are found afresh")
             # A fit reads every message's own vector, not the latest run's stored (float16) copies.
             embeddings, _ = embed_with_cache(texts, hashes, encoder, cache, sentences=sentences)
     if result is None:

@@ -148,8 +148,11 @@ class Settings:
     extend_min_kept_share: float = 0.95
     # ... and the new messages are at most this share of the earlier run (more reshapes the topics) ...
     extend_max_new_share: float = 0.5
-    # ... and at most this share of them is far from every topic (cosine below outlier_min_similarity).
+    # ... and at most this share of them is far from every topic (cosine below outlier_min_similarity), or, where the
+    # earlier run's own messages fit that badly already (short texts do: a third of 1,000 one-line tickets), no more
+    # than this many points above their share.
     extend_max_poor_fit_share: float = 0.3
+    extend_poor_fit_margin: float = 0.15
 
     def effective_min_topic_size(self, n_messages: int) -> int:
         """The smallest topic for a run of ``n_messages``."""

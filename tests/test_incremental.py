@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.incremental import assign_to_topics, place_on_map, plan_update
+from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.settings import Settings
 
 
@@ -70,6 +71,39 @@ def test_new_messages_are_placed_among_their_nearest_known_messages():
     placed = place_on_map(new, known, coords, neighbours=1, topics=np.array([5, 6, 8]),
                           known_topics=np.array([5, 5, 6, 6]))
     assert placed.tolist() == [[10, 10], [20, 20], [0, 0]]  # the last one's topic has no known messages: all count
+
+
+def _fitting(n: int, poor: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` unit vectors: the first ``n - poor`` close to topic 0 or 1 (axes 0 and 1), the rest far from both."""
+    vectors = rng.normal(0, 0.05, (n, 8))
+    vectors[np.arange(n - poor), np.arange(n - poor) % 2] += 1.0
+    vectors[n - poor:, 4] += 1.0
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("poor_new", "extends"), [(10, True), (14, False)])
+def test_new_messages_that_fit_as_the_earlier_ones_do_extend_the_run(poor_new, extends):
+    """Short messages fit their topics loosely: 40% of a run's own messages are far from every topic. A new batch
+    where 50% are keeps the topics (10 points worse: the usual spread of new data), one where 70% are is re-fitted;
+    the old rule (at most 30%, whatever the run) re-fitted both."""
+    from pipelines.analyse import _extend
+    from pipelines.store import Run
+
+    rng = np.random.default_rng(3)
+    old = _fitting(60, 24, rng)
+    topics_of_old = np.where(np.arange(60) < 36, np.arange(60) % 2, -1)
+    messages = pd.DataFrame({"message_id": [f"m{i}" for i in range(60)], "topic": topics_of_old,
+                             "x": rng.normal(size=60), "y": rng.normal(size=60)})
+    topics = pd.DataFrame({"topic": [0, 1], "size": [18, 18], "representative_ids": [["m0"], ["m1"]]})
+    previous = Run("r1", Path("."), {"counts": {}}, messages, topics, pd.DataFrame())
+    new = _fitting(20, poor_new, rng)
+    everything = pd.DataFrame({"message_id": [f"m{i}" for i in range(80)]})
+    plan = UpdatePlan(True, "", known=np.arange(60), previous_rows=np.arange(60), new=np.arange(60, 80))
+    result, fit = _extend(previous, old, everything, np.vstack([old, new]), plan, Settings())
+    assert fit.usual == pytest.approx(0.4) and fit.new == pytest.approx(poor_new / 20)
+    assert (result is not None) == extends
+    if not extends:
+        assert fit.words() == "70% of the new messages fit no existing topic well (of the earlier ones, 40%)"
 
 
 @pytest.mark.slow
