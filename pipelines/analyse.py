@@ -28,7 +28,7 @@ from pipelines.executor import (
 )
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
-from pipelines.lineage import TopicMatch, keys_of, match_topics
+from pipelines.lineage import TopicMatch, changes_in_words, keys_of, match_topics
 from pipelines.metrics import day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
@@ -461,6 +461,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         "lineage": match.summary(),
         "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None},
     }
+    if changes_in_words(manifest):  # what a re-fit did to the topics analysts named, said where they will read it
+        manifest["notes"].append(changes_in_words(manifest) + ".")
     with reporter.stage("Publishing run", None):
         timings["publish"] = 0.0
         manifest["timings"] = {**timings}
@@ -482,5 +484,5 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         rows_read=report.rows_read, messages=len(messages), skipped=report.skipped, truncated=report.truncated,
         missing_dates=report.missing_dates, topics=len(topics), outlier_share=result.outlier_share,
         outlier_share_before=result.outlier_share_before, newly_embedded=newly, timings=timings,
-        notes=input_notes + report.notes + [_update_note(plan)], dates=_dates_in_words(messages, settings.assume_timezone),
+        notes=manifest["notes"], dates=_dates_in_words(messages, settings.assume_timezone),
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.metrics import count_of
 from pipelines.topics import OUTLIER, topic_centroids
 
 
@@ -142,3 +143,26 @@ def _overlap(new_ids: np.ndarray, new_assignments: np.ndarray, new_topics: list[
                 out[i, j] = inter / (new_sizes.get(t, 0) + old_sizes.get(o, 0) - inter) if inter else 0.0
                 kept[i, j] = inter / old_sizes.get(o, 0) if old_sizes.get(o, 0) else np.nan
     return out, kept
+
+
+def changes_in_words(manifest: dict) -> str | None:
+    """What a re-fit did to the earlier run's topics, e.g. 'Compared with run 20261206-1200-ab12: 27 topics carried
+    on (with their names and edits), 6 new, 4 gone'; ``None`` for a first run or one that extended the earlier run
+    (its topics are the earlier ones)."""
+    lineage, update = manifest.get("lineage") or {}, manifest.get("update") or {}
+    if not lineage.get("previous_run") or update.get("mode") != "refit":
+        return None
+    return (f"Compared with run {lineage['previous_run']}: {count_of(int(lineage.get('matched', 0)), 'topic')} carried "
+            f"on (with their names and edits), {int(lineage.get('new', 0)):,} new, {len(lineage.get('gone') or []):,} gone")
+
+
+def new_since_last_run(topics: pd.DataFrame, manifest: dict, run_id: str) -> set[int]:
+    """The topics a re-fit found that the earlier run had no partner for (empty for a first or extended run).
+
+    ``topics`` may be curated: a split part is new too, but the analyst's own, not the data's, so only the run's
+    fresh keys count.
+    """
+    if changes_in_words(manifest) is None or "key_status" not in topics or "key" not in topics:
+        return set()
+    fresh = (topics["key_status"] == "new") & topics["key"].astype(str).str.startswith(f"{run_id}.")
+    return {int(t) for t in topics.loc[fresh, "topic"]}

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.analyse import analyse_file
 from pipelines.curation import Curator, load_curated_run, propose_split
-from pipelines.lineage import match_topics
+from pipelines.lineage import match_topics, new_since_last_run
 from pipelines.settings import ColumnMapping, Settings
 from pipelines.store import load_run
 
@@ -25,6 +25,24 @@ def test_matching_inherits_keys_by_overlap_and_flags_new_and_gone():
     assert m.keys == {5: "b", 3: "c", 4: "R2.4"}
     assert m.status == {5: "matched", 3: "matched", 4: "new"} and m.gone == ["a"]
     assert m.summary()["matched"] == 2 and m.confidence[5] == 1.0
+
+
+
+def test_a_refit_says_what_it_did_to_the_topics_and_marks_the_new_ones():
+    """After a re-fit the summary, the Data page and the Topics page say how many topics carried on, came and went,
+    and the Topics page marks the new ones; a split part (the analyst's, key not of this run) is not marked."""
+    from pipelines.lineage import changes_in_words
+
+    manifest = {"update": {"mode": "refit"}, "lineage": {"previous_run": "R1", "matched": 27, "new": 2,
+                                                         "gone": ["a", "b", "c", "d"]}}
+    assert changes_in_words(manifest) == "Compared with run R1: 27 topics carried on (with their names and edits), 2 new, 4 gone"
+    topics = pd.DataFrame({"topic": [0, 1, 2, 3], "key": ["k0", "R2.1", "R2.2", "part-9"],
+                           "key_status": ["matched", "new", "new", "new"]})
+    assert new_since_last_run(topics, manifest, "R2") == {1, 2}
+    # A first run, or one that extended the earlier run, has nothing to say or mark.
+    for other in ({"update": {"mode": "refit"}, "lineage": {"previous_run": None}},
+                  {"update": {"mode": "incremental"}, "lineage": {"previous_run": "R1", "matched": 3}}):
+        assert changes_in_words(other) is None and new_since_last_run(topics, other, "R2") == set()
 
 
 @pytest.mark.slow
@@ -54,6 +72,10 @@ def test_curated_labels_survive_more_data_and_a_refit(real_run_store, small_samp
         curated = load_curated_run(store)
         run = curated.run
         raw = load_run(store)
+        if raw.manifest["update"]["mode"] == "refit":  # the summary and the pages say what the re-fit did
+            lineage = raw.manifest["lineage"]
+            assert f"Compared with run {lineage['previous_run']}: " in " ".join(raw.manifest["notes"])
+            assert len(new_since_last_run(raw.topics, raw.manifest, raw.id)) == lineage["new"]
         matched = [k for k in curated_keys if k in set(raw.topics.loc[raw.topics["key_status"] == "matched", "key"])]
         by_key = run.topics.set_index("key")
         kept = [k for k in matched if by_key.at[k, "label"] == before.topics.set_index("key").at[k, "label"]]

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import components, data, filters
 from dashboard.filters import Drill
 from pipelines.charts import count_of
+from pipelines.lineage import changes_in_words, new_since_last_run
 
 view, rows = components.page_start("Topics")
 
@@ -15,6 +16,12 @@ if view.info.has_dates:
 table = data.topic_table(view.ref, view.filter, compare=compare, trend="week" if compare else None,
                          include_no_topic=True)
 shown = table.assign(share=table["share"] * 100, share_negative=table["share_negative"] * 100)
+changes = changes_in_words(view.info.manifest)
+if changes:  # after a re-fit, say which topics the data brought that the earlier run did not have
+    fresh = new_since_last_run(view.info.topics, view.info.manifest, view.ref.id)
+    shown["label"] = [f"{label} (new)" if int(t) in fresh else label for t, label in zip(shown["topic"], shown["label"],
+                                                                                          strict=True)]
+    st.caption(f"{changes}; new topics are marked (new).")
 if compare:
     shown["change_pct"] = shown["change_pct"] * 100
     st.caption(f"Change: messages in {compare[0].label} against the {count_of(days, 'day')} before ({compare[1].label}).")
@@ -22,7 +29,7 @@ if compare:
 config = {
     "topic": None,
     "label": st.column_config.TextColumn("Topic", width="medium", pinned=True),
-    "keywords": st.column_config.TextColumn("Keywords", width="large"),
+    "keywords": st.column_config.TextColumn("Keywords", width="medium"),
     "messages": st.column_config.NumberColumn("Messages", format="localized"),
     "share": st.column_config.ProgressColumn("Share", format="%.1f%%", min_value=0,
                                              max_value=float(shown["share"].max()) or 100),
