@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipelines.clean import BASE_COLUMNS, clean_messages
 from pipelines.embed import EmbeddingCache, Encoder, cache_name, embed_with_cache, make_encoder, release_freed_memory
-from pipelines.errors import NotEnoughMessagesError, StoreError
+from pipelines.errors import InputError, NotEnoughMessagesError, StoreError
 from pipelines.executor import (
     Executor,
     PartitionedEncoder,
@@ -26,10 +26,10 @@ from pipelines.executor import (
     redact_partitioned,
     score_partitioned,
 )
-from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
+from pipelines.incremental import UpdatePlan, add_to_earlier, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.lineage import TopicMatch, changes_in_words, keys_of, match_topics
-from pipelines.metrics import day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
+from pipelines.metrics import count_of, day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
 from pipelines.redaction_cache import RedactionCache
@@ -46,7 +46,7 @@ from pipelines.store import (
     publish_run,
     redaction_cache_dir,
 )
-from pipelines.topics import OUTLIER, TopicResult, fit_topics, nearest_centroid, topic_centroids
+from pipelines.topics import OUTLIER, TopicResult, fit_topics, topic_centroids
 
 VERSIONED = ("feedback-lens", "pandas", "numpy", "torch", "sentence-transformers", "transformers", "bertopic",
              "umap-learn", "hdbscan", "scikit-learn", "pyarrow")
@@ -162,7 +162,7 @@ def _extend(previous: Run, previous_vectors: np.ndarray, messages: pd.DataFrame,
     fresh, similarity = assign_to_topics(embeddings[plan.new], centroids, topic_ids, settings.outlier_min_similarity,
                                          settings.max_outlier_share)
     fit = PoorFit(float(np.mean(similarity < settings.outlier_min_similarity)) if len(plan.new) else 0.0,
-                  _usual_poor_fit(old_vectors, centroids, settings) if len(topic_ids) else 1.0)
+                  _usual_poor_fit(old_vectors, old_topics, topic_ids, centroids, settings) if len(topic_ids) else 1.0)
     if fit.new > max(settings.extend_max_poor_fit_share, fit.usual + settings.extend_poor_fit_margin) \
             and settings.refit != "never":
         return None, fit
@@ -198,11 +198,27 @@ class PoorFit:
         return f"{self.new:.0%} of the new messages fit no existing topic well (of the earlier ones, {self.usual:.0%})"
 
 
-def _usual_poor_fit(vectors: np.ndarray, centroids: np.ndarray, settings: Settings, sample: int = 5_000) -> float:
-    """The share of the earlier run's own messages (a seeded sample of at most ``sample``) far from every topic."""
-    rows = np.random.default_rng(settings.seed).choice(len(vectors), min(sample, len(vectors)), replace=False)
-    _, nearest = nearest_centroid(vectors[np.sort(rows)], centroids)  # as assign_to_topics measures the new ones
-    return float(np.mean(nearest < settings.outlier_min_similarity))
+def _usual_poor_fit(vectors: np.ndarray, topics: np.ndarray, topic_ids: np.ndarray, centroids: np.ndarray,
+                    settings: Settings, sample: int = 5_000) -> float:
+    """The share of the earlier run's own messages (a seeded sample of at most ``sample``) far from every topic, each
+    measured as a new message would be: against its own topic's centroid without itself. In-sample, a message pulls
+    its centroid towards it, and half as many look far as new messages of the same kind do."""
+    position = {int(t): i for i, t in enumerate(topic_ids)}
+    column = np.array([position.get(int(t), -1) for t in topics], dtype=np.int64)
+    member = column >= 0
+    sums = np.zeros((len(topic_ids), vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, column[member], vectors[member])
+    sizes = np.bincount(column[member], minlength=len(topic_ids))
+    rows = np.sort(np.random.default_rng(settings.seed).choice(len(vectors), min(sample, len(vectors)), replace=False))
+    v = vectors[rows].astype(np.float64)
+    similarity = v @ centroids.T.astype(np.float64)
+    own = column[rows]
+    mine = own >= 0
+    without = sums[own[mine]] - v[mine]  # the topic's other members (the norm is taken below)
+    alone = sizes[own[mine]] <= 1
+    loo = (without * v[mine]).sum(axis=1) / np.maximum(np.linalg.norm(without, axis=1), 1e-12)
+    similarity[np.flatnonzero(mine), own[mine]] = np.where(alone, -1.0, loo)
+    return float(np.mean(similarity.max(axis=1) < settings.outlier_min_similarity))
 
 
 def _match_previous(previous: Run | None, ids: np.ndarray, assignments: np.ndarray, embeddings: np.ndarray,
@@ -230,6 +246,7 @@ def analyse_file(
     scorer: SentimentScorer | None = None,
     note: str | None = None,
     executor: Executor | None = None,
+    add: bool = False,
 ) -> AnalysisSummary:
     """Analyse one feedback file and publish a new run.
 
@@ -242,6 +259,8 @@ def analyse_file(
         scorer: sentiment scorer; ``settings.sentiment`` by default.
         note: a remark about the data shown with the run (e.g. "dates are synthetic").
         executor: where the heavy stages run; ``settings.executor`` by default.
+        add: add the file's messages to the latest run's (a weekly export holding only its week) instead of
+            analysing the file on its own; a message whose id the run holds is replaced by the file's.
 
     Raises:
         FeedbackLensError: anything the user can fix, with the place and the fix.
@@ -257,7 +276,7 @@ def analyse_file(
         gc.freeze()
     try:
         return _analyse(Path(path), mapping or ColumnMapping(), settings, reporter or SilentReporter(), encoder, scorer,
-                        note, executor)
+                        note, executor, add)
     finally:
         if freeze:
             gc.unfreeze()
@@ -266,7 +285,7 @@ def analyse_file(
 
 
 def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: Reporter, encoder: Encoder | None,
-             scorer: SentimentScorer | None, note: str | None, executor: Executor) -> AnalysisSummary:
+             scorer: SentimentScorer | None, note: str | None, executor: Executor, add: bool = False) -> AnalysisSummary:
     local = executor.name == "local"
     timings: dict[str, float] = {}
     started = time.time()
@@ -302,7 +321,11 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     # Only the mapped metadata: columns that later stages add are not filters.
     metadata_columns = [c for c in messages.columns if c not in BASE_COLUMNS]
 
-    if len(messages) < settings.min_messages:  # fail before the slow stages, not after them
+    previous = _latest(settings.store_dir)
+    if add and previous is None:
+        raise InputError(f"--add: there is no earlier run in {settings.store_dir} to add {path.name} to.",
+                         fix="Analyse the first file without --add; later files can then be added to it.")
+    if len(messages) + (len(previous.messages) if add else 0) < settings.min_messages:  # before the slow stages
         raise NotEnoughMessagesError(
             f"Not enough messages to find topics: {len(messages)} after cleaning, at least {settings.min_messages} "
             "are needed.",
@@ -323,12 +346,20 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         release_freed_memory()
         timings["redact"] = time.perf_counter() - t
 
+    if add:  # after redaction: the earlier messages were redacted when they were analysed
+        earlier = [c for c in previous.manifest.get("columns", {}).get("metadata", []) if c in previous.messages]
+        file_messages = len(messages)
+        messages, replaced = add_to_earlier(previous.messages, messages, earlier)
+        metadata_columns = [*earlier, *(c for c in metadata_columns if c not in earlier)]
+        input_notes = [*input_notes, f"Added {count_of(file_messages, 'message')} from {path.name} to the "
+                       f"{len(previous.messages):,} of run {previous.id}"
+                       + (f"; {replaced:,} of them replaced earlier versions (same id)." if replaced else ".")]
+
     t = time.perf_counter()
     texts = messages["text"].tolist()
     hashes = messages["text_hash"].tolist()
     # Extend the latest run, or find topics afresh? Decided before embedding: an extended run embeds only its
     # new messages, the others keep the vectors the latest run stored.
-    previous = _latest(settings.store_dir)
     previous_vectors = load_run_array(previous, "embeddings") if previous is not None else None
     plan = plan_update(messages, settings, previous.messages if previous is not None else None,
                        previous.manifest if previous is not None else None, previous_vectors is not None,

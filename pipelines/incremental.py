@@ -84,8 +84,12 @@ def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: p
     known = np.flatnonzero(where >= 0)
     kept_share = len(known) / len(old_index)
     if kept_share < settings.extend_min_kept_share and refit != "never":
-        return UpdatePlan(False, f"only {kept_share:.0%} of the earlier run's messages are in this file "
-                                 "(different data, not more of the same)")
+        same_texts = previous_messages["text_hash"].isin(set(messages["text_hash"])).mean() \
+            if "text_hash" in messages and "text_hash" in previous_messages else 0.0
+        why = (f"{same_texts:.0%} of its texts are in this file under other ids: was another id column used?"
+               if same_texts >= settings.extend_min_kept_share else
+               "different data, not more of the same; to add a file's messages to the earlier ones, use --add")
+        return UpdatePlan(False, f"only {kept_share:.0%} of the earlier run's messages are in this file ({why})")
     new = np.flatnonzero(where < 0)
     if len(new) > settings.extend_max_new_share * len(old_index) and refit != "never":
         return UpdatePlan(False, f"{len(new):,} new messages are more than {settings.extend_max_new_share:.0%} "
@@ -147,3 +151,23 @@ def _mean_of_nearest(vectors: np.ndarray, known_vectors: np.ndarray, known_coord
         nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
         out[start:start + len(block)] = known_coords[nearest].mean(axis=1)
     return out
+
+
+
+def add_to_earlier(earlier: pd.DataFrame, new: pd.DataFrame, metadata: list[str]) -> tuple[pd.DataFrame, int]:
+    """The earlier run's messages and then a file's (``--add``: a weekly export holds only its own week).
+
+    Args:
+        earlier: the latest run's messages; their cleaned columns are kept (id, text, hash, date, source row and
+            ``metadata``), and what the run added (topics, scores) is kept or worked out again by :func:`plan_update`.
+        new: the cleaned messages of the file being added.
+        metadata: the earlier run's metadata columns; the file's own follow them.
+
+    Returns:
+        The messages, and how many earlier ones the file replaced: a message whose id is in both is the file's
+        (a newer version, as within one file; with the same text it keeps its topic and scores).
+    """
+    columns = [c for c in ("message_id", "text", "text_hash", "date", "source_row", *metadata) if c in earlier]
+    replaced = earlier["message_id"].astype(str).isin(set(new["message_id"].astype(str)))
+    out = pd.concat([earlier.loc[~replaced.to_numpy(), columns], new], ignore_index=True)
+    return out[[*columns, *(c for c in new.columns if c not in columns)]], int(replaced.sum())

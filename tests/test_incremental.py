@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.incremental import UpdatePlan, assign_to_topics, place_on_map, plan_update
 from pipelines.settings import Settings
+from pipelines.store import load_run
 
 
 def _messages(ids: list[str]) -> pd.DataFrame:
@@ -49,6 +50,74 @@ def test_a_refit_happens_when_the_data_or_settings_changed_and_says_why(change, 
     plan = plan_update(new, change.get("settings", Settings()), previous, {"settings": Settings().to_dict()},
                        change.get("embeddings", True), change.get("refit", "auto"))
     assert not plan.incremental and reason in plan.reason
+
+
+def test_a_file_that_is_not_more_of_the_same_says_what_to_do():
+    """A weekly export holds only its week: the note points to --add. The same texts under other ids (the id column
+    changed) are said to be that, not "different data"."""
+    old = _messages([f"m{i}" for i in range(100)]).assign(text_hash=[f"h{i}" for i in range(100)])
+    week = _messages([f"w{i}" for i in range(20)]).assign(text_hash=[f"n{i}" for i in range(20)])
+    plan = plan_update(week, Settings(), old, {"settings": Settings().to_dict()}, True)
+    assert plan.reason == ("only 0% of the earlier run's messages are in this file (different data, not more of the "
+                           "same; to add a file's messages to the earlier ones, use --add)")
+    renamed = _messages([f"row-{i}" for i in range(100)]).assign(text_hash=[f"h{i}" for i in range(100)])
+    plan = plan_update(renamed, Settings(), old, {"settings": Settings().to_dict()}, True)
+    assert plan.reason == ("only 0% of the earlier run's messages are in this file (100% of its texts are in this "
+                           "file under other ids: was another id column used?)")
+
+
+def test_added_messages_follow_the_earlier_ones_and_replace_those_with_their_id():
+    from pipelines.incremental import add_to_earlier
+
+    dates = pd.to_datetime(["2026-11-02", "2026-11-03", "2026-11-04"], utc=True)
+    earlier = pd.DataFrame({"message_id": ["a", "b", "c"], "text": ["x", "y", "z"], "text_hash": ["1", "2", "3"],
+                            "date": dates, "source_row": [2, 3, 4], "rating": [1.0, 2.0, 3.0], "topic": [0, 1, 0]})
+    week = pd.DataFrame({"message_id": ["c", "d"], "text": ["z, edited", "w"], "text_hash": ["9", "8"],
+                         "date": pd.to_datetime(["2026-11-30", "2026-12-01"], utc=True), "source_row": [2, 3],
+                         "channel": ["app", "web"]})
+    messages, replaced = add_to_earlier(earlier, week, ["rating"])
+    assert replaced == 1
+    assert messages["message_id"].tolist() == ["a", "b", "c", "d"]
+    assert messages["text"].tolist() == ["x", "y", "z, edited", "w"]
+    assert list(messages.columns) == ["message_id", "text", "text_hash", "date", "source_row", "rating", "channel"]
+    assert messages["rating"].isna().tolist() == [False, False, True, True]
+
+
+@pytest.mark.slow
+def test_a_weekly_file_is_added_to_the_earlier_run(real_run_store, small_sample_csv, sample_frame, encoder, tmp_path):
+    """Through the real path: a week's export of 40 messages (2 of them newer versions of earlier ones) is added to
+    the run with --add; the earlier messages keep their topics, only the new ones are embedded, the note says so."""
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    first = load_run(store)
+    earlier = pd.read_csv(small_sample_csv)
+    week = pd.concat([sample_frame.drop(index=sample_frame.index[::12]).sample(n=38, random_state=11),
+                      earlier.iloc[:2]])
+    path = tmp_path / "week.csv"
+    week.to_csv(path, index=False)
+    summary = analyse_file(path, ColumnMapping(metadata=("rating",)), Settings(store_dir=store), encoder=encoder,
+                           add=True)
+    run = load_run(store)
+    assert len(run.messages) == len(first.messages) + 38
+    assert run.manifest["update"]["mode"] == "incremental" and summary.newly_embedded == 38
+    old = run.messages.set_index("message_id").loc[first.messages["message_id"]]
+    assert (old["topic"].to_numpy() == first.messages["topic"].to_numpy()).all()
+    assert (f"Added 40 messages from week.csv to the {len(first.messages):,} of run {first.id}; 2 of them replaced "
+            "earlier versions (same id).") in summary.notes
+
+
+def test_adding_without_an_earlier_run_says_what_to_do(tmp_path, capsys):
+    from pipelines.cli import main
+
+    path = tmp_path / "week.csv"
+    pd.DataFrame({"text": [f"message {i} about the delivery" for i in range(40)]}).to_csv(path, index=False)
+    assert main(["analyse", str(path), "--add", "--store", str(tmp_path / "store"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: --add: there is no earlier run in {tmp_path / 'store'} to add week.csv to.")
+    assert "Analyse the first file without --add" in err and not (tmp_path / "store" / "runs").exists()
 
 
 def test_new_messages_join_the_nearest_topic_and_few_stay_without_one():
