@@ -19,11 +19,14 @@ from pipelines import jobs
 from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.ingest import SUPPORTED_FORMATS
-from pipelines.settings import ColumnMapping
+from pipelines.settings import DATE_ORDERS, ColumnMapping
 
 NONE = "(none)"
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 STOP, SKIP = "Stop and list them", "Skip those rows"
+# The date-order choice, in words, by its setting (pipelines.settings.DATE_ORDERS).
+ORDER_WORDS = dict(zip(DATE_ORDERS, ("Find out from the dates", "Day first (31.12.2026)", "Month first (12/31/2026)"),
+                       strict=True))
 SHOWN_JOBS = 5
 _WATCHING = "upload_watching"
 
@@ -72,7 +75,7 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         rest = [col for col in cols if col not in {preview.text, preview.date, preview.id}]
         metadata = st.multiselect("Other columns to keep as filters and breakdowns", cols, default=rest,
                                   help="E.g. channel, product, region, rating.")
-        d, z = st.columns(2)
+        d, z, o = st.columns(3)
         bad_dates = d.radio("Rows whose date cannot be read", [STOP, SKIP], horizontal=True,
                             help="Stopping loses nothing: you see which rows to fix. Skipping analyses the other "
                             "rows and reports how many were left out.")
@@ -80,6 +83,10 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
                            help="Dates written without a zone are read in it (those that name one, e.g. "
                            "2026-03-01T09:00+01:00, keep theirs), and the pages and snapshots count its days and "
                            "show its clock times.")
+        order = o.selectbox("Dates like 03/11/2026", DATE_ORDERS, format_func=ORDER_WORDS.get,
+                            help="Which number is the day. Found out from the dates: a 13 or more first means day "
+                            "first; when every date could be either, dots (03.11.2026) are read day first and slashes "
+                            "month first, and the run's notes say so.")
         note = st.text_input("Note shown with the run (optional)", max_chars=300,
                              placeholder="e.g. App-store reviews, export of 3 November")
         submitted = st.form_submit_button("Analyse this file", type="primary", icon=":material/play_arrow:")
@@ -95,7 +102,8 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
     auth.require("admin")  # checked when the job starts, not only when the form was drawn
     try:
         job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None,
-                                  on_bad_date="drop" if bad_dates == SKIP else "fail", timezone=zone)
+                                  on_bad_date="drop" if bad_dates == SKIP else "fail", timezone=zone,
+                                  date_order=order)
     except (FeedbackLensError, OSError) as err:
         st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
         return

@@ -38,6 +38,14 @@ _RAW = "_raw\x1f"  # prefix of metadata columns as read, between clean_records a
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNORECASE)
 # "UTC+2", "GMT -05:30": an offset written the way people say it, which pandas does not read.
 _SPOKEN_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+# A date with its day and month as numbers and the year last (01.11.2026, 3/11/26, 11-03-2026 14:30): which of the
+# first two is the day is the file's convention, not the value's. The same separator twice; a time may follow.
+_DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?=[\sT,]|$)")
+_DMY_HEAD = 11  # such a date and the character after it fit in the value's first 11 characters
+# What a value of a date column says about its column's day-month order (``_date_kind`` between clean_records and
+# finish_cleaning): nothing (ISO, a word for the month, day = month), proves day first (13.05.2026), proves month
+# first (05/13/2026), or could be either, written with dots or with slashes or dashes.
+_NO_ORDER, _DAY_FIRST, _MONTH_FIRST, _EITHER_DOTS, _EITHER_SLASHES = range(5)
 
 
 @dataclass
@@ -174,20 +182,35 @@ def _closest_timezone(zone: str) -> str | None:
     return by_city[close[0]] if close else None
 
 
-def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
+def parse_dates(values: pd.Series, assume_timezone: str = "UTC", date_order: str = "auto") -> pd.Series:
     """Parse dates in common formats and zones to UTC; unparseable values become NaT.
 
     Values without a zone are read in ``assume_timezone``. Numbers are read as Unix epoch
-    seconds (or milliseconds when they are that large).
+    seconds (or milliseconds when they are that large). Dates written with numbers and the year last
+    (01.11.2026, 03/11/2026) are read in ``date_order``: "day-first", "month-first", or "auto": one order for
+    all of ``values``, the one their dates prove (13.05.2026 can only be day first), else day first for dates
+    with dots and month first for dates with slashes or dashes.
+
+    Example:
+        >>> parse_dates(pd.Series(["01.11.2026", "13.11.2026"])).dt.month.tolist()
+        [11, 11]
     """
+    return read_dates(values, assume_timezone, date_order)[0]
+
+
+def read_dates(values: pd.Series, assume_timezone: str = "UTC",
+               date_order: str = "auto") -> tuple[pd.Series, np.ndarray]:
+    """:func:`parse_dates`, and what each value says about the day-month order (``_DAY_FIRST``, ...): a file read
+    in parts is read in one order only once every part's values are in (:func:`finish_cleaning`)."""
+    kinds = np.zeros(len(values), dtype=np.int8)
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
+        return values.dt.tz_convert("UTC"), kinds
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return _in_zone(values, assume_timezone).dt.tz_convert("UTC")
+        return _in_zone(values, assume_timezone).dt.tz_convert("UTC"), kinds
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = values.notna() & (values.astype(str).str.strip() != "")
     if not present.any():
-        return out
+        return out, kinds
     vals = values[present]
     numeric = pd.to_numeric(vals, errors="coerce")
     # True/False are not dates (JSON and Excel cells can hold them); they stay text and fail as such.
@@ -211,13 +234,91 @@ def parse_dates(values: pd.Series, assume_timezone: str = "UTC") -> pd.Series:
         other = parsed.isna().to_numpy()
         if other.any():
             parsed = _nanoseconds(parsed)
-            parsed[other] = _nanoseconds(pd.to_datetime(as_text[other], format="mixed", errors="coerce", utc=True))
+            year_first, found = _year_first(as_text[other], date_order)
+            again = pd.to_datetime(year_first, format="ISO8601", errors="coerce", utc=True)
+            left = again.isna().to_numpy()
+            if left.any():  # times such as "2:30 PM", month names
+                again = _nanoseconds(again)
+                again[left] = _nanoseconds(pd.to_datetime(year_first[left], format="mixed", errors="coerce", utc=True))
+            parsed[other] = _nanoseconds(again)
+            at = np.flatnonzero(present.to_numpy())[np.flatnonzero(~is_num.to_numpy())[other]]
+            kinds[at] = found
         if assume_timezone != "UTC":
             naive = ~as_text.str.contains(_HAS_ZONE) & parsed.notna()
             if naive.any():
                 parsed.loc[naive] = _in_zone(parsed[naive].dt.tz_convert(None), assume_timezone).dt.tz_convert("UTC")
         out.loc[rest.index] = _plausible(parsed)
-    return out
+    return out, kinds
+
+
+def _year_first(text: pd.Series, date_order: str) -> tuple[pd.Series, np.ndarray]:
+    """``text`` with its dates written day and month first (01.11.2026 14:00) rewritten year first (2026-11-01 14:00),
+    in ``date_order`` ("auto": one order for all, see :func:`parse_dates`), and what each value says about the
+    order. Vectorised, the numbers looked at once per distinct start of a value (a million messages are written on
+    a few hundred days), and the rewritten dates parsed by pandas' ISO 8601 reader, in C."""
+    codes, heads = pd.factorize(text.str.slice(0, _DMY_HEAD))
+    parts = pd.Series(heads, dtype=object).str.extract(_DMY)
+    dmy = parts[0].notna().to_numpy()[codes]
+    kinds = np.zeros(len(text), dtype=np.int8)
+    if not dmy.any():
+        return text, kinds
+    found = parts[0].notna().to_numpy()
+    p = parts[found]
+    first, second = p[0].astype("int64").to_numpy(), p[2].astype("int64").to_numpy()
+    day_first = (first > 12) & (first <= 31) & (second >= 1) & (second <= 12)
+    month_first = (second > 12) & (second <= 31) & (first >= 1) & (first <= 12)
+    either = (first != second) & (first >= 1) & (first <= 12) & (second >= 1) & (second <= 12)
+    dots = (p[1] == ".").to_numpy()
+    head_kinds = np.zeros(len(heads), dtype=np.int8)
+    head_kinds[found] = np.select([day_first, month_first, either & dots, either],
+                                  [_DAY_FIRST, _MONTH_FIRST, _EITHER_DOTS, _EITHER_SLASHES], _NO_ORDER)
+    kinds = head_kinds[codes]
+    if date_order == "auto":
+        # A value that proves its order is read in it even when others prove the other (the file is then refused).
+        proved_day, proved_month = day_first.any(), month_first.any()
+        read_day_first = np.full(len(p), proved_day) if proved_day != proved_month else dots
+        read_day_first = np.where(day_first, True, np.where(month_first, False, read_day_first))
+    else:
+        read_day_first = np.full(len(p), date_order == "day-first")
+    year = p[3].astype("int64").to_numpy()
+    # Two-digit years as the general parser (dateutil) reads them: within 50 years of this one (26: 2026, 80: 1980).
+    now = pd.Timestamp.now().year
+    full = now // 100 * 100 + year
+    full = np.where(full >= now + 50, full - 100, np.where(full < now - 50, full + 100, full))
+    year = np.where(p[3].str.len().to_numpy() == 2, full, year)
+    day, month = np.where(read_day_first, first, second), np.where(read_day_first, second, first)
+    iso = np.full(len(heads), None, dtype=object)
+    iso[found] = (pd.Series(year).astype(str).str.zfill(4) + "-" + pd.Series(month).astype(str).str.zfill(2) + "-"
+                  + pd.Series(day).astype(str).str.zfill(2)).to_numpy(dtype=object)
+    length = np.zeros(len(heads), dtype=np.int64)
+    length[found] = (p[0].str.len() + p[2].str.len() + p[3].str.len() + 2).to_numpy()
+    out = text.astype(object).to_numpy(copy=True)
+    lengths = length[codes]
+    for n in np.unique(lengths[dmy]):  # the time after the date, if any, from where the date ends
+        rows = dmy & (lengths == n)
+        tail = text[rows].str.slice(int(n))
+        timed = tail != ""
+        tail[timed] = tail[timed].str.replace(r"^[\s,]+", " ", regex=True).str.rstrip()
+        out[rows] = (pd.Series(iso[codes[rows]], index=tail.index) + tail).to_numpy(dtype=object)
+    return pd.Series(out, index=text.index), kinds
+
+
+def looks_like_dates(values: pd.Series, sample: int = 200) -> bool:
+    """Whether a column holds dates, for a file whose column names do not say which is the date: 19 in 20 of its
+    first ``sample`` non-empty values read as dates and are written as dates (a four-digit year, or day, month and
+    year as numbers). Plain numbers are not: ids, ratings and amounts would read as epoch seconds."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return bool(values.notna().any())
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    present = values[values.notna()].head(sample * 2)
+    text = present.astype(str).str.strip()
+    present, text = present[text != ""].head(sample), text[text != ""].head(sample)
+    if text.empty:
+        return False
+    written = (text.str.contains(r"\d{4}") | text.str.match(_DMY)) & pd.to_numeric(text, errors="coerce").isna()
+    dated = written & parse_dates(present).notna()
+    return bool(dated.mean() >= 0.95)
 
 
 def _in_zone(clock: pd.Series, zone: str) -> pd.Series:
@@ -240,6 +341,53 @@ def _plausible(dates: pd.Series) -> pd.Series:
     """Dates outside 1970-2100 are typos or placeholders (0001-01-01, 9999-12-31), not feedback dates."""
     keep = dates.notna() & (dates.dt.year >= 1970) & (dates.dt.year <= 2100)
     return dates.where(keep).astype("datetime64[ns, UTC]")
+
+
+def _after_today() -> pd.Timestamp:
+    # A day's slack: a clock in a zone east of UTC is already in tomorrow.
+    return pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+
+
+def _settle_date_order(table: RawTable, out: pd.DataFrame, column: str, settings: Settings,
+                       report: CleanReport) -> None:
+    """One day-month order for the whole column (``settings.date_order`` "auto"), once every record is in: the
+    dates that could be either are read again where a slice (a part read on a worker) had no proof of its own, or
+    the order read is said in a note. A column whose dates prove both orders is refused.
+
+    Raises:
+        InputError: a date proves day first and another month first; names a line of each and the option.
+    """
+    if settings.date_order != "auto":
+        return
+    kinds = out["_date_kind"].to_numpy()
+    day, month = np.flatnonzero(kinds == _DAY_FIRST), np.flatnonzero(kinds == _MONTH_FIRST)
+    if len(day) and len(month):
+        def place(i: int) -> str:
+            line = table.line_of(int(out["source_row"].iat[i]), column)
+            return f"{table.row_label} {line}: {str(out['_date_value'].iat[i])[:40]!r}"
+
+        raise InputError(
+            f'{table.path.name}, column "{column}": some dates are written day first and others month first '
+            f"({place(day[0])} can only be day first; {place(month[0])} can only be month first), so a date such as "
+            "03/11/2026 cannot be read safely.",
+            fix="Write every date the same way (best as 2026-11-03), or say how to read them with --date-order "
+            "day-first or --date-order month-first (date_order in a mapping file); dates that do not fit that order "
+            "are then reported as dates not understood.")
+    if len(day) or len(month):
+        wrong = kinds == (_EITHER_SLASHES if len(day) else _EITHER_DOTS)
+        if wrong.any():
+            order = "day-first" if len(day) else "month-first"
+            out.loc[wrong, "date"] = parse_dates(out.loc[wrong, "_date_value"], settings.assume_timezone, order)
+        return
+    for kind, read, other in ((_EITHER_DOTS, "day", "month"), (_EITHER_SLASHES, "month", "day")):
+        either = np.flatnonzero(kinds == kind)
+        if len(either):
+            value, date = out["_date_value"].iat[either[0]], out["date"].iat[either[0]]
+            if pd.notna(date):
+                date = date.tz_convert(settings.assume_timezone)
+                report.notes.append(
+                    f'Column "{column}": dates like {value} were read {read} first ({date.day} {date:%b %Y}); '
+                    f"if they are {other} first, use --date-order {other}-first.")
 
 
 def _bad_date_error(table: RawTable, column: str, bad: pd.DataFrame, total: int) -> InputError:
@@ -281,7 +429,9 @@ def clean_records(raw: pd.DataFrame, columns: ResolvedColumns, settings: Setting
     Returns one row per record: ``source_row``, ``text`` (normalised, cut to the longest length), ``text_hash``,
     ``date`` (parsed), ``message_id`` (the id column as text, or ""), the metadata columns as read (named with the
     ``_RAW`` prefix: a metadata column may be called "text"), and what finishing needs: ``_truncated``,
-    ``_date_given``, ``_date_value`` (the value as read, where it is not a date).
+    ``_date_given``, ``_date_kind`` (what the value says about the day-month order), ``_date_value`` (the value as
+    read, where it is not a date, could be day or month first, is after today or is the slice's first proof of an
+    order).
     """
     out = pd.DataFrame({"source_row": raw["_row"].astype("int64").to_numpy()})
     out["text"] = [normalise_text(v) for v in raw[columns.text].tolist()]
@@ -292,16 +442,22 @@ def clean_records(raw: pd.DataFrame, columns: ResolvedColumns, settings: Setting
     out["text_hash"] = [text_hash(t) if t else "" for t in out["text"]]
     if columns.date:
         # Keeps the zone-aware type even when no value in this slice is a date (an array of NaT would lose it).
-        out["date"] = parse_dates(raw[columns.date], settings.assume_timezone).set_axis(out.index)
+        dates, kinds = read_dates(raw[columns.date], settings.assume_timezone, settings.date_order)
+        out["date"] = dates.set_axis(out.index)
         given = (raw[columns.date].notna() & (raw[columns.date].astype(str).str.strip() != "")).to_numpy()
         out["_date_given"] = given
+        out["_date_kind"] = kinds
+        keep = given & (out["date"].isna().to_numpy() | (kinds >= _EITHER_DOTS)
+                        | (out["date"] > _after_today()).to_numpy())
+        for proof in (_DAY_FIRST, _MONTH_FIRST):
+            keep[np.flatnonzero(kinds == proof)[:1]] = True
         # As objects first: masking a column of whole numbers would turn it to floats (-1 shown as "-1.0"), and only
         # in the slices where some value is masked.
-        out["_date_value"] = (raw[columns.date].astype(object).where(given & out["date"].isna().to_numpy())
-                              .to_numpy(dtype=object))
+        out["_date_value"] = raw[columns.date].astype(object).where(keep).to_numpy(dtype=object)
     else:
         out["date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
         out["_date_given"] = False
+        out["_date_kind"] = np.int8(_NO_ORDER)
         out["_date_value"] = None
     for col in columns.metadata:
         out[_RAW + col] = raw[col].to_numpy()  # typed once every record is in (a column is numbers only if all are)
@@ -338,6 +494,7 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         )
 
     if columns.date:
+        _settle_date_order(table, out, columns.date, settings, report)
         given = out["_date_given"].to_numpy(dtype=bool)
         bad = given & out["date"].isna().to_numpy() & ~empty
         if bad.any():
@@ -347,6 +504,14 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
             report.skip(f'date not understood in column "{columns.date}"', bad.sum())
             empty = empty | bad
         report.missing_dates = int((~given & ~empty).sum())
+        future = ~empty & (out["date"] > _after_today()).to_numpy()
+        if future.any():
+            first = np.flatnonzero(future)[0]
+            line = table.line_of(int(out["source_row"].iat[first]), columns.date)
+            report.notes.append(
+                f"{count_of(int(future.sum()), 'date')} {'is' if future.sum() == 1 else 'are'} after today (first: "
+                f"{table.row_label} {line}: {out['_date_value'].iat[first]}): check the date order (--date-order) "
+                f'and that column "{columns.date}" holds when the messages were written.')
 
     meta_names: dict[str, str] = {}
     for col in columns.metadata:

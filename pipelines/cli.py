@@ -16,17 +16,17 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipelines.errors import FeedbackLensError, NotEnoughMessagesError
-from pipelines.settings import ColumnMapping, Settings
+from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_CONFIG = ROOT / "streamlit_config" / "config.toml"
 APP = ROOT / "dashboard" / "app.py"
-MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone"}
+MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone", "date_order"}
 ON_BAD_DATE = ("fail", "drop")  # --on-bad-date and the mapping file's on_bad_date
 
 
 def load_mapping_file(path: Path) -> dict:
-    """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone).
+    """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone, date_order).
 
     Raises:
         FeedbackLensError: as :func:`read_mapping_file`.
@@ -39,7 +39,7 @@ def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
 
     Raises:
         FeedbackLensError: the file is missing, not valid YAML (the line is named), has unknown keys, or an
-            on_bad_date or timezone that is not one (the line is named).
+            on_bad_date, timezone or date_order that is not one (the line is named).
     """
     import yaml
 
@@ -87,6 +87,14 @@ def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
                                 "or on_bad_date: drop (skip those messages), as with --on-bad-date.")
     if data.get("timezone") is not None:
         check_timezone(data["timezone"], where("timezone"))
+    date_order = data.get("date_order")
+    if date_order is not None and date_order not in DATE_ORDERS:
+        close = difflib.get_close_matches(str(date_order).strip().lower().replace(" ", "-").replace("_", "-"),
+                                          DATE_ORDERS, n=1, cutoff=0.5)
+        hint = f"Did you mean {close[0]}? " if close else ""
+        raise FeedbackLensError(f'{where("date_order")} "{date_order}" is not one of {", ".join(DATE_ORDERS)}.',
+                                fix=f"{hint}Write date_order: day-first (01.11.2026 is 1 Nov), month-first "
+                                "(11/01/2026 is 1 Nov) or auto (the default), as with --date-order.")
     return data, lines
 
 
@@ -114,11 +122,14 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--id", help="column with a unique message id (detected if omitted)")
     a.add_argument("--meta", action="append", metavar="COLUMN",
                    help="metadata column to keep (repeat; default: every other column)")
-    a.add_argument("--mapping", type=Path, help="YAML file with text/date/id/metadata/note/on_bad_date/timezone")
+    a.add_argument("--mapping", type=Path, help="YAML file with text/date/id/metadata/note/on_bad_date/timezone/date_order")
     a.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
     a.add_argument("--on-bad-date", choices=ON_BAD_DATE, help="unparseable dates: stop (default) or skip those messages")
     a.add_argument("--timezone", help="your time zone, e.g. America/Los_Angeles (default UTC): dates written without "
                    "one are read in it, and the pages and snapshots count its days and show its times")
+    a.add_argument("--date-order", choices=DATE_ORDERS,
+                   help="dates written with numbers, like 03/11/2026: auto (default: what the dates prove, else "
+                   "dots day first and slashes month first), day-first or month-first")
     a.add_argument("--max-chars", type=int, help="cut messages longer than this (default 10000)")
     a.add_argument("--min-topic-size", type=int, help="smallest topic (default: 0.5%% of messages, at least 10)")
     a.add_argument("--encoder", help="sentence-transformers model name or folder (default: packaged all-MiniLM-L6-v2)")
@@ -137,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep personal data (e-mails, phones, card numbers, ...) in the texts instead of redacting it")
     a.add_argument("--refit", action="store_true",
                    help="find topics afresh even when the file only adds messages to the latest run")
+    a.add_argument("--add", action="store_true",
+                   help="add the file's messages to the latest run's (a weekly export that holds only its week); "
+                   "without it a file is analysed on its own")
     a.add_argument("--note", help="a remark shown with the run, e.g. where the data came from")
     a.add_argument("--if-no-run", action="store_true", help="do nothing if the store already has a run")
     a.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -207,7 +221,8 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
     changes: dict = {}
     if args.store:
         changes["store_dir"] = args.store
-    for opt, key in (("on_bad_date", "on_bad_date"), ("timezone", "assume_timezone"), ("max_chars", "max_message_chars"),
+    for opt, key in (("on_bad_date", "on_bad_date"), ("timezone", "assume_timezone"), ("date_order", "date_order"),
+                     ("max_chars", "max_message_chars"),
                      ("min_topic_size", "min_topic_size"), ("encoder", "encoder"), ("sentiment", "sentiment"),
                      ("encoder_backend", "encoder_backend"), ("precision", "embed_precision"),
                      ("executor", "executor"), ("dask_scheduler", "dask_scheduler")):
@@ -258,7 +273,7 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         return 0
     try:
         summary = analyse_file(args.file, mapping, settings, TerminalReporter(enabled=not args.quiet),
-                               note=args.note or mapping_file.get("note"))
+                               note=args.note or mapping_file.get("note"), add=args.add)
     except NotEnoughMessagesError as err:
         # analyse_file counts messages, not files: the user still needs to know which file was too small.
         if err.message.startswith(f"{args.file.name}:"):

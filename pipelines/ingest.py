@@ -2,7 +2,8 @@
 
 Owns: decoding, format parsing, the column mapping and its auto-detection, and turning every
 problem with the file into an :class:`InputError` that names the file, row and column and says
-how to fix it. It does not clean text or parse dates (that is ``clean``).
+how to fix it. It does not clean text or parse dates (that is ``clean``, which also says whether a column's values
+are dates, for a file whose column names do not say which is the date).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import difflib
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,11 +42,18 @@ TEXT_NAMES = (
     "text", "message", "messagetext", "review", "reviewtext", "reviewbody", "comment", "comments",
     "body", "feedback", "feedbacktext", "content", "verbatim", "narrative", "complaint",
     "consumercomplaintnarrative", "description", "response", "answer", "note", "notes",
+    # Other languages' exports (German, French, Spanish, Italian, Dutch).
+    "nachricht", "kommentar", "beschwerdetext", "beschwerde", "ruckmeldung", "commentaire", "avis", "comentario",
+    "mensaje", "commento", "messaggio", "opmerking",
 )
 DATE_NAMES = (
     "date", "createdat", "created", "timestamp", "datetime", "time", "submittedat", "submitted",
     "datereceived", "receivedat", "reviewdate", "postedat", "posted", "createddate", "updatedat",
     "reviewtime", "publishedat", "sentat",
+    # Other languages' exports (German, French, Spanish, Italian, Dutch, Portuguese).
+    "datum", "eingangsdatum", "erstellungsdatum", "erstelltam", "zeitstempel", "datedecreation", "datedereception",
+    "fecha", "fechadecreacion", "fechaderecepcion", "datacreazione", "dataricezione", "aanmaakdatum",
+    "datadecriacao",
 )
 # Ids of one message come before ids of what holds several (a ticket, a conversation, a case): an export with both
 # a message_id and a conversation_id is keyed by the message. A repeated id counts as a newer version of a message.
@@ -111,13 +120,15 @@ class ResolvedColumns:
     id: str | None
     metadata: tuple[str, ...]
     detected: tuple[str, ...] = ()  # which of text/date/id were auto-detected
+    date_from_values: bool = False  # the date column was found by its values, not its name
 
     def describe(self) -> str:
         """One line for the run summary."""
         parts = [f'text="{self.text}"', f'date="{self.date}"' if self.date else "date=none",
                  f'id="{self.id}"' if self.id else "id=none"]
         meta = ", ".join(f'"{m}"' for m in self.metadata) or "none"
-        note = f" (auto-detected: {', '.join(self.detected)})" if self.detected else ""
+        how = ["date (from its values)" if d == "date" and self.date_from_values else d for d in self.detected]
+        note = f" (auto-detected: {', '.join(how)})" if how else ""
         return " ".join(parts) + f" metadata={meta}{note}"
 
 
@@ -429,7 +440,9 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
 
 
 def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    # Accents dropped, not the letters that bear them: "Date de création" is "datedecreation".
+    plain = unicodedata.normalize("NFKD", name.lower()).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", plain)
 
 
 def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
@@ -492,8 +505,12 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
     # "--text id" must not also make "id" the id. The text is detected first, whatever --date and --id say, and a
     # clash with it is refused below: silently analysing some other column as the text would be worse.
     unused = [c for c in table.columns if c not in {text, date, id_}]
+    from_values = False
     if date is None:
         date = _find(unused, DATE_NAMES)
+        if date is None:  # "Eingangsdatum", "Opened": a name no list holds, but values that are all dates
+            date = _dates_by_values(table, unused)
+            from_values = date is not None
         if date:
             detected.append("date")
     if id_ is None:
@@ -510,7 +527,15 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
         metadata = tuple(_require(table, "metadata", m, mapping) for m in mapping.metadata)
     else:
         metadata = tuple(c for c in table.columns if c not in used)
-    return ResolvedColumns(text, date, id_, metadata, tuple(detected))
+    return ResolvedColumns(text, date, id_, metadata, tuple(detected), from_values)
+
+
+def _dates_by_values(table: RawTable, columns: Sequence[str]) -> str | None:
+    """The first of ``columns`` whose values are dates (:func:`pipelines.clean.looks_like_dates`), or None; a
+    table without rows (a file read in parts, only its header known here) has none."""
+    from pipelines.clean import looks_like_dates  # clean imports this module
+
+    return next((c for c in columns if looks_like_dates(table.frame[c])), None)
 
 
 def check_distinct_columns(chosen: Sequence[tuple[str, str | None, str]], where: str = "") -> None:

@@ -159,11 +159,12 @@ def list_jobs(store: Path) -> list[JobStatus]:
 
 
 def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapping, note: str | None = None,
-                   python: str | None = None, on_bad_date: str = "fail", timezone: str = "UTC") -> JobStatus:
+                   python: str | None = None, on_bad_date: str = "fail", timezone: str = "UTC",
+                   date_order: str = "auto") -> JobStatus:
     """Save an uploaded file in a new job folder and start analysing it in a detached process.
 
-    ``on_bad_date`` and ``timezone`` are the analysis settings of the same names (``fail`` or ``drop``;
-    the zone of dates written without one).
+    ``on_bad_date``, ``timezone`` and ``date_order`` are the analysis settings of the same names (``fail`` or
+    ``drop``; the zone of dates written without one; ``auto``, ``day-first`` or ``month-first``).
 
     Returns:
         The job's first status (``queued``).
@@ -179,7 +180,7 @@ def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapp
     (job_dir / "input").mkdir(parents=True)
     write_atomic(job_dir / "input" / name, data)
     spec = {"file": name, "store": str(Path(store).resolve()), "note": note, "on_bad_date": on_bad_date,
-            "timezone": timezone,
+            "timezone": timezone, "date_order": date_order,
             "mapping": {"text": mapping.text, "date": mapping.date, "id": mapping.id,
                         "metadata": list(mapping.metadata) if mapping.metadata is not None else None}}
     write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
@@ -270,7 +271,7 @@ def run_job(job_dir: Path) -> int:
                             metadata=tuple(m["metadata"]) if m.get("metadata") is not None else None)
     try:
         settings = Settings(store_dir=Path(spec["store"]), on_bad_date=spec.get("on_bad_date", "fail"),
-                            assume_timezone=spec.get("timezone", "UTC"))
+                            assume_timezone=spec.get("timezone", "UTC"), date_order=spec.get("date_order", "auto"))
         summary = analyse_file(job_dir / "input" / spec["file"], mapping, settings, reporter, note=spec.get("note"))
     except FeedbackLensError as err:
         reporter.update(force=True, state="failed", stage="Stopped", error=err.message,

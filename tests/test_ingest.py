@@ -389,3 +389,107 @@ def test_the_same_message_under_two_ids_is_kept_and_said(tmp_path):
     assert report.notes == ["1 message repeats another message's text, date and details under a different id "
                             "(first at line 4); both are kept and counted. If they are copies, remove them from the "
                             'file (or map another id column than "id").']
+
+
+def _german_csv(tmp_path: Path, dates: list[str], name: str = "beschwerden.csv", column: str = "Eingangsdatum") -> Path:
+    """A German bank's semicolon export: day-first dates with dots, German column names."""
+    path = tmp_path / name
+    lines = [f"Vorgangsnummer;{column};Beschwerdetext"]
+    lines += [f"V{i};{d};Beschwerde Nummer {i} zur Kontoführung" for i, d in enumerate(dates, start=1)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _clean(path: Path, settings: Settings | None = None, mapping: ColumnMapping | None = None):
+    table = read_feedback_file(path)
+    columns = resolve_columns(table, mapping or ColumnMapping())
+    return (columns, *clean_messages(table, columns, settings or Settings()))
+
+
+def test_day_first_dates_with_dots_are_all_read_day_first(tmp_path):
+    # The bank PM's file: 01.11.2026 used to become 10 Jan, 12.11.2026 11 Dec. 13.11.2026 proves the order.
+    columns, messages, report = _clean(_german_csv(tmp_path, ["01.11.2026", "12.11.2026", "13.11.2026 14:30"]))
+    assert columns.date == "Eingangsdatum" and "date" in columns.detected
+    assert messages["date"].tolist() == [pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-11-12", tz="UTC"),
+                                         pd.Timestamp("2026-11-13 14:30", tz="UTC")]
+    assert not [n for n in report.notes if "first" in n]  # proved: nothing to say
+    # Every date could be either: dots are day first everywhere they are used, and the run says so.
+    _, messages, report = _clean(_german_csv(tmp_path, ["01.11.2026", "02.11.2026", "05.10.2026"]),
+                                 Settings(assume_timezone="Europe/Berlin"))
+    assert messages["date"].dt.tz_convert("Europe/Berlin").dt.strftime("%d %b").tolist() == ["01 Nov", "02 Nov", "05 Oct"]
+    assert ('Column "Eingangsdatum": dates like 01.11.2026 were read day first (1 Nov 2026); if they are month '
+            "first, use --date-order month-first.") in report.notes
+
+
+def test_slash_dates_stay_month_first_unless_a_date_proves_day_first(tmp_path):
+    frame = pd.DataFrame({"text": ["late refund", "app crashed", "card blocked"],
+                          "Created": ["03/11/2026", "04/01/2026", "11/03/2026 2:30 PM"]})
+    _, messages, report = _clean(_write(tmp_path, "us.csv", frame), mapping=ColumnMapping(date="Created"))
+    assert messages["date"].dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2026-03-11 00:00", "2026-04-01 00:00",
+                                                                       "2026-11-03 14:30"]
+    assert ('Column "Created": dates like 03/11/2026 were read month first (11 Mar 2026); if they are day first, '
+            "use --date-order day-first.") in report.notes
+    frame["Created"] = ["03/11/2026", "25/11/2026", "11-03-26"]  # 25/11 can only be day first: so are the others
+    _, messages, report = _clean(_write(tmp_path, "uk.csv", frame), mapping=ColumnMapping(date="Created"))
+    assert messages["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-03", "2026-11-25", "2026-03-11"]
+    assert not [n for n in report.notes if "first" in n]
+
+
+def test_dates_proving_both_orders_are_refused_with_a_line_of_each(tmp_path):
+    path = _german_csv(tmp_path, ["01.11.2026", "13.11.2026", "02.11.2026", "11/28/2026"])
+    assert _error(path) == (
+        'beschwerden.csv, column "Eingangsdatum": some dates are written day first and others month first '
+        "(line 3: '13.11.2026' can only be day first; line 5: '11/28/2026' can only be month first), so a date such "
+        "as 03/11/2026 cannot be read safely.\n"
+        "  How to fix: Write every date the same way (best as 2026-11-03), or say how to read them with --date-order "
+        "day-first or --date-order month-first (date_order in a mapping file); dates that do not fit that order are "
+        "then reported as dates not understood.")
+    # Told the order, the run reads it; the date that cannot be day first is a date not understood, like any other.
+    assert "1 of 4 values are not dates (first: line 5: '11/28/2026')" in _error(path, settings=Settings(date_order="day-first"))
+    _, messages, report = _clean(path, Settings(date_order="day-first", on_bad_date="drop"))
+    assert messages["date"].dt.strftime("%d.%m.%Y").tolist() == ["01.11.2026", "13.11.2026", "02.11.2026"]
+    _, messages, _ = _clean(_german_csv(tmp_path, ["01.11.2026", "02.11.2026"]), Settings(date_order="month-first"))
+    assert messages["date"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-11", "2026-02-11"]
+
+
+def test_a_file_cleaned_in_parts_reads_one_date_order(tmp_path):
+    # A part without a proof of its own (the first two rows) is read as the whole column proves: day first.
+    from pipelines.executor import LocalExecutor, clean_partitioned
+
+    path = _german_csv(tmp_path, ["03/11/2026", "04/11/2026", "05/11/2026", "25/11/2026"])
+    table = read_feedback_file(path)
+    columns = resolve_columns(table, ColumnMapping())
+    whole, report = clean_messages(table, columns, Settings())
+    parts, part_report = clean_partitioned(table, columns, Settings(), LocalExecutor(), 2)
+    pd.testing.assert_frame_equal(parts, whole)
+    assert whole["date"].dt.strftime("%d %b").tolist() == ["03 Nov", "04 Nov", "05 Nov", "25 Nov"]
+    assert part_report.notes == report.notes
+
+
+def test_the_date_column_is_found_by_its_values_when_its_name_says_nothing(tmp_path):
+    frame = pd.DataFrame({"Kommentar": ["Die Überweisung kam nicht an", "Gebühren zu hoch", "App stürzt ab"],
+                          "Bewertung": [1, 2, 5], "Kundennummer": ["4711", "4712", "4713"],
+                          "Zeitpunkt": ["01.11.2026 09:15", "02.11.2026 10:00", "13.11.2026 11:45"]})
+    columns, messages, _ = _clean(_write(tmp_path, "k.csv", frame), mapping=ColumnMapping(text="Kommentar"))
+    # Ratings and customer numbers would read as epoch seconds: plain numbers are not dates.
+    assert columns.date == "Zeitpunkt" and columns.date_from_values
+    assert "(auto-detected: date (from its values))" in columns.describe()
+    assert messages["date"].dt.strftime("%d.%m.%Y").tolist() == ["01.11.2026", "02.11.2026", "13.11.2026"]
+    no_dates = frame.assign(Zeitpunkt=["morgens", "abends", "mittags"])
+    columns, _, _ = _clean(_write(tmp_path, "n.csv", no_dates), mapping=ColumnMapping(text="Kommentar"))
+    assert columns.date is None and "date" not in columns.detected
+    for name in ("Datum", "Fecha de creación", "Date de création"):  # other languages' names
+        columns = resolve_columns(read_feedback_file(_write(tmp_path, "x.csv", frame.rename(columns={"Zeitpunkt": name}))),
+                                  ColumnMapping(text="Kommentar"))
+        assert (columns.date, columns.date_from_values) == (name, False)
+
+
+def test_dates_after_today_are_noted_with_the_first_line(tmp_path):
+    soon = pd.Timestamp.now() + pd.Timedelta(days=400)
+    dates = ["01.11.2025", soon.strftime("%d.%m.%Y"), "02.11.2025", (soon + pd.Timedelta(days=3)).strftime("%d.%m.%Y")]
+    _, messages, report = _clean(_german_csv(tmp_path, dates))
+    assert len(messages) == 4  # a note, not an error
+    assert (f"2 dates are after today (first: line 3: {dates[1]}): check the date order (--date-order) and that "
+            'column "Eingangsdatum" holds when the messages were written.') in report.notes
+    _, _, report = _clean(_german_csv(tmp_path, dates[:1] + dates[2:3]))
+    assert not [n for n in report.notes if "after today" in n]
