@@ -34,6 +34,7 @@ import plotly.graph_objects as go
 
 from pipelines import charts, expectations, metrics
 from pipelines.charts import (
+    MIN_BASE_FOR_PERCENT,
     change_rounds_to_zero,
     count_of,
     format_change,
@@ -287,7 +288,8 @@ def filter_words(f: MessageFilter, labels: dict[int, str]) -> list[str]:
         parts.append("topic: " + ", ".join(labels.get(t, str(t)) for t in sorted(f.topics)))
     if f.sentiments:
         parts.append(" or ".join(f.sentiments))
-    parts += [f"{column}: {', '.join(values)}" for column, values in sorted(f.metadata) if values]
+    parts += [f"{column}: {', '.join(metrics.metadata_value_text(v) for v in values)}"
+              for column, values in sorted(f.metadata) if values]
     return parts
 
 
@@ -666,6 +668,25 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
     return [trends, sentiment]
 
 
+MIN_MENTIONS_TO_RANK = 10
+"""Fewest messages mentioning an expectation area for a snapshot's text to name it "fix first": its quadrant on
+a handful of messages (one unhappy customer) is no finding to put before leadership."""
+NOT_RANKED = "not ranked"
+"""The quadrant of an area with fewer than :data:`MIN_MENTIONS_TO_RANK` messages, in the report and the spreadsheet."""
+
+
+def unmet_words(unmet: object, statements: object) -> str:
+    """An area's unmet expectations as a reader sees them: '38% unmet (3 of 8 statements)', or only the counts
+    ('1 of 1 statements unmet') on fewer than :data:`~pipelines.charts.MIN_BASE_FOR_PERCENT` statements, where a
+    percentage ('100%') would read as a finding; '–' without statements."""
+    n, k = _int(statements) or 0, _int(unmet) or 0
+    if not n:
+        return "–"
+    if n < MIN_BASE_FOR_PERCENT:
+        return f"{k} of {n} statements unmet"
+    return f"{format_share(k / n)} unmet ({k} of {n} statements)"
+
+
 def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section, pd.DataFrame]:
     keys = list(names)
     rating = expectations.rating_column(rows, _metadata_columns(run))
@@ -680,23 +701,40 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
     # (see charts.ipa_quadrants), and a lone area at 100% unmet would otherwise read "keep it up".
     quadrants = charts.ipa_quadrants(ipa)
     quadrant = dict(zip(ipa["area"], ipa["quadrant"], strict=True)) if quadrants else {}
+    # Ranked on enough messages only: "fix first" on 5 mentions (one unhappy customer) would read as a finding.
+    few = set(table.loc[table["mentions"] < MIN_MENTIONS_TO_RANK, "area"])
+    quadrant = {a: NOT_RANKED if a in few else quadrant.get(a, "") for a in table["area"]} if quadrants else {}
     out = pd.DataFrame({
         "Expectation area": [names.get(a, a) for a in table["area"]], "Messages": table["mentions"],
         "Share of messages": table["share"], "Expectation statements": table["statements"], "Unmet": table["unmet"],
-        "Unmet rate": table["unmet_rate"], "Mean sentiment": table["mean_sentiment"],
+        # A share of 1 or 3 statements ("100%") reads as a finding: below the base the counts say it.
+        "Unmet rate": table["unmet_rate"].where(table["statements"] >= MIN_BASE_FOR_PERCENT),
+        "Mean sentiment": table["mean_sentiment"],
         "Importance": table["importance"], "Performance": table["performance"],
         "Quadrant": [quadrant.get(a, "") for a in table["area"]], "Area key": table["area"]})
-    fix = [names.get(a, a) for a in ipa.loc[ipa["quadrant"] == "fix first", "area"]] if quadrants else []
+    fix = [names.get(a, a) for a in ipa["area"] if quadrant.get(a) == "fix first"]
     if not quadrants:
         verdict = (f"{count_of(len(ipa), 'area')} with enough messages to place: too few to compare (quadrants need "
                    f"at least {charts.MIN_QUADRANT_AREAS}), so no area is singled out as 'fix first'.")
     else:
         verdict = f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'."
+    small_print = (f"Areas mentioned in fewer than {count_of(MIN_MENTIONS_TO_RANK, 'message')} are '{NOT_RANKED}', "
+                   f"never named 'fix first'; an unmet share on fewer than {count_of(MIN_BASE_FOR_PERCENT, 'statement')} is given "
+                   "as counts.")
     text = [verdict,
             f"Importance is how much mentioning an area moves the {outcome}; performance is the mean "
-            f"{charts.outcome_words(outcome)} of the messages about it."]
+            f"{charts.outcome_words(outcome)} of the messages about it.", small_print]
+    display = pd.DataFrame({"Expectation area": out["Expectation area"], "Messages": [format_count(v) for v in
+                                                                                     table["mentions"]],
+                            "Unmet expectations": [unmet_words(u, n) for u, n in
+                                                   zip(table["unmet"], table["statements"], strict=True)],
+                            "Quadrant": out["Quadrant"]})
     section = Section("expectation_gaps", "Expectation gaps", text=text, figures=figs, table=out,
-                      sheet="Expectation gaps",
+                      sheet="Expectation gaps", display=display, slide_table=True,
+                      meta=[("Unmet rate", f"blank where fewer than {count_of(MIN_BASE_FOR_PERCENT, 'statement')}: "
+                                           "read Unmet of Expectation statements"),
+                            ("Quadrant", f"'{NOT_RANKED}' for areas with fewer than "
+                                         f"{count_of(MIN_MENTIONS_TO_RANK, 'message')}")],
                       formats={"Messages": COUNT, "Share of messages": SHARE, "Expectation statements": COUNT,
                                "Unmet": COUNT, "Unmet rate": SHARE, "Mean sentiment": SENTIMENT,
                                "Importance": "0.00", "Performance": SENTIMENT})
@@ -733,6 +771,18 @@ def quote_text(text: str, limit: int) -> str:
     return _clip(re.sub(r" {2,}", " ", plain), limit)
 
 
+def _metadata_cell(value: object) -> object:
+    """A metadata value for the Examples sheet and CSV: as :func:`pipelines.metrics.metadata_value_text` writes it
+    (a rating of 1.0 reads "1", as on the dashboard), a whole number kept a number so that a spreadsheet sorts it;
+    None when missing."""
+    if value is None or pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    text = metrics.metadata_value_text(value)
+    if isinstance(value, (float, np.floating)) and re.fullmatch(r"-?\d+", text):
+        return int(text)
+    return value
+
+
 def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataFrame | None,
               labels: dict[int, str], run: Run, settings: SnapshotSettings, nothing: str) -> Section:
     blocks, records = [], []
@@ -755,18 +805,20 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
         for r in picked.to_dict("records"):
             when = r.get("date")
             when = None if when is None or pd.isna(when) else pd.Timestamp(when)
-            meta = {c: str(r[c]) for c in columns if not pd.isna(r.get(c)) and str(r[c]).strip()}
+            # Written as the dashboard writes them (metrics' one rule): a rating of 1.0 reads "1".
+            meta = {c: metrics.metadata_value_text(r[c]) for c in columns if not pd.isna(r.get(c)) and str(r[c]).strip()}
             quote = Quote(when, float(r["sentiment"]), quote_text(r["text"], settings.quote_chars), str(r["message_id"]),
                           meta)
             quotes.append(quote)
             record = {"Issue": labels.get(topic, str(topic)),
                       "Date": None if when is None else when.tz_convert("UTC").tz_localize(None),
                       "Sentiment": quote.sentiment, "Quote": quote.text, "Message": str(r["text"])}
-            record |= {shown[c]: None if pd.isna(r.get(c)) else r.get(c) for c in columns}
+            record |= {shown[c]: _metadata_cell(r.get(c)) for c in columns}
             record["Message id"] = quote.message_id
             records.append(record)
         blocks.append((labels.get(topic, str(topic)), reason, quotes))
-    table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"])
+    # Object columns: a rating of 1 stays "1" beside 4.5 in the CSV, not "1.0".
+    table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"], dtype=object)
     text = ["The most negative short messages of the emerging issues, and the negative messages of the topics "
             f"with the most of them (at least {MIN_NEGATIVE_TO_QUOTE}). Quotes are cut at a word and shown as written, "
             "without the links and formatting tags some exports carry."]
@@ -792,7 +844,7 @@ def _summary(rows: pd.DataFrame, period_table: pd.DataFrame, run: Run, gaps: pd.
               for r in period_table.itertuples() if int(r.topic) != NO_TOPIC]
     areas = [] if gaps is None else [
         {"area": str(r.area), "name": (names or {}).get(r.area, r.area), "mentions": int(r.mentions),
-         "unmet_rate": _f(r.unmet_rate), "mean_sentiment": _f(r.mean_sentiment)} for r in gaps.itertuples()]
+         "statements": int(r.statements), "unmet_rate": _f(r.unmet_rate), "mean_sentiment": _f(r.mean_sentiment)} for r in gaps.itertuples()]
     negative = float((rows["sentiment_label"] == "negative").mean()) if n else None
     return {"messages": n, "share_negative": _f(negative), "mean_sentiment": _f(rows["sentiment"].mean()) if n else None,
             "topics": topics, "areas": areas}
@@ -878,7 +930,10 @@ def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5) -> Chang
     gap_rows = []
     for a in now.get("areas", []):
         b = areas_before.get(a["area"])
-        if b and a["unmet_rate"] is not None and b["unmet_rate"] is not None:
+        # A change of an unmet share is no news on a few statements (100% → 0% on one each); older snapshots
+        # kept no statements, and are compared as before.
+        small = min(a.get("statements", MIN_BASE_FOR_PERCENT), (b or {}).get("statements", MIN_BASE_FOR_PERCENT))
+        if b and a["unmet_rate"] is not None and b["unmet_rate"] is not None and small >= MIN_BASE_FOR_PERCENT:
             gap_rows.append({"area": a["name"], "unmet_before": b["unmet_rate"], "unmet_now": a["unmet_rate"],
                              "unmet_change": a["unmet_rate"] - b["unmet_rate"], "sentiment_before": b["mean_sentiment"],
                              "sentiment_now": a["mean_sentiment"]})

@@ -31,7 +31,7 @@ from plotly.offline import get_plotlyjs
 
 from pipelines import charts
 from pipelines.metrics import zone_words
-from pipelines.snapshot import Section, Snapshot, SnapshotError
+from pipelines.snapshot import DATETIME, DAY, Section, Snapshot, SnapshotError
 
 REPORT, WORKBOOK, SLIDES = "report.html", "snapshot.xlsx", "slides.pptx"
 CSV_DIR, CHART_DIR = "csv", "charts"
@@ -270,6 +270,14 @@ def _column_format(section: Section, column: str, row: int) -> str | None:
     return fmt[row] if isinstance(fmt, list) else fmt
 
 
+def _dates_without_times(values: pd.Series) -> bool:
+    """Whether a column holds dates and every one of them is at midnight (UTC, as :func:`cell_value` writes it):
+    such a column is written with a date-only format, as the CSV writes it."""
+    stamps = [cell_value(v) for v in values]
+    stamps = [v for v in stamps if v is not None]
+    return bool(stamps) and all(isinstance(v, datetime) and v.time() == datetime.min.time() for v in stamps)
+
+
 def write_xlsx(snapshot: Snapshot, path: Path) -> None:
     """One sheet per section table (summary, changes, topics, trends, sentiment, gaps, examples), with number
     and date formats, a frozen bold header and filters; every text cell, headers included, formula-safe."""
@@ -309,6 +317,7 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
             row += 1
         table = section.table
         top = row
+        day_only = {c for c in table.columns if _dates_without_times(table[c])}
         for j, column in enumerate(table.columns, start=1):
             c = ws.cell(row, j, cell_value(column))
             c.font, c.fill, c.border = bold, header_fill, rule
@@ -317,10 +326,12 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
             for j, (column, value) in enumerate(zip(table.columns, values, strict=True), start=1):
                 c = ws.cell(row, j, cell_value(value))
                 fmt = _column_format(section, column, i)
-                if fmt and not isinstance(c.value, str):
+                if isinstance(c.value, datetime) and column in day_only and (not fmt or "h" in fmt):
+                    c.number_format = DAY  # no "00:00" the data never had (a month stays a month)
+                elif fmt and not isinstance(c.value, str):
                     c.number_format = fmt
                 elif isinstance(c.value, datetime):
-                    c.number_format = "yyyy-mm-dd hh:mm"
+                    c.number_format = DATETIME
                 if column in ("Quote", "Message"):
                     c.alignment = Alignment(wrap_text=True, vertical="top")
         ws.freeze_panes = ws.cell(top + 1, 1)
@@ -495,20 +506,40 @@ def _table_slides(prs, title: str, subtitle: str | None, table: pd.DataFrame, ma
         _table_slide(prs, title + (" (continued)" if k else ""), note, page)
 
 
+BOLD_CHAR_WIDTH = 0.7
+"""A bold character's width as a share of the font size, at most (DejaVu Sans Bold, what LibreOffice draws where
+Calibri is missing; see :func:`card_value_size`)."""
+
+
+def table_column_widths(shown: pd.DataFrame, total_inches: float, header_pt: int = 14) -> list[float]:
+    """Column widths in inches for a slide table: each at least what its bold header needs on one line (a cell keeps
+    0.1 inch inside each edge: "Messages" wrapped as "Messag/es" in a share of the longest values), the rest of
+    ``total_inches`` shared by the longest value of each column (long text wraps, counted up to 70 characters)."""
+    need = [len(str(c)) * BOLD_CHAR_WIDTH * header_pt / 72 + 0.25 for c in shown.columns]
+    want = [max([len(str(c))] + [min(len(str(v)), 70) for v in shown[c]]) + 3 for c in shown.columns]
+    held: set[int] = set()  # columns held at their header's width; the others share what is left
+    while True:
+        free = [j for j in range(len(want)) if j not in held]
+        rest = total_inches - sum(need[j] for j in held)
+        widths = [need[j] if j in held else rest * want[j] / sum(want[k] for k in free) for j in range(len(want))]
+        short = {j for j in free if widths[j] < need[j]}
+        if not short or len(short) == len(free):
+            return widths
+        held |= short
+
+
 def _table_slide(prs, title: str, subtitle: str | None, shown: pd.DataFrame) -> None:
     from pptx.util import Inches, Pt
 
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     _slide_title(slide, title, subtitle)
     rows, cols = len(shown) + 1, len(shown.columns)
-    # Room for the longest value (long text wraps), and never less than the bold header needs.
-    widths = [max([int(len(str(c)) * 1.3) + 2, 9] + [min(len(str(v)), 70) + 3 for v in shown[c]])
-              for c in shown.columns]
     total = Inches(12.3)
     shape = slide.shapes.add_table(rows, cols, Inches(0.5), Inches(1.55), total, Inches(0.4) * rows)
     grid = shape.table
+    widths = table_column_widths(shown, total / Inches(1))
     for j, w in enumerate(widths):
-        grid.columns[j].width = int(total * w / sum(widths))
+        grid.columns[j].width = int(Inches(w))
     for j, column in enumerate(shown.columns):
         cell = grid.cell(0, j)
         cell.text = _ILLEGAL_XML.sub("", str(column))
@@ -526,6 +557,19 @@ def _table_slide(prs, title: str, subtitle: str | None, shown: pd.DataFrame) -> 
             for p in cell.text_frame.paragraphs:
                 for run in p.runs:
                     run.font.size, run.font.color.rgb = Pt(13), _rgb(INK)
+
+
+def text_lines(text: str, size: int, box_inches: float) -> int:
+    """How many lines ``text`` takes in bold at ``size`` pt in a ``box_inches`` wide text box, wrapped at words
+    (characters at most :data:`BOLD_CHAR_WIDTH` of the size wide, 0.1 inch kept inside each edge)."""
+    room = int((box_inches - 0.2) * 72 / (BOLD_CHAR_WIDTH * size))
+    lines, used = 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > room:
+            lines, used = lines + 1, len(word)
+        else:
+            used += len(word) + (1 if used else 0)
+    return lines
 
 
 CARD_VALUE_SIZES = (40, 34, 28, 24)
@@ -625,9 +669,12 @@ def write_pptx(snapshot: Snapshot, path: Path, images: dict[str, Path]) -> None:
     band.fill.fore_color.rgb = _rgb(ACCENT)
     band.line.fill.background()
     _text_box(slide, Inches(0.8), Inches(2.0), Inches(11.7), Inches(0.6), "FEEDBACK SNAPSHOT", 18, ACCENT, bold=True)
-    _text_box(slide, Inches(0.8), Inches(2.6), Inches(11.7), Inches(1.2), snapshot.period.label, 44, bold=True)
-    _text_box(slide, Inches(0.8), Inches(4.0), Inches(11.7), Inches(1.6), snapshot.subtitle.replace(" · ", "\n", 2),
-              18, MUTED)
+    # The subtitle goes below the title's real height: a week's label ('Week 9, 2026 (23 Feb – 1 Mar 2026)') takes
+    # two lines at 44 pt and ran into it.
+    title_height = text_lines(snapshot.period.label, 44, 11.7) * 44 * 1.2 / 72 + 0.2
+    _text_box(slide, Inches(0.8), Inches(2.6), Inches(11.7), Inches(title_height), snapshot.period.label, 44, bold=True)
+    _text_box(slide, Inches(0.8), Inches(2.6 + title_height + 0.3), Inches(11.7), Inches(1.6),
+              snapshot.subtitle.replace(" · ", "\n", 2), 18, MUTED)
 
     for section in snapshot.sections:
         if section.cards:

@@ -328,9 +328,90 @@ def test_a_lone_expectation_area_is_not_put_in_a_quadrant():
     notes = [a.text for a in ipa.layout.annotations]
     assert notes == [charts.TOO_FEW_AREAS] and not ipa.layout.shapes
     assert ipa.data[0].marker.color == charts.ACCENT and "customdata[5]" not in ipa.data[0].hovertemplate
-    three = _section(_tiny_snapshot(["speed", "price", "policy"]), "expectation_gaps")
+    three = _section(_tiny_snapshot(["speed", "price", "policy"] * 2), "expectation_gaps")  # 12 messages each
     assert all(q in snapshot.expectations.QUADRANTS for q in three.table["Quadrant"])
     assert "KEEP IT UP" in " ".join(a.text for a in dict(three.figures)["ipa"].layout.annotations)
+
+
+def test_an_unmet_share_on_few_statements_reads_as_counts_and_small_areas_are_not_ranked(tmp_path):
+    """Three areas of 6 messages (3 of 6 statements unmet): no "50%", no "fix first" in the report, the slides or the
+    spreadsheet, and the small print says why; with 12 messages and statements each, shares and quadrants are back."""
+    from openpyxl import load_workbook
+    from pptx import Presentation
+
+    from pipelines.snapshot_files import report_html, write_pptx, write_xlsx
+
+    small = _tiny_snapshot(["speed", "price", "policy"])
+    gaps = _section(small, "expectation_gaps")
+    assert gaps.display["Unmet expectations"].tolist() == ["3 of 6 statements unmet"] * 3
+    assert gaps.display["Quadrant"].tolist() == [snapshot.NOT_RANKED] * 3
+    assert gaps.text[0] == "No expectation area stands out as 'fix first'."
+    assert gaps.text[2].startswith("Areas mentioned in fewer than 10 messages are 'not ranked', never named 'fix first'")
+    page = report_html(small)
+    table = page[page.index('<section id="expectation_gaps"'):]
+    table = table[table.index("<table>"):table.index("</table>")]
+    assert table.count("<td>3 of 6 statements unmet</td>") == 3 and "%" not in table and "fix first" not in table
+    write_pptx(small, tmp_path / "slides.pptx", {})
+    slides = [" | ".join(sh.text_frame.text if sh.has_text_frame else " | ".join(c.text for c in sh.table.iter_cells())
+                         for sh in s.shapes if sh.has_text_frame or sh.has_table)
+              for s in Presentation(tmp_path / "slides.pptx").slides]
+    slide = next(s for s in slides if s.startswith("Expectation gaps"))
+    assert "Speed | 6 | 3 of 6 statements unmet | not ranked" in slide and "Fix first:" not in slide
+    write_xlsx(small, tmp_path / "small.xlsx")
+    rows = {r[0].value: r for r in load_workbook(tmp_path / "small.xlsx")["Expectation gaps"].iter_rows()}
+    header = [c.value for c in rows["Expectation area"]]
+    speed = {h: c for h, c in zip(header, rows["Speed"], strict=False)}
+    assert (speed["Unmet"].value, speed["Expectation statements"].value, speed["Unmet rate"].value) == (3, 6, None)
+    assert speed["Quadrant"].value == "not ranked" and "fewer than 10 statements" in rows["Unmet rate"][1].value
+
+    enough = _section(_tiny_snapshot(["speed", "price", "policy"] * 2), "expectation_gaps")
+    assert enough.display["Unmet expectations"].tolist() == ["50% unmet (6 of 12 statements)"] * 3
+    fix = enough.table.loc[enough.table["Quadrant"] == "fix first", "Expectation area"].tolist()
+    assert enough.text[0] == (f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'.")
+    assert enough.table["Unmet rate"].tolist() == [0.5] * 3
+
+
+def test_metadata_values_read_as_on_the_dashboard(tmp_path):
+    """A rating stored as 1.0 reads "1" in the quotes' meta lines (report and slides), the CSV and the filter words."""
+    from pptx import Presentation
+
+    from pipelines.snapshot_files import csv_bytes, report_html, write_pptx
+
+    run = tiny_run()
+    run.messages["rating"] = np.where(run.messages["topic"] == 1, 1.0, 4.5)
+    run.manifest["columns"]["metadata"] = ["rating"]
+    f = MessageFilter(metadata=(("rating", (1.0,)),))
+    assert snapshot.filter_words(f, {}) == ["rating: 1"]
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    quotes = {issue: q for issue, _, q in _section(made, "examples").quotes}
+    assert [q.metadata for q in quotes["refund · money"]] == [{"rating": "1"}] * 2
+    assert "· rating: 1 · message" in report_html(made) and "rating: 1.0" not in report_html(made)
+    examples = list(csv.DictReader(io.StringIO(csv_bytes(_section(made, "examples").table).decode("utf-8-sig"))))
+    assert {r["rating"] for r in examples} == {"1", "4.5"}
+    write_pptx(made, tmp_path / "slides.pptx", {})
+    texts = [sh.text_frame.text for s in Presentation(tmp_path / "slides.pptx").slides for sh in s.shapes
+             if sh.has_text_frame]
+    assert any("· rating: 1 · sentiment" in t for t in texts) and not any("rating: 1.0" in t for t in texts)
+
+
+def test_dates_without_times_are_written_as_days_in_the_workbook(tmp_path):
+    """Messages with only a day: the Examples sheet shows 2026-10-22, not 2026-10-22 00:00; with times, the time."""
+    from openpyxl import load_workbook
+
+    from pipelines.snapshot_files import write_xlsx
+
+    def date_cell(run: Run, name: str):
+        made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+        write_xlsx(made, tmp_path / name)
+        ws = load_workbook(tmp_path / name)["Examples"]
+        return ws.cell(2, [c.value for c in ws[1]].index("Date") + 1)
+
+    days = tiny_run()
+    days.messages["date"] = days.messages["date"].dt.normalize()
+    cell = date_cell(days, "days.xlsx")
+    assert (cell.is_date, cell.number_format, cell.value.hour) == (True, snapshot.DAY, 0)
+    cell = date_cell(tiny_run(), "times.xlsx")  # 10:00 each
+    assert (cell.number_format, cell.value.hour) == (snapshot.DATETIME, 10)
 
 
 def test_snapshots_go_into_the_store_unless_a_folder_is_chosen(tmp_path, monkeypatch):
@@ -404,7 +485,32 @@ def test_what_changed_between_two_known_summaries():
     assert c.sentiment["topic"].tolist() == ["refund · money", "delivery · slow"]
     assert c.sentiment["sentiment_change"].round(2).tolist() == [0.7, -0.1]
     assert c.gaps["unmet_change"].round(2).tolist() == [0.25]
+    few = [{**now["areas"][0], "statements": 3}]  # 0% → 100% of a few statements is no news
+    assert snapshot.compare({**before, "areas": [{**before["areas"][0], "statements": 40}]},
+                            {**now, "areas": few}).gaps.empty
     assert c.overall["messages"] == (100, 100) and c.overall["share_negative"] == (0.2, 0.3)
+
+def test_the_changes_sheet_shows_shares_as_percentages_and_differences_in_points(tmp_path):
+    """Before and Now of a share are fractions shown as 37.5%, its Difference points shown as +5.6 pts: read alike."""
+    from openpyxl import load_workbook
+
+    from pipelines.snapshot_files import write_xlsx
+
+    made = _tiny_snapshot()
+    previous = {"name": "2026-W42", "period": {"label": "Week 42, 2026"}, "run": {"id": "r0"},
+                "summary": _summary([("delivery · late", ["delivery", "late"], 3, -0.5)], messages=8, negative=0.375,
+                                    sentiment=-0.5)}
+    made.sections[1] = snapshot.changes_section(previous, made.summary, made.period, made.settings)
+    display = _section(made, "changes").display.set_index("What")
+    assert display.loc["Share negative"].tolist()[1:] == ["37.5%", "100.0%", "+62.5 pts"]
+    write_xlsx(made, tmp_path / "s.xlsx")
+    rows = {r[1].value: r for r in load_workbook(tmp_path / "s.xlsx")["Changes"].iter_rows()}
+    before, now, difference = rows["Share negative"][2:5]
+    assert (before.value, before.number_format, now.value, now.number_format) == (0.375, "0.0%", 1.0, "0.0%")
+    assert (difference.value, difference.number_format) == (62.5, '+0.0" pts";-0.0" pts";0.0" pts"')
+    messages = rows["Messages"][2:5]
+    assert [c.number_format for c in messages] == ["#,##0", "#,##0", "+#,##0;-#,##0;0"]
+
 
 def _publish_tiny(store: Path, run_id: str, extra: Sequence[str] = ()) -> None:
     """Publish the tiny run as ``run_id``, with one more message of topic 0 on each of the ``extra`` days."""
@@ -849,6 +955,18 @@ def test_no_password_or_hash_reaches_output_runs_or_snapshots(real_run_store, tm
     assert len(files) > 10
     leaked = [str(p) for p in files for s in secrets if s.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_slide_titles_and_table_headers_keep_their_room():
+    """A week's title takes two lines at 44 pt (the subtitle goes below both); a header such as "Messages" gets the
+    width it needs on one line beside a long "Why" column."""
+    from pipelines.snapshot_files import BOLD_CHAR_WIDTH, table_column_widths, text_lines
+
+    assert text_lines("Week 9, 2026 (23 Feb – 1 Mar 2026)", 44, 11.7) == 2 and text_lines("March 2026", 44, 11.7) == 1
+    shown = pd.DataFrame({"Topic": ["mortgage · property · foreclosure"], "Messages": ["7"],
+                          "Why": ["9 messages in 1–30 Nov 2026; almost none before (0.4 per month on average)." * 2]})
+    widths = table_column_widths(shown, 12.3)
+    assert abs(sum(widths) - 12.3) < 1e-9 and widths[1] >= len("Messages") * BOLD_CHAR_WIDTH * 14 / 72 + 0.2
 
 
 def test_a_card_value_keeps_to_one_line_on_its_slide():
