@@ -750,9 +750,10 @@ def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by s
 # ------------------------------------------------------------------------------------- expectation gaps
 
 QUADRANT_COLOURS = {"fix first": "#C8423B", "keep it up": "#2E8B57", "low priority": "#8A9099",
-                    "possible overkill": "#D08A0B"}
+                    "possible overkill": "#D08A0B", "not ranked": "#C9CDD2"}
 QUADRANT_HINTS = {"fix first": "matters a lot, delivered poorly", "keep it up": "matters a lot, delivered well",
-                  "low priority": "matters less, delivered poorly", "possible overkill": "matters less, delivered well"}
+                  "low priority": "matters less, delivered poorly", "possible overkill": "matters less, delivered well",
+                  "not ranked": "too few messages to rank"}
 SOURCE_COLOURS = {"company": "#2E5EAA", "other_brands": "#F58518", "reviews": "#B279A2", "previous": "#54A24B",
                   "unknown": "#C9CDD2"}
 _GAP_MEASURES = {"unmet_rate": "Unmet expectations (%)", "mean_sentiment": "Mean sentiment",
@@ -770,6 +771,19 @@ MIN_QUADRANT_AREAS = 3
 TOO_FEW_AREAS = f"Too few areas to compare: quadrants need at least {MIN_QUADRANT_AREAS}"
 
 
+def unmet_words(unmet: object, statements: object) -> str:
+    """An area's unmet expectations as a reader sees them: '38% unmet (3 of 8 statements)', or only the counts
+    ('1 of 1 statements unmet') on fewer than :data:`MIN_BASE_FOR_PERCENT` statements, where a percentage ('100%')
+    would read as a finding; '–' without statements."""
+    n = 0 if statements is None or pd.isna(statements) else round(float(statements))
+    k = 0 if unmet is None or pd.isna(unmet) else round(float(unmet))
+    if not n:
+        return "–"
+    if n < MIN_BASE_FOR_PERCENT:
+        return f"{k} of {n} statements unmet"
+    return f"{format_share(k / n)} unmet ({k} of {n} statements)"
+
+
 def ipa_quadrants(ipa: pd.DataFrame) -> bool:
     """Whether the quadrants of an :func:`pipelines.expectations.ipa_table` say anything, so may be shown and named.
 
@@ -778,7 +792,8 @@ def ipa_quadrants(ipa: pd.DataFrame) -> bool:
     the other side of both averages, however good or bad both are. From three areas on the split compares.
     The snapshot's table and "fix first" list follow the same rule as the chart.
     """
-    return len(ipa) >= MIN_QUADRANT_AREAS
+    return int((ipa["quadrant"] != "not ranked").sum()) >= MIN_QUADRANT_AREAS if "quadrant" in ipa else \
+        len(ipa) >= MIN_QUADRANT_AREAS
 
 
 def _area_name(names: Mapping[str, str], area: str, limit: int = MAX_LABEL) -> str:
@@ -911,16 +926,19 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     bubbles = {
         "type": "scatter", "x": perf, "y": imp, "mode": "markers+text", "text": shown, "textposition": spots,
         "textfont": {"size": 13, "color": "#262730"}, "cliponaxis": False, "showlegend": False,
-        "marker": {"size": diameters, "color": [QUADRANT_COLOURS[q] for q in ipa["quadrant"]] if quadrants else ACCENT,
+        # An area on too few messages to rank is grey whether or not the others are in quadrants.
+        "marker": {"size": diameters, "color": [QUADRANT_COLOURS[q] if quadrants or q == "not ranked" else ACCENT
+                                                for q in ipa["quadrant"]]
+                   if quadrants or (ipa["quadrant"] == "not ranked").any() else ACCENT,
                    "opacity": 0.85, "line": {"color": "white", "width": 1.5}},
         "customdata": np.column_stack([ipa["area"].astype(str), [html.escape(names.get(a, a)) for a in ipa["area"]],
-                                       ipa["mentions"].astype(int), (ipa["unmet_rate"].astype(float) * 100).fillna(0),
+                                       ipa["mentions"].astype(int),
+                                       [unmet_words(u, n) for u, n in zip(ipa["unmet"], ipa["statements"], strict=True)],
                                        ipa["statements"].astype(int),
-                                       ipa["quadrant"].str.capitalize() if quadrants else np.full(len(ipa), "")]),
+                                       [q.capitalize() if quadrants or q == "not ranked" else "" for q in ipa["quadrant"]]]),
         "hovertemplate": "<b>%{customdata[1]}</b>" + (" · %{customdata[5]}" if quadrants else "")
                          + "<br>Performance %{x:+.2f} · importance "
-                         "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]:.0f}% of "
-                         "%{customdata[4]} expectation statements unmet<extra></extra>",
+                         "%{y:.2f}<br>%{customdata[2]:,} messages · %{customdata[3]}<extra></extra>",
     }
     words = outcome_words(outcome)
     style = _house_style(title, f"Performance: mean {words} of messages about the area →",
@@ -971,9 +989,10 @@ def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Ex
     bar = {"type": "bar", "y": y, "orientation": "h", "customdata": custom, "textposition": "outside", "cliponaxis": False}
     data = [
         bar | {"x": (rate * 100).fillna(0).to_numpy(), "marker": {"color": QUADRANT_COLOURS["fix first"]}, "xaxis": "x",
-               "yaxis": "y", "text": [format_share(r) if pd.notna(r) else "" for r in rate],
-               "hovertemplate": "<b>%{customdata[1]}</b><br>%{text} unmet: %{customdata[2]} of %{customdata[3]} "
-                                "expectation statements<extra></extra>"},
+               "yaxis": "y", "text": [("" if pd.isna(r) else format_share(r) if n >= MIN_BASE_FOR_PERCENT else f"{k:.0f} of {n:.0f}")
+                                      for r, k, n in zip(rate, rows["unmet"], rows["statements"], strict=True)],
+               "hovertemplate": "<b>%{customdata[1]}</b><br>%{customdata[2]} of %{customdata[3]} expectation statements "
+                                "unmet<extra></extra>"},
         bar | {"x": mean.fillna(0).to_numpy(), "xaxis": "x2", "yaxis": "y2",
                "marker": {"color": [SENTIMENT_COLOURS["positive" if v >= 0.1 else "negative" if v <= -0.25 else "neutral"]
                                     for v in mean.fillna(0)]},

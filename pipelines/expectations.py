@@ -1335,6 +1335,13 @@ def quadrant_name(importance: float, performance: float, importance_cut: float, 
     return "possible overkill" if high_performance else "low priority"
 
 
+MIN_MENTIONS_TO_RANK = 10
+"""Fewest messages mentioning an area for it to get a quadrant: "fix first" on 5 mentions (one unhappy customer) would
+read as a finding, on the dashboard as in a snapshot put before leadership."""
+NOT_RANKED = "not ranked"
+"""The quadrant of an area with fewer than :data:`MIN_MENTIONS_TO_RANK` mentions."""
+
+
 def ipa_table(gaps: pd.DataFrame, importance_cut: float | None = None, performance_cut: float | None = None) -> pd.DataFrame:
     """Importance–Performance Analysis (Martilla & James, 1977) of the areas in ``gaps``.
 
@@ -1349,16 +1356,20 @@ def ipa_table(gaps: pd.DataFrame, importance_cut: float | None = None, performan
             100% unmet expectations and mean sentiment -0.26).
 
     Returns:
-        The rows of ``gaps`` that have a performance, with ``quadrant`` added, plus the cuts used
+        The rows of ``gaps`` that have a performance, with ``quadrant`` added (:data:`NOT_RANKED` for areas with
+        fewer than :data:`MIN_MENTIONS_TO_RANK` mentions, which the cuts leave out too), plus the cuts used
         in ``importance_cut`` and ``performance_cut`` (the same on every row, for drawing cross-hairs), and
         ``performance_cut_rule``: "average", "neutral" (the average was below it) or "given".
     """
     table = gaps[gaps["performance"].notna()].copy()
-    i_cut = float(table["importance"].mean()) if importance_cut is None else float(importance_cut)
-    average = float(table["performance"].mean())
+    ranked = (table["mentions"] >= MIN_MENTIONS_TO_RANK).to_numpy() if "mentions" in table else np.ones(len(table), bool)
+    basis = table[ranked] if ranked.any() else table
+    i_cut = float(basis["importance"].mean()) if importance_cut is None else float(importance_cut)
+    average = float(basis["performance"].mean())
     p_cut = max(average, 0.0) if performance_cut is None else float(performance_cut)
     rule = "given" if performance_cut is not None else "neutral" if average < 0.0 else "average"
-    table["quadrant"] = [quadrant_name(i, p, i_cut, p_cut) for i, p in zip(table["importance"], table["performance"], strict=True)]
+    table["quadrant"] = [quadrant_name(i, p, i_cut, p_cut) if rank else NOT_RANKED
+                         for i, p, rank in zip(table["importance"], table["performance"], ranked, strict=True)]
     table["importance_cut"] = i_cut
     table["performance_cut"] = p_cut
     table["performance_cut_rule"] = rule

@@ -44,6 +44,7 @@ from pipelines.charts import (
     format_share,
     format_shares,
     format_topic_change,
+    unmet_words,
 )
 from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError
@@ -668,23 +669,7 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
     return [trends, sentiment]
 
 
-MIN_MENTIONS_TO_RANK = 10
-"""Fewest messages mentioning an expectation area for a snapshot's text to name it "fix first": its quadrant on
-a handful of messages (one unhappy customer) is no finding to put before leadership."""
-NOT_RANKED = "not ranked"
-"""The quadrant of an area with fewer than :data:`MIN_MENTIONS_TO_RANK` messages, in the report and the spreadsheet."""
-
-
-def unmet_words(unmet: object, statements: object) -> str:
-    """An area's unmet expectations as a reader sees them: '38% unmet (3 of 8 statements)', or only the counts
-    ('1 of 1 statements unmet') on fewer than :data:`~pipelines.charts.MIN_BASE_FOR_PERCENT` statements, where a
-    percentage ('100%') would read as a finding; '–' without statements."""
-    n, k = _int(statements) or 0, _int(unmet) or 0
-    if not n:
-        return "–"
-    if n < MIN_BASE_FOR_PERCENT:
-        return f"{k} of {n} statements unmet"
-    return f"{format_share(k / n)} unmet ({k} of {n} statements)"
+MIN_MENTIONS_TO_RANK, NOT_RANKED = expectations.MIN_MENTIONS_TO_RANK, expectations.NOT_RANKED
 
 
 def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section, pd.DataFrame]:
@@ -700,10 +685,9 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
     # Quadrants and "fix first" only where the chart names them: with fewer than 3 areas the placement is forced
     # (see charts.ipa_quadrants), and a lone area at 100% unmet would otherwise read "keep it up".
     quadrants = charts.ipa_quadrants(ipa)
-    quadrant = dict(zip(ipa["area"], ipa["quadrant"], strict=True)) if quadrants else {}
-    # Ranked on enough messages only: "fix first" on 5 mentions (one unhappy customer) would read as a finding.
-    few = set(table.loc[table["mentions"] < MIN_MENTIONS_TO_RANK, "area"])
-    quadrant = {a: NOT_RANKED if a in few else quadrant.get(a, "") for a in table["area"]} if quadrants else {}
+    # Ranked on enough messages only (ipa_table): "fix first" on 5 mentions (one unhappy customer) is no finding.
+    quadrant = {a: q for a, q in zip(ipa["area"], ipa["quadrant"], strict=True) if quadrants or q == NOT_RANKED}
+    ranked = int((ipa["quadrant"] != NOT_RANKED).sum()) if len(ipa) else 0
     out = pd.DataFrame({
         "Expectation area": [names.get(a, a) for a in table["area"]], "Messages": table["mentions"],
         "Share of messages": table["share"], "Expectation statements": table["statements"], "Unmet": table["unmet"],
@@ -713,8 +697,10 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
         "Importance": table["importance"], "Performance": table["performance"],
         "Quadrant": [quadrant.get(a, "") for a in table["area"]], "Area key": table["area"]})
     fix = [names.get(a, a) for a in ipa["area"] if quadrant.get(a) == "fix first"]
-    if not quadrants:
-        verdict = (f"{count_of(len(ipa), 'area')} with enough messages to place: too few to compare (quadrants need "
+    if not ranked:
+        verdict = "No expectation area stands out as 'fix first'."
+    elif not quadrants:
+        verdict = (f"{count_of(ranked, 'area')} with enough messages to place: too few to compare (quadrants need "
                    f"at least {charts.MIN_QUADRANT_AREAS}), so no area is singled out as 'fix first'.")
     else:
         verdict = f"Fix first: {', '.join(fix)}." if fix else "No expectation area stands out as 'fix first'."

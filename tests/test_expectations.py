@@ -495,11 +495,31 @@ def test_ipa_table_uses_mean_cross_hairs():
     assert set(ipa["quadrant"]) == set(QUADRANTS)
 
 
+def test_an_area_on_a_handful_of_messages_is_not_ranked_nor_moves_the_cuts():
+    """5 mentions (one unhappy customer) are no finding: the area is "not ranked", drawn grey, and the cuts are the
+    ranked areas' averages; quadrants need three ranked areas."""
+    from pipelines.charts import QUADRANT_COLOURS, ipa_chart, ipa_quadrants
+
+    gaps = pd.DataFrame({"area": ["a", "b", "c", "tiny"], "importance": [0.8, 0.6, 0.1, 2.0],
+                         "performance": [-0.6, 0.4, 0.2, -0.9], "mentions": [40, 30, 20, 5],
+                         "unmet": [8, 2, 1, 1], "statements": [10, 10, 10, 1]})
+    ipa = ipa_table(gaps)
+    assert ipa["quadrant"].tolist() == ["fix first", "keep it up", "possible overkill", "not ranked"]
+    assert ipa.loc[0, "importance_cut"] == pytest.approx(0.5)  # a, b and c only
+    assert ipa_quadrants(ipa)
+    chart = ipa_chart(ipa, {a: a for a in gaps["area"]})
+    assert list(chart.data[0].marker.color)[-1] == QUADRANT_COLOURS["not ranked"]
+    assert chart.data[0].customdata[-1][3] == "1 of 1 statements unmet"  # not "100%"
+    assert chart.data[0].customdata[0][3] == "80% unmet (8 of 10 statements)"
+    assert not ipa_quadrants(ipa_table(gaps.assign(mentions=[40, 30, 5, 5])))  # two ranked areas: nothing to compare
+
+
 def test_an_area_customers_are_unhappy_with_is_never_keep_it_up():
     # Every area below neutral: the mean cut would still call the least bad ones "delivered well".
     gaps = pd.DataFrame({"area": ["pricing", "speed", "policies", "quality"], "importance": [0.8, 0.6, 0.2, 0.1],
                          "performance": [-0.26, -0.6, -0.1, -0.5], "mentions": [40, 30, 20, 10],
-                         "unmet_rate": [1.0, 0.8, 0.4, 0.5], "statements": [10, 8, 4, 2], "mean_sentiment": [-0.26, -0.6, -0.1, -0.5]})
+                         "unmet_rate": [1.0, 0.75, 0.5, 0.5], "statements": [10, 8, 4, 2], "unmet": [10, 6, 2, 1],
+                         "mean_sentiment": [-0.26, -0.6, -0.1, -0.5]})
     ipa = ipa_table(gaps)
     assert ipa.loc[0, "performance_cut"] == 0.0
     assert ipa["quadrant"].tolist() == ["fix first", "fix first", "low priority", "low priority"]
