@@ -18,6 +18,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from pipelines.errors import NotEnoughMessagesError
 from pipelines.executor import Executor, LocalExecutor
+from pipelines.redact import PLACEHOLDERS
 from pipelines.settings import Settings
 
 OUTLIER = -1
@@ -27,23 +28,39 @@ FEEDBACK_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
     "br", "href", "www", "http", "https", "com", "amp", "quot", "nbsp", "just", "like", "really", "ve",
     "don", "didn", "doesn", "isn", "wasn", "won", "ll", "im", "dont", "got", "get", "did", "does", "let",
     "xx", "xxxx", "xxxxxxxx", "said", "told", "also", "would", "could", "one", "even", "still",
+    # contractions written without their apostrophe ("didnt"); "ill", "id", "well" and "shed" are words
+    "didnt", "doesnt", "isnt", "wasnt", "arent", "werent", "cant", "wont", "couldnt", "wouldnt", "shouldnt",
+    "havent", "hasnt", "hadnt", "ive", "youre", "theyre", "thats", "whats", "theres", "y'all",
 })
-_TOKEN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of letters only: no numbers, amounts or ids
+# Words of letters only (no numbers, amounts or ids), in any script; a hyphen or apostrophe inside a word keeps
+# it whole ("k-cups", "gluten-free", "o'clock") where splitting would leave a misleading part ("cups", "clock").
+_TOKEN = r"(?u)\b[^\W\d_]+(?:['-][^\W\d_]+)+\b|\b[^\W\d_]{2,}\b"
 # The CFPB's XXXX also sits inside words ("EDXXXX", "XXXXdate" where a name or digits were removed): runs of three
 # or more capital X anywhere, and x-only words; "XL" and "XXL" (sizes) stay.
-_REDACTION = re.compile(r"X{3,}|\b[xX]{2}\b|\b[xX]{4,}\b")
+_REDACTION = re.compile(r"X{3,}|\b[xX]{2}\b|\b[xX]{4,}\b|XX(?=/)")  # XX(?=/): a date glued on ("onXX/XX/XXXX")
+# Our own redaction placeholders ("[email]", "[phone]", ...): many messages share them whatever their issue.
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS.values()), re.IGNORECASE)
+# Contractions carry no issue: dropped whole ("don't", "can't", "we've", "i'm"). A trailing 's is cut, so "it's",
+# "that's" become stop words and "amazon's" counts as "amazon".
+_CONTRACTION = re.compile(r"(?u)[^\W\d_]*(?:n't|'(?:re|ve|ll|d|m))\b")  # also "n't" split off ("do n't")
+_APOSTROPHE_S = re.compile(r"'s\b")
 
 StageProgress = Callable[[str], None]
 
 
 def preprocess_for_keywords(text: str) -> str:
-    """Drop redaction marks and lower-case before counting words.
+    """Drop redaction marks and placeholders and contractions, lower-case, before counting words.
+
+    Letters outside ASCII stay ("Überweisung" is counted as "überweisung").
 
     Example:
         >>> preprocess_for_keywords("EDXXXX sent XXXXdate letters, XX/XX/2021; the XXL shirt")
         'ed  sent  date letters,  / /2021; the xxl shirt'
+        >>> preprocess_for_keywords("Don't mail [email]: Müller's Überweisung")
+        '  mail  : müller überweisung'
     """
-    return _REDACTION.sub(" ", text).lower()
+    text = _PLACEHOLDER.sub(" ", _REDACTION.sub(" ", text)).lower().replace("\u2019", "'")
+    return _APOSTROPHE_S.sub("", _CONTRACTION.sub(" ", text))
 
 
 @dataclass
@@ -258,8 +275,11 @@ def _fit_all(texts: Sequence[str], embeddings: np.ndarray, settings: Settings,
         progress("reducing outliers and naming topics")
     assignments = reduce_outliers(found, embeddings, settings.max_outlier_share, settings.outlier_min_similarity)
     # BERTopic's own pipeline with the reduction and clustering above plugged in (its documented
-    # "manual" mode): it ranks topics by size and builds the c-TF-IDF keywords.
-    model = BERTopic(umap_model=BaseDimensionalityReduction(), hdbscan_model=BaseCluster(),
+    # "manual" mode): it ranks topics by size and builds the c-TF-IDF keywords. language="multilingual":
+    # with "english" (the default) BERTopic 0.17 deletes every character but [A-Za-z0-9 ] before our
+    # vectorizer sees the text ("Überweisung" became "berweisung"); besides, the language only picks an
+    # embedding model, and none is picked here: the embeddings are passed in.
+    model = BERTopic(language="multilingual", umap_model=BaseDimensionalityReduction(), hdbscan_model=BaseCluster(),
                      vectorizer_model=_vectorizer(n), ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
                      top_n_words=settings.keywords_per_topic, calculate_probabilities=False, verbose=False)
     if (assignments != OUTLIER).any():
