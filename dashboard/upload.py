@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
+from pathlib import Path
 
 import streamlit as st
 
@@ -20,6 +21,7 @@ from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.ingest import SUPPORTED_FORMATS
 from pipelines.settings import DATE_ORDERS, ColumnMapping
+from pipelines.store import latest_run_id, list_runs, run_time_zone
 
 NONE = "(none)"
 TIME_ZONES = sorted(zoneinfo.available_timezones())
@@ -79,7 +81,11 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         bad_dates = d.radio("Rows whose date cannot be read", [STOP, SKIP], horizontal=True,
                             help="Stopping loses nothing: you see which rows to fix. Skipping analyses the other "
                             "rows and reports how many were left out.")
-        zone = z.selectbox("Your time zone", TIME_ZONES, index=TIME_ZONES.index("UTC"),
+        # The zone of the latest run by default: a team uploads each week's export in its own zone.
+        latest = latest_run_id(Path(store))
+        zone_before = next((run_time_zone(m) for m in list_runs(Path(store)) if m["id"] == latest), "UTC")
+        zone = z.selectbox("Your time zone", TIME_ZONES,
+                           index=TIME_ZONES.index(zone_before if zone_before in TIME_ZONES else "UTC"),
                            help="Dates written without a zone are read in it (those that name one, e.g. "
                            "2026-03-01T09:00+01:00, keep theirs), and the pages and snapshots count its days and "
                            "show its clock times.")
@@ -89,6 +95,11 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
                             "month first, and the run's notes say so.")
         note = st.text_input("Note shown with the run (optional)", max_chars=300,
                              placeholder="e.g. App-store reviews, export of 3 November")
+        add = latest is not None and st.checkbox(
+            "Add these messages to the latest run's", help=f"For an export that holds only the newest messages (e.g. "
+            f"this week's): they join the messages of run {latest}, whose topics, names and edits stay. Without it the "
+            "file is analysed on its own and the pages show only its messages. A message whose id the run holds is "
+            "replaced by the file's.")
         submitted = st.form_submit_button("Analyse this file", type="primary", icon=":material/play_arrow:")
     if not submitted:
         return
@@ -103,7 +114,7 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
     try:
         job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None,
                                   on_bad_date="drop" if bad_dates == SKIP else "fail", timezone=zone,
-                                  date_order=order)
+                                  date_order=order, add=add)
     except (FeedbackLensError, OSError) as err:
         st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
         return

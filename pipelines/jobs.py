@@ -160,11 +160,12 @@ def list_jobs(store: Path) -> list[JobStatus]:
 
 def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapping, note: str | None = None,
                    python: str | None = None, on_bad_date: str = "fail", timezone: str = "UTC",
-                   date_order: str = "auto") -> JobStatus:
+                   date_order: str = "auto", add: bool = False) -> JobStatus:
     """Save an uploaded file in a new job folder and start analysing it in a detached process.
 
     ``on_bad_date``, ``timezone`` and ``date_order`` are the analysis settings of the same names (``fail`` or
-    ``drop``; the zone of dates written without one; ``auto``, ``day-first`` or ``month-first``).
+    ``drop``; the zone of dates written without one; ``auto``, ``day-first`` or ``month-first``); ``add`` adds the
+    file's messages to the latest run's (``--add``).
 
     Returns:
         The job's first status (``queued``).
@@ -180,7 +181,7 @@ def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapp
     (job_dir / "input").mkdir(parents=True)
     write_atomic(job_dir / "input" / name, data)
     spec = {"file": name, "store": str(Path(store).resolve()), "note": note, "on_bad_date": on_bad_date,
-            "timezone": timezone, "date_order": date_order,
+            "timezone": timezone, "date_order": date_order, "add": add,
             "mapping": {"text": mapping.text, "date": mapping.date, "id": mapping.id,
                         "metadata": list(mapping.metadata) if mapping.metadata is not None else None}}
     write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
@@ -242,6 +243,8 @@ _FORM_WORDS = (
      'choose another Date column, or "Skip those rows", when you upload the file again'),
     (re.compile(r"(?:pass )?--on-bad-date drop"), 'choose "Skip those rows" when you upload the file again'),
     (re.compile(r"--timezone(?: \S+)?"), "the time zone choice of the upload form"),
+    (re.compile(r"use --add"), 'tick "Add these messages to the latest run\'s" when you upload the file'),
+    (re.compile(r"without --add"), 'without "Add these messages to the latest run\'s"'),
     (re.compile(r"--text"), 'the "Message text" choice'),
     (re.compile(r"--date"), 'the "Date" choice'),
     (re.compile(r"--id"), 'the "Message id" choice'),
@@ -272,7 +275,8 @@ def run_job(job_dir: Path) -> int:
     try:
         settings = Settings(store_dir=Path(spec["store"]), on_bad_date=spec.get("on_bad_date", "fail"),
                             assume_timezone=spec.get("timezone", "UTC"), date_order=spec.get("date_order", "auto"))
-        summary = analyse_file(job_dir / "input" / spec["file"], mapping, settings, reporter, note=spec.get("note"))
+        summary = analyse_file(job_dir / "input" / spec["file"], mapping, settings, reporter, note=spec.get("note"),
+                               add=bool(spec.get("add", False)))
     except FeedbackLensError as err:
         reporter.update(force=True, state="failed", stage="Stopped", error=err.message,
                         fix=for_the_upload_form(err.fix))

@@ -110,6 +110,14 @@ def test_an_upload_can_skip_rows_with_unreadable_dates_as_the_form_chooses(tmp_p
     assert list_runs(tmp_path) == []
 
 
+def test_an_upload_added_to_no_run_says_so_in_the_forms_words(tmp_path, sample_frame):
+    job = jobs.start_analysis(tmp_path, "week.csv", _csv(sample_frame.head(40)), ColumnMapping(), add=True)
+    status = _wait(tmp_path, job.id, timeout=120)
+    assert status.state == "failed" and status.error.startswith("--add: there is no earlier run in")
+    assert status.fix == ('Analyse the first file without "Add these messages to the latest run\'s"; later files can '
+                          "then be added to it.")
+
+
 @pytest.mark.slow
 def test_upload_in_the_dashboard_analyses_in_the_background_and_the_run_appears(monkeypatch, tmp_path, sample_frame):
     """The real path: AppTest uploads a file on the Data page of an empty store, a detached process analyses it
