@@ -447,19 +447,28 @@ def _undo_label(e: Event, effect: tuple[Event, bool], details: dict[int, str], w
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
+def _undo_done(e: Event, effect: tuple[Event, bool], details: dict[int, str]) -> str:
+    """What the page says once ``e`` is undone: 'Undone: Renamed …', or for an undo, 'Re-applied: Moved …'."""
+    edit, reapplied = effect
+    if e.kind != "undo":
+        return f"Undone: {details[e.id]}"
+    return f"{'Re-applied' if edit.id == int(e.payload['event']) or reapplied else 'Undone again'}: {details[edit.id]}"
+
+
 def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.DataFrame:
     """The log as people read it, newest first.
 
     Columns: ``#``, ``when``, ``user``, ``edit``, ``details``, ``state`` (``applied``: an edit in force;
     ``undo``: an undo in force; ``undone``: an edit or undo that a later undo reverted), ``run``, and two
-    columns for the page rather than for reading: ``id_`` (the event id) and ``undo_`` (the label
+    columns for the page rather than for reading: ``id_`` (the event id), ``undo_`` (the label
     offering to undo the event, e.g. ``#5 · Undo of #4 (re-applies: Moved 2 messages …)``; empty when
-    undoing it would change nothing, see :func:`undo_effects`).
+    undoing it would change nothing, see :func:`undo_effects`), and ``done_``: what the page says once it is
+    undone (``Re-applied: Moved 2 messages …``).
 
     ``topic_names`` (topic key -> name, e.g. the shown run's) names topics that edits made before
     names were recorded with them only know by key."""
     events = CurationLog(store).events()
-    columns = ["#", "when", "user", "edit", "details", "state", "run", "id_", "undo_"]
+    columns = ["#", "when", "user", "edit", "details", "state", "run", "id_", "undo_", "done_"]
     if not events:
         return pd.DataFrame(columns=columns)
     state = derive_state(events)
@@ -478,7 +487,8 @@ def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.Da
     rows = [{"#": f"#{e.id}", "when": pd.Timestamp(e.at, unit="s", tz="UTC"), "user": e.user, "edit": e.kind,
              "details": details[e.id], "state": "undone" if e.id in state.undone else
              ("undo" if e.kind == "undo" else "applied"), "run": e.run_id or "", "id_": e.id,
-             "undo_": _undo_label(e, effects[e.id], details) if e.id in effects else ""}
+             "undo_": _undo_label(e, effects[e.id], details) if e.id in effects else "",
+             "done_": _undo_done(e, effects[e.id], details) if e.id in effects else ""}
             for e in reversed(events)]
     return pd.DataFrame(rows, columns=columns)
 

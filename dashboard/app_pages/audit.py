@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import components, curation_ui
 from pipelines.curation import Curator, audit_table
+from pipelines.metrics import zone_words
 
 view = components.page_view()
 st.title("Audit")
@@ -30,8 +31,11 @@ if kinds:
 if text.strip():
     shown = shown[shown["details"].str.contains(text.strip(), case=False, regex=False)]
 
-st.dataframe(shown.drop(columns=["id_", "undo_"]), hide_index=True, width="stretch",
-             column_config={"when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+# Edits are instants: shown on the clock of the run's time zone, as every other time is.
+st.dataframe(shown.drop(columns=["id_", "undo_", "done_"]).assign(when=shown["when"].dt.tz_convert(view.info.time_zone)),
+             hide_index=True, width="stretch",
+             column_config={"when": st.column_config.DatetimeColumn(f"When ({zone_words(view.info.time_zone)})",
+                                                                    format="D MMM YYYY, HH:mm"),
                             "user": "Who", "edit": "Edit", "state": "State", "run": "Run",
                             "details": st.column_config.TextColumn("Details", width="large")})
 
@@ -39,6 +43,7 @@ if curation_ui.may_curate():
     # Edits in force and undos in force (undoing an undo re-applies its edit), newest first: the default
     # is the latest. The key changes after every edit, so the list starts again from the latest one.
     choices = {int(i): label for i, label in zip(shown["id_"], shown["undo_"], strict=True) if label}
+    done = dict(zip(shown["id_"].astype(int), shown["done_"], strict=True))
     if choices:
         pick, go = st.columns([3, 1], vertical_alignment="bottom")
         event = pick.selectbox("Undo an edit", list(choices), key=curation_ui.edit_key("audit_undo"),
@@ -46,4 +51,4 @@ if curation_ui.may_curate():
         if go.button("Undo", key="audit_undo_go", icon=":material/undo:"):
             curator = Curator(Path(view.ref.store), view.ref.id)
             curation_ui.run_edit(lambda: curator.undo(int(event), user=curation_ui.user_name()),
-                                 f"Undone: {choices[event]}")
+                                 done[int(event)])
