@@ -366,7 +366,11 @@ def _date_ticks(stamps: object, granularity: Granularity) -> tuple[dict, float |
         # "Sep 2025, Sep 2025, Oct 2025") and stretches a lone bar over the whole width: one tick per period,
         # half a period either side.
         half = (period_end(periods[-1], granularity) - periods[-1]) / 2
-        axis |= {"tickmode": "array", "tickvals": [p.isoformat() for p in periods],
+        # The year once, under the first tick and where it changes ("Jun / 2026, Jul, …, Jan / 2027"): the ticks
+        # then fit a half-width chart level, where "Jun 2026" six times was tilted and clipped.
+        text = [(f"{p:%b}" if granularity == "month" else f"{p.day} {p:%b}")
+                + (f"<br>{p.year}" if i == 0 or p.year != periods[i - 1].year else "") for i, p in enumerate(periods)]
+        axis |= {"tickmode": "array", "tickvals": [p.isoformat() for p in periods], "ticktext": text,
                  "range": [(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()]}
         # A lone bar on a date axis is drawn one millisecond wide: give bars most of their period.
         return axis, half.total_seconds() * 1000 * 1.6

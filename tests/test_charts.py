@@ -362,6 +362,16 @@ def test_gap_trend_chart_draws_unmet_rate_per_area_by_month(tagged):
     assert charts.gap_trend_chart(trend.iloc[0:0], AREA_NAMES).layout.annotations[0].text.startswith("Too few")
 
 
+def test_few_periods_are_ticked_level_with_the_year_once():
+    """'Jun 2026' on each of six ticks was tilted and clipped in a half-width chart: months, then the year under the
+    first and where it changes; days the same way."""
+    months = pd.date_range("2026-10-01", periods=5, freq="MS")
+    axis, _ = charts._date_ticks(months, "month")
+    assert axis["ticktext"] == ["Oct<br>2026", "Nov", "Dec", "Jan<br>2027", "Feb"]
+    days = pd.date_range("2026-12-30", periods=4, freq="D")
+    assert charts._date_ticks(days, "day")[0]["ticktext"] == ["30 Dec<br>2026", "31 Dec", "1 Jan<br>2027", "2 Jan"]
+
+
 def test_gap_trend_over_a_few_months_ticks_each_month_once(tagged):
     """Left alone, Plotly ticked a three-month span every half month: "Sep 2025 Sep 2025 Oct 2025 Oct 2025"."""
     trend = ex.gap_trend(tagged, "M", list(AREA_NAMES))
@@ -370,8 +380,9 @@ def test_gap_trend_over_a_few_months_ticks_each_month_once(tagged):
         fig = charts.gap_trend_chart(trend[trend["period"].isin(months)], AREA_NAMES, measure)
         axis = fig.layout.xaxis
         assert axis.tickmode == "array" and len(axis.tickvals) == len(months)
-        ticks = [pd.Timestamp(v).strftime(axis.tickformat) for v in axis.tickvals]
-        assert ticks == [pd.Timestamp(p).strftime("%b %Y") for p in months] and len(set(ticks)) == len(months)
+        stamps = [pd.Timestamp(p) for p in months]  # the year once, under the first month and where it changes
+        assert axis.ticktext == tuple(f"{p:%b}" + (f"<br>{p.year}" if i == 0 or p.year != stamps[i - 1].year else "")
+                                      for i, p in enumerate(stamps))
         assert pd.Timestamp(axis.range[0]) < pd.Timestamp(months[0]) < pd.Timestamp(months[-1]) < pd.Timestamp(axis.range[1])
     # The same ticks as every other time chart draws (one helper for all).
     volume = pd.DataFrame({"period": pd.to_datetime(months), "topic": 0, "count": 3, "share": 0.5})
