@@ -951,11 +951,14 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     layout = _merged(style, {
         # No "shapes" key without shapes: Plotly's own JSON leaves an empty list out.
         **({"shapes": shapes} if shapes else {}), "annotations": annotations,
-        "title": {"subtitle": {"text": "Bubble size = messages about the area · "
-                                       + (f"dashed lines = {_cut_words(ipa)} · " if quadrants else "")
-                                       + f"importance = how much a mention moves the {html.escape(outcome)}",
+        # Two lines: on one, the subtitle ran past the right edge of a 1400 px page and was cut mid-word.
+        "title": {"subtitle": {"text": "Bubble size = messages about the area"
+                                       + (f" · dashed lines = {_cut_words(ipa)}" if quadrants else "")
+                                       + f"<br>Importance = how much a mention moves the {html.escape(outcome)}"
+                                       + (" · grey = too few messages to rank"
+                                          if (ipa["quadrant"] == "not ranked").any() else ""),
                                "font": {"size": 13, "color": "#6B7280"}}},
-        "margin": {"t": 86},
+        "margin": {"t": 104},
         "xaxis": {"range": x_range, "tickformat": "+.2~f", "zeroline": False, "showgrid": True, "gridcolor": "#F0F1F3"},
         "yaxis": {"range": y_range, "tickvals": np.arange(0, top * 1.25, step), "tickformat": ".2~f",
                   "gridcolor": "#F0F1F3"},
