@@ -30,17 +30,18 @@ config = {
     "topic": None,
     "label": st.column_config.TextColumn("Topic", width="medium", pinned=True),
     "keywords": st.column_config.TextColumn("Keywords", width="medium"),
-    "messages": st.column_config.NumberColumn("Messages", format="localized"),
+    "messages": st.column_config.NumberColumn("Messages", format="localized", width=78),
     "share": st.column_config.ProgressColumn("Share", format="%.1f%%", min_value=0,
-                                             max_value=float(shown["share"].max()) or 100),
-    "mean_sentiment": st.column_config.NumberColumn("Sentiment", format="%+.2f",
+                                             max_value=float(shown["share"].max()) or 100, width=105),
+    "mean_sentiment": st.column_config.NumberColumn("Sentiment", format="%+.2f", width=78,
                                                     help="Mean tone, −1 (negative) to +1 (positive)."),
-    "share_negative": st.column_config.NumberColumn("Negative", format="%.0f%%"),
+    "share_negative": st.column_config.NumberColumn("Negative", format="%.0f%%", width=72),
     "trend": st.column_config.LineChartColumn("Trend", y_min=0, width="small", help="Messages per week."),
-    "current": st.column_config.NumberColumn("Last period"),
-    "previous": st.column_config.NumberColumn("Period before"),
-    "change": st.column_config.NumberColumn("Change", format="%+d"),
-    "change_pct": st.column_config.NumberColumn("Change %", format="%+.0f%%"),
+    # Short headers, small columns: the whole table fits a 1400 px page (the caption above says which days).
+    "current": st.column_config.NumberColumn("Now", width=55, help="Messages in the last period."),
+    "previous": st.column_config.NumberColumn("Before", width=62, help="Messages in the period before."),
+    "change": st.column_config.NumberColumn("Change", format="%+d", width=66),
+    "change_pct": st.column_config.NumberColumn("Change %", format="%+.0f%%", width=78),
 }
 
 
