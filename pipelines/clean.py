@@ -343,6 +343,17 @@ def _plausible(dates: pd.Series) -> pd.Series:
     return dates.where(keep).astype("datetime64[ns, UTC]")
 
 
+def _zoneless_times(values: pd.Series, dates: pd.Series) -> np.ndarray:
+    """Which dates have a time of day but name no zone (so were read in the zone assumed): a time zone note's rows."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)  # zoned, or epoch seconds (UTC by definition)
+    timed = (dates.notna() & (dates != dates.dt.normalize())).to_numpy()
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or not timed.any():
+        return timed
+    text = values.astype(str)
+    return timed & ~text.str.contains(_HAS_ZONE).to_numpy(dtype=bool) & pd.to_numeric(text, errors="coerce").isna().to_numpy()
+
+
 def _after_today() -> pd.Timestamp:
     # A day's slack: a clock in a zone east of UTC is already in tomorrow.
     return pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
@@ -454,9 +465,12 @@ def clean_records(raw: pd.DataFrame, columns: ResolvedColumns, settings: Setting
         # As objects first: masking a column of whole numbers would turn it to floats (-1 shown as "-1.0"), and only
         # in the slices where some value is masked.
         out["_date_value"] = raw[columns.date].astype(object).where(keep).to_numpy(dtype=object)
+        out["_zoneless_time"] = _zoneless_times(raw[columns.date], out["date"]) if settings.assume_timezone == "UTC" \
+            else False
     else:
         out["date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
         out["_date_given"] = False
+        out["_zoneless_time"] = False
         out["_date_kind"] = np.int8(_NO_ORDER)
         out["_date_value"] = None
     for col in columns.metadata:
@@ -504,6 +518,12 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
             report.skip(f'date not understood in column "{columns.date}"', bad.sum())
             empty = empty | bad
         report.missing_dates = int((~given & ~empty).sum())
+        zoneless = ~empty & out["_zoneless_time"].to_numpy(dtype=bool)
+        if zoneless.any():  # a helpdesk export's local times, read as UTC, put late tickets on the next day
+            report.notes.append(
+                f'Column "{columns.date}": {count_of(int(zoneless.sum()), "time")} of day without a time zone '
+                f"{'was' if zoneless.sum() == 1 else 'were'} read as UTC; if they are local times, give your zone with "
+                "--timezone (e.g. --timezone America/New_York), so that days are yours.")
         future = ~empty & (out["date"] > _after_today()).to_numpy()
         if future.any():
             first = np.flatnonzero(future)[0]

@@ -312,6 +312,27 @@ def test_times_in_the_hours_clocks_change_are_read_not_refused():
         pd.Timestamp("2026-11-01 08:30", tz="UTC"), pd.Timestamp("2026-03-08 10:00", tz="UTC")]
 
 
+def test_times_without_a_zone_read_as_utc_are_said_to_be(tmp_path):
+    """A helpdesk export's local times ("09/14/2026 11:40 PM") read as UTC put late tickets on the next day: the run
+    says so and how to give the zone. Dates alone, times with a zone, or a zone given: nothing to say."""
+    path = tmp_path / "tickets.csv"
+
+    def notes(dates: list[str], zone: str = "UTC") -> list[str]:
+        pd.DataFrame({"text": [f"ticket {i} about a refund" for i in range(len(dates))], "date": dates}).to_csv(
+            path, index=False)
+        table = read_feedback_file(path)
+        _, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(assume_timezone=zone))
+        return [n for n in report.notes if "time zone" in n]
+
+    local = ["09/14/2026 11:40 PM", "09/15/2026 08:05 AM", "09/15/2026"]
+    assert notes(local) == ['Column "date": 2 times of day without a time zone were read as UTC; if they are local '
+                            "times, give your zone with --timezone (e.g. --timezone America/New_York), so that days "
+                            "are yours."]
+    assert notes(local, "America/Los_Angeles") == []
+    assert notes(["2026-09-14", "2026-09-15"]) == []
+    assert notes(["2026-09-14T23:40:00Z", "2026-09-15T08:05:00+02:00"]) == []
+
+
 def test_records_without_text_are_skipped_and_named_by_line(tmp_path):
     # A JSON Lines export where 3 of 60 records lack the mapped text field: skipped, not failed, and findable.
     path = tmp_path / "chats.jsonl"
