@@ -339,10 +339,11 @@ def movers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def emerging(ref: RunRef, f: MessageFilter, window: Window) -> metrics.EmergingIssues:
-    """Emerging issues in the window, against each topic's own history since the run's first message."""
+    """Emerging issues in the window, against each topic's (and filterable metadata value's) own history since the
+    run's first message."""
     first = _run(ref).messages["date"].min()
     return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window,
-                                   history_start=None if pd.isna(first) else first)
+                                   history_start=None if pd.isna(first) else first, columns=list(info(ref).metadata))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -61,6 +61,10 @@ ID_NAMES = (
     "id", "messageid", "msgid", "reviewid", "commentid", "responseid", "feedbackid", "surveyresponseid",
     "submissionid", "complaintid", "snippetid", "sentenceid", "entryid", "recordid", "ticketid", "ticketnumber",
     "caseid", "casenumber", "uuid", "guid",
+    # Other languages' exports (German, French, Spanish, Italian, Dutch): a complaint's, a review's, a case's number.
+    "beschwerdeid", "beschwerdenummer", "vorgangsnummer", "vorgangsid", "ticketnr", "fallnummer", "bewertungsid",
+    "idreclamation", "numeroreclamation", "iddelavis", "idqueja", "numerodequeja", "idreclamo",
+    "numeroreclamo", "klachtid", "klachtnummer",
 )
 """Column names read as the message id. Not conversation_id, chat_id or thread_id: a chat export has a row per
 message under one conversation id, and a repeated id counts as a newer version of one message, so all but the last

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
@@ -613,6 +613,10 @@ def period_totals(messages: pd.DataFrame, granularity: Granularity) -> pd.DataFr
 # ------------------------------------------------------------------------------------- emerging issues
 
 
+_ISSUE_COLUMNS = ["topic", "label", "count", "baseline", "ratio", "z_score", "p_value", "reason"]
+_VALUE_COLUMNS = ["column", "value", "count", "baseline", "ratio", "z_score", "p_value", "reason"]
+
+
 @dataclass(frozen=True)
 class EmergingIssues:
     """Topics far above their own usual volume in the latest window.
@@ -624,6 +628,8 @@ class EmergingIssues:
         issues: ``topic, label, count, baseline, ratio, z_score, p_value, reason``, strongest first.
         note: why nothing could be tested (too little history), else ``None``.
         months: the earlier windows were the calendar months before ``window``.
+        values: metadata values far above their own usual volume by the same test (a product, a channel):
+            ``column, value, count, baseline, ratio, z_score, p_value, reason``, strongest first.
     """
 
     window: Window
@@ -631,6 +637,8 @@ class EmergingIssues:
     issues: pd.DataFrame
     note: str | None = None
     months: bool = False
+    values: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in _VALUE_COLUMNS}))
 
     @property
     def baseline_in_words(self) -> str:
@@ -638,7 +646,6 @@ class EmergingIssues:
         return periods_in_words(self.baseline_windows, self.window.days, self.months)
 
 
-_ISSUE_COLUMNS = ["topic", "label", "count", "baseline", "ratio", "z_score", "p_value", "reason"]
 
 
 def emerging_issues(
@@ -652,8 +659,10 @@ def emerging_issues(
     min_baseline_windows: int = 3,
     history_start: pd.Timestamp | None = None,
     months: bool = False,
+    columns: Iterable[str] = (),
 ) -> EmergingIssues:
-    """Flag topics whose volume in ``window`` is far above their own trailing baseline.
+    """Flag topics (and values of the metadata ``columns``) whose volume in ``window`` is far above their own
+    trailing baseline.
 
     Each topic's count in the window is compared with its mean count over up to ``baseline_windows``
     earlier windows of the same length, or with ``months`` the calendar months before (only windows fully
@@ -669,9 +678,11 @@ def emerging_issues(
         history_start: when the data begins; the earliest message date by default.
         months: ``window`` is a calendar month (a monthly snapshot's), compared with the months before it
             rather than with windows of its number of days, so that the baseline is what people call a month.
+        columns: metadata columns whose values are tested the same way (a surge of one product's complaints
+            spread over many topics shows there, not in any topic).
 
     Returns:
-        The flagged topics with a one-line reason each (see :class:`EmergingIssues`).
+        The flagged topics and values with a one-line reason each (see :class:`EmergingIssues`).
     """
     labels = topic_labels(topics)
     dates = _dates(messages)
@@ -688,30 +699,51 @@ def emerging_issues(
         note = (f"Not enough history to spot emerging issues: they need {need} before {window.label}, "
                 "with data from the start of each.")
         return EmergingIssues(window, len(windows), empty, note, months)
+    test = {"min_count": min_count, "min_ratio": min_ratio, "max_p_value": max_p_value, "months": months}
     rows = messages[messages["topic"] != NO_TOPIC]
-    now = _counts_in(rows, window).sort_values(ascending=False, kind="stable")
-    history = pd.DataFrame({i: _counts_in(rows, w) for i, w in enumerate(windows)})
-    history = history.reindex(now.index.union(history.index)).fillna(0)
-    baseline = history.mean(axis=1)
+    found = [(int(topic), _label_of(labels, topic), *surge)
+             for topic, surge in _surges(rows, rows["topic"].to_numpy(), window, windows, **test)]
+    issues = _strongest_first(pd.DataFrame(found, columns=_ISSUE_COLUMNS) if found else empty)
+    values = [(column, value, *surge) for column in columns if column in messages
+              for value, surge in _surges(messages, metadata_as_text(messages[column]).to_numpy(), window, windows,
+                                          **test) if value != BLANK]
+    value_table = _strongest_first(pd.DataFrame(values, columns=_VALUE_COLUMNS) if values else pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in _VALUE_COLUMNS}))
+    return EmergingIssues(window, len(windows), issues, months=months, values=value_table)
+
+
+def _strongest_first(found: pd.DataFrame) -> pd.DataFrame:
+    return found.sort_values(["p_value", "count"], ascending=[True, False]).reset_index(drop=True) if len(found) else found
+
+
+def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[Window], min_count: int,
+            min_ratio: float, max_p_value: float, months: bool) -> list[tuple]:
+    """``(key, (count, baseline, ratio, z_score, p_value, reason))`` for each key of ``rows`` (a topic, a metadata
+    value) whose count in ``window`` passes the test of :func:`emerging_issues` against its mean in ``windows``."""
+    weights, dates = _weights(rows), _dates(rows)
+
+    def counts(w: Window) -> pd.Series:
+        inside = w.contains(dates)
+        return pd.Series(weights[inside]).groupby(keys[inside]).sum()
+
+    now = counts(window).sort_values(ascending=False, kind="stable")
+    history = pd.DataFrame({i: counts(w) for i, w in enumerate(windows)})
+    baseline = history.reindex(now.index.union(history.index)).fillna(0).mean(axis=1)
+    per = "per month" if months else f"per {window.days} days" if window.days != 1 else "per day"
     found = []
-    for topic, count in now.items():
-        mean = float(baseline.get(topic, 0.0))
+    for key, count in now.items():
+        mean = float(baseline.get(key, 0.0))
         rate = max(mean, 0.5)
         p_value = float(pdtrc(count - 1, rate))
         if count < min_count or count < min_ratio * mean or p_value > max_p_value:
             continue
-        z = (count - mean) / np.sqrt(rate)
         ratio = count / mean if mean > 0 else float("inf")
-        per = "per month" if months else f"per {window.days} days" if window.days != 1 else "per day"
         if mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:
             reason = f"{count} messages in {window.label}, {ratio:.1f}× the usual {mean:.1f} {per}."
-        found.append((int(topic), _label_of(labels, topic), int(count), mean, ratio, z, p_value, reason))
-    issues = pd.DataFrame(found, columns=_ISSUE_COLUMNS) if found else empty
-    if found:
-        issues = issues.sort_values(["p_value", "count"], ascending=[True, False]).reset_index(drop=True)
-    return EmergingIssues(window, len(windows), issues, months=months)
+        found.append((key, (int(count), mean, ratio, (count - mean) / np.sqrt(rate), p_value, reason)))
+    return found
 
 
 # ----------------------------------------------------------------------------------- sentiment over time

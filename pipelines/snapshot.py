@@ -605,18 +605,26 @@ def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window) 
     first = run.messages["date"].min() if "date" in run.messages else pd.NaT
     # A month is compared with the months before it (not with periods of its number of days), as people count.
     found = metrics.emerging_issues(history, run.topics, current, history_start=None if pd.isna(first) else first,
-                                    months=period.kind == "month")
+                                    months=period.kind == "month",
+                                    columns=list(metrics.metadata_options(run.messages, _metadata_columns(run))))
+    # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
+    rising = [f'Also far above its usual volume: {r.column} "{metrics.metadata_value_text(r.value)}": {r.reason}'
+              for r in found.values.itertuples()]
     issues = found.issues
     table = pd.DataFrame({"Topic": issues["label"], "Messages": issues["count"], "Usual": issues["baseline"],
                           "Times usual": issues["ratio"].replace(np.inf, np.nan), "Why": issues["reason"],
                           "Topic id": issues["topic"]}) if len(issues) else None
     if found.note:
         return Section("emerging_issues", "Emerging issues", empty=found.note)
-    if table is None:
+    if table is None and not rising:
         return Section("emerging_issues", "Emerging issues",
                        text=[f"Each topic is compared with its own last {found.baseline_in_words}."],
                        empty=f"No emerging issue in {period.in_words}: no topic is far above its usual volume.")
-    text = [f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}."]
+    if table is None:
+        return Section("emerging_issues", "Emerging issues",
+                       text=[f"No topic is far above its usual volume in {period.in_words} (each is compared with its "
+                             f"own last {found.baseline_in_words}).", *rising])
+    text = [f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}.", *rising]
     return Section("emerging_issues", "Emerging issues", text=text, table=table, sheet="Emerging issues",
                    formats={"Messages": COUNT, "Usual": "0.0", "Times usual": RATIO},
                    display=table[["Topic", "Messages", "Why"]], slide_table=True)

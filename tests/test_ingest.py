@@ -431,6 +431,7 @@ def test_day_first_dates_with_dots_are_all_read_day_first(tmp_path):
     # The bank PM's file: 01.11.2026 used to become 10 Jan, 12.11.2026 11 Dec. 13.11.2026 proves the order.
     columns, messages, report = _clean(_german_csv(tmp_path, ["01.11.2026", "12.11.2026", "13.11.2026 14:30"]))
     assert columns.date == "Eingangsdatum" and "date" in columns.detected
+    assert columns.id == "Vorgangsnummer" and "id" in columns.detected  # German names for the id too
     assert messages["date"].tolist() == [pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-11-12", tz="UTC"),
                                          pd.Timestamp("2026-11-13 14:30", tz="UTC")]
     assert not [n for n in report.notes if "first" in n]  # proved: nothing to say

@@ -284,6 +284,25 @@ def test_a_planted_surge_is_flagged_and_a_tiny_or_steady_topic_is_not():
     assert issue["reason"] == "15 messages in 2–8 Mar 2026, 5.0× the usual 3.0 per 7 days."
 
 
+def test_a_surge_of_one_product_spread_over_topics_is_flagged_as_that_product():
+    """A bank's card complaints triple (6 a week to 18), spread over three topics that each grow only by half (no
+    topic passes the test); the product column shows it, and the steady product does not."""
+    rows, products = [], []
+    for topic in (0, 1, 2):
+        for product, counts in (("Credit card", [2] * 8 + [6]), ("Loan", [6] * 9)):
+            part = weekly(topic, counts)
+            rows += part
+            products += [product] * len(part)
+    messages = frame(rows).assign(product=products)
+    found = m.emerging_issues(messages, TOPICS, week(8), columns=["product", "missing"])
+    assert found.issues.empty
+    assert found.values[["column", "value", "count"]].values.tolist() == [["product", "Credit card", 18]]
+    assert found.values.iloc[0]["reason"] == "18 messages in 2–8 Mar 2026, 3.0× the usual 6.0 per 7 days."
+    # The cube counts the same (the dashboard reads the cube).
+    cube = m.message_cube(messages, ["product"])
+    assert m.emerging_issues(cube, TOPICS, week(8), columns=["product"]).values.equals(found.values)
+
+
 def test_a_topic_new_in_the_window_is_flagged_once_above_the_floor():
     rows = weekly(0, [5] * 9) + weekly(1, [0] * 8 + [6])
     found = m.emerging_issues(frame(rows), TOPICS, week(8))

@@ -75,3 +75,16 @@ else:
             action.button(f"Read the {count_of(int(issue.count), 'message')}", key=f"emerging_{issue.topic}",
                           on_click=filters.drill_down,
                           args=(Drill(topics=(int(issue.topic),), dates=(current.first_day, current.last_day)),))
+if not found.note and not found.values.empty:
+    # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
+    st.caption("Also far above their own usual volume, by the same test: values of your data's columns "
+               f"({', '.join(sorted(set(found.values['column'])))}).")
+    for rising in found.values.itertuples():
+        with st.container(border=True):
+            text, action = st.columns([5, 1], vertical_alignment="center")
+            text.markdown(f"**{components.escape_markdown(rising.column)}: {components.escape_markdown(rising.value)}**  \n"
+                          + components.escape_markdown(rising.reason))
+            action.button(f"Read the {count_of(int(rising.count), 'message')}", key=f"rising_{rising.Index}",
+                          on_click=filters.drill_down,
+                          args=(Drill(metadata=((rising.column, (rising.value,)),),
+                                      dates=(current.first_day, current.last_day)),))
