@@ -704,9 +704,10 @@ def emerging_issues(
     found = [(int(topic), _label_of(labels, topic), *surge)
              for topic, surge in _surges(rows, rows["topic"].to_numpy(), window, windows, **test)]
     issues = _strongest_first(pd.DataFrame(found, columns=_ISSUE_COLUMNS) if found else empty)
+    # A value is tested on its share: when all messages double, every channel doubles, and none is the news.
     values = [(column, value, *surge) for column in columns if column in messages
               for value, surge in _surges(messages, metadata_as_text(messages[column]).to_numpy(), window, windows,
-                                          **test) if value != BLANK]
+                                          **test, by_share=True) if value != BLANK]
     value_table = _strongest_first(pd.DataFrame(values, columns=_VALUE_COLUMNS) if values else pd.DataFrame(
         {c: pd.Series(dtype=object) for c in _VALUE_COLUMNS}))
     return EmergingIssues(window, len(windows), issues, months=months, values=value_table)
@@ -717,9 +718,13 @@ def _strongest_first(found: pd.DataFrame) -> pd.DataFrame:
 
 
 def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[Window], min_count: int,
-            min_ratio: float, max_p_value: float, months: bool) -> list[tuple]:
+            min_ratio: float, max_p_value: float, months: bool, by_share: bool = False) -> list[tuple]:
     """``(key, (count, baseline, ratio, z_score, p_value, reason))`` for each key of ``rows`` (a topic, a metadata
-    value) whose count in ``window`` passes the test of :func:`emerging_issues` against its mean in ``windows``."""
+    value) whose count in ``window`` passes the test of :func:`emerging_issues` against its mean in ``windows``.
+
+    With ``by_share`` the baseline is the key's usual share of all messages times the messages in ``window``: what
+    it would have had if only the volume had changed.
+    """
     weights, dates = _weights(rows), _dates(rows)
 
     def counts(w: Window) -> pd.Series:
@@ -728,7 +733,12 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
 
     now = counts(window).sort_values(ascending=False, kind="stable")
     history = pd.DataFrame({i: counts(w) for i, w in enumerate(windows)})
-    baseline = history.reindex(now.index.union(history.index)).fillna(0).mean(axis=1)
+    history = history.reindex(now.index.union(history.index)).fillna(0)
+    total_now, total_before = float(now.sum()), float(history.to_numpy().sum())
+    if by_share:
+        baseline = history.sum(axis=1) / total_before * total_now if total_before else history.sum(axis=1) * 0
+    else:
+        baseline = history.mean(axis=1)
     per = "per month" if months else f"per {window.days} days" if window.days != 1 else "per day"
     found = []
     for key, count in now.items():
@@ -738,7 +748,11 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
         if count < min_count or count < min_ratio * mean or p_value > max_p_value:
             continue
         ratio = count / mean if mean > 0 else float("inf")
-        if mean < 0.5:
+        if by_share:
+            usual = float(history.loc[key].sum()) / total_before if total_before else 0.0
+            reason = (f"{count:,} of the {total_now:,.0f} messages in {window.label} ({count / total_now:.0%}), against "
+                      f"its usual {usual:.0%}: {ratio:.1f}× the {mean:.1f} that share would give.")
+        elif mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:
             reason = f"{count} messages in {window.label}, {ratio:.1f}× the usual {mean:.1f} {per}."

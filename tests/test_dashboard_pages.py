@@ -396,7 +396,7 @@ def test_an_emerging_issue_opens_its_messages_and_back_restores_the_view(run_sto
     buttons = [b for b in at.button if b.key and b.key.startswith("emerging_")]
     assert buttons, "the planted surge in the week of 14 Sep 2026 should show as an emerging issue"
     topic = int(buttons[0].key.removeprefix("emerging_"))
-    count = int(re.search(r"Read the ([\d,]+) messages?", buttons[0].label).group(1).replace(",", ""))
+    count = int(re.search(r"Read ([\d,]+) messages?", buttons[0].label).group(1).replace(",", ""))
 
     buttons[0].click().run()
     assert [t.value for t in at.title] == ["Messages"]

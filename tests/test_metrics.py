@@ -286,7 +286,8 @@ def test_a_planted_surge_is_flagged_and_a_tiny_or_steady_topic_is_not():
 
 def test_a_surge_of_one_product_spread_over_topics_is_flagged_as_that_product():
     """A bank's card complaints triple (6 a week to 18), spread over three topics that each grow only by half (no
-    topic passes the test); the product column shows it, and the steady product does not."""
+    topic passes the test); the product column shows it, by its share of all messages (25% to 50%), and the steady
+    product does not."""
     rows, products = [], []
     for topic in (0, 1, 2):
         for product, counts in (("Credit card", [2] * 8 + [6]), ("Loan", [6] * 9)):
@@ -297,7 +298,12 @@ def test_a_surge_of_one_product_spread_over_topics_is_flagged_as_that_product():
     found = m.emerging_issues(messages, TOPICS, week(8), columns=["product", "missing"])
     assert found.issues.empty
     assert found.values[["column", "value", "count"]].values.tolist() == [["product", "Credit card", 18]]
-    assert found.values.iloc[0]["reason"] == "18 messages in 2–8 Mar 2026, 3.0× the usual 6.0 per 7 days."
+    assert found.values.iloc[0]["reason"] == ("18 of the 36 messages in 2–8 Mar 2026 (50%), against its usual 25%: "
+                                              "2.0× the 9.0 that share would give.")
+    # When every value grows alike (all messages doubled), none is news.
+    doubled = m.emerging_issues(frame(weekly(0, [5] * 8 + [10]) + weekly(1, [5] * 8 + [10])).assign(
+        channel=["app", "web"] * 50), TOPICS, week(8), columns=["channel"])
+    assert doubled.values.empty
     # The cube counts the same (the dashboard reads the cube).
     cube = m.message_cube(messages, ["product"])
     assert m.emerging_issues(cube, TOPICS, week(8), columns=["product"]).values.equals(found.values)

@@ -58,33 +58,40 @@ with right:
                      lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
 st.caption("Click a bar to read its messages.")
 
+SHOWN_ISSUES = 8  # more are one click away: a manager reads the strongest first
+
+
+def issue_card(title: str, reason: str, count: int, key: str, drill: Drill) -> None:
+    """One emerging issue: what, why, and a button to read its messages."""
+    with st.container(border=True):
+        text, action = st.columns([4, 1], vertical_alignment="center")
+        text.markdown(f"**{components.escape_markdown(title)}**  \n" + components.escape_markdown(reason))
+        action.button(f"Read {count_of(count, 'message')}", key=key, on_click=filters.drill_down, args=(drill,),
+                      width="stretch")
+
+
 st.subheader("Emerging issues")
 found = data.emerging(view.ref, view.filter, current)
+days_shown = (current.first_day, current.last_day)
 if found.note:
     st.info(found.note)
-elif found.issues.empty:
+    st.stop()
+if not found.values.empty:
+    # First: a surge of one product's (or channel's) messages, spread over many topics, is the headline, and passes
+    # no single topic's test.
+    st.caption(f"Values of your data's columns ({', '.join(sorted(set(found.values['column'])))}) whose share of the "
+               f"messages is far above their usual share over the last {found.baseline_in_words}.")
+    for rising in found.values.itertuples():
+        issue_card(f"{rising.column}: {rising.value}", rising.reason, int(rising.count), f"rising_{rising.Index}",
+                   Drill(metadata=((rising.column, (rising.value,)),), dates=days_shown))
+if found.issues.empty:
     st.success(f"No topic is far above its usual volume in {current.label}: each topic is compared with its own "
                f"last {found.baseline_in_words}.", icon=":material/check_circle:")
-else:
-    st.caption(f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}.")
-    for issue in found.issues.itertuples():
-        with st.container(border=True):
-            text, action = st.columns([5, 1], vertical_alignment="center")
-            text.markdown(f"**{components.escape_markdown(issue.label)}**  \n"
-                          + components.escape_markdown(issue.reason))
-            action.button(f"Read the {count_of(int(issue.count), 'message')}", key=f"emerging_{issue.topic}",
-                          on_click=filters.drill_down,
-                          args=(Drill(topics=(int(issue.topic),), dates=(current.first_day, current.last_day)),))
-if not found.note and not found.values.empty:
-    # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
-    st.caption("Also far above their own usual volume, by the same test: values of your data's columns "
-               f"({', '.join(sorted(set(found.values['column'])))}).")
-    for rising in found.values.itertuples():
-        with st.container(border=True):
-            text, action = st.columns([5, 1], vertical_alignment="center")
-            text.markdown(f"**{components.escape_markdown(rising.column)}: {components.escape_markdown(rising.value)}**  \n"
-                          + components.escape_markdown(rising.reason))
-            action.button(f"Read the {count_of(int(rising.count), 'message')}", key=f"rising_{rising.Index}",
-                          on_click=filters.drill_down,
-                          args=(Drill(metadata=((rising.column, (rising.value,)),),
-                                      dates=(current.first_day, current.last_day)),))
+    st.stop()
+st.caption(f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}.")
+for n, issue in enumerate(found.issues.itertuples()):
+    if n == SHOWN_ISSUES:
+        more = st.expander(f"{count_of(len(found.issues) - SHOWN_ISSUES, 'more topic')} far above usual")
+    with more if n >= SHOWN_ISSUES else st.container():
+        issue_card(issue.label, issue.reason, int(issue.count), f"emerging_{issue.topic}",
+                   Drill(topics=(int(issue.topic),), dates=days_shown))
