@@ -490,7 +490,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         # UTC days, and the dashboard must count such a cube again rather than show UTC days as local ones.
         "cube_time_zone": settings.assume_timezone,
         "lineage": match.summary(),
-        "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None},
+        "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None, "added": add},
     }
     if changes_in_words(manifest):  # what a re-fit did to the topics analysts named, said where they will read it
         manifest["notes"].append(changes_in_words(manifest) + ".")

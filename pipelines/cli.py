@@ -296,8 +296,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for m in runs:
         c = m["counts"]
         mark = "*" if m["id"] == latest else " "
-        print(f"{mark} {m['id']}  {m['input']['name']:<32} {c['messages']:>9,} messages  {c['topics']:>4} topics")
+        print(f"{mark} {m['id']}  {m['input']['name']:<32} {c['messages']:>9,} messages  {c['topics']:>4} topics  "
+              f"{run_origin(m)}")
     return 0
+
+
+def run_origin(manifest: dict) -> str:
+    """How a run came about, for telling runs of the same file apart: 'added to 20261206-…', 'extends …', 'topics
+    found afresh', 'first run'."""
+    update = manifest.get("update") or {}
+    before = update.get("based_on") or (manifest.get("lineage") or {}).get("previous_run")
+    if update.get("added") and before:
+        return f"file added to {before}"
+    if update.get("mode") == "incremental" and before:
+        return f"extends {before}"
+    return "topics found afresh" if before else "first run"
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:

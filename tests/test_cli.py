@@ -279,3 +279,16 @@ def test_date_order_comes_from_the_option_or_else_the_mapping_file(tmp_path, cap
     with pytest.raises(SystemExit):
         _parser().parse_args(["analyse", "f.csv", "--date-order", "dmy"])
     assert "--date-order: invalid choice: 'dmy'" in capsys.readouterr().err
+
+
+def test_runs_of_the_same_file_say_how_they_came_about():
+    """Four runs of one file looked alike in `feedback-lens runs`; each now says how it was made."""
+    from pipelines.cli import run_origin
+
+    assert run_origin({"update": {"mode": "refit"}, "lineage": {"previous_run": None}}) == "first run"
+    assert run_origin({"update": {"mode": "incremental", "based_on": "R1"}}) == "extends R1"
+    assert run_origin({"update": {"mode": "incremental", "based_on": "R1", "added": True}}) == "file added to R1"
+    assert run_origin({"update": {"mode": "refit", "added": True}, "lineage": {"previous_run": "R1"}}) == (
+        "file added to R1")
+    assert run_origin({"update": {"mode": "refit"}, "lineage": {"previous_run": "R1"}}) == "topics found afresh"
+    assert run_origin({}) == "first run"  # runs made before any of this was recorded
