@@ -332,6 +332,21 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
             fix="Add more feedback to the file (a few hundred messages give useful topics).",
         )
 
+    def add_earlier() -> None:
+        nonlocal messages, metadata_columns, input_notes
+        earlier = [c for c in previous.manifest.get("columns", {}).get("metadata", []) if c in previous.messages]
+        file_messages = len(messages)
+        messages, replaced = add_to_earlier(previous.messages, messages, earlier)
+        metadata_columns = [*earlier, *(c for c in metadata_columns if c not in earlier)]
+        input_notes = [*input_notes, f"Added {count_of(file_messages, 'message')} from {path.name} to the "
+                       f"{len(previous.messages):,} of run {previous.id}"
+                       + (f"; {replaced:,} of them replaced earlier versions (same id)." if replaced else ".")]
+
+    # The earlier messages were redacted when they were analysed, unless that run kept personal data: then they are
+    # redacted now with the file's, or a run asked to redact would show them.
+    earlier_redacted = bool((previous.manifest.get("settings") or {}).get("redact_pii")) if add else True
+    if add and settings.redact_pii and not earlier_redacted:
+        add_earlier()
     redacted = None
     if settings.redact_pii:  # before anything is embedded, stored or shown; text_hash is re-made from the result
         t = time.perf_counter()
@@ -345,15 +360,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
                 f"{n:,} {PLACEHOLDERS[k]}" for k, n in redacted.items() if n) + " (--no-redact keeps it).")
         release_freed_memory()
         timings["redact"] = time.perf_counter() - t
-
-    if add:  # after redaction: the earlier messages were redacted when they were analysed
-        earlier = [c for c in previous.manifest.get("columns", {}).get("metadata", []) if c in previous.messages]
-        file_messages = len(messages)
-        messages, replaced = add_to_earlier(previous.messages, messages, earlier)
-        metadata_columns = [*earlier, *(c for c in metadata_columns if c not in earlier)]
-        input_notes = [*input_notes, f"Added {count_of(file_messages, 'message')} from {path.name} to the "
-                       f"{len(previous.messages):,} of run {previous.id}"
-                       + (f"; {replaced:,} of them replaced earlier versions (same id)." if replaced else ".")]
+    if add and not (settings.redact_pii and not earlier_redacted):
+        add_earlier()
 
     t = time.perf_counter()
     texts = messages["text"].tolist()

@@ -109,6 +109,28 @@ def test_a_weekly_file_is_added_to_the_earlier_run(real_run_store, small_sample_
             "earlier versions (same id).") in summary.notes
 
 
+@pytest.mark.slow
+def test_adding_to_a_run_that_kept_personal_data_redacts_it_now(sample_frame, encoder, tmp_path):
+    """A run made with --no-redact, then a week added with redaction on: the earlier messages' e-mail addresses must
+    not reach the new run, which is asked to redact."""
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping
+
+    first = sample_frame.iloc[300:340].copy()
+    first.iloc[0, first.columns.get_loc("text")] = "Write to jane.doe@example.com about the refund please."
+    first.to_csv(tmp_path / "first.csv", index=False)
+    sample_frame.iloc[340:350].to_csv(tmp_path / "week.csv", index=False)
+    store = tmp_path / "store"
+    analyse_file(tmp_path / "first.csv", ColumnMapping(metadata=("rating",)),
+                 Settings(store_dir=store, redact_pii=False), encoder=encoder)
+    assert load_run(store).messages["text"].str.contains("jane.doe@example.com").any()
+    analyse_file(tmp_path / "week.csv", ColumnMapping(metadata=("rating",)), Settings(store_dir=store), encoder=encoder,
+                 add=True)
+    run = load_run(store)
+    assert len(run.messages) == 50 and not run.messages["text"].str.contains("jane.doe").any()
+    assert run.messages["text"].str.contains(r"\[email\]").sum() == 1
+
+
 def test_adding_without_an_earlier_run_says_what_to_do(tmp_path, capsys):
     from pipelines.cli import main
 
