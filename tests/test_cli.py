@@ -114,16 +114,24 @@ def test_a_fixed_offset_written_for_a_zone_with_daylight_saving_is_refused(tmp_p
     assert "nowhere.csv: file not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("value", "hint"), [("fial", "Did you mean fail? "), ("skip", "")])
-def test_mapping_file_on_bad_date_is_fail_or_drop(tmp_path, value, hint):
+ON_BAD_DATE_FIX = ("Write on_bad_date: fail (stop at dates that cannot be read; the default) or on_bad_date: drop "
+                   "(skip those messages), as with --on-bad-date.")
+DATE_ORDER_FIX = ("Write date_order: day-first (01.11.2026 is 1 Nov), month-first (11/01/2026 is 1 Nov) or auto (the "
+                  "default), as with --date-order.")
+
+
+@pytest.mark.parametrize(("key", "value", "allowed", "hint", "fix"), [
+    ("on_bad_date", "fial", "fail, drop", "Did you mean fail? ", ON_BAD_DATE_FIX),
+    ("on_bad_date", "skip", "fail, drop", "", ON_BAD_DATE_FIX),
+    ("date_order", "dayfirst", "auto, day-first, month-first", "Did you mean day-first? ", DATE_ORDER_FIX),
+    ("date_order", "DMY", "auto, day-first, month-first", "", DATE_ORDER_FIX),
+])
+def test_a_choice_in_the_mapping_file_names_the_file_and_line(tmp_path, key, value, allowed, hint, fix):
     path = tmp_path / "m.yaml"
-    path.write_text(f"text: text\non_bad_date: {value}\n")
+    path.write_text(f"text: text\n\n{key}: {value}\n")
     with pytest.raises(FeedbackLensError) as info:
         load_mapping_file(path)
-    assert str(info.value) == (
-        f'm.yaml, line 2: on_bad_date "{value}" is not one of fail, drop.\n  How to fix: {hint}Write on_bad_date: '
-        "fail (stop at dates that cannot be read; the default) or on_bad_date: drop (skip those messages), as with "
-        "--on-bad-date.")
+    assert str(info.value) == f'm.yaml, line 3: {key} "{value}" is not one of {allowed}.\n  How to fix: {hint}{fix}'
 
 
 def test_a_missing_column_named_in_the_mapping_file_is_fixed_there(tmp_path, capsys):
@@ -255,18 +263,6 @@ def test_a_txt_file_is_refused_with_the_fix_and_no_traceback(tmp_path, capsys):
     assert 'How to fix: Save the messages as CSV with a header row, e.g. one column named "text"' in err
     assert "Traceback" not in err
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
-
-
-@pytest.mark.parametrize(("value", "hint"), [("dayfirst", "Did you mean day-first? "), ("DMY", "")])
-def test_mapping_file_date_order_names_the_file_and_line(tmp_path, value, hint):
-    path = tmp_path / "m.yaml"
-    path.write_text(f"text: text\n\ndate_order: {value}\n")
-    with pytest.raises(FeedbackLensError) as info:
-        load_mapping_file(path)
-    assert str(info.value) == (
-        f'm.yaml, line 3: date_order "{value}" is not one of auto, day-first, month-first.\n  How to fix: {hint}Write '
-        "date_order: day-first (01.11.2026 is 1 Nov), month-first (11/01/2026 is 1 Nov) or auto (the default), as "
-        "with --date-order.")
 
 
 def test_date_order_comes_from_the_option_or_else_the_mapping_file(tmp_path, capsys):
