@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.expectations import TAG_COLUMNS
-from pipelines.ingest import RawTable, ResolvedColumns
+from pipelines.ingest import RawTable, ResolvedColumns, cell_text
 from pipelines.metrics import count_of
 from pipelines.settings import Settings
 
@@ -40,6 +40,8 @@ _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNOREC
 _SPOKEN_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
 # A date with its day and month as numbers and the year last (01.11.2026, 3/11/26, 11-03-2026 14:30): which of the
 # first two is the day is the file's convention, not the value's. The same separator twice; a time may follow.
+# A time of day alone (10:00, 2:30 PM): the general parser would put it on today's date.
+_TIME_ONLY = r"(?i)T?\d{1,2}(?::\d{2}){1,2}(?:[.,]\d+)?\s*(?:[ap]\.?m\.?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})?"
 _DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?=[\sT,]|$)")
 _DMY_HEAD = 11  # such a date and the character after it fit in the value's first 11 characters
 # What a value of a date column says about its column's day-month order (``_date_kind`` between clean_records and
@@ -74,7 +76,10 @@ def normalise_text(value: object) -> str:
     """Unicode NFKC, HTML line breaks and entities decoded, control characters and runs of spaces removed."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    text = str(value)
+    if isinstance(value, list | tuple | np.ndarray):  # paragraphs in JSON or Parquet: one per line, not a repr
+        text = "\n".join(t for t in (normalise_text(v) for v in value) if t)
+    else:
+        text = (cell_text(value) or "") if isinstance(value, dict) else str(value)
     if _plain(text):
         return text  # most messages: the steps below would leave them as they are
     if "<" in text:
@@ -247,7 +252,10 @@ def read_dates(values: pd.Series, assume_timezone: str = "UTC",
             naive = ~as_text.str.contains(_HAS_ZONE) & parsed.notna()
             if naive.any():
                 parsed.loc[naive] = _in_zone(parsed[naive].dt.tz_convert(None), assume_timezone).dt.tz_convert("UTC")
-        out.loc[rest.index] = _plausible(parsed)
+        # "today", "now", "Monday" and a time alone name no day of their own: the parser would read them as the day
+        # the run happens, so they count as values that are not dates.
+        dateless = ~as_text.str.contains(r"\d") | as_text.str.fullmatch(_TIME_ONLY)
+        out.loc[rest.index] = _plausible(parsed.where(~dateless.to_numpy()))
     return out, kinds
 
 
@@ -405,9 +413,10 @@ def _bad_date_error(table: RawTable, column: str, bad: pd.DataFrame, total: int)
     # The line of the date itself: in a CSV record whose text spans lines, not the line the record starts on.
     first = "; ".join(f"{table.row_label} {table.line_of(int(r), column)}: {str(v)[:40]!r}"
                       for r, v in zip(bad["_row"].head(3), bad[column].head(3), strict=True))
+    times = bad[column].astype(str).str.strip().str.fullmatch(_TIME_ONLY).all()
     return InputError(
         f'{table.path.name}, column "{column}": {len(bad):,} of {total:,} values are not dates '
-        f"(first: {first}).",
+        f"(first: {first}){': times of day without a day' if times else ''}.",
         fix="Correct those values (e.g. 2024-05-31 or 2024-05-31T14:00:00+02:00), map another column with --date, "
         "or pass --on-bad-date drop to skip those messages.",
     )
@@ -585,10 +594,45 @@ def _record_ids(frame: pd.DataFrame, key_cols: list[str]) -> list[str]:
 
 
 def _metadata_values(values: pd.Series) -> pd.Series:
-    """Numbers stay numbers (ratings), everything else becomes trimmed text; blanks become missing."""
-    as_num = pd.to_numeric(values, errors="coerce")
+    """Numbers stay numbers (ratings), everything else becomes trimmed text; blanks become missing. True/false
+    values read "Yes"/"No" (not 1.0/0.0), lists "a, b" and records as JSON (not Python's or NumPy's repr)."""
     present = values.notna() & (values.astype(str).str.strip() != "")
+    kind = pd.api.types.infer_dtype(values[present], skipna=True)  # in C: no look at each value in Python
+    if kind == "boolean":
+        return values.map(lambda v: ("Yes" if v else "No") if isinstance(v, bool | np.bool_) else None).astype("string")
+    # Lists and records (JSON, Parquet) are "mixed"; numbers among them would be read as numbers.
+    as_num = values.map(lambda v: np.nan) if kind == "mixed" and _holds_containers(values) \
+        else pd.to_numeric(values, errors="coerce")
     if present.any() and as_num[present].notna().all():
         return as_num.astype("float64")
-    text = values.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    if kind == "string":
+        written = _numbers_with_separators(values[present].str.strip())
+        if written is not None:
+            return written.reindex(values.index).astype("float64")
+    text = values.map(cell_text)
     return text.where(text != "", None).astype("string")
+
+
+# Numbers as people write them with separators: 4,5 and 1.234,50 (Germany, France, ...) or 1,234.50 (English).
+_DECIMAL_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?"
+_THOUSANDS_COMMA = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+
+
+def _numbers_with_separators(text: pd.Series, sample: int = 200) -> pd.Series | None:
+    """A column of numbers written with a decimal comma (a rating of 4,5) or thousands commas (1,234.50) as numbers,
+    or None when its values are not all such numbers or do not prove which comma they use: "1,234" alone could be
+    either, and stays text."""
+    for pattern, proof, to_number in (
+            (_DECIMAL_COMMA, r",(?:\d{1,2}|\d{4,})$|\..*,", lambda t: t.str.replace(".", "").str.replace(",", ".")),
+            (_THOUSANDS_COMMA, r",\d{3}(?:,\d{3})*\.|^[+-]?\d{1,3}(?:,\d{3}){2,}$", lambda t: t.str.replace(",", ""))):
+        # The first values first: a column of words is turned down without a look at all of them.
+        if not text.head(sample).str.fullmatch(pattern).all() or not text.str.fullmatch(pattern).all():
+            continue
+        if text.str.contains(proof).any():
+            return pd.to_numeric(to_number(text), errors="coerce")
+    return None
+
+
+def _holds_containers(values: pd.Series) -> bool:
+    return bool(values.map(lambda v: isinstance(v, list | dict | tuple | np.ndarray)).any())
+

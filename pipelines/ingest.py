@@ -17,12 +17,16 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pipelines.errors import InputError
 from pipelines.settings import ColumnMapping
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SUPPORTED_FORMATS = {
     ".csv": "csv",
@@ -302,10 +306,13 @@ def _record_keys(records: list) -> list[str]:
 
 
 def _records_frame(path: Path, fmt: str, records: list, positions: list[int], label: str, notes: list[str],
-                   columns: list[str] | None = None) -> RawTable:
+                   columns: list[str] | None = None, text: str = "") -> RawTable:
     """The records as a frame with one column per field name (``columns``, or every name they use); a field a
     record lacks is missing. Values stay as JSON gave them: no column-wide type guessing, so that an id 7 reads
-    "7" whether or not another record lacks an id (and any slice of the records reads as the whole file does)."""
+    "7" whether or not another record lacks an id (and any slice of the records reads as the whole file does).
+
+    ``text`` is the JSON the records came from: where it escapes a surrogate (``\udc00``), a lone one in a value
+    (which no UTF-8 text can hold, and pandas and Parquet refuse with a traceback) becomes U+FFFD."""
     for rec, pos in zip(records, positions, strict=True):
         if not isinstance(rec, dict):
             kind = type(rec).__name__.replace("str", "text").replace("list", "list").replace("NoneType", "null")
@@ -315,13 +322,23 @@ def _records_frame(path: Path, fmt: str, records: list, positions: list[int], la
             )
     if columns is None:
         columns = _record_keys(records)
-    frame = pd.DataFrame({c: [_json_value(rec.get(c)) for rec in records] for c in columns}, dtype=object)
+    value = _json_text_value if _SURROGATE_ESCAPE.search(text) else _json_value
+    frame = pd.DataFrame({c: [value(rec.get(c)) for rec in records] for c in columns}, dtype=object)
     frame["_row"] = positions
     return RawTable(path, fmt, frame, label, notes)
 
 
 def _json_value(value: object) -> object:
     return None if isinstance(value, float) and value != value else value  # NaN (which Python's JSON reads) is missing
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_text_value(value: object) -> object:
+    # A pair of escapes is one character once parsed: a surrogate left in a string is a lone one.
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else _json_value(value)
 
 
 def _json_reason(err: json.JSONDecodeError) -> str:
@@ -347,18 +364,43 @@ def _read_json(path: Path, fmt: str) -> RawTable:
             fix="Fix the JSON at that place (a missing comma, quote or bracket is the usual cause).",
         ) from None
     if isinstance(data, dict):
-        lists = [k for k, v in data.items() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise InputError(
-                f"{path.name}: expected a list of messages, or an object with one list in it; "
-                f"found an object with keys {', '.join(map(repr, list(data)[:8]))}.",
-                fix='Write the messages as a list: [{"text": "..."}, ...].',
-            )
-        data = data[lists[0]]
+        data = _records_in_object(path, data, notes)
     if not isinstance(data, list):
         raise InputError(f"{path.name}: expected a list of messages, found a single value.",
                          fix='Write the messages as a list: [{"text": "..."}, ...].')
-    return _records_frame(path, fmt, data, list(range(1, len(data) + 1)), "record", notes)
+    return _records_frame(path, fmt, data, list(range(1, len(data) + 1)), "record", notes, text=text)
+
+
+def _records_in_object(path: Path, data: dict, notes: list[str]) -> list:
+    """The records of a JSON file that is an object, as exports and APIs write them: its one list
+    (``{"reviews": [...]}``), the one list inside its one object member (``{"response": {"reviews": [...]}}``, up
+    to three levels down), or its members when each is a record keyed by its id (``{"r1": {...}, "r2": {...}}``)."""
+    where, top = [], data
+    for _ in range(3):
+        lists = [k for k, v in data.items() if isinstance(v, list)]
+        objects = [k for k, v in data.items() if isinstance(v, dict)]
+        if len(lists) == 1:
+            if where:
+                notes.append(f'Read the list at "{".".join([*where, lists[0]])}" of the JSON object.')
+            return data[lists[0]]
+        if not lists and len(objects) == 1 and len(data) <= 8:  # a wrapper: {"response": {...}, "status": "ok"}
+            where.append(objects[0])
+            data = data[objects[0]]
+            continue
+        break
+    if not where and len(top) >= 2 and all(isinstance(v, dict) for v in top.values()):
+        key = "id" if not any("id" in v for v in top.values()) else "key"
+        while any(key in v for v in top.values()):
+            key = "_" + key
+        notes.append(f"Read the JSON object's {len(top):,} members as messages, each member's name in column "
+                     f'"{key}".')
+        return [{key: k, **v} for k, v in top.items()]
+    keys = ", ".join(map(repr, list(data)[:8]))
+    raise InputError(
+        f"{path.name}: expected a list of messages, or an object with one list in it; found an object with keys {keys}"
+        + (f' (at "{".".join(where)}")' if where else "") + ".",
+        fix='Write the messages as a list: [{"text": "..."}, ...].',
+    )
 
 
 def _read_jsonl(path: Path, fmt: str) -> RawTable:
@@ -366,7 +408,7 @@ def _read_jsonl(path: Path, fmt: str) -> RawTable:
     records, positions = _parse_jsonl(path, text)
     if not records:
         raise InputError(f"{path.name}: the file is empty (no JSON lines).", fix="Export the feedback again; the file has no data.")
-    return _records_frame(path, fmt, records, positions, "line", notes)
+    return _records_frame(path, fmt, records, positions, "line", notes, text=text)
 
 
 def _parse_jsonl(path: Path, text: str, first_line: int = 1) -> tuple[list, list[int]]:
@@ -387,6 +429,30 @@ def _parse_jsonl(path: Path, text: str, first_line: int = 1) -> tuple[list, list
     return records, positions
 
 
+def cell_text(value: object) -> str | None:
+    """A cell as people read it: a list as "a, b", a record as JSON (not Python's or NumPy's repr), missing as None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(t for t in (cell_text(v) for v in value) if t)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value).strip()
+
+
+def _nested_as_text(table: pa.Table) -> pa.Table:
+    """Lists, records and maps as text, from Arrow's own values: pandas would turn a record's whole numbers into
+    floats wherever a record is missing ({"id": 7.0})."""
+    import pyarrow as pa
+
+    for i, column in enumerate(table.schema):
+        if pa.types.is_nested(column.type):
+            values = [cell_text(dict(v) if isinstance(v, list) and pa.types.is_map(column.type) else v)
+                      for v in table.column(i).to_pylist()]
+            table = table.set_column(i, column.name, pa.array(values, pa.string()))
+    return table
+
+
 def _read_parquet(path: Path, fmt: str) -> RawTable:
     return _parquet_part(path, fmt, None, 1)
 
@@ -397,7 +463,8 @@ def _parquet_part(path: Path, fmt: str, row_groups: list[int] | None, first_row:
 
     try:
         with pq.ParquetFile(path) as file:
-            frame = (file.read() if row_groups is None else file.read_row_groups(row_groups)).to_pandas()
+            table = file.read() if row_groups is None else file.read_row_groups(row_groups)
+            frame = _nested_as_text(table).to_pandas()
     except Exception as err:  # pyarrow raises many types for a corrupt file
         raise InputError(
             f"{path.name}: cannot be read as Parquet ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}).",
@@ -417,27 +484,68 @@ def _parquet_part(path: Path, fmt: str, row_groups: list[int] | None, first_row:
             frame[col] = cells.where(~binary, text)
         nested = frame[col].map(lambda v: isinstance(v, list | dict | tuple | np.ndarray))
         if nested.any():
-            frame[col] = frame[col].where(~nested, frame[col][nested].map(str))
+            frame[col] = frame[col].where(~nested, frame[col][nested].map(cell_text))
     frame["_row"] = range(first_row, first_row + len(frame))
     return RawTable(path, fmt, frame, "row", notes)
 
 
+# What a formula cell shows when it fails: no value. Text such as "NA" (North America) or "None of it arrived" is
+# read as written, as in a CSV file (pandas' default would make it missing).
+_EXCEL_ERRORS = ["#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                 "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"]
+
+
 def _read_xlsx(path: Path, fmt: str) -> RawTable:
+    """The workbook's first sheet with rows below its header (a first sheet of notes or a cover page is passed
+    over, with a note); other sheets with rows are named in a note, as they are not read."""
     try:
-        frame = pd.read_excel(path, sheet_name=0, engine="openpyxl", dtype=object)
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            names = [str(n) for n in book.sheet_names]
+            with_rows = [n for n in names if _sheet_has_rows(book, n)]
+            chosen = with_rows[0] if with_rows else names[0]
+            frame = _excel_sheet(book, chosen)
     except Exception as err:  # openpyxl raises zipfile / xml / key errors for broken files
         raise InputError(
             f"{path.name}: cannot be read as an Excel workbook ({type(err).__name__}).",
             fix="Open it in Excel or LibreOffice and save it again as .xlsx.",
         ) from None
-    frame = frame.dropna(how="all")
+    notes = []
+    passed = names[:names.index(chosen)]
+    if passed:
+        before = f"the sheet before it, {_quoted(passed)}, has" if len(passed) == 1 \
+            else f"the sheets before it ({_quoted(passed)}) have"
+        notes.append(f'Read sheet "{chosen}": {before} no rows below a header.')
+    if len(with_rows) > 1:
+        notes.append(f'Only sheet "{chosen}" was read; the workbook\'s other sheets with rows ({_quoted(with_rows[1:])}) '
+                     "were not. Put their rows in one sheet, or save each as its own file and add it with --add.")
+    return RawTable(path, fmt, frame, "row", notes)
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def _sheet_has_rows(book: pd.ExcelFile, name: str) -> bool:
+    """Whether a value lies below the sheet's first row, looked at row by row up to the first one: a sheet of notes
+    is not parsed whole to find it has no messages."""
+    sheet = book.book[name]
+    if not hasattr(sheet, "iter_rows"):  # a chart sheet
+        return False
+    for row in sheet.iter_rows(min_row=2, values_only=True):
+        if any(v is not None and not (isinstance(v, str) and not v.strip()) for v in row):
+            return True
+    return False
+
+
+def _excel_sheet(book: pd.ExcelFile, name: str) -> pd.DataFrame:
+    frame = book.parse(name, dtype=object, keep_default_na=False, na_values=_EXCEL_ERRORS)
+    frame = frame.mask(frame.map(lambda v: isinstance(v, str) and not v.strip())).dropna(how="all")
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     frame = frame.drop(columns=[c for c in unnamed if frame[c].isna().all()])
     frame.columns = [str(c) for c in frame.columns]
     # Spreadsheet row numbers: the header is row 1.
     frame["_row"] = [int(i) + 2 for i in frame.index]
-    frame = frame.reset_index(drop=True)
-    return RawTable(path, fmt, frame, "row", [])
+    return frame.reset_index(drop=True)
 
 
 # --- column mapping ---------------------------------------------------------------------------
@@ -862,13 +970,13 @@ def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | No
             return None
         if part.format == "jsonl":
             records, positions = _parse_jsonl(path, text, part.first_line)
-            return _records_frame(path, part.format, records, positions, "line", [], columns)
+            return _records_frame(path, part.format, records, positions, "line", [], columns, text)
         if part.format == "json":
             records = _json_part_records(part, text)
             if records is None:
                 return None
             positions = list(range(part.first_line, part.first_line + len(records)))
-            return _records_frame(path, part.format, records, positions, "record", [], columns)
+            return _records_frame(path, part.format, records, positions, "record", [], columns, text)
         header = None if part.start == 0 else list(part.header)
         header, rows, starts = _parse_delimited(path, text, part.format, part.delimiter, part.first_line, header)
         if part.start == 0 and [h.strip() for h in header] != list(part.header):

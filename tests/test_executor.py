@@ -397,6 +397,27 @@ def test_a_json_list_is_cut_between_records_and_names_records_by_their_place(tmp
     assert min(seen.values()) >= 5, seen  # cuts landed both beside and inside the tricky records
 
 
+def test_a_lone_surrogate_escape_in_json_reads_as_a_replacement_character(tmp_path):
+    r"""JSON may escape half of a surrogate pair (``"\udc00"``), which no UTF-8 text can hold: it reads as U+FFFD
+    in the text and in other columns, whole or in parts, instead of a traceback when the run is written. A
+    complete pair (an emoji written as two escapes) stays the character it stands for."""
+    from pipelines.settings import ColumnMapping
+
+    lines = [f'{{"id": {i}, "text": "Parcel {i} came late", "store": "Main"}}' for i in range(1, 41)]
+    lines[6] = '{"id": 7, "text": "Broken \\ud83d text", "store": "ab\\udc00cd"}'
+    lines[20] = '{"id": 21, "text": "Loved it \\ud83d\\ude00", "store": "Main"}'
+    for name, body in (("export.jsonl", "\n".join(lines) + "\n"), ("export.json", "[" + ",\n".join(lines) + "]")):
+        path = tmp_path / name
+        path.write_text(body, encoding="utf-8")
+        messages, _, _, _ = _read_in_parts(path, ColumnMapping(), Settings(store_dir=tmp_path), LocalExecutor())
+        by_id = messages.set_index("message_id")
+        assert by_id.loc["7", "text"] == "Broken \ufffd text" and by_id.loc["7", "store"] == "ab\ufffdcd"
+        assert by_id.loc["21", "text"] == "Loved it \U0001f600"
+        settings = replace(Settings(store_dir=tmp_path), read_part_bytes=200, partition_size=5)
+        assert _same_result(path, ColumnMapping(metadata=("store",)), settings)
+        messages.to_parquet(tmp_path / "written.parquet")  # what a run writes: no UnicodeEncodeError
+
+
 def test_a_json_list_inside_an_object_is_read_in_parts(tmp_path, monkeypatch):
     """``{"reviews": [...]}`` (what many APIs export) is cut inside its list and read in parts, records named by
     their place in the list. With a second member the file is read whole, which reads it when the other member is

@@ -69,6 +69,23 @@ def test_json_object_wrapping_a_list(tmp_path):
     assert len(read_feedback_file(path).frame) == 3
 
 
+def test_json_objects_as_apis_and_databases_export_them(tmp_path):
+    """The list one level further down ({"response": {"reviews": [...]}}) is found and named; an object of records
+    keyed by their ids (a Firebase export) reads one message per member, its name as the id."""
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps({"status": "ok", "response": {"page": 1, "reviews": ROWS}}))
+    table = read_feedback_file(path)
+    assert len(table.frame) == 3 and table.notes == ['Read the list at "response.reviews" of the JSON object.']
+    path.write_text(json.dumps({r["id"]: {k: v for k, v in r.items() if k != "id"} for r in ROWS}))
+    table = read_feedback_file(path)
+    assert table.notes == ["Read the JSON object's 3 members as messages, each member's name in column \"id\"."]
+    messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["message_id"].tolist() == ["a1", "a2", "a3"] and messages["channel"].tolist()[0] == "email"
+    path.write_text(json.dumps({"response": {"reviews": ROWS, "replies": ROWS}}))
+    assert _error(path).startswith("f.json: expected a list of messages, or an object with one list in it; found an "
+                                   "object with keys 'reviews', 'replies' (at \"response\").")
+
+
 def test_missing_file(tmp_path):
     assert _error(tmp_path / "nope.csv") == (
         f"{tmp_path / 'nope.csv'}: file not found.\n  How to fix: Check the path; it is read relative to the current folder."
@@ -169,6 +186,47 @@ def test_unparseable_dates_fail_with_rows_or_drop(tmp_path):
     multi.write_text('date,text\n2024-01-01,fine\n2025-13-45,"first line\nsecond"\n', encoding="utf-8")
     assert "(first: line 3: '2025-13-45')" in _error(multi)  # the date comes before the long text
     assert report.skipped == {'date not understood in column "date"': 2}
+
+
+def test_values_that_name_no_day_are_not_dates(tmp_path):
+    """A time alone, "today" or a weekday would be read as the day the run happens (the general parser's default):
+    a column of them would date every message today without a word. They are values that are not dates, and a column
+    of times says so."""
+    values = pd.Series(["10:00", "2:30 PM", "today", "now", "Monday", "T10:00Z", "March 2024", "01/03/2024 2:30 PM"])
+    assert parse_dates(values).tolist() == [pd.NaT] * 6 + [pd.Timestamp("2024-03-01", tz="UTC"),
+                                                          pd.Timestamp("2024-01-03 14:30", tz="UTC")]
+    path = _write(tmp_path, "t.csv", pd.DataFrame({"text": ["late parcel", "kind staff"], "when": ["10:00", "11:30"]}))
+    assert _error(path, ColumnMapping(date="when")).startswith(
+        "t.csv, column \"when\": 2 of 2 values are not dates (first: line 2: '10:00'; line 3: '11:30'): "
+        "times of day without a day.\n")
+
+
+def test_lists_records_and_yes_no_metadata_read_as_people_write_them(tmp_path):
+    """JSON and Parquet cells can hold lists, records and true/false: a list reads "a, b" and a record as JSON (not
+    Python's or NumPy's repr), true/false read "Yes"/"No" (not 1.0/0.0, which a filter would offer as a range)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"text": "Refund was slow", "tags": ["refund", "slow"], "order": {"id": 7, "shop": "Köln"}, "verified": True},
+            {"text": "Great app", "tags": [], "order": None, "verified": False},
+            {"text": "Lost parcel", "tags": ["courier"], "order": {"id": 9}, "verified": None}]
+    expected = {"tags": ["refund, slow", None, "courier"], "order": ['{"id": 7, "shop": "Köln"}', None, '{"id": 9}'],
+                "verified": ["Yes", "No", None]}
+    json_path = tmp_path / "f.jsonl"
+    json_path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "f.parquet")
+    for path in (json_path, tmp_path / "f.parquet"):
+        table = read_feedback_file(path)
+        messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping(metadata=tuple(expected))), Settings())
+        got = {c: messages[c].astype(object).where(messages[c].notna(), None).tolist() for c in expected}
+        if path.suffix == ".parquet":  # a Parquet record (struct) has every field, missing ones null
+            expected["order"][2] = '{"id": 9, "shop": null}'
+        assert got == expected, path.name
+    paragraphs = tmp_path / "p.jsonl"
+    paragraphs.write_text(json.dumps({"text": ["Parcel came late.", "Box was crushed."]}) + "\n", encoding="utf-8")
+    table = read_feedback_file(paragraphs)
+    messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["text"].tolist() == ["Parcel came late.\nBox was crushed."]
 
 
 def test_absurdly_long_fields_are_bounded_and_reported(tmp_path):
@@ -355,6 +413,51 @@ def test_records_without_text_name_the_first_three_rows(tmp_path):
     # Spreadsheet rows count the header as row 1, as the spreadsheet shows them.
     assert report.notes == ['4 messages without text skipped (field "text" missing or empty), '
                             "first at rows 3, 5, 7."]
+
+
+def test_numbers_written_with_decimal_or_thousands_commas_are_numbers(tmp_path):
+    """A German export (semicolons, ratings of 4,5, prices of 1.234,50) gives numeric ratings, which the expectation
+    gaps use for importance; English thousands (1,234.50) too. "1,234" alone could be either and stays as written."""
+    path = tmp_path / "de.csv"
+    path.write_text("ID;Kommentar;Bewertung;Preis;Menge\n1;Lieferung kam zu spät;4,5;1.234,50;1,234\n"
+                    "2;Sehr freundlicher Service;2,0;99,90;2,500\n3;Rückerstattung dauert ewig;1;10;3,000\n",
+                    encoding="utf-8-sig")
+    table = read_feedback_file(path)
+    messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["Bewertung"].tolist() == [4.5, 2.0, 1.0] and messages["Preis"].tolist() == [1234.5, 99.9, 10.0]
+    assert messages["Menge"].tolist() == ["1,234", "2,500", "3,000"]
+    english = _write(tmp_path, "en.csv", pd.DataFrame({"text": ["a b", "c d"], "amount": ["1,234.50", "12"]}))
+    table = read_feedback_file(english)
+    messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["amount"].tolist() == [1234.5, 12.0]
+
+
+def test_a_workbook_is_read_from_its_first_sheet_with_rows_and_says_what_it_left(tmp_path):
+    """A cover sheet of notes is passed over (not "no rows"); other sheets with rows are named, as they are not read.
+    Cells reading "NA" (North America) or "None of it arrived" are text, as in a CSV file; a failed formula (#N/A,
+    #DIV/0!) is no value."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "Read me"
+    book.active.append(["Exported from the helpdesk on 1 March 2026"])
+    data = book.create_sheet("March")
+    data.append(["text", "region", "score"])
+    for row in (["None of it arrived", "NA", 4], ["Courier was kind", "EU", "#DIV/0!"], ["#N/A", "NA", 2]):
+        data.append(row)
+    book.create_sheet("April").append(["text", "region"])
+    book["April"].append(["Refund never came", "EU"])
+    path = tmp_path / "w.xlsx"
+    book.save(path)
+    table = read_feedback_file(path)
+    assert table.notes == [
+        'Read sheet "March": the sheet before it, "Read me", has no rows below a header.',
+        'Only sheet "March" was read; the workbook\'s other sheets with rows ("April") were not. Put their rows in '
+        "one sheet, or save each as its own file and add it with --add."]
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["text"].tolist() == ["None of it arrived", "Courier was kind"]
+    assert messages["region"].tolist() == ["NA", "EU"] and messages["score"].isna().tolist() == [False, True]
+    assert report.notes == ['1 message without text skipped (field "text" missing or empty), first at row 4.']
 
 
 @pytest.mark.parametrize("column", ["ticket_id", "review_id", "message_id", "Message ID", "case_id", "case_number"])
