@@ -356,12 +356,37 @@ def open_partitioned(path: Path, mapping: ColumnMapping, settings: Settings, exe
         if file_columns is not None:
             try:
                 columns = resolve_columns(plan.columns_table(file_columns), mapping)
+                if columns.date is None and mapping.date is None:
+                    # No column is named as a date: the first rows say whether one holds dates, as they do when
+                    # the file is read whole ("Eingangsdatum", "Opened").
+                    sample = _date_sample(plan, file_columns, executor)
+                    if sample is None:
+                        raise InputError("a part cannot be read on its own")  # read whole below
+                    columns = resolve_columns(sample, mapping)
             except InputError:
                 pass  # the whole read below gives this error, or an earlier one in the file, as a local run would
             else:
                 return PartitionedInput(path, mapping, columns, plan.format, plan=plan, file_columns=file_columns)
     table = _read_whole(path, executor)
     return PartitionedInput(path, mapping, resolve_columns(table, mapping), table.format, table=table)
+
+
+def _date_sample(plan: ReadPlan, file_columns: list[str], executor: Executor, max_parts: int = 8) -> RawTable | None:
+    """The file's first rows, read part by part until each column holds the values that telling a column of dates
+    looks at (:func:`pipelines.clean.looks_like_dates`: its first 400 given values) or ``max_parts`` parts are
+    read; None when a part cannot be read on its own."""
+    from pipelines.ingest import RawTable, read_part
+
+    frames = []
+    for part in plan.parts[:max_parts]:
+        table = executor.run(read_part, part, file_columns)
+        if table is None:
+            return None
+        frames.append(table.frame)
+        given = pd.concat(frames, ignore_index=True)[file_columns].notna().sum()
+        if (given >= 400).all():
+            break
+    return RawTable(plan.path, plan.format, pd.concat(frames, ignore_index=True), table.row_label)
 
 
 def _redact_part(task: tuple[pd.DataFrame, list[str]]) -> tuple[pd.DataFrame, dict[str, int]]:

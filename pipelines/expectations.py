@@ -37,6 +37,7 @@ Example:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1511,12 +1512,16 @@ def topic_area_table(messages: pd.DataFrame, topic_col: str = "topic", area_keys
     return mentions.astype(int).groupby(messages[topic_col]).sum()
 
 
-RATING_WORDS = ("rating", "stars", "score", "nps", "csat")
+RATING_WORDS = ("rating", "stars", "score", "nps", "csat",
+                # German, French, Spanish, Italian, Portuguese, Dutch (accents dropped before matching)
+                "bewertung", "sterne", "evaluation", "etoiles", "valoracion", "puntuacion", "estrellas",
+                "valutazione", "punteggio", "stelle", "avaliacao", "estrelas", "beoordeling", "sterren")
 """A metadata column whose name holds one of these reads as a rating."""
 
 
 def _reads_as_rating(column: str) -> bool:
-    return any(w in column.lower() for w in RATING_WORDS)
+    plain = unicodedata.normalize("NFKD", column.lower()).encode("ascii", "ignore").decode()
+    return any(w in plain for w in RATING_WORDS)
 
 
 MIN_RATED_SHARE = 0.5

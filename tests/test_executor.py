@@ -397,6 +397,28 @@ def test_a_json_list_is_cut_between_records_and_names_records_by_their_place(tmp
     assert min(seen.values()) >= 5, seen  # cuts landed both beside and inside the tricky records
 
 
+def test_a_date_column_found_by_its_values_is_found_when_the_file_is_read_in_parts(tmp_path):
+    """A date column no name list holds ("Erfasst") is found by its values; a file read in parts knows only
+    its header at first, so its first rows are read to look, and the messages keep their dates, as read whole."""
+    from pipelines.executor import open_partitioned
+    from pipelines.settings import ColumnMapping
+
+    frame = pd.DataFrame({"Erfasst": [f"2026-03-{1 + i % 28:02d} 10:{i % 60:02d}" for i in range(500)],
+                          "text": [f"Paket {i} kam zu spät" for i in range(500)]})
+    for name, write in (("f.csv", lambda p: frame.to_csv(p, index=False)),
+                        ("f.parquet", lambda p: frame.assign(Erfasst=pd.to_datetime(frame["Erfasst"]))
+                         .to_parquet(p, index=False, row_group_size=40))):
+        path = tmp_path / name
+        write(path)
+        settings = replace(Settings(store_dir=tmp_path), read_part_bytes=path.stat().st_size // 12, partition_size=40)
+        opened = open_partitioned(path, ColumnMapping(), settings, LocalExecutor())
+        assert opened.plan is not None and len(opened.plan.parts) >= 10
+        assert opened.columns.date == "Erfasst" and opened.columns.date_from_values
+        assert _same_result(path, ColumnMapping(), settings)
+        messages, _, _ = opened.clean(settings, LocalExecutor())
+        assert messages["date"].notna().all() and len(messages) == 500
+
+
 def test_a_lone_surrogate_escape_in_json_reads_as_a_replacement_character(tmp_path):
     r"""JSON may escape half of a surrogate pair (``"\udc00"``), which no UTF-8 text can hold: it reads as U+FFFD
     in the text and in other columns, whole or in parts, instead of a traceback when the run is written. A

@@ -724,3 +724,16 @@ def test_area_patterns_give_each_message_its_set_of_areas(areas):
     patterns, pattern = _area_patterns(on)
     np.testing.assert_array_equal(patterns[pattern], on)  # each message's row gives back its areas
     assert len(np.unique(patterns, axis=0)) == len(patterns) == len(np.unique(on, axis=0))  # each set once
+
+
+def test_rating_columns_are_found_by_names_in_other_languages_too():
+    """A German export's "Bewertung" (4,5 read as 4.5 by cleaning) is a rating, as are French and Spanish names with
+    or without accents; an order number is not, though it holds numbers."""
+    from pipelines.expectations import rating_column
+
+    frame = pd.DataFrame({"Bestellnummer": [101, 102, 103, 104], "Bewertung": [4.5, 2.0, 1.0, 5.0],
+                          "Évaluation": [1, 2, 3, 4], "puntuacion": [5, 4, 3, 2]})
+    assert rating_column(frame, ["Bestellnummer", "Bewertung"]) == "Bewertung"
+    assert rating_column(frame, ["Bestellnummer", "Évaluation"]) == "Évaluation"
+    assert rating_column(frame, ["Bestellnummer", "puntuacion"]) == "puntuacion"
+    assert rating_column(frame, ["Bestellnummer"]) is None
