@@ -188,7 +188,11 @@ def read_feedback_file(path: str | Path) -> RawTable:
 
 
 def decode_bytes(path: Path, data: bytes) -> tuple[str, list[str]]:
-    """Decode as UTF-8 (with or without BOM); otherwise fall back to Windows-1252 and say so."""
+    """Decode as UTF-8 (with or without BOM) or UTF-16 (Excel's "Unicode Text"); otherwise fall back to
+    Windows-1252 and say so."""
+    utf16 = _utf16(data)
+    if utf16 is not None:
+        return utf16, []
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as err:
@@ -204,6 +208,30 @@ def decode_bytes(path: Path, data: bytes) -> tuple[str, list[str]]:
         return data.decode("latin-1"), [note.replace("Windows-1252", "Latin-1")]
 
 
+def _utf16(data: bytes) -> str | None:
+    """The text of a UTF-16 file: one with a byte-order mark, or one without whose NUL bytes fall as Latin letters'
+    do in UTF-16 (no UTF-8 or Windows-1252 text has them). None when it is not UTF-16."""
+    head = data[:4096]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    elif len(head) >= 8:
+        # Latin letters in UTF-16 without a mark: a NUL in (nearly) every odd byte and no even one, or the other
+        # way round; a binary file has NULs in both.
+        even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
+        if odd >= 0.7 and even <= 0.05:
+            encoding = "utf-16-le"
+        elif even >= 0.7 and odd <= 0.05:
+            encoding = "utf-16-be"
+        else:
+            return None
+    else:
+        return None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None  # a binary file: its NUL bytes are named by the reader
+
+
 # --- readers ----------------------------------------------------------------------------------
 
 
@@ -217,9 +245,16 @@ def _read_delimited(path: Path, fmt: str) -> RawTable:
         )
     if not text.strip():
         raise InputError(f"{path.name}: the file is empty (only blank space).", fix="Export the feedback again; the file has no data.")
-    delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
-    header, rows, starts = _parse_delimited(path, text, fmt, delimiter)
-    return RawTable(path, fmt, _delimited_frame(path, header, rows, starts), "line", notes)
+    hint = _EXCEL_SEP.match(text)
+    if hint:  # Excel's "sep=;" line names the delimiter; the header is the line after it
+        header, rows, starts = _parse_delimited(path, text[hint.end():], fmt, hint.group(1), first_line=2)
+    else:
+        delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
+        header, rows, starts = _parse_delimited(path, text, fmt, delimiter)
+    return RawTable(path, fmt, _delimited_frame(path, header, rows, starts, 2 if hint else 1), "line", notes)
+
+
+_EXCEL_SEP = re.compile(r"\A\ufeff?sep=([^\r\n])[ \t]*\r?\n", re.IGNORECASE)
 
 
 def _parse_delimited(path: Path, text: str, fmt: str, delimiter: str, first_line: int = 1,
@@ -263,22 +298,48 @@ def _parse_delimited(path: Path, text: str, fmt: str, delimiter: str, first_line
     return header, rows, starts
 
 
-def _delimited_frame(path: Path, header: list[str], rows: list[list[str]], starts: list[int]) -> pd.DataFrame:
+def _delimited_frame(path: Path, header: list[str], rows: list[list[str]], starts: list[int],
+                     header_line: int = 1) -> pd.DataFrame:
     """Records as a frame of text cells with their ``_row``, once the header and every record's width are checked."""
     header = [h.strip() for h in header]
-    _check_header(path, header)
+    _check_header(path, header, header_line)
     width = len(header)
     ragged = [(s, len(r)) for s, r in zip(starts, rows, strict=True) if len(r) != width]
+    if ragged and width == 1:
+        _refuse_title_lines(path, header, rows, starts, header_line)
     if ragged:
         first = ", ".join(f"line {s} has {n}" for s, n in ragged[:3])
         more = f" (and {len(ragged) - 3} more)" if len(ragged) > 3 else ""
         raise InputError(
-            f"{path.name}: {len(ragged)} row(s) do not have {width} fields like the header: {first}{more}.",
+            f"{path.name}: {len(ragged)} row(s) do not have {width} field{'s' if width != 1 else ''} like the header: "
+            f"{first}{more}.",
             fix='Wrap fields that contain the delimiter in double quotes ("..."), or remove the extra fields.',
         )
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame["_row"] = starts
     return frame
+
+
+def _refuse_title_lines(path: Path, header: list[str], rows: list[list[str]], starts: list[int],
+                        header_line: int) -> None:
+    """A report's title and date above the table ("Feedback export", "Generated 2024-01-05", a blank line): the
+    first line then has one field and the table's rows several. Names the line that looks like the real header."""
+    widths = pd.Series([len(r) for r in rows])
+    usual = int(widths.mode().iloc[0])
+    if usual < 2:
+        return
+    at = next((i for i, r in enumerate(rows[:20]) if len(r) == usual), None)
+    # Title lines above (one field each), then the header and rows alike: not a table whose texts hold commas.
+    if not at or not (widths[:at] == 1).all() or not (widths[at:at + 5] == usual).all():
+        return
+    above = starts[at] - header_line
+    shown = ", ".join(rows[at])[:80]
+    raise InputError(
+        f"{path.name}: line {header_line} ({header[0][:60]!r}) has one field but the table below has {usual}: its "
+        f"header seems to be line {starts[at]} ({shown!r}).",
+        fix=f"Delete the {'line' if above == 1 else f'{above} lines'} above that header, so that the column names "
+        "are the first line.",
+    )
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -288,15 +349,17 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_header(path: Path, header: list[str], line: int = 1) -> None:
     if not any(header):
-        raise InputError(f"{path.name}, line 1: the header row is empty.", fix="Put the column names in the first row.")
+        raise InputError(f"{path.name}, line {line}: the header row is empty.", fix="Put the column names in the first row.")
     seen: set[str] = set()
     for i, name in enumerate(header, start=1):
         if not name:
-            raise InputError(f"{path.name}, line 1: column {i} has no name.", fix="Give every column a name in the header row.")
+            raise InputError(f"{path.name}, line {line}: column {i} has no name.",
+                             fix="Give every column a name in the header row.")
         if name in seen:
-            raise InputError(f'{path.name}, line 1: the column name "{name}" appears twice.', fix="Give each column a unique name.")
+            raise InputError(f'{path.name}, line {line}: the column name "{name}" appears twice.',
+                             fix="Give each column a unique name.")
         seen.add(name)
 
 
@@ -768,6 +831,8 @@ def plan_parts(path: str | Path, part_bytes: int, part_rows: int) -> ReadPlan | 
     header: list[str] | None = None
     delimiter = ","
     if fmt in ("csv", "tsv"):
+        if _EXCEL_SEP.match(text):
+            return None  # a "sep=;" line above the header: read whole (rare, and Excel-sized)
         delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
         try:
             header = [h.strip() for h in next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))]

@@ -86,6 +86,24 @@ def test_json_objects_as_apis_and_databases_export_them(tmp_path):
                                    "object with keys 'reviews', 'replies' (at \"response\").")
 
 
+def test_excels_sep_line_names_the_delimiter_and_title_lines_name_the_header(tmp_path):
+    """Excel writes "sep=;" above the header of a CSV it should open with semicolons: it names the delimiter and
+    the rows keep their line numbers. A report's title lines above the table are refused with the line that looks
+    like the header; a one-column table whose texts hold commas still gets the quoting advice."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfsep=;\r\nid;text;date\r\n1;Parcel came late, again;2024-01-02\r\n2;Kind staff;2024-01-03\r\n")
+    table = read_feedback_file(path)
+    assert table.columns == ["id", "text", "date"] and table.frame["_row"].tolist() == [3, 4]
+    assert table.frame["text"].tolist() == ["Parcel came late, again", "Kind staff"]
+    path.write_text("Feedback export\nGenerated 2024-01-05\n\nid,text,date\n1,Late,2024-01-02\n2,Kind,2024-01-03\n")
+    assert _error(path) == (
+        "excel.csv: line 1 ('Feedback export') has one field but the table below has 3: its header seems to be "
+        "line 4 ('id, text, date').\n"
+        "  How to fix: Delete the 3 lines above that header, so that the column names are the first line.")
+    path.write_text("text\nGreat, fast\nOk then, fine\n")
+    assert "do not have 1 field like the header" in _error(path)
+
+
 def test_missing_file(tmp_path):
     assert _error(tmp_path / "nope.csv") == (
         f"{tmp_path / 'nope.csv'}: file not found.\n  How to fix: Check the path; it is read relative to the current folder."
@@ -238,6 +256,22 @@ def test_absurdly_long_fields_are_bounded_and_reported(tmp_path):
     assert report.truncated == 1
     assert report.notes == ["1 message(s) longer than 1,000 characters were cut to that length (first at line 3); "
                             "raise --max-chars to keep more."]
+
+
+def test_utf16_files_read_as_excels_unicode_text_writes_them(tmp_path):
+    """Excel's "Unicode Text" export is UTF-16 with a byte-order mark and tabs; some tools write UTF-16 without the
+    mark. Both read like the UTF-8 file; a binary file (NULs everywhere) still gets the NUL-bytes message."""
+    body = "id\ttext\tdate\r\n1\tParcel came late – sadly\t2024-01-02\r\n2\tKind staff\t2024-01-03\r\n"
+    for name, data in (("excel.tsv", body.encode("utf-16")), ("plain.tsv", body.encode("utf-16-be")),
+                       ("f.json", json.dumps(ROWS, ensure_ascii=False).encode("utf-16-le"))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        table = read_feedback_file(path)
+        messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+        assert messages["text"].iloc[0] in ("Parcel came late – sadly", ROWS[0]["comment"]) and table.notes == []
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"PAR1" + bytes(range(256)) * 8)
+    assert "contains NUL bytes" in _error(binary)
 
 
 def test_nul_bytes(tmp_path):
