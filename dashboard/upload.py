@@ -65,6 +65,8 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
     st.caption(f"{components.escape_markdown(preview.file)} · {preview.format.upper()} · "
                f"{preview.rows:,} rows · first rows:")
     st.dataframe(preview.sample, hide_index=True, width="stretch", height=213)
+    for note in preview.notes:  # the sheet read, the other sheets left, the encoding guessed
+        st.info(components.escape_markdown(note), icon=":material/info:")
     cols = preview.columns
     with st.form("upload_mapping", border=True):
         st.markdown("**Which columns hold what?** Guessed from the column names; change them if they are wrong.")

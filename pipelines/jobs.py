@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -83,6 +83,7 @@ class UploadPreview:
     date: str | None
     id: str | None
     sample: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # what reading found: the sheet read, the encoding, ...
 
 
 def _redacted(sample: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +105,7 @@ def preview_upload(file_name: str, data: bytes) -> UploadPreview:
     Raises:
         InputError: the file cannot be read (the message names the place and the fix, as for the CLI).
     """
-    from pipelines.ingest import longest_text_column, read_feedback_file, resolve_columns
+    from pipelines.ingest import cell_text, longest_text_column, read_feedback_file, resolve_columns
 
     name = safe_file_name(file_name)
     with tempfile.TemporaryDirectory(prefix="feedback-lens-upload-") as tmp:
@@ -117,8 +118,9 @@ def preview_upload(file_name: str, data: bytes) -> UploadPreview:
     except InputError:  # no column has a usual name: offer the one with the longest texts
         text = longest_text_column(table)
         date = id_ = None
-    sample = _redacted(table.frame[table.columns].head(5).astype("string"))
-    return UploadPreview(name, table.format, len(table.frame), table.columns, text, date, id_, sample)
+    # Cells as the run will show them (a list "a, b", not its repr).
+    sample = _redacted(table.frame[table.columns].head(5).map(cell_text).astype("string"))
+    return UploadPreview(name, table.format, len(table.frame), table.columns, text, date, id_, sample, table.notes)
 
 
 def jobs_dir(store: Path) -> Path:

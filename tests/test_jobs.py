@@ -46,6 +46,36 @@ def test_the_preview_offers_the_longest_text_column_when_no_name_is_usual(sample
     assert preview.text == "what_they_said" and preview.id is None
 
 
+def test_the_preview_says_which_sheet_it_read_and_shows_cells_as_the_run_will(monkeypatch, tmp_path):
+    """A workbook whose first sheet is a cover page: the preview reads the sheet with rows and the form says so (as
+    the run's notes will); a JSON list cell shows "a, b", not Python's repr."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "Cover"
+    data = book.create_sheet("Reviews")
+    data.append(["text", "channel"])
+    for i in range(40):
+        data.append([f"Parcel {i} came late and the box was crushed", "app"])
+    out = io.BytesIO()
+    book.save(out)
+    preview = jobs.preview_upload("export.xlsx", out.getvalue())
+    assert preview.rows == 40 and preview.notes == [
+        'Read sheet "Reviews": the sheet before it, "Cover", has no rows below a header.']
+    lines = "\n".join(json.dumps({"text": f"Refund {i} was slow", "tags": ["refund", "slow"]}) for i in range(6))
+    assert jobs.preview_upload("f.jsonl", lines.encode()).sample["tags"].iloc[0] == "refund, slow"
+
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    at.file_uploader(key="upload_file").set_value(("export.xlsx", out.getvalue(), "application/vnd.ms-excel")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any('Read sheet "Reviews"' in i.value.replace("\\", "") for i in at.info)
+
+
 def test_an_unreadable_upload_gets_the_same_clear_error_as_the_command_line():
     with pytest.raises(InputError, match=r"feedback\.pdf: unknown file format \(\.pdf\)"):
         jobs.preview_upload("feedback.pdf", b"%PDF-1.7")
