@@ -302,6 +302,7 @@ def _delimited_frame(path: Path, header: list[str], rows: list[list[str]], start
                      header_line: int = 1) -> pd.DataFrame:
     """Records as a frame of text cells with their ``_row``, once the header and every record's width are checked."""
     header = [h.strip() for h in header]
+    header, rows = _without_empty_unnamed_columns(header, rows)
     _check_header(path, header, header_line)
     width = len(header)
     ragged = [(s, len(r)) for s, r in zip(starts, rows, strict=True) if len(r) != width]
@@ -318,6 +319,20 @@ def _delimited_frame(path: Path, header: list[str], rows: list[list[str]], start
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame["_row"] = starts
     return frame
+
+
+def _without_empty_unnamed_columns(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """A delimiter at the end of every line (``id,text,``) makes a last column with no name and no values: it is
+    dropped, as a spreadsheet shows nothing there. An unnamed column with values is left for the header check."""
+    unnamed = [i for i, h in enumerate(header) if not h]
+    if not unnamed or not any(header):
+        return header, rows
+    empty = {i for i in unnamed if all(i >= len(r) or not r[i].strip() for r in rows)}
+    if not empty:
+        return header, rows
+    keep = [i for i in range(len(header)) if i not in empty]
+    width = len(header)
+    return [header[i] for i in keep], [[r[i] for i in keep if i < len(r)] + r[width:] for r in rows]
 
 
 def _refuse_title_lines(path: Path, header: list[str], rows: list[list[str]], starts: list[int],

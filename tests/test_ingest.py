@@ -258,6 +258,17 @@ def test_absurdly_long_fields_are_bounded_and_reported(tmp_path):
                             "raise --max-chars to keep more."]
 
 
+def test_a_delimiter_ending_every_line_adds_no_column(tmp_path):
+    """Some exports end each line with the delimiter (``id;text;``): the empty, unnamed last column is dropped,
+    also where a line leaves it out. An unnamed column that holds values is still refused by name."""
+    path = tmp_path / "t.csv"
+    path.write_text("id;text;date;\n1;Parcel came late;2024-01-02;\n2;Kind staff;2024-01-03\n")
+    table = read_feedback_file(path)
+    assert table.columns == ["id", "text", "date"] and table.frame["text"].tolist() == ["Parcel came late", "Kind staff"]
+    path.write_text("id,text,,date\n1,Parcel came late,x,2024-01-02\n")
+    assert _error(path).startswith("t.csv, line 1: column 3 has no name.")
+
+
 def test_utf16_files_read_as_excels_unicode_text_writes_them(tmp_path):
     """Excel's "Unicode Text" export is UTF-16 with a byte-order mark and tabs; some tools write UTF-16 without the
     mark. Both read like the UTF-8 file; a binary file (NULs everywhere) still gets the NUL-bytes message."""
