@@ -251,7 +251,25 @@ def _read_delimited(path: Path, fmt: str) -> RawTable:
     else:
         delimiter = "\t" if fmt == "tsv" else _sniff_delimiter(text)
         header, rows, starts = _parse_delimited(path, text, fmt, delimiter)
-    return RawTable(path, fmt, _delimited_frame(path, header, rows, starts, 2 if hint else 1), "line", notes)
+    rows, starts, repeated = _without_repeated_headers(header, rows, starts)
+    return RawTable(path, fmt, _delimited_frame(path, header, rows, starts, 2 if hint else 1), "line",
+                    notes + repeated)
+
+
+def _without_repeated_headers(header: list[str], rows: list[list[str]],
+                              starts: list[int]) -> tuple[list[list[str]], list[int], list[str]]:
+    """Exports joined end to end (``cat january.csv february.csv``) repeat the header row inside the file: those
+    lines are no messages and are skipped, with a note (the same for any part of the file, so that a file read in
+    parts says what reading it whole says)."""
+    names = [h.strip() for h in header]
+    # A joined file's own byte-order mark stays in the text, before its header.
+    repeated = [i for i, r in enumerate(rows)
+                if len(r) == len(names) and [c.replace("\ufeff", "").strip() for c in r] == names]
+    if not repeated or not any(names):
+        return rows, starts, []
+    drop = set(repeated)
+    return ([r for i, r in enumerate(rows) if i not in drop], [s for i, s in enumerate(starts) if i not in drop],
+            ["Lines that repeat the header row were skipped: the file looks like several exports joined."])
 
 
 _EXCEL_SEP = re.compile(r"\A\ufeff?sep=([^\r\n])[ \t]*\r?\n", re.IGNORECASE)
@@ -1061,6 +1079,7 @@ def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | No
         header, rows, starts = _parse_delimited(path, text, part.format, part.delimiter, part.first_line, header)
         if part.start == 0 and [h.strip() for h in header] != list(part.header):
             return None
-        return RawTable(path, part.format, _delimited_frame(path, header, rows, starts), "line")
+        rows, starts, notes = _without_repeated_headers(header, rows, starts)
+        return RawTable(path, part.format, _delimited_frame(path, header, rows, starts), "line", notes)
     except (InputError, OSError):
         return None

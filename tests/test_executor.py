@@ -419,6 +419,24 @@ def test_a_date_column_found_by_its_values_is_found_when_the_file_is_read_in_par
         assert messages["date"].notna().all() and len(messages) == 500
 
 
+def test_exports_joined_end_to_end_skip_their_repeated_headers_whole_or_in_parts(tmp_path):
+    """``cat january.csv february.csv`` repeats the header (with February's byte-order mark) inside the file: those
+    lines are skipped with one note, read whole or in parts, instead of a "date" that is no date stopping the run."""
+    from pipelines.settings import ColumnMapping
+
+    def month(m: int) -> str:
+        return "id,text,date\n" + "".join(f"{m}-{i},Parcel {i} came late in month {m},2026-0{m}-{1 + i % 28:02d}\n"
+                                           for i in range(50))
+
+    path = tmp_path / "joined.csv"
+    path.write_bytes(month(1).encode() + b"\xef\xbb\xbf" + month(2).encode())
+    settings = replace(Settings(store_dir=tmp_path), read_part_bytes=300, partition_size=10, on_bad_date="fail")
+    assert _same_result(path, ColumnMapping(), settings)
+    messages, _, notes, _ = _read_in_parts(path, ColumnMapping(), settings, LocalExecutor())
+    assert len(messages) == 100 and notes == [
+        "Lines that repeat the header row were skipped: the file looks like several exports joined."]
+
+
 def test_a_lone_surrogate_escape_in_json_reads_as_a_replacement_character(tmp_path):
     r"""JSON may escape half of a surrogate pair (``"\udc00"``), which no UTF-8 text can hold: it reads as U+FFFD
     in the text and in other columns, whole or in parts, instead of a traceback when the run is written. A
