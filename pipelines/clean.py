@@ -40,6 +40,7 @@ _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNOREC
 _SPOKEN_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
 # A date with its day and month as numbers and the year last (01.11.2026, 3/11/26, 11-03-2026 14:30): which of the
 # first two is the day is the file's convention, not the value's. The same separator twice; a time may follow.
+_EXCEL_SERIALS = (20_000, 80_000)  # Excel's day numbers for 1954-2119
 # A time of day alone (10:00, 2:30 PM): the general parser would put it on today's date.
 _TIME_ONLY = r"(?i)T?\d{1,2}(?::\d{2}){1,2}(?:[.,]\d+)?\s*(?:[ap]\.?m\.?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})?"
 _DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?=[\sT,]|$)")
@@ -224,11 +225,18 @@ def read_dates(values: pd.Series, assume_timezone: str = "UTC",
     is_num = numeric.notna() & (True if textual else vals.map(lambda v: not isinstance(v, pd.Timestamp | bool | np.bool_)))
     if is_num.any():
         nums = numeric[is_num].astype("float64")
-        unit = np.where(nums.abs() > 1e11, "ms", "s")
+        # Excel's serial dates (45123 is 16 Jul 2023; days since 30 Dec 1899, as a CSV saved from Excel may hold
+        # them): as epoch seconds they would be the first day of 1970, which no feedback is from.
+        serial = (nums >= _EXCEL_SERIALS[0]) & (nums < _EXCEL_SERIALS[1])
+        unit = np.where(serial, "d", np.where(nums.abs() > 1e11, "ms", "s"))
         for u in ("s", "ms"):
             part = nums[unit == u]
-            ok = part.abs() < (4.1e9 if u == "s" else 4.1e12)
+            # Below 1e8 s (March 1973) a number is an id, a count or a rating mapped as the date by mistake.
+            ok = (part < (4.1e9 if u == "s" else 4.1e12)) & (part >= 1e8)
             out.loc[part[ok].index] = _plausible(pd.to_datetime(part[ok], unit=u, utc=True))
+        if serial.any():
+            clock = pd.Timestamp("1899-12-30") + pd.to_timedelta(nums[serial], unit="D")
+            out.loc[nums[serial].index] = _plausible(_in_zone(clock.dt.round("s"), assume_timezone).dt.tz_convert("UTC"))
     rest = vals[~is_num]
     if not rest.empty:
         as_text = rest.str.strip() if textual else rest.map(

@@ -402,6 +402,18 @@ def test_parse_dates_zones_and_epochs():
     assert parsed.iloc[3:].isna().all()
 
 
+def test_excel_serial_dates_read_as_days_and_small_numbers_are_not_dates(tmp_path):
+    """A CSV saved from Excel may hold its day numbers (45123 = 16 Jul 2023, .75 = 6 pm, in the run's zone); as
+    epoch seconds they would all be 1 Jan 1970. A small number (an id or a rating mapped as the date by mistake) is
+    no date either, and the run says so instead of dating messages in 1970."""
+    assert parse_dates(pd.Series(["45123", "45123.75", 1710072000])).tolist() == [
+        pd.Timestamp("2023-07-16", tz="UTC"), pd.Timestamp("2023-07-16 18:00", tz="UTC"),
+        pd.Timestamp("2024-03-10 12:00", tz="UTC")]
+    assert parse_dates(pd.Series(["45123.75"]), "Europe/Paris").iloc[0] == pd.Timestamp("2023-07-16 16:00", tz="UTC")
+    path = _write(tmp_path, "ids.csv", pd.DataFrame({"text": ["late parcel", "kind staff"], "ref": ["17", "4"]}))
+    assert "2 of 2 values are not dates (first: line 2: '17'; line 3: '4')" in _error(path, ColumnMapping(date="ref"))
+
+
 def test_times_in_the_hours_clocks_change_are_read_not_refused():
     """A helpdesk in Los Angeles opens tickets at 1:30 am on 1 Nov 2026 (that hour happens twice: read as the first,
     PDT) and at 2:30 am on 8 Mar 2026 (that hour never happens: read as 3:00 am PDT). Neither stops the run."""
