@@ -27,7 +27,18 @@ from pipelines.settings import Settings
 BASE_COLUMNS = ("message_id", "text", "text_hash", "date", "source_row")
 # Columns a run adds itself: a metadata column with one of these names is kept as "<name>_meta".
 RESERVED = {*BASE_COLUMNS, "topic", "sentiment", "sentiment_label", "x", "y", "preview", *TAG_COLUMNS}
-_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# HTML from helpdesk exports (Zendesk, Freshdesk, e-mail bodies): tags would become topic words ("div", "nbsp")
+# and hide the text's own line breaks. Only known tag names: "I <3 it", "a < b" and "<ann@example.com>" stay.
+_HTML_DROPPED = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# A tag ends right after its name or after attributes written name=value: "<b then c>" is no tag.
+_TAG_END = r"(?:\s+[^<>]*=[^<>]*)?\s*/?>"
+_HTML_BREAK = re.compile(
+    r"</?(?:br|p|div|li|ul|ol|tr|table|h[1-6]|blockquote|pre|hr|section|article|header|footer|dd|dt|dl)"
+    + _TAG_END, re.IGNORECASE)
+_HTML_INLINE = re.compile(
+    r"</?(?:span|b|i|u|s|em|strong|a|font|img|small|big|sup|sub|code|td|th|tbody|thead|tfoot|label|mark|"
+    r"strike|del|ins|abbr|cite|q|tt|center|wbr|html|head|body|meta|link|title|o:p)"
+    + _TAG_END, re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_ASCII = str.maketrans(dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F], " "))
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -73,6 +84,14 @@ def _plain(text: str) -> bool:
             and "\n\n\n" not in text and text[:1] not in " \n" and text[-1:] not in " \n")
 
 
+def strip_html(text: str) -> str:
+    """Text without its HTML tags: block tags (p, div, br, li...) become line breaks, inline ones (b, span, a...)
+    nothing, table cells a space; scripts, styles and comments go with what they hold. Entities are decoded later."""
+    text = _HTML_DROPPED.sub("", text)
+    text = _HTML_BREAK.sub("\n", text)
+    return _HTML_INLINE.sub(lambda m: " " if m.group(0).lstrip("</")[:2].lower() in ("td", "th") else "", text)
+
+
 def normalise_text(value: object) -> str:
     """Unicode NFKC, HTML line breaks and entities decoded, control characters and runs of spaces removed."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -84,7 +103,7 @@ def normalise_text(value: object) -> str:
     if _plain(text):
         return text  # most messages: the steps below would leave them as they are
     if "<" in text:
-        text = _BR.sub("\n", text)
+        text = strip_html(text)
     if "&" in text:
         text = html.unescape(text)
     if not text.isascii():

@@ -382,7 +382,7 @@ def test_ascii_texts_normalise_as_the_general_path_does(sample_frame):
     ascii_texts = [t for t in texts if t.isascii() and not clean._plain(t)]
     assert len(ascii_texts) > len(texts) / 3
     for text in ascii_texts:
-        unescaped = html.unescape(clean._BR.sub("\n", text))
+        unescaped = html.unescape(clean.strip_html(text))
         expected = clean._normalise_unicode(unescaped)  # the general path: NFKC and the regular expressions
         assert normalise_text(text) == expected, text
     assert normalise_text("&nbsp;x\u00a0 y") == "x y"  # an entity that decodes to a non-ASCII space
@@ -675,3 +675,16 @@ def test_dates_after_today_are_noted_with_the_first_line(tmp_path):
             'column "Eingangsdatum" holds when the messages were written.') in report.notes
     _, _, report = _clean(_german_csv(tmp_path, dates[:1] + dates[2:3]))
     assert not [n for n in report.notes if "after today" in n]
+
+
+def test_html_from_helpdesk_exports_becomes_plain_text():
+    """Zendesk and e-mail bodies hold HTML: its tags would become topic words ("div", "nbsp"). Block tags become
+    line breaks, inline ones nothing, scripts and comments go; what merely looks like a tag stays as written."""
+    assert normalise_text("<div><p>Parcel <b>never</b> came.</p><p>Refund&nbsp;please</p></div>") == \
+        "Parcel never came.\n\nRefund please"
+    assert normalise_text('<table><tr><td>Order</td><td>late</td></tr></table><a href="x">track</a>') == \
+        "Order late\n\ntrack"
+    assert normalise_text("<!-- mso --><style>p{color:red}</style><script>x()</script>Thanks<o:p></o:p>") == "Thanks"
+    for text in ("I <3 this shop", "a < b and c > d", "write to <ann@example.com>", "if a <b then c> d",
+                 "&lt;p&gt; is a tag"):
+        assert normalise_text(text) == text.replace("&lt;", "<").replace("&gt;", ">")
