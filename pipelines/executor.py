@@ -359,10 +359,7 @@ def open_partitioned(path: Path, mapping: ColumnMapping, settings: Settings, exe
                 if columns.date is None and mapping.date is None:
                     # No column is named as a date: the first rows say whether one holds dates, as they do when
                     # the file is read whole ("Eingangsdatum", "Opened").
-                    sample = _date_sample(plan, file_columns, executor)
-                    if sample is None:
-                        raise InputError("a part cannot be read on its own")  # read whole below
-                    columns = resolve_columns(sample, mapping)
+                    columns = resolve_columns(_date_sample(plan, file_columns, executor), mapping)
             except InputError:
                 pass  # the whole read below gives this error, or an earlier one in the file, as a local run would
             else:
@@ -371,22 +368,29 @@ def open_partitioned(path: Path, mapping: ColumnMapping, settings: Settings, exe
     return PartitionedInput(path, mapping, resolve_columns(table, mapping), table.format, table=table)
 
 
-def _date_sample(plan: ReadPlan, file_columns: list[str], executor: Executor, max_parts: int = 8) -> RawTable | None:
-    """The file's first rows, read part by part until each column holds the values that telling a column of dates
-    looks at (:func:`pipelines.clean.looks_like_dates`: its first 400 given values) or ``max_parts`` parts are
-    read; None when a part cannot be read on its own."""
-    from pipelines.ingest import RawTable, read_part
-
+def _date_sample(plan: ReadPlan, file_columns: list[str], executor: Executor, max_parts: int = 8) -> RawTable:
+    """The file's first rows, read part by part (on a worker) until each column holds the values that telling a
+    column of dates looks at (:func:`pipelines.clean.looks_like_dates`: its first 400 given values) or
+    ``max_parts`` parts are read. A part that cannot be read on its own ends the sample: cleaning then reads the
+    whole file and maps its columns again, as a local run does."""
     frames = []
     for part in plan.parts[:max_parts]:
-        table = executor.run(read_part, part, file_columns)
+        table = executor.run(_read_part, part, file_columns)
         if table is None:
-            return None
-        frames.append(table.frame)
-        given = pd.concat(frames, ignore_index=True)[file_columns].notna().sum()
-        if (given >= 400).all():
             break
-    return RawTable(plan.path, plan.format, pd.concat(frames, ignore_index=True), table.row_label)
+        frames.append(table.frame)
+        if (pd.concat(frames, ignore_index=True)[file_columns].notna().sum() >= 400).all():
+            break
+    sample = plan.columns_table(file_columns)
+    if frames:
+        sample.frame = pd.concat(frames, ignore_index=True)
+    return sample
+
+
+def _read_part(part: Any, file_columns: list[str]) -> RawTable | None:
+    from pipelines.ingest import read_part
+
+    return read_part(part, file_columns)
 
 
 def _redact_part(task: tuple[pd.DataFrame, list[str]]) -> tuple[pd.DataFrame, dict[str, int]]:
