@@ -266,6 +266,8 @@ def read_dates(values: pd.Series, assume_timezone: str = "UTC",
         other = parsed.isna().to_numpy()
         if other.any():
             parsed = _nanoseconds(parsed)
+            as_text = as_text.copy()
+            as_text[other] = _zone_names_as_offsets(as_text[other])
             year_first, found = _year_first(as_text[other], date_order)
             again = pd.to_datetime(year_first, format="ISO8601", errors="coerce", utc=True)
             left = again.isna().to_numpy()
@@ -284,6 +286,31 @@ def read_dates(values: pd.Series, assume_timezone: str = "UTC",
         dateless = ~as_text.str.contains(r"\d") | as_text.str.fullmatch(_TIME_ONLY)
         out.loc[rest.index] = _plausible(parsed.where(~dateless.to_numpy()))
     return out, kinds
+
+
+# Zone abbreviations that name one offset wherever they are written (US and Canadian, European, Asia-Pacific).
+# CST (US Central or China) and IST (India, Ireland or Israel) name several, and stay unread.
+_ZONE_OFFSETS = {"EST": "-05:00", "EDT": "-04:00", "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00",
+                 "PST": "-08:00", "PDT": "-07:00", "AKST": "-09:00", "AKDT": "-08:00", "HST": "-10:00",
+                 "AST": "-04:00", "ADT": "-03:00", "NST": "-03:30", "NDT": "-02:30",
+                 "WET": "+00:00", "WEST": "+01:00", "BST": "+01:00", "CET": "+01:00", "CEST": "+02:00",
+                 "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00", "JST": "+09:00", "KST": "+09:00",
+                 "HKT": "+08:00", "SGT": "+08:00", "AWST": "+08:00", "ACST": "+09:30", "ACDT": "+10:30",
+                 "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00"}
+_ZONE_NAME = re.compile(r"\s*\(?\b(" + "|".join(_ZONE_OFFSETS) + r")\)?$")
+_ZONE_NAME_AT_END = re.compile(r"\b(?:" + "|".join(_ZONE_OFFSETS) + r")\)?$")
+_AMBIGUOUS_ZONE = re.compile(r"\b(?:CST|IST)\)?$")
+
+
+def _zone_names_as_offsets(text: pd.Series) -> pd.Series:
+    """``Jan 5, 2024 3:45 PM PST`` as ``Jan 5, 2024 3:45 PM -08:00``: a US or European export writes its zone's
+    abbreviation, which no parser here reads."""
+    named = text.str.contains(_ZONE_NAME_AT_END)
+    if not named.any():
+        return text
+    out = text.copy()
+    out[named] = text[named].str.replace(_ZONE_NAME, lambda m: " " + _ZONE_OFFSETS[m.group(1)], regex=True)
+    return out
 
 
 def _year_first(text: pd.Series, date_order: str) -> tuple[pd.Series, np.ndarray]:
@@ -440,12 +467,16 @@ def _bad_date_error(table: RawTable, column: str, bad: pd.DataFrame, total: int)
     # The line of the date itself: in a CSV record whose text spans lines, not the line the record starts on.
     first = "; ".join(f"{table.row_label} {table.line_of(int(r), column)}: {str(v)[:40]!r}"
                       for r, v in zip(bad["_row"].head(3), bad[column].head(3), strict=True))
-    times = bad[column].astype(str).str.strip().str.fullmatch(_TIME_ONLY).all()
+    values = bad[column].astype(str).str.strip()
+    why = (": times of day without a day" if values.str.fullmatch(_TIME_ONLY).all()
+           else ": CST and IST each name several time zones (US Central or China; India, Ireland or Israel)"
+           if values.str.contains(_AMBIGUOUS_ZONE).any() else "")
     return InputError(
         f'{table.path.name}, column "{column}": {len(bad):,} of {total:,} values are not dates '
-        f"(first: {first}){': times of day without a day' if times else ''}.",
-        fix="Correct those values (e.g. 2024-05-31 or 2024-05-31T14:00:00+02:00), map another column with --date, "
-        "or pass --on-bad-date drop to skip those messages.",
+        f"(first: {first}){why}.",
+        fix=("Write the zone as an offset (2024-05-31 14:00 -06:00)" if "CST" in why
+             else "Correct those values (e.g. 2024-05-31 or 2024-05-31T14:00:00+02:00)")
+        + ", map another column with --date, or pass --on-bad-date drop to skip those messages.",
     )
 
 

@@ -688,3 +688,20 @@ def test_html_from_helpdesk_exports_becomes_plain_text():
     for text in ("I <3 this shop", "a < b and c > d", "write to <ann@example.com>", "if a <b then c> d",
                  "&lt;p&gt; is a tag"):
         assert normalise_text(text) == text.replace("&lt;", "<").replace("&gt;", ">")
+
+
+def test_zone_abbreviations_in_dates_read_as_their_offsets(tmp_path):
+    """US and European exports write "3:45 PM PST" or "15:45 CET": read at that offset, whatever --timezone says.
+    CST and IST name several zones each: refused with the reason and how to write the offset."""
+    values = pd.Series(["Jan 5, 2024 3:45 PM PST", "2024-01-05 15:45 EDT", "05.01.2024 15:45 CET",
+                        "2024-01-05 15:45 (BST)", "2024-01-05 15:45"])
+    assert parse_dates(values, "America/New_York").tolist() == [
+        pd.Timestamp("2024-01-05 23:45", tz="UTC"), pd.Timestamp("2024-01-05 19:45", tz="UTC"),
+        pd.Timestamp("2024-01-05 14:45", tz="UTC"), pd.Timestamp("2024-01-05 14:45", tz="UTC"),
+        pd.Timestamp("2024-01-05 20:45", tz="UTC")]
+    path = _write(tmp_path, "z.csv", pd.DataFrame({"text": ["late", "kind"], "date": ["2024-01-05 15:45 CST"] * 2}))
+    assert _error(path) == (
+        "z.csv, column \"date\": 2 of 2 values are not dates (first: line 2: '2024-01-05 15:45 CST'; line 3: "
+        "'2024-01-05 15:45 CST'): CST and IST each name several time zones (US Central or China; India, Ireland or "
+        "Israel).\n  How to fix: Write the zone as an offset (2024-05-31 14:00 -06:00), map another column with "
+        "--date, or pass --on-bad-date drop to skip those messages.")
