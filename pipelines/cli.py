@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
-from pipelines.errors import FeedbackLensError, NotEnoughMessagesError
+from pipelines.errors import FeedbackLensError, InputError, NotEnoughMessagesError
 from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("analyse", aliases=["analyze"], help="analyse a feedback file and publish a run",
                        description="Read a feedback file (CSV, TSV, JSON, JSONL, Parquet, XLSX), find topics, "
                        "sentiment and expectation gaps, and publish a new run that the dashboard shows.")
-    a.add_argument("file", type=Path, help="the feedback file")
+    a.add_argument("file", type=Path, nargs="+",
+                   help="the feedback file; several (monthly exports): the first is analysed and each next one "
+                        "added to that run, as --add does, so that the last run holds them all")
     a.add_argument("--text", help="column with the message text (detected from common names if omitted)")
     a.add_argument("--date", help="column with the date/time (detected if omitted)")
     a.add_argument("--id", help="column with a unique message id (detected if omitted)")
@@ -271,17 +273,38 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     if args.if_no_run and latest_run_id(settings.store_dir):
         print(f"A run already exists in {settings.store_dir}; not analysing again (drop --if-no-run to re-analyse).")
         return 0
-    try:
-        summary = analyse_file(args.file, mapping, settings, TerminalReporter(enabled=not args.quiet),
-                               note=args.note or mapping_file.get("note"), add=args.add)
-    except NotEnoughMessagesError as err:
-        # analyse_file counts messages, not files: the user still needs to know which file was too small.
-        if err.message.startswith(f"{args.file.name}:"):
-            raise
-        raise NotEnoughMessagesError(f"{args.file.name}: {err.message[:1].lower()}{err.message[1:]}",
-                                     fix=err.fix) from None
-    print(summary.format())
+    files = list(dict.fromkeys(args.file))  # a file named twice (a shell glob and a name) is analysed once
+    missing = [f for f in files if not f.is_file()]
+    if len(files) > 1 and missing:  # before analysing the others: nothing half done
+        raise InputError(f"{missing[0]}: {'is a folder, not a file' if missing[0].is_dir() else 'file not found'}.",
+                         fix="Check the path; it is read relative to the current folder.")
+    for i, file in enumerate(files):
+        if len(files) > 1:
+            how = "analysed" if i == 0 and not args.add else "added to the latest run"
+            print(f"File {i + 1} of {len(files)}: {file.name} ({how})")
+        try:
+            summary = analyse_file(file, mapping, settings, TerminalReporter(enabled=not args.quiet),
+                                   note=args.note or mapping_file.get("note"), add=args.add or i > 0)
+        except NotEnoughMessagesError as err:
+            # analyse_file counts messages, not files: the user still needs to know which file was too small.
+            if err.message.startswith(f"{file.name}:"):
+                raise _with_files_done(err, files[:i]) from None
+            raise _with_files_done(NotEnoughMessagesError(f"{file.name}: {err.message[:1].lower()}{err.message[1:]}",
+                                                          fix=err.fix), files[:i]) from None
+        except FeedbackLensError as err:
+            raise _with_files_done(err, files[:i]) from None
+        print(summary.format())
     return 0
+
+
+def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensError:
+    """A later file's error says that the files before it are in the latest run, and how to go on."""
+    if done:
+        names = ", ".join(f.name for f in done)
+        fix = (f"{err.fix or ''} The latest run already holds {names}; once this file is fixed, add it and the "
+               "files after it with --add.").strip()
+        FeedbackLensError.__init__(err, err.message, fix=fix)  # the printed text is made on init
+    return err
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """CLI pieces that need no model: the mapping file, the dashboard's server flags, user mistakes found before
-embedding, and progress lines."""
+embedding, and progress lines; and (slow, with the real model) several files analysed in one command."""
 
 from __future__ import annotations
 
@@ -288,3 +288,42 @@ def test_runs_of_the_same_file_say_how_they_came_about():
         "file added to R1")
     assert run_origin({"update": {"mode": "refit"}, "lineage": {"previous_run": "R1"}}) == "topics found afresh"
     assert run_origin({}) == "first run"  # runs made before any of this was recorded
+
+
+def test_several_files_are_checked_before_any_is_analysed(tmp_path, capsys):
+    first = _small_csv(tmp_path, 40)
+    assert _analyse(tmp_path, str(first), str(tmp_path / "feb.csv"), "--quiet") == 1
+    assert capsys.readouterr().err.startswith(f"Error: {tmp_path / 'feb.csv'}: file not found.")
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.slow
+def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, capsys):
+    """Monthly exports in one command: the first is analysed, each next one added to that run (as --add does), so
+    the last run holds them all; a bad later file names itself and says what the latest run already holds."""
+    from pipelines.store import list_runs, load_run
+
+    reviews = pd.read_csv(SAMPLE)
+    months = {}
+    for name, rows in (("jan.csv", slice(0, 150)), ("feb.csv", slice(150, 190)), ("mar.csv", slice(190, 230))):
+        months[name] = tmp_path / name
+        reviews.iloc[rows].to_csv(months[name], index=False)
+    assert _analyse(tmp_path, str(months["jan.csv"]), str(months["feb.csv"]), "--quiet", "--no-expectations") == 0
+    out = capsys.readouterr().out
+    assert "File 1 of 2: jan.csv (analysed)" in out and "File 2 of 2: feb.csv (added to the latest run)" in out
+    runs = list_runs(tmp_path / "store")
+    assert len(runs) == 2 and runs[0]["counts"]["messages"] == 190
+    assert set(load_run(tmp_path / "store").messages["message_id"]) == set(reviews["review_id"].iloc[:190].astype(str))
+
+    bad = reviews.iloc[190:230].copy()
+    bad.loc[bad.index[3], "date"] = "2024-13-45"
+    bad.to_csv(months["mar.csv"], index=False)
+    more = reviews.iloc[230:260]
+    more.to_csv(tmp_path / "apr.csv", index=False)
+    assert _analyse(tmp_path, str(tmp_path / "apr.csv"), str(months["mar.csv"]), "--add", "--quiet",
+                    "--no-expectations") == 1
+    err = capsys.readouterr().err
+    assert "mar.csv, column \"date\": 1 of 40 values are not dates" in err
+    assert "The latest run already holds apr.csv; once this file is fixed, add it and the files after it with --add." \
+        in err
+    assert list_runs(tmp_path / "store")[0]["counts"]["messages"] == 220
