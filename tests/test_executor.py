@@ -547,7 +547,8 @@ def test_a_bad_whole_number_date_is_named_the_same_in_parts_and_at_once(tmp_path
     from pipelines.settings import ColumnMapping
 
     path = tmp_path / "feedback.parquet"
-    pq.write_table(pa.table({"text": pa.array([0] * 18 + [-1], pa.int64())}), path, row_group_size=1)
+    # Whole numbers as epoch seconds (14 Nov 2023), and one that is no date.
+    pq.write_table(pa.table({"text": pa.array([1_700_000_000] * 18 + [-1], pa.int64())}), path, row_group_size=1)
     settings = replace(Settings(store_dir=tmp_path), on_bad_date="fail", partition_size=3)
     mapping = ColumnMapping(text="text", date="text")
     with pytest.raises(InputError, match="row 19: '-1'\\)"):
