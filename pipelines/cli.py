@@ -274,10 +274,15 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         print(f"A run already exists in {settings.store_dir}; not analysing again (drop --if-no-run to re-analyse).")
         return 0
     files = list(dict.fromkeys(args.file))  # a file named twice (a shell glob and a name) is analysed once
-    missing = [f for f in files if not f.is_file()]
-    if len(files) > 1 and missing:  # before analysing the others: nothing half done
-        raise InputError(f"{missing[0]}: {'is a folder, not a file' if missing[0].is_dir() else 'file not found'}.",
-                         fix="Check the path; it is read relative to the current folder.")
+    if len(files) > 1:  # a missing file or a README.txt in the glob is named before any file is analysed
+        from pipelines.ingest import detect_format
+
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise InputError(f"{missing[0]}: {'is a folder, not a file' if missing[0].is_dir() else 'file not found'}.",
+                             fix="Check the path; it is read relative to the current folder.")
+        for file in files:
+            detect_format(file)
     for i, file in enumerate(files):
         if len(files) > 1:
             how = "analysed" if i == 0 and not args.add else "added to the latest run"

@@ -294,6 +294,9 @@ def test_several_files_are_checked_before_any_is_analysed(tmp_path, capsys):
     first = _small_csv(tmp_path, 40)
     assert _analyse(tmp_path, str(first), str(tmp_path / "feb.csv"), "--quiet") == 1
     assert capsys.readouterr().err.startswith(f"Error: {tmp_path / 'feb.csv'}: file not found.")
+    (tmp_path / "README.txt").write_text("exports of 2026")
+    assert _analyse(tmp_path, str(first), str(tmp_path / "README.txt"), "--quiet") == 1
+    assert capsys.readouterr().err.startswith("Error: README.txt: a .txt file is not read")
     assert not (tmp_path / "store").exists()
 
 
