@@ -28,6 +28,7 @@ from pipelines.executor import (
 )
 from pipelines.incremental import UpdatePlan, add_to_earlier, assign_to_topics, place_on_map, plan_update
 from pipelines.ingest import read_feedback_file, resolve_columns
+from pipelines.language import language_note
 from pipelines.lineage import TopicMatch, changes_in_words, keys_of, match_topics
 from pipelines.metrics import count_of, day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
 from pipelines.progress import Reporter, SilentReporter
@@ -320,6 +321,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     timings["clean"] = time.perf_counter() - t
     # Only the mapped metadata: columns that later stages add are not filters.
     metadata_columns = [c for c in messages.columns if c not in BASE_COLUMNS]
+    language = language_note(messages["text"], settings.encoder)
+    if language:
+        report.notes.append(language)
 
     previous = _latest(settings.store_dir)
     if add and previous is None:
