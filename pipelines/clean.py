@@ -12,6 +12,7 @@ import html
 import re
 import unicodedata
 import zoneinfo
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -412,8 +413,9 @@ def _zoneless_times(values: pd.Series, dates: pd.Series) -> np.ndarray:
     timed = (dates.notna() & (dates != dates.dt.normalize())).to_numpy()
     if pd.api.types.is_datetime64_any_dtype(values.dtype) or not timed.any():
         return timed
-    text = values.astype(str)
-    return timed & ~text.str.contains(_HAS_ZONE).to_numpy(dtype=bool) & pd.to_numeric(text, errors="coerce").isna().to_numpy()
+    text = values.astype(str).str.strip()
+    zoned = text.str.contains(_HAS_ZONE).to_numpy(dtype=bool) | text.str.contains(_ZONE_NAME_AT_END).to_numpy(dtype=bool)
+    return timed & ~zoned & pd.to_numeric(text, errors="coerce").isna().to_numpy()
 
 
 def _after_today() -> pd.Timestamp:
@@ -607,6 +609,11 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         out[name] = _metadata_values(out.pop(_RAW + col))
 
     out = out[~empty].copy()
+    out, removed = _without_boilerplate_lines(out, settings.boilerplate_share, settings.boilerplate_messages)
+    if removed:
+        shown = "; ".join(f'"{line[:50]}" ({count_of(n, "message")})' for line, n in removed[:3])
+        more = f" and {len(removed) - 3:,} more" if len(removed) > 3 else ""
+        report.notes.append(f"Lines repeated in many messages were left out as signatures or templates: {shown}{more}.")
 
     # Exact duplicates: the same record twice (a re-export, a double upload). The same words from
     # two customers on different days are two messages and both count.
@@ -643,6 +650,48 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         )
     cols = [*BASE_COLUMNS, *meta_names.values()]
     return out[cols].reset_index(drop=True), report
+
+
+def _without_boilerplate_lines(out: pd.DataFrame, share: float,
+                               at_least: int) -> tuple[pd.DataFrame, list[tuple[str, int]]]:
+    """Messages without the lines that many of them repeat: e-mail signatures ("Sent from my iPhone") and template
+    text a helpdesk adds, which would otherwise make topics of their own words. A line counts when it is in at least
+    ``share`` of the messages and ``at_least`` of them, and goes only from a message's first or last lines; a
+    message made only of such lines (an auto-reply) stays whole. Returns the messages and the lines left out with
+    how many messages held each, most first."""
+    multi = out["text"].str.contains("\n", regex=False).to_numpy()
+    if multi.sum() < at_least:
+        return out, []
+    lines = out.loc[multi, "text"].str.split("\n")
+    counts = Counter(line.strip() for parts in lines for line in set(parts) if line.strip())
+    threshold = max(at_least, share * len(out))
+    common = {line: n for line, n in counts.items() if n >= threshold}
+    if not common:
+        return out, []
+
+    left_out: Counter = Counter()
+
+    def without(parts: list[str]) -> str | None:
+        # Only from the ends (greetings, signatures, template headers and footers): a line in the middle is the
+        # customer's, however many others wrote it too.
+        start, end = 0, len(parts)
+        while start < end and (not parts[start].strip() or parts[start].strip() in common):
+            start += 1
+        while end > start and (not parts[end - 1].strip() or parts[end - 1].strip() in common):
+            end -= 1
+        if start == end:
+            return None
+        left_out.update({line.strip() for line in parts[:start] + parts[end:] if line.strip()})
+        return normalise_text("\n".join(parts[start:end]))
+
+    stripped = lines.map(without)
+    changed = stripped.notna() & (stripped != out.loc[multi, "text"])
+    if not changed.any():
+        return out, []
+    index = stripped[changed].index
+    out.loc[index, "text"] = stripped[changed]
+    out.loc[index, "text_hash"] = [text_hash(t) for t in stripped[changed]]
+    return out, sorted(left_out.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _record_ids(frame: pd.DataFrame, key_cols: list[str]) -> list[str]:

@@ -91,6 +91,11 @@ class Settings:
     embed_compile: str = "auto"
     # Longer texts are cut (and reported); the encoder only reads its first 256 tokens anyway.
     max_message_chars: int = 10_000
+    # A line repeated in at least this share of the messages (and this many) is a signature or template ("Sent
+    # from my iPhone") and is left out of them. No line of the Fine Food or CFPB texts comes near it (most
+    # repeated: 12 of 4,973 and 80 of 25,809 messages).
+    boilerplate_share: float = 0.02
+    boilerplate_messages: int = 20
     # What to do with dates that cannot be parsed: "fail" (default, nothing silently lost) or "drop".
     on_bad_date: str = "fail"
     # The users' time zone: dates without one are read in it (and stored in UTC); the pages and snapshots

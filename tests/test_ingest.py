@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.clean import clean_messages, normalise_text, parse_dates
+from pipelines.clean import clean_messages, normalise_text, parse_dates, text_hash
 from pipelines.errors import InputError
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.settings import ColumnMapping, Settings
@@ -699,9 +699,33 @@ def test_zone_abbreviations_in_dates_read_as_their_offsets(tmp_path):
         pd.Timestamp("2024-01-05 23:45", tz="UTC"), pd.Timestamp("2024-01-05 19:45", tz="UTC"),
         pd.Timestamp("2024-01-05 14:45", tz="UTC"), pd.Timestamp("2024-01-05 14:45", tz="UTC"),
         pd.Timestamp("2024-01-05 20:45", tz="UTC")]
+    named = _write(tmp_path, "n.csv", pd.DataFrame({"text": ["late", "kind"], "date": ["Jan 5, 2024 3:45 PM PST"] * 2}))
+    table = read_feedback_file(named)
+    _, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert report.notes == []  # no "times without a time zone" note: PST is one
     path = _write(tmp_path, "z.csv", pd.DataFrame({"text": ["late", "kind"], "date": ["2024-01-05 15:45 CST"] * 2}))
     assert _error(path) == (
         "z.csv, column \"date\": 2 of 2 values are not dates (first: line 2: '2024-01-05 15:45 CST'; line 3: "
         "'2024-01-05 15:45 CST'): CST and IST each name several time zones (US Central or China; India, Ireland or "
         "Israel).\n  How to fix: Write the zone as an offset (2024-05-31 14:00 -06:00), map another column with "
         "--date, or pass --on-bad-date drop to skip those messages.")
+
+
+def test_signature_and_template_lines_many_messages_repeat_are_left_out(tmp_path):
+    """E-mail bodies end in "Sent from my iPhone" and helpdesks add template lines: in every message, their words
+    would make topics. A line in at least 2% (and 20) of the messages is left out, with a note; a message made only
+    of such lines stays whole, and a line that only a few messages share (a reviewer's name) stays."""
+    texts = [f"Hello,<p>Parcel {i} came late, again.</p><p>Please refund.</p><p>Order {i}</p><br>Sent from my iPhone"
+             for i in range(40)]
+    texts += ["Sent from my iPhone", "Great service\nAnn Smith", "Kind staff\nAnn Smith"]
+    texts += [f"Plain review number {i}" for i in range(60)]
+    path = _write(tmp_path, "mail.csv", pd.DataFrame({"text": texts}))
+    table = read_feedback_file(path)
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    # "Please refund." is in as many messages, but in their middle: the customer's words stay.
+    assert messages["text"].iloc[0] == "Parcel 0 came late, again.\n\nPlease refund.\n\nOrder 0"
+    assert messages["text"].iloc[40:43].tolist() == ["Sent from my iPhone", "Great service\nAnn Smith",
+                                                    "Kind staff\nAnn Smith"]
+    assert messages["text_hash"].iloc[0] == text_hash(messages["text"].iloc[0])
+    assert report.notes == ['Lines repeated in many messages were left out as signatures or templates: '
+                            '"Hello," (40 messages); "Sent from my iPhone" (40 messages).']
