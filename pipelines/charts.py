@@ -479,10 +479,11 @@ def top_topics_chart(table: pd.DataFrame, n: int = 10, title: str = "Top topics 
     if table.empty:
         return empty_chart(title, "No messages match the filters.")
     top = table.head(n).iloc[::-1]
+    text = [f"{c:,} · {format_share(s)}" for c, s in zip(top["messages"], top["share"], strict=True)]
     fig = go.Figure(go.Bar(
         x=top["messages"], y=[_text(s) for s in top["label"]], orientation="h",
         marker_color=list(map(topic_colours(top["topic"]).get, top["topic"].astype(int))),
-        text=[f"{c:,} · {format_share(s)}" for c, s in zip(top["messages"], top["share"], strict=True)],
+        text=text,
         textposition="outside", cliponaxis=False,
         customdata=np.column_stack([top["topic"].astype(int), top["label"].map(html.escape)]),
         hovertext=_counted(top["messages"]),
@@ -491,6 +492,9 @@ def top_topics_chart(table: pd.DataFrame, n: int = 10, title: str = "Top topics 
     _layout(fig, title, "Messages", None, height=max(300, 60 + 34 * len(top)), legend=False)
     fig.update_xaxes(showgrid=True, gridcolor="#E6E8EB", rangemode="tozero")
     fig.update_xaxes(range=[0, float(top["messages"].max()) * 1.25], **count_axis(float(top["messages"].max())))
+    # Room for the longest bar's figures beyond the axis: in a narrow column ("28 · 17%" beside long topic labels)
+    # they were cut at the chart's edge.
+    fig.update_layout(margin=dict(r=20 + 7 * max(len(t) for t in text)))
     return fig
 
 
