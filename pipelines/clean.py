@@ -572,7 +572,8 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         report.truncated = int(too_long.sum())
         first = int(out.loc[too_long, "source_row"].iloc[0])
         report.notes.append(
-            f"{report.truncated:,} message(s) longer than {settings.max_message_chars:,} characters were cut to that "
+            f"{count_of(report.truncated, 'message')} longer than {settings.max_message_chars:,} characters "
+            f"{'was' if report.truncated == 1 else 'were'} cut to that "
             f"length (first at {table.row_label} {first}); raise --max-chars to keep more."
         )
 

@@ -254,7 +254,7 @@ def test_absurdly_long_fields_are_bounded_and_reported(tmp_path):
     messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(max_message_chars=1000))
     assert messages["text"].str.len().max() == 1000
     assert report.truncated == 1
-    assert report.notes == ["1 message(s) longer than 1,000 characters were cut to that length (first at line 3); "
+    assert report.notes == ["1 message longer than 1,000 characters was cut to that length (first at line 3); "
                             "raise --max-chars to keep more."]
 
 
