@@ -330,7 +330,8 @@ def _delimited_frame(path: Path, header: list[str], rows: list[list[str]], start
         first = ", ".join(f"line {s} has {n}" for s, n in ragged[:3])
         more = f" (and {len(ragged) - 3} more)" if len(ragged) > 3 else ""
         raise InputError(
-            f"{path.name}: {len(ragged)} row(s) do not have {width} field{'s' if width != 1 else ''} like the header: "
+            f"{path.name}: {len(ragged):,} {'row does' if len(ragged) == 1 else 'rows do'} not have {width} "
+            f"field{'s' if width != 1 else ''} like the header: "
             f"{first}{more}.",
             fix='Wrap fields that contain the delimiter in double quotes ("..."), or remove the extra fields.',
         )

@@ -153,7 +153,7 @@ def test_ragged_rows_name_the_lines(tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("id,text,channel\n1,ok,email\n2,too,many,fields\n3,fine,chat\n4,short\n")
     assert _error(path) == (
-        "ragged.csv: 2 row(s) do not have 3 fields like the header: line 3 has 4, line 5 has 2.\n"
+        "ragged.csv: 2 rows do not have 3 fields like the header: line 3 has 4, line 5 has 2.\n"
         '  How to fix: Wrap fields that contain the delimiter in double quotes ("..."), or remove the extra fields.'
     )
 
