@@ -610,11 +610,13 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         out[name] = _metadata_values(out.pop(_RAW + col))
 
     out = out[~empty].copy()
-    out, removed = _without_boilerplate_lines(out, settings.boilerplate_share, settings.boilerplate_messages)
-    if removed:
-        shown = "; ".join(f'"{line[:50]}" ({count_of(n, "message")})' for line, n in removed[:3])
-        more = f" and {len(removed) - 3:,} more" if len(removed) > 3 else ""
-        report.notes.append(f"Lines repeated in many messages were left out as signatures or templates: {shown}{more}.")
+    if settings.remove_repeated_lines:
+        out, removed = _without_boilerplate_lines(out, settings.boilerplate_share, settings.boilerplate_messages)
+        if removed:
+            shown = "; ".join(f'"{line[:50]}" ({count_of(n, "message")})' for line, n in removed[:3])
+            more = f" and {len(removed) - 3:,} more" if len(removed) > 3 else ""
+            report.notes.append(f"Lines repeated at the start or end of many messages were left out as signatures or "
+                                f"templates: {shown}{more} (--keep-repeated-lines keeps them).")
 
     # Exact duplicates: the same record twice (a re-export, a double upload). The same words from
     # two customers on different days are two messages and both count.

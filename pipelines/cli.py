@@ -148,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-expectations", action="store_true", help="skip expectation areas and statements (faster)")
     a.add_argument("--no-redact", action="store_true",
                    help="keep personal data (e-mails, phones, card numbers, ...) in the texts instead of redacting it")
+    a.add_argument("--keep-repeated-lines", action="store_true",
+                   help="keep lines that many messages repeat at their start or end (signatures such as \"Sent from "
+                   "my iPhone\", template greetings), which are otherwise left out")
     a.add_argument("--refit", action="store_true",
                    help="find topics afresh even when the file only adds messages to the latest run")
     a.add_argument("--add", action="store_true",
@@ -241,6 +244,8 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
         changes["expectations"] = False
     if getattr(args, "no_redact", False):
         changes["redact_pii"] = False
+    if getattr(args, "keep_repeated_lines", False):
+        changes["remove_repeated_lines"] = False
     if getattr(args, "refit", False):
         changes["refit"] = "always"
     return replace(s, **changes)

@@ -96,6 +96,7 @@ class Settings:
     # repeated: 12 of 4,973 and 80 of 25,809 messages).
     boilerplate_share: float = 0.02
     boilerplate_messages: int = 20
+    remove_repeated_lines: bool = True  # False (--keep-repeated-lines) keeps them
     # What to do with dates that cannot be parsed: "fail" (default, nothing silently lost) or "drop".
     on_bad_date: str = "fail"
     # The users' time zone: dates without one are read in it (and stored in UTC); the pages and snapshots

@@ -341,7 +341,7 @@ def test_a_cut_inside_quotes_is_caught_and_the_file_read_whole(tmp_path):
     from pipelines.ingest import read_part
     from pipelines.settings import ColumnMapping
 
-    lines = ["id,text"] + [f'{i},A 5" screen and more words {i}' if i == 3 else f'{i},"Line one\nline two, {i}"'
+    lines = ["id,text"] + [f'{i},A 5" screen and more words {i}' if i == 3 else f'{i},"Line one of {i}\nline two, {i}"'
                            for i in range(60)]
     path = tmp_path / "stray.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

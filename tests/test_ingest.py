@@ -727,5 +727,8 @@ def test_signature_and_template_lines_many_messages_repeat_are_left_out(tmp_path
     assert messages["text"].iloc[40:43].tolist() == ["Sent from my iPhone", "Great service\nAnn Smith",
                                                     "Kind staff\nAnn Smith"]
     assert messages["text_hash"].iloc[0] == text_hash(messages["text"].iloc[0])
-    assert report.notes == ['Lines repeated in many messages were left out as signatures or templates: '
-                            '"Hello," (40 messages); "Sent from my iPhone" (40 messages).']
+    assert report.notes == ['Lines repeated at the start or end of many messages were left out as signatures or '
+                            'templates: "Hello," (40 messages); "Sent from my iPhone" (40 messages) '
+                            "(--keep-repeated-lines keeps them)."]
+    kept, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(remove_repeated_lines=False))
+    assert kept["text"].iloc[0].endswith("Sent from my iPhone") and report.notes == []
