@@ -256,20 +256,34 @@ def _read_delimited(path: Path, fmt: str) -> RawTable:
                     notes + repeated)
 
 
-def _without_repeated_headers(header: list[str], rows: list[list[str]],
-                              starts: list[int]) -> tuple[list[list[str]], list[int], list[str]]:
+def _without_repeated_headers(header: list[str], rows: list[list[str]], starts: list[int],
+                              file_start: bool = True) -> tuple[list[list[str]], list[int], list[str]]:
     """Exports joined end to end (``cat january.csv february.csv``) repeat the header row inside the file: those
     lines are no messages and are skipped, with a note (the same for any part of the file, so that a file read in
-    parts says what reading it whole says)."""
+    parts says what reading it whole says). At the file's start (``file_start``), a survey tool's second header
+    row is skipped too."""
+    notes = []
+    if file_start and rows and is_survey_subheader(rows[0]):
+        notes.append(SURVEY_SUBHEADER_NOTE)
+        rows, starts = rows[1:], starts[1:]
     names = [h.strip() for h in header]
     # A joined file's own byte-order mark stays in the text, before its header.
     repeated = [i for i, r in enumerate(rows)
                 if len(r) == len(names) and [c.replace("\ufeff", "").strip() for c in r] == names]
     if not repeated or not any(names):
-        return rows, starts, []
+        return rows, starts, notes
     drop = set(repeated)
     return ([r for i, r in enumerate(rows) if i not in drop], [s for i, s in enumerate(starts) if i not in drop],
-            ["Lines that repeat the header row were skipped: the file looks like several exports joined."])
+            [*notes, "Lines that repeat the header row were skipped: the file looks like several exports joined."])
+
+
+SURVEY_SUBHEADER_NOTE = ('The row below the header was skipped: it names the kind of each answer ("Open-Ended '
+                         'Response"), as SurveyMonkey exports write a second header row.')
+
+
+def is_survey_subheader(cells: Sequence[object]) -> bool:
+    """Whether a first data row is SurveyMonkey's second header row, which names each question's kind of answer."""
+    return any(isinstance(c, str) and c.strip() == "Open-Ended Response" for c in cells)
 
 
 _EXCEL_SEP = re.compile(r"\A\ufeff?sep=([^\r\n])[ \t]*\r?\n", re.IGNORECASE)
@@ -600,13 +614,13 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
             names = [str(n) for n in book.sheet_names]
             with_rows = [n for n in names if _sheet_has_rows(book, n)]
             chosen = with_rows[0] if with_rows else names[0]
-            frame = _excel_sheet(book, chosen)
+            frame, subheader = _excel_sheet(book, chosen)
     except Exception as err:  # openpyxl raises zipfile / xml / key errors for broken files
         raise InputError(
             f"{path.name}: cannot be read as an Excel workbook ({type(err).__name__}).",
             fix="Open it in Excel or LibreOffice and save it again as .xlsx.",
         ) from None
-    notes = []
+    notes = [SURVEY_SUBHEADER_NOTE] if subheader else []
     passed = names[:names.index(chosen)]
     if passed:
         before = f"the sheet before it, {_quoted(passed)}, has" if len(passed) == 1 \
@@ -634,15 +648,19 @@ def _sheet_has_rows(book: pd.ExcelFile, name: str) -> bool:
     return False
 
 
-def _excel_sheet(book: pd.ExcelFile, name: str) -> pd.DataFrame:
+def _excel_sheet(book: pd.ExcelFile, name: str) -> tuple[pd.DataFrame, bool]:
+    """A sheet's rows, and whether a survey tool's second header row was skipped (:func:`is_survey_subheader`)."""
     frame = book.parse(name, dtype=object, keep_default_na=False, na_values=_EXCEL_ERRORS)
     frame = frame.mask(frame.map(lambda v: isinstance(v, str) and not v.strip())).dropna(how="all")
+    subheader = bool(len(frame)) and is_survey_subheader(frame.iloc[0].tolist())
+    if subheader:
+        frame = frame.iloc[1:]
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     frame = frame.drop(columns=[c for c in unnamed if frame[c].isna().all()])
     frame.columns = [str(c) for c in frame.columns]
     # Spreadsheet row numbers: the header is row 1.
     frame["_row"] = [int(i) + 2 for i in frame.index]
-    return frame.reset_index(drop=True)
+    return frame.reset_index(drop=True), subheader
 
 
 # --- column mapping ---------------------------------------------------------------------------
@@ -1080,7 +1098,7 @@ def read_part(part: FilePart, columns: list[str] | None = None) -> RawTable | No
         header, rows, starts = _parse_delimited(path, text, part.format, part.delimiter, part.first_line, header)
         if part.start == 0 and [h.strip() for h in header] != list(part.header):
             return None
-        rows, starts, notes = _without_repeated_headers(header, rows, starts)
+        rows, starts, notes = _without_repeated_headers(header, rows, starts, file_start=part.start == 0)
         return RawTable(path, part.format, _delimited_frame(path, header, rows, starts), "line", notes)
     except (InputError, OSError):
         return None

@@ -732,3 +732,17 @@ def test_signature_and_template_lines_many_messages_repeat_are_left_out(tmp_path
                             "(--keep-repeated-lines keeps them)."]
     kept, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings(remove_repeated_lines=False))
     assert kept["text"].iloc[0].endswith("Sent from my iPhone") and report.notes == []
+
+
+def test_a_surveymonkey_second_header_row_is_no_message(tmp_path):
+    """SurveyMonkey writes a second header row naming each answer's kind ("Open-Ended Response"): skipped with a
+    note, in CSV and Excel, and the rows keep their own numbers."""
+    frame = pd.DataFrame({"Respondent ID": ["", "11", "12"], "Start Date": ["", "01/05/2026", "01/06/2026"],
+                          "What could we do better?": ["Open-Ended Response", "Faster refunds please", "Kinder staff"]})
+    for name in ("survey.csv", "survey.xlsx"):
+        table = read_feedback_file(_write(tmp_path, name, frame))
+        messages, report = clean_messages(
+            table, resolve_columns(table, ColumnMapping(text="What could we do better?", date="Start Date",
+                                                        id="Respondent ID")), Settings())
+        assert messages["text"].tolist() == ["Faster refunds please", "Kinder staff"], name
+        assert messages["source_row"].tolist() == [3, 4] and table.notes[0].startswith("The row below the header was")
