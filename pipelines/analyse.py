@@ -504,8 +504,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         "lineage": match.summary(),
         "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None, "added": add},
     }
-    if changes_in_words(manifest):  # what a re-fit did to the topics analysts named, said where they will read it
-        manifest["notes"].append(changes_in_words(manifest) + ".")
+    changes = changes_in_words(manifest)
+    if changes:  # what a re-fit did to the topics analysts named, said where they will read it
+        manifest["notes"].append(changes + ".")
     with reporter.stage("Publishing run", None):
         timings["publish"] = 0.0
         manifest["timings"] = {**timings}

@@ -50,11 +50,11 @@ _RAW = "_raw\x1f"  # prefix of metadata columns as read, between clean_records a
 _HAS_ZONE = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|\b(?:UTC|GMT)\b)\s*$", re.IGNORECASE)
 # "UTC+2", "GMT -05:30": an offset written the way people say it, which pandas does not read.
 _SPOKEN_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
-# A date with its day and month as numbers and the year last (01.11.2026, 3/11/26, 11-03-2026 14:30): which of the
-# first two is the day is the file's convention, not the value's. The same separator twice; a time may follow.
 _EXCEL_SERIALS = (20_000, 80_000)  # Excel's day numbers for 1954-2119
 # A time of day alone (10:00, 2:30 PM): the general parser would put it on today's date.
 _TIME_ONLY = r"(?i)T?\d{1,2}(?::\d{2}){1,2}(?:[.,]\d+)?\s*(?:[ap]\.?m\.?)?\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})?"
+# A date with its day and month as numbers and the year last (01.11.2026, 3/11/26, 11-03-2026 14:30): which of the
+# first two is the day is the file's convention, not the value's. The same separator twice; a time may follow.
 _DMY = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?=[\sT,]|$)")
 _DMY_HEAD = 11  # such a date and the character after it fit in the value's first 11 characters
 # What a value of a date column says about its column's day-month order (``_date_kind`` between clean_records and
@@ -282,10 +282,14 @@ def read_dates(values: pd.Series, assume_timezone: str = "UTC",
             naive = ~as_text.str.contains(_HAS_ZONE) & parsed.notna()
             if naive.any():
                 parsed.loc[naive] = _in_zone(parsed[naive].dt.tz_convert(None), assume_timezone).dt.tz_convert("UTC")
-        # "today", "now", "Monday" and a time alone name no day of their own: the parser would read them as the day
-        # the run happens, so they count as values that are not dates.
-        dateless = ~as_text.str.contains(r"\d") | as_text.str.fullmatch(_TIME_ONLY)
-        out.loc[rest.index] = _plausible(parsed.where(~dateless.to_numpy()))
+        # "today", "now", "Monday" and a time alone name no day of their own: the parsers would read them as the day
+        # the run happens, so they count as values that are not dates. The ISO reader takes only "today" and "now"
+        # so (a set lookup for the many values it read); the others went through the general parser.
+        dateless = as_text.isin(("today", "now")).to_numpy().copy()
+        if other.any():
+            odd = as_text[other]
+            dateless[other] = (~odd.str.contains(r"\d") | odd.str.fullmatch(_TIME_ONLY)).to_numpy(dtype=bool)
+        out.loc[rest.index] = _plausible(parsed.where(~dateless))
     return out, kinds
 
 
@@ -298,19 +302,19 @@ _ZONE_OFFSETS = {"EST": "-05:00", "EDT": "-04:00", "CDT": "-05:00", "MST": "-07:
                  "EET": "+02:00", "EEST": "+03:00", "MSK": "+03:00", "JST": "+09:00", "KST": "+09:00",
                  "HKT": "+08:00", "SGT": "+08:00", "AWST": "+08:00", "ACST": "+09:30", "ACDT": "+10:30",
                  "AEST": "+10:00", "AEDT": "+11:00", "NZST": "+12:00", "NZDT": "+13:00"}
-_ZONE_NAME = re.compile(r"\s*\(?\b(" + "|".join(_ZONE_OFFSETS) + r")\)?$")
-_ZONE_NAME_AT_END = re.compile(r"\b(?:" + "|".join(_ZONE_OFFSETS) + r")\)?$")
+_ZONE_NAME = re.compile(r"\s*\(?\b(?:" + "|".join(_ZONE_OFFSETS) + r")\)?$")
 _AMBIGUOUS_ZONE = re.compile(r"\b(?:CST|IST)\)?$")
 
 
 def _zone_names_as_offsets(text: pd.Series) -> pd.Series:
     """``Jan 5, 2024 3:45 PM PST`` as ``Jan 5, 2024 3:45 PM -08:00``: a US or European export writes its zone's
     abbreviation, which no parser here reads."""
-    named = text.str.contains(_ZONE_NAME_AT_END)
+    named = text.str.contains(_ZONE_NAME)
     if not named.any():
         return text
     out = text.copy()
-    out[named] = text[named].str.replace(_ZONE_NAME, lambda m: " " + _ZONE_OFFSETS[m.group(1)], regex=True)
+    out[named] = text[named].str.replace(_ZONE_NAME, lambda m: " " + _ZONE_OFFSETS[m.group(0).strip(" \t()")],
+                                         regex=True)
     return out
 
 
@@ -414,7 +418,7 @@ def _zoneless_times(values: pd.Series, dates: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(values.dtype) or not timed.any():
         return timed
     text = values.astype(str).str.strip()
-    zoned = text.str.contains(_HAS_ZONE).to_numpy(dtype=bool) | text.str.contains(_ZONE_NAME_AT_END).to_numpy(dtype=bool)
+    zoned = text.str.contains(_HAS_ZONE).to_numpy(dtype=bool) | text.str.contains(_ZONE_NAME).to_numpy(dtype=bool)
     return timed & ~zoned & pd.to_numeric(text, errors="coerce").isna().to_numpy()
 
 

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
-from pipelines.errors import FeedbackLensError, InputError, NotEnoughMessagesError
+from pipelines.errors import FeedbackLensError, NotEnoughMessagesError
 from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -280,14 +280,10 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         return 0
     files = list(dict.fromkeys(args.file))  # a file named twice (a shell glob and a name) is analysed once
     if len(files) > 1:  # a missing file or a README.txt in the glob is named before any file is analysed
-        from pipelines.ingest import detect_format
+        from pipelines.ingest import check_file
 
-        missing = [f for f in files if not f.is_file()]
-        if missing:
-            raise InputError(f"{missing[0]}: {'is a folder, not a file' if missing[0].is_dir() else 'file not found'}.",
-                             fix="Check the path; it is read relative to the current folder.")
         for file in files:
-            detect_format(file)
+            check_file(file)
     for i, file in enumerate(files):
         if len(files) > 1:
             how = "analysed" if i == 0 and not args.add else "added to the latest run"

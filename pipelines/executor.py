@@ -373,13 +373,14 @@ def _date_sample(plan: ReadPlan, file_columns: list[str], executor: Executor, ma
     column of dates looks at (:func:`pipelines.clean.looks_like_dates`: its first 400 given values) or
     ``max_parts`` parts are read. A part that cannot be read on its own ends the sample: cleaning then reads the
     whole file and maps its columns again, as a local run does."""
-    frames = []
+    frames, given = [], 0
     for part in plan.parts[:max_parts]:
         table = executor.run(_read_part, part, file_columns)
         if table is None:
             break
         frames.append(table.frame)
-        if (pd.concat(frames, ignore_index=True)[file_columns].notna().sum() >= 400).all():
+        given = given + table.frame[file_columns].notna().sum()
+        if (given >= 400).all():
             break
     sample = plan.columns_table(file_columns)
     if frames:

@@ -37,7 +37,6 @@ Example:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ import pandas as pd
 
 from pipelines.embed import EmbeddingCache, Encoder, embed_with_cache, needs_span_vectors, span_cache_keys
 from pipelines.errors import FeedbackLensError
+from pipelines.ingest import name_key
 from pipelines.text_rules import straight_apostrophes
 
 AREAS_PATH = Path(__file__).resolve().parents[1] / "data" / "expectation_areas.yaml"
@@ -1520,7 +1520,7 @@ RATING_WORDS = ("rating", "stars", "score", "nps", "csat",
 
 
 def _reads_as_rating(column: str) -> bool:
-    plain = unicodedata.normalize("NFKD", column.lower()).encode("ascii", "ignore").decode()
+    plain = name_key(column)
     return any(w in plain for w in RATING_WORDS)
 
 

@@ -153,7 +153,6 @@ def _mean_of_nearest(vectors: np.ndarray, known_vectors: np.ndarray, known_coord
     return out
 
 
-
 def add_to_earlier(earlier: pd.DataFrame, new: pd.DataFrame, metadata: list[str]) -> tuple[pd.DataFrame, int]:
     """The earlier run's messages and then a file's (``--add``: a weekly export holds only its own week).
 

@@ -161,6 +161,19 @@ def detect_format(path: Path) -> str:
     return SUPPORTED_FORMATS[suffix]
 
 
+def check_file(path: Path) -> str:
+    """The format of the feedback file at ``path``, once it is known to be a file of a supported format.
+
+    Raises:
+        InputError: the path is missing or a folder, or its format is not supported.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: file not found.", fix="Check the path; it is read relative to the current folder.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file.", fix="Give the path of one feedback file.")
+    return detect_format(path)
+
+
 def read_feedback_file(path: str | Path) -> RawTable:
     """Read any supported feedback file into a :class:`RawTable`.
 
@@ -169,11 +182,7 @@ def read_feedback_file(path: str | Path) -> RawTable:
             names the place and the fix.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found.", fix="Check the path; it is read relative to the current folder.")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not a file.", fix="Give the path of one feedback file.")
-    fmt = detect_format(path)
+    fmt = check_file(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path.name}: the file is empty (0 bytes).", fix="Export the feedback again; the file has no data.")
     readers = {"csv": _read_delimited, "tsv": _read_delimited, "json": _read_json, "jsonl": _read_jsonl,
@@ -585,7 +594,7 @@ def _parquet_part(path: Path, fmt: str, row_groups: list[int] | None, first_row:
     frame.columns = [str(c) for c in frame.columns]
     notes = []
     for col in [c for c in frame.columns if frame[c].dtype == "object"]:
-        # Binary and nested cells (bytes, lists, structs) become text here, so that later stages see text.
+        # Binary cells become text here (lists and structs already did, in Arrow), so that later stages see text.
         cells = frame[col]
         binary = cells.map(lambda v: isinstance(v, bytes | bytearray))
         if binary.any():
@@ -593,9 +602,6 @@ def _parquet_part(path: Path, fmt: str, row_groups: list[int] | None, first_row:
             if text.str.contains("\ufffd", regex=False).any():
                 notes.append(f'Column "{col}" holds bytes that are not UTF-8 text; unreadable bytes were replaced.')
             frame[col] = cells.where(~binary, text)
-        nested = frame[col].map(lambda v: isinstance(v, list | dict | tuple | np.ndarray))
-        if nested.any():
-            frame[col] = frame[col].where(~nested, frame[col][nested].map(cell_text))
     frame["_row"] = range(first_row, first_row + len(frame))
     return RawTable(path, fmt, frame, "row", notes)
 
@@ -666,14 +672,15 @@ def _excel_sheet(book: pd.ExcelFile, name: str) -> tuple[pd.DataFrame, bool]:
 # --- column mapping ---------------------------------------------------------------------------
 
 
-def _key(name: str) -> str:
-    # Accents dropped, not the letters that bear them: "Date de création" is "datedecreation".
+def name_key(name: str) -> str:
+    """A column name as its lists of names are matched: lower case, no accents, spaces or signs. Accents are
+    dropped, not the letters that bear them: "Date de création" is "datedecreation"."""
     plain = unicodedata.normalize("NFKD", name.lower()).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]", "", plain)
 
 
 def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
-    by_key = {_key(c): c for c in columns}
+    by_key = {name_key(c): c for c in columns}
     for n in names:
         if n in by_key:
             return by_key[n]

@@ -22,7 +22,7 @@ COMMON_WORDS = {
               "nur den dem des im zu kein keine",
     "French": "le les et est pas je des pour avec très il mais du ce qui sont été au avons était une dans sur",
     "Spanish": "el los las y es por muy para pero lo mi está fue como sin hay tiene también",
-    "Italian": "il gli è non che per molto ma sono ho della questo anche sempre stato molto",
+    "Italian": "il gli è non che per molto ma sono ho della questo anche sempre stato",
     "Dutch": "het een en niet ik van met voor op zeer maar wij zijn ook heel geen wel",
     "Portuguese": "os não um com muito mas meu são foi você está também isso",
 }
