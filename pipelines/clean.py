@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.expectations import TAG_COLUMNS
-from pipelines.ingest import RawTable, ResolvedColumns, cell_text
+from pipelines.ingest import SEQUENCES, RawTable, ResolvedColumns, cell_text, is_nested
 from pipelines.metrics import count_of
 from pipelines.settings import Settings
 
@@ -97,7 +97,7 @@ def normalise_text(value: object) -> str:
     """Unicode NFKC, HTML line breaks and entities decoded, control characters and runs of spaces removed."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
-    if isinstance(value, list | tuple | np.ndarray):  # paragraphs in JSON or Parquet: one per line, not a repr
+    if isinstance(value, SEQUENCES):  # paragraphs in JSON or Parquet: one per line, not a repr
         text = "\n".join(t for t in (normalise_text(v) for v in value) if t)
     else:
         text = (cell_text(value) or "") if isinstance(value, dict) else str(value)
@@ -748,5 +748,5 @@ def _numbers_with_separators(text: pd.Series, sample: int = 200) -> pd.Series | 
 
 
 def _holds_containers(values: pd.Series) -> bool:
-    return bool(values.map(lambda v: isinstance(v, list | dict | tuple | np.ndarray)).any())
+    return bool(values.map(is_nested).any())
 

@@ -307,9 +307,8 @@ def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensEr
     """A later file's error says that the files before it are in the latest run, and how to go on."""
     if done:
         names = ", ".join(f.name for f in done)
-        fix = (f"{err.fix or ''} The latest run already holds {names}; once this file is fixed, add it and the "
-               "files after it with --add.").strip()
-        FeedbackLensError.__init__(err, err.message, fix=fix)  # the printed text is made on init
+        return err.with_fix(f"{err.fix or ''} The latest run already holds {names}; once this file is fixed, add it "
+                            "and the files after it with --add.".strip())
     return err
 
 

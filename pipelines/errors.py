@@ -12,8 +12,14 @@ class FeedbackLensError(Exception):
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         self.message = message
+        super().__init__()
+        self.with_fix(fix)
+
+    def with_fix(self, fix: str | None) -> FeedbackLensError:
+        """This error with another fix; the printed text follows."""
         self.fix = fix
-        super().__init__(message if not fix else f"{message}\n  How to fix: {fix}")
+        self.args = (self.message if not fix else f"{self.message}\n  How to fix: {fix}",)
+        return self
 
 
 class InputError(FeedbackLensError):

@@ -549,11 +549,20 @@ def _parse_jsonl(path: Path, text: str, first_line: int = 1) -> tuple[list, list
     return records, positions
 
 
+SEQUENCES = (list, tuple, np.ndarray)
+"""Cell values that hold several values (JSON arrays, Parquet lists)."""
+
+
+def is_nested(value: object) -> bool:
+    """Whether a cell holds several values or a record rather than one value."""
+    return isinstance(value, (*SEQUENCES, dict))
+
+
 def cell_text(value: object) -> str | None:
     """A cell as people read it: a list as "a, b", a record as JSON (not Python's or NumPy's repr), missing as None."""
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
-    if isinstance(value, list | tuple | np.ndarray):
+    if isinstance(value, SEQUENCES):
         return ", ".join(t for t in (cell_text(v) for v in value) if t)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, default=str)
