@@ -235,18 +235,19 @@ def has_times(dates: pd.Series | None) -> bool:
 
 
 def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str], with_time: bool = True,
-                 zone: str = "UTC") -> str:
+                 zone: str = "UTC", dated: bool = True) -> str:
     """'3 Mar 2026, 14:05 UTC · coffee · cup · Negative (−0.62) · rating: 4' as escaped Markdown (the date
     without its time when ``with_time`` is false: see :func:`has_times`; metadata as filters write it, see
     :func:`pipelines.metrics.metadata_as_text`). Dates are clock times of the run's time zone ``zone``
-    (:func:`pipelines.metrics.on_the_clock`), and the time says which clock."""
+    (:func:`pipelines.metrics.on_the_clock`), and the time says which clock. Where no message of the list has a
+    date (``dated`` false: a run without dates), the line says nothing of dates rather than "no date" on every card."""
     when = row.get("date")
     if pd.notna(when) and getattr(when, "tzinfo", None) is not None:
         when = pd.Timestamp(when).tz_convert("UTC")  # clock times are carried as UTC; a time of another zone is not one
     day = "no date" if pd.isna(when) else format_date(when)
-    parts = [f"{day}, {when:%H:%M} {zone_words(zone)}" if with_time and pd.notna(when) else day,
-             labels.get(int(row["topic"]), str(row["topic"])),
-             f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
+    parts = [f"{day}, {when:%H:%M} {zone_words(zone)}" if with_time and pd.notna(when) else day] if dated else []
+    parts += [labels.get(int(row["topic"]), str(row["topic"])),
+              f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
     parts += [f"{c}: {metadata_value_text(row[c])}" for c in metadata
               if c in row and pd.notna(row[c]) and str(row[c]).strip()]
     if "similarity" in row and pd.notna(row["similarity"]):
@@ -260,11 +261,12 @@ def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[
     above the text (matches of ``query`` in bold)."""
     terms = search_terms(query)
     with_time = has_times(rows.get("date"))
+    dated = "date" in rows and bool(rows["date"].notna().any())
     with st.container(key="message_list"):
         for _, row in rows.iterrows():
             text = str(row["text"])
             with st.container(border=True):
-                st.caption(message_meta(row, labels, metadata, with_time, zone))
+                st.caption(message_meta(row, labels, metadata, with_time, zone, dated))
                 if len(text) <= LONG_MESSAGE:
                     st.markdown(highlight(text, terms))
                     continue
@@ -367,6 +369,7 @@ def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequenc
     """Expectation statements as cards: met or unmet, where the expectation came from, the message with the
     statement highlighted (long messages show the part around it, the whole text one click away)."""
     with_time = has_times(rows.get("date"))
+    dated = "date" in rows and bool(rows["date"].notna().any())
     with st.container(key="statement_list"):
         for _, row in rows.iterrows():
             text, start, end = str(row["text"]), int(row["expectation_start"]), int(row["expectation_end"])
@@ -377,7 +380,7 @@ def statement_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequenc
             with st.container(border=True):
                 st.markdown((":red-badge[:material/close: Unmet]" if unmet else ":green-badge[:material/check: Met]")
                             + f" :gray-badge[{escape_markdown(source)}]")
-                st.caption(message_meta(row, labels, metadata, with_time, zone))
+                st.caption(message_meta(row, labels, metadata, with_time, zone, dated))
                 shown, s, e = excerpt(text, start, end)
                 st.markdown(highlight_span(shown, s, e))
                 if shown != text:

@@ -135,6 +135,7 @@ def test_dates_without_a_time_of_day_are_shown_without_one():
         components.escape_markdown("25 Nov 2025, 00:00 UTC · "))
     undated = pd.Series({**row, "date": pd.NaT})
     assert components.message_meta(undated, {0: "refund"}, [], True).startswith("no date · ")
+    assert components.message_meta(undated, {0: "refund"}, [], True, dated=False).startswith("refund · ")
     rows = pd.DataFrame({"date": days, "topic": 0, "sentiment_label": "neutral", "sentiment": 0.0, "text": "x",
                          "message_id": ["a", "b", "c"]})
     assert components.export_table(rows, {}, [])["date"].tolist() == ["2025-11-25", "2025-11-26", ""]
@@ -321,8 +322,10 @@ def test_a_run_without_dates_shows_totals_instead_of_trends(monkeypatch, real_ru
     assert any("no dates" in i.value for i in at.info)
     assert "from= is ignored: this run has no dates." in at.warning[0].value
     assert chart_titles(at) == ["Top topics by messages"]
-    for page, says in (("trends", "no trends"), ("sentiment", "cannot be shown over time")):
+    for page, says in (("trends", "no trends"), ("sentiment", "cannot be shown over time"),
+                       ("expectations", "gaps cannot be shown over time")):
         assert any(says in i.value for i in open_app(page).info), page
+    assert not any("per area, by" in title for title in chart_titles(open_app("expectations")))
     assert "Map of messages by topic" in chart_titles(open_app("topics"))
     assert shown_messages(open_app("messages")) == len(messages)
 

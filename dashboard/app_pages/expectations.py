@@ -60,10 +60,13 @@ st.caption(f"Performance: the mean {charts.outcome_words(gaps.outcome)} of the m
 components.pick_chart(charts.area_gap_bars(gaps.table, names), "expectations_bars", pick)
 left, right = st.columns(2, gap="large")
 with left:
-    measure = st.segmented_control("Trend of", list(MEASURES), format_func=MEASURES.get, default="unmet_rate",
-                                   key="expectations_measure") or "unmet_rate"
-    trend = data.gap_trend(view.ref, view.filter)
-    components.pick_chart(charts.gap_trend_chart(trend, names, measure), "expectations_trend", pick)
+    if view.info.has_dates:
+        measure = st.segmented_control("Trend of", list(MEASURES), format_func=MEASURES.get, default="unmet_rate",
+                                       key="expectations_measure") or "unmet_rate"
+        trend = data.gap_trend(view.ref, view.filter)
+        components.pick_chart(charts.gap_trend_chart(trend, names, measure), "expectations_trend", pick)
+    else:
+        st.info("This run has no dates, so the gaps cannot be shown over time.", icon=":material/timeline:")
 with right:
     components.pick_chart(charts.expectation_sources_chart(data.gap_sources(view.ref, view.filter), names),
                           "expectations_sources", pick)
