@@ -755,6 +755,54 @@ def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by s
 
 
 
+TOPIC_SENTIMENT_MIN_MESSAGES = 10
+"""A topic's sentiment mix is drawn from this many messages up: the shares of three messages would rank it."""
+
+
+def topic_sentiment_chart(table: pd.DataFrame, n: int = 12, min_messages: int = TOPIC_SENTIMENT_MIN_MESSAGES,
+                          title: str = "Sentiment by topic") -> go.Figure:
+    """The negative / neutral / positive share of each of the ``n`` largest topics of
+    :func:`pipelines.metrics.topic_table` with ``min_messages`` or more, the most negative on top.
+
+    Segments carry ``customdata = [topic, sentiment label, label]``.
+    """
+    sized = table[(table["topic"] != NO_TOPIC) & (table["messages"] >= min_messages)] if not table.empty else table
+    if sized.empty:
+        return empty_chart(title, f"No topic has {min_messages} messages or more within these filters.", height=200)
+    top = sized.head(n)
+    top = top.iloc[np.lexsort((-top["share_positive"].to_numpy(), top["share_negative"].to_numpy()))]
+    shares = {"negative": top["share_negative"].to_numpy(), "positive": top["share_positive"].to_numpy()}
+    shares["neutral"] = np.clip(1 - shares["negative"] - shares["positive"], 0, 1)
+    names = [f"{_text(label)} ({m:,})" for label, m in zip(top["label"], top["messages"], strict=True)]
+    order = ("negative", "neutral", "positive")
+    # Each bar's three figures are read together: rounded to add up to 100%, as on the sentiment split.
+    written = [format_shares(list(row)) for row in zip(*(shares[k] for k in order), strict=True)]
+    fig = go.Figure()
+    for i, sentiment in enumerate(order):
+        share = shares[sentiment]
+        counts = np.rint(share * top["messages"].to_numpy()).astype(int)
+        fig.add_trace(go.Bar(
+            x=share * 100, y=names, orientation="h", name=sentiment.capitalize(),
+            marker_color=SENTIMENT_COLOURS[sentiment],
+            text=[w[i] if v >= 0.07 else "" for w, v in zip(written, share, strict=True)], textposition="inside",
+            insidetextanchor="middle",
+            customdata=np.column_stack([top["topic"].astype(int), np.full(len(top), sentiment),
+                                        top["label"].map(html.escape)]),
+            hovertext=_counted(counts),
+            hovertemplate=f"<b>%{{customdata[2]}}</b><br>{sentiment.capitalize()}: %{{x:.0f}}% "
+                          "(%{hovertext})<extra></extra>",
+        ))
+    _layout(fig, title, None, None, height=max(280, 130 + 32 * len(top)))
+    shown = f"The {len(top)} largest topics" if len(sized) > len(top) else f"All {count_of(len(top), 'topic')}"
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.04, x=0.5, xanchor="center", yanchor="top",
+                                                   traceorder="normal"),
+                      title=dict(subtitle=dict(text=f"{shown} with {min_messages} messages or more, the most negative "
+                                                    "on top.", font=dict(size=13, color="#6B7280"))),
+                      margin=dict(t=90))
+    fig.update_xaxes(range=[0, 100], ticksuffix="%", showgrid=True, gridcolor="#E6E8EB")
+    return fig
+
+
 # ------------------------------------------------------------------------------------- expectation gaps
 
 QUADRANT_COLOURS = {"fix first": "#C8423B", "keep it up": "#2E8B57", "low priority": "#8A9099",

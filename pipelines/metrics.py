@@ -447,7 +447,7 @@ def topic_table(
         trend: also give each topic's count per period over the messages' whole span (``trend``, a list).
 
     Returns:
-        Columns ``topic, label, keywords, messages, share, mean_sentiment, share_negative`` and, with
+        Columns ``topic, label, keywords, messages, share, mean_sentiment, share_negative, share_positive`` and, with
         windows, ``current, previous, change, change_pct`` (NaN when ``previous`` is 0); with ``trend``,
         ``trend``. Topics without any message are left out.
     """
@@ -461,12 +461,13 @@ def topic_table(
         "messages": sums["messages"].astype("int64"),
         "mean_sentiment": sums["total"] / sums["messages"],
         "share_negative": sums["neg"] / sums["messages"],
+        "share_positive": sums["pos"] / sums["messages"],
     })
     out.index = out.index.astype("int64")
     out["share"] = out["messages"] / max(message_count(messages), 1)
     out["label"] = [_label_of(labels, t) for t in out.index]
     out["keywords"] = [keywords.get(int(t), "") for t in out.index]
-    columns = ["topic", "label", "keywords", "messages", "share", "mean_sentiment", "share_negative"]
+    columns = ["topic", "label", "keywords", "messages", "share", "mean_sentiment", "share_negative", "share_positive"]
     if current is not None and previous is not None:
         now, before = _counts_in(rows, current), _counts_in(rows, previous)
         out["current"] = now.reindex(out.index, fill_value=0).astype("int64")

@@ -667,7 +667,10 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
         shares = format_shares(list(counts.values()))
         text.append(f"In {period.label}: " + ", ".join(f"{share} {k}" for share, k in zip(shares, counts, strict=True))
                     + ".")
-    sentiment = Section("sentiment", "Sentiment over time", text=text, figures=[("sentiment", sfig)], table=stable,
+    by_topic = charts.topic_sentiment_chart(period_table, title=f"Sentiment by topic, {period.label}")
+    sized = len(period_table) and (period_table["messages"] >= charts.TOPIC_SENTIMENT_MIN_MESSAGES).any()
+    figures = [("sentiment", sfig)] + ([("sentiment_by_topic", by_topic)] if sized else [])  # no empty chart
+    sentiment = Section("sentiment", "Sentiment over time", text=text, figures=figures, table=stable,
                         sheet="Sentiment", formats={"Period": MONTH if step == "month" else DAY, "Messages": COUNT,
                                                     "Mean sentiment": SENTIMENT, "Share negative": SHARE,
                                                     "Share positive": SHARE})

@@ -250,6 +250,29 @@ def test_drivers_split_and_map(messages):
     assert any(a.text == "refund · delay" for a in world.layout.annotations)
 
 
+def test_topic_sentiment_chart_puts_the_most_negative_topic_on_top(messages):
+    rows = messages.copy()
+    rows.loc[rows["topic"] == 1, "sentiment_label"] = "negative"  # topic 1: all negative
+    table = m.topic_table(rows, TOPICS)
+    fig = charts.topic_sentiment_chart(table)
+    assert [t.name for t in fig.data] == ["Negative", "Neutral", "Positive"]
+    negative = fig.data[0]
+    assert negative.y[-1] == f"{charts._text(LABELS[1])} ({int((rows['topic'] == 1).sum())})"
+    assert negative.x[-1] == pytest.approx(100)  # the top bar: plotly draws the last category on top
+    refund = rows[rows["topic"] == 0]
+    shares = refund["sentiment_label"].value_counts(normalize=True) * 100
+    for trace in fig.data:  # each segment: the topic's share of that sentiment, and what a click opens
+        assert trace.x[0] == pytest.approx(shares.get(trace.name.lower(), 0))
+        assert list(trace.customdata[0][:2]) == [0, trace.name.lower()]
+    assert negative.y[0] == f"refund · delay ({len(refund)})"
+    assert -1 not in {c[0] for c in negative.customdata}  # messages without a clear topic are not a topic
+    assert sum(float(t.x[0]) for t in fig.data) == pytest.approx(100)
+    written = [int(t.text[0].rstrip("%")) for t in fig.data if t.text[0]]  # all three parts here are ≥ 7%
+    assert len(written) == 3 and sum(written) == 100  # rounded together, as the sentiment split is
+    few = charts.topic_sentiment_chart(table, min_messages=int(table["messages"].max()) + 1)
+    assert few.layout.annotations[0].text.startswith("No topic has")
+
+
 def test_empty_results_give_a_chart_that_says_why():
     empty = m.volume_over_time(pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"),
                                              "topic": pd.Series(dtype=int)}), "week")

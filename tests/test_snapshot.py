@@ -696,7 +696,7 @@ def test_a_snapshot_holds_every_file_with_its_hash(made, hostile_store):
     assert {"report.html", "snapshot.xlsx", "slides.pptx"} <= names
     assert {f"csv/{s.lower().replace(' ', '_')}.csv" for s in SHEETS} <= names
     assert {"charts/top_topics.png", "charts/movers.png", "charts/trends.png", "charts/sentiment.png",
-            "charts/ipa.png", "charts/gaps.png"} <= names
+            "charts/sentiment_by_topic.png", "charts/ipa.png", "charts/gaps.png"} <= names
     for f in m["files"]:
         assert _sha(folder / f["path"]) == f["sha256"] and (folder / f["path"]).stat().st_size == f["bytes"]
     assert m["period"]["name"] == folder.name == made["second"].name
@@ -832,7 +832,7 @@ def test_the_slides_read_back(made):
     tables = [sum(sh.has_table for sh in s.shapes) for s in slides]
     assert "FEEDBACK SNAPSHOT" in texts[0] and made["second"].manifest["period"]["label"] in texts[0]
     assert "Headline figures" in texts[1] and "Messages" in texts[1]
-    assert sum(pictures) == 6 and all(p + t <= 1 for p, t in zip(pictures, tables, strict=True))
+    assert sum(pictures) == 7 and all(p + t <= 1 for p, t in zip(pictures, tables, strict=True))
     assert any(t and "What changed since the last snapshot" in x for t, x in zip(tables, texts, strict=True))
     assert any(HOSTILE_TEXTS[2] in x for x in texts)  # a quote slide, text kept as written
 
