@@ -13,6 +13,7 @@ import re
 import unicodedata
 import zoneinfo
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -655,8 +656,55 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
             f'{table.path.name}: no messages left after cleaning (column "{columns.text}"; skipped: {reasons}).',
             fix="Check that --text names the column that holds the message text.",
         )
+    _check_texts_are_messages(table, out, columns.text, list(meta_names.values()), report)
     cols = [*BASE_COLUMNS, *meta_names.values()]
     return out[cols].reset_index(drop=True), report
+
+
+# Only digits, spaces and the punctuation of numbers, dates, amounts and codes: no word to read.
+_NO_WORDS = re.compile(r"[\d\s.,:;/\\\-+()#%$€£*'\"_|]*")
+NOT_MESSAGES_SHARE = 0.9
+"""A text column whose values are this share or more of dates or wordless numbers and codes holds no messages."""
+FEW_TEXTS_MIN_MESSAGES = 20
+"""From this many messages, a text column with very few different texts is said to look like a category."""
+
+
+def _likely_text_column(out: pd.DataFrame, columns: Sequence[str]) -> str | None:
+    """The metadata column with the longest texts (20 characters or more on average) that are not dates: where the
+    messages probably are when the text column holds something else."""
+    best, best_len = None, 20.0
+    for c in columns:
+        values = out[c].dropna().head(200)
+        if values.empty or not all(isinstance(v, str) for v in values) or looks_like_dates(values):
+            continue
+        mean_len = float(values.str.len().mean())
+        if mean_len >= best_len:
+            best, best_len = c, mean_len
+    return best
+
+
+def _check_texts_are_messages(table: RawTable, out: pd.DataFrame, column: str, metadata: Sequence[str],
+                              report: CleanReport) -> None:
+    """Refuse a text column of dates or wordless numbers (a wrong --text; topics would find no words), and note one
+    with very few different texts (a category such as a channel, analysed as if it were the messages)."""
+    texts = out["text"]
+    better = _likely_text_column(out, metadata)
+    fix = (f'Pass --text "{better}" if that column holds the messages' if better else
+           "Pass --text with the column that holds the messages")
+    sample = texts.head(2_000)  # the first messages tell: a wrong column is wrong throughout
+    wordless = sample.str.fullmatch(_NO_WORDS).to_numpy(dtype=bool)
+    dates = looks_like_dates(sample)
+    if dates or wordless.mean() >= NOT_MESSAGES_SHARE:
+        first = 0 if dates else int(np.flatnonzero(wordless)[0])
+        raise InputError(f'{table.path.name}: column "{column}", read as the message text, holds '
+                         f'{"dates" if dates else "numbers or codes without words"} (e.g. "{sample.iloc[first][:40]}" at '
+                         f'{table.row_label} {int(out["source_row"].iloc[first])}), not messages.', fix=f"{fix}.")
+    distinct = texts.nunique()
+    if len(texts) >= FEW_TEXTS_MIN_MESSAGES and distinct <= max(5, 0.02 * len(texts)):
+        common = ", ".join(f'"{t[:30]}"' for t in texts.value_counts().index[:3])
+        report.notes.append(f'Column "{column}", read as the message text, holds only {count_of(distinct, "different text")} '
+                            f"in {count_of(len(texts), 'message')} ({common}{', …' if distinct > 3 else ''}): it looks "
+                            f"like a category, not messages. {fix}.")
 
 
 def _without_boilerplate_lines(out: pd.DataFrame, share: float,

@@ -732,7 +732,11 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
     else:
         text = _find(table.columns, TEXT_NAMES)
         if text is None:
-            close = difflib.get_close_matches("text", table.columns, n=1, cutoff=0.4)
+            from pipelines.clean import looks_like_dates  # clean imports this module
+
+            # "created_at" is as close to "text" as "txt": a column of dates is never offered as the messages.
+            wordy = [c for c in table.columns if not looks_like_dates(table.frame[c])]
+            close = difflib.get_close_matches("text", wordy, n=1, cutoff=0.4)
             longest = longest_text_column(table)
             hint = longest or (close[0] if close else None)
             raise InputError(
@@ -809,7 +813,7 @@ def longest_text_column(table: RawTable) -> str | None:
     best, best_len = None, 0.0
     for c in table.columns:
         values = table.frame[c].dropna().head(200)
-        if values.empty or not all(isinstance(v, str) for v in values):
+        if values.empty or not all(isinstance(v, str) for v in values) or _dates_by_values(table, [c]):
             continue
         mean_len = values.str.len().mean()
         if mean_len > best_len:

@@ -283,7 +283,14 @@ def _fit_all(texts: Sequence[str], embeddings: np.ndarray, settings: Settings,
                      vectorizer_model=_vectorizer(n), ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
                      top_n_words=settings.keywords_per_topic, calculate_probabilities=False, verbose=False)
     if (assignments != OUTLIER).any():
-        ranked, _ = model.fit_transform(list(texts), embeddings=reduced, y=assignments)
+        try:
+            ranked, _ = model.fit_transform(list(texts), embeddings=reduced, y=assignments)
+        except ValueError as err:  # scikit-learn's vectorizer: not one word left to name a topic with
+            if "empty vocabulary" not in str(err):
+                raise
+            raise NotEnoughMessagesError(
+                f"No words to name topics with: the {n:,} messages hold only very common words, numbers "
+                "or symbols.", fix="Check that --text names the column that holds the messages.") from None
         assignments = np.asarray(ranked, dtype=np.int64)
     coords = _map_coords(reduced, settings.seed)
     topics, keywords = _topic_tables(model, assignments, embeddings, settings)

@@ -177,6 +177,38 @@ def test_missing_text_column_lists_columns_and_suggests(tmp_path):
     )
 
 
+def test_a_column_of_dates_is_never_offered_as_the_messages(tmp_path):
+    """"created_at" is as close to "text" as a typo: it was offered as the messages' column."""
+    frame = pd.DataFrame({"rating": [5, 4], "created_at": ["2026-01-02", "2026-01-03"], "channel": ["web", "app"]})
+    assert _error(_write(tmp_path, "t.csv", frame)).endswith(
+        "How to fix: Pass --text COLUMN (or name the column text, message, review, comment or body).")
+
+
+def test_a_text_column_of_dates_or_numbers_is_refused_with_the_likely_one(tmp_path):
+    """A wrong --text used to reach the topic model and end in a traceback ("empty vocabulary")."""
+    frame = pd.DataFrame({"comment": [f"Delivery number {i} was quick and friendly" for i in range(30)],
+                          "created_at": [f"2026-01-{i % 28 + 1:02d}" for i in range(30)], "order": range(30)})
+    path = _write(tmp_path, "f.csv", frame)
+    assert _error(path, ColumnMapping(text="created_at", date=None)) == (
+        'f.csv: column "created_at", read as the message text, holds dates (e.g. "2026-01-01" at line 2), not '
+        'messages.\n  How to fix: Pass --text "comment" if that column holds the messages.')
+    assert _error(path, ColumnMapping(text="order")).startswith(
+        'f.csv: column "order", read as the message text, holds numbers or codes without words (e.g. "0" at line 2)')
+
+
+def test_a_text_column_of_a_few_categories_is_said_to_look_like_one(tmp_path):
+    frame = pd.DataFrame({"comment": [f"Parcel {i} arrived late and damaged" for i in range(40)],
+                          "channel": ["email", "app", "web", "web"] * 10})
+    table = read_feedback_file(_write(tmp_path, "f.csv", frame))
+    _, report = clean_messages(table, resolve_columns(table, ColumnMapping(text="channel")), Settings())
+    assert report.notes == ['Column "channel", read as the message text, holds only 3 different texts in 40 messages '
+                            '("web", "email", "app"): it looks like a category, not messages. Pass --text "comment" if '
+                            'that column holds the messages.']
+    table = read_feedback_file(_write(tmp_path, "g.csv", frame))
+    _, report = clean_messages(table, resolve_columns(table, ColumnMapping(text="comment")), Settings())
+    assert report.notes == []
+
+
 def test_wrong_text_option_suggests_closest(tmp_path):
     path = _write(tmp_path, "f.csv")
     assert _error(path, ColumnMapping(text="coment")) == (

@@ -110,3 +110,17 @@ def test_real_fit_keeps_umlauts_and_leaves_out_placeholders(sample_frame, encode
     german_words = {w for t in german for w in result.topics.set_index("topic").loc[t, "keywords"]}
     assert {"überweisung", "rückerstattung"} & german_words
     assert not [w for w in keywords if re.search(r"(?<!ü)berweisung|(?<!ü)ckerstattung|\bfr\b", w)]
+
+
+def test_messages_without_a_word_to_name_a_topic_are_a_clear_error_not_a_traceback():
+    """scikit-learn's vectorizer raised "empty vocabulary" out of the BERTopic fit."""
+    import numpy as np
+
+    from pipelines.errors import NotEnoughMessagesError
+    from pipelines.settings import Settings
+
+    vectors = np.random.default_rng(0).normal(size=(60, 16)).astype("float32")
+    vectors[:30] += 3  # two clear clusters, so that topics are found and only their names fail
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with pytest.raises(NotEnoughMessagesError, match="No words to name topics with: the 60 messages hold only"):
+        fit_topics(["the and"] * 30 + ["of it"] * 30, vectors, Settings())
