@@ -47,7 +47,7 @@ from pipelines.charts import (
     unmet_words,
 )
 from pipelines.curation import load_curated_run
-from pipelines.errors import FeedbackLensError, InputError
+from pipelines.errors import FeedbackLensError, InputError, write_failure
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window, day_span
 from pipelines.settings import SnapshotSettings
 from pipelines.store import Run, exchange_folders, file_sha256, pid_alive, run_time_zone, write_atomic
@@ -891,10 +891,13 @@ class Changes:
     overall: dict
 
 
-def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5) -> Changes:
+def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5, days: tuple[int, int] = (1, 1)) -> Changes:
     """New and vanished topics, biggest rises and falls (in share of messages), sentiment shifts, gap changes.
 
-    Shares are compared rather than counts so that a month of 31 days and one of 28 compare fairly.
+    Shares are compared rather than counts so that a month of 31 days and one of 28 compare fairly. A rise is a
+    topic whose share and whose messages a day (over the periods' ``days``, before and now) both went up, a fall
+    one whose both went down: a topic that gained share only because all messages fell, or lost share while its own
+    messages grew, would read as the opposite of the counts next to it.
     Topics with fewer than ``min_messages`` in both snapshots are left out of rises, falls and shifts.
     """
     pairs = match_topics(before["topics"], now["topics"])
@@ -909,8 +912,11 @@ def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5) -> Chang
                                           "share_now", "sentiment_before", "sentiment_now"])
     matched["share_change"] = matched["share_now"] - matched["share_before"]
     big = matched[(matched["messages_now"] >= min_messages) | (matched["messages_before"] >= min_messages)]
-    rises = big[big["share_change"] > 0].sort_values(["share_change", "topic"], ascending=[False, True]).head(n)
-    falls = big[big["share_change"] < 0].sort_values(["share_change", "topic"], ascending=[True, True]).head(n)
+    rate_change = big["messages_now"] / days[1] - big["messages_before"] / days[0]
+    rises = big[(big["share_change"] > 0) & (rate_change > 0)]
+    falls = big[(big["share_change"] < 0) & (rate_change < 0)]
+    rises = rises.sort_values(["share_change", "topic"], ascending=[False, True]).head(n)
+    falls = falls.sort_values(["share_change", "topic"], ascending=[True, True]).head(n)
     both = matched[(matched["messages_now"] >= min_messages) & (matched["messages_before"] >= min_messages)]
     both = both.assign(sentiment_change=both["sentiment_now"].astype(float) - both["sentiment_before"].astype(float))
     shifts = both[both["sentiment_change"].abs() >= 0.05]
@@ -947,11 +953,13 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
     """The "What changed since the last snapshot" section (a note when there is no earlier snapshot)."""
     title = "What changed since the last snapshot"
     if previous is None:
-        return Section("changes", title, text=["The next snapshot of this kind (same period length and filters) in "
-                                               "this folder will say what changed."],
-                       empty="Nothing to compare with yet: this is the first snapshot of this kind.")
+        return Section("changes", title, text=["A snapshot is compared with the latest earlier snapshot of the same "
+                                               "kind (same period length and filters) in its folder."],
+                       empty="Nothing to compare with: there is no earlier snapshot of this kind.")
     label = previous.get("period", {}).get("label", previous.get("name", "the last snapshot"))
-    c = compare(previous["summary"], summary, settings.min_change_messages, settings.movers)
+    first, last = (previous.get("period") or {}).get("first"), (previous.get("period") or {}).get("last")
+    before_days = _days(previous["period"]) if first and last else period.days
+    c = compare(previous["summary"], summary, settings.min_change_messages, settings.movers, (before_days, period.days))
     records: list[dict] = []
 
     def add(kind: str, item: str, before: object, now: object, change: object, fmt: str, change_fmt: str) -> None:
@@ -982,6 +990,13 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
         "Now": [_show(v, f) for v, f in zip(table["Now"], fmts, strict=True)],
         "Difference": [_show(v, f) for v, f in zip(table["Difference"], change_fmts, strict=True)]})
     lines = [f"Compared with the snapshot of {label} ({previous.get('name')}, run {previous.get('run', {}).get('id')})."]
+    gap = (period.first - date.fromisoformat(last)).days - 1 if last else 0
+    if gap > 0:  # a month skipped: the headline figures compare with the period just before, this does not
+        lines.append(f"That is not the period just before this one: {count_of(gap, 'day')} lie between them, "
+                     "with no snapshot of their own.")
+    if not (c.rises.empty and c.falls.empty):
+        lines.append("Rises and falls are in share of all messages, counting only topics whose number of messages a "
+                     "day moved the same way.")
     if c.new.empty and c.vanished.empty:
         lines.append("No topic appeared or vanished.")
     else:
@@ -1075,13 +1090,20 @@ def choose_name(out: str | Path, period: Period, f: MessageFilter, run_id: str) 
     return name, [m for m in same if m["name"] != name and m["run"]["id"] != run_id]
 
 
+def _days(period: dict) -> int:
+    """The number of days of a snapshot manifest's period."""
+    return (date.fromisoformat(period["last"]) - date.fromisoformat(period["first"])).days + 1
+
+
 def previous_snapshot(out: str | Path, period: Period, f: MessageFilter, name: str) -> dict | None:
-    """The snapshot "what changed" compares with: same filters and kind of period, the latest that ends before
+    """The snapshot "what changed" compares with: same filters and kind of period (a range of as many days), the
+    latest that ends before
     this one ends (so re-making a snapshot compares with the same one as before). Of a period made from several
     runs (:func:`choose_name`), the most recently made; never another snapshot of this same period."""
     wanted = filter_dict(f)
     candidates = [m for m in list_snapshots(out) if m["name"] != name and m.get("filters") == wanted
-                  and m["period"]["kind"] == period.kind and m["period"]["last"] < period.last.isoformat()]
+                  and m["period"]["kind"] == period.kind and m["period"]["last"] < period.last.isoformat()
+                  and (period.kind != "range" or _days(m["period"]) == period.days)]  # 15 days vs a quarter: no
     if not candidates:
         return None
     return max(candidates, key=_latest)
@@ -1180,9 +1202,8 @@ def publish(snapshot: Snapshot, out: str | Path) -> tuple[Path, dict]:
         shutil.rmtree(tmp, ignore_errors=True)
         if old.exists() and not final.exists():
             os.rename(old, final)
-        reason = "the disk is full" if err.errno == 28 else (err.strerror or str(err))
-        raise SnapshotError(f"Could not write the snapshot to {out}: {reason}.",
-                            fix="Free disk space or choose another folder with --out.") from None
+        reason, fix = write_failure(err, "--out")
+        raise SnapshotError(f"Could not write the snapshot to {out}: {reason}.", fix=fix) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

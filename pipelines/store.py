@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.errors import StoreError
+from pipelines.errors import StoreError, write_failure
 
 RUN_TABLES = ("messages", "topics", "keywords")
 OPTIONAL_TABLES = ("cube",)
@@ -231,10 +231,10 @@ def publish_run(store: Path, run_id: str, tables: dict[str, pd.DataFrame], manif
         write_atomic(store / "latest", run_id.encode("utf-8"))
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = "the disk is full" if err.errno == 28 else (err.strerror or str(err))
+        reason, fix = write_failure(err, "--store")
         raise StoreError(
             f"Could not write the run to {store}: {reason}. The previous run is unchanged.",
-            fix="Free disk space or choose another folder with --store, then run the analysis again.",
+            fix=f"{fix[:-1]}, then run the analysis again.",
         ) from None
     return final
 

@@ -247,7 +247,7 @@ def test_sections_with_nothing_to_show_say_so_in_one_line_in_the_report_and_the_
     empty = {s.key: s.empty for s in made.sections if s.empty}
     assert set(empty) == {"changes", "top_topics", "movers", "emerging_issues", "trends", "sentiment",
                           "expectation_gaps", "examples"}
-    assert empty["changes"] == "Nothing to compare with yet: this is the first snapshot of this kind."
+    assert empty["changes"] == "Nothing to compare with: there is no earlier snapshot of this kind."
     assert empty["top_topics"] == "No message in week 43, 2026 (19–25 Oct 2026) matches the filters."
     assert empty["emerging_issues"] == ("No emerging issue in week 43, 2026 (19–25 Oct 2026): no topic is far above "
                                         "its usual volume.")
@@ -489,6 +489,37 @@ def test_what_changed_between_two_known_summaries():
     assert snapshot.compare({**before, "areas": [{**before["areas"][0], "statements": 40}]},
                             {**now, "areas": few}).gaps.empty
     assert c.overall["messages"] == (100, 100) and c.overall["share_negative"] == (0.2, 0.3)
+
+
+def test_a_rise_or_fall_in_share_against_the_counts_is_neither():
+    """Of 100 messages then 400: a topic going 10 → 20 lost share (10% → 5%) while its messages doubled, and one going
+    40 → 120 did the same; listed as falls they read as the opposite of the counts beside them."""
+    before = _summary([("refund · money", ["refund", "money"], 10, -0.5), ("delivery · late", ["delivery", "late"], 40, -0.2),
+                       ("coupon · code", ["coupon", "code"], 50, 0.1)], messages=100)
+    now = _summary([("refund · money", ["refund", "money"], 20, -0.5), ("delivery · late", ["delivery", "late"], 120, -0.2),
+                    ("coupon · code", ["coupon", "code"], 260, 0.1)], messages=400)
+    c = snapshot.compare(before, now, min_messages=5)
+    assert c.falls.empty and c.rises["topic"].tolist() == ["coupon · code"]
+    # Per day, not per period: 31 messages in a 31-day month and 30 in a 30-day one are the same rate, no fall.
+    same = snapshot.compare(_summary([("a · b", ["a", "b"], 31, 0.0), ("c · d", ["c", "d"], 69, 0.0)]),
+                            _summary([("a · b", ["a", "b"], 30, 0.0), ("c · d", ["c", "d"], 60, 0.0)], messages=90),
+                            min_messages=5, days=(31, 30))
+    assert same.rises["topic"].tolist() == [] and same.falls["topic"].tolist() == ["c · d"]
+
+
+def test_what_changed_compares_like_with_like_and_says_when_a_period_was_skipped(tmp_path, capsys):
+    """A 15-day range was compared with a quarter (1,631 → 212 messages), and August with June without a word."""
+    store, out = tmp_path / "store", tmp_path / "snaps"
+    _publish_tiny(store, "20261101-000000-aaaa")
+    for period in ("2026-08-01..2026-09-30", "2026-10-01..2026-10-15", "2026-08", "2026-10"):
+        assert main(["snapshot", "--period", period, "--store", str(store), "--out", str(out), "--no-images"]) == 0
+    capsys.readouterr()
+    made = {m["name"]: m for m in snapshot.list_snapshots(out)}
+    assert made["2026-10-01..2026-10-15"]["previous_snapshot"] is None  # 15 days against 61: not of a kind
+    assert made["2026-10"]["previous_snapshot"] == "2026-08"
+    report = (out / "2026-10" / "report.html").read_text()
+    assert "That is not the period just before this one: 30 days lie between them" in report
+    assert "That is not the period just before" not in (out / "2026-08" / "report.html").read_text()
 
 def test_the_changes_sheet_shows_shares_as_percentages_and_differences_in_points(tmp_path):
     """Before and Now of a share are fractions shown as 37.5%, its Difference points shown as +5.6 pts: read alike."""
@@ -977,3 +1008,22 @@ def test_a_card_value_keeps_to_one_line_on_its_slide():
     for value in ("100.0%", "12,345", "1,234,567"):
         size = card_value_size(value, box)
         assert size < CARD_VALUE_SIZES[0] and len(value) * 0.7 * size <= (box - 0.2) * 72, value
+
+
+def test_a_folder_that_cannot_be_written_says_why_and_only_a_full_disk_asks_for_space(tmp_path, capsys):
+    import errno
+
+    from pipelines.errors import write_failure
+
+    store, blocking = tmp_path / "store", tmp_path / "afile"
+    _publish_tiny(store, "20261101-000000-aaaa")
+    blocking.write_text("not a folder")
+    for out in (blocking, blocking / "sub"):
+        assert main(["snapshot", "--period", "2026-W43", "--store", str(store), "--out", str(out), "--no-images"]) == 1
+        assert capsys.readouterr().err == (f"Error: Could not write the snapshot to {out}: {blocking} is a file, not a "
+                                           "folder.\n  How to fix: Choose a folder with --out, or move that file away.\n")
+    assert write_failure(OSError(errno.EROFS, "Read-only file system", "/mnt/ro"), "--out") == (
+        "the disk is read-only (/mnt/ro)", "Choose a folder on a writable disk with --out.")
+    assert write_failure(OSError(errno.EACCES, "Permission denied", "/srv/r"), "--out")[0] == \
+        "no permission to write there (/srv/r)"
+    assert write_failure(OSError(errno.ENOSPC, "No space left on device"), "--out")[1].startswith("Free disk space")
