@@ -567,7 +567,9 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
         "Topic": table["label"], "Messages": table["messages"], "Share of messages": table["share"],
         "Mean sentiment": table["mean_sentiment"], "Share negative": table["share_negative"],
         f"Messages in {period.previous_label}": table["previous"], "Change": table["change"],
-        "Change %": table["change_pct"], "Keywords": table["keywords"], "Topic id": table["topic"],
+        # As the report writes it: "+4", not "+400%", on fewer than 10 messages before.
+        "Change %": table["change_pct"].where(table["previous"] >= MIN_BASE_FOR_PERCENT), "Keywords": table["keywords"],
+        "Topic id": table["topic"],
     })
     formats = {"Messages": COUNT, "Share of messages": SHARE, "Mean sentiment": SENTIMENT, "Share negative": SHARE,
                f"Messages in {period.previous_label}": COUNT, "Change": CHANGE_COUNT, "Change %": "+0%;-0%;0%"}
@@ -706,7 +708,9 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
         "Unmet rate": table["unmet_rate"].where(table["statements"] >= MIN_BASE_FOR_PERCENT),
         "Mean sentiment": table["mean_sentiment"],
         "Importance": table["importance"], "Performance": table["performance"],
-        "Quadrant": [quadrant.get(a, "") for a in table["area"]], "Area key": table["area"]})
+        # An area too little mentioned is not in the chart's table at all: 'not ranked' all the same, as the note says.
+        "Quadrant": [quadrant.get(a) or (NOT_RANKED if m < MIN_MENTIONS_TO_RANK else "")
+                     for a, m in zip(table["area"], table["mentions"], strict=True)], "Area key": table["area"]})
     fix = [names.get(a, a) for a in ipa["area"] if quadrant.get(a) == "fix first"]
     if not ranked:
         verdict = "No expectation area stands out as 'fix first'."

@@ -310,6 +310,8 @@ def test_the_report_writes_a_topics_change_as_the_dashboard_does():
     display = _section(made, "top_topics").display.set_index("Topic")
     change = display[f"vs {made.period.previous_label}"]
     assert change.to_dict() == {"delivery · late": "+1", "refund · money": "+2 (new)", "app · crash": "+1 (new)"}
+    sheet = _section(made, "top_topics").table  # the spreadsheet: no "+50%" on 2 messages before either
+    assert sheet["Change"].tolist() == [1, 2, 1] and sheet["Change %"].isna().all()
     run = tiny_run()
     table = snapshot.metrics.topic_table(run.messages, run.topics, made.period.window, made.period.previous_window)
     movers = charts.movers_chart(snapshot.metrics.biggest_movers(run.messages, run.topics, made.period.window,
@@ -331,6 +333,17 @@ def test_a_lone_expectation_area_is_not_put_in_a_quadrant():
     three = _section(_tiny_snapshot(["speed", "price", "policy"] * 2), "expectation_gaps")  # 12 messages each
     assert all(q in snapshot.expectations.QUADRANTS for q in three.table["Quadrant"])
     assert "KEEP IT UP" in " ".join(a.text for a in dict(three.figures)["ipa"].layout.annotations)
+
+
+def test_an_area_of_one_message_reads_not_ranked_as_the_note_says():
+    """An area without a performance (one mention) is not in the chart's table: its Quadrant cell was blank."""
+    run = tiny_run(["speed", "price", "policy"] * 2)
+    run.manifest["expectation_areas"].append({"key": "digital", "name": "Digital"})
+    run.messages.at[run.messages.index[-1], "areas"] = ["policy", "digital"]
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    table = _section(made, "expectation_gaps").table.set_index("Expectation area")
+    assert table.loc["Digital", "Quadrant"] == snapshot.NOT_RANKED and table.loc["Digital", "Messages"] == 1
+    assert all(q in snapshot.expectations.QUADRANTS for q in table.drop("Digital")["Quadrant"])
 
 
 def test_an_unmet_share_on_few_statements_reads_as_counts_and_small_areas_are_not_ranked(tmp_path):
