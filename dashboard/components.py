@@ -256,13 +256,13 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
 
 
 def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], query: str = "",
-                 zone: str = "UTC") -> None:
+                 zone: str = "UTC", key: str = "message_list") -> None:
     """Messages as cards: date (on the clock of the run's time zone ``zone``), topic, sentiment and metadata
     above the text (matches of ``query`` in bold)."""
     terms = search_terms(query)
     with_time = has_times(rows.get("date"))
     dated = "date" in rows and bool(rows["date"].notna().any())
-    with st.container(key="message_list"):
+    with st.container(key=key):
         for _, row in rows.iterrows():
             text = str(row["text"])
             with st.container(border=True):

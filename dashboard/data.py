@@ -589,6 +589,20 @@ def statements(ref: RunRef, f: MessageFilter, area: str) -> Statements:
     return Statements(found[order], unmet[order])
 
 
+def typical_messages(ref: RunRef, topic: int, n: int = 3) -> tuple[pd.DataFrame, set[str]]:
+    """A topic's typical messages (those analysts pinned first, then the closest to its centre), with their texts,
+    and the ids of the pinned ones."""
+    run = _run(ref)
+    row = run.topics[run.topics["topic"] == topic]
+    if row.empty:
+        return run.messages.iloc[0:0], set()
+    wanted = [str(m) for m in list(row.iloc[0].get("representative_ids") or [])[:n]]
+    pinned = {str(m) for m in list(row.iloc[0].get("pinned") or [])}
+    ids = run.messages["message_id"].astype(str)
+    positions = [int(p) for m in wanted for p in np.flatnonzero((ids == m).to_numpy())[:1]]
+    return rows_at(ref, np.asarray(positions, dtype=np.int64)), pinned
+
+
 def rows_at(ref: RunRef, positions: np.ndarray) -> pd.DataFrame:
     """The run's messages at these positions, with their texts (for the few rows a page shows)."""
     return with_texts(ref, _run(ref).messages.take(positions))

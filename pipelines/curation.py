@@ -29,7 +29,7 @@ import pandas as pd
 from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.lineage import keys_of
-from pipelines.metrics import on_the_clock
+from pipelines.metrics import NO_TOPIC_LABEL, on_the_clock
 from pipelines.sqlite_files import connect_wal
 from pipelines.store import Run, load_run, load_run_array
 from pipelines.topics import OUTLIER
@@ -346,6 +346,8 @@ def _unresolved(state: CurationState, key_to_id: dict[str, int], message_ids: se
             out.append((e, "the split topic and its messages are not in this run"))
         elif e.kind == "move" and not any(str(m) in message_ids for m in p["message_ids"]):
             out.append((e, "none of the moved messages is in this run"))
+        elif e.kind == "move" and p["to"] not in key_to_id:  # e.g. a part of a split since undone
+            out.append((e, "the topic it moves messages to is not in this run"))
     return out
 
 
@@ -388,7 +390,10 @@ def _describe(e: Event, names: dict[str, str]) -> str:
                                                   for part in p["parts"])
     if e.kind == "move":
         ids = p["message_ids"]
-        return f"Moved {count_of(len(ids), 'message')} to {name(p['to'])}: " + ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
+        sources = (e.before or {}).get("labels")  # recorded since 7 Dec 2026; older moves name only their target
+        origin = f" from {', '.join(f'{chr(34)}{s}{chr(34)}' for s in sources)}" if sources else ""
+        return (f"Moved {count_of(len(ids), 'message')}{origin} to {name(p['to'])}: " + ", ".join(ids[:5])
+                + (" …" if len(ids) > 5 else ""))
     if e.kind == "ignore":
         return f"Marked {name(p['key'])} as noise" if p.get("ignored", True) else f"Brought back {name(p['key'])}"
     if e.kind == "pin":
@@ -496,6 +501,28 @@ def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.Da
 # ------------------------------------------------------------------------------------------------ editing
 
 
+def _name_key(name: str) -> str:
+    return " ".join(str(name).split()).casefold()
+
+
+def _check_names_free(curated: CuratedRun, names: Sequence[str], leaving: set[str]) -> None:
+    """Refuse topic names that another topic has (or that repeat among ``names``): two topics of one name are drawn
+    as one bar, and neither can be told apart in a picker. Topics in ``leaving`` (the one renamed or split) and
+    topics marked as noise do not count."""
+    topics = curated.run.topics
+    taken = {_name_key(label): label for label, key, ignored in zip(topics["label"], topics["key"], topics["ignored"],
+                                                                    strict=True) if key not in leaving and not ignored}
+    seen: set[str] = set()
+    for name in names:
+        k = _name_key(name)
+        if k in taken:
+            raise CurationError(f'Another topic is already called "{taken[k]}".',
+                                fix="Choose another name; if the two are one issue, merge them instead.")
+        if k in seen:
+            raise CurationError(f'Two parts are called "{name}".', fix="Give each part its own name.")
+        seen.add(k)
+
+
 class Curator:
     """Checks and records edits to one run's topics; every method appends one event or raises CurationError."""
 
@@ -526,7 +553,12 @@ class Curator:
         if len(description) > MAX_DESCRIPTION:
             raise CurationError(f"The description is {len(description)} characters long; at most "
                                 f"{MAX_DESCRIPTION} are allowed.", fix="Shorten the description.")
-        topic = self._topic(self._current(), key)
+        curated = self._current()
+        topic = self._topic(curated, key)
+        if label == topic["label"] and description == (topic["description"] or ""):
+            raise CurationError(f'Nothing to change: the topic is already called "{label}", with this description.',
+                                fix="Type another name or description.")
+        _check_names_free(curated, [label], {key})
         return self.log.append("rename", {"key": key, "label": label, "description": description}, user, self.run_id,
                                before={"label": topic["label"], "description": topic["description"]},
                                after={"label": label, "description": description})
@@ -561,8 +593,11 @@ class Curator:
             raise CurationError(f"{len(missing)} of the selected messages are not in this run.",
                                 fix="Reload the page and select the messages again.")
         before = {m: int(messages.at[m, "topic"]) for m in ids}
+        labels = dict(zip(curated.run.topics["topic"].astype(int), curated.run.topics["label"].astype(str), strict=True))
+        sources = sorted({labels.get(t, NO_TOPIC_LABEL) for t in before.values()})
         return self.log.append("move", {"message_ids": ids, "to": to}, user, self.run_id,
-                               before={"topics": before}, after={"topic": int(target["topic"]), "label": str(target["label"])})
+                               before={"topics": before, "labels": sources},
+                               after={"topic": int(target["topic"]), "label": str(target["label"])})
 
     def ignore(self, key: str, ignored: bool = True, user: str = "local") -> Event:
         """Mark a topic as noise (its messages count as without a topic) or bring it back."""
@@ -594,6 +629,7 @@ class Curator:
         if len(names) != proposal.k or any(not " ".join(n.split()) or len(n) > MAX_LABEL for n in names):
             raise CurationError(f"Give each of the {proposal.k} parts a name of 1 to {MAX_LABEL} characters.",
                                 fix="Fill in every part's name.")
+        _check_names_free(curated, [" ".join(n.split()) for n in names], {key})
         stamp = f"{int(time.time() * 1000):x}"
         parts = [{"key": f"{key}/{stamp}.{i + 1}", "label": " ".join(names[i].split()), "keywords": proposal.keywords[i],
                   "message_ids": proposal.message_ids[i]} for i in range(proposal.k)]
@@ -610,8 +646,21 @@ class Curator:
         state = derive_state(list(events.values()))
         if event_id in state.undone:
             raise CurationError(f"Edit #{event_id} is already undone.", fix="Undo the undo to re-apply it.")
-        return self.log.append("undo", {"event": event_id, "kind": target.kind}, user, self.run_id,
+        payload = {"event": event_id, "kind": target.kind}
+        self._check_reapplies(list(events.values()), payload)
+        return self.log.append("undo", payload, user, self.run_id,
                                before={"kind": target.kind, "payload": target.payload})
+
+    def _check_reapplies(self, events: list[Event], payload: dict) -> None:
+        """Refuse an undo that would bring back an edit this run cannot apply (a move to a split part whose split was
+        undone since): it would read "Re-applied" and change nothing."""
+        run = load_run(self.store, self.run_id, texts=False)
+        planned = Event(max(e.id for e in events) + 1, time.time(), "", self.run_id, "undo", payload)
+        before = {e.id for e, _ in apply_curation(run, derive_state(events)).unresolved}
+        for edit, reason in apply_curation(run, derive_state([*events, planned])).unresolved:
+            if edit.id not in before:
+                raise CurationError(f"Edit #{edit.id} cannot be applied again now: {reason}.",
+                                    fix="Bring that topic back first (undo the edit that removed it), then try again.")
 
 
 # -------------------------------------------------------------------------------------------------- split

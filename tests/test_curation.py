@@ -79,7 +79,49 @@ def test_rename_merge_move_ignore_pin_and_their_audit_entries(tmp_path):
     assert [e.kind for e in events] == ["rename", "merge", "move", "pin", "ignore"]
     assert [e.user for e in events] == ["ana", "ana", "bo", "bo", "ana"]
     assert events[0].before["label"] == "t0 · auto" and events[0].after["label"] == "Late deliveries"
-    assert events[2].before == {"topics": {"m0-0": 0, "m0-1": 0}}
+    assert events[2].before == {"topics": {"m0-0": 0, "m0-1": 0}, "labels": ["Late deliveries"]}
+    assert audit_table(store)["details"].tolist()[2] == 'Moved 2 messages from "Late deliveries" to "t1 · auto": m0-0, m0-1'
+
+
+def test_a_name_another_topic_has_or_the_name_it_has_is_refused(tmp_path):
+    """Two topics of one name were drawn as one bar on the Overview and could not be told apart in pickers; saving an
+    unchanged name was logged as an edit."""
+    store = _store(tmp_path)
+    cur = Curator(store)
+    for name in ("t1 · auto", "  T1  ·  AUTO "):
+        with pytest.raises(CurationError, match='Another topic is already called "t1 · auto"'):
+            cur.rename("K0", name)
+    with pytest.raises(CurationError, match="Nothing to change"):
+        cur.rename("K0", "t0 · auto")
+    cur.rename("K0", "t0 · auto", "now with a description")  # the description is a change
+    proposal = propose_split(load_run(store), 0, 2)
+    with pytest.raises(CurationError, match='Two parts are called "same"'):
+        cur.split("K0", proposal, ["Same", "same"])
+    with pytest.raises(CurationError, match='Another topic is already called "t2 · auto"'):
+        cur.split("K0", proposal, ["Odd ones", "t2 · auto"])
+    cur.split("K0", proposal, ["t0 · auto", "Even ones"])  # a part may keep the name of the topic it splits
+    cur.ignore("K2")
+    cur.rename("K1", "t2 · auto")  # a topic marked as noise frees its name
+    assert [e.kind for e in CurationLog(store).events()] == ["rename", "split", "ignore", "rename"]
+
+
+def test_undoing_an_undo_that_cannot_apply_now_is_refused_and_said(tmp_path):
+    """Undoing the undo of a move to a split part, once the split was undone too, read "Re-applied" and changed
+    nothing; the Curate page did not list the move as not applying."""
+    store = _store(tmp_path)
+    cur = Curator(store)
+    split = cur.split("K0", propose_split(load_run(store), 0, 2), ["Odd ones", "Even ones"])
+    part = next(p["key"] for p in split.payload["parts"] if p["label"] == "Even ones")
+    move = cur.move(["m1-0"], to=part)
+    undo_move = cur.undo(move.id)
+    cur.undo(split.id)
+    with pytest.raises(CurationError, match=f"Edit #{move.id} cannot be applied again now: the topic it moves "
+                                            "messages to is not in this run"):
+        cur.undo(undo_move.id)
+    assert [e.kind for e in CurationLog(store).events()] == ["split", "move", "undo", "undo"]
+    cur.undo(4)  # the split back: the move can apply again
+    cur.undo(undo_move.id)
+    assert load_curated_run(store).run.topics.set_index("label").loc["Even ones", "size"] == 7
 
 
 def test_the_audit_names_topics_never_renamed_by_their_names_not_their_keys(tmp_path):
@@ -90,7 +132,7 @@ def test_the_audit_names_topics_never_renamed_by_their_names_not_their_keys(tmp_
     cur.ignore("K1", user="ana")
     details = audit_table(store)["details"].tolist()  # newest first
     assert details == ['Marked "t1 · auto" as noise', 'Pinned message m0-0 in "t2 · auto"',
-                       'Moved 2 messages to "t2 · auto": m0-0, m0-1']
+                       'Moved 2 messages from "t0 · auto" to "t2 · auto": m0-0, m0-1']
     # Edits logged before names were recorded with them are named from the run the page shows.
     with CurationLog(store)._connect() as db:
         db.execute("UPDATE events SET before = NULL, after = NULL")
@@ -120,12 +162,12 @@ def test_the_audit_offers_to_undo_an_undo_in_force_and_never_an_undone_edit(tmp_
     undo = cur.undo(move.id)
     table = audit_table(store).set_index("id_")
     assert table["state"].to_dict() == {undo.id: "undo", move.id: "undone", rename.id: "applied"}
-    assert table.at[undo.id, "details"] == f'Undid edit #{move.id}: Moved 2 messages to "t1 · auto": m0-0, m0-1'
+    assert table.at[undo.id, "details"] == f'Undid edit #{move.id}: Moved 2 messages from "Late deliveries" to "t1 · auto": m0-0, m0-1'
     # Newest first, so the default choice is the undo just made; the undone move is not offered.
     offered = audit_table(store).query("undo_ != ''")
     assert offered["id_"].tolist() == [undo.id, rename.id]
-    assert offered["undo_"].iloc[0] == (f"#{undo.id} · Undo of #{move.id} (re-applies: Moved 2 messages to "
-                                        '"t1 · auto": m0-0, m0-1)')
+    assert offered["undo_"].iloc[0] == (f"#{undo.id} · Undo of #{move.id} (re-applies: Moved 2 messages from "
+                                        '"Late deliveries" to "t1 · auto": m0-0, m0-1)')
     assert offered["undo_"].iloc[1] == f'#{rename.id} · Renamed "t0 · auto" to "Late deliveries"'
 
     redo = cur.undo(undo.id)  # the move applies again

@@ -91,7 +91,7 @@ def test_an_undo_can_be_undone_in_the_audit_page_and_the_edit_applies_again(stor
     # The undo is offered first (the default), named for what undoing it does; the undone move is not offered.
     picker = audit.selectbox(key="audit_undo_v1")
     assert picker.value == undo.id
-    assert picker.options[0].startswith(f"#{undo.id} · Undo of #{move.id} (re-applies: Moved 2 messages to")
+    assert picker.options[0].startswith(f"#{undo.id} · Undo of #{move.id} (re-applies: Moved 2 messages from")
     assert picker.options[1].startswith(f"#{rename.id} · Renamed") and len(picker.options) == 2
     assert any("Undone: Moved 2 messages" in s.value.replace("\\", "") for s in audit.success)
     audit.button(key="audit_undo_go").click().run()
@@ -127,6 +127,10 @@ def test_split_preview_then_apply(store):
     assert not at.exception, [e.message for e in at.exception]
     labels = set(load_curated_run(store).run.topics["label"])
     assert {"Part one", "Part two"} <= labels
+    # The page stays on the parts, and says what was made of what.
+    assert at.selectbox(key="curate_topic_v1").format_func(at.selectbox(key="curate_topic_v1").value).startswith(
+        "Part one (")
+    assert any("into 2 topics: Part one, Part two." in s.value.replace("\\", "") for s in at.success)
 
 
 @pytest.mark.slow
@@ -137,6 +141,9 @@ def test_move_selected_messages(store):
     at.session_state["curate_move_table_v0"] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
     at.run()
     assert at.button(key="curate_move_go").label == "Move 2 messages"
+    assert at.button(key="curate_move_go").disabled  # no topic to move them to is chosen for the analyst
+    target = at.selectbox(key="curate_move_to_v0")
+    target.set_value(target.options and load_curated_run(store).run.topics["key"].iloc[-1]).run()
     at.button(key="curate_move_go").click().run()
     assert not at.exception, [e.message for e in at.exception]
     events = CurationLog(store).events()
@@ -145,3 +152,26 @@ def test_move_selected_messages(store):
     at.dataframe(key="curate_move_table_v1")
     assert at.button(key="curate_move_go").disabled
     assert at.button(key="curate_move_go").label == "Move 0 messages"
+
+
+@pytest.mark.slow
+def test_a_pinned_message_leads_the_typical_messages_of_its_topic(store):
+    """Pinning said "Pinned." and showed nowhere: the topics' examples were not on any page."""
+    run = load_curated_run(store).run
+    topic = run.topics.iloc[0]
+    members = run.messages.loc[run.messages["topic"] == topic["topic"], "message_id"].astype(str)
+    pick = next(m for m in members if m not in list(topic["representative_ids"])[:3])
+    Curator(store).pin(str(topic["key"]), pick)
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.query_params["topic"] = str(int(topic["topic"]))
+    at.run()
+    at.switch_page("app_pages/messages.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    typical = next(e for e in at.expander if e.label.startswith("Typical messages of "))
+    assert typical.label == f"Typical messages of {topic['label']}"
+    assert any("Pinned by an analyst" in c.value for c in typical.caption)
+    cards = [c.value for c in typical.caption if "Pinned by an analyst" not in c.value]
+    assert len(cards) == 3  # the pinned one and the two closest to the centre
+    texts = load_run(store).messages.set_index("message_id")["text"]
+    first = typical.markdown[0].value.replace("\\", "")
+    assert first[:60] == str(texts.loc[pick])[:60].replace("\\", "")

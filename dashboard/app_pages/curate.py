@@ -62,7 +62,8 @@ with rename, st.form("curate_rename"):
     description = st.text_area("Description (optional)", value=topic.get("description") or "", max_chars=500,
                                placeholder="What belongs here, e.g. parcels that arrive after the promised day")
     if st.form_submit_button("Save name", type="primary"):
-        curation_ui.run_edit(lambda: curator.rename(key, name, description, user=user), "Renamed.")
+        curation_ui.run_edit(lambda: curator.rename(key, name, description, user=user),
+                             f'Renamed "{topic["label"]}" to "{" ".join(name.split())}".')
 
 with merge:
     others = st.multiselect("Merge these topics into this one", [k for k in keys if k != key], format_func=describe,
@@ -90,10 +91,15 @@ with split:
                 names.append(st.text_input("Name", value=proposal.labels[i], key=f"curate_split_name_{i}",
                                            max_chars=80))
                 for example in proposal.examples[i][:2]:
-                    st.caption(components.escape_markdown(example[:240]))
+                    shown = example if len(example) <= 240 else example[:240].rsplit(" ", 1)[0] + " …"
+                    st.caption(components.escape_markdown(shown))
+        def split_and_show() -> None:
+            event = curator.split(key, proposal, names, user=user)
+            st.session_state["curate_topic_chosen"] = event.payload["parts"][0]["key"]  # the parts, not the first topic
+
         if st.button("Apply this split", type="primary", key="curate_split_go"):
-            curation_ui.run_edit(lambda: curator.split(key, proposal, names, user=user),
-                                 f"Split into {proposal.k} topics.", clear=("curate_proposal",))
+            curation_ui.run_edit(split_and_show, f"Split {topic['label']} into {proposal.k} topics: "
+                                 + ", ".join(" ".join(n.split()) for n in names) + ".", clear=("curate_proposal",))
 
 members = data.with_texts(view.ref, data.messages(view.ref, MessageFilter(topics=(int(topic["topic"]),))), ["text"])
 table = pd.DataFrame({"date": members["date"].dt.strftime("%-d %b %Y").fillna("") if "date" in members else "",
@@ -105,7 +111,9 @@ with move:
                           selection_mode="multi-row", key=curation_ui.edit_key("curate_move_table"),
                           column_config={"id": None, "message": st.column_config.TextColumn(width="large")})
     rows = picked.selection.rows if picked else []
-    target = st.selectbox("Move to", [k for k in keys if k != key], format_func=describe, key=curation_ui.edit_key("curate_move_to"))
+    # No topic until one is picked: a default target would take a hasty click's messages somewhere unchosen.
+    target = st.selectbox("Move to", [k for k in keys if k != key], format_func=describe, index=None,
+                          placeholder="Pick the topic they belong to", key=curation_ui.edit_key("curate_move_to"))
     if st.button(f"Move {count_of(len(rows), 'message')}", disabled=not rows or target is None, type="primary",
                  key="curate_move_go"):
         ids = table["id"].iloc[rows].tolist()
@@ -124,7 +132,8 @@ with other:
         if st.button("Bring it back", key="curate_unignore_go"):
             curation_ui.run_edit(lambda: curator.ignore(back, False, user=user), "Brought back.")
     st.divider()
-    st.markdown("**Examples**: pinned messages are shown first wherever this topic's examples appear.")
+    st.markdown("**Examples**: pinned messages come first among the topic's typical messages, shown on the "
+                "Messages page when this topic is picked.")
     pinned = list(topic.get("pinned") or [])
     preview = dict(zip(table["id"], table["message"].str.slice(0, 120), strict=True))
     # A list of every message of a large topic would make each rerun slow to send; pinned ones always show.

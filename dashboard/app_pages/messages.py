@@ -28,6 +28,16 @@ if came_from:
         action.button(f"Back to {came_from}", on_click=filters.go_back, icon=":material/arrow_back:",
                       key="messages_back")
 components.filter_caption(view)
+if len(view.filter.topics) == 1:  # one topic: what its messages typically say, analysts' pinned examples first
+    typical, pinned = data.typical_messages(view.ref, view.filter.topics[0])
+    if len(typical):
+        with st.expander(f"Typical messages of {view.info.labels.get(view.filter.topics[0], 'this topic')}",
+                         icon=":material/push_pin:" if pinned & set(typical["message_id"].astype(str)) else None):
+            if pinned:
+                st.caption("Pinned by an analyst on the Curate topics page first, then those closest to the topic's "
+                           "centre.")
+            components.message_list(typical, view.info.labels, list(view.info.metadata), zone=view.info.time_zone,
+                                    key="typical_messages")
 
 semantic_ready = data.has_embeddings(view.ref)
 c0, c1, c2 = st.columns([1.2, 3, 1.2], vertical_alignment="bottom")
