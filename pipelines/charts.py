@@ -37,7 +37,7 @@ from pipelines.store import PREVIEW_CHARS, message_preview
 PALETTE = (
     "#4C78A8", "#F58518", "#54A24B", "#E45756", "#B279A2", "#72B7B2", "#EECA3B", "#9D755D", "#FF9DA6", "#1F3A68",
     "#8DB600", "#882D17", "#604E97", "#C2B280", "#E68FAC", "#2B3D26", "#0067A5", "#F6A600", "#B3446C", "#17BECF",
-    "#654522", "#DCD300", "#E25822", "#3B7D3B", "#7F7FBF", "#A05195", "#D45087", "#2F4B7C", "#FFA600", "#665191",
+    "#654522", "#DCD300", "#E25822", "#3B7D3B", "#7F7FBF", "#A05195", "#D45087", "#637939", "#AEC7E8", "#843C39",
 )
 NO_TOPIC_COLOUR = "#B0B4BA"
 SENTIMENT_COLOURS = {"negative": "#C8423B", "neutral": "#9AA0A6", "positive": "#2E8B57"}

@@ -325,6 +325,11 @@ def period_end(start: pd.Timestamp, granularity: Granularity) -> pd.Timestamp:
     return start + pd.Timedelta(days=1 if granularity == "day" else 7)
 
 
+def format_usual_share(share: float) -> str:
+    """A share as '12%', or '<1%' for a small one that is not nothing (not '0%' against a share now)."""
+    return "<1%" if 0 < share < 0.005 else f"{share:.0%}"
+
+
 def count_of(n: int, noun: str, plural: str | None = None) -> str:
     """'1 message', '2 messages', '1,234 topics': a count with its noun in the right number."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
@@ -751,8 +756,11 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
         ratio = count / mean if mean > 0 else float("inf")
         if by_share:
             usual = float(history.loc[key].sum()) / total_before if total_before else 0.0
-            reason = (f"{count:,} of the {total_now:,.0f} messages in {window.label} ({count / total_now:.0%}), against "
-                      f"its usual {usual:.0%}: {ratio:.1f}× the {mean:.1f} that share would give.")
+            share_now = f"{count:,} of the {total_now:,.0f} messages in {window.label} ({count / total_now:.0%})"
+            # A value never seen before has no usual share to be a multiple of ("inf× the 0.0").
+            reason = (f"{share_now}; none before." if mean <= 0 else
+                      f"{share_now}, against its usual {format_usual_share(usual)}: {ratio:.1f}× the {mean:.1f} that "
+                      "share would give.")
         elif mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:

@@ -50,6 +50,23 @@ def test_each_topic_keeps_one_colour_and_no_topic_is_grey():
     assert charts.topic_colour(len(charts.PALETTE)) == charts.PALETTE[0]
 
 
+def _lab(colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB colour: distances there are how different two colours look."""
+    rgb = np.array([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    rgb = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    t = xyz / np.array([0.9505, 1.0, 1.089])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_no_two_topic_colours_look_alike():
+    """Two topics of one chart were drawn in #F6A600 and #FFA600, and two others in near-identical purples."""
+    labs = [_lab(c) for c in charts.PALETTE]
+    closest = min(np.linalg.norm(a - b) for i, a in enumerate(labs) for b in labs[i + 1:])
+    assert closest >= 10  # CIE76 ΔE; about 2.3 is the smallest difference people notice side by side
+
+
 def test_topics_drawn_together_never_share_a_colour_even_past_the_palette():
     """Topic 31 has topic 1's colour (30 colours): with a filter both can be among the topics drawn together."""
     size = len(charts.PALETTE)

@@ -300,6 +300,10 @@ def test_a_surge_of_one_product_spread_over_topics_is_flagged_as_that_product():
     assert found.values[["column", "value", "count"]].values.tolist() == [["product", "Credit card", 18]]
     assert found.values.iloc[0]["reason"] == ("18 of the 36 messages in 2–8 Mar 2026 (50%), against its usual 25%: "
                                               "2.0× the 9.0 that share would give.")
+    # A value never seen before has no usual share to multiply: "inf× the 0.0 that share would give" said nothing.
+    new = frame(rows + weekly(0, [0] * 8 + [6])).assign(product=products + ["Crypto"] * 6)
+    crypto = m.emerging_issues(new, TOPICS, week(8), columns=["product"]).values.set_index("value")
+    assert crypto.loc["Crypto", "reason"] == "6 of the 42 messages in 2–8 Mar 2026 (14%); none before."
     # When every value grows alike (all messages doubled), none is news.
     doubled = m.emerging_issues(frame(weekly(0, [5] * 8 + [10]) + weekly(1, [5] * 8 + [10])).assign(
         channel=["app", "web"] * 50), TOPICS, week(8), columns=["channel"])
