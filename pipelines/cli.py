@@ -318,6 +318,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     store = args.store or Settings().store_dir
     runs = list_runs(store)
     if not runs:
+        if not Path(store).is_dir():
+            print(f"Error: there is no run store folder {store}.\n  How to fix: Check the folder given with --store "
+                  "(or $FEEDBACK_LENS_STORE); `feedback-lens analyse FILE` creates it with the first run.", file=sys.stderr)
+            return 1
         print(f"No runs in {store} yet. Create one with: feedback-lens analyse FILE")
         return 0
     latest = latest_run_id(store)

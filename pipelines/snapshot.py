@@ -190,19 +190,29 @@ def parse_period(text: str, last_day: date | None) -> Period:
             return week_period(iso.year, iso.week)
         month_end = last_day if (last_day + timedelta(days=1)).day == 1 else last_day.replace(day=1) - timedelta(days=1)
         return month_period(month_end.year, month_end.month)
-    try:
-        if m := _MONTH.fullmatch(text):
-            return month_period(int(m.group(1)), int(m.group(2)))
-        if m := _WEEK.fullmatch(text):
-            return week_period(int(m.group(1)), int(m.group(2)))
-        if m := _RANGE.fullmatch(text):
-            first, last = date.fromisoformat(m.group(1)), date.fromisoformat(m.group(2))
-            if first > last:
-                raise InputError(f'--period "{raw}": the first day is after the last day.',
-                                 fix=f"Write the earlier day first: {last}..{first}.")
-            return range_period(first, last)
-    except ValueError as err:
-        raise InputError(f'--period "{raw}" is not a real month, week or day ({err}).', fix=forms) from None
+    def day(value: str) -> date:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise InputError(f'--period "{raw}": {value} is not a day of the calendar.', fix=forms) from None
+
+    if m := _MONTH.fullmatch(text):
+        year, month = int(m.group(1)), int(m.group(2))
+        if not 1 <= month <= 12:
+            raise InputError(f'--period "{raw}": there is no month {month}; months go from 01 to 12.', fix=forms)
+        return month_period(year, month)
+    if m := _WEEK.fullmatch(text):
+        year, week = int(m.group(1)), int(m.group(2))
+        weeks = date(year, 12, 28).isocalendar().week  # the 28th of December is always in the year's last week
+        if not 1 <= week <= weeks:
+            raise InputError(f'--period "{raw}": {year} has weeks W01 to W{weeks}.', fix=forms)
+        return week_period(year, week)
+    if m := _RANGE.fullmatch(text):
+        first, last = day(m.group(1)), day(m.group(2))
+        if first > last:
+            raise InputError(f'--period "{raw}": the first day is after the last day.',
+                             fix=f"Write the earlier day first: {last}..{first}.")
+        return range_period(first, last)
     raise InputError(f'--period "{raw}" is not a period this command understands.', fix=forms)
 
 

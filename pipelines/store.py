@@ -287,6 +287,10 @@ def load_run(store: Path, run_id: str | None = None, texts: bool = True) -> Run:
         StoreError: there is no run yet, or the named run does not exist.
     """
     store = Path(store)
+    if not store.is_dir():  # a mistyped --store is no empty store
+        raise StoreError(f"There is no run store folder {store}.",
+                         fix="Check the folder given with --store (or $FEEDBACK_LENS_STORE); `feedback-lens analyse FILE` "
+                             "creates it with the first run.")
     run_id = run_id or latest_run_id(store)
     if run_id is None:
         raise StoreError(f"No analysed run in {store} yet.",

@@ -187,7 +187,12 @@ def test_snapshot_mistakes_exit_1_like_analyse_and_unparseable_options_2(tmp_pat
     common = ["--store", str(tmp_path / "empty"), "--out", str(tmp_path / "snaps"), "--no-images"]
     assert main(["snapshot", "--period", "last-month", *common]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Error: No analysed run in ") and "How to fix:" in err
+    assert err.startswith(f"Error: There is no run store folder {tmp_path / 'empty'}.") and "How to fix:" in err
+    (tmp_path / "empty").mkdir()
+    assert main(["snapshot", "--period", "last-month", *common]) == 1
+    assert capsys.readouterr().err.startswith("Error: No analysed run in ")
+    assert main(["runs", "--store", str(tmp_path / "nowhere")]) == 1
+    assert "there is no run store folder" in capsys.readouterr().err
     for command in (["snapshot", "--period", "last-month"], ["analyse", "few.csv"]):
         with pytest.raises(SystemExit) as info:
             main([*command, "--no-such-option"])

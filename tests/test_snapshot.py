@@ -68,6 +68,18 @@ def test_a_bad_period_names_the_value_and_the_accepted_forms(text):
     assert "last-week" in message and "YYYY-MM" in message and "YYYY-Www" in message and "FROM..TO" in message
 
 
+@pytest.mark.parametrize(("text", "says"), [
+    ("2026-W54", "2026 has weeks W01 to W53."), ("2025-W53", "2025 has weeks W01 to W52."),
+    ("2026-13", "there is no month 13; months go from 01 to 12."),
+    ("2026-02-30..2026-03-05", "2026-02-30 is not a day of the calendar."),
+])
+def test_a_period_that_does_not_exist_is_named_in_words_not_pythons(text, says):
+    """'(Invalid week: 54)' and '(day is out of range for month)' were Python's words."""
+    with pytest.raises(InputError) as info:
+        snapshot.parse_period(text, None)
+    assert str(info.value).splitlines()[0] == f'--period "{text}": {says}'
+
+
 def test_a_reversed_range_and_a_run_without_dates_say_what_to_do():
     with pytest.raises(InputError, match="Write the earlier day first: 2026-03-01..2026-03-10"):
         snapshot.parse_period("2026-03-10..2026-03-01", None)
