@@ -13,6 +13,7 @@ import re
 import sys
 import tomllib
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines.errors import FeedbackLensError, NotEnoughMessagesError
@@ -379,8 +380,29 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     kept = kept_words(result)  # a snapshot of another run is never replaced: say where it stays
     print(f"{stamp} snapshot {result.name} written to {result.path} ({m['period']['label']}, run {m['run']['id']}, "
           f"{m['counts']['messages_in_period']:,} messages, {len(m['files'])} files, {result.seconds:.1f} s)"
-          + (f"; {kept}" if kept else ""))
+          + (f"; {kept}" if kept else "") + stale_words(m, args.period))
     return 0
+
+
+STALE_AFTER_DAYS = 14
+"""A relative period of a run whose newest message is older than this is said to lag (a scheduled job whose data
+feed stopped would otherwise rewrite the same old week, unnoticed)."""
+
+
+def stale_words(manifest: dict, period: str, today: date | None = None) -> str:
+    """'; note: the run's newest message is of 31 Oct 2026, 37 days ago …' for last-week / last-month of a run whose
+    data stopped coming; empty otherwise."""
+    from pipelines.charts import format_date
+
+    newest = ((manifest.get("run") or {}).get("date_range") or {}).get("max")
+    if period.strip().lower() not in ("last-week", "last-month") or not newest:
+        return ""
+    last = datetime.fromisoformat(newest[:19]).date()  # the run's clock day is near enough for a lag of weeks
+    days = ((today or datetime.now(UTC).date()) - last).days
+    if days <= STALE_AFTER_DAYS:
+        return ""
+    return (f"; note: the run's newest message is of {format_date(last)}, {days} days ago, so {period.strip()} is counted "
+            "back from then: analyse newer feedback to report on recent weeks")
 
 
 def _read_password(args: argparse.Namespace) -> str:

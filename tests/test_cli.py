@@ -335,3 +335,18 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
     assert "The latest run already holds apr.csv; once this file is fixed, add it and the files after it with --add." \
         in err
     assert list_runs(tmp_path / "store")[0]["counts"]["messages"] == 220
+
+
+def test_a_scheduled_snapshot_of_a_run_whose_data_stopped_says_so():
+    """Every Monday's cron job rewrote week 43 of a run whose newest message was weeks old, and its log said nothing."""
+    from datetime import date
+
+    from pipelines.cli import stale_words
+
+    manifest = {"run": {"date_range": {"min": "2025-11-01T13:31:14+00:00", "max": "2026-10-31T22:57:10+00:00"}}}
+    assert stale_words(manifest, "last-week", today=date(2026, 12, 7)) == (
+        "; note: the run's newest message is of 31 Oct 2026, 37 days ago, so last-week is counted back from then: "
+        "analyse newer feedback to report on recent weeks")
+    assert stale_words(manifest, "last-month", today=date(2026, 11, 10)) == ""  # 10 days: data still coming
+    assert stale_words(manifest, "2026-W43", today=date(2026, 12, 7)) == ""  # a period asked for by name
+    assert stale_words({"run": {}}, "last-week") == ""  # a run without dates has no last week anyway
