@@ -325,13 +325,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return 1
         print(f"No runs in {store} yet. Create one with: feedback-lens analyse FILE")
         return 0
-    latest = latest_run_id(store)
-    for m in runs:
-        c = m["counts"]
-        mark = "*" if m["id"] == latest else " "
-        print(f"{mark} {m['id']}  {m['input']['name']:<32} {c['messages']:>9,} messages  {c['topics']:>4} topics  "
-              f"{run_origin(m)}")
+    print(format_runs(runs, latest_run_id(store)))
     return 0
+
+
+def format_runs(runs: list[dict], latest: str | None) -> str:
+    """The runs as a table with a header, newest first, the latest marked and the mark explained."""
+    rows = [("", "Run", "Made (UTC)", "File", "Messages", "Topics", "How it came about")]
+    for m in runs:
+        made = datetime.fromisoformat(m["created_at"][:19]).strftime("%-d %b %Y, %H:%M") if m.get("created_at") else ""
+        rows.append(("*" if m["id"] == latest else "", m["id"], made, m["input"]["name"], f"{m['counts']['messages']:,}",
+                     f"{m['counts']['topics']:,}", run_origin(m)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {4, 5}  # numbers line up on their last digit
+    lines = ["  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
+             .rstrip() for r in rows]
+    return "\n".join([*lines, "* the latest run: what the dashboard shows and snapshots use unless given --run."])
 
 
 def run_origin(manifest: dict) -> str:

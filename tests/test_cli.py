@@ -350,3 +350,18 @@ def test_a_scheduled_snapshot_of_a_run_whose_data_stopped_says_so():
     assert stale_words(manifest, "last-month", today=date(2026, 11, 10)) == ""  # 10 days: data still coming
     assert stale_words(manifest, "2026-W43", today=date(2026, 12, 7)) == ""  # a period asked for by name
     assert stale_words({"run": {}}, "last-week") == ""  # a run without dates has no last week anyway
+
+
+def test_runs_are_listed_as_a_table_with_a_header_and_the_mark_explained():
+    from pipelines.cli import format_runs
+
+    older = {"id": "20261206-230815-c6b0", "created_at": "2026-12-06T23:08:15.5+00:00",
+             "input": {"name": "fine_food_reviews.csv"}, "counts": {"messages": 4973, "topics": 49}}
+    newer = {"id": "20261207-021131-b339", "created_at": "2026-12-07T02:11:31+00:00", "input": {"name": "new.csv"},
+             "counts": {"messages": 5003, "topics": 49}, "update": {"added": True, "based_on": older["id"]}}
+    assert format_runs([newer, older], newer["id"]).splitlines() == [
+        "   Run                   Made (UTC)         File                   Messages  Topics  How it came about",
+        "*  20261207-021131-b339  7 Dec 2026, 02:11  new.csv                   5,003      49  file added to "
+        "20261206-230815-c6b0",
+        "   20261206-230815-c6b0  6 Dec 2026, 23:08  fine_food_reviews.csv     4,973      49  first run",
+        "* the latest run: what the dashboard shows and snapshots use unless given --run."]
