@@ -443,7 +443,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         from pipelines.expectations import TAG_COLUMNS, tag_expectations
 
         t = time.perf_counter()
-        with reporter.stage("Tagging expectations", None, unit="sentences") as st:
+        # Counts what the encoder reads here: long messages' later sentences and the areas' examples, not messages.
+        with reporter.stage("Tagging expectations", None, unit="texts read") as st:
             tags = (tag_expectations(todo_texts, embeddings[todo], _CountingEncoder(encoder, st.advance), taxonomy,
                                      sentiment=scores[todo], cache=cache) if len(todo)
                     else pd.DataFrame(index=pd.RangeIndex(0), columns=list(TAG_COLUMNS)))

@@ -506,7 +506,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     nothing = _no_messages(bool(words))
     sections = [
         _headline(history, period, current, before, metrics.last_day(run.messages), run.time_zone),
-        _top_topics(period_table, period, settings, nothing),
+        _top_topics(period_table, period, settings, nothing, int((rows["topic"] == NO_TOPIC).sum()) if len(rows) else 0),
         _movers(history, run, period, current, before, settings),
         _emerging(history, run, period, current),
         *_trends(history, rows, labels, period_table, period, settings, nothing),
@@ -572,7 +572,8 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
                          ("Units", "; ".join(f"{unit}: {words}" for unit, words in SUMMARY_UNITS.items()))])
 
 
-def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings, nothing: str) -> Section:
+def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings, nothing: str,
+                unassigned: int = 0) -> Section:
     out = pd.DataFrame({
         "Topic": table["label"], "Messages": table["messages"], "Share of messages": table["share"],
         "Mean sentiment": table["mean_sentiment"], "Share negative": table["share_negative"],
@@ -597,6 +598,10 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
                        empty=nothing.format(period.in_words))
     fig = charts.top_topics_chart(table, n=settings.top_topics, title=f"Top topics, {period.label}")
     text = [f"{count_of(len(table), 'topic')} had messages in {period.label}."]
+    if unassigned:  # otherwise the topics' shares add up to less than 100% without a word why
+        text[0] += (f" {count_of(unassigned, 'message')} ({format_share(unassigned / (unassigned + table['messages'].sum()))}) "
+                    f"{'has' if unassigned == 1 else 'have'} no clear topic and {'is' if unassigned == 1 else 'are'} "
+                    "not among them.")
     return Section("top_topics", "Top topics", text=text, figures=[("top_topics", fig)], table=out, sheet="Topics",
                    formats=formats, display=display)
 
@@ -977,8 +982,14 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
     records: list[dict] = []
 
     def add(kind: str, item: str, before: object, now: object, change: object, fmt: str, change_fmt: str) -> None:
-        records.append({"Change": kind, "What": item, "Before": _f(before), "Now": _f(now), "Difference": _f(change),
-                        "_fmt": fmt, "_change_fmt": change_fmt})
+        # As the Summary sheet writes its figures: one unit per row, a share as a percentage (37.5) so that its
+        # difference is in points, counts as whole numbers.
+        unit = {COUNT: "count", SHARE: "percent", SENTIMENT: "score"}[fmt]
+        number = _int if unit == "count" else _f
+        scale = 100 if unit == "percent" else 1
+        before, now = (None if v is None else number(v * scale) for v in (before, now))
+        records.append({"Change": kind, "What": item, "Before": before, "Now": now, "Difference": number(change),
+                        "Unit": unit, "_fmt": PERCENT if unit == "percent" else fmt, "_change_fmt": change_fmt})
 
     (m0, m1), (n0, n1), (s0, s1) = (c.overall[k] for k in ("messages", "share_negative", "mean_sentiment"))
     add("Overall", "Messages", m0, m1, None if m0 is None or m1 is None else m1 - m0, COUNT, CHANGE_COUNT)
@@ -995,7 +1006,7 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
         add("Sentiment shift", r.topic, r.sentiment_before, r.sentiment_now, r.sentiment_change, SENTIMENT, SENTIMENT)
     for r in c.gaps.itertuples():
         add("Gap change", f"Unmet: {r.area}", r.unmet_before, r.unmet_now, r.unmet_change * 100, SHARE, CHANGE_PTS)
-    table = pd.DataFrame(records)
+    table = pd.DataFrame(records, dtype=object)  # whole numbers stay whole beside the scores (783, not 783.0)
     fmts = table.pop("_fmt").tolist()
     change_fmts = table.pop("_change_fmt").tolist()
     display = pd.DataFrame({
@@ -1028,6 +1039,8 @@ def _show(value: object, fmt: str) -> str:
         return "–"
     if fmt == SHARE:
         return format_share(v, 1)
+    if fmt == PERCENT:
+        return f"{v:.1f}%"
     if fmt == CHANGE_PTS:
         return f"{v:+.1f} pts"
     if fmt == SENTIMENT:

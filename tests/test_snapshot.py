@@ -546,6 +546,13 @@ def test_what_changed_compares_like_with_like_and_says_when_a_period_was_skipped
     assert "That is not the period just before this one: 30 days lie between them" in report
     assert "That is not the period just before" not in (out / "2026-08" / "report.html").read_text()
 
+def snapshot_csv_lines(made: snapshot.Snapshot, folder: Path) -> list[str]:
+    from pipelines.snapshot_files import write_csv
+
+    write_csv(made, folder)
+    return (folder / "csv" / "changes.csv").read_text(encoding="utf-8-sig").splitlines()
+
+
 def test_the_changes_sheet_shows_shares_as_percentages_and_differences_in_points(tmp_path):
     """Before and Now of a share are fractions shown as 37.5%, its Difference points shown as +5.6 pts: read alike."""
     from openpyxl import load_workbook
@@ -562,7 +569,10 @@ def test_the_changes_sheet_shows_shares_as_percentages_and_differences_in_points
     write_xlsx(made, tmp_path / "s.xlsx")
     rows = {r[1].value: r for r in load_workbook(tmp_path / "s.xlsx")["Changes"].iter_rows()}
     before, now, difference = rows["Share negative"][2:5]
-    assert (before.value, before.number_format, now.value, now.number_format) == (0.375, "0.0%", 1.0, "0.0%")
+    assert (before.value, before.number_format, now.value, now.number_format) == (37.5, '0.0"%"', 100.0, '0.0"%"')
+    assert rows["Share negative"][5].value == "percent" and rows["Messages"][5].value == "count"
+    csv = snapshot_csv_lines(made, tmp_path)
+    assert "Overall,Messages,8,6,-2,count" in csv  # whole numbers, not 8.0
     assert (difference.value, difference.number_format) == (62.5, '+0.0" pts";-0.0" pts";0.0" pts"')
     messages = rows["Messages"][2:5]
     assert [c.number_format for c in messages] == ["#,##0", "#,##0", "+#,##0;-#,##0;0"]
@@ -1052,3 +1062,15 @@ def test_a_folder_that_cannot_be_written_says_why_and_only_a_full_disk_asks_for_
     assert write_failure(OSError(errno.EACCES, "Permission denied", "/srv/r"), "--out")[0] == \
         "no permission to write there (/srv/r)"
     assert write_failure(OSError(errno.ENOSPC, "No space left on device"), "--out")[1].startswith("Free disk space")
+
+
+def test_the_top_topics_say_how_many_messages_have_no_clear_topic():
+    """October's topics added up to 462 of 482 messages (95.9%), and the 20 others were mentioned nowhere."""
+    run = tiny_run()
+    week43 = run.messages.index[(run.messages["date"] >= pd.Timestamp("2026-10-19", tz="UTC"))
+                                & (run.messages["date"] < pd.Timestamp("2026-10-26", tz="UTC"))]
+    run.messages.loc[week43[0], "topic"] = -1
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    assert _section(made, "top_topics").text[0] == ("3 topics had messages in Week 43, 2026 (19–25 Oct 2026). "
+                                                    "1 message (17%) has no clear topic and is not among them.")
+    assert _section(_tiny_snapshot(), "top_topics").text[0].endswith("(19–25 Oct 2026).")
