@@ -20,6 +20,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -683,6 +684,13 @@ def write_pptx(snapshot: Snapshot, path: Path, images: dict[str, Path]) -> None:
         if section.empty:  # one slide that says so, as the report does, not an empty chart or table
             _empty_slide(prs, section)
             continue
+        drawn = any(stem in images for stem, _ in section.figures)
+        if section.figures and not drawn and not section.slide_table:  # made with --no-images: a table, or a word
+            if section.display is not None and len(section.display):
+                _table_slides(prs, section.title, section.text[0] if section.text else None, section.display)
+            else:
+                _empty_slide(prs, replace(section, empty="Its chart is in report.html; this deck was made without "
+                                                         "chart images (--no-images)."))
         for stem, _ in section.figures:
             if stem in images:
                 s = prs.slides.add_slide(prs.slide_layouts[6])

@@ -1074,3 +1074,22 @@ def test_the_top_topics_say_how_many_messages_have_no_clear_topic():
     assert _section(made, "top_topics").text[0] == ("3 topics had messages in Week 43, 2026 (19–25 Oct 2026). "
                                                     "1 message (17%) has no clear topic and is not among them.")
     assert _section(_tiny_snapshot(), "top_topics").text[0].endswith("(19–25 Oct 2026).")
+
+
+def test_a_deck_without_chart_images_keeps_every_section(tmp_path):
+    """With --no-images the Top topics, Biggest movers, Trends and Sentiment slides were simply missing."""
+    from pptx import Presentation
+
+    from pipelines.snapshot_files import write_pptx
+
+    made = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-W43", None),
+                                   settings=SnapshotSettings(images=False))
+    write_pptx(made, tmp_path / "slides.pptx", {})
+    slides = [[sh for sh in s.shapes] for s in Presentation(tmp_path / "slides.pptx").slides]
+    titles = [next(sh.text_frame.text for sh in s if sh.has_text_frame and sh.text_frame.text) for s in slides[1:]]
+    for section in (s for s in made.sections if s.figures and not s.empty):
+        assert section.title in titles, section.title
+    top = slides[1 + titles.index("Top topics")]
+    assert any(sh.has_table for sh in top)  # its table stands in for the chart
+    trends = slides[1 + titles.index("Trends")]
+    assert any("without chart images (--no-images)" in sh.text_frame.text for sh in trends if sh.has_text_frame)
