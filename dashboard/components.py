@@ -31,6 +31,7 @@ from pipelines.metrics import (
     term_pattern,
     zone_words,
 )
+from pipelines.store import files_in_words
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
@@ -80,7 +81,7 @@ def frame() -> View | None:
     f = filters.sidebar(info)
     with st.sidebar:
         st.caption(f"Run {ref.id} · {count_of(info.messages, 'message')} · "
-                   f"{escape_markdown(info.manifest.get('input', {}).get('name', ''))}")
+                   f"{escape_markdown(files_in_words(info.manifest))}")
     filters.show_notices()
     return View(ref, info, f)
 

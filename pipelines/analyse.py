@@ -40,6 +40,7 @@ from pipelines.store import (
     Run,
     cache_dir,
     file_sha256,
+    input_files,
     load_run,
     load_run_array,
     message_preview,
@@ -504,6 +505,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         "cube_time_zone": settings.assume_timezone,
         "lineage": match.summary(),
         "update": {**plan.describe(), "based_on": previous.id if plan.incremental else None, "added": add},
+        # Every file the run holds, first to last: a run that files were added to is not only its last file.
+        "files": [*input_files(previous.manifest), path.name] if add and previous is not None else [path.name],
     }
     changes = changes_in_words(manifest)
     if changes:  # what a re-fit did to the topics analysts named, said where they will read it

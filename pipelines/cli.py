@@ -331,10 +331,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def format_runs(runs: list[dict], latest: str | None) -> str:
     """The runs as a table with a header, newest first, the latest marked and the mark explained."""
-    rows = [("", "Run", "Made (UTC)", "File", "Messages", "Topics", "How it came about")]
+    from pipelines.store import files_in_words
+
+    rows = [("", "Run", "Made (UTC)", "Files", "Messages", "Topics", "How it came about")]
     for m in runs:
         made = datetime.fromisoformat(m["created_at"][:19]).strftime("%-d %b %Y, %H:%M") if m.get("created_at") else ""
-        rows.append(("*" if m["id"] == latest else "", m["id"], made, m["input"]["name"], f"{m['counts']['messages']:,}",
+        rows.append(("*" if m["id"] == latest else "", m["id"], made, files_in_words(m), f"{m['counts']['messages']:,}",
                      f"{m['counts']['topics']:,}", run_origin(m)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {4, 5}  # numbers line up on their last digit

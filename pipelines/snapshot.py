@@ -50,7 +50,7 @@ from pipelines.curation import load_curated_run
 from pipelines.errors import FeedbackLensError, InputError, write_failure
 from pipelines.metrics import NO_TOPIC, Granularity, MessageFilter, Window, day_span
 from pipelines.settings import SnapshotSettings
-from pipelines.store import Run, exchange_folders, file_sha256, pid_alive, run_time_zone, write_atomic
+from pipelines.store import Run, exchange_folders, file_sha256, files_in_words, pid_alive, run_time_zone, write_atomic
 
 FORMAT_VERSION = 1
 MANIFEST = "snapshot.json"
@@ -417,7 +417,7 @@ class Snapshot:
     @property
     def subtitle(self) -> str:
         """Period, comparison, run and filters in one line."""
-        run = self.run_manifest.get("input", {}).get("name", "")
+        run = files_in_words(self.run_manifest)
         parts = [day_span(self.period.first, self.period.last),
                  f"compared with {self.period.previous_label}", f"run {self.run_id}" + (f" ({run})" if run else "")]
         parts.append("filtered to " + "; ".join(self.filter_words) if self.filter_words else "all messages")

@@ -33,6 +33,7 @@ from plotly.offline import get_plotlyjs
 from pipelines import charts
 from pipelines.metrics import zone_words
 from pipelines.snapshot import DATETIME, DAY, Section, Snapshot, SnapshotError
+from pipelines.store import files_in_words
 
 REPORT, WORKBOOK, SLIDES = "report.html", "snapshot.xlsx", "slides.pptx"
 CSV_DIR, CHART_DIR = "csv", "charts"
@@ -204,7 +205,7 @@ def report_html(snapshot: Snapshot) -> str:
     """The self-contained report: plotly.js embedded once, every section, no external request of any kind."""
     nav = " ".join(f'<a href="#{s.key}">{_esc(s.title)}</a>' for s in snapshot.sections)
     body = "\n".join(_section_html(s) for s in snapshot.sections)
-    run = snapshot.run_manifest.get("input", {}).get("name", "")
+    run = files_in_words(snapshot.run_manifest)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -301,8 +302,8 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
         if section.key == "headline":
             ws.cell(row, 1, cell_value(snapshot.title)).font = Font(bold=True, size=14)
             row += 2
-            run = snapshot.run_manifest.get("input", {}).get("name", "")
-            meta += [("Run", snapshot.run_id), ("Input file", run),
+            run = files_in_words(snapshot.run_manifest)
+            meta += [("Run", snapshot.run_id), ("Input files", run),
                      ("Filters", "; ".join(snapshot.filter_words) or "none (all messages)")]
             meta += [(k.replace("_", " ").capitalize(), v) for k, v in snapshot.counts.items()]
         for label, value in meta:

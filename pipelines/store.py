@@ -330,3 +330,14 @@ def load_run_array(run: Run, name: str) -> np.ndarray | None:
     except (OSError, ValueError):
         return None
     return array if len(array) == len(run.messages) else None
+
+
+def input_files(manifest: dict) -> list[str]:
+    """The names of the files a run holds, first to last (a run made before the list was kept: its one file)."""
+    return list(manifest.get("files") or [(manifest.get("input") or {}).get("name", "")])
+
+
+def files_in_words(manifest: dict, shown: int = 2) -> str:
+    """'reviews.csv', 'jan.csv + feb.csv', or 'jan.csv + 3 more files': the files a run holds."""
+    files = [f for f in input_files(manifest) if f]
+    return " + ".join(files) if len(files) <= shown else f"{files[0]} + {len(files) - 1} more files"

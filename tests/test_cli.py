@@ -321,6 +321,7 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
     assert "File 1 of 2: jan.csv (analysed)" in out and "File 2 of 2: feb.csv (added to the latest run)" in out
     runs = list_runs(tmp_path / "store")
     assert len(runs) == 2 and runs[0]["counts"]["messages"] == 190
+    assert runs[0]["files"] == ["jan.csv", "feb.csv"] and runs[1]["files"] == ["jan.csv"]  # not only its last file
     assert set(load_run(tmp_path / "store").messages["message_id"]) == set(reviews["review_id"].iloc[:190].astype(str))
 
     bad = reviews.iloc[190:230].copy()
@@ -335,6 +336,8 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
     assert "The latest run already holds apr.csv; once this file is fixed, add it and the files after it with --add." \
         in err
     assert list_runs(tmp_path / "store")[0]["counts"]["messages"] == 220
+    from pipelines.store import files_in_words
+    assert files_in_words(list_runs(tmp_path / "store")[0]) == "jan.csv + 2 more files"
 
 
 def test_a_scheduled_snapshot_of_a_run_whose_data_stopped_says_so():
@@ -360,7 +363,7 @@ def test_runs_are_listed_as_a_table_with_a_header_and_the_mark_explained():
     newer = {"id": "20261207-021131-b339", "created_at": "2026-12-07T02:11:31+00:00", "input": {"name": "new.csv"},
              "counts": {"messages": 5003, "topics": 49}, "update": {"added": True, "based_on": older["id"]}}
     assert format_runs([newer, older], newer["id"]).splitlines() == [
-        "   Run                   Made (UTC)         File                   Messages  Topics  How it came about",
+        "   Run                   Made (UTC)         Files                  Messages  Topics  How it came about",
         "*  20261207-021131-b339  7 Dec 2026, 02:11  new.csv                   5,003      49  file added to "
         "20261206-230815-c6b0",
         "   20261206-230815-c6b0  6 Dec 2026, 23:08  fine_food_reviews.csv     4,973      49  first run",

@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import components, data, filters, upload
 from pipelines.charts import format_count, format_date, format_share
 from pipelines.metrics import day_span, zone_words
+from pipelines.store import files_in_words
 
 
 def file_size(n: int) -> str:
@@ -70,7 +71,7 @@ with st.expander("Settings, timings and versions"):
 st.subheader("All runs")
 runs = data.runs(view.ref.store)
 listing = pd.DataFrame([{
-    "Run": r["id"], "Analysed": format_date(r.get("created_at")), "Input file": r.get("input", {}).get("name"),
+    "Run": r["id"], "Analysed": format_date(r.get("created_at")), "Input files": files_in_words(r),
     "Messages": r.get("counts", {}).get("messages"), "Topics": r.get("counts", {}).get("topics"),
     "Shown": "●" if r["id"] == view.ref.id else "",
 } for r in runs])
@@ -80,7 +81,7 @@ if len(runs) > 1:  # which run this session shows: any role may switch; no one e
     ids = [r["id"] for r in runs]
     pick, go = st.columns([3, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Show another run", ids, index=ids.index(view.ref.id), key="runs_choice",
-                            format_func=lambda i: f"{i} · {next(r for r in runs if r['id'] == i)['input']['name']}")
+                            format_func=lambda i: f"{i} · {files_in_words(next(r for r in runs if r['id'] == i))}")
     go.button("Show this run", on_click=filters.choose_run, args=(chosen,), disabled=chosen == view.ref.id,
               icon=":material/swap_horiz:")
 st.caption("New runs appear here within seconds of `feedback-lens analyse FILE` finishing.")
