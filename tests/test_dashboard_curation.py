@@ -175,3 +175,20 @@ def test_a_pinned_message_leads_the_typical_messages_of_its_topic(store):
     texts = load_run(store).messages.set_index("message_id")["text"]
     first = typical.markdown[0].value.replace("\\", "")
     assert first[:60] == str(texts.loc[pick])[:60].replace("\\", "")
+
+
+@pytest.mark.slow
+def test_merging_most_topics_at_once_asks_to_confirm(store):
+    """"Select all" in the merge picker merged 54 topics into one in a single click."""
+    at = _open("curate")
+    topics = load_curated_run(store).run.topics
+    key = at.selectbox(key="curate_topic_v0").value
+    others = [k for k in topics["key"] if k != key]
+    at.multiselect(key="curate_merge_v0").set_value(others[-1:]).run()  # a small merge needs no second click
+    assert not at.button(key="curate_merge_go").disabled and not at.get("checkbox")
+    at.multiselect(key="curate_merge_v0").set_value(others).run()
+    assert at.button(key="curate_merge_go").disabled
+    assert at.checkbox(key="curate_merge_sure").label.startswith(f"Yes, merge {len(others)} topics into this one")
+    at.checkbox(key="curate_merge_sure").check().run()
+    at.button(key="curate_merge_go").click().run()
+    assert [e.kind for e in CurationLog(store).events()] == ["merge"]

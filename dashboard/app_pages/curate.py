@@ -68,7 +68,12 @@ with rename, st.form("curate_rename"):
 with merge:
     others = st.multiselect("Merge these topics into this one", [k for k in keys if k != key], format_func=describe,
                             key=curation_ui.edit_key("curate_merge"), help="Their messages join this topic, which keeps its name.")
-    if st.button("Merge", disabled=not others, type="primary", key="curate_merge_go"):
+    merged = int(topic["size"]) + sum(int(size_of[k]) for k in others)
+    share = merged / max(int(active["size"].sum()), 1)
+    sweeping = len(others) > 5 or share > 0.5  # "Select all" is one click from merging everything
+    sure = not sweeping or st.checkbox(f"Yes, merge {count_of(len(others), 'topic')} into this one: it will hold "
+                                       f"{format_share(share)} of the messages", key="curate_merge_sure")
+    if st.button("Merge", disabled=not others or not sure, type="primary", key="curate_merge_go"):
         curation_ui.run_edit(lambda: curator.merge([key, *others], into=key, user=user),
                              f"Merged {count_of(len(others), 'topic')} into {topic['label']}.")
 
