@@ -374,10 +374,13 @@ def _date_ticks(stamps: object, granularity: Granularity) -> tuple[dict, float |
                  "range": [(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()]}
         # A lone bar on a date axis is drawn one millisecond wide: give bars most of their period.
         return axis, half.total_seconds() * 1000 * 1.6
-    if granularity == "week" and periods:
-        # Plotly's weekly ticks fall on Sundays, so a week's bar (from its Monday) sat under the day before it.
+    if periods:
+        # Ticks counted back from the last period, so the latest (a snapshot's own month, the current week) is always
+        # labelled: left to Plotly, a year of months was ticked Nov, Jan, …, Sep and October had none. Weekly ticks
+        # on the weeks' Mondays: Plotly's fall on Sundays, under the day before a week's bar.
         step = math.ceil(len(periods) / _FEW_PERIODS)
-        axis |= {"tick0": periods[0].isoformat(), "dtick": 7 * 86_400_000 * step}
+        dtick = {"month": f"M{step}", "week": 7 * 86_400_000 * step, "day": 86_400_000 * step}[granularity]
+        axis |= {"tick0": periods[-1].isoformat(), "dtick": dtick}
     return axis, None
 
 
@@ -619,7 +622,8 @@ def sentiment_chart(series: pd.DataFrame, granularity: Granularity, title: str |
     if series.empty:
         return empty_chart(title, "No dated messages match the filters.", height=520)
     x = _naive(series["period"])
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.64, 0.36], vertical_spacing=0.06)
+    # Room between the panels: at 0.06 the "−1 negative" tick sat on the volume axis's top figure.
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.64, 0.36], vertical_spacing=0.11)
     fig.add_trace(go.Scatter(
         x=x, y=series["mean_sentiment"], name="Mean sentiment", mode="lines+markers", connectgaps=False,
         line=dict(color=ACCENT, width=2.5 if smoothed_label is None else 1.5),
