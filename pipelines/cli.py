@@ -179,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
                        "written: a mistake in the options or data, and the message says how to fix it, or an "
                        "unexpected failure), as analyse does; 2 is left to mistyped options.")
     n.add_argument("--period", required=True,
-                   help="last-week | last-month | YYYY-MM | YYYY-Www | FROM..TO (days, e.g. 2026-03-01..2026-03-15); "
+                   help="last-week | last-month | last-quarter | YYYY-MM | YYYY-Www | YYYY-Qn | FROM..TO (days, e.g. 2026-03-01..2026-03-15); "
                    "relative to the run's last message")
     n.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
                    help="keep messages with this value (repeat; same column = either value): topic, sentiment or a "
@@ -406,7 +406,7 @@ def stale_words(manifest: dict, period: str, today: date | None = None) -> str:
     from pipelines.charts import format_date
 
     newest = ((manifest.get("run") or {}).get("date_range") or {}).get("max")
-    if period.strip().lower() not in ("last-week", "last-month") or not newest:
+    if period.strip().lower() not in ("last-week", "last-month", "last-quarter") or not newest:
         return ""
     last = datetime.fromisoformat(newest[:19]).date()  # the run's clock day is near enough for a lag of weeks
     days = ((today or datetime.now(UTC).date()) - last).days

@@ -55,8 +55,10 @@ from pipelines.store import Run, exchange_folders, file_sha256, files_in_words, 
 FORMAT_VERSION = 1
 MANIFEST = "snapshot.json"
 INDEX = "index.json"
-PERIOD_FORMS = ("last-week", "last-month", "YYYY-MM (a month, e.g. 2026-03)", "YYYY-Www (an ISO week, e.g. 2026-W09)",
+PERIOD_FORMS = ("last-week", "last-month", "last-quarter", "YYYY-MM (a month, e.g. 2026-03)",
+                "YYYY-Www (an ISO week, e.g. 2026-W09)", "YYYY-Qn (a quarter, e.g. 2026-Q1)",
                 "FROM..TO (days, e.g. 2026-03-01..2026-03-15)")
+_QUARTER = re.compile(r"(\d{4})-[Qq](\d)")
 _EXAMPLE_COLUMNS = ("Issue", "Date", "Sentiment", "Quote", "Message", "Message id")
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{1,2})")
@@ -105,9 +107,12 @@ class Period:
 
     @property
     def label(self) -> str:
-        """'March 2026', 'Week 9, 2026 (23 Feb – 1 Mar 2026)' or '1–15 Mar 2026' (days as :func:`day_span`)."""
+        """'March 2026', 'Week 9, 2026 (23 Feb – 1 Mar 2026)', 'Q1 2026 (Jan – Mar 2026)' or '1–15 Mar 2026' (days as
+        :func:`day_span`)."""
         if self.kind == "month":
             return f"{self.first:%B %Y}"
+        if self.kind == "quarter":
+            return _quarter_words(self.first)
         if self.kind == "week":
             return f"Week {self.first.isocalendar().week}, {self.first.isocalendar().year} ({self.window.label})"
         return self.window.label
@@ -118,6 +123,8 @@ class Period:
         'week 9, 2026 (23 Feb – 1 Mar 2026)' or '1–15 Mar 2026'."""
         if self.kind == "month":
             return f"{self.first:%B %Y}"
+        if self.kind == "quarter":
+            return _quarter_words(self.first)
         span = day_span(self.first, self.last)
         if self.kind == "week":
             return f"week {self.first.isocalendar().week}, {self.first.isocalendar().year} ({span})"
@@ -128,6 +135,8 @@ class Period:
         """The period before, in words ('February 2026', 'week 8 (16–22 Feb 2026)', '14–28 Feb 2026')."""
         if self.kind == "month":
             return f"{self.previous_first:%B %Y}"
+        if self.kind == "quarter":
+            return _quarter_words(self.previous_first)
         if self.kind == "week":
             return f"week {self.previous_first.isocalendar().week} ({self.previous_window.label})"
         return self.previous_window.label
@@ -149,6 +158,21 @@ def month_period(year: int, month: int) -> Period:
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     previous_last = first - timedelta(days=1)
     return Period(f"{year:04d}-{month:02d}", "month", first, last, previous_last.replace(day=1), previous_last)
+
+
+def _quarter_words(first: date) -> str:
+    """'Q3 2026 (Jul – Sep 2026)' for the quarter starting on ``first``."""
+    last_month = date(first.year, first.month + 2, 1)
+    return f"Q{(first.month - 1) // 3 + 1} {first.year} ({first:%b} – {last_month:%b %Y})"
+
+
+def quarter_period(year: int, quarter: int) -> Period:
+    """The calendar quarter (Q1 = January to March), compared with the quarter before."""
+    first = date(year, 3 * quarter - 2, 1)
+    last = month_period(year, 3 * quarter).last
+    previous_last = first - timedelta(days=1)
+    previous_first = month_period(previous_last.year, previous_last.month - 2).first
+    return Period(f"{year:04d}-Q{quarter}", "quarter", first, last, previous_first, previous_last)
 
 
 def week_period(year: int, week: int) -> Period:
@@ -180,10 +204,16 @@ def parse_period(text: str, last_day: date | None) -> Period:
     raw = text
     text = text.strip()
     forms = "Use one of: " + "; ".join(PERIOD_FORMS) + "."
-    if text.lower() in ("last-week", "last-month"):
+    if text.lower() in ("last-week", "last-month", "last-quarter"):
         if last_day is None:
-            raise InputError(f'--period "{raw}": this run has no dates, so there is no last week or month.',
+            raise InputError(f'--period "{raw}": this run has no dates, so there is no last week, month or quarter.',
                              fix="Analyse a file with a date column (--date COLUMN) to make snapshots.")
+        if text.lower() == "last-quarter":  # the last complete quarter up to the run's last message day
+            quarter, year = (last_day.month - 1) // 3 + 1, last_day.year
+            ends_it = (last_day + timedelta(days=1)).month != last_day.month and last_day.month % 3 == 0
+            if not ends_it:  # the quarter of the last message is not over: the one before it
+                quarter, year = (quarter - 1, year) if quarter > 1 else (4, year - 1)
+            return quarter_period(year, quarter)
         if text.lower() == "last-week":
             end = last_day if last_day.isoweekday() == 7 else last_day - timedelta(days=last_day.isoweekday())
             iso = end.isocalendar()
@@ -207,6 +237,11 @@ def parse_period(text: str, last_day: date | None) -> Period:
         if not 1 <= week <= weeks:
             raise InputError(f'--period "{raw}": {year} has weeks W01 to W{weeks}.', fix=forms)
         return week_period(year, week)
+    if m := _QUARTER.fullmatch(text):
+        quarter = int(m.group(2))
+        if not 1 <= quarter <= 4:
+            raise InputError(f'--period "{raw}": there is no quarter {quarter}; quarters go from Q1 to Q4.', fix=forms)
+        return quarter_period(int(m.group(1)), quarter)
     if m := _RANGE.fullmatch(text):
         first, last = day(m.group(1)), day(m.group(2))
         if first > last:
@@ -456,6 +491,11 @@ def _trend_span(period: Period, n: int) -> tuple[date, Granularity]:
         return first, "month"
     if period.kind == "week":
         return period.first - timedelta(days=7 * (n - 1)), "week"
+    if period.kind == "quarter":  # months, the quarter's three last: a year of quarters is only four points
+        first = date(period.last.year, period.last.month, 1)
+        for _ in range(n - 1):
+            first = (first - timedelta(days=1)).replace(day=1)
+        return first, "month"
     first = period.first - timedelta(days=period.days * (n - 1))
     return first, metrics.default_granularity(first, period.last)
 

@@ -68,6 +68,32 @@ def test_a_bad_period_names_the_value_and_the_accepted_forms(text):
     assert "last-week" in message and "YYYY-MM" in message and "YYYY-Www" in message and "FROM..TO" in message
 
 
+@pytest.mark.parametrize(("last_day", "name"), [
+    (date(2026, 10, 31), "2026-Q3"), (date(2026, 9, 30), "2026-Q3"), (date(2026, 12, 31), "2026-Q4"),
+    (date(2026, 2, 3), "2025-Q4"), (date(2026, 1, 1), "2025-Q4"),
+])
+def test_last_quarter_is_the_last_complete_quarter(last_day, name):
+    assert snapshot.parse_period("last-quarter", last_day).name == name
+
+
+def test_a_quarter_is_compared_with_the_quarter_before_and_trended_by_month(tmp_path, capsys):
+    """"--period 2026-Q3" was refused; a range of its days compared with 31 Mar – 30 Jun (17 March messages in)."""
+    q3 = snapshot.parse_period("2026-q3", None)
+    assert (q3.name, q3.kind, q3.first, q3.last) == ("2026-Q3", "quarter", date(2026, 7, 1), date(2026, 9, 30))
+    assert (q3.previous_first, q3.previous_last) == (date(2026, 4, 1), date(2026, 6, 30))
+    assert (q3.label, q3.previous_label) == ("Q3 2026 (Jul – Sep 2026)", "Q2 2026 (Apr – Jun 2026)")
+    with pytest.raises(InputError, match="there is no quarter 5; quarters go from Q1 to Q4"):
+        snapshot.parse_period("2026-Q5", None)
+    store, out = tmp_path / "store", tmp_path / "snaps"
+    _publish_tiny(store, "20261101-000000-aaaa")
+    assert main(["snapshot", "--period", "2026-Q3", "--store", str(store), "--out", str(out), "--no-images"]) == 0
+    assert "snapshot 2026-Q3 written to" in capsys.readouterr().out
+    made = snapshot.build_snapshot(tiny_run(), q3, settings=SnapshotSettings(images=False))
+    trends = _section(made, "trends")
+    assert trends.text[0].startswith("The 12 months up to the end of Q3 2026")
+    assert set(pd.to_datetime(trends.table["Period"]).dt.day) == {1}  # monthly
+
+
 @pytest.mark.parametrize(("text", "says"), [
     ("2026-W54", "2026 has weeks W01 to W53."), ("2025-W53", "2025 has weeks W01 to W52."),
     ("2026-13", "there is no month 13; months go from 01 to 12."),

@@ -36,7 +36,7 @@ st.caption("A snapshot is a frozen picture of one period for a meeting: a report
 with st.container(border=True):
     st.markdown("**Export this view**")
     components.filter_caption(view)
-    choices = {"last-week": "Last week", "last-month": "Last month"}
+    choices = {"last-week": "Last week", "last-month": "Last month", "last-quarter": "Last quarter"}
     if view.info.last_day is not None:  # the windows the other pages compare, ending on the last message's day
         last = view.info.last_day
         choices |= {f"{last - timedelta(days=days - 1)}..{last}": f"Last {days} days" for days in (7, 30)}
