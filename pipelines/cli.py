@@ -541,7 +541,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``feedback-lens`` console script."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, with its usage: the top one showed "feedback-lens COMMAND …"
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        command = commands.get(args.command, parser) if args.command else parser
+        command.error(f"unrecognized arguments: {' '.join(unknown)} (see feedback-lens {args.command or ''} --help)"
+                      .replace("  ", " "))
     if args.command is None:
         parser.print_help()
         return 2

@@ -368,3 +368,13 @@ def test_runs_are_listed_as_a_table_with_a_header_and_the_mark_explained():
         "20261206-230815-c6b0",
         "   20261206-230815-c6b0  6 Dec 2026, 23:08  fine_food_reviews.csv     4,973      49  first run",
         "* the latest run: what the dashboard shows and snapshots use unless given --run."]
+
+
+def test_an_unknown_option_is_named_with_its_commands_usage(capsys):
+    """`snapshot --format pdf` printed the top-level usage ("feedback-lens [-h] COMMAND ..."), not snapshot's."""
+    with pytest.raises(SystemExit) as info:
+        main(["snapshot", "--period", "2026-10", "--format", "pdf"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("usage: feedback-lens snapshot ")
+    assert err.endswith("feedback-lens snapshot: error: unrecognized arguments: --format pdf "
+                        "(see feedback-lens snapshot --help)\n")
