@@ -596,8 +596,11 @@ def typical_messages(ref: RunRef, topic: int, n: int = 3) -> tuple[pd.DataFrame,
     row = run.topics[run.topics["topic"] == topic]
     if row.empty:
         return run.messages.iloc[0:0], set()
-    wanted = [str(m) for m in list(row.iloc[0].get("representative_ids") or [])[:n]]
-    pinned = {str(m) for m in list(row.iloc[0].get("pinned") or [])}
+    def ids(column: str) -> list[str]:  # lists as curation writes them, arrays as Parquet reads them back
+        value = row.iloc[0].get(column)
+        return [] if value is None else [str(m) for m in value]
+
+    wanted, pinned = ids("representative_ids")[:n], set(ids("pinned"))
     ids = run.messages["message_id"].astype(str)
     positions = [int(p) for m in wanted for p in np.flatnonzero((ids == m).to_numpy())[:1]]
     return rows_at(ref, np.asarray(positions, dtype=np.int64)), pinned

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.expectations import TAG_COLUMNS
-from pipelines.ingest import SEQUENCES, RawTable, ResolvedColumns, cell_text, is_nested
+from pipelines.ingest import SEQUENCES, RawTable, ResolvedColumns, cell_text, is_nested, longest_text_column
 from pipelines.metrics import count_of
 from pipelines.settings import Settings
 
@@ -669,26 +669,12 @@ FEW_TEXTS_MIN_MESSAGES = 20
 """From this many messages, a text column with very few different texts is said to look like a category."""
 
 
-def _likely_text_column(out: pd.DataFrame, columns: Sequence[str]) -> str | None:
-    """The metadata column with the longest texts (20 characters or more on average) that are not dates: where the
-    messages probably are when the text column holds something else."""
-    best, best_len = None, 20.0
-    for c in columns:
-        values = out[c].dropna().head(200)
-        if values.empty or not all(isinstance(v, str) for v in values) or looks_like_dates(values):
-            continue
-        mean_len = float(values.str.len().mean())
-        if mean_len >= best_len:
-            best, best_len = c, mean_len
-    return best
-
-
 def _check_texts_are_messages(table: RawTable, out: pd.DataFrame, column: str, metadata: Sequence[str],
                               report: CleanReport) -> None:
     """Refuse a text column of dates or wordless numbers (a wrong --text; topics would find no words), and note one
     with very few different texts (a category such as a channel, analysed as if it were the messages)."""
     texts = out["text"]
-    better = _likely_text_column(out, metadata)
+    better = longest_text_column(out, metadata)  # where the messages probably are
     fix = (f'Pass --text "{better}" if that column holds the messages' if better else
            "Pass --text with the column that holds the messages")
     sample = texts.head(2_000)  # the first messages tell: a wrong column is wrong throughout

@@ -737,7 +737,7 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
             # "created_at" is as close to "text" as "txt": a column of dates is never offered as the messages.
             wordy = [c for c in table.columns if not looks_like_dates(table.frame[c])]
             close = difflib.get_close_matches("text", wordy, n=1, cutoff=0.4)
-            longest = longest_text_column(table)
+            longest = longest_text_column(table.frame, table.columns)
             hint = longest or (close[0] if close else None)
             raise InputError(
                 f"{table.path.name}: no message text column found. "
@@ -808,12 +808,15 @@ def check_distinct_columns(chosen: Sequence[tuple[str, str | None, str]], where:
             )
 
 
-def longest_text_column(table: RawTable) -> str | None:
-    """The column with the longest texts on average (at least 20 characters), a good guess for the messages."""
+def longest_text_column(frame: pd.DataFrame, columns: Sequence[str]) -> str | None:
+    """Of ``columns`` of ``frame``, the one with the longest texts on average (at least 20 characters) that are not
+    dates: a good guess for the messages."""
+    from pipelines.clean import looks_like_dates  # clean imports this module
+
     best, best_len = None, 0.0
-    for c in table.columns:
-        values = table.frame[c].dropna().head(200)
-        if values.empty or not all(isinstance(v, str) for v in values) or _dates_by_values(table, [c]):
+    for c in columns:
+        values = frame[c].dropna().head(200)
+        if values.empty or not all(isinstance(v, str) for v in values) or looks_like_dates(values):
             continue
         mean_len = values.str.len().mean()
         if mean_len > best_len:

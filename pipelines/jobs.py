@@ -116,7 +116,7 @@ def preview_upload(file_name: str, data: bytes) -> UploadPreview:
         guess = resolve_columns(table, ColumnMapping())
         text, date, id_ = guess.text, guess.date, guess.id
     except InputError:  # no column has a usual name: offer the one with the longest texts
-        text = longest_text_column(table)
+        text = longest_text_column(table.frame, table.columns)
         date = id_ = None
     # Cells as the run will show them (a list "a, b", not its repr).
     sample = _redacted(table.frame[table.columns].head(5).map(cell_text).astype("string"))

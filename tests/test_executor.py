@@ -214,7 +214,9 @@ def _exports(suffix: str):
 
     from tests.test_fuzz_inputs import NASTY, words
 
-    cell = st.one_of(words, st.sampled_from(NASTY), st.text(max_size=30))
+    # Mostly words, as feedback is: a file whose texts are nearly all numbers or symbols is now refused as holding
+    # no messages, and the parts of such files would be compared only as errors.
+    cell = st.one_of(words, words, words, st.sampled_from(NASTY), st.text(max_size=30))
     row = st.tuples(st.integers(0, 40), cell, st.sampled_from(["2024-03-01"] * 20 + ["2024-13-01", "", "05/06/2024 10:00"]),
                     st.one_of(st.integers(1, 5), st.none(), cell))
 

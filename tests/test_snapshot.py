@@ -836,7 +836,7 @@ def test_the_report_renders_offline_in_chromium(made, tmp_path):
         browser.close()
     print(f"\nReport screenshot: {shot}")
     assert asked == [] and errors == []
-    assert charts == 6 and bars > 0
+    assert charts == 7 and bars > 0  # sentiment by topic beside sentiment over time
     assert ids == ["headline", "changes", "top_topics", "movers", "emerging_issues", "trends", "sentiment",
                    "expectation_gaps", "examples"]
     assert "What changed since the last snapshot" in text and "Example quotes per top issue" in text
