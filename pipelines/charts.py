@@ -774,13 +774,17 @@ def topic_sentiment_chart(table: pd.DataFrame, n: int = 12, min_messages: int = 
     if sized.empty:
         return empty_chart(title, f"No topic has {min_messages} messages or more within these filters.", height=200)
     top = sized.head(n)
-    top = top.iloc[np.lexsort((-top["share_positive"].to_numpy(), top["share_negative"].to_numpy()))]
-    shares = {"negative": top["share_negative"].to_numpy(), "positive": top["share_positive"].to_numpy()}
-    shares["neutral"] = np.clip(1 - shares["negative"] - shares["positive"], 0, 1)
-    names = [f"{_text(label)} ({m:,})" for label, m in zip(top["label"], top["messages"], strict=True)]
     order = ("negative", "neutral", "positive")
-    # Each bar's three figures are read together: rounded to add up to 100%, as on the sentiment split.
-    written = [format_shares(list(row)) for row in zip(*(shares[k] for k in order), strict=True)]
+    negative, positive = top["share_negative"].to_numpy(), top["share_positive"].to_numpy()
+    # Each bar's three figures are read together: rounded to add up to 100%, as on the sentiment split; and the bars
+    # are ordered by the negative share as written, so that "8%" never sits above "9%".
+    parts = np.column_stack([negative, np.clip(1 - negative - positive, 0, 1), positive])
+    shown_negative = np.array([rounded_shares(list(row))[0] for row in parts])
+    rank = np.lexsort((-positive, negative, shown_negative))
+    top, parts = top.iloc[rank], parts[rank]
+    shares = dict(zip(order, parts.T, strict=True))
+    names = [f"{_text(label)} ({m:,})" for label, m in zip(top["label"], top["messages"], strict=True)]
+    written = [format_shares(list(row)) for row in parts]
     fig = go.Figure()
     for i, sentiment in enumerate(order):
         share = shares[sentiment]

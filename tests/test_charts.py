@@ -286,6 +286,12 @@ def test_topic_sentiment_chart_puts_the_most_negative_topic_on_top(messages):
     assert sum(float(t.x[0]) for t in fig.data) == pytest.approx(100)
     written = [int(t.text[0].rstrip("%")) for t in fig.data if t.text[0]]  # all three parts here are ≥ 7%
     assert len(written) == 3 and sum(written) == 100  # rounded together, as the sentiment split is
+    # Ordered by the negative share as written: 8.6% shown "8%" (its bar's parts rounded to add up to 100%) goes
+    # below 8.55% shown "9%" (Plotly lists bars from the bottom).
+    close = pd.DataFrame({"topic": [0, 1], "label": ["a", "b"], "messages": [10_000, 10_000],
+                          "share_negative": [0.086, 0.0855], "share_positive": [0.088, 0.10]})
+    bars = charts.topic_sentiment_chart(close)
+    assert [t[:1] for t in bars.data[0].y] == ["a", "b"] and list(bars.data[0].text) == ["8%", "9%"]
     few = charts.topic_sentiment_chart(table, min_messages=int(table["messages"].max()) + 1)
     assert few.layout.annotations[0].text.startswith("No topic has")
 

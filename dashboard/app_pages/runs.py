@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import components, data, filters, upload
 from pipelines.charts import format_count, format_date, format_share
 from pipelines.metrics import day_span, zone_words
-from pipelines.store import files_in_words
+from pipelines.store import files_in_words, input_files
 
 
 def file_size(n: int) -> str:
@@ -46,11 +46,14 @@ cols[3].metric("Days covered", format_count(days),
 
 source = m.get("input", {})
 columns = m.get("columns", {})
+files = input_files(m)
+last_file = "Last file's " if len(files) > 1 else "File "  # a run files were added to: the facts are the last one's
 facts = {
-    "Input file": source.get("name"),
+    "Input files" if len(files) > 1 else "Input file": ", ".join(files),
     "Dates": f"{day_span(first, last)} ({zone_words(view.info.time_zone)})" if days else "none",
-    "Format, size": f"{str(source.get('format', '')).upper()}, {file_size(source.get('size_bytes') or 0)}",
-    "File fingerprint (SHA-256)": str(source.get("sha256", ""))[:16] + "…",
+    f"{last_file}format, size".capitalize(): f"{str(source.get('format', '')).upper()}, "
+                                             f"{file_size(source.get('size_bytes') or 0)}",
+    f"{last_file}fingerprint (SHA-256)": str(source.get("sha256", ""))[:16] + "…",
     "Text column": columns.get("text"),
     "Date column": columns.get("date") or "none",
     "Id column": columns.get("id") or "none (ids derived from the text)",
