@@ -30,7 +30,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipelines.expectations import SOURCE_NAMES, SOURCES
-from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers, count_of, period_end
+from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers, count_of, format_share, period_end
 from pipelines.store import PREVIEW_CHARS, message_preview
 
 # Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
@@ -99,16 +99,6 @@ def short_label(label: str, limit: int = MAX_LABEL) -> str:
 def format_count(n: float | None) -> str:
     """'1,234' (or '–' when unknown)."""
     return "–" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{round(n):,}"
-
-
-def format_share(x: float | None, digits: int = 0) -> str:
-    """'12%' from 0.12, '<1%' for a share too small to show but not nothing (or '–')."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    smallest = 10.0 ** -digits
-    if 0 < x * 100 < smallest / 2:  # "4 (0%)" would read as none
-        return f"<{smallest:.{digits}f}%"
-    return f"{x * 100:.{digits}f}%"
 
 
 def format_sentiment(x: float | None) -> str:

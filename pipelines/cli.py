@@ -314,15 +314,13 @@ def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensEr
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from pipelines.store import latest_run_id, list_runs
+    from pipelines.store import latest_run_id, list_runs, missing_store_error
 
     store = args.store or Settings().store_dir
     runs = list_runs(store)
     if not runs:
         if not Path(store).is_dir():
-            print(f"Error: there is no run store folder {store}.\n  How to fix: Check the folder given with --store "
-                  "(or $FEEDBACK_LENS_STORE); `feedback-lens analyse FILE` creates it with the first run.", file=sys.stderr)
-            return 1
+            raise missing_store_error(store)
         print(f"No runs in {store} yet. Create one with: feedback-lens analyse FILE")
         return 0
     print(format_runs(runs, latest_run_id(store)))
@@ -404,9 +402,10 @@ def stale_words(manifest: dict, period: str, today: date | None = None) -> str:
     """'; note: the run's newest message is of 31 Oct 2026, 37 days ago …' for last-week / last-month of a run whose
     data stopped coming; empty otherwise."""
     from pipelines.charts import format_date
+    from pipelines.snapshot import RELATIVE_PERIODS
 
     newest = ((manifest.get("run") or {}).get("date_range") or {}).get("max")
-    if period.strip().lower() not in ("last-week", "last-month", "last-quarter") or not newest:
+    if period.strip().lower() not in RELATIVE_PERIODS or not newest:
         return ""
     last = datetime.fromisoformat(newest[:19]).date()  # the run's clock day is near enough for a lag of weeks
     days = ((today or datetime.now(UTC).date()) - last).days
@@ -545,8 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:  # said by the command's own parser, with its usage: the top one showed "feedback-lens COMMAND …"
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
         command = commands.get(args.command, parser) if args.command else parser
-        command.error(f"unrecognized arguments: {' '.join(unknown)} (see feedback-lens {args.command or ''} --help)"
-                      .replace("  ", " "))
+        command.error(f"unrecognized arguments: {' '.join(unknown)} (see {command.prog} --help)")
     if args.command is None:
         parser.print_help()
         return 2

@@ -325,9 +325,14 @@ def period_end(start: pd.Timestamp, granularity: Granularity) -> pd.Timestamp:
     return start + pd.Timedelta(days=1 if granularity == "day" else 7)
 
 
-def format_usual_share(share: float) -> str:
-    """A share as '12%', or '<1%' for a small one that is not nothing (not '0%' against a share now)."""
-    return "<1%" if 0 < share < 0.005 else f"{share:.0%}"
+def format_share(x: float | None, digits: int = 0) -> str:
+    """'12%' from 0.12, '<1%' for a share too small to show but not nothing (or '–')."""
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "–"
+    smallest = 10.0 ** -digits
+    if 0 < x * 100 < smallest / 2:  # "4 (0%)" would read as none
+        return f"<{smallest:.{digits}f}%"
+    return f"{x * 100:.{digits}f}%"
 
 
 def count_of(n: int, noun: str, plural: str | None = None) -> str:
@@ -759,7 +764,7 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
             share_now = f"{count:,} of the {total_now:,.0f} messages in {window.label} ({count / total_now:.0%})"
             # A value never seen before has no usual share to be a multiple of ("inf× the 0.0").
             reason = (f"{share_now}; none before." if mean <= 0 else
-                      f"{share_now}, against its usual {format_usual_share(usual)}: {ratio:.1f}× the {mean:.1f} that "
+                      f"{share_now}, against its usual {format_share(usual)}: {ratio:.1f}× the {mean:.1f} that "
                       "share would give.")
         elif mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."

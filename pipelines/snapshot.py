@@ -59,6 +59,8 @@ PERIOD_FORMS = ("last-week", "last-month", "last-quarter", "YYYY-MM (a month, e.
                 "YYYY-Www (an ISO week, e.g. 2026-W09)", "YYYY-Qn (a quarter, e.g. 2026-Q1)",
                 "FROM..TO (days, e.g. 2026-03-01..2026-03-15)")
 _QUARTER = re.compile(r"(\d{4})-[Qq](\d)")
+RELATIVE_PERIODS = ("last-week", "last-month", "last-quarter")
+"""Periods counted back from the run's last message day."""
 _EXAMPLE_COLUMNS = ("Issue", "Date", "Sentiment", "Quote", "Message", "Message id")
 _MONTH = re.compile(r"(\d{4})-(\d{1,2})")
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{1,2})")
@@ -204,7 +206,7 @@ def parse_period(text: str, last_day: date | None) -> Period:
     raw = text
     text = text.strip()
     forms = "Use one of: " + "; ".join(PERIOD_FORMS) + "."
-    if text.lower() in ("last-week", "last-month", "last-quarter"):
+    if text.lower() in RELATIVE_PERIODS:
         if last_day is None:
             raise InputError(f'--period "{raw}": this run has no dates, so there is no last week, month or quarter.',
                              fix="Analyse a file with a date column (--date COLUMN) to make snapshots.")
@@ -484,18 +486,13 @@ def _int(x: object) -> int | None:
 
 def _trend_span(period: Period, n: int) -> tuple[date, Granularity]:
     """Where the trend charts start, and their time step: ``n`` periods ending with this one."""
-    if period.kind == "month":
-        first = period.first
+    if period.kind in ("month", "quarter"):  # a quarter by months too: a year of quarters is only four points
+        first = period.last.replace(day=1)
         for _ in range(n - 1):
             first = (first - timedelta(days=1)).replace(day=1)
         return first, "month"
     if period.kind == "week":
         return period.first - timedelta(days=7 * (n - 1)), "week"
-    if period.kind == "quarter":  # months, the quarter's three last: a year of quarters is only four points
-        first = date(period.last.year, period.last.month, 1)
-        for _ in range(n - 1):
-            first = (first - timedelta(days=1)).replace(day=1)
-        return first, "month"
     first = period.first - timedelta(days=period.days * (n - 1))
     return first, metrics.default_granularity(first, period.last)
 
@@ -724,9 +721,10 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
         shares = format_shares(list(counts.values()))
         text.append(f"In {period.label}: " + ", ".join(f"{share} {k}" for share, k in zip(shares, counts, strict=True))
                     + ".")
-    by_topic = charts.topic_sentiment_chart(period_table, title=f"Sentiment by topic, {period.label}")
-    sized = len(period_table) and (period_table["messages"] >= charts.TOPIC_SENTIMENT_MIN_MESSAGES).any()
-    figures = [("sentiment", sfig)] + ([("sentiment_by_topic", by_topic)] if sized else [])  # no empty chart
+    figures = [("sentiment", sfig)]
+    if len(period_table) and (period_table["messages"] >= charts.TOPIC_SENTIMENT_MIN_MESSAGES).any():  # no empty chart
+        figures.append(("sentiment_by_topic", charts.topic_sentiment_chart(
+            period_table, title=f"Sentiment by topic, {period.label}")))
     sentiment = Section("sentiment", "Sentiment over time", text=text, figures=figures, table=stable,
                         sheet="Sentiment", formats={"Period": MONTH if step == "month" else DAY, "Messages": COUNT,
                                                     "Mean sentiment": SENTIMENT, "Share negative": SHARE,

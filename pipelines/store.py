@@ -288,9 +288,7 @@ def load_run(store: Path, run_id: str | None = None, texts: bool = True) -> Run:
     """
     store = Path(store)
     if not store.is_dir():  # a mistyped --store is no empty store
-        raise StoreError(f"There is no run store folder {store}.",
-                         fix="Check the folder given with --store (or $FEEDBACK_LENS_STORE); `feedback-lens analyse FILE` "
-                             "creates it with the first run.")
+        raise missing_store_error(store)
     run_id = run_id or latest_run_id(store)
     if run_id is None:
         raise StoreError(f"No analysed run in {store} yet.",
@@ -330,6 +328,13 @@ def load_run_array(run: Run, name: str) -> np.ndarray | None:
     except (OSError, ValueError):
         return None
     return array if len(array) == len(run.messages) else None
+
+
+def missing_store_error(store: str | Path) -> StoreError:
+    """The error for a store folder that does not exist: most often a mistyped --store, not an empty store."""
+    return StoreError(f"There is no run store folder {store}.",
+                      fix="Check the folder given with --store (or $FEEDBACK_LENS_STORE); `feedback-lens analyse FILE` "
+                          "creates it with the first run.")
 
 
 def input_files(manifest: dict) -> list[str]:

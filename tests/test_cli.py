@@ -192,7 +192,7 @@ def test_snapshot_mistakes_exit_1_like_analyse_and_unparseable_options_2(tmp_pat
     assert main(["snapshot", "--period", "last-month", *common]) == 1
     assert capsys.readouterr().err.startswith("Error: No analysed run in ")
     assert main(["runs", "--store", str(tmp_path / "nowhere")]) == 1
-    assert "there is no run store folder" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(f"Error: There is no run store folder {tmp_path / 'nowhere'}.")
     for command in (["snapshot", "--period", "last-month"], ["analyse", "few.csv"]):
         with pytest.raises(SystemExit) as info:
             main([*command, "--no-such-option"])
