@@ -407,13 +407,18 @@ def evaluate(encoder: CachingEncoder, taxonomy: Taxonomy, batch: int | None = No
     span_ok = [row.text.find(row.quote) < e and s < row.text.find(row.quote) + len(row.quote)
                for row, s, e in zip(test[both].itertuples(), tags.loc[both, "expectation_start"],
                                     tags.loc[both, "expectation_end"], strict=True)]
+    shown = (tags.loc[both, "expectation_end"] - tags.loc[both, "expectation_start"]).to_numpy()
+    whole = tags.loc[both, "expectation_sentence"].str.len().to_numpy()
     majority_met = pd.Series(met_truth).value_counts(normalize=True).max() if len(met_truth) else float("nan")
     majority_src = pd.Series(src_truth).value_counts(normalize=True).max() if len(src_truth) else float("nan")
     lines += ["", f"On the {int(both.sum())} statements found correctly:", "",
               "| what | accuracy | always the majority label |", "| --- | ---: | ---: |",
               f"| met / unmet | {np.mean(met_truth == met_pred):.3f} | {majority_met:.3f} |",
               f"| source (5 classes) | {np.mean(src_truth == src_pred):.3f} | {majority_src:.3f} |",
-              f"| sentence span overlaps the labelled quote | {np.mean(span_ok):.3f} | – |", "",
+              f"| highlight overlaps the labelled quote | {np.mean(span_ok):.3f} | – |", "",
+              f"Highlights: median {np.median(shown):.0f} characters, longest {np.max(shown, initial=0):.0f} (their "
+              f"sentences: median {np.median(whole):.0f}, longest {np.max(whole, initial=0):.0f}); "
+              f"{int(np.sum(shown < whole))} long sentences narrowed to the clauses around their cue phrase.", "",
               "Source confusion (rows: label, columns: predicted):", ""]
     confusion = pd.crosstab(pd.Series(src_truth, name="label"), pd.Series(src_pred, name="predicted"))
     confusion = confusion.reindex(index=list(SOURCES), columns=list(SOURCES), fill_value=0)

@@ -33,16 +33,36 @@ PAGES = {
 NEEDS = {"app_pages/curate.py": "curate", "app_pages/audit.py": "view", "app_pages/snapshots.py": "export"}
 HERE = Path(__file__).parent
 
+
+def url_name(title: str) -> str:
+    """A page's address: its title in lower case, dashes for spaces ("Curate topics" → curate-topics)."""
+    return title.lower().replace(" ", "-")
+
+
+def go_home() -> None:
+    """Open the first page, keeping the link's filters (its query parameters)."""
+    st.switch_page(home, query_params={key: st.query_params.get_all(key) for key in st.query_params})
+
+
 user = auth.signed_in_user()
 shown = {path: PAGES[path] for path in PAGES
          if (HERE / path).exists() and (user is None or user.can(NEEDS.get(path, "view")))}
 
-pages = {path: st.Page(path, title=title, icon=icon, url_path=title.lower().replace(" ", "-"), default=i == 0)
+# The first page is served at "/", so its own name ("/overview", from a bookmark or a typed address)
+# would show Streamlit's "page not found": it gets an inner name instead, and a hidden page under its
+# own name takes such links home.
+pages = {path: st.Page(path, title=title, icon=icon, url_path=f"{url_name(title)}-home" if i == 0 else url_name(title),
+                       default=i == 0)
          for i, (path, (title, icon)) in enumerate(shown.items())}
+home = next(iter(pages.values()))
+home_alias = st.Page(go_home, title=home.title, url_path=url_name(home.title),
+                     visibility="hidden")
 # Signed out: the pages are known (a link keeps its page through sign-in) but hidden, and none runs.
-page = st.navigation(list(pages.values()), position="sidebar" if user else "hidden")
+page = st.navigation([*pages.values(), home_alias], position="sidebar" if user else "hidden")
 if user is None:
     auth.sign_in_screen()  # stops the run
+if page is home_alias:
+    page.run()  # switches to the home page; nothing below runs for the alias
 filters.follow()
 filters.remember_page(next(p for p, pg in pages.items() if pg.url_path == page.url_path), page.title)
 auth.sidebar(user)

@@ -100,6 +100,10 @@ class ExpectationSettings:
     scan_chars: int = 1200
     # Sentences shorter than this carry no statement ("!", "ok.") and are skipped.
     min_sentence_chars: int = 8
+    # A statement's highlight: a sentence longer than this (a complaint typed without full stops) is
+    # narrowed to the clauses around its cue phrase, so a reader sees which words state the expectation
+    # instead of a highlighted paragraph (CFPB: one statement in ten was over 340 characters).
+    highlight_chars: int = 240
     # Gap metrics: an area needs this many mentions in a period before its rates are shown;
     # fewer would make the unmet rate and sentiment swing on one or two messages.
     min_mentions: int = 5
@@ -536,6 +540,64 @@ def cue_polarity(sentence: str) -> str | None:
     return None
 
 
+_CLAUSE_BREAK = re.compile(r"[,;:)\u2013\u2014]\s+|\s+-+\s+|\s+\((?=\w)")
+
+
+def focus_span(text: str, start: int, end: int, max_chars: int = 240) -> tuple[int, int]:
+    """The words of ``text[start:end]`` to highlight as the expectation statement.
+
+    A sentence up to ``max_chars`` long is highlighted whole. A longer one (a complaint typed without
+    full stops) is narrowed to the clause holding its first cue phrase, widened by its neighbouring
+    clauses while they fit in ``max_chars``; a clause longer than that is cut at words around the cue.
+    Without a cue phrase a hint phrase ("they told me") takes its place; a long sentence with neither
+    (found by the head alone) stays whole: nothing says where in it the expectation is.
+
+    Example:
+        >>> t = "I called them on Monday, then again on Tuesday and on Wednesday, and every time I was on hold, " * 3
+        >>> t += "they promised the refund would be in my account within 5 days, and still nothing arrived"
+        >>> s, e = focus_span(t, 0, len(t), max_chars=120)
+        >>> t[s:e]
+        'and every time I was on hold, they promised the refund would be in my account within 5 days, and still nothing arrived'
+    """
+    if end - start <= max_chars:
+        return start, end
+    sentence = straight_apostrophes(text[start:end])
+    # a cue phrase marks the statement; failing one, a hint ("they told me") the head read it by
+    hits = ([m for rx in _CUES.values() if (m := rx.search(sentence))]
+            or [m for rx in _HINTS.values() if (m := rx.search(sentence))])
+    if not hits:
+        return start, end
+    cue = min(hits, key=lambda m: m.start())
+    cuts = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(sentence)), len(sentence)]
+    # the clause holding the cue: from the last cut at or before it to the first cut after it
+    lo = max(c for c in cuts if c <= cue.start())
+    hi = min((c for c in cuts if c >= cue.end()), default=len(sentence))
+    lo_i, hi_i = cuts.index(lo), cuts.index(hi)
+    while True:  # widen by whole clauses, the shorter side first, while the highlight fits
+        options = [(cuts[hi_i + 1] - hi, "after") if hi_i + 1 < len(cuts) else None,
+                   (lo - cuts[lo_i - 1], "before") if lo_i > 0 else None]
+        options = sorted(o for o in options if o is not None and hi - lo + o[0] <= max_chars)
+        if not options:
+            break
+        if options[0][1] == "after":
+            hi_i += 1
+            hi = cuts[hi_i]
+        else:
+            lo_i -= 1
+            lo = cuts[lo_i]
+    if hi - lo > max_chars:  # one clause too long: words around the cue, more after it than before
+        lo = max(lo, cue.start() - max_chars // 3)
+        hi = min(hi, lo + max_chars)
+        if lo > 0 and not sentence[lo - 1].isspace():
+            lo = sentence.find(" ", lo, cue.start()) + 1 or cue.start()
+        if hi < len(sentence) and not sentence[hi].isspace():
+            hi = sentence.rfind(" ", cue.end(), hi) if sentence.rfind(" ", cue.end(), hi) > 0 else hi
+    piece = sentence[lo:hi]
+    lo += len(piece) - len(piece.lstrip())
+    hi -= len(piece) - len(piece.rstrip(" ,;:-\u2013\u2014"))
+    return start + lo, start + hi
+
+
 def cue_source(sentence: str) -> str | None:
     """The expectation source a cue phrase names in ``sentence``, or None when none does.
 
@@ -887,7 +949,8 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
         - ``expectation``: True when the message states a met or unmet expectation,
         - ``expectation_met``: "met", "unmet", or None when there is no statement,
         - ``expectation_sentence``: the sentence that states it, or None,
-        - ``expectation_start`` / ``expectation_end``: its character span in the text (``text[start:end]``), or -1,
+        - ``expectation_start`` / ``expectation_end``: the characters to highlight (``text[start:end]``): the
+          sentence, or in a long sentence the clauses around its cue phrase (:func:`focus_span`); -1 if none,
         - ``expectation_source``: one of :data:`SOURCES`, or None when there is no statement.
 
     Raises:
@@ -931,6 +994,8 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
     else:
         threshold = head.threshold if settings.statement_threshold is None else settings.statement_threshold
     is_statement = found.probability >= threshold
+    highlight = [focus_span(texts[i], int(found.start[i]), int(found.end[i]), settings.highlight_chars)
+                 if is_statement[i] else (-1, -1) for i in range(n)]
 
     rows = np.flatnonzero(is_statement)
     met: list[str | None] = [None] * n
@@ -948,8 +1013,8 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
         "expectation": is_statement.astype(bool),
         "expectation_met": pd.Series(met, dtype=object),
         "expectation_sentence": pd.Series([found.sentence[i] if is_statement[i] else None for i in range(n)], dtype=object),
-        "expectation_start": np.where(is_statement, found.start, -1).astype(np.int64),
-        "expectation_end": np.where(is_statement, found.end, -1).astype(np.int64),
+        "expectation_start": np.array([s for s, _ in highlight], dtype=np.int64),
+        "expectation_end": np.array([e for _, e in highlight], dtype=np.int64),
         "expectation_source": pd.Series(source, dtype=object),
     })
 

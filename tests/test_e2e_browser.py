@@ -195,6 +195,19 @@ def test_every_page_opens_and_keeps_a_sidebar_filter(dashboard, browser_page):
     assert "sentiment=" not in page.url
 
 
+def test_a_link_to_the_first_page_by_its_name_opens_it_with_its_filters(dashboard, browser_page):
+    """Overview lives at "/", but bookmarks and typed addresses say "/overview"."""
+    page, _ = browser_page
+    page.goto(f"{dashboard}/overview?sentiment=negative")
+    page.wait_for_selector('h1:has-text("Overview")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert page.get_by_text("Page not found").count() == 0
+    assert "sentiment=negative" in page.url
+    assert "/overview" not in page.url
+    assert page.locator('[data-testid="stSidebar"] button', has_text="Clear filters").is_enabled()
+
+
 def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page):
     page, shots = browser_page
     page.goto(f"{dashboard}/trends")

@@ -25,6 +25,7 @@ from pipelines.expectations import (
     cue_polarity,
     cue_source,
     embed_sentences,
+    focus_span,
     gap_trend,
     has_cue,
     ipa_table,
@@ -253,6 +254,38 @@ REAL = [  # real messages from ../shared/data (VADER snippets, UCI sentences, Fi
     "Very friendly staff.",
     "This place is horrible and way overpriced.",
 ]
+
+
+# Run-on sentences from the hand-labelled set (CFPB complaints), with the words labelled as the statement.
+RUN_ON = [
+    ("When I talked to their customer service department with recorded call reference ID, they assured me the "
+     "account was frozen on XX/XX/XXXX with fraud alert, but when I called again XX/XX/XXXX for follow up, they told "
+     "me that a loan was approved even after I put security freeze for all 3 credit bureaus.",
+     "they assured me the account was frozen"),
+    ("But Coinbase would not do the same they have refused to give my coins back, it was possible because Coinbase "
+     "does not take extra measures to have an advanced security system to detect unauthorized activity such as login "
+     "from different device and locations and on top of that they would not take the responsibility.",
+     "But Coinbase would not do the same"),
+]
+
+
+@pytest.mark.parametrize(("sentence", "quote"), RUN_ON)
+def test_a_long_statement_is_highlighted_at_its_clauses_not_whole(sentence, quote):
+    text = "I am writing about my account. " + sentence + " Please help."
+    start = text.index(sentence)
+    s, e = focus_span(text, start, start + len(sentence))
+    shown = text[s:e]
+    assert start <= s < e <= start + len(sentence) and e - s <= 240 and e - s < len(sentence)
+    q = text.index(quote)
+    assert q < e and s < q + len(quote)  # the labelled statement is in the highlight
+    assert shown == shown.strip(" ,") and (s == start or text[s - 1] == " ")  # whole words, no dangling comma
+
+
+def test_short_statements_and_long_ones_without_a_cue_are_highlighted_whole():
+    short = "They said it would take two days. It took two weeks."
+    assert focus_span(short, 0, 33) == (0, 33)
+    no_cue = "The bathrooms are clean and the place itself is well decorated and " * 5
+    assert focus_span(no_cue, 0, len(no_cue)) == (0, len(no_cue))
 
 
 @pytest.fixture(scope="module")
