@@ -18,7 +18,7 @@ import streamlit as st
 
 from dashboard import auth, data, filters
 from dashboard.data import RunInfo, RunRef
-from pipelines.charts import count_of, format_date, format_sentiment
+from pipelines.charts import PLOTLY_CONFIG, count_of, format_date, format_sentiment
 from pipelines.errors import FeedbackLensError
 from pipelines.metrics import (
     GRANULARITIES,
@@ -33,8 +33,6 @@ from pipelines.metrics import (
 )
 from pipelines.store import files_in_words
 
-PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
-                 "toImageButtonOptions": {"format": "png", "scale": 2}}
 _PUNCTUATION = re.compile("([" + re.escape(string.punctuation) + "])")
 WORD_JOINER = "\u2060"
 LONG_MESSAGE = 600

@@ -254,6 +254,11 @@ def _iso(periods: pd.Series) -> np.ndarray:
 
 
 TEMPLATE = "plotly_white"
+# The chart toolbar (shown while the pointer is over a chart) keeps the download, box zoom and reset
+# buttons: with all seven it covered the end of a long title in a half-width chart. Dragging still
+# zooms and a double click resets.
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
+                 "modeBarButtonsToRemove": ["lasso2d", "select2d", "pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 
 
 def _use_template(fig: go.Figure, name: str = TEMPLATE) -> None:

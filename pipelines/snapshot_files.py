@@ -142,8 +142,7 @@ footer { color: var(--muted); font-size: 13px; padding: 4px 0 36px; }
 # No network at all: the page may run its own inline scripts and styles, nothing else is fetched.
 _CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
         "img-src data: blob:; font-src data:")
-_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
-                  "toImageButtonOptions": {"format": "png", "scale": 2}}
+_PLOTLY_CONFIG = charts.PLOTLY_CONFIG | {"responsive": True}
 _NUMERIC = re.compile(r"^[−+\-–]?[\d.,]+( ?%| pts| \(.*\))?$|^–$")
 
 
