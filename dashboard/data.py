@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import streamlit as st
 
-from pipelines import charts, expectations, metrics
+from pipelines import charts, expectations, metrics, snapshot
 from pipelines.charts import MAP_POINTS
 from pipelines.curation import CuratedRun, CurationLog, SplitProposal, load_curated_run, propose_split
 from pipelines.embed import SentenceTransformerEncoder
@@ -306,10 +306,19 @@ def _history(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
     return figure_cube(ref, replace(f, start=None))
 
 
-def windows(info: RunInfo, f: MessageFilter, days: int) -> tuple[Window, Window] | None:
-    """The last ``days`` days up to the end of the date filter (or the last message) and the days before."""
+def period(info: RunInfo, f: MessageFilter, days: int) -> snapshot.Period | None:
+    """The period the page's figures are for, and what it is compared with; None when the run has no dates.
+
+    With a date filter from a chosen day, its days, read as a snapshot reads them: a calendar month is
+    compared with the month before (as October's snapshot is), any other span with as many days before.
+    Otherwise the last ``days`` days up to the end of the date filter (or the last message).
+    """
     end = f.end or info.last_day
-    return None if end is None else metrics.comparison_windows(end, days)
+    if end is None:
+        return None
+    if f.start is not None:
+        return snapshot.period_of_days(f.start, end)
+    return snapshot.range_period(end - timedelta(days=days - 1), end)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -338,11 +347,11 @@ def movers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> 
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def emerging(ref: RunRef, f: MessageFilter, window: Window) -> metrics.EmergingIssues:
+def emerging(ref: RunRef, f: MessageFilter, window: Window, months: bool = False) -> metrics.EmergingIssues:
     """Emerging issues in the window, against each topic's (and filterable metadata value's) own history since the
-    run's first message."""
+    run's first message; with ``months``, the window is a calendar month, compared with the months before."""
     first = _run(ref).messages["date"].min()
-    return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window,
+    return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window, months=months,
                                    history_start=None if pd.isna(first) else first, columns=list(info(ref).metadata))
 
 

@@ -680,7 +680,9 @@ def emerging_issues(
     after ``history_start``, the first message, count: before it we know nothing). Under a Poisson model
     with that mean (at least 0.5, so a topic that was silent still needs several messages), the chance of
     seeing this many or more is the p-value. A topic is flagged when all hold: ``count >= min_count`` (tiny topics do not flicker),
-    ``count >= min_ratio * baseline`` (a real jump, not just a big topic) and ``p_value <= max_p_value``.
+    ``count >= min_ratio * baseline`` (a real jump, not just a big topic) and ``p_value <= max_p_value``. When the
+    other topics together grew (all messages doubled in a busy month), the baseline grows with them first: a topic
+    that only kept its share is not news.
 
     Args:
         messages: the (filtered) messages, including the history before ``window``.
@@ -728,6 +730,10 @@ def _strongest_first(found: pd.DataFrame) -> pd.DataFrame:
     return found.sort_values(["p_value", "count"], ascending=[True, False]).reset_index(drop=True) if len(found) else found
 
 
+_MIN_OTHERS = 10
+"""Messages a window the other topics need on average before their growth raises a topic's bar."""
+
+
 def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[Window], min_count: int,
             min_ratio: float, max_p_value: float, months: bool, by_share: bool = False) -> list[tuple]:
     """``(key, (count, baseline, ratio, z_score, p_value, reason))`` for each key of ``rows`` (a topic, a metadata
@@ -750,13 +756,23 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
         baseline = history.sum(axis=1) / total_before * total_now if total_before else history.sum(axis=1) * 0
     else:
         baseline = history.mean(axis=1)
+    usual_total = total_before / max(len(windows), 1)
     per = "per month" if months else f"per {window.days} days" if window.days != 1 else "per day"
     found = []
     for key, count in now.items():
         mean = float(baseline.get(key, 0.0))
-        rate = max(mean, 0.5)
+        # A topic is news when it grew beyond the rest: when all other messages doubled (a sale, a
+        # launch, a busier season) a topic must more than double too. The rest must have grown beyond
+        # chance (by the same test), and without enough other messages to tell (a run or a filter of
+        # one topic) the topic's own history decides alone.
+        others_before, others_now = usual_total - mean, total_now - count
+        grew = (not by_share and others_before >= _MIN_OTHERS and others_now > others_before
+                and float(pdtrc(others_now - 1, others_before)) <= max_p_value)
+        growth = others_now / others_before if grew else 1.0
+        expected = mean * growth
+        rate = max(expected, 0.5)
         p_value = float(pdtrc(count - 1, rate))
-        if count < min_count or count < min_ratio * mean or p_value > max_p_value:
+        if count < min_count or count < min_ratio * expected or p_value > max_p_value:
             continue
         ratio = count / mean if mean > 0 else float("inf")
         if by_share:
@@ -770,7 +786,9 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:
             reason = f"{count} messages in {window.label}, {ratio:.1f}× the usual {mean:.1f} {per}."
-        found.append((key, (int(count), mean, ratio, (count - mean) / np.sqrt(rate), p_value, reason)))
+        if growth >= 1.1:
+            reason = reason[:-1] + f", while the other topics grew {growth:.1f}×."
+        found.append((key, (int(count), mean, ratio, (count - expected) / np.sqrt(rate), p_value, reason)))
     return found
 
 

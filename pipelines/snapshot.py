@@ -143,6 +143,17 @@ class Period:
             return f"week {self.previous_first.isocalendar().week} ({self.previous_window.label})"
         return self.previous_window.label
 
+    @property
+    def versus(self) -> str:
+        """What the period is compared with, after "vs": 'September 2026', 'week 8 (16–22 Feb 2026)', 'the 30 days
+        before'."""
+        return f"the {metrics.count_of(self.days, 'day')} before" if self.kind == "range" else self.previous_label
+
+    @property
+    def versus_in_full(self) -> str:
+        """:attr:`versus` with a range's days too: 'the 30 days before (2 Sep – 1 Oct 2026)'."""
+        return f"{self.versus} ({self.previous_window.label})" if self.kind == "range" else self.previous_label
+
     def to_dict(self) -> dict:
         """JSON form for the manifest and the index."""
         return {"name": self.name, "kind": self.kind, "label": self.label, "first": self.first.isoformat(),
@@ -189,6 +200,28 @@ def range_period(first: date, last: date) -> Period:
     days = (last - first).days + 1
     return Period(f"{first.isoformat()}..{last.isoformat()}", "range", first, last, first - timedelta(days=days),
                   first - timedelta(days=1))
+
+
+def period_of_days(first: date, last: date) -> Period:
+    """The period the days ``first`` to ``last`` make: a calendar month, quarter or ISO week when they are exactly
+    one, compared with the one before (as a snapshot of it is), else a range compared with as many days before.
+
+    The dashboard reads a date filter this way, so that its figures for October are a snapshot's for October.
+
+    Example:
+        >>> period_of_days(date(2026, 10, 1), date(2026, 10, 31)).previous_label
+        'September 2026'
+        >>> period_of_days(date(2026, 10, 2), date(2026, 10, 31)).versus_in_full
+        'the 30 days before (2 Sep – 1 Oct 2026)'
+    """
+    if first.day == 1 and last == month_period(first.year, first.month).last:
+        return month_period(first.year, first.month)
+    if first.day == 1 and first.month % 3 == 1 and last == quarter_period(first.year, first.month // 3 + 1).last:
+        return quarter_period(first.year, first.month // 3 + 1)
+    if first.isoweekday() == 1 and (last - first).days == 6:
+        iso = first.isocalendar()
+        return week_period(iso.year, iso.week)
+    return range_period(first, last)
 
 
 def parse_period(text: str, last_day: date | None) -> Period:

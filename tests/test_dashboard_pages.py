@@ -224,6 +224,23 @@ def test_overview_compares_the_last_30_days_with_the_30_before(run_store, run):
     assert f"{current.label}" in "\n".join(c.value for c in at.caption)
 
 
+@pytest.mark.slow
+def test_a_calendar_month_in_the_date_filter_is_compared_with_the_month_before_as_its_snapshot_is(run_store, run):
+    from datetime import timedelta
+
+    from pipelines.snapshot import month_period
+
+    month_end = metrics.last_day(run.messages).replace(day=1) - timedelta(days=1)  # the last complete month
+    period = month_period(month_end.year, month_end.month)
+    h = metrics.headline(run.messages, period.window, period.previous_window)  # what the snapshot's headline reads
+    at = open_app(**{"from": period.first.isoformat(), "to": period.last.isoformat()})
+    captions = "\n".join(c.value for c in at.caption)
+    assert f"**{period.label}** compared with {period.previous_label}." in captions
+    assert at.metric[0].value == f"{h.messages.current:,.0f}"
+    assert at.metric[0].delta.startswith(f"{h.messages.delta:+,.0f}")
+    assert f"Biggest movers vs {period.previous_label}" in chart_titles(at)
+
+
 def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, monkeypatch):
     """The page asks the formatter (``change_rounds_to_zero``) rather than reading the text it wrote."""
     import numpy as np

@@ -313,6 +313,22 @@ def test_a_surge_of_one_product_spread_over_topics_is_flagged_as_that_product():
     assert m.emerging_issues(cube, TOPICS, week(8), columns=["product"]).values.equals(found.values)
 
 
+def test_topics_that_only_grew_with_all_messages_are_not_emerging_issues():
+    """September's messages doubled (a busier month): every topic doubled with them, and none is news; a topic that
+    grew five-fold while the rest doubled is, and its reason says the rest grew."""
+    steady = [(t, [8] * 8 + [16]) for t in (1, 2, 3, 4)]
+    rows = [r for t, counts in steady for r in weekly(t, counts)]
+    doubled = m.emerging_issues(frame(rows + weekly(0, [4] * 8 + [8])), TOPICS, week(8))
+    assert doubled.issues.empty
+    found = m.emerging_issues(frame(rows + weekly(0, [4] * 8 + [20])), TOPICS, week(8))
+    assert found.issues["topic"].tolist() == [0]
+    assert found.issues.iloc[0]["reason"] == ("20 messages in 2–8 Mar 2026, 5.0× the usual 4.0 per 7 days, while the "
+                                              "other topics grew 2.0×.")
+    # The surge itself is not "the rest": with one other, steady topic, a surge is measured against its own past.
+    two = m.emerging_issues(frame(weekly(1, [8] * 9) + weekly(0, [4] * 8 + [20])), TOPICS, week(8))
+    assert two.issues["topic"].tolist() == [0] and two.issues.iloc[0]["reason"].endswith("per 7 days.")
+
+
 def test_a_topic_new_in_the_window_is_flagged_once_above_the_floor():
     rows = weekly(0, [5] * 9) + weekly(1, [0] * 8 + [6])
     found = m.emerging_issues(frame(rows), TOPICS, week(8))

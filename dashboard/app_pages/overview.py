@@ -26,8 +26,9 @@ if not view.info.has_dates:
 
 days = components.period_picker(view, "overview_days",
                                 help="The period ends on the last day of the data (or of the date filter).")
-current, previous = data.windows(view.info, view.filter, days)
-st.caption(f"**{current.label}** compared with the {count_of(days, 'day')} before ({previous.label}).")
+period = data.period(view.info, view.filter, days)
+current, previous = period.window, period.previous_window
+st.caption(f"**{period.label}** compared with {period.versus_in_full}.")
 
 h = data.headline(view.ref, view.filter, current, previous)
 figures = (
@@ -54,7 +55,7 @@ with left:
                      lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
 with right:
     moved = data.movers(view.ref, view.filter, current, previous)
-    components.chart(charts.movers_chart(moved, title=f"Biggest movers vs the {count_of(days, 'day')} before"), "overview_movers",
+    components.chart(charts.movers_chart(moved, title=f"Biggest movers vs {period.versus}"), "overview_movers",
                      lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
 st.caption("Click a bar to read its messages.")
 
@@ -71,7 +72,7 @@ def issue_card(title: str, reason: str, count: int, key: str, drill: Drill) -> N
 
 
 st.subheader("Emerging issues")
-found = data.emerging(view.ref, view.filter, current)
+found = data.emerging(view.ref, view.filter, current, months=period.kind == "month")
 days_shown = (current.first_day, current.last_day)
 if found.note:
     st.info(found.note)

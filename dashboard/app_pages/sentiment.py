@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import components, data
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
-from pipelines.charts import count_of, format_sentiment
+from pipelines.charts import format_sentiment
 from pipelines.metrics import sentiment_counts
 
 view, rows = components.page_start("Sentiment")
@@ -37,11 +37,12 @@ components.chart(charts.topic_sentiment_heatmap(per_topic, view.info.labels, gra
 
 st.subheader("What moved sentiment")
 days = components.period_picker(view, "sentiment_days")
-current, previous = data.windows(view.info, view.filter, days)
+period = data.period(view.info, view.filter, days)
+current, previous = period.window, period.previous_window
 h = data.headline(view.ref, view.filter, current, previous)
 drivers = data.drivers(view.ref, view.filter, current, previous)
 if h.mean_sentiment.delta is None:
-    st.info(f"There are no messages in {current.label} or in the {count_of(days, 'day')} before to compare.")
+    st.info(f"There are no messages in {period.label} or in {period.versus} to compare.")
 else:
     lead = ", ".join(f"**{components.escape_markdown(d.label)}** ({d.contribution:+.3f})"
                      for d in drivers.head(2).itertuples())

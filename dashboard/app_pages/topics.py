@@ -4,7 +4,6 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
-from pipelines.charts import count_of
 from pipelines.lineage import changes_in_words, new_since_last_run
 
 view, rows = components.page_start("Topics")
@@ -12,7 +11,8 @@ view, rows = components.page_start("Topics")
 compare = None
 if view.info.has_dates:
     days = components.period_picker(view, "topics_days", label="Change over the last", option="{} days")
-    compare = data.windows(view.info, view.filter, days)
+    period = data.period(view.info, view.filter, days)
+    compare = (period.window, period.previous_window)
 table = data.topic_table(view.ref, view.filter, compare=compare, trend="week" if compare else None,
                          include_no_topic=True)
 shown = table.assign(share=table["share"] * 100, share_negative=table["share_negative"] * 100)
@@ -24,7 +24,7 @@ if changes:  # after a re-fit, say which topics the data brought that the earlie
     st.caption(f"{changes}; new topics are marked (new).")
 if compare:
     shown["change_pct"] = shown["change_pct"] * 100
-    st.caption(f"Change: messages in {compare[0].label} against the {count_of(days, 'day')} before ({compare[1].label}).")
+    st.caption(f"Change: messages in {period.label} against {period.versus_in_full}.")
 
 config = {
     "topic": None,

@@ -42,7 +42,8 @@ if columns:
 
 st.subheader("Compare periods")
 days = components.period_picker(view, "trends_days")
-current, previous = data.windows(view.info, view.filter, days)
+period = data.period(view.info, view.filter, days)
+current, previous = period.window, period.previous_window
 compared = data.topic_table(view.ref, view.filter, compare=(current, previous))
 
 
