@@ -886,8 +886,9 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
         info = period_table[period_table["topic"] == topic].iloc[0]
         reason = (f"{count_of(int(info['messages']), 'message')}, {format_share(info['share_negative'])} negative, "
                   f"mean sentiment {format_sentiment(info['mean_sentiment'])}.")
-        if topic in why:
-            reason = f"Emerging issue: {why[topic]}"
+        if topic in why:  # its tone too: a topic can emerge with praise, and then its quotes are praise
+            reason = (f"Emerging issue: {why[topic]} {format_share(info['share_negative'])} negative, mean sentiment "
+                      f"{format_sentiment(info['mean_sentiment'])}.")
         quotes = []
         for r in picked.to_dict("records"):
             when = r.get("date")
@@ -906,9 +907,10 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
         blocks.append((labels.get(topic, str(topic)), reason, quotes))
     # Object columns: a rating of 1 stays "1" beside 4.5 in the CSV, not "1.0".
     table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"], dtype=object)
-    text = ["The most negative short messages of the emerging issues, and the negative messages of the topics "
-            f"with the most of them (at least {MIN_NEGATIVE_TO_QUOTE}). Quotes are cut at a word and shown as written, "
-            "without the links and formatting tags some exports carry."]
+    text = ["The messages of the emerging issues, the most negative first (a topic can also emerge with praise: "
+            "then its quotes are praise), and the negative messages of the topics with the most of them (at least "
+            f"{MIN_NEGATIVE_TO_QUOTE}). Quotes are cut at a word and shown as written, without the links and "
+            "formatting tags some exports carry."]
     empty = None
     if not blocks:
         empty = nothing.format("this period") if rows.empty else (

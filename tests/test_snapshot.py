@@ -329,6 +329,20 @@ def test_quotes_under_a_negative_heading_are_negative_and_plain_text():
     assert charts.format_sentiment(-0.001) == "+0.00"  # a quote's score, not "-0.00"
 
 
+def test_an_emerging_issue_of_praise_says_its_tone_beside_its_quotes():
+    """Its quotes are the topic's own messages; a reader must not take praise for the problem."""
+    run = tiny_run(["speed"])
+    m = run.messages
+    m.loc[(m["topic"] == 0) & (m["date"] >= pd.Timestamp("2026-10-19", tz="UTC")), ["sentiment", "sentiment_label"]] = \
+        [0.6, "positive"]
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
+    examples = _section(made, "examples")
+    issue, reason, quotes = examples.quotes[0]
+    assert issue == "delivery · late" and [q.sentiment for q in quotes] == [0.6, 0.6, 0.6]
+    assert reason.startswith("Emerging issue: 9 messages") and reason.endswith("0% negative, mean sentiment +0.60.")
+    assert "emerge with praise" in examples.text[0]
+
+
 def test_chart_images_of_a_filtered_snapshot_name_the_filter():
     from pipelines.snapshot_files import image_figures
 
