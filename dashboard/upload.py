@@ -21,7 +21,7 @@ from pipelines.charts import count_of
 from pipelines.errors import FeedbackLensError
 from pipelines.ingest import SUPPORTED_FORMATS
 from pipelines.settings import DATE_ORDERS, ColumnMapping
-from pipelines.store import latest_run_id, list_runs, run_time_zone
+from pipelines.store import latest_run_id, latest_time_zone
 
 NONE = "(none)"
 TIME_ZONES = sorted(zoneinfo.available_timezones())
@@ -85,7 +85,7 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
                             "rows and reports how many were left out.")
         # The zone of the latest run by default: a team uploads each week's export in its own zone.
         latest = latest_run_id(Path(store))
-        zone_before = next((run_time_zone(m) for m in list_runs(Path(store)) if m["id"] == latest), "UTC")
+        zone_before = latest_time_zone(Path(store))
         zone = z.selectbox("Your time zone", TIME_ZONES,
                            index=TIME_ZONES.index(zone_before if zone_before in TIME_ZONES else "UTC"),
                            help="Dates written without a zone are read in it (those that name one, e.g. "

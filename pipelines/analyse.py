@@ -482,7 +482,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         "created_at": pd.Timestamp(started, unit="s", tz="UTC").isoformat(),
         "input": {"path": str(path.resolve()), "name": path.name, "format": input_format,
                   "sha256": file_sha256(path), "size_bytes": path.stat().st_size},
-        "note": note,
+        # Added messages join the run's data, so its note (e.g. "dates are synthetic") still holds unless replaced.
+        "note": note if note is not None or not add or previous is None else previous.manifest.get("note"),
         "columns": {"text": columns.text, "date": columns.date, "id": columns.id,
                     "metadata": metadata_columns,
                     "detected": list(columns.detected)},

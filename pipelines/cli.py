@@ -262,12 +262,16 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     from pipelines.clean import check_timezone
     from pipelines.ingest import ROLE_OPTIONS, check_distinct_columns
     from pipelines.progress import TerminalReporter
-    from pipelines.store import latest_run_id
+    from pipelines.store import latest_run_id, latest_time_zone
 
     mapping_file, where = read_mapping_file(args.mapping) if args.mapping else ({}, {})
     if args.timezone is not None:  # now, not after reading the file and at the first date without a zone
         check_timezone(args.timezone, "--timezone")
     settings = _settings(args, mapping_file)
+    if args.add and args.timezone is None and mapping_file.get("timezone") is None:
+        # Added messages are read in the run's zone, as the upload form does; read in UTC, the whole run
+        # would be counted in UTC days from now on, and a London team's September would start on 31 August.
+        settings = replace(settings, assume_timezone=latest_time_zone(settings.store_dir))
     meta = args.meta if args.meta else mapping_file.get("metadata")
     # Roles the mapping file named (its options win): a column missing from the data file is then fixed there.
     from_file = [role for role, option in ROLE_OPTIONS.items() if not getattr(args, option) and mapping_file.get(role)]

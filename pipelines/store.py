@@ -83,6 +83,12 @@ def run_time_zone(manifest: dict) -> str:
     return str((manifest.get("settings") or {}).get("assume_timezone") or "UTC")
 
 
+def latest_time_zone(store: Path) -> str:
+    """The time zone of the store's latest run: files added to it are read in it. UTC when there is no run."""
+    latest = latest_run_id(store)
+    return next((run_time_zone(m) for m in list_runs(store) if m["id"] == latest), "UTC")
+
+
 def runs_dir(store: Path) -> Path:
     """Folder holding the published runs."""
     return Path(store) / "runs"

@@ -316,7 +316,8 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
     for name, rows in (("jan.csv", slice(0, 150)), ("feb.csv", slice(150, 190)), ("mar.csv", slice(190, 230))):
         months[name] = tmp_path / name
         reviews.iloc[rows].to_csv(months[name], index=False)
-    assert _analyse(tmp_path, str(months["jan.csv"]), str(months["feb.csv"]), "--quiet", "--no-expectations") == 0
+    assert _analyse(tmp_path, str(months["jan.csv"]), str(months["feb.csv"]), "--quiet", "--no-expectations",
+                    "--timezone", "Europe/London", "--note", "Exports from the help desk") == 0
     out = capsys.readouterr().out
     assert "File 1 of 2: jan.csv (analysed)" in out and "File 2 of 2: feb.csv (added to the latest run)" in out
     runs = list_runs(tmp_path / "store")
@@ -336,6 +337,10 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
     assert "The latest run already holds apr.csv; once this file is fixed, add it and the files after it with --add." \
         in err
     assert list_runs(tmp_path / "store")[0]["counts"]["messages"] == 220
+    # apr.csv was added without --timezone or --note: it is read in the run's zone, and the run keeps its note
+    # (read in UTC, the whole run would have been counted in UTC days from then on).
+    added = list_runs(tmp_path / "store")[0]
+    assert added["settings"]["assume_timezone"] == "Europe/London" and added["note"] == "Exports from the help desk"
     from pipelines.store import files_in_words
     assert files_in_words(list_runs(tmp_path / "store")[0]) == "jan.csv + 2 more files"
 
