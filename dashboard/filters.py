@@ -19,7 +19,15 @@ import streamlit as st
 
 from dashboard.data import RUN_KEY, RunInfo
 from pipelines.charts import format_date, short_label
-from pipelines.metrics import SENTIMENT_LABELS, Granularity, MessageFilter, day_span, period_end, zone_words
+from pipelines.metrics import (
+    SENTIMENT_LABELS,
+    Granularity,
+    MessageFilter,
+    column_title,
+    day_span,
+    period_end,
+    zone_words,
+)
 
 DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
 META = "filter_meta:"
@@ -196,7 +204,7 @@ def sidebar(info: RunInfo) -> MessageFilter:
         st.pills("Sentiment", list(SENTIMENT_LABELS), selection_mode="multi", key=SENTIMENTS,
                  format_func=str.capitalize)
         for column, key in _meta_keys(info).items():
-            st.multiselect(column.replace("_", " ").capitalize(), info.metadata[column], key=key, placeholder="All")
+            st.multiselect(column_title(column), info.metadata[column], key=key, placeholder="All")
         f = current(info)
         st.button("Clear filters", on_click=clear, disabled=f.is_empty, icon=":material/filter_alt_off:")
     _sync_url(info, f)

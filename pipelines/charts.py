@@ -444,7 +444,7 @@ def breakdown_chart(volume: pd.DataFrame, column: str, granularity: Granularity,
     """Stacked bars of messages per period split by a metadata column (``customdata = [value, period]``)."""
     word = _PERIOD_WORD[granularity]
     share = measure == "share"
-    title = title or f"{'Share of messages' if share else 'Messages'} by {column}, per {word}"
+    title = title or f"{'Share of messages' if share else 'Messages'} by {column.replace('_', ' ')}, per {word}"
     if volume.empty:
         return empty_chart(title, "No dated messages match the filters.")
     fig = go.Figure()

@@ -472,6 +472,11 @@ def cmd_users(args: argparse.Namespace) -> int:
             users.existing(args.name)  # before asking for a password
             r = users.set_password(args.name, _read_password(args))
             print(f"New password set for {r.name}.")
+        records = users.records()
+        if action in {"remove", "set-role"} and records and not any(u.role == "admin" for u in records.values()):
+            # Allowed (this command is how admins are made), but the dashboard now has nobody to upload files.
+            print("Note: no admin is left, so nobody can analyse new files or manage runs in the dashboard. Make "
+                  "one with: feedback-lens users set-role NAME admin", file=sys.stderr)
     except FeedbackLensError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2
@@ -562,6 +567,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Stopped. The previous run is unchanged.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `feedback-lens runs | head`: the reader has all it wanted
+        # Python would print a second broken-pipe error when it flushes stdout on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

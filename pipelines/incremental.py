@@ -88,7 +88,8 @@ def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: p
             if "text_hash" in messages and "text_hash" in previous_messages else 0.0
         why = (f"{same_texts:.0%} of its texts are in this file under other ids: was another id column used?"
                if same_texts >= settings.extend_min_kept_share else
-               "different data, not more of the same; to add a file's messages to the earlier ones, use --add")
+               "different data, not more of the same; to add a file's messages to the earlier ones, use --add, or "
+               "tick \"Add these messages to the latest run's\" in the upload form")
         return UpdatePlan(False, f"only {kept_share:.0%} of the earlier run's messages are in this file ({why})")
     new = np.flatnonzero(where < 0)
     if len(new) > settings.extend_max_new_share * len(old_index) and refit != "never":

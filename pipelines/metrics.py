@@ -335,6 +335,17 @@ def format_share(x: float | None, digits: int = 0) -> str:
     return f"{x * 100:.{digits}f}%"
 
 
+def column_title(column: str) -> str:
+    """A data column's name as a label: underscores as spaces, the first letter raised and the rest as written.
+
+    Example:
+        >>> column_title("product_line"), column_title("CSAT"), column_title("NPS_score")
+        ('Product line', 'CSAT', 'NPS score')
+    """
+    words = column.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
 def count_of(n: int, noun: str, plural: str | None = None) -> str:
     """'1 message', '2 messages', '1,234 topics': a count with its noun in the right number."""
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

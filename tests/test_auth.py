@@ -209,8 +209,12 @@ def test_users_command_adds_lists_changes_and_removes(monkeypatch, capsys, tmp_p
         ["alice", "analyst", "password"], ["ann@example.com", "viewer", "single"]]
     assert _cli(monkeypatch, capsys, "users", "set-role", "alice", "admin", *s)[:2] == (0, "alice is now an admin.\n")
     assert Users(tmp_path / "st" / "users.json").authenticate("alice", "correct horse battery").role == "admin"
-    assert _cli(monkeypatch, capsys, "users", "remove", "ann@example.com", *s)[0] == 0
+    code, _, err = _cli(monkeypatch, capsys, "users", "remove", "ann@example.com", *s)
+    assert code == 0 and "no admin" not in err  # alice is still an admin
     assert list(Users(tmp_path / "st" / "users.json").records()) == ["alice"]
+    code, out, err = _cli(monkeypatch, capsys, "users", "set-role", "alice", "viewer", *s)  # the last admin goes
+    assert code == 0 and out == "alice is now a viewer.\n"
+    assert "Note: no admin is left" in err and "feedback-lens users set-role NAME admin" in err
     # a path from the environment wins over the store
     monkeypatch.setenv("FEEDBACK_LENS_USERS", str(tmp_path / "elsewhere" / "people.json"))
     assert _cli(monkeypatch, capsys, "users", "add", "bob", "--role", "viewer", "--password-stdin",

@@ -383,3 +383,20 @@ def test_an_unknown_option_is_named_with_its_commands_usage(capsys):
     assert info.value.code == 2 and err.startswith("usage: feedback-lens snapshot ")
     assert err.endswith("feedback-lens snapshot: error: unrecognized arguments: --format pdf "
                         "(see feedback-lens snapshot --help)\n")
+
+
+def test_runs_read_by_a_pipe_that_closes_early_ends_without_a_traceback(tmp_path):
+    """`feedback-lens runs | head -1`: head stops reading; the command ends quietly, as ls or grep would."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "store").mkdir()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "runs", "--store", str(tmp_path / "store")],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, cwd=SAMPLE.parents[2])
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and done.stderr == ""

@@ -59,7 +59,8 @@ def test_a_file_that_is_not_more_of_the_same_says_what_to_do():
     week = _messages([f"w{i}" for i in range(20)]).assign(text_hash=[f"n{i}" for i in range(20)])
     plan = plan_update(week, Settings(), old, {"settings": Settings().to_dict()}, True)
     assert plan.reason == ("only 0% of the earlier run's messages are in this file (different data, not more of the "
-                           "same; to add a file's messages to the earlier ones, use --add)")
+                           "same; to add a file's messages to the earlier ones, use --add, or tick \"Add these messages "
+                           "to the latest run's\" in the upload form)")
     renamed = _messages([f"row-{i}" for i in range(100)]).assign(text_hash=[f"h{i}" for i in range(100)])
     plan = plan_update(renamed, Settings(), old, {"settings": Settings().to_dict()}, True)
     assert plan.reason == ("only 0% of the earlier run's messages are in this file (100% of its texts are in this "

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import components, data
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
+from pipelines.metrics import column_title
 
 MEASURES = {"count": "Messages", "share": "Share of messages"}
 
@@ -34,7 +35,7 @@ st.caption("Click a point to read the messages of that topic in that period. Per
 columns = list(view.info.metadata)
 if columns:
     by = st.selectbox("Break down all messages by", [None, *columns], key="trends_breakdown",
-                      format_func=lambda c: "(no breakdown)" if c is None else c.replace("_", " ").capitalize())
+                      format_func=lambda c: "(no breakdown)" if c is None else column_title(c))
     if by:
         split = data.volume(view.ref, view.filter, granularity, by=by)
         components.chart(charts.breakdown_chart(split, by, granularity, measure), "trends_breakdown_chart",
