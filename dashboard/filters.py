@@ -30,6 +30,7 @@ from pipelines.metrics import (
 )
 
 DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
+DATES_SPAN = "filter_dates_span"  # the run's first and last day when the date range was last set
 META = "filter_meta:"
 """Prefix of the key of a metadata filter (``filter_meta:rating``)."""
 SEEDED, NOTICES, GOTO, BACK, PAGE = "_filters_seeded", "_filter_notices", "_goto_page", "_drill_back", "_page"
@@ -137,8 +138,16 @@ def _sanitize(info: RunInfo) -> None:
             state[key] = value
 
     if info.has_dates:
-        dates = tuple(d for d in state.get(DATES) or () if isinstance(d, date)) or (info.first_day, info.last_day)
+        span = (info.first_day, info.last_day)
+        dates = tuple(d for d in state.get(DATES) or () if isinstance(d, date)) or span
+        # An end of the range the user left at the run's first or last day follows the run when its days
+        # change (new messages added while the page is open): left at the old last day, it would become a
+        # filter nobody set and hide the new messages.
+        before = state.get(DATES_SPAN)
+        if before is not None and tuple(before) != span:
+            dates = tuple(new if d == old else d for d, old, new in zip(dates, before, span))
         keep(DATES, tuple(min(max(d, info.first_day), info.last_day) for d in dates))
+        state[DATES_SPAN] = span
     else:
         state.pop(DATES, None)
     keep(TOPICS, [t for t in state.get(TOPICS) or [] if t in info.labels])

@@ -268,6 +268,34 @@ def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, m
     assert shown["Negative"].delta == "+10.0 pts" and shown["Negative"].proto.color != grey  # 40% → 50%: bad news
 
 
+def test_a_date_range_nobody_set_follows_new_messages_into_an_open_page(tmp_path, monkeypatch):
+    """A page open while a week is added: its dates were the run's whole span, not a filter, so the new run's
+    messages are counted; a start the user chose stays."""
+    from pipelines.store import publish_run
+    from tests.test_snapshot import tiny_run
+
+    run = tiny_run()
+    store = tmp_path / "store"
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["late"], "weight": [1.0]})
+    publish_run(store, "20261101-000000-aaaa", {"messages": run.messages, "topics": run.topics, "keywords": keywords},
+                run.manifest)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = open_app()
+    assert at.date_input(key=filters.DATES).value == (date(2026, 8, 3), date(2026, 10, 24))
+    week = run.messages.iloc[-3:].assign(date=pd.Timestamp("2026-11-03 10:00", tz="UTC"), message_id=["n1", "n2", "n3"])
+    publish_run(store, "20261104-000000-bbbb", {"messages": pd.concat([run.messages, week], ignore_index=True),
+                                                "topics": run.topics, "keywords": keywords}, run.manifest)
+    at.run()
+    assert at.date_input(key=filters.DATES).value == (date(2026, 8, 3), date(2026, 11, 3))
+    assert not any("Period:" in c.value for c in at.caption)  # no filter: the last 30 days, up to 3 Nov
+    at.date_input(key=filters.DATES).set_value((date(2026, 9, 1), date(2026, 11, 3))).run()
+    week2 = week.assign(date=pd.Timestamp("2026-11-10 10:00", tz="UTC"), message_id=["o1", "o2", "o3"])
+    publish_run(store, "20261111-000000-cccc", {"messages": pd.concat([run.messages, week, week2], ignore_index=True),
+                                                "topics": run.topics, "keywords": keywords}, run.manifest)
+    at.run()
+    assert at.date_input(key=filters.DATES).value == (date(2026, 9, 1), date(2026, 11, 10))
+
+
 # ------------------------------------------------------------------------------------------------ filters
 
 
