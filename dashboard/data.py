@@ -323,8 +323,9 @@ def period(info: RunInfo, f: MessageFilter, days: int) -> snapshot.Period | None
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def headline(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Headline:
-    """Headline figures of the filtered messages in two windows."""
-    return metrics.headline(_history(ref, f), current, previous)
+    """Headline figures of the filtered messages in two windows (no change against days before the run's data)."""
+    first = _run(ref).messages["date"].min()
+    return metrics.headline(_history(ref, f), current, previous, history_start=None if pd.isna(first) else first)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

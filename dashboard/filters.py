@@ -144,8 +144,8 @@ def _sanitize(info: RunInfo) -> None:
         # change (new messages added while the page is open): left at the old last day, it would become a
         # filter nobody set and hide the new messages.
         before = state.get(DATES_SPAN)
-        if before is not None and tuple(before) != span:
-            dates = tuple(new if d == old else d for d, old, new in zip(dates, before, span))
+        if before is not None and tuple(before) != span:  # (dates may be a start alone: zip stops there)
+            dates = tuple(new if d == old else d for d, old, new in zip(dates, before, span, strict=False))
         keep(DATES, tuple(min(max(d, info.first_day), info.last_day) for d in dates))
         state[DATES_SPAN] = span
     else:

@@ -30,7 +30,16 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from pipelines.expectations import SOURCE_NAMES, SOURCES
-from pipelines.metrics import NO_TOPIC, Change, Granularity, Movers, count_of, format_share, period_end
+from pipelines.metrics import (
+    MIN_BASE_FOR_PERCENT,
+    NO_TOPIC,
+    Change,
+    Granularity,
+    Movers,
+    count_of,
+    format_share,
+    period_end,
+)
 from pipelines.store import PREVIEW_CHARS, message_preview
 
 # Distinct, print-friendly colours; topic ids are ordered by size, so the largest topics get the first.
@@ -120,9 +129,6 @@ def _counted(counts: Sequence[float] | pd.Series | np.ndarray, noun: str = "mess
     return [count_of(int(n), noun) for n in counts]
 
 
-MIN_BASE_FOR_PERCENT = 10
-"""A change in a count gets a percentage only when the earlier count is at least this: '+4 (+400%)' from a
-single message reads as a surge, while '+4' says what happened."""
 _CHANGE_DIGITS = {"count": 0, "share": 1, "sentiment": 2}
 
 

@@ -537,6 +537,12 @@ def biggest_movers(
 # ------------------------------------------------------------------------------------------- headline
 
 
+MIN_BASE_FOR_PERCENT = 10
+"""A change in a count gets a percentage only when the earlier count is at least this: '+4 (+400%)' from a
+single message reads as a surge, while '+4' says what happened. A share or mean of fewer messages is not
+compared either: one negative message before would make "-25 pts" of the next 900."""
+
+
 @dataclass(frozen=True)
 class Change:
     """A figure now and in the previous window."""
@@ -581,11 +587,22 @@ def _figures(rows: pd.DataFrame) -> tuple[float, float | None, float | None, flo
     return float(n), negative, float((rows["sentiment"].to_numpy(dtype="float64") * w).sum() / n), active
 
 
-def headline(messages: pd.DataFrame, current: Window, previous: Window) -> Headline:
-    """Messages, share negative, mean sentiment and active topics (with at least one message) per window."""
+def headline(messages: pd.DataFrame, current: Window, previous: Window,
+             history_start: pd.Timestamp | date | None = None) -> Headline:
+    """Messages, share negative, mean sentiment and active topics (with at least one message) per window.
+
+    The previous window's figures are unknown (None: no change is shown) where they would mislead: all of
+    them when the window ends before ``history_start`` (the run's first message: "+900" against days
+    without data is no rise), its share negative and mean sentiment when it holds fewer than
+    :data:`MIN_BASE_FOR_PERCENT` messages.
+    """
     dates = _dates(messages)
     now = _figures(messages[current.contains(dates)])
     before = _figures(messages[previous.contains(dates)])
+    if history_start is not None and not pd.isna(history_start) and previous.end <= _utc(history_start).floor("D"):
+        before = (None, None, None, None)
+    elif before[0] < MIN_BASE_FOR_PERCENT:
+        before = (before[0], None, None, before[3])
     return Headline(current, previous, *(Change(a, b) for a, b in zip(now, before, strict=True)))
 
 

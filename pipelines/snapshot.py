@@ -575,7 +575,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     period_table = period_table.merge(change[["topic", "previous", "change", "change_pct"]], on="topic", how="left")
     nothing = _no_messages(bool(words))
     sections = [
-        _headline(history, period, current, before, metrics.last_day(run.messages), run.time_zone),
+        _headline(history, period, current, before, run, run.time_zone),
         _top_topics(period_table, period, settings, nothing, int((rows["topic"] == NO_TOPIC).sum()) if len(rows) else 0),
         _movers(history, run, period, current, before, settings),
         _emerging(history, run, period, current),
@@ -607,9 +607,10 @@ def _no_messages(filtered: bool) -> str:
     return "No message in {}" + (" matches the filters." if filtered else ".")
 
 
-def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window,
-              data_last: date | None, zone: str) -> Section:
-    h = metrics.headline(history, current, before)
+def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window, run: Run, zone: str) -> Section:
+    first = run.messages["date"].min() if "date" in run.messages else pd.NaT
+    data_last = metrics.last_day(run.messages)
+    h = metrics.headline(history, current, before, history_start=None if pd.isna(first) else first)
     # (label, change, kind for format_change, card format, unit, value format, change format, good direction)
     figures = (("Messages", h.messages, "count", format_count, "count", COUNT, CHANGE_COUNT, 0),
                ("Share negative", h.share_negative, "share", lambda x: format_share(x, 1), "percent", PERCENT,
@@ -632,7 +633,9 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
         change_formats.append(change_format)
     table = pd.DataFrame(records, dtype=object)  # counts stay whole numbers in the CSV ("12", not "12.0")
     text = [f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}, against "
-            f"{format_count(h.messages.previous)} in {period.previous_label}."]
+            f"{format_count(h.messages.previous)} in {period.previous_label}." if h.messages.previous is not None else
+            f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}. The run's messages start on "
+            f"{format_date(pd.Timestamp(first).date())}, so there is nothing before to compare with."]
     if data_last is not None and period.last > data_last:
         text.append(f"The run's messages end on {format_date(data_last)}: this period is not complete yet.")
     return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",

@@ -239,6 +239,13 @@ def test_a_calendar_month_in_the_date_filter_is_compared_with_the_month_before_a
     assert at.metric[0].value == f"{h.messages.current:,.0f}"
     assert at.metric[0].delta.startswith(f"{h.messages.delta:+,.0f}")
     assert f"Biggest movers vs {period.previous_label}" in chart_titles(at)
+    # The run's first days: nothing before them, so no change is shown (not "+900" against empty days).
+    first = metrics._dates(run.messages).min().date()
+    at = open_app(**{"from": first.isoformat(), "to": (first + timedelta(days=6)).isoformat()})
+    assert all(m.delta in (None, "") for m in at.metric), [m.delta for m in at.metric]
+    assert any("so there is nothing before to compare with" in c.value for c in at.caption)
+    at.switch_page("app_pages/sentiment.py").run()
+    assert any("cannot be shown: the run's messages start on" in i.value for i in at.info)
 
 
 def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, monkeypatch):

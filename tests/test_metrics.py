@@ -183,14 +183,26 @@ def test_periods_are_counted_in_words():
 
 def test_headline_figures_and_changes(messages):
     current, previous = m.comparison_windows(date(2026, 3, 9), days=4)  # 6–9 Mar vs 2–5 Mar
-    h = m.headline(messages, current, previous)
-    assert (h.messages.current, h.messages.previous) == (2, 2)
+    many = pd.concat([messages] * 5, ignore_index=True)  # 10 messages a window: enough to compare their rates
+    h = m.headline(many, current, previous)
+    assert (h.messages.current, h.messages.previous) == (10, 10)
     assert h.share_negative.current == 0.0 and h.share_negative.previous == 1.0
     assert h.mean_sentiment.current == pytest.approx(0.3)
     assert h.mean_sentiment.previous == pytest.approx(-0.6)
     assert h.mean_sentiment.delta == pytest.approx(0.9)
     assert (h.active_topics.current, h.active_topics.previous) == (1, 1)
     assert h.messages.relative == 0.0
+
+
+def test_no_change_is_given_against_days_before_the_data_or_rates_of_a_few_messages(messages):
+    current, previous = m.comparison_windows(date(2026, 3, 9), days=4)  # 6–9 Mar vs 2–5 Mar
+    few = m.headline(messages, current, previous)  # 2 messages before: "-100 pts" of negative would be noise
+    assert few.messages.previous == 2 and few.active_topics.previous == 1
+    assert few.share_negative.previous is None and few.mean_sentiment.delta is None
+    first = m.headline(messages, current, previous, history_start=pd.Timestamp("2026-03-06"))  # data starts on 6 Mar
+    assert first.messages.previous is None and first.messages.delta is None and first.active_topics.delta is None
+    same = m.headline(messages, current, previous, history_start=pd.Timestamp("2026-03-05"))  # 5 Mar has data
+    assert same.messages.previous == 2
 
 
 def test_an_empty_window_has_no_rates_and_no_relative_change(messages):
@@ -391,11 +403,11 @@ def test_sentiment_per_topic_has_every_topic_in_every_period(messages):
 def test_sentiment_drivers_add_up_to_the_overall_change():
     rows = [("2026-03-03", 0, -0.5, "negative", None, "a")] * 2 + [("2026-03-03", 1, 0.5, "positive", None, "b")] * 2
     rows += [("2026-03-10", 0, -0.9, "negative", None, "a")] * 3 + [("2026-03-10", 1, 0.5, "positive", None, "b")] * 1
-    messages = frame(rows)
+    messages = frame(rows * 3)  # 12 messages a week: enough for a mean to compare
     current, previous = m.comparison_windows(date(2026, 3, 15), days=7)
     drivers = m.sentiment_drivers(messages, TOPICS, current, previous)
     h = m.headline(messages, current, previous)
     assert drivers["contribution"].sum() == pytest.approx(h.mean_sentiment.delta)
     assert drivers.iloc[0]["topic"] == 0
     assert drivers.iloc[0]["contribution"] == pytest.approx(0.75 * -0.9 - 0.5 * -0.5)
-    assert m.sentiment_counts(messages) == {"negative": 5, "neutral": 0, "positive": 3}
+    assert m.sentiment_counts(messages) == {"negative": 15, "neutral": 0, "positive": 9}

@@ -12,6 +12,7 @@ from pipelines.charts import (
     count_of,
     format_change,
     format_count,
+    format_date,
     format_sentiment,
     format_share,
 )
@@ -28,9 +29,12 @@ days = components.period_picker(view, "overview_days",
                                 help="The period ends on the last day of the data (or of the date filter).")
 period = data.period(view.info, view.filter, days)
 current, previous = period.window, period.previous_window
-st.caption(f"**{period.label}** compared with {period.versus_in_full}.")
-
 h = data.headline(view.ref, view.filter, current, previous)
+if h.messages.previous is None:  # the days before hold no data: "+900" would read as a surge
+    st.caption(f"**{period.label}**. The run's messages start on {format_date(view.info.first_day)}, so there is "
+               f"nothing before to compare with.")
+else:
+    st.caption(f"**{period.label}** compared with {period.versus_in_full}.")
 figures = (
     ("Messages", format_count(h.messages.current), h.messages, "count", "off",
      "Messages in the period."),

@@ -5,8 +5,8 @@ import streamlit as st
 from dashboard import components, data
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
-from pipelines.charts import format_sentiment
-from pipelines.metrics import sentiment_counts
+from pipelines.charts import count_of, format_date, format_sentiment
+from pipelines.metrics import MIN_BASE_FOR_PERCENT, sentiment_counts
 
 view, rows = components.page_start("Sentiment")
 components.chart(charts.sentiment_split_chart(sentiment_counts(rows)), "sentiment_split",
@@ -42,7 +42,15 @@ current, previous = period.window, period.previous_window
 h = data.headline(view.ref, view.filter, current, previous)
 drivers = data.drivers(view.ref, view.filter, current, previous)
 if h.mean_sentiment.delta is None:
-    st.info(f"There are no messages in {period.label} or in {period.versus} to compare.")
+    if h.messages.previous is None:
+        why = f"the run's messages start on {format_date(view.info.first_day)}, so there is nothing before"
+    elif not h.messages.current:
+        why = f"there are no messages in {period.label}"
+    else:  # a mean of one or two messages before would make any change look large
+        why = (f"{period.versus} {'has' if period.kind != 'range' else 'have'} "
+               f"{count_of(int(h.messages.previous), 'message')}, too few for a mean to compare with "
+               f"({MIN_BASE_FOR_PERCENT} are needed)")
+    st.info(f"What moved sentiment in {period.label} cannot be shown: {why}.")
 else:
     lead = ", ".join(f"**{components.escape_markdown(d.label)}** ({d.contribution:+.3f})"
                      for d in drivers.head(2).itertuples())
