@@ -322,6 +322,12 @@ def period(info: RunInfo, f: MessageFilter, days: int) -> snapshot.Period | None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
+def totals(ref: RunRef, f: MessageFilter) -> tuple[float, float | None, float | None, float]:
+    """Messages, share negative, mean sentiment and active topics of the filtered messages, all dates together."""
+    return metrics.totals(figure_cube(ref, f))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
 def headline(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Headline:
     """Headline figures of the filtered messages in two windows (no change against days before the run's data)."""
     first = _run(ref).messages["date"].min()
@@ -415,7 +421,7 @@ _ORDER_BY = {"newest": ("date", False), "oldest": ("date", True), "negative": ("
 @st.cache_resource(max_entries=8, show_spinner=False)
 def search(ref: RunRef, f: MessageFilter, query: str, order: str) -> MessageList:
     """Filtered messages matching the keyword search, sorted (``newest``, ``oldest``, ``negative``, ``positive``;
-    missing dates last, ties in run order).
+    missing dates last, ties in run order; or ``file``: run order).
 
     Read-only: shared by all sessions (a resource, so turning pages does not unpickle the whole result).
     """
@@ -435,6 +441,8 @@ def _run_order(ref: RunRef, order: str) -> np.ndarray:
     # Every message of the run in one list order (read-only, shared): missing values last, then the key,
     # then run order (a stable lexsort).
     rows = _run(ref).messages
+    if order == "file":  # the order the messages came in (a run without dates has no newest)
+        return np.arange(len(rows))
     column, ascending = _ORDER_BY[order]
     key = rows[column]
     if isinstance(key.dtype, pd.DatetimeTZDtype):

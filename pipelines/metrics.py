@@ -587,6 +587,12 @@ def _figures(rows: pd.DataFrame) -> tuple[float, float | None, float | None, flo
     return float(n), negative, float((rows["sentiment"].to_numpy(dtype="float64") * w).sum() / n), active
 
 
+def totals(messages: pd.DataFrame) -> tuple[float, float | None, float | None, float]:
+    """Messages, share negative, mean sentiment and active topics of all ``messages``: the headline of a run
+    without dates, which has no period to compare."""
+    return _figures(messages)
+
+
 def headline(messages: pd.DataFrame, current: Window, previous: Window,
              history_start: pd.Timestamp | date | None = None) -> Headline:
     """Messages, share negative, mean sentiment and active topics (with at least one message) per window.

@@ -374,12 +374,22 @@ def test_a_run_without_dates_shows_totals_instead_of_trends(monkeypatch, real_ru
     assert any("no dates" in i.value for i in at.info)
     assert "from= is ignored: this run has no dates." in at.warning[0].value
     assert chart_titles(at) == ["Top topics by messages"]
+    negative = (messages["sentiment_label"] == "negative").mean()
+    assert [(x.label, x.value) for x in at.metric] == [
+        ("Messages", f"{len(messages):,}"), ("Negative", f"{negative:.1%}"),
+        ("Mean sentiment", f"{messages['sentiment'].mean():+.2f}"),
+        ("Active topics", f"{messages.loc[messages['topic'] >= 0, 'topic'].nunique():,}")]
+    assert all(not x.delta for x in at.metric)
     for page, says in (("trends", "no trends"), ("sentiment", "cannot be shown over time"),
                        ("expectations", "gaps cannot be shown over time")):
         assert any(says in i.value for i in open_app(page).info), page
     assert not any("per area, by" in title for title in chart_titles(open_app("expectations")))
     assert "Map of messages by topic" in chart_titles(open_app("topics"))
-    assert shown_messages(open_app("messages")) == len(messages)
+    listed = open_app("messages")
+    assert shown_messages(listed) == len(messages)
+    assert listed.selectbox(key="messages_order").options == ["As in the file", "Most negative first",
+                                                               "Most positive first"]
+    assert not any("Dates and times are in" in c.value for c in listed.caption)
 
 
 @pytest.mark.slow

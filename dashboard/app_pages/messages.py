@@ -15,6 +15,7 @@ from pipelines.search import SemanticSettings
 
 ORDERS = {"newest": "Newest first", "oldest": "Oldest first", "negative": "Most negative first",
           "positive": "Most positive first"}
+UNDATED_ORDERS = {"file": "As in the file", "negative": ORDERS["negative"], "positive": ORDERS["positive"]}
 MODES = {"words": "Words", "meaning": "Meaning"}
 PAGE_SIZE = 20
 
@@ -60,7 +61,10 @@ else:
                           help="Finds messages containing every word, as a whole word (any case; \"ok\" does not "
                           "find \"look\"), within the current filters. Put words in double quotes to find them "
                           "together as a phrase.")
-    order = c2.selectbox("Order", list(ORDERS), format_func=ORDERS.get, key="messages_order")
+    orders = ORDERS if view.info.has_dates else UNDATED_ORDERS
+    if st.session_state.get("messages_order") not in orders:  # a run with dates was shown before
+        st.session_state.pop("messages_order", None)
+    order = c2.selectbox("Order", list(orders), format_func=orders.get, key="messages_order")
 
 if mode == "meaning" and query.strip():
     try:
@@ -95,8 +99,10 @@ capped = " (the closest; more may match)" if mode == "meaning" and len(found) >=
 last = min(first + PAGE_SIZE, len(found))
 shown = f"showing {first + 1:,}" if last == first + 1 else f"showing {first + 1:,}–{last:,}"
 head.markdown(f"**{count_of(len(found), 'message')}{closest}**{capped} · {shown}")
-head.caption("Dates and times are in UTC: a day is a UTC day." if zone_words(view.info.time_zone) == "UTC" else
-             f"Dates and times are in {zone_words(view.info.time_zone)} ({view.info.time_zone}), and so are the days.")
+if view.info.has_dates:
+    head.caption("Dates and times are in UTC: a day is a UTC day." if zone_words(view.info.time_zone) == "UTC" else
+                 f"Dates and times are in {zone_words(view.info.time_zone)} ({view.info.time_zone}), and so are the "
+                 "days.")
 download.download_button(
     "Download CSV", lambda: components.csv_bytes(components.export_table(data.with_texts(view.ref, found.all()), view.info.labels,
                                                          metadata, view.info.time_zone)),

@@ -19,8 +19,17 @@ from pipelines.charts import (
 
 view, rows = components.page_start("Overview")
 
+EXPLAIN = {"Messages": "Messages in the period.", "Negative": "Share of messages with a negative tone.",
+           "Mean sentiment": "Average tone from −1 (very negative) to +1 (very positive).",
+           "Active topics": "Topics with at least one message in the period."}
+
 if not view.info.has_dates:
     st.info("This run has no dates, so there is no period to compare; these are the totals.")
+    n, negative, mean, active = data.totals(view.ref, view.filter)
+    for col, (label, value) in zip(st.columns(4, border=True), (
+            ("Messages", format_count(n)), ("Negative", format_share(negative, 1)),
+            ("Mean sentiment", format_sentiment(mean)), ("Active topics", format_count(active))), strict=True):
+        col.metric(label, value, help=EXPLAIN[label].replace(" in the period", ""))
     table = data.topic_table(view.ref, view.filter)
     components.chart(charts.top_topics_chart(table), "overview_top", lambda c: Drill(topics=(int(c[0]),)))
     st.stop()
@@ -36,14 +45,12 @@ if h.messages.previous is None:  # the days before hold no data: "+900" would re
 else:
     st.caption(f"**{period.label}** compared with {period.versus_in_full}.")
 figures = (
-    ("Messages", format_count(h.messages.current), h.messages, "count", "off",
-     "Messages in the period."),
-    ("Negative", format_share(h.share_negative.current, 1), h.share_negative, "share", "inverse",
-     "Share of messages with a negative tone."),
+    ("Messages", format_count(h.messages.current), h.messages, "count", "off", EXPLAIN["Messages"]),
+    ("Negative", format_share(h.share_negative.current, 1), h.share_negative, "share", "inverse", EXPLAIN["Negative"]),
     ("Mean sentiment", format_sentiment(h.mean_sentiment.current), h.mean_sentiment, "sentiment", "normal",
-     "Average tone from −1 (very negative) to +1 (very positive)."),
+     EXPLAIN["Mean sentiment"]),
     ("Active topics", format_count(h.active_topics.current), h.active_topics, "count", "off",
-     "Topics with at least one message in the period."),
+     EXPLAIN["Active topics"]),
 )
 for col, (label, value, change, kind, colour, explain) in zip(st.columns(4, border=True), figures, strict=True):
     shown = format_change(change, kind)
