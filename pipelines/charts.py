@@ -814,7 +814,8 @@ def topic_sentiment_chart(table: pd.DataFrame, n: int = 12, min_messages: int = 
 
 # ------------------------------------------------------------------------------------- expectation gaps
 
-QUADRANT_COLOURS = {"fix first": "#C8423B", "keep it up": "#2E8B57", "low priority": "#8A9099",
+# Low priority is blue, not grey: grey is "not ranked", and a large, badly delivered area drawn grey looked unranked.
+QUADRANT_COLOURS = {"fix first": "#C8423B", "keep it up": "#2E8B57", "low priority": "#5E81AC",
                     "possible overkill": "#D08A0B", "not ranked": "#C9CDD2"}
 QUADRANT_HINTS = {"fix first": "matters a lot, delivered poorly", "keep it up": "matters a lot, delivered well",
                   "low priority": "matters less, delivered poorly", "possible overkill": "matters less, delivered well",

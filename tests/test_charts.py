@@ -484,3 +484,15 @@ def test_charts_built_without_plotly_checks_pass_them(tagged):
     for fig in figures:
         checked = go.Figure(json.loads(fig.to_json()))  # raises on an unknown property or a bad value
         assert json.loads(checked.to_json()) == json.loads(fig.to_json())
+
+
+def test_only_an_unranked_area_is_grey_on_the_importance_performance_chart():
+    """A large area delivered poorly ("low priority") drawn grey looked like one too small to rank."""
+    import colorsys
+
+    def saturation(colour: str) -> float:
+        r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        return colorsys.rgb_to_hls(r, g, b)[2]
+
+    assert len(set(charts.QUADRANT_COLOURS.values())) == len(charts.QUADRANT_COLOURS)
+    assert {q for q, c in charts.QUADRANT_COLOURS.items() if saturation(c) < 0.25} == {"not ranked"}
