@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from pipelines.expectations import SOURCE_NAMES, SOURCES
+from pipelines.expectations import SOURCE_NAMES, SOURCES, ExpectationSettings
 from pipelines.metrics import (
     MIN_BASE_FOR_PERCENT,
     NO_TOPIC,
@@ -1126,6 +1126,8 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
     shown = trend[trend[measure].notna()] if not trend.empty else trend
     if shown.empty:
         return empty_chart(title, "Too few messages per period to show a trend.")
+    if shown["period"].nunique() < 2:  # a dot per area over one label is no trend
+        return empty_chart(title, f"Only one {word} has enough messages about the areas: a trend needs two or more.")
     weight = "mentions" if measure == "mentions" else "statements"
     order = shown.groupby("area")[weight].sum().sort_values(ascending=False).index[:max_areas]
     value = {"unmet_rate": "%{y:.0f}% unmet (%{customdata[3]} of %{hovertext})",
@@ -1149,7 +1151,8 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
     layout = _merged(_house_style(title, None, _GAP_MEASURES[measure]),
                      {"xaxis": _date_ticks((x for trace in data for x in trace["x"]), granularity)[0]})
     if measure == "unmet_rate":
-        note = f"{word.capitalize()}s with too few messages about an area are skipped."
+        note = (f"{word.capitalize()}s with fewer than {ExpectationSettings().min_mentions} expectation statements about "
+                "an area are skipped.")
         layout = _merged(layout, {"yaxis": {"range": [0, 105], "ticksuffix": "%"}, "margin": {"t": 80},
                                   "title": {"subtitle": {"text": note, "font": {"size": 13, "color": "#6B7280"}}}})
     elif measure == "mean_sentiment":

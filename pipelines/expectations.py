@@ -1304,15 +1304,16 @@ _GAP_COLUMNS = ["area", "mentions", "share", "statements", "unmet", "met", "unme
 
 
 def _gap_columns(area, mentions: np.ndarray, unmet: np.ndarray, met: np.ndarray, messages: np.ndarray,
-                 mean_sentiment: np.ndarray, min_mentions: int) -> dict[str, object]:
+                 mean_sentiment: np.ndarray, min_mentions: int, min_statements: int = 1) -> dict[str, object]:
     """The gap metrics of :data:`_GAP_COLUMNS` from counts, one value per area (and period): messages mentioning
     the area, its unmet and met statements, the messages of the set, and the mean sentiment of the mentions.
-    Rates and mean sentiment are NaN below ``min_mentions`` mentions; the unmet rate also without statements."""
+    Rates and mean sentiment are NaN below ``min_mentions`` mentions; the unmet rate also below ``min_statements``
+    statements."""
     statements = unmet + met
     enough = mentions >= min_mentions
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(messages > 0, mentions / messages, np.nan)
-        unmet_rate = np.where(enough & (statements > 0), unmet / statements, np.nan)
+        unmet_rate = np.where(enough & (statements >= max(min_statements, 1)), unmet / statements, np.nan)
     return {"area": area, "mentions": mentions, "share": share, "statements": statements, "unmet": unmet, "met": met,
             "unmet_rate": unmet_rate, "mean_sentiment": np.where(enough, mean_sentiment, np.nan)}
 
@@ -1500,7 +1501,8 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     Returns:
         Columns ``period`` (the period's start, naive UTC), ``area``, ``mentions``, ``share`` (of
         the period's messages), ``statements``, ``unmet``, ``met``, ``unmet_rate``, ``mean_sentiment``;
-        rates are NaN where the period has fewer than ``min_mentions`` mentions of the area.
+        rates are NaN where the period has fewer than ``min_mentions`` mentions of the area, and the unmet
+        rate also where it has fewer than ``min_mentions`` statements (0% or 50% of two is no trend).
     """
     settings = settings or ExpectationSettings()
     mentions = _given_mentions(messages, area_keys, mentions)
@@ -1542,7 +1544,8 @@ def gap_trend(messages: pd.DataFrame, freq: str = "M", area_keys: Sequence[str] 
     area = np.tile(np.asarray(mentions.columns, dtype=object), n_periods)
     return pd.DataFrame({"period": np.repeat(np.asarray(starts), n_areas),
                          **_gap_columns(area, mentions_n, counts[:, 1], counts[:, 2], per_period,
-                                        mean_sentiment, settings.min_mentions)}, columns=columns)
+                                        mean_sentiment, settings.min_mentions, settings.min_mentions)},
+                        columns=columns)
 
 
 def source_table(messages: pd.DataFrame, area_keys: Sequence[str] | None = None,
@@ -1837,7 +1840,8 @@ def indexed_gap_trend(index: GapIndex, rows: np.ndarray | None = None, freq: str
     area = np.tile(np.asarray(index.keys, dtype=object), len(used))
     return pd.DataFrame({"period": np.repeat(np.asarray(all_starts)[used], n_areas),
                          **_gap_columns(area, counts.sum(axis=1), counts[:, 1], counts[:, 2],
-                                        np.repeat(per_period[used], n_areas), mean_sentiment, settings.min_mentions)},
+                                        np.repeat(per_period[used], n_areas), mean_sentiment, settings.min_mentions,
+                                        settings.min_mentions)},
                         columns=columns)
 
 

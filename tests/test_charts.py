@@ -406,6 +406,8 @@ def test_gap_trend_chart_draws_unmet_rate_per_area_by_month(tagged):
     volume = charts.gap_trend_chart(trend, AREA_NAMES, "mentions")
     assert volume.layout.yaxis.title.text == "Messages mentioning the area"
     assert charts.gap_trend_chart(trend.iloc[0:0], AREA_NAMES).layout.annotations[0].text.startswith("Too few")
+    one_month = charts.gap_trend_chart(trend[trend["period"] == trend["period"].min()], AREA_NAMES, "mentions")
+    assert not one_month.data and "a trend needs two or more" in one_month.layout.annotations[0].text
 
 
 def test_few_periods_are_ticked_level_with_the_year_once():

@@ -568,6 +568,14 @@ def test_gap_trend_per_month(messages):
     assert trend["mentions"].tolist() == [2, 1]
     assert trend["share"].tolist() == pytest.approx([2 / 3, 1 / 3])
     assert trend["unmet_rate"].iloc[0] == pytest.approx(1.0) and np.isnan(trend["unmet_rate"].iloc[1])  # no statement
+    # January with 6 mentions, 4 of them statements: enough mentions, but 4 statements are too few (5 by default)
+    # for a rate a line could rise or fall by; with a fifth statement the rate is shown.
+    january = messages.iloc[[0, 1, 0, 1, 0, 1]].reset_index(drop=True)
+    january.loc[4:, ["expectation", "expectation_met", "expectation_source"]] = [False, None, None]
+    assert gap_trend(january, "M", ["speed_of_service"])[["mentions", "statements"]].values.tolist() == [[6, 4]]
+    assert np.isnan(gap_trend(january, "M", ["speed_of_service"])["unmet_rate"].iloc[0])
+    january.loc[4, ["expectation", "expectation_met", "expectation_source"]] = [True, "met", "company"]
+    assert gap_trend(january, "M", ["speed_of_service"])["unmet_rate"].iloc[0] == pytest.approx(0.8)
 
 
 def test_source_and_topic_tables(messages):
