@@ -993,7 +993,8 @@ def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5, days: tu
     topic whose share and whose messages a day (over the periods' ``days``, before and now) both went up, a fall
     one whose both went down: a topic that gained share only because all messages fell, or lost share while its own
     messages grew, would read as the opposite of the counts next to it.
-    Topics with fewer than ``min_messages`` in both snapshots are left out of rises, falls and shifts.
+    Topics with fewer than ``min_messages`` in both snapshots are left out of rises and falls, and sentiment shifts
+    need :data:`~pipelines.metrics.MIN_BASE_FOR_PERCENT` messages in each.
     """
     pairs = match_topics(before["topics"], now["topics"])
     rows = []
@@ -1012,7 +1013,9 @@ def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5, days: tu
     falls = big[(big["share_change"] < 0) & (rate_change < 0)]
     rises = rises.sort_values(["share_change", "topic"], ascending=[False, True]).head(n)
     falls = falls.sort_values(["share_change", "topic"], ascending=[True, True]).head(n)
-    both = matched[(matched["messages_now"] >= min_messages) & (matched["messages_before"] >= min_messages)]
+    # A mean of a handful of messages swings by itself (+0.83 → +0.22 on 7 and 5): shifts need as many as percentages.
+    steady = max(min_messages, MIN_BASE_FOR_PERCENT)
+    both = matched[(matched["messages_now"] >= steady) & (matched["messages_before"] >= steady)]
     both = both.assign(sentiment_change=both["sentiment_now"].astype(float) - both["sentiment_before"].astype(float))
     shifts = both[both["sentiment_change"].abs() >= 0.05]
     shifts = shifts.reindex(shifts["sentiment_change"].abs().sort_values(ascending=False, kind="stable").index).head(n)

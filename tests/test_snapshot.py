@@ -555,6 +555,10 @@ def test_what_changed_between_two_known_summaries():
     assert snapshot.compare({**before, "areas": [{**before["areas"][0], "statements": 40}]},
                             {**now, "areas": few}).gaps.empty
     assert c.overall["messages"] == (100, 100) and c.overall["share_negative"] == (0.2, 0.3)
+    # A mean of 7 messages against one of 5 swings by itself: no sentiment shift below 10 on either side.
+    small = snapshot.compare(_summary([("crackers · thins", ["crackers", "thins"], 5, 0.83)]),
+                             _summary([("crackers · thins", ["crackers", "thins"], 7, 0.22)]), min_messages=5)
+    assert small.sentiment.empty
 
 
 def test_a_rise_or_fall_in_share_against_the_counts_is_neither():
