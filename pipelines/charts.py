@@ -689,6 +689,9 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
         z.append(z_row)
         text.append(t_row)
         custom.append(c_row)
+    if all(v is None for row in z for v in row):  # a grid of blank cells reads as a broken chart
+        return empty_chart(title, f"Every topic has fewer than {count_of(min_messages, 'message')} a {word} here: too "
+                                  "few for a mean sentiment. Widen the dates or choose a longer step.")
     x = _naive(pd.Series(periods))
     names = [_text(labels.get(int(t), f"Topic {t}")) for t in shown_topics]
     fig = go.Figure(go.Heatmap(

@@ -250,6 +250,8 @@ def test_heatmap_blanks_cells_on_too_few_messages(messages):
     topics = sorted(set(series["topic"]) - {m.NO_TOPIC})
     shown = charts.topic_sentiment_heatmap(series, LABELS, "week", max_topics=1).layout.title.subtitle.text
     assert f"The 1 largest of {len(topics)} topics." in shown  # "(no clear topic)" is not a topic
+    blank = charts.topic_sentiment_heatmap(series, LABELS, "week", min_messages=int(series["messages"].max()) + 1)
+    assert not blank.data and "too few for a mean sentiment" in blank.layout.annotations[0].text
 
 
 def test_drivers_split_and_map(messages):

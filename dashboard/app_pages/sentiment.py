@@ -11,9 +11,11 @@ from pipelines.metrics import MIN_BASE_FOR_PERCENT, sentiment_counts
 view, rows = components.page_start("Sentiment")
 components.chart(charts.sentiment_split_chart(sentiment_counts(rows)), "sentiment_split",
                  lambda c: Drill(sentiments=(str(c[0]),)))
-components.chart(charts.topic_sentiment_chart(data.topic_table(view.ref, view.filter)), "sentiment_by_topic",
+by_topic = data.topic_table(view.ref, view.filter)
+components.chart(charts.topic_sentiment_chart(by_topic), "sentiment_by_topic",
                  lambda c: Drill(topics=(int(c[0]),), sentiments=(str(c[1]),)))
-st.caption("Click a part of a bar to read that topic's messages of that sentiment.")
+if (by_topic["messages"] >= charts.TOPIC_SENTIMENT_MIN_MESSAGES).any():  # else the chart says why it has no bars
+    st.caption("Click a part of a bar to read that topic's messages of that sentiment.")
 if not view.info.has_dates:
     st.info("This run has no dates, so sentiment cannot be shown over time.")
     st.stop()
