@@ -628,7 +628,11 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
         with pd.ExcelFile(path, engine="openpyxl") as book:
             names = [str(n) for n in book.sheet_names]
             with_rows = [n for n in names if _sheet_has_rows(book, n)]
-            chosen = with_rows[0] if with_rows else names[0]
+            # A cover or notes sheet of a few lines before the data is passed over too: fewer rows than an
+            # analysis needs cannot be the feedback when a later sheet has that many.
+            rows = {n: _sheet_rows(book, n) for n in with_rows}
+            enough = [n for n in with_rows if rows[n] >= FEW_ROWS]
+            chosen = enough[0] if enough else with_rows[0] if with_rows else names[0]
             frame, subheader = _excel_sheet(book, chosen)
     except Exception as err:  # openpyxl raises zipfile / xml / key errors for broken files
         raise InputError(
@@ -638,17 +642,29 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
     notes = [SURVEY_SUBHEADER_NOTE] if subheader else []
     passed = names[:names.index(chosen)]
     if passed:
-        before = f"the sheet before it, {_quoted(passed)}, has" if len(passed) == 1 \
-            else f"the sheets before it ({_quoted(passed)}) have"
-        notes.append(f'Read sheet "{chosen}": {before} no rows below a header.')
-    if len(with_rows) > 1:
-        notes.append(f'Only sheet "{chosen}" was read; the workbook\'s other sheets with rows ({_quoted(with_rows[1:])}) '
+        what = [f'"{n}" ({rows[n]} row{"" if rows[n] == 1 else "s"})' if n in rows
+                else f'"{n}" (no rows below a header)' for n in passed]
+        notes.append(f'Read sheet "{chosen}"; passed over {", ".join(what)} before it: a cover or notes sheet, '
+                     "not the feedback.")
+    others = [n for n in with_rows if n not in passed and n != chosen]
+    if others:
+        notes.append(f'Only sheet "{chosen}" was read; the workbook\'s other sheets with rows ({_quoted(others)}) '
                      "were not. Put their rows in one sheet, or save each as its own file and add it with --add.")
     return RawTable(path, fmt, frame, "row", notes)
 
 
 def _quoted(names: list[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
+
+
+FEW_ROWS = 30
+"""A sheet with fewer rows than this (the fewest messages an analysis takes) before one with as many is a cover."""
+
+
+def _sheet_rows(book: pd.ExcelFile, name: str) -> int:
+    """Rows below the header as the sheet's stored dimensions say (no cell is read; 0 for a chart sheet)."""
+    sheet = book.book[name]
+    return max(0, (getattr(sheet, "max_row", 1) or 1) - 1)
 
 
 def _sheet_has_rows(book: pd.ExcelFile, name: str) -> bool:

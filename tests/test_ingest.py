@@ -540,13 +540,34 @@ def test_a_workbook_is_read_from_its_first_sheet_with_rows_and_says_what_it_left
     book.save(path)
     table = read_feedback_file(path)
     assert table.notes == [
-        'Read sheet "March": the sheet before it, "Read me", has no rows below a header.',
+        'Read sheet "March"; passed over "Read me" (no rows below a header) before it: a cover or notes sheet, not '
+        'the feedback.',
         'Only sheet "March" was read; the workbook\'s other sheets with rows ("April") were not. Put their rows in '
         "one sheet, or save each as its own file and add it with --add."]
     messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
     assert messages["text"].tolist() == ["None of it arrived", "Courier was kind"]
     assert messages["region"].tolist() == ["NA", "EU"] and messages["score"].isna().tolist() == [False, True]
     assert report.notes == ['1 message without text skipped (field "text" missing or empty), first at row 4.']
+
+
+def test_a_workbook_whose_first_sheet_is_a_few_lines_of_notes_is_read_from_its_data_sheet(tmp_path):
+    """An export with an "About" sheet of two notes before 40 complaints: the notes are not the feedback."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "About"
+    for line in (["Notes"], ["Export of September"], ["Dates are UK time"]):
+        book.active.append(line)
+    data = book.create_sheet("Complaints")
+    data.append(["Complaint ID", "Consumer complaint narrative"])
+    for i in range(40):
+        data.append([f"C{i}", f"Complaint number {i}: the bank charged a fee twice and never answered my letters."])
+    path = tmp_path / "sept.xlsx"
+    book.save(path)
+    table = read_feedback_file(path)
+    assert len(table.frame) == 40 and "Consumer complaint narrative" in table.frame.columns
+    assert table.notes == ['Read sheet "Complaints"; passed over "About" (2 rows) before it: a cover or notes sheet, '
+                           "not the feedback."]
 
 
 @pytest.mark.parametrize("column", ["ticket_id", "review_id", "message_id", "Message ID", "case_id", "case_number"])

@@ -63,7 +63,8 @@ def test_the_preview_says_which_sheet_it_read_and_shows_cells_as_the_run_will(mo
     book.save(out)
     preview = jobs.preview_upload("export.xlsx", out.getvalue())
     assert preview.rows == 40 and preview.notes == [
-        'Read sheet "Reviews": the sheet before it, "Cover", has no rows below a header.']
+        'Read sheet "Reviews"; passed over "Cover" (no rows below a header) before it: a cover or notes sheet, not the '
+        'feedback.']
     lines = "\n".join(json.dumps({"text": f"Refund {i} was slow", "tags": ["refund", "slow"]}) for i in range(6))
     assert jobs.preview_upload("f.jsonl", lines.encode()).sample["tags"].iloc[0] == "refund, slow"
 
