@@ -80,6 +80,26 @@ class CleanReport:
             self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
 
 
+def _check_ids_identify_messages(table: RawTable, out: pd.DataFrame, dup_id: pd.Series, columns: ResolvedColumns) -> None:
+    """Refuse an id column that most messages share with a different one: each repeated id is kept once, as the
+    newest version of its message, so a column of categories or one constant value taken for the id would drop
+    nearly every message with no more than a count in the summary."""
+    if not dup_id.any():
+        return
+    last = out.loc[~dup_id, ["message_id", "text_hash"]].set_index("message_id")["text_hash"]
+    dropped = out.loc[dup_id, ["message_id", "text_hash"]]
+    differs = int((dropped["text_hash"].to_numpy() != last.reindex(dropped["message_id"]).to_numpy()).sum())
+    if differs * 2 <= len(out):
+        return
+    how = (f'; "{columns.id}" was taken for it from its name' if "id" in columns.detected else "")
+    raise InputError(
+        f'{table.path.name}, column "{columns.id}": not an id of each message. {differs:,} of {len(out):,} messages '
+        f"share their id with a later one that says something else, so only {len(out) - int(dup_id.sum()):,} would be "
+        "kept (a repeated id is read as a newer version of the same message).",
+        fix=f"Name the column that holds a unique id of each message with --id{how}; or make the ids in the file "
+            "unique.")
+
+
 def _plain(text: str) -> bool:
     # Substring tests run in C; one regex with these as alternatives would take three times as long.
     return (not _NOT_PLAIN.search(text) and "  " not in text and " \n" not in text and "\n " not in text
@@ -635,6 +655,7 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
             out.loc[missing_id, "message_id"] = _record_ids(out[missing_id], key_cols)
         # The same id again is a newer version of that message: keep the last one.
         dup_id = out.duplicated(subset=["message_id"], keep="last")
+        _check_ids_identify_messages(table, out, dup_id, columns)
         report.skip(f'repeated id in column "{columns.id}" (kept the last)', dup_id.sum())
         out = out[~dup_id]
         # Kept, since different ids are different messages; but said, since an export that copies rows under

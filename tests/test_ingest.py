@@ -381,6 +381,26 @@ def test_normalise_dedupe_and_empty(tmp_path):
     assert report.skipped == {"empty text": 1, 'repeated id in column "id" (kept the last)': 1}
 
 
+def test_an_id_column_most_messages_share_is_refused_not_used_to_drop_them(tmp_path):
+    """200 different complaints exported with one value in complaint_id: read as newer versions of one message,
+    199 would go with no more than a count in the summary."""
+    frame = pd.DataFrame({"complaint_id": ["X1"] * 200, "text": [f"Complaint {i} about a fee charged twice" for i in
+                                                                  range(200)]})
+    table = read_feedback_file(_write(tmp_path, "dupids.csv", frame))
+    with pytest.raises(InputError) as err:
+        clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert err.value.message == ('dupids.csv, column "complaint_id": not an id of each message. 199 of 200 messages '
+                                 "share their id with a later one that says something else, so only 1 would be kept (a "
+                                 "repeated id is read as a newer version of the same message).")
+    assert err.value.fix.startswith('Name the column that holds a unique id of each message with --id; '
+                                    '"complaint_id" was taken for it from its name')
+    # A few newer versions (edited texts under their ids) are what repeated ids are for.
+    frame.loc[:, "complaint_id"] = [f"C{i % 190}" for i in range(200)]
+    table = read_feedback_file(_write(tmp_path, "edits.csv", frame))
+    messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert len(messages) == 190
+
+
 def test_exact_duplicates_without_ids(tmp_path):
     frame = pd.DataFrame({"text": ["Great service", "same words", "same words", "Great service"],
                           "date": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01"]})
