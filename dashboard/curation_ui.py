@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import auth, components, data
 from dashboard.data import RunRef
 from pipelines.charts import count_of
+from pipelines.curation import describe_edit
 from pipelines.errors import FeedbackLensError
 
 _FLASH = "curation_flash"
@@ -87,6 +88,6 @@ def unresolved_notice(ref: RunRef) -> None:
                      expanded=False):
         st.caption("Their topics are not in this run (the data changed). Redo them here if they still matter, "
                    "or leave them: they apply again if the topics come back.")
-        for event, reason in unresolved:
-            st.markdown(f"- #{event.id} {event.kind} by {components.escape_markdown(event.user)}: "
-                        f"{components.escape_markdown(reason)}")
+        for event, reason in unresolved:  # what the edit did, so that it can be redone by hand
+            st.markdown(f"- #{event.id} {components.escape_markdown(describe_edit(event, {}))} "
+                        f"(by {components.escape_markdown(event.user)}): {components.escape_markdown(reason)}")

@@ -368,7 +368,9 @@ def load_curated_run(store: Path, run_id: str | None = None, texts: bool = True)
 # -------------------------------------------------------------------------------------------------- audit
 
 
-def _describe(e: Event, names: dict[str, str]) -> str:
+def describe_edit(e: Event, names: dict[str, str]) -> str:
+    """An edit in words, as the audit trail writes it ('Renamed "debt · collection" to "Debt collection"'); topics
+    by their ``names`` now, else by the names the edit recorded when it was made."""
     p = e.payload
 
     def name(key: str) -> str:
@@ -484,7 +486,7 @@ def audit_table(store: Path, topic_names: dict[str, str] | None = None) -> pd.Da
     names.update(state.labels)
     details: dict[int, str] = {}
     for e in events:  # oldest first: an undo names the edit it reverted
-        details[e.id] = _describe(e, names)
+        details[e.id] = describe_edit(e, names)
         target = int(e.payload["event"]) if e.kind == "undo" else None
         if target in details:
             details[e.id] = f"Undid edit #{target}: {details[target]}"

@@ -141,6 +141,22 @@ def test_the_audit_names_topics_never_renamed_by_their_names_not_their_keys(tmp_
     assert named[0] == 'Marked "Noise" as noise' and named[-1].startswith('Moved 2 messages to "Coffee"')
 
 
+def test_an_edit_whose_topic_left_the_run_is_listed_with_what_it_did(tmp_path):
+    """After a re-fit drops a renamed topic, the Curate page lists the edit so it can be redone: by what it did
+    ('Renamed "t1 · auto" to "Billing"'), not only by its number and kind."""
+    from pipelines.curation import describe_edit
+
+    store = _store(tmp_path)
+    Curator(store).rename("K1", "Billing", user="ana")
+    run = load_run(store)
+    keep = run.messages["topic"] != 1
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["topic0"], "weight": [1.0]})
+    publish_run(store, "20260201-000000-bbbb", {"messages": run.messages[keep], "keywords": keywords,
+                                                "topics": run.topics[run.topics["key"] != "K1"]}, {"counts": {}})
+    (event, reason), = load_curated_run(store).unresolved
+    assert (describe_edit(event, {}), reason) == ('Renamed "t1 · auto" to "Billing"', "its topic is not in this run")
+
+
 def test_undo_reverts_one_edit_and_undoing_the_undo_reapplies_it(tmp_path):
     store = _store(tmp_path)
     cur = Curator(store)
