@@ -253,6 +253,9 @@ def _plain(text: str) -> str:
     return escape_markdown(str(text))
 
 
+_NAME, _PASSWORD, _FAILED = "sign_in_name", "sign_in_password", "sign_in_failed"
+
+
 def _password_form() -> None:
     try:
         has_users = any(r.password_hash for r in users().records().values())
@@ -263,18 +266,26 @@ def _password_form() -> None:
         st.info("Nobody can sign in yet: an admin adds the first user on the server with "
                 "`feedback-lens users add NAME --role admin`.", icon=":material/person_add:")
         return
-    with st.form("sign_in", clear_on_submit=True, width=420):
+    failed = st.session_state.pop(_FAILED, None)
+    with st.form("sign_in", width=420):
         st.markdown("**Sign in**")
-        name = st.text_input("User name", autocomplete="username")
-        password = st.text_input("Password", type="password", autocomplete="current-password")
+        name = st.text_input("User name", autocomplete="username", key=_NAME)
+        password = st.text_input("Password", type="password", autocomplete="current-password", key=_PASSWORD)
         submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
+    if failed is not None:
+        _error(failed)
     if not submitted:
         return
     try:
+        if not name.strip():
+            raise SignInError("Enter your user name as well as your password.")
         user = users().authenticate(name, password)
     except (SignInError, AuthError) as err:
-        _error(err)
-        return
+        # The user name stays for the next try; the password is cleared, as sign-in forms do.
+        st.session_state[_FAILED] = err
+        st.session_state.pop(_PASSWORD, None)
+        st.rerun()
+    st.session_state.pop(_PASSWORD, None)
     st.session_state[SIGNED_IN] = user.name
     st.rerun()
 

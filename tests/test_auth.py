@@ -349,6 +349,12 @@ def test_password_sign_in_wrong_password_lockout_and_sign_out(monkeypatch, store
 
     sign_in(at, "vera", "not my password")
     assert signed_out(at) and "Wrong user name or password" in texts(at)
+    # The name stays for the next try, the password does not.
+    assert [t.value for t in at.text_input] == ["vera", ""]
+    at.text_input[0].input("")
+    at.text_input[1].input(PASSWORDS["vera"])
+    at.button[0].click()
+    assert signed_out(run(at)) and "Enter your user name as well as your password." in texts(at)
 
     sign_in(at, "vera")
     assert [t.value for t in at.title] == ["Data"]  # the page of the link, after signing in
