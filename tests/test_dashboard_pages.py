@@ -495,6 +495,11 @@ def test_the_data_page_switches_to_another_run(monkeypatch, real_run_store, tmp_
     [b for b in at.button if b.label == "Show this run"][0].click().run()
     assert any(f"Showing run **{older}**" in md.value for md in at.markdown)
     assert at.query_params == {"run": older}
+    # Shown from elsewhere (the upload box's "Show it"): the box follows, not staying on the run picked before.
+    at.session_state[filters.RUN_KEY] = latest
+    assert at.run().selectbox(key="runs_choice").value == latest
+    at.session_state[filters.RUN_KEY] = older
+    at.run()
     assert components.escape_markdown(NOTE) not in captions(at)
 
     linked = open_app("overview", run=older)

@@ -83,6 +83,9 @@ st.dataframe(listing, hide_index=True, width="stretch",
 if len(runs) > 1:  # which run this session shows: any role may switch; no one else's view changes
     ids = [r["id"] for r in runs]
     pick, go = st.columns([3, 1], vertical_alignment="bottom")
+    if st.session_state.get("runs_choice_for") != view.ref.id:  # another run is shown now: the box starts on it
+        st.session_state.pop("runs_choice", None)
+        st.session_state["runs_choice_for"] = view.ref.id
     chosen = pick.selectbox("Show another run", ids, index=ids.index(view.ref.id), key="runs_choice",
                             format_func=lambda i: f"{i} · {files_in_words(next(r for r in runs if r['id'] == i))}")
     go.button("Show this run", on_click=filters.choose_run, args=(chosen,), disabled=chosen == view.ref.id,
