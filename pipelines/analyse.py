@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import importlib.metadata as md
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class AnalysisSummary:
     topics: int
     outlier_share: float
     outlier_share_before: float
+    """Before outlier reduction, in a fit made by this run; NaN when the run kept the earlier run's topics."""
     newly_embedded: int
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
@@ -95,8 +97,9 @@ class AnalysisSummary:
             lines.append(f"  Without a date    {self.missing_dates:,}")
         lines += [
             f"  Topics found      {self.topics:,}",
-            f"  Outliers          {self.outlier_share:.1%} of messages without a topic "
-            f"(was {self.outlier_share_before:.1%} before outlier reduction)",
+            f"  Outliers          {self.outlier_share:.1%} of messages without a topic"
+            + ("" if math.isnan(self.outlier_share_before) else
+               f" (was {self.outlier_share_before:.1%} before outlier reduction)"),
             f"  Newly embedded    {self.newly_embedded:,}"
             + (f" ({self.messages - self.newly_embedded:,} came from the cache)" if self.newly_embedded < self.messages else ""),
             "  Time per stage    " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()),
@@ -532,6 +535,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         run_id=run_id, run_path=run_path, input_path=path, columns=columns.describe(),
         rows_read=report.rows_read, messages=len(messages), skipped=report.skipped, truncated=report.truncated,
         missing_dates=report.missing_dates, topics=len(topics), outlier_share=result.outlier_share,
-        outlier_share_before=result.outlier_share_before, newly_embedded=newly, timings=timings,
+        # A run that kept its topics did no outlier reduction: the first fit's figure would repeat forever.
+        outlier_share_before=float("nan") if plan.incremental else result.outlier_share_before,
+        newly_embedded=newly, timings=timings,
         notes=manifest["notes"], dates=_dates_in_words(messages, settings.assume_timezone),
     )

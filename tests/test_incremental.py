@@ -104,6 +104,8 @@ def test_a_weekly_file_is_added_to_the_earlier_run(real_run_store, small_sample_
     run = load_run(store)
     assert len(run.messages) == len(first.messages) + 38
     assert run.manifest["update"]["mode"] == "incremental" and summary.newly_embedded == 38
+    outliers = next(line for line in summary.format().splitlines() if line.strip().startswith("Outliers"))
+    assert "without a topic" in outliers and "before outlier reduction" not in outliers  # no fit in this run
     old = run.messages.set_index("message_id").loc[first.messages["message_id"]]
     assert (old["topic"].to_numpy() == first.messages["topic"].to_numpy()).all()
     assert (f"Added 40 messages from week.csv to the {len(first.messages):,} of run {first.id}; 2 of them replaced "
