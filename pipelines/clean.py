@@ -609,7 +609,12 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         if bad.any():
             bad_rows = pd.DataFrame({"_row": out.loc[bad, "source_row"], columns.date: out.loc[bad, "_date_value"]})
             if settings.on_bad_date == "fail":
-                raise _bad_date_error(table, columns.date, bad_rows, int((~empty).sum()))
+                error = _bad_date_error(table, columns.date, bad_rows, int((~empty).sum()))
+                blank = int((~given & ~empty).sum())
+                if blank:  # kept without a date either way: said now, not first in the summary of a skipping run
+                    error = error.with_fix(f"{error.fix} ({count_of(blank, 'message')} with an empty date "
+                                           f"{'is' if blank == 1 else 'are'} kept, without a date.)")
+                raise error
             report.skip(f'date not understood in column "{columns.date}"', bad.sum())
             empty = empty | bad
         report.missing_dates = int((~given & ~empty).sum())

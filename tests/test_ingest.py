@@ -236,6 +236,11 @@ def test_unparseable_dates_fail_with_rows_or_drop(tmp_path):
     multi.write_text('date,text\n2024-01-01,fine\n2025-13-45,"first line\nsecond"\n', encoding="utf-8")
     assert "(first: line 3: '2025-13-45')" in _error(multi)  # the date comes before the long text
     assert report.skipped == {'date not understood in column "date"': 2}
+    # An empty date is no mistake (the message is kept without one), but it is said with the mistakes, so that
+    # skipping them does not bring a surprise "Without a date 1" in the summary.
+    blank = _write(tmp_path, "b.csv", frame.assign(date=["2024-01-01", "yesterday", "", "2024-01-04"]))
+    assert _error(blank).endswith("--on-bad-date drop to skip those messages. (1 message with an empty date is kept, "
+                                  "without a date.)")
 
 
 def test_values_that_name_no_day_are_not_dates(tmp_path):
