@@ -367,22 +367,25 @@ def _date_ticks(stamps: object, granularity: Granularity) -> tuple[dict, float |
         # "Sep 2025, Sep 2025, Oct 2025") and stretches a lone bar over the whole width: one tick per period,
         # half a period either side.
         half = (period_end(periods[-1], granularity) - periods[-1]) / 2
-        # The year once, under the first tick and where it changes ("Jun / 2026, Jul, …, Jan / 2027"): the ticks
-        # then fit a half-width chart level, where "Jun 2026" six times was tilted and clipped.
-        text = [(f"{p:%b}" if granularity == "month" else f"{p.day} {p:%b}")
-                + (f"<br>{p.year}" if i == 0 or p.year != periods[i - 1].year else "") for i, p in enumerate(periods)]
-        axis |= {"tickmode": "array", "tickvals": [p.isoformat() for p in periods], "ticktext": text,
-                 "range": [(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()]}
+        axis |= _tick_labels(periods, granularity)
+        axis["range"] = [(periods[0] - half).isoformat(), (periods[-1] + half).isoformat()]
         # A lone bar on a date axis is drawn one millisecond wide: give bars most of their period.
         return axis, half.total_seconds() * 1000 * 1.6
     if periods:
-        # Ticks counted back from the last period, so the latest (a snapshot's own month, the current week) is always
-        # labelled: left to Plotly, a year of months was ticked Nov, Jan, …, Sep and October had none. Weekly ticks
-        # on the weeks' Mondays: Plotly's fall on Sundays, under the day before a week's bar.
+        # Every step-th period, counted back from the last, so the latest (a snapshot's own month, the current week)
+        # is always labelled: left to Plotly, a year of months was ticked Nov, Jan, …, Sep and October had none.
+        # Weekly ticks fall on the weeks' Mondays (Plotly's fell on Sundays, under the day before a week's bar).
         step = math.ceil(len(periods) / _FEW_PERIODS)
-        dtick = {"month": f"M{step}", "week": 7 * 86_400_000 * step, "day": 86_400_000 * step}[granularity]
-        axis |= {"tick0": periods[-1].isoformat(), "dtick": dtick}
+        axis |= _tick_labels(periods[::-1][::step][::-1], granularity)
     return axis, None
+
+
+def _tick_labels(ticks: list[pd.Timestamp], granularity: Granularity) -> dict:
+    """Ticks at ``ticks``, the year written once under the first and where it changes ("Jun / 2026, Jul, …, Jan /
+    2027"): they fit a half-width chart level, where "Jun 2026" on every tick was tilted and clipped."""
+    text = [(f"{p:%b}" if granularity == "month" else f"{p.day} {p:%b}")
+            + (f"<br>{p.year}" if i == 0 or p.year != ticks[i - 1].year else "") for i, p in enumerate(ticks)]
+    return {"tickmode": "array", "tickvals": [p.isoformat() for p in ticks], "ticktext": text}
 
 
 def _date_axis(fig: go.Figure, granularity: Granularity, **where) -> None:
