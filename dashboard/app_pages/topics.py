@@ -28,7 +28,7 @@ if compare:
 
 config = {
     "topic": None,
-    "label": st.column_config.TextColumn("Topic", width=250, pinned=True),
+    "label": st.column_config.TextColumn("Topic", width=215, pinned=True),
     "keywords": st.column_config.TextColumn("Keywords", width="medium"),
     "messages": st.column_config.NumberColumn("Messages", format="localized", width=78),
     "share": st.column_config.ProgressColumn("Share", format="%.1f%%", min_value=0,
