@@ -1599,13 +1599,15 @@ an area's "performance" then stood on 6 of its 30 messages, with nothing on the 
 
 
 def rating_column(messages: pd.DataFrame, columns: Sequence[str]) -> str | None:
-    """A metadata column that reads as a rating, varies among ``messages`` and is given for at least
-    :data:`MIN_RATED_SHARE` of them: importance and performance are then measured on it (else on sentiment).
+    """A metadata column that reads as a rating, is a scale among ``messages`` (three values or more) and is given
+    for at least :data:`MIN_RATED_SHARE` of them: importance and performance are then measured on it (else on
+    sentiment). Two values ("5 stars" and "1-4 stars") are a split, not a scale: their "mean rating" would only be
+    the share of one minus the other, and would rank a 4-star review with a 1-star one.
     Shared by the dashboard and snapshots."""
     for column in columns:
         if column in messages and _reads_as_rating(column) and messages[column].notna().any():
             ratings = rating_outcome(messages[column])
-            if ratings.notna().mean() >= MIN_RATED_SHARE and ratings.nunique() >= 2:
+            if ratings.notna().mean() >= MIN_RATED_SHARE and ratings.nunique() >= 3:
                 return column
     return None
 
@@ -1756,8 +1758,10 @@ def indexed_rating_column(index: GapIndex, rows: np.ndarray | None, columns: Seq
         if column in index.ratings:
             outcome = _scaled_ratings(_subset_ratings(index, column, rows))
             known = outcome[~np.isnan(outcome)]
-            # As rating_column: given for enough of these messages, and not all the same
-            if len(known) and len(known) >= MIN_RATED_SHARE * len(outcome) and known.min() < known.max():
+            # As rating_column: given for enough of these messages, and a scale (a value between the lowest and
+            # the highest: three values or more)
+            if len(known) and len(known) >= MIN_RATED_SHARE * len(outcome) and (
+                    (known > known.min()) & (known < known.max())).any():
                 return column
     return None
 

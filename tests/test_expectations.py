@@ -751,6 +751,20 @@ def test_a_rating_given_for_too_few_messages_leaves_performance_on_sentiment(rat
     assert indexed_rating_column(gap_index(run, None, ["rating"]), half, ["rating"]) == "rating"
 
 
+def test_a_rating_of_two_values_is_a_split_not_a_scale_and_performance_stays_on_sentiment():
+    """"5 stars" / "1-4 stars": its "mean rating" would be the share of one minus the other (a 4-star review as bad
+    as a 1-star one), labelled as a mean rating. A third value makes it a scale."""
+    from pipelines.expectations import gap_index, indexed_rating_column, rating_column
+
+    run = _random_run(1000, 5, "numbers")
+    run["rating"] = np.where(np.arange(len(run)) % 3 == 0, "5 stars", "1-4 stars")
+    assert rating_column(run, ["rating"]) is None
+    assert indexed_rating_column(gap_index(run, None, ["rating"]), None, ["rating"]) is None
+    run.loc[run.index[::7], "rating"] = "3 stars"
+    assert rating_column(run, ["rating"]) == "rating"
+    assert indexed_rating_column(gap_index(run, None, ["rating"]), None, ["rating"]) == "rating"
+
+
 def test_text_ratings_with_missing_values():
     assert rating_outcome(pd.Series(["5 stars", None, "1 star", np.nan], dtype=object)).tolist()[::2] == [1.0, -1.0]
     assert rating_outcome(pd.Series(["5 stars", None, "1 star"], dtype=object)).isna().tolist() == [False, True, False]
