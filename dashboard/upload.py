@@ -10,6 +10,7 @@ the progress box polls the job's status file every two seconds while a job is ru
 from __future__ import annotations
 
 import hashlib
+import time
 import zoneinfo
 from pathlib import Path
 
@@ -30,7 +31,9 @@ STOP, SKIP = "Stop and list them", "Skip those rows"
 ORDER_WORDS = dict(zip(DATE_ORDERS, ("Find out from the dates", "Day first (31.12.2026)", "Month first (12/31/2026)"),
                        strict=True))
 SHOWN_JOBS = 5
-_WATCHING = "upload_watching"
+SHOWN_FOR_S = 3600
+"""How long another session's finished analysis stays listed."""
+_WATCHING, _MINE = "upload_watching", "upload_mine"
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the file…")
@@ -120,11 +123,21 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
     except (FeedbackLensError, OSError) as err:
         st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
         return
+    st.session_state.setdefault(_MINE, []).append(job.id)
     st.toast(f"Analysing {job.file} in the background.", icon=":material/hourglass_top:")
 
 
+def _recent_jobs(store: str) -> list[jobs.JobStatus]:
+    """The analyses to show: those running, those this session started or watched, and others finished within the
+    hour; an old result of someone else's upload (its run no longer the latest) is no news here."""
+    mine = set(st.session_state.get(_MINE, [])) | set(st.session_state.get(_WATCHING, []))
+    now = time.time()
+    return [j for j in jobs.list_jobs(store)
+            if not j.finished or j.id in mine or now - j.updated_at < SHOWN_FOR_S][:SHOWN_JOBS]
+
+
 def _progress(store: str) -> None:
-    recent = jobs.list_jobs(store)[:SHOWN_JOBS]
+    recent = _recent_jobs(store)
     if not recent:
         return
     running = any(not j.finished for j in recent)
@@ -133,7 +146,7 @@ def _progress(store: str) -> None:
 
 
 def _job_boxes(store: str) -> None:
-    recent = jobs.list_jobs(store)[:SHOWN_JOBS]
+    recent = _recent_jobs(store)
     watching = st.session_state.setdefault(_WATCHING, [])
     for job in recent:
         with st.container(border=True, key=f"job_{job.id}"):

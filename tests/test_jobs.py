@@ -187,3 +187,23 @@ def test_upload_in_the_dashboard_analyses_in_the_background_and_the_run_appears(
     at.button(key=f"show_{status.id}").click().run()
     assert any(status.run_id in md.value for md in at.markdown)  # "Showing run …"
     assert jobs.list_jobs(store) == []
+
+
+def test_another_sessions_old_result_is_not_listed_but_a_recent_one_is(monkeypatch, tmp_path):
+    """A new visitor to the Data page saw last week's upload result ("Show it": a run long replaced) and another
+    upload's error; results stay listed for an hour, and always in the session that started them."""
+    store = tmp_path / "store"
+    now = time.time()
+    for job_id, file, age in (("20260101-000000-a0a0", "old.csv", 7200), ("20260101-000000-b0b0", "new.csv", 60)):
+        job_dir = jobs.jobs_dir(store) / job_id
+        job_dir.mkdir(parents=True)
+        jobs._write_status(job_dir, jobs.JobStatus(id=job_id, file=file, state="failed", error="bad dates",
+                                                   created_at=now - age, updated_at=now - age))
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    errors = [e.value.replace("\\", "") for e in at.error]  # as shown: markdown escapes removed
+    assert any("new.csv" in e for e in errors) and not any("old.csv" in e for e in errors)
+    at.session_state["upload_mine"] = ["20260101-000000-a0a0"]  # the session that uploaded it still sees it
+    assert any("old.csv" in e.value.replace("\\", "") for e in at.run().error)
