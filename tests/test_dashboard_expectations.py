@@ -169,14 +169,16 @@ def test_the_page_shows_the_gaps_of_the_real_run(run_store):
                           "Unmet expectations per area, by month", "Where the expectations came from"}
 
     # The IPA chart: one bubble per area with enough mentions, in its named quadrant, as the pipeline computes it.
+    # The sample's rating has two values, "5 stars" and "1-4 stars": a split, not a scale, so sentiment is measured.
+    assert ex.rating_column(messages, ["rating"]) is None
     ipa = ex.ipa_table(ex.area_gap_table(messages, [a["key"] for a in run.manifest["expectation_areas"]],
-                                         rating_col="rating").query("mentions > 0"))
+                                         rating_col=None).query("mentions > 0"))
     chart = specs["Which expectations to fix first"]
     assert [c[0] for c in chart["data"][0]["customdata"]] == ipa["area"].tolist()
     assert [c[5].lower() for c in chart["data"][0]["customdata"]] == ipa["quadrant"].tolist()
     corners = " ".join(a["text"] for a in chart["layout"]["annotations"])
     assert all(q.upper() in corners for q in ex.QUADRANTS)
-    assert "moves the rating" in "\n".join(c.value for c in at.caption)
+    assert "moves the sentiment" in "\n".join(c.value for c in at.caption)
 
     stated = messages["expectation"].astype(bool)
     unmet = int((messages["expectation_met"] == "unmet").sum())
