@@ -445,7 +445,8 @@ def test_a_date_filter_is_the_period_the_figures_compare(run_store, run):
     assert 0 < in_week < len(days)
     assert at.metric[0].label == "Messages" and at.metric[0].value == f"{in_week:,}"
     assert "the date filter, 14–20 Sep 2026 (7 days)" in captions(at)
-    assert "compared with the 7 days before (7–13 Sep 2026)" in captions(at)
+    # Monday to Sunday: an ISO week, compared with the week before, as its snapshot is
+    assert "**Week 38, 2026 (14–20 Sep 2026)** compared with week 37 (7–13 Sep 2026)." in captions(at)
     assert not at.get("segmented_control") or "overview_days" not in [c.key for c in at.get("segmented_control")]
     for page in ("topics", "trends", "sentiment"):
         at.switch_page(f"app_pages/{page}.py").run()
