@@ -401,7 +401,8 @@ def test_each_role_sees_only_the_pages_and_actions_it_may_use(monkeypatch, store
 def _failed_job(store: Path) -> str:
     job_id = "20260101-000000-abcd"
     (jobs.jobs_dir(store) / job_id).mkdir(parents=True)
-    status = jobs.JobStatus(id=job_id, file="old.csv", state="failed", error="Not enough messages.")
+    status = jobs.JobStatus(id=job_id, file="old.csv", state="failed", error="Not enough messages.",
+                            updated_at=time.time())  # failed just now: listed for everyone for an hour
     (jobs.jobs_dir(store) / job_id / "status.json").write_text(json.dumps(asdict(status)))
     return job_id
 
