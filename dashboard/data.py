@@ -330,8 +330,8 @@ def totals(ref: RunRef, f: MessageFilter) -> tuple[float, float | None, float | 
 @st.cache_data(max_entries=32, show_spinner=False)
 def headline(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Headline:
     """Headline figures of the filtered messages in two windows (no change against days before the run's data)."""
-    first = _run(ref).messages["date"].min()
-    return metrics.headline(_history(ref, f), current, previous, history_start=None if pd.isna(first) else first)
+    return metrics.headline(_history(ref, f), current, previous,
+                            history_start=metrics.history_start(_run(ref).messages))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -357,9 +357,9 @@ def movers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> 
 def emerging(ref: RunRef, f: MessageFilter, window: Window, months: bool = False) -> metrics.EmergingIssues:
     """Emerging issues in the window, against each topic's (and filterable metadata value's) own history since the
     run's first message; with ``months``, the window is a calendar month, compared with the months before."""
-    first = _run(ref).messages["date"].min()
     return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window, months=months,
-                                   history_start=None if pd.isna(first) else first, columns=list(info(ref).metadata))
+                                   history_start=metrics.history_start(_run(ref).messages),
+                                   columns=list(info(ref).metadata))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -21,6 +21,7 @@ import html
 import json
 import math
 from collections.abc import Mapping, Sequence
+from datetime import date
 from fractions import Fraction
 
 import numpy as np
@@ -121,6 +122,12 @@ def format_date(value: object) -> str:
     """'3 Mar 2026' from a date, datetime or ISO string (or '–')."""
     ts = pd.Timestamp(value) if value is not None and value != "" else pd.NaT
     return "–" if pd.isna(ts) else f"{ts.day} {ts:%b %Y}"
+
+
+def nothing_before(first_day: date) -> str:
+    """Why a period at the start of the data has no change: 'The run's messages start on 1 Sep 2026, so there is
+    nothing before to compare with.'"""
+    return f"The run's messages start on {format_date(first_day)}, so there is nothing before to compare with."
 
 
 def _counted(counts: Sequence[float] | pd.Series | np.ndarray, noun: str = "message") -> list[str]:

@@ -472,9 +472,9 @@ def cmd_users(args: argparse.Namespace) -> int:
             users.existing(args.name)  # before asking for a password
             r = users.set_password(args.name, _read_password(args))
             print(f"New password set for {r.name}.")
-        records = users.records()
-        if action in {"remove", "set-role"} and records and not any(u.role == "admin" for u in records.values()):
-            # Allowed (this command is how admins are made), but the dashboard now has nobody to upload files.
+        # Allowed (this command is how admins are made), but the dashboard now has nobody to upload files.
+        if action in {"remove", "set-role"} and (records := users.records()) and not any(
+                u.role == "admin" for u in records.values()):
             print("Note: no admin is left, so nobody can analyse new files or manage runs in the dashboard. Make "
                   "one with: feedback-lens users set-role NAME admin", file=sys.stderr)
     except FeedbackLensError as err:

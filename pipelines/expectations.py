@@ -591,7 +591,8 @@ def focus_span(text: str, start: int, end: int, max_chars: int = 240) -> tuple[i
         if lo > 0 and not sentence[lo - 1].isspace():
             lo = sentence.find(" ", lo, cue.start()) + 1 or cue.start()
         if hi < len(sentence) and not sentence[hi].isspace():
-            hi = sentence.rfind(" ", cue.end(), hi) if sentence.rfind(" ", cue.end(), hi) > 0 else hi
+            space = sentence.rfind(" ", cue.end(), hi)
+            hi = space if space > 0 else hi
     piece = sentence[lo:hi]
     lo += len(piece) - len(piece.lstrip())
     hi -= len(piece) - len(piece.rstrip(" ,;:-\u2013\u2014"))
@@ -994,10 +995,11 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
     else:
         threshold = head.threshold if settings.statement_threshold is None else settings.statement_threshold
     is_statement = found.probability >= threshold
-    highlight = [focus_span(texts[i], int(found.start[i]), int(found.end[i]), settings.highlight_chars)
-                 if is_statement[i] else (-1, -1) for i in range(n)]
 
     rows = np.flatnonzero(is_statement)
+    start, end = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    for i in rows:
+        start[i], end[i] = focus_span(texts[i], int(found.start[i]), int(found.end[i]), settings.highlight_chars)
     met: list[str | None] = [None] * n
     source: list[str | None] = [None] * n
     if len(rows):
@@ -1013,8 +1015,8 @@ def tag_expectations(texts: Sequence[str], embeddings: np.ndarray, encoder: Enco
         "expectation": is_statement.astype(bool),
         "expectation_met": pd.Series(met, dtype=object),
         "expectation_sentence": pd.Series([found.sentence[i] if is_statement[i] else None for i in range(n)], dtype=object),
-        "expectation_start": np.array([s for s, _ in highlight], dtype=np.int64),
-        "expectation_end": np.array([e for _, e in highlight], dtype=np.int64),
+        "expectation_start": start,
+        "expectation_end": end,
         "expectation_source": pd.Series(source, dtype=object),
     })
 

@@ -416,6 +416,13 @@ class Window:
         return Window(self.start - step, self.end - step)
 
 
+def history_start(messages: pd.DataFrame) -> pd.Timestamp | None:
+    """When the oldest dated message was written: before it the run knows nothing (no change is measured against
+    those days). None when no message has a date."""
+    oldest = _dates(messages).min()
+    return None if pd.isna(oldest) else oldest
+
+
 def last_day(messages: pd.DataFrame) -> date | None:
     """The day of the newest dated message, or ``None`` when no message has a date."""
     newest = _dates(messages).max()

@@ -44,6 +44,7 @@ from pipelines.charts import (
     format_share,
     format_shares,
     format_topic_change,
+    nothing_before,
     unmet_words,
 )
 from pipelines.curation import load_curated_run
@@ -608,9 +609,8 @@ def _no_messages(filtered: bool) -> str:
 
 
 def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window, run: Run, zone: str) -> Section:
-    first = run.messages["date"].min() if "date" in run.messages else pd.NaT
-    data_last = metrics.last_day(run.messages)
-    h = metrics.headline(history, current, before, history_start=None if pd.isna(first) else first)
+    first, data_last = metrics.history_start(run.messages), metrics.last_day(run.messages)
+    h = metrics.headline(history, current, before, history_start=first)
     # (label, change, kind for format_change, card format, unit, value format, change format, good direction)
     figures = (("Messages", h.messages, "count", format_count, "count", COUNT, CHANGE_COUNT, 0),
                ("Share negative", h.share_negative, "share", lambda x: format_share(x, 1), "percent", PERCENT,
@@ -634,8 +634,7 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
     table = pd.DataFrame(records, dtype=object)  # counts stay whole numbers in the CSV ("12", not "12.0")
     text = [f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}, against "
             f"{format_count(h.messages.previous)} in {period.previous_label}." if h.messages.previous is not None else
-            f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}. The run's messages start on "
-            f"{format_date(pd.Timestamp(first).date())}, so there is nothing before to compare with."]
+            f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}. {nothing_before(first.date())}"]
     if data_last is not None and period.last > data_last:
         text.append(f"The run's messages end on {format_date(data_last)}: this period is not complete yet.")
     return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",
@@ -692,9 +691,8 @@ def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, be
 
 
 def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window) -> Section:
-    first = run.messages["date"].min() if "date" in run.messages else pd.NaT
     # A month is compared with the months before it (not with periods of its number of days), as people count.
-    found = metrics.emerging_issues(history, run.topics, current, history_start=None if pd.isna(first) else first,
+    found = metrics.emerging_issues(history, run.topics, current, history_start=metrics.history_start(run.messages),
                                     months=period.kind == "month",
                                     columns=list(metrics.metadata_options(run.messages, _metadata_columns(run))))
     # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
@@ -887,11 +885,10 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
         long = found["text"].astype(str).str.len() > settings.quote_chars
         picked = found.assign(_long=long).sort_values(["_long", "sentiment", "message_id"]).head(settings.quotes_per_issue)
         info = period_table[period_table["topic"] == topic].iloc[0]
-        reason = (f"{count_of(int(info['messages']), 'message')}, {format_share(info['share_negative'])} negative, "
-                  f"mean sentiment {format_sentiment(info['mean_sentiment'])}.")
-        if topic in why:  # its tone too: a topic can emerge with praise, and then its quotes are praise
-            reason = (f"Emerging issue: {why[topic]} {format_share(info['share_negative'])} negative, mean sentiment "
-                      f"{format_sentiment(info['mean_sentiment'])}.")
+        tone = f"{format_share(info['share_negative'])} negative, mean sentiment {format_sentiment(info['mean_sentiment'])}."
+        # An emerging issue's tone too: a topic can emerge with praise, and then its quotes are praise.
+        reason = (f"Emerging issue: {why[topic]} {tone}" if topic in why
+                  else f"{count_of(int(info['messages']), 'message')}, {tone}")
         quotes = []
         for r in picked.to_dict("records"):
             when = r.get("date")

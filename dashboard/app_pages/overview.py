@@ -12,9 +12,9 @@ from pipelines.charts import (
     count_of,
     format_change,
     format_count,
-    format_date,
     format_sentiment,
     format_share,
+    nothing_before,
 )
 
 view, rows = components.page_start("Overview")
@@ -40,8 +40,7 @@ period = data.period(view.info, view.filter, days)
 current, previous = period.window, period.previous_window
 h = data.headline(view.ref, view.filter, current, previous)
 if h.messages.previous is None:  # the days before hold no data: "+900" would read as a surge
-    st.caption(f"**{period.label}**. The run's messages start on {format_date(view.info.first_day)}, so there is "
-               f"nothing before to compare with.")
+    st.caption(f"**{period.label}**. {nothing_before(view.info.first_day)}")
 else:
     st.caption(f"**{period.label}** compared with {period.versus_in_full}.")
 figures = (
