@@ -1138,3 +1138,24 @@ def test_a_deck_without_chart_images_keeps_every_section(tmp_path):
     assert any(sh.has_table for sh in top)  # its table stands in for the chart
     trends = slides[1 + titles.index("Trends")]
     assert any("without chart images (--no-images)" in sh.text_frame.text for sh in trends if sh.has_text_frame)
+
+
+def test_a_date_filter_of_one_week_exports_that_weeks_snapshot(tmp_path, monkeypatch):
+    """The dashboard compares a filter of exactly week 43 with week 42; its export must be the week's snapshot
+    (the same folder, figures and 'what changed' as `--period 2026-W43`), not a range compared with 7 days."""
+    from streamlit.testing.v1 import AppTest
+
+    store, out = tmp_path / "store", tmp_path / "snaps"
+    _publish_tiny(store, "20261101-000000-aaaa", ["2026-10-25"])  # the run ends on week 43's Sunday
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    monkeypatch.setenv("FEEDBACK_LENS_SNAPSHOTS", str(out))
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params.update({"from": "2026-10-19", "to": "2026-10-25"})
+    at.run()
+    at.switch_page("app_pages/snapshots.py").run()
+    control = at.segmented_control(key="snapshots_period")
+    assert control.options[0] == "Week 43, 2026 (19–25 Oct 2026) (the dates filter)"
+    assert control.value == "2026-W43"
+    next(b for b in at.button if b.label == "Export this view").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [m["name"] for m in snapshot.list_snapshots(out)] == ["2026-W43"]

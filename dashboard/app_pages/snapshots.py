@@ -14,7 +14,6 @@ from dashboard import components
 from pipelines import snapshot
 from pipelines.charts import format_date
 from pipelines.errors import FeedbackLensError
-from pipelines.metrics import day_span
 
 PERIOD, PICKED, DONE, KEPT = "snapshots_period", "snapshots_table", "snapshots_done", "snapshots_kept"
 
@@ -42,7 +41,9 @@ with st.container(border=True):
         choices |= {f"{last - timedelta(days=days - 1)}..{last}": f"Last {days} days" for days in (7, 30)}
     if view.filter.start or view.filter.end:
         first, last = view.filter.start or view.info.first_day, view.filter.end or view.info.last_day
-        choices = {f"{first}..{last}": f"{day_span(first, last)} (the dates filter)", **choices}
+        # A filter of exactly a month, quarter or week is that period, compared as the other pages compare it.
+        filtered = snapshot.period_of_days(first, last)
+        choices = {filtered.name: f"{filtered.label} (the dates filter)", **choices}
     if not view.info.has_dates:
         st.info("This run has no dates, so it has no periods to make a snapshot of.")
     else:
