@@ -342,15 +342,17 @@ def topic_table(ref: RunRef, f: MessageFilter, compare: tuple[Window, Window] | 
     topics = _run(ref).topics
     table = metrics.topic_table(figure_cube(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
     if compare is not None:
-        change = metrics.topic_table(_history(ref, f), topics, *compare, include_no_topic=include_no_topic)
+        change = metrics.topic_table(_history(ref, f), topics, *compare, include_no_topic=include_no_topic,
+                                     history_start=metrics.history_start(_run(ref).messages))
         table = table.merge(change[["topic", "current", "previous", "change", "change_pct"]], on="topic", how="left")
     return table
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def movers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Movers:
-    """Topics that rose and fell most between the windows."""
-    return metrics.biggest_movers(_history(ref, f), _run(ref).topics, current, previous)
+    """Topics that rose and fell most between the windows (none against days before the run's first message)."""
+    return metrics.biggest_movers(_history(ref, f), _run(ref).topics, current, previous,
+                                  history_start=metrics.history_start(_run(ref).messages))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

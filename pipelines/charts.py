@@ -180,7 +180,7 @@ def format_change(change: Change, kind: str = "count") -> str | None:
 
 def format_topic_change(change: float | None, change_pct: float | None) -> str:
     """A topic's change in messages between two windows, written the same way on the dashboard's movers chart and in
-    snapshots: '+12 (+30%)', '+3 (new)' when the topic had no message before (no percentage exists), '+1' when it
+    snapshots: '+12 (+30%)', '+3 (none before)' when the topic had no message in the window before (no percentage exists), '+1' when it
     had fewer than :data:`MIN_BASE_FOR_PERCENT` (as :func:`format_change`), '–' when unknown.
 
     Args:
@@ -190,7 +190,7 @@ def format_topic_change(change: float | None, change_pct: float | None) -> str:
     if change is None or pd.isna(change):
         return "–"
     if change_pct is None or pd.isna(change_pct):
-        return f"{change:+,.0f} (new)" if change > 0 else f"{change:+,.0f}"
+        return f"{change:+,.0f} (none before)" if change > 0 else f"{change:+,.0f}"
     previous = round(abs(change / change_pct)) if change_pct else None  # the earlier count
     return f"{change:+,.0f}{_percent_of(change, previous)}"
 

@@ -423,6 +423,12 @@ def history_start(messages: pd.DataFrame) -> pd.Timestamp | None:
     return None if pd.isna(oldest) else oldest
 
 
+def before_history(window: Window, history_start: pd.Timestamp | date | None) -> bool:
+    """True when ``window`` ends on or before the day of ``history_start`` (the run's first message): the run knows
+    nothing of those days, so nothing is compared with them."""
+    return history_start is not None and not pd.isna(history_start) and window.end <= _utc(history_start).floor("D")
+
+
 def last_day(messages: pd.DataFrame) -> date | None:
     """The day of the newest dated message, or ``None`` when no message has a date."""
     newest = _dates(messages).max()
@@ -464,6 +470,7 @@ def topic_table(
     previous: Window | None = None,
     include_no_topic: bool = False,
     trend: Granularity | None = None,
+    history_start: pd.Timestamp | date | None = None,
 ) -> pd.DataFrame:
     """One row per topic with its volume, sentiment and change, largest first.
 
@@ -473,6 +480,8 @@ def topic_table(
         current, previous: windows to count for ``current``, ``previous``, ``change`` and ``change_pct``.
         include_no_topic: also list the messages without a clear topic (as topic -1).
         trend: also give each topic's count per period over the messages' whole span (``trend``, a list).
+        history_start: the run's first message; a ``previous`` window that ends before it has no counts (NaN:
+            a topic is not "+28 (new)" against days without data).
 
     Returns:
         Columns ``topic, label, keywords, messages, share, mean_sentiment, share_negative, share_positive`` and, with
@@ -502,6 +511,8 @@ def topic_table(
         out["previous"] = before.reindex(out.index, fill_value=0).astype("int64")
         out["change"] = out["current"] - out["previous"]
         out["change_pct"] = out["change"] / out["previous"].where(out["previous"] > 0)
+        if before_history(previous, history_start):
+            out[["previous", "change", "change_pct"]] = np.nan
         columns += ["current", "previous", "change", "change_pct"]
     if trend is not None:
         volume = volume_over_time(rows, trend)
@@ -527,13 +538,15 @@ class Movers:
 
 
 def biggest_movers(
-    messages: pd.DataFrame, topics: pd.DataFrame, current: Window, previous: Window, n: int = 5, min_messages: int = 3
+    messages: pd.DataFrame, topics: pd.DataFrame, current: Window, previous: Window, n: int = 5, min_messages: int = 3,
+    history_start: pd.Timestamp | date | None = None,
 ) -> Movers:
     """The ``n`` topics that rose and fell most (in messages) from ``previous`` to ``current``.
 
-    Topics with fewer than ``min_messages`` in both windows are left out so that 1 → 2 is not a "+100%" story.
+    Topics with fewer than ``min_messages`` in both windows are left out so that 1 → 2 is not a "+100%" story;
+    none moved when ``previous`` ends before ``history_start`` (see :func:`before_history`).
     """
-    table = topic_table(messages, topics, current, previous)
+    table = topic_table(messages, topics, current, previous, history_start=history_start)
     columns = ["topic", "label", "current", "previous", "change", "change_pct"]
     big = table[(table["current"] >= min_messages) | (table["previous"] >= min_messages)][columns]
     rising = big[big["change"] > 0].sort_values(["change", "current"], ascending=[False, False]).head(n)
@@ -612,7 +625,7 @@ def headline(messages: pd.DataFrame, current: Window, previous: Window,
     dates = _dates(messages)
     now = _figures(messages[current.contains(dates)])
     before = _figures(messages[previous.contains(dates)])
-    if history_start is not None and not pd.isna(history_start) and previous.end <= _utc(history_start).floor("D"):
+    if before_history(previous, history_start):
         before = (None, None, None, None)
     elif before[0] < MIN_BASE_FOR_PERCENT:
         before = (before[0], None, None, before[3])

@@ -572,7 +572,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     words = filter_words(f, labels)
 
     period_table = metrics.topic_table(rows, run.topics)
-    change = metrics.topic_table(history, run.topics, current, before)
+    change = metrics.topic_table(history, run.topics, current, before, history_start=metrics.history_start(run.messages))
     period_table = period_table.merge(change[["topic", "previous", "change", "change_pct"]], on="topic", how="left")
     nothing = _no_messages(bool(words))
     sections = [
@@ -587,7 +587,8 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
         sections.append(gaps[0])
     issues = sections[3].table
     sections.append(_examples(rows, period_table, issues, labels, run, settings, nothing))
-    summary = _summary(rows, period_table, run, gaps[1] if gaps is not None else None, names)
+    seen = set(history.loc[(dates < current.start).to_numpy(), "topic"].astype(int))
+    summary = _summary(rows, period_table, run, gaps[1] if gaps is not None else None, names, seen)
     sections.insert(1, changes_section(previous, summary, period, settings))
     counts = {"messages_in_period": len(rows), "messages_previous_period": len(rows_before),
               "messages_matching_filters": len(history), "messages_in_run": len(run.messages),
@@ -662,7 +663,7 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
         "Share": [format_share(v) for v in top["share"]],
         "Negative": [format_share(v) for v in top["share_negative"]],
         "Sentiment": [format_sentiment(v) for v in top["mean_sentiment"]],
-        # Written as on the dashboard's movers chart: '+3 (new)' for a topic without messages before.
+        # Written as on the dashboard's movers chart: '+3 (none before)' for a topic without messages before.
         f"vs {period.previous_label}": [format_topic_change(c, p)
                                         for c, p in zip(top["change"], top["change_pct"], strict=True)]})
     if not len(table):
@@ -680,8 +681,11 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
 
 def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, before: Window,
             settings: SnapshotSettings) -> Section:
-    movers = metrics.biggest_movers(history, run.topics, current, before, n=settings.movers)
+    first = metrics.history_start(run.messages)
+    movers = metrics.biggest_movers(history, run.topics, current, before, n=settings.movers, history_start=first)
     rule = "topics with fewer than 3 messages in both periods are left out"
+    if metrics.before_history(before, first):
+        return Section("movers", "Biggest movers", empty=nothing_before(first.date()))
     if movers.rising.empty and movers.falling.empty:
         return Section("movers", "Biggest movers", text=[f"Compared with {period.previous_label}; {rule}."],
                        empty=f"No topic's number of messages changed enough to show in {period.in_words}.")
@@ -923,13 +927,16 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
 
 
 def _summary(rows: pd.DataFrame, period_table: pd.DataFrame, run: Run, gaps: pd.DataFrame | None,
-             names: dict[str, str] | None) -> dict:
-    """The figures the next snapshot compares with (per topic by label and keywords: ids differ between runs)."""
+             names: dict[str, str] | None, seen: set[int] = frozenset()) -> dict:
+    """The figures the next snapshot compares with (per topic by label and keywords: ids differ between runs).
+
+    ``seen``: topics with messages before the period, so that one missing from the last snapshot is told apart
+    from a topic the data never had ("seen_before")."""
     keywords = {int(t): [str(k) for k in list(kw)[:10]] for t, kw in zip(run.topics["topic"], run.topics["keywords"],
                                                                          strict=True)}
     n = len(rows)
     topics = [{"label": str(r.label), "keywords": keywords.get(int(r.topic), []), "messages": int(r.messages),
-               "share": _f(r.share), "mean_sentiment": _f(r.mean_sentiment)}
+               "share": _f(r.share), "mean_sentiment": _f(r.mean_sentiment), "seen_before": int(r.topic) in seen}
               for r in period_table.itertuples() if int(r.topic) != NO_TOPIC]
     areas = [] if gaps is None else [
         {"area": str(r.area), "name": (names or {}).get(r.area, r.area), "mentions": int(r.mentions),
@@ -981,6 +988,8 @@ class Changes:
     sentiment: pd.DataFrame
     gaps: pd.DataFrame
     overall: dict
+    returned: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["topic", "messages_now", "share_now"]))
+    """Topics missing from the earlier snapshot that had messages before it (a quiet month is not a new topic)."""
 
 
 def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5, days: tuple[int, int] = (1, 1)) -> Changes:
@@ -1017,9 +1026,10 @@ def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5, days: tu
     shifts = both[both["sentiment_change"].abs() >= 0.05]
     shifts = shifts.reindex(shifts["sentiment_change"].abs().sort_values(ascending=False, kind="stable").index).head(n)
     seen_before = set(pairs.values())
-    new = pd.DataFrame([{"topic": t["label"], "messages_now": t["messages"], "share_now": t["share"]}
-                        for i, t in enumerate(now["topics"]) if i not in pairs and t["messages"] >= min_messages],
-                       columns=["topic", "messages_now", "share_now"]).head(n * 2)
+    unpaired = [t for i, t in enumerate(now["topics"]) if i not in pairs and t["messages"] >= min_messages]
+    new, returned = (pd.DataFrame([{"topic": t["label"], "messages_now": t["messages"], "share_now": t["share"]}
+                                   for t in unpaired if bool(t.get("seen_before")) is back],
+                                  columns=["topic", "messages_now", "share_now"]).head(n * 2) for back in (False, True))
     vanished = pd.DataFrame([{"topic": t["label"], "messages_before": t["messages"], "share_before": t["share"]}
                              for j, t in enumerate(before["topics"]) if j not in seen_before
                              and t["messages"] >= min_messages],
@@ -1041,7 +1051,8 @@ def compare(before: dict, now: dict, min_messages: int = 5, n: int = 5, days: tu
     gaps = gaps.reindex(gaps["unmet_change"].abs().sort_values(ascending=False, kind="stable").index).head(n)
     overall = {k: (before.get(k), now.get(k)) for k in ("messages", "share_negative", "mean_sentiment")}
     return Changes(new.reset_index(drop=True), vanished.reset_index(drop=True), rises.reset_index(drop=True),
-                   falls.reset_index(drop=True), shifts.reset_index(drop=True), gaps.reset_index(drop=True), overall)
+                   falls.reset_index(drop=True), shifts.reset_index(drop=True), gaps.reset_index(drop=True), overall,
+                   returned.reset_index(drop=True))
 
 
 def changes_section(previous: dict | None, summary: dict, period: Period, settings: SnapshotSettings) -> Section:
@@ -1073,6 +1084,8 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
     add("Overall", "Mean sentiment", s0, s1, None if s0 is None or s1 is None else s1 - s0, SENTIMENT, SENTIMENT)
     for r in c.new.itertuples():
         add("New topic", r.topic, None, r.share_now, None, SHARE, CHANGE_PTS)
+    for r in c.returned.itertuples():
+        add("Back again", r.topic, None, r.share_now, None, SHARE, CHANGE_PTS)
     for r in c.vanished.itertuples():
         add("Vanished topic", r.topic, r.share_before, None, None, SHARE, CHANGE_PTS)
     for kind, table in (("Rise", c.rises), ("Fall", c.falls)):
@@ -1098,10 +1111,12 @@ def changes_section(previous: dict | None, summary: dict, period: Period, settin
     if not (c.rises.empty and c.falls.empty):
         lines.append("Rises and falls are in share of all messages, counting only topics whose number of messages a "
                      "day moved the same way.")
-    if c.new.empty and c.vanished.empty:
+    if c.new.empty and c.vanished.empty and c.returned.empty:
         lines.append("No topic appeared or vanished.")
     else:
-        lines.append(f"{count_of(len(c.new), 'new topic')} and {count_of(len(c.vanished), 'vanished topic')} "
+        back = (f", {count_of(len(c.returned), 'topic')} back again after a snapshot without "
+                f"{'it' if len(c.returned) == 1 else 'them'}") if len(c.returned) else ""
+        lines.append(f"{count_of(len(c.new), 'new topic')}{back} and {count_of(len(c.vanished), 'vanished topic')} "
                      f"with at least {count_of(settings.min_change_messages, 'message')}.")
     return Section("changes", title, text=lines, table=table, sheet="Changes", display=display, slide_table=True,
                    group_by="Change",

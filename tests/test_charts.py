@@ -111,9 +111,9 @@ def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_change(m.Change(0.2, 0.15), "share") == "+5.0 pts"
     assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "-0.20"
     assert charts.format_change(m.Change(3, None)) is None
-    assert charts.format_topic_change(3, float("nan")) == "+3 (new)"  # no message before: no percentage
+    assert charts.format_topic_change(3, float("nan")) == "+3 (none before)"  # no message before: no percentage
     assert charts.format_topic_change(5, 0.5) == "+5 (+50%)" and charts.format_topic_change(-10, -0.5) == "-10 (-50%)"
-    assert charts.format_topic_change(1200, None) == "+1,200 (new)" and charts.format_topic_change(None, None) == "–"
+    assert charts.format_topic_change(1200, None) == "+1,200 (none before)" and charts.format_topic_change(None, None) == "–"
     assert charts.short_label("a" * 50, 10) == "aaaaaaaaa…"
     assert charts.hover_safe("<b>hi</b>\n there") == "&lt;b&gt;hi&lt;/b&gt; there"
 

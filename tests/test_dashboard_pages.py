@@ -246,6 +246,9 @@ def test_a_calendar_month_in_the_date_filter_is_compared_with_the_month_before_a
     assert any("so there is nothing before to compare with" in c.value for c in at.caption)
     at.switch_page("app_pages/sentiment.py").run()
     assert any("cannot be shown: the run's messages start on" in i.value for i in at.info)
+    at.switch_page("app_pages/topics.py").run()  # no "+28 (none before)" changes against days without data
+    assert any("so there is nothing before to compare with" in c.value for c in at.caption)
+    assert at.dataframe[0].value["change"].isna().all()
 
 
 def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, monkeypatch):

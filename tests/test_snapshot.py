@@ -357,12 +357,12 @@ def test_chart_images_of_a_filtered_snapshot_name_the_filter():
 
 
 def test_the_report_writes_a_topics_change_as_the_dashboard_does():
-    """'+2 (new)' for a topic without messages in the period before, as on the dashboard's movers chart; '+1' (no
+    """'+2 (none before)' for a topic without messages in the period before, as on the dashboard's movers chart; '+1' (no
     percentage) from 2 messages before."""
     made = _tiny_snapshot()
     display = _section(made, "top_topics").display.set_index("Topic")
     change = display[f"vs {made.period.previous_label}"]
-    assert change.to_dict() == {"delivery · late": "+1", "refund · money": "+2 (new)", "app · crash": "+1 (new)"}
+    assert change.to_dict() == {"delivery · late": "+1", "refund · money": "+2 (none before)", "app · crash": "+1 (none before)"}
     sheet = _section(made, "top_topics").table  # the spreadsheet: no "+50%" on 2 messages before either
     assert sheet["Change"].tolist() == [1, 2, 1] and sheet["Change %"].isna().all()
     run = tiny_run()
@@ -1159,3 +1159,33 @@ def test_a_date_filter_of_one_week_exports_that_weeks_snapshot(tmp_path, monkeyp
     next(b for b in at.button if b.label == "Export this view").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [m["name"] for m in snapshot.list_snapshots(out)] == ["2026-W43"]
+
+
+def test_the_runs_first_month_has_no_topic_changes_against_the_days_before_it():
+    """August is the tiny run's first month: its topics are not '+5 (none before)' or movers against July, which the
+    run knows nothing of; September's are compared with August."""
+    made = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-08", None),
+                                   settings=SnapshotSettings(images=False))
+    change = _section(made, "top_topics").display.set_index("Topic")["vs July 2026"]
+    assert change.tolist() == ["–"]
+    movers = _section(made, "movers")
+    assert movers.empty == "The run's messages start on 3 Aug 2026, so there is nothing before to compare with."
+    sheet = _section(made, "top_topics").table
+    assert sheet["Messages in July 2026"].isna().all() and sheet["Change"].isna().all()
+    later = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-09", None),
+                                    settings=SnapshotSettings(images=False))
+    assert _section(later, "top_topics").display[f"vs {later.period.previous_label}"].tolist() == ["-1"]  # 4 Mondays vs 5
+
+
+def test_a_topic_missing_from_the_last_snapshot_that_the_data_had_before_is_back_not_new():
+    before = _summary([("refund · money", ["refund", "money"], 30, -0.5)])
+    now = _summary([("refund · money", ["refund", "money"], 30, -0.5), ("dressing · salad", ["dressing", "salad"], 8, 0.2),
+                    ("app · crash", ["app", "crash"], 9, -0.8)])
+    now["topics"][1]["seen_before"] = True  # it had messages in months before the last snapshot's, none in it
+    now["topics"][2]["seen_before"] = False
+    c = snapshot.compare(before, now, min_messages=5)
+    assert c.new["topic"].tolist() == ["app · crash"] and c.returned["topic"].tolist() == ["dressing · salad"]
+    section = snapshot.changes_section({"name": "2026-08", "summary": before, "period": {}}, now,
+                                       snapshot.parse_period("2026-09", None), SnapshotSettings(images=False))
+    assert section.table.loc[section.table["Change"] == "Back again", "What"].tolist() == ["dressing · salad"]
+    assert "1 new topic, 1 topic back again after a snapshot without it and 0 vanished topics" in " ".join(section.text)

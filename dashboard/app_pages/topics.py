@@ -4,7 +4,9 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
+from pipelines.charts import nothing_before
 from pipelines.lineage import changes_in_words, new_since_last_run
+from pipelines.metrics import before_history
 
 view, rows = components.page_start("Topics")
 
@@ -24,7 +26,10 @@ if changes:  # after a re-fit, say which topics the data brought that the earlie
     st.caption(f"{changes}; new topics are marked (new).")
 if compare:
     shown["change_pct"] = shown["change_pct"] * 100
-    st.caption(f"Change: messages in {period.label} against {period.versus_in_full}.")
+    if before_history(period.previous_window, view.info.first_day):
+        st.caption(f"Messages in {period.label}. {nothing_before(view.info.first_day)}")
+    else:
+        st.caption(f"Change: messages in {period.label} against {period.versus_in_full}.")
 
 config = {
     "topic": None,
