@@ -528,7 +528,22 @@ def _trend_span(period: Period, n: int) -> tuple[date, Granularity]:
     if period.kind == "week":
         return period.first - timedelta(days=7 * (n - 1)), "week"
     first = period.first - timedelta(days=period.days * (n - 1))
-    return first, metrics.default_granularity(first, period.last)
+    step = metrics.default_granularity(first, period.last)
+    # Whole months and weeks from the start: a chart starting mid-April drew April's half as a fall.
+    if step == "month":
+        first = first.replace(day=1)
+    elif step == "week":
+        first -= timedelta(days=first.weekday())
+    return first, step
+
+
+def _trend_words(period: Period, start: date, step: Granularity, n: int, data_first: date | None = None) -> str:
+    """What the trend charts span: 'the 12 months up to the end of October 2026', or for a range (its steps are
+    not whole periods of its own) 'from 1 Apr to 15 Oct 2026, by month', from the run's first day if later."""
+    if period.kind in ("month", "quarter", "week"):
+        return f"the {count_of(n, step)} up to the end of {period.in_words}"
+    start = max(start, data_first) if data_first is not None and data_first <= period.last else start
+    return f"from {format_date(start)} to {format_date(period.last)}, by {step}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -741,8 +756,9 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
         for t in shown:
             wide[labels.get(t, f"Topic {t}")] = grid[t].to_numpy() if t in grid else 0
     trend_formats = {c: COUNT for c in wide.columns if c != "Period"} | {"Period": MONTH if step == "month" else DAY}
-    trends = Section("trends", "Trends", text=[f"The {count_of(settings.trend_periods, word)} up to the end of {period.label}; "
-                                                "periods at either end may be partial."],
+    oldest = metrics.history_start(history)
+    spanned = _trend_words(period, start, step, settings.trend_periods, None if oldest is None else oldest.date())
+    trends = Section("trends", "Trends", text=[f"{spanned[:1].upper()}{spanned[1:]}; the last {word} may be partial."],
                      figures=[("trends", fig)], table=wide, sheet="Trends", formats=trend_formats)
     if drawn.empty:  # the largest topics of the period: none without messages in it
         trends = replace(trends, figures=[], empty=nothing.format(period.in_words))
@@ -768,8 +784,7 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
                                                     "Mean sentiment": SENTIMENT, "Share negative": SHARE,
                                                     "Share positive": SHARE})
     if span.empty:
-        sentiment = replace(sentiment, figures=[], text=text[:1], empty=nothing.format(
-            f"the {count_of(settings.trend_periods, word)} up to the end of {period.in_words}"))
+        sentiment = replace(sentiment, figures=[], text=text[:1], empty=nothing.format(spanned))
     return [trends, sentiment]
 
 

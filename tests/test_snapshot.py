@@ -1189,3 +1189,14 @@ def test_a_topic_missing_from_the_last_snapshot_that_the_data_had_before_is_back
                                        snapshot.parse_period("2026-09", None), SnapshotSettings(images=False))
     assert section.table.loc[section.table["Change"] == "Back again", "What"].tolist() == ["dressing · salad"]
     assert "1 new topic, 1 topic back again after a snapshot without it and 0 vanished topics" in " ".join(section.text)
+
+
+def test_a_range_snapshots_trends_say_the_span_they_draw_and_start_on_whole_months():
+    """'1–15 Oct' trends were captioned '12 months' over 7, starting mid-April (half a month drawn as a fall)."""
+    period = snapshot.parse_period("2026-10-10..2026-10-24", None)
+    start, step = snapshot._trend_span(period, 12)
+    assert (start, step) == (date(2026, 4, 1), "month")  # 165 days before 10 Oct is 28 Apr: the whole of April
+    made = snapshot.build_snapshot(tiny_run(), period, settings=SnapshotSettings(images=False))
+    assert _section(made, "trends").text == ["From 3 Aug 2026 to 24 Oct 2026, by month; the last month may be partial."]
+    month = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-10", None), settings=SnapshotSettings(images=False))
+    assert _section(month, "trends").text == ["The 12 months up to the end of October 2026; the last month may be partial."]
