@@ -546,10 +546,19 @@ def _trend_words(period: Period, start: date, step: Granularity, n: int, data_fi
     return f"from {format_date(start)} to {format_date(period.last)}, by {step}"
 
 
+_SENTENCE_ENDS = re.compile(r"[.!?][\"')\]]*(?= )")
+
+
 def _clip(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters (plus " …"): at its last sentence end when that keeps half of it,
+    else at a word. A sentence cut in the middle can say the opposite of its end ("We will never use …" of
+    "We will never use another kind!")."""
     flat = " ".join(str(text).split())
     if len(flat) <= limit:
         return flat
+    ends = [m.end() for m in _SENTENCE_ENDS.finditer(flat, 0, limit)]
+    if ends and ends[-1] >= limit // 2:
+        return flat[:ends[-1]] + " …"
     cut = flat[:limit].rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:") + " …"
 

@@ -1200,3 +1200,10 @@ def test_a_range_snapshots_trends_say_the_span_they_draw_and_start_on_whole_mont
     assert _section(made, "trends").text == ["From 3 Aug 2026 to 24 Oct 2026, by month; the last month may be partial."]
     month = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-10", None), settings=SnapshotSettings(images=False))
     assert _section(month, "trends").text == ["The 12 months up to the end of October 2026; the last month may be partial."]
+
+
+def test_a_long_quote_is_cut_at_a_sentence_end_so_it_never_says_the_opposite():
+    text = "My dogs love these treats and they are healthy. " * 8 + "We will never use another kind!"
+    quote = snapshot.quote_text(text, 400)
+    assert quote.endswith("they are healthy. …") and "never use" not in quote and len(quote) <= 402
+    assert snapshot.quote_text("word " * 100, 60) == "word " * 11 + "word …"  # no sentence end: cut at a word
