@@ -32,7 +32,7 @@ from plotly.offline import get_plotlyjs
 
 from pipelines import charts
 from pipelines.metrics import zone_words
-from pipelines.snapshot import DATETIME, DAY, Section, Snapshot, SnapshotError
+from pipelines.snapshot import DATETIME, DAY, Section, Snapshot, SnapshotError, quote_text
 from pipelines.store import files_in_words
 
 REPORT, WORKBOOK, SLIDES = "report.html", "snapshot.xlsx", "slides.pptx"
@@ -628,24 +628,46 @@ def _empty_slide(prs, section: Section) -> None:
         _text_box(slide, Inches(0.5), Inches(3.7), Inches(12.3), Inches(1.0), "\n".join(section.text), 14, MUTED)
 
 
+QUOTE_TOP_IN, QUOTE_BOTTOM_IN, QUOTE_GAP_IN = 1.65, 7.2, 0.25  # where quotes may go on a 7.5-inch slide
+
+
+def _quote_height(text: str, size: int) -> float:
+    """Inches a quote box of ``text`` needs at ``size`` points, 12.1 inches wide: about 100 characters a line at
+    15 pt, plus its date line."""
+    per_line = 100 * 15 / size
+    return 0.32 * size / 15 * (len(text) // per_line + 1) + 0.45
+
+
+def quote_layout(texts: Sequence[str]) -> tuple[int, list[str]]:
+    """A font size, and the texts (shortened at a sentence end or word if need be), with which the quotes fit
+    between the slide's title and its bottom edge: three of 400 characters at 15 pt ran off the slide."""
+    room = QUOTE_BOTTOM_IN - QUOTE_TOP_IN - QUOTE_GAP_IN * max(len(texts) - 1, 0)
+    for size in (15, 13, 12):
+        if sum(_quote_height(t, size) for t in texts) <= room:
+            return size, list(texts)
+    size, share = 12, room / max(len(texts), 1)
+    chars = int((share - 0.45) / (0.32 * size / 15) * (100 * 15 / size)) - 40  # lines that fit, less " …"
+    return size, [quote_text(t, chars) if len(t) > chars else t for t in texts]
+
+
 def _quotes_slide(prs, issue: str, reason: str, quotes: Sequence) -> None:
     from pptx.util import Inches
 
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     _slide_title(slide, issue, reason)
     top = Inches(1.65)
-    for q in quotes:
+    size, texts = quote_layout([q.text for q in quotes])
+    for q, text in zip(quotes, texts, strict=True):
         when = charts.format_date(q.date) if q.date is not None else "no date"
         when += "".join(f" · {k}: {v}" for k, v in q.metadata.items())
-        lines = max(1, len(q.text) // 100 + 1)
-        height = Inches(0.32) * lines + Inches(0.45)
+        height = Inches(_quote_height(text, size))
         bar = slide.shapes.add_shape(1, Inches(0.5), top, Inches(0.08), height)
         bar.fill.solid()
         bar.fill.fore_color.rgb = _rgb("#E4A9A5")
         bar.line.fill.background()
         _text_box(slide, Inches(0.7), top, Inches(12.1), height,
-                  f"“{q.text}”\n{when} · sentiment {charts.format_sentiment(q.sentiment)}", 15)
-        top += height + Inches(0.25)
+                  f"“{text}”\n{when} · sentiment {charts.format_sentiment(q.sentiment)}", size)
+        top += height + Inches(QUOTE_GAP_IN)
     if not quotes:
         _text_box(slide, Inches(0.5), top, Inches(12.3), Inches(0.5), "No message to quote.", 15, MUTED)
 

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -1207,3 +1208,22 @@ def test_a_long_quote_is_cut_at_a_sentence_end_so_it_never_says_the_opposite():
     quote = snapshot.quote_text(text, 400)
     assert quote.endswith("they are healthy. …") and "never use" not in quote and len(quote) <= 402
     assert snapshot.quote_text("word " * 100, 60) == "word " * 11 + "word …"  # no sentence end: cut at a word
+
+
+@pytest.mark.parametrize("n, chars", [(3, 400), (3, 150), (4, 400), (1, 2000)])
+def test_quotes_stay_on_their_slide(n, chars):
+    """Three quotes of 400 characters at 15 pt ran 0.41 cm below the slide's edge."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    from pipelines import snapshot_files
+
+    prs = Presentation()
+    prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
+    text = ("These treats arrived stale and the bag was half empty. " * 40)[:chars].strip()
+    quotes = [SimpleNamespace(text=text, date=date(2026, 10, 3), metadata={}, sentiment=-0.5) for _ in range(n)]
+    snapshot_files._quotes_slide(prs, "Stale treats", "12 messages", quotes)
+    slide = prs.slides[0]
+    assert all(shape.top + shape.height <= prs.slide_height for shape in slide.shapes)
+    said = " ".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
+    assert said.count("These treats arrived stale") >= n  # every quote is there, shortened if need be
