@@ -660,6 +660,9 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
     text = [f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}, against "
             f"{format_count(h.messages.previous)} in {period.previous_label}." if h.messages.previous is not None else
             f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}. {nothing_before(first.date())}"]
+    if first is not None and period.first < first.date() <= period.last:  # "Q4 2025" of a run that starts in November
+        missing = count_of((first.date() - period.first).days, "day")
+        text.append(f"The run has no data for this period's first {missing} (before {format_date(first.date())}).")
     if data_last is not None and period.last > data_last:
         text.append(f"The run's messages end on {format_date(data_last)}: this period is not complete yet.")
     return Section("headline", "Headline figures", text=text, cards=cards, table=table, sheet="Summary",

@@ -1227,3 +1227,10 @@ def test_quotes_stay_on_their_slide(n, chars):
     assert all(shape.top + shape.height <= prs.slide_height for shape in slide.shapes)
     said = " ".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
     assert said.count("These treats arrived stale") >= n  # every quote is there, shortened if need be
+
+
+def test_a_period_that_starts_before_the_data_says_how_much_of_it_has_none():
+    made = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-Q3", None), settings=SnapshotSettings(images=False))
+    assert "The run has no data for this period's first 33 days (before 3 Aug 2026)." in _section(made, "headline").text
+    later = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-09", None), settings=SnapshotSettings(images=False))
+    assert not any("no data for this period" in line for line in _section(later, "headline").text)
