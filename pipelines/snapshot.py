@@ -606,7 +606,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
         _emerging(history, run, period, current),
         *_trends(history, rows, labels, period_table, period, settings, nothing),
     ]
-    gaps = _gaps(rows, run, names) if names is not None else None
+    gaps = _gaps(rows, run, names, period, nothing) if names is not None else None
     if gaps is not None:
         sections.append(gaps[0])
     issues = sections[3].table
@@ -772,8 +772,8 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
     spanned = _trend_words(period, start, step, settings.trend_periods, None if oldest is None else oldest.date())
     trends = Section("trends", "Trends", text=[f"{spanned[:1].upper()}{spanned[1:]}; the last {word} may be partial."],
                      figures=[("trends", fig)], table=wide, sheet="Trends", formats=trend_formats)
-    if drawn.empty:  # the largest topics of the period: none without messages in it
-        trends = replace(trends, figures=[], empty=nothing.format(period.in_words))
+    if drawn.empty:  # the largest topics of the period: none without messages in it (nor a caption of a chart)
+        trends = replace(trends, figures=[], text=[], empty=nothing.format(period.in_words))
 
     series = metrics.sentiment_over_time(span, step)
     sfig = charts.sentiment_chart(series, step, title=f"Sentiment and volume, by {word}")
@@ -797,13 +797,16 @@ def _trends(history: pd.DataFrame, rows: pd.DataFrame, labels: dict[int, str], p
                                                     "Share positive": SHARE})
     if span.empty:
         sentiment = replace(sentiment, figures=[], text=text[:1], empty=nothing.format(spanned))
+    elif rows.empty:  # the weeks before are drawn: say why this one is not on the chart
+        sentiment.text.append(nothing.format(period.in_words) + f" The chart shows {spanned} for what came before.")
     return [trends, sentiment]
 
 
 MIN_MENTIONS_TO_RANK, NOT_RANKED = expectations.MIN_MENTIONS_TO_RANK, expectations.NOT_RANKED
 
 
-def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section, pd.DataFrame]:
+def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str], period: Period,
+          nothing: str) -> tuple[Section, pd.DataFrame]:
     keys = list(names)
     rating = expectations.rating_column(rows, _metadata_columns(run))
     table = expectations.area_gap_table(rows, keys, rating_col=rating) if len(rows) else pd.DataFrame(
@@ -857,8 +860,9 @@ def _gaps(rows: pd.DataFrame, run: Run, names: dict[str, str]) -> tuple[Section,
                       formats={"Messages": COUNT, "Share of messages": SHARE, "Expectation statements": COUNT,
                                "Unmet": COUNT, "Unmet rate": SHARE, "Mean sentiment": SENTIMENT,
                                "Importance": "0.00", "Performance": SENTIMENT})
-    if not len(table):
-        section = replace(section, text=[], figures=[], empty="No message in this period mentions an expectation area.")
+    if not len(table):  # with no message at all, the section says that, as the others do
+        section = replace(section, text=[], figures=[], empty=nothing.format(period.in_words) if rows.empty else
+                          "No message in this period mentions an expectation area.")
     return section, table
 
 

@@ -1234,3 +1234,15 @@ def test_a_period_that_starts_before_the_data_says_how_much_of_it_has_none():
     assert "The run has no data for this period's first 33 days (before 3 Aug 2026)." in _section(made, "headline").text
     later = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-09", None), settings=SnapshotSettings(images=False))
     assert not any("no data for this period" in line for line in _section(later, "headline").text)
+
+
+def test_a_filtered_period_without_messages_says_so_in_every_section_without_contradicting_itself():
+    """Topic 2's one message is in week 43: week 44 filtered to it has none. Trends had said 'No message…' over a
+    caption of 12 weeks, and the gaps 'no message mentions an expectation area'."""
+    made = snapshot.build_snapshot(tiny_run(["speed"]), snapshot.parse_period("2026-W44", None),
+                                   MessageFilter(topics=(2,)), settings=SnapshotSettings(images=False))
+    nothing = "No message in week 44, 2026 (26 Oct – 1 Nov 2026) matches the filters."
+    trends, sentiment, gaps = (_section(made, k) for k in ("trends", "sentiment", "expectation_gaps"))
+    assert trends.empty == nothing and trends.text == []
+    assert gaps.empty == nothing
+    assert sentiment.figures and f"{nothing} The chart shows the 12 weeks up to the end of week 44" in " ".join(sentiment.text)
