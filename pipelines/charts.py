@@ -859,7 +859,7 @@ def unmet_words(unmet: object, statements: object) -> str:
     if not n:
         return "–"
     if n < MIN_BASE_FOR_PERCENT:
-        return f"{k} of {n} statements unmet"
+        return f"{k} of {n} {'statement' if n == 1 else 'statements'} unmet"
     return f"{format_share(k / n)} unmet ({k} of {n} statements)"
 
 

@@ -367,6 +367,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     import time
     from dataclasses import replace
 
+    from pipelines.metrics import count_of
     from pipelines.settings import SnapshotSettings
     from pipelines.snapshot import kept_words, make_snapshot
 
@@ -392,7 +393,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     kept = kept_words(result)  # a snapshot of another run is never replaced: say where it stays
     print(f"{stamp} snapshot {result.name} written to {result.path} ({m['period']['label']}, run {m['run']['id']}, "
-          f"{m['counts']['messages_in_period']:,} messages, {len(m['files'])} files, {result.seconds:.1f} s)"
+          f"{count_of(m['counts']['messages_in_period'], 'message')}, {len(m['files'])} files, {result.seconds:.1f} s)"
           + (f"; {kept}" if kept else "") + stale_words(m, args.period))
     return 0
 

@@ -615,7 +615,7 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     summary = _summary(rows, period_table, run, gaps[1] if gaps is not None else None, names, seen)
     sections.insert(1, changes_section(previous, summary, period, settings))
     counts = {"messages_in_period": len(rows), "messages_previous_period": len(rows_before),
-              "messages_matching_filters": len(history), "messages_in_run": len(run.messages),
+              **({"messages_matching_filters": len(history)} if words else {}), "messages_in_run": len(run.messages),
               "topics_in_period": int(period_table.shape[0])}
     return Snapshot(name=name or snapshot_name(period, f), period=period, run_id=run.id, run_manifest=run.manifest, filter=f,
                     filter_words=words, settings=settings, counts=counts, summary=summary,

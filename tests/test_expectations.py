@@ -542,7 +542,7 @@ def test_an_area_on_a_handful_of_messages_is_not_ranked_nor_moves_the_cuts():
     assert ipa_quadrants(ipa)
     chart = ipa_chart(ipa, {a: a for a in gaps["area"]})
     assert list(chart.data[0].marker.color)[-1] == QUADRANT_COLOURS["not ranked"]
-    assert chart.data[0].customdata[-1][3] == "1 of 1 statements unmet"  # not "100%"
+    assert chart.data[0].customdata[-1][3] == "1 of 1 statement unmet"  # not "100%"
     assert chart.data[0].customdata[0][3] == "80% unmet (8 of 10 statements)"
     assert not ipa_quadrants(ipa_table(gaps.assign(mentions=[40, 30, 5, 5])))  # two ranked areas: nothing to compare
 
