@@ -1160,6 +1160,10 @@ def test_a_date_filter_of_one_week_exports_that_weeks_snapshot(tmp_path, monkeyp
     next(b for b in at.button if b.label == "Export this view").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [m["name"] for m in snapshot.list_snapshots(out)] == ["2026-W43"]
+    assert not any("replaces" in s.value for s in at.success)
+    next(b for b in at.button if b.label == "Export this view").click().run()  # again: the user is told
+    done = " ".join(s.value for s in at.success)
+    assert "is ready below. It replaces the one made on " in done and " UTC." in done, done
 
 
 def test_the_runs_first_month_has_no_topic_changes_against_the_days_before_it():

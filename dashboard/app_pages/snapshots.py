@@ -52,6 +52,7 @@ with st.container(border=True):
                                       "before the run's last message; the last 7 and 30 days end on its day, as "
                                       "on the other pages.") or next(iter(choices))
         if st.button("Export this view", type="primary", icon=":material/ios_share:"):
+            earlier = {m["name"]: m["created"] for m in snapshot.list_snapshots(out)}
             try:
                 with st.spinner("Writing the report, spreadsheet, chart images and slides…"):
                     made = snapshot.make_snapshot(view.ref.store, out, period, run_id=view.ref.id,
@@ -60,7 +61,10 @@ with st.container(border=True):
                 st.error(components.escape_markdown(str(err)), icon=":material/error:")
             else:
                 st.session_state[DONE] = made.name
-                st.session_state[KEPT] = snapshot.kept_words(made)  # another run's snapshot is never replaced
+                # Another run's snapshot is never replaced; this run's own of the same period and filters is.
+                replaced = (f"it replaces the one made on {_made(earlier[made.name])}" if made.name in earlier
+                            else "")
+                st.session_state[KEPT] = "; ".join(w for w in (replaced, snapshot.kept_words(made)) if w)
                 st.session_state.pop(PICKED, None)
         if st.session_state.get(DONE):
             kept = st.session_state.get(KEPT) or ""
