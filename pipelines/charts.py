@@ -816,11 +816,12 @@ def topic_sentiment_chart(table: pd.DataFrame, n: int = 12, min_messages: int = 
         ))
     _layout(fig, title, None, None, height=max(280, 130 + 32 * len(top)))
     shown = f"The {len(top)} largest topics" if len(sized) > len(top) else f"All {count_of(len(top), 'topic')}"
-    fig.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.04, x=0.5, xanchor="center", yanchor="top",
-                                                   traceorder="normal"),
+    # The legend at the figure's foot, below the axis labels (placed on the plot's edge, it covered 40% and 60%).
+    fig.update_layout(barmode="stack", legend=dict(orientation="h", yref="container", y=0.01, x=0.5, xanchor="center",
+                                                   yanchor="bottom", traceorder="normal"),
                       title=dict(subtitle=dict(text=f"{shown} with {min_messages} messages or more, the most negative "
                                                     "on top.", font=dict(size=13, color="#6B7280"))),
-                      margin=dict(t=90))
+                      margin=dict(t=90, b=80))
     fig.update_xaxes(range=[0, 100], ticksuffix="%", showgrid=True, gridcolor="#E6E8EB")
     return fig
 
