@@ -1250,3 +1250,16 @@ def test_a_filtered_period_without_messages_says_so_in_every_section_without_con
     assert trends.empty == nothing and trends.text == []
     assert gaps.empty == nothing
     assert sentiment.figures and f"{nothing} The chart shows the 12 weeks up to the end of week 44" in " ".join(sentiment.text)
+
+
+def test_the_examples_sheet_gives_the_whole_message_only_where_its_quote_is_cut():
+    run = tiny_run()
+    zero = run.messages.index[run.messages["topic"] == 0]
+    # Short quotes are picked first: two short ones, then a long one.
+    run.messages.loc[zero, "text"] = ["Stale." if i in (2, 4) else "Stale again. " * 40 for i in range(len(zero))]
+    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-Q3", None), settings=SnapshotSettings(images=False))
+    table = _section(made, "examples").table
+    cut = table["Quote"].str.endswith(" …")
+    assert cut.any() and (~cut).any()
+    assert (table.loc[cut, "Message"].str.len() > table.loc[cut, "Quote"].str.len()).all()
+    assert (table.loc[~cut, "Message"] == "").all()
