@@ -839,7 +839,10 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
         elif mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:
-            reason = f"{count} messages in {window.label}, {ratio:.1f}× the usual {mean:.1f} {per}."
+            # Two decimals where one would not give the ratio: "4.9× the usual 2.25", not "the usual 2.2" (11 / 2.2 = 5).
+            usual = f"{mean:.2f}" if mean < 10 else f"{mean:.1f}"
+            usual = usual[:-1] if mean < 10 and usual.endswith("0") else usual
+            reason = f"{count} messages in {window.label}, {ratio:.1f}× the usual {usual} {per}."
         if growth >= 1.1:
             reason = reason[:-1] + f", while the other topics grew {growth:.1f}×."
         found.append((key, (int(count), mean, ratio, (count - expected) / np.sqrt(rate), p_value, reason)))

@@ -411,3 +411,10 @@ def test_sentiment_drivers_add_up_to_the_overall_change():
     assert drivers.iloc[0]["topic"] == 0
     assert drivers.iloc[0]["contribution"] == pytest.approx(0.75 * -0.9 - 0.5 * -0.5)
     assert m.sentiment_counts(messages) == {"negative": 15, "neutral": 0, "positive": 9}
+
+
+def test_an_emerging_issues_usual_volume_is_written_precisely_enough_to_give_its_ratio():
+    rows = weekly(0, [2, 3, 2, 2, 2, 3, 2, 2, 11])  # a usual 2.25 a week: '4.9× the usual 2.25', not '2.2' (= 5.0×)
+    rows += weekly(2, [20, 22, 19, 21, 20, 18, 22, 20, 23])
+    found = m.emerging_issues(frame(rows), TOPICS, week(8), history_start=pd.Timestamp("2026-01-05"))
+    assert found.issues.iloc[0]["reason"] == "11 messages in 2–8 Mar 2026, 4.9× the usual 2.25 per 7 days."
