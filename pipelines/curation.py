@@ -544,8 +544,13 @@ class Curator:
                                 fix="Reload the page and pick a topic from the list.")
         return found.iloc[0]
 
-    def rename(self, key: str, label: str, description: str = "", user: str = "local") -> Event:
-        """Give a topic a name (1-80 characters) and an optional description (up to 500)."""
+    def rename(self, key: str, label: str, description: str = "", user: str = "local",
+               seen_label: str | None = None) -> Event:
+        """Give a topic a name (1-80 characters) and an optional description (up to 500).
+
+        ``seen_label``: the name the analyst saw when they began typing. When someone renamed the topic since, the
+        edit is refused with who did it, so that two analysts never overwrite each other unawares (the page then
+        takes the new name as seen, and saving again replaces it)."""
         label, description = " ".join(str(label).split()), str(description or "").strip()
         if not label:
             raise CurationError("A topic name cannot be empty.", fix="Type a short name, e.g. Late deliveries.")
@@ -557,6 +562,11 @@ class Curator:
                                 f"{MAX_DESCRIPTION} are allowed.", fix="Shorten the description.")
         curated = self._current()
         topic = self._topic(curated, key)
+        if seen_label is not None and " ".join(str(seen_label).split()) != topic["label"]:
+            renames = [e for e in self.log.events() if e.kind == "rename" and e.payload.get("key") == key]
+            who = f"{renames[-1].user} renamed it" if renames else "it was renamed"
+            raise CurationError(f'While you were typing, {who} to "{topic["label"]}". Your name "{label}" was not '
+                                "saved.", fix="Save again to replace their name with yours, or leave it.")
         if label == topic["label"] and description == (topic["description"] or ""):
             raise CurationError(f'Nothing to change: the topic is already called "{label}", with this description.',
                                 fix="Type another name or description.")

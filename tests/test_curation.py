@@ -358,3 +358,16 @@ def test_killing_an_editor_mid_edit_leaves_the_log_consistent(tmp_path):
             events[-1].payload["label"]
     Curator(store).rename("K0", "after the crashes")  # the log still takes edits
     assert _topics(store).loc["K0", "label"] == "after the crashes"
+
+
+def test_a_rename_over_a_name_someone_saved_meanwhile_is_refused_with_who_and_goes_through_when_saved_again(tmp_path):
+    """Ben began typing on "t0 · auto"; Ana renamed it first. His save had said 'Nothing to change: already called
+    "Candy & sweets"' (his text lost); now he is told who renamed it, and a second save replaces her name."""
+    store = _store(tmp_path)
+    Curator(store).rename("K0", "Candy & sweets", user="ana", seen_label="t0 · auto")
+    with pytest.raises(CurationError, match='While you were typing, ana renamed it to "Candy & sweets". Your name '
+                                            '"Confectionery" was not saved.'):
+        Curator(store).rename("K0", "Confectionery", user="ben", seen_label="t0 · auto")
+    assert _topics(store).at["K0", "label"] == "Candy & sweets"
+    Curator(store).rename("K0", "Confectionery", user="ben", seen_label="Candy & sweets")
+    assert _topics(store).at["K0", "label"] == "Confectionery"

@@ -192,3 +192,20 @@ def test_merging_most_topics_at_once_asks_to_confirm(store):
     at.checkbox(key="curate_merge_sure").check().run()
     at.button(key="curate_merge_go").click().run()
     assert [e.kind for e in CurationLog(store).events()] == ["merge"]
+
+
+@pytest.mark.slow
+def test_a_rename_saved_by_someone_else_while_typing_is_not_overwritten_unawares(store):
+    at = _open("curate")
+    key = at.selectbox(key="curate_topic_v0").value
+    at.text_input[0].input("Confectionery")
+    Curator(store, load_run(store).id).rename(key, "Candy & sweets", user="ana")  # another analyst, meanwhile
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    said = " ".join(e.value for e in at.error).replace("\\", "")  # markdown escapes
+    assert 'While you were typing, ana renamed it to "Candy & sweets". Your name "Confectionery" was not saved.' in said
+    assert at.text_input[0].value == "Confectionery"  # what he typed is still there
+    assert load_curated_run(store).run.topics.set_index("key").at[key, "label"] == "Candy & sweets"
+    at.button[0].click().run()  # saved again: his name replaces hers, knowingly
+    assert load_curated_run(store).run.topics.set_index("key").at[key, "label"] == "Confectionery"
+    assert [e.user for e in CurationLog(store).events()][-1] != "ana"

@@ -58,12 +58,18 @@ rename, merge, split, move, other = st.tabs(["Rename", "Merge", "Split", "Move m
                                             key="curate_tab", on_change="rerun")
 
 with rename, st.form("curate_rename"):
-    name = st.text_input("Name", value=topic["label"], max_chars=80)
+    # Keyed by topic, so that what the analyst typed survives a rerun that brings another analyst's new name; the
+    # name they saw goes with the edit, which is refused if the topic was renamed since (saving again replaces it).
+    seen = f"curate_rename_seen_{key}"
+    st.session_state.setdefault(seen, topic["label"])
+    name = st.text_input("Name", value=topic["label"], max_chars=80, key=f"curate_rename_name_{key}")
     description = st.text_area("Description (optional)", value=topic.get("description") or "", max_chars=500,
-                               placeholder="What belongs here, e.g. parcels that arrive after the promised day")
+                               placeholder="What belongs here, e.g. parcels that arrive after the promised day",
+                               key=f"curate_rename_description_{key}")
     if st.form_submit_button("Save name", type="primary"):
-        curation_ui.run_edit(lambda: curator.rename(key, name, description, user=user),
-                             f'Renamed "{topic["label"]}" to "{" ".join(name.split())}".')
+        saw, st.session_state[seen] = st.session_state[seen], topic["label"]
+        curation_ui.run_edit(lambda: curator.rename(key, name, description, user=user, seen_label=saw),
+                             f'Renamed "{topic["label"]}" to "{" ".join(name.split())}".', clear=[seen])
 
 with merge:
     others = st.multiselect("Merge these topics into this one", [k for k in keys if k != key], format_func=describe,
