@@ -227,3 +227,33 @@ def test_the_global_filters_in_the_link_apply(run_store):
     quiet = next(d for d in pd.date_range("2025-11-01", "2026-10-30").date if d not in days)
     empty = open_page(**{"from": quiet.isoformat(), "to": quiet.isoformat()})
     assert any("No messages match these filters" in i.value for i in empty.info)
+
+
+def test_a_filter_that_leaves_the_chosen_area_without_statements_moves_to_one_that_has_them(
+        monkeypatch, tmp_path, sample_frame):
+    """Speed's statements are all negative, pricing's positive: filtered to positive, the picker had stayed on speed
+    ('No message about this area states an expectation')."""
+    areas = [["speed_of_service"]] * 6 + [["speed_of_service", "fair_pricing"]] * 3 + [["fair_pricing"]] * 3
+    store = tiny_store(tmp_path / "store", sample_frame, True, areas)
+    run = load_run(store)
+    m = run.messages
+    m["sentiment_label"] = ["negative"] * 6 + ["positive"] * 6
+    m["sentiment"] = [-0.6] * 6 + [0.6] * 6
+    m["expectation"] = [True] * 3 + [False] * 6 + [True] * 3
+    m["expectation_met"] = ["unmet"] * 3 + [None] * 6 + ["met"] * 3
+    m["expectation_start"], m["expectation_end"] = np.where(m["expectation"], 0, -1), np.where(m["expectation"], 10, -1)
+    m["expectation_source"] = np.where(m["expectation"], "company", None)
+    manifest = {**run.manifest, "expectation_areas": [{"key": "speed_of_service", "name": "Speed of service"},
+                                                      {"key": "fair_pricing", "name": "Fair pricing"}]}
+    publish_run(tmp_path / "store", "20260102-000000-bbbb", {"messages": m, "topics": run.topics,
+                                                             "keywords": run.keywords}, manifest)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = open_page()
+    at.selectbox(key=AREA).set_value("speed_of_service").run()
+    assert at.selectbox(key=AREA).value == "speed_of_service" and not at.info
+    at.pills(key="filter_sentiments").set_value(["positive"]).run()
+    assert at.selectbox(key=AREA).value == "fair_pricing"  # speed has no positive statement
+    at.selectbox(key=AREA).set_value("speed_of_service").run()  # picked under these filters: it stays
+    assert at.selectbox(key=AREA).value == "speed_of_service"
+    said = " ".join(i.value for i in at.info)
+    assert "No message about this area states an expectation. Areas with statements: Fair pricing (3 statements)." in said

@@ -72,9 +72,16 @@ with right:
                           "expectations_sources", pick)
 
 st.subheader("Behind each gap")
-urgent = gaps.table.assign(fix=gaps.table["area"].isin(fix)).sort_values(["fix", "unmet", "mentions"], ascending=False)
-areas = list(urgent["area"])  # the most urgent first
-if st.session_state.get(AREA) not in areas:
+urgent = gaps.table.assign(fix=gaps.table["area"].isin(fix), stated=gaps.table["statements"] > 0)
+urgent = urgent.sort_values(["stated", "fix", "unmet", "mentions"], ascending=False)
+areas = list(urgent["area"])  # the most urgent first, those with statements to read before the others
+stated = dict(zip(urgent["area"], urgent["statements"], strict=True))
+# A choice kept from before the filters changed moves to an area with statements if it has none under the new ones
+# (a choice made under these filters stays: the analyst may want its topics).
+refiltered = st.session_state.get(f"{AREA}_filter", view.filter) != view.filter
+st.session_state[f"{AREA}_filter"] = view.filter
+if st.session_state.get(AREA) not in areas or (refiltered and not stated.get(st.session_state[AREA])
+                                               and stated[areas[0]]):
     st.session_state[AREA] = areas[0]
 area = st.selectbox("Expectation area", areas, format_func=lambda a: names.get(a, a), key=AREA)
 topics, quotes = st.columns(2, gap="large")
@@ -100,7 +107,10 @@ with topics:
 with quotes:
     found = data.statements(view.ref, view.filter, area)
     if not len(found):
-        st.info("No message about this area states an expectation.", icon=":material/format_quote:")
+        elsewhere = [f"{names.get(a, a)} ({count_of(int(n), 'statement')})" for a, n in stated.items() if n][:3]
+        st.info("No message about this area states an expectation."
+                + (f" Areas with statements: {', '.join(elsewhere)}." if elsewhere else ""),
+                icon=":material/format_quote:")
         st.stop()
     counts = {"unmet": int(found.unmet.sum()), "all": len(found)}
     counts["met"] = counts["all"] - counts["unmet"]
