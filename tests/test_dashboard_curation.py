@@ -51,6 +51,9 @@ def test_rename_and_merge_in_the_page_show_on_every_page_and_in_the_audit(store)
     assert curated.topics.set_index("key").at[key, "size"] == sizes[first] + sizes[second] + sizes[third]
     assert [e.kind for e in CurationLog(store).events()] == ["rename", "merge"]
 
+    data_page = _open("runs")  # the Data page counts topics as the other pages do, after the merge
+    found = run.manifest["counts"]["topics"]
+    assert data_page.metric[1].value == f"{found - 2:,}" and f"The topic model found {found:,}" in data_page.metric[1].help
     topics_page = _open("topics")  # another page shows the curated topics at once
     table = topics_page.dataframe[0].value
     assert "Late deliveries" in " ".join(map(str, table.to_numpy().ravel()))

@@ -34,9 +34,16 @@ st.markdown(f"Showing run **{view.ref.id}**, analysed on "
 cols = st.columns(4, border=True)
 cols[0].metric("Messages analysed", format_count(counts.get("messages")),
                help=f"{format_count(counts.get('rows_read'))} rows read from the file.")
-cols[1].metric("Topics", format_count(counts.get("topics")))
-cols[2].metric("Without a clear topic", format_share(counts.get("outlier_share"), 1),
-               help=f"{format_share(counts.get('outlier_share_before'), 1)} before outlier reduction.")
+# As the other pages count them, after analysts' merges, splits and noise (the manifest keeps the model's figures).
+sizes = view.info.topic_sizes
+curated_topics = sum(1 for t, n in sizes.items() if t >= 0 and n)
+no_topic = sizes.get(-1, 0) / max(sum(sizes.values()), 1)
+found = (f"The topic model found {format_count(counts.get('topics'))}"
+         + ("; analysts' edits make them these." if curated_topics != counts.get("topics") else "."))
+cols[1].metric("Topics", format_count(curated_topics), help=found)
+cols[2].metric("Without a clear topic", format_share(no_topic, 1),
+               help=f"As the topic model left them: {format_share(counts.get('outlier_share'), 1)} "
+                    f"({format_share(counts.get('outlier_share_before'), 1)} before outlier reduction).")
 first, last = view.info.first_day, view.info.last_day  # days of the run's time zone, as every page counts them
 days = (last - first).days + 1 if first is not None else None
 cols[3].metric("Days covered", format_count(days),
