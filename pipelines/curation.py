@@ -688,6 +688,21 @@ class SplitProposal:
     labels: list[str]
     examples: list[list[str]]
 
+    SMALL_PART = 5
+    """A part of fewer messages is hardly a topic: its keywords come from a message or two."""
+
+    def warning(self) -> str | None:
+        """What to say before the split is applied when some parts are too small to be topics, else None."""
+        small = [len(ids) for ids in self.message_ids if len(ids) < self.SMALL_PART]
+        if not small:
+            return None
+        fewer = self.k - len(small)
+        return (f"{count_of(len(small), 'part')} of this split {'has' if len(small) == 1 else 'have'} fewer than "
+                f"{self.SMALL_PART} messages ({', '.join(map(str, sorted(small, reverse=True)))}): too few to be a "
+                "topic, with names taken from a message or two. "
+                + (f"Try {fewer} parts, or move those messages by hand." if fewer >= 2 else
+                   "Move those messages by hand instead."))
+
 
 def propose_split(run: Run, topic: int, k: int, seed: int = 42, texts: Sequence[str] | None = None) -> SplitProposal:
     """Re-cluster one topic's messages into ``k`` parts (k-means on their embeddings; keywords by c-TF-IDF).

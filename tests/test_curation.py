@@ -371,3 +371,12 @@ def test_a_rename_over_a_name_someone_saved_meanwhile_is_refused_with_who_and_go
     assert _topics(store).at["K0", "label"] == "Candy & sweets"
     Curator(store).rename("K0", "Confectionery", user="ben", seen_label="Candy & sweets")
     assert _topics(store).at["K0", "label"] == "Confectionery"
+
+
+def test_a_split_into_parts_too_small_to_be_topics_is_warned_about_before_it_is_applied(tmp_path):
+    store = _store(tmp_path, sizes=(24, 8, 6))  # topic 0: two sub-groups of 12
+    assert propose_split(load_run(store), 0, 2).warning() is None
+    many = propose_split(load_run(store), 0, 8)
+    small = [len(ids) for ids in many.message_ids if len(ids) < 5]
+    assert small and many.warning().startswith(f"{len(small)} part")
+    assert f"Try {8 - len(small)} parts" in many.warning() or "Move those messages by hand instead." in many.warning()
