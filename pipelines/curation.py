@@ -514,15 +514,16 @@ def _check_names_free(curated: CuratedRun, names: Sequence[str], leaving: set[st
     topics = curated.run.topics
     taken = {_name_key(label): label for label, key, ignored in zip(topics["label"], topics["key"], topics["ignored"],
                                                                     strict=True) if key not in leaving and not ignored}
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for name in names:
         k = _name_key(name)
         if k in taken:
             raise CurationError(f'Another topic is already called "{taken[k]}".',
                                 fix="Choose another name; if the two are one issue, merge them instead.")
-        if k in seen:
-            raise CurationError(f'Two parts are called "{name}".', fix="Give each part its own name.")
-        seen.add(k)
+        if k in seen:  # as typed: "Tea" and "tea" are one name to a reader, but say both
+            called = f'"{seen[k]}"' if seen[k] == name else f'"{seen[k]}" and "{name}", one name to a reader'
+            raise CurationError(f"Two parts are called {called}.", fix="Give each part its own name.")
+        seen[k] = name
 
 
 class Curator:

@@ -95,7 +95,7 @@ def test_a_name_another_topic_has_or_the_name_it_has_is_refused(tmp_path):
         cur.rename("K0", "t0 · auto")
     cur.rename("K0", "t0 · auto", "now with a description")  # the description is a change
     proposal = propose_split(load_run(store), 0, 2)
-    with pytest.raises(CurationError, match='Two parts are called "same"'):
+    with pytest.raises(CurationError, match='Two parts are called "Same" and "same", one name to a reader'):
         cur.split("K0", proposal, ["Same", "same"])
     with pytest.raises(CurationError, match='Another topic is already called "t2 · auto"'):
         cur.split("K0", proposal, ["Odd ones", "t2 · auto"])
