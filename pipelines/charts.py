@@ -1179,42 +1179,45 @@ def gap_trend_chart(trend: pd.DataFrame, names: Mapping[str, str], measure: str 
 
 def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
                               title: str = "Where the expectations came from") -> go.Figure:
-    """Stacked bars per area of expectation statements by source (company, other brands, reviews, …).
+    """Bars per area of its expectation statements' sources (company, other brands, reviews, …), as shares of the
+    area's statements: on one count scale, an urgent area of 11 statements beside one of 1,400 showed no bar.
 
     Args:
         sources: :func:`pipelines.expectations.source_table`.
         names: area key → display name.
 
-    Segments carry ``customdata = [area, source, unmet, name]``.
+    Segments carry ``customdata = [area, source, unmet, name, statements]``; each area's label gives its number of
+    statements.
     """
     totals = sources.groupby("area", sort=False)["statements"].sum() if not sources.empty else pd.Series(dtype=int)
     totals = totals[totals > 0].sort_values(ascending=True, kind="stable")
     if totals.empty:
         return empty_chart(title, "No expectation statements match the filters.")
     areas = list(totals.index)
-    y = [_area_name(names, a, 34) for a in areas]
+    y = [f"{_area_name(names, a, 28)} ({totals[a]:,})" for a in areas]
     grid = sources.set_index(["area", "source"])
     data = []
     for source in SOURCES:
         counts = [int(grid["statements"].get((a, source), 0)) for a in areas]
         unmet = [int(grid["unmet"].get((a, source), 0)) for a in areas]
+        shares = [100 * c / totals[a] for c, a in zip(counts, areas, strict=True)]
         label = SOURCE_NAMES.get(source, source)
         data.append({
-            "type": "bar", "x": counts, "y": y, "orientation": "h", "name": html.escape(label),
+            "type": "bar", "x": shares, "y": y, "orientation": "h", "name": html.escape(label),
             "marker": {"color": SOURCE_COLOURS.get(source, ACCENT)},
-            "text": [f"{c}" if c and c / totals.max() >= 0.06 else "" for c in counts],
+            "text": [f"{v:.0f}%" if v >= 8 else "" for v in shares],
             "textposition": "inside", "insidetextanchor": "middle", "textangle": 0,
             "customdata": np.column_stack([areas, np.full(len(areas), source), unmet,
-                                           [html.escape(names.get(a, a)) for a in areas]]),
+                                           [html.escape(names.get(a, a)) for a in areas], counts]),
             "hovertext": _counted(counts, "statement"),
-            "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{hovertext}} "
-                             f"(%{{customdata[2]}} unmet)<extra></extra>",
+            "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{hovertext}}, %{{x:.0f}}% of the "
+                             f"area's (%{{customdata[2]}} unmet)<extra></extra>",
         })
-    layout = _merged(_house_style(title, "Expectation statements", None, height=max(300, 120 + 40 * len(areas))),
+    layout = _merged(_house_style(title, "Share of each area's statements (number)", None,
+                                  height=max(300, 120 + 40 * len(areas))),
                      # The legend at the foot of the whole figure: placed below the plot (a share of its height),
                      # it ran into the axis title on a short chart, which then read as the legend's title.
                      {"barmode": "stack", "bargap": 0.3,
                       "legend": {"traceorder": "normal", "yref": "container", "y": 0, "yanchor": "bottom"},
-                      "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "rangemode": "tozero",
-                                **count_axis(float(totals.max()))}})
+                      "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "range": [0, 100], "ticksuffix": "%"}})
     return _figure(data, layout)

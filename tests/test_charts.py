@@ -462,8 +462,12 @@ def test_expectation_sources_chart_stacks_sources_per_area(tagged):
     company = fig.data[0]
     assert {c[1] for c in company.customdata} == {"company"} and "Seamless app" not in company.y
     by_area = sources[sources["source"] == "company"].set_index("area")["statements"]
-    assert list(company.x) == [by_area[c[0]] for c in company.customdata]
-    assert fig.layout.xaxis.title.text == "Expectation statements"
+    totals = sources.groupby("area")["statements"].sum()
+    # Shares of each area's statements: a small urgent area is as readable as the largest.
+    assert list(company.x) == pytest.approx([100 * by_area[c[0]] / totals[c[0]] for c in company.customdata])
+    assert [int(c[4]) for c in company.customdata] == [by_area[c[0]] for c in company.customdata]
+    assert all(label.endswith(f"({totals[c[0]]:,})") for label, c in zip(company.y, company.customdata, strict=True))
+    assert fig.layout.xaxis.title.text == "Share of each area's statements (number)"
     # The legend sits at the foot of the whole figure, below the axis title (checked in PNGs drawn by kaleido,
     # 1 to 8 areas, 560 and 900 px wide): placed as a share of the plot's height, on a short chart it ran into the
     # axis title, which then read as the legend's title.
