@@ -440,7 +440,7 @@ _UNMET_CUES = re.compile(
 
 _SOURCE_RULES: tuple[tuple[str, str], ...] = (
     # (source, pattern), most specific first; the first rule that matches the sentence decides.
-    ("reviews", r"\breviews?\b|\breviewers?\b|\bheard\b|\bword of mouth\b|\brecommend(?:ed|ation)s? (?:by|from)\b|"
+    ("reviews", r"\breviews?\b|\breviewers?\b|(?<!never )(?<!not )\bheard\b|\bword of mouth\b|\brecommend(?:ed|ation)s? (?:by|from)\b|"
                 r"\b(?:i'd|i had|i have|i) read\b|\badvice (?:from|of)\b|\bcomplaints (?:have been|were) made\b|\brefer(?:r)?ed me\b|"
                 r"\b(?:friend|friends|family|coworkers?|co-workers?|neighbou?rs?|sister|brother|mother|mom|dad)\b.{0,30}"
                 r"\b(?:told|recommended|said|raved|swears|swore|introduced|gave|got)\b|\beveryone (?:says|said)\b|\bratings?\b|"
@@ -453,12 +453,14 @@ _SOURCE_RULES: tuple[tuple[str, str], ...] = (
                 r"\bwhat i was told\b|\btimeline\b|\b(?:member )?benefits\b|\bfree checking\b|\bwarranty\b|\bguarantee|"
                 r"\bon time\b|\bas instructed\b|\binstructions\b"),
     ("other_brands", r"\bunlike\b|\bcompared? (?:to|with)\b|\bcomparable\b|\bother (?:brands?|companies|company|banks?|lenders?|stores?|"
-                     r"sellers?|products?|places?|restaurants?|sites?|websites?|\w+s)\b|\bbrands?\b|\bswitch(?:ed|ing)\b|\bprefer\b|"
-                     r"\b\w+er (?:\w+ )?than\b|\b(?:more|less) \w+ than\b|\bas (?:good|much|well|fresh|tasty) as\b|\bnot like\b|\bjust like\b|"
+                     r"sellers?|products?|places?|restaurants?|sites?|websites?|\w+s)\b|(?<!this )(?<!the )(?<!that )\bbrand\b|\bbrands\b|"
+                     r"\bswitch(?:ed|ing)\b|\bprefer\b|\b\w+er (?:\w+ )?than\b(?! (?:(?:i|we) (?:had |'d )?(?:expected|thought|anticipated|imagined|hoped)|"
+                     r"it (?:looked|looks)|expected|anticipated|advertised|described|pictured|shown|listed|stated)\b)|\b(?:more|less) \w+ than\b|\bas (?:good|much|well|fresh|tasty) as\b|\bnot like\b|\bjust like\b|"
                      r"\bbeats?\b|\b(?:i|we) usually\b|\bwhat (?:i|we) usually\b|\b(?:the )?(?:few|most|all|any)(?: of)? (?:the )?(?:ones? )?(?:i|we)(?:'ve| have)? "
                      r"(?:ever )?(?:tried|found|had|bought)\b|\bmost of them\b|\b(?:was|were|am|are|get|got) used to\b|"
                      r"\b(?:store|stores|supermarket|grocery|market)\b"),
     ("previous", r"\blast time\b|\bused to\b|\bpreviously\b|\bin the past\b|\boriginal\b|\bas usual\b|\bfor years\b|"
+                 r"\bprevious (?:purchase|order|batch|shipment|one)s?\b|\balways (?:liked|loved|bought|used|enjoyed|ordered)\b|"
                  r"\b(?:the|my|our) (?:old|previous|last|first) (?:one|formula|version|recipe|batch|order|model|purchase|shipment)\b|"
                  r"\bbefore (?:they|the|it)\b|\bthis time\b|\bnever (?:had|have had) (?:a |any )?(?:problem|issue)|"
                  r"\b(?:been|was|am) a (?:customer|member|\w+ (?:freak|fan|lover|addict))\b|\bfor (?:over )?\d+ years\b|\b(?:second|third) (?:time|order)\b|"

@@ -25,6 +25,7 @@ from pipelines.expectations import (
     cue_polarity,
     cue_source,
     embed_sentences,
+    expectation_source,
     focus_span,
     gap_trend,
     has_cue,
@@ -792,3 +793,15 @@ def test_rating_columns_are_found_by_names_in_other_languages_too():
     assert rating_column(frame, ["Bestellnummer", "Évaluation"]) == "Évaluation"
     assert rating_column(frame, ["Bestellnummer", "puntuacion"]) == "puntuacion"
     assert rating_column(frame, ["Bestellnummer"]) is None
+
+
+@pytest.mark.parametrize("sentence, source", [
+    ("Much smaller than I expected, the dimensions were wrong.", "unknown"),  # not a comparison with a brand
+    ("I have always liked this brand and this one is great.", "previous"),
+    ("I was skeptical, having never heard of them.", "unknown"),  # no word of mouth
+    ("A leftover jellybean from a previous purchase tasted better.", "previous"),
+    ("Stronger flavor than what I usually buy.", "other_brands"),
+])
+def test_the_source_of_an_expectation_read_by_a_new_user_as_wrong(sentence, source):
+    """Sources a QA reading of the sample run's statements found wrong (other brands for 'than I expected', …)."""
+    assert expectation_source(sentence) == source
