@@ -366,7 +366,7 @@ CUE_GROUPS: dict[str, tuple[str, ...]] = {
         r"\breviews (?:said|say|were|are|say)\b", r"\bbased on (?:the )?reviews\b",
         r"\bheard (?:about|that|good|great|so much|all|of)\b",
         r"\brecommended (?:by|to me)\b", r"\b(?:friend|friends|family|coworker|co-worker|neighbou?r|sister|brother|mother|mom) "
-        r"(?:told|recommended|said|raved|swears)\b", r"\bword of mouth\b", r"\bread (?:that|about|online)\b",
+        r"(?:told|recommended|said|raved|swears)\b", r"\bword of mouth\b", r"\b(?:i|we|i've|i'd|i had|i have|we have) read (?:that|about|online)\b|\bread (?:about|online)\b",
         r"\b(?:everything|all) (?:i'd|i had|i have) read\b",
         r"\bcomplaints (?:have been|were) made\b", r"\b(?:others|other people|people|reviewers) (?:have )?(?:said|say|complained|mentioned)\b",
     ),

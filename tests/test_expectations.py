@@ -805,3 +805,9 @@ def test_rating_columns_are_found_by_names_in_other_languages_too():
 def test_the_source_of_an_expectation_read_by_a_new_user_as_wrong(sentence, source):
     """Sources a QA reading of the sample run's statements found wrong (other brands for 'than I expected', …)."""
     assert expectation_source(sentence) == source
+
+
+def test_read_that_again_is_no_word_of_mouth_but_i_read_that_is():
+    """'This salt is NOT smoked. Read that again.' was highlighted at 'Read that again.' as a review's expectation."""
+    assert not has_cue("Read that again.")
+    assert has_cue("I read that it was smoked over hickory.") and has_cue("We had read about it online.")
