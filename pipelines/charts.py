@@ -1022,7 +1022,7 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     }
     words = outcome_words(outcome)
     style = _house_style(title, f"Performance: mean {words} of messages about the area →",
-                         "Importance: effect of a mention →", height=height, legend=False)
+                         f"Importance: {words} moved by a mention →", height=height, legend=False)
     step = _nice_step(top / 4)
     layout = _merged(style, {
         # No "shapes" key without shapes: Plotly's own JSON leaves an empty list out.

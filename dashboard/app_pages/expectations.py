@@ -52,10 +52,11 @@ callout.caption("Areas that matter most to customers and where they are least sa
 
 components.pick_chart(charts.ipa_chart(gaps.ipa, names, gaps.outcome), "expectations_ipa", pick)
 left_out = len(gaps.table) - len(gaps.ipa)
+outcome = components.escape_markdown(gaps.outcome)
 st.caption(f"Performance: the mean {charts.outcome_words(gaps.outcome)} of the messages about an area; importance: "
-           "how much mentioning the area "
-           f"moves the {components.escape_markdown(gaps.outcome)}. Click an area on any chart to read its statements "
-           "below." + (f" {count_of(left_out, 'area')} with too few messages "
+           f"by how much a mention of the area moves the {outcome}, up or down, on the same −1 to +1 scale (0.4: "
+           f"messages that mention it score 0.4 lower or higher than those that do not, the other areas held equal). "
+           "Click an area on any chart to read its statements below." + (f" {count_of(left_out, 'area')} with too few messages "
                         f"{'is' if left_out == 1 else 'are'} left out." if left_out else ""))
 components.pick_chart(charts.area_gap_bars(gaps.table, names), "expectations_bars", pick)
 left, right = st.columns(2, gap="large")
