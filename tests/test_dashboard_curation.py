@@ -212,3 +212,21 @@ def test_a_rename_saved_by_someone_else_while_typing_is_not_overwritten_unawares
     at.button[0].click().run()  # saved again: his name replaces hers, knowingly
     assert load_curated_run(store).run.topics.set_index("key").at[key, "label"] == "Confectionery"
     assert [e.user for e in CurationLog(store).events()][-1] != "ana"
+
+
+@pytest.mark.slow
+def test_a_topic_picked_to_merge_that_another_analyst_merged_away_is_named_not_silently_dropped(store):
+    at = _open("curate")
+    key = at.selectbox(key="curate_topic_v0").value
+    topics = load_curated_run(store).run.topics
+    other, third = [k for k in topics["key"] if k != key][:2]
+    name = topics.set_index("key").at[other, "label"]
+    at.multiselect(key="curate_merge_v0").set_value([other]).run()
+    assert not at.warning
+    Curator(store, load_run(store).id).merge([third, other], into=third, user="ana")  # meanwhile, elsewhere
+    at.run()
+    said = " ".join(w.value for w in at.warning)
+    assert f"“{name}” left your selection: another analyst merged, split or marked it as noise" in said
+    assert at.multiselect(key="curate_merge_v0").value == []
+    at.run()  # said once
+    assert not at.warning

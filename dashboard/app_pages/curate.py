@@ -72,8 +72,15 @@ with rename, st.form("curate_rename"):
                              f'Renamed "{topic["label"]}" to "{" ".join(name.split())}".', clear=[seen])
 
 with merge:
+    picked = st.session_state.get("curate_merge_picked", {})  # key → name, to tell what another analyst took away
     others = st.multiselect("Merge these topics into this one", [k for k in keys if k != key], format_func=describe,
                             key=curation_ui.edit_key("curate_merge"), help="Their messages join this topic, which keeps its name.")
+    gone = [name for k, name in picked.items() if k not in keys]
+    if gone:
+        st.warning(f"{', '.join(f'“{n}”' for n in gone)} left your selection: another analyst merged, split or "
+                   f"marked {'it' if len(gone) == 1 else 'them'} as noise since you picked "
+                   f"{'it' if len(gone) == 1 else 'them'}.", icon=":material/group:")
+    st.session_state["curate_merge_picked"] = {k: label_of[k] for k in others}
     merged = int(topic["size"]) + sum(int(size_of[k]) for k in others)
     share = merged / max(int(active["size"].sum()), 1)
     sweeping = len(others) > 5 or share > 0.5  # "Select all" is one click from merging everything
@@ -81,7 +88,8 @@ with merge:
                                        f"{format_share(share)} of the messages", key="curate_merge_sure")
     if st.button("Merge", disabled=not others or not sure, type="primary", key="curate_merge_go"):
         curation_ui.run_edit(lambda: curator.merge([key, *others], into=key, user=user),
-                             f"Merged {count_of(len(others), 'topic')} into {topic['label']}.")
+                             f"Merged {count_of(len(others), 'topic')} into {topic['label']}.",
+                             clear=["curate_merge_picked"])
 
 with split:
     k = st.number_input("Split into how many parts?", min_value=2, max_value=8, value=2, key="curate_split_k")
