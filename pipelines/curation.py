@@ -31,7 +31,7 @@ from pipelines.errors import FeedbackLensError
 from pipelines.lineage import keys_of
 from pipelines.metrics import NO_TOPIC_LABEL, on_the_clock
 from pipelines.sqlite_files import connect_wal
-from pipelines.store import Run, load_run, load_run_array
+from pipelines.store import Run, load_run, load_run_array, message_preview
 from pipelines.topics import OUTLIER
 
 KINDS = ("rename", "merge", "split", "move", "ignore", "pin", "undo")
@@ -399,7 +399,9 @@ def describe_edit(e: Event, names: dict[str, str]) -> str:
     if e.kind == "ignore":
         return f"Marked {name(p['key'])} as noise" if p.get("ignored", True) else f"Brought back {name(p['key'])}"
     if e.kind == "pin":
-        return f"{'Pinned' if p.get('pinned', True) else 'Unpinned'} message {p['message_id']} in {name(p['key'])}"
+        opening = (e.after or {}).get("opening")  # recorded since 7 Dec 2026
+        which = f'"{opening}" (message {p["message_id"]})' if opening else f"message {p['message_id']}"
+        return f"{'Pinned' if p.get('pinned', True) else 'Unpinned'} {which} in {name(p['key'])}"
     return f"Undid edit #{p['event']} ({p.get('kind', '')})"
 
 
@@ -630,8 +632,12 @@ class Curator:
         members = curated.run.messages.loc[curated.run.messages["topic"] == topic["topic"], "message_id"].astype(str)
         if pinned and str(message_id) not in set(members):
             raise CurationError("Only a message of the topic can be pinned to it.", fix="Move the message first.")
+        # Its opening words, so that the audit trail says which message a reader would recognise, not only its id.
+        texts = curated.run.messages.loc[curated.run.messages["message_id"].astype(str) == str(message_id), "text"] \
+            if "text" in curated.run.messages else pd.Series(dtype=object)
+        opening = message_preview(texts.iloc[0], 60) if len(texts) else None
         return self.log.append("pin", {"key": key, "message_id": str(message_id), "pinned": pinned}, user, self.run_id,
-                               before={"label": str(topic["label"])})
+                               before={"label": str(topic["label"])}, after={"opening": opening} if opening else None)
 
     def split(self, key: str, proposal: SplitProposal, labels: Sequence[str] | None = None,
               user: str = "local") -> Event:

@@ -131,7 +131,7 @@ def test_the_audit_names_topics_never_renamed_by_their_names_not_their_keys(tmp_
     cur.pin("K2", "m0-0", user="bo")
     cur.ignore("K1", user="ana")
     details = audit_table(store)["details"].tolist()  # newest first
-    assert details == ['Marked "t1 · auto" as noise', 'Pinned message m0-0 in "t2 · auto"',
+    assert details == ['Marked "t1 · auto" as noise', 'Pinned "topic0 word0 message 0" (message m0-0) in "t2 · auto"',
                        'Moved 2 messages from "t0 · auto" to "t2 · auto": m0-0, m0-1']
     # Edits logged before names were recorded with them are named from the run the page shows.
     with CurationLog(store)._connect() as db:
