@@ -913,8 +913,9 @@ def test_the_csv_files_are_escaped_too(made):
     examples = list(csv.reader(io.StringIO((folder / "examples.csv").read_text("utf-8-sig"))))
     header, rows = examples[0], examples[1:]
     assert "'=region" in header
-    whole = [r[header.index("Message")] for r in rows]
-    assert "'" + HOSTILE_TEXTS[0] in whole and "'" + HOSTILE_TEXTS[1] in whole
+    # Short messages are whole in their quote (the Message column repeats only cut ones), on one line.
+    quoted = [r[header.index("Quote")] for r in rows]
+    assert "'" + " ".join(HOSTILE_TEXTS[0].split()) in quoted and "'" + " ".join(HOSTILE_TEXTS[2].split()) in quoted
     assert "-0.99" in [r[header.index("Sentiment")] for r in rows]  # a number, not escaped text
     topics = list(csv.reader(io.StringIO((folder / "topics.csv").read_text("utf-8-sig"))))
     assert topics[1][0] == "'" + HOSTILE_LABEL
