@@ -32,7 +32,7 @@ from plotly.offline import get_plotlyjs
 
 from pipelines import charts
 from pipelines.metrics import zone_words
-from pipelines.snapshot import DATETIME, DAY, Section, Snapshot, SnapshotError, quote_text
+from pipelines.snapshot import DATETIME, DAY, SHARE, Section, Snapshot, SnapshotError, quote_text
 from pipelines.store import files_in_words
 
 REPORT, WORKBOOK, SLIDES = "report.html", "snapshot.xlsx", "slides.pptx"
@@ -371,13 +371,26 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
     return safe.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
 
+def percent_columns(section: Section) -> pd.DataFrame:
+    """The section's table with its share columns as percentages (0-100) headed "(%)": in a CSV, where no number
+    format says "%", every file then gives shares as ``summary.csv`` does (0.1286 beside 12.86 read as 100× apart).
+    The spreadsheet keeps fractions, which its number format shows as percentages."""
+    shares = [c for c, fmt in (section.formats or {}).items() if fmt == SHARE and c in section.table]
+    if not shares:
+        return section.table
+    out = section.table.copy()
+    for c in shares:
+        out[c] = [None if v is None or pd.isna(v) else float(v) * 100 for v in out[c]]
+    return out.rename(columns={c: f"{c} (%)" for c in shares})
+
+
 def write_csv(snapshot: Snapshot, folder: Path) -> list[str]:
     """One CSV per spreadsheet sheet in ``folder/csv/``; returns the relative paths."""
     (folder / CSV_DIR).mkdir(exist_ok=True)
     names = []
     for section in _sheet_sections(snapshot):
         name = f"{CSV_DIR}/{re.sub(r'[^a-z0-9]+', '_', section.sheet.lower()).strip('_')}.csv"
-        (folder / name).write_bytes(csv_bytes(section.table))
+        (folder / name).write_bytes(csv_bytes(percent_columns(section)))
         names.append(name)
     return names
 

@@ -1264,3 +1264,17 @@ def test_the_examples_sheet_gives_the_whole_message_only_where_its_quote_is_cut(
     assert cut.any() and (~cut).any()
     assert (table.loc[cut, "Message"].str.len() > table.loc[cut, "Quote"].str.len()).all()
     assert (table.loc[~cut, "Message"] == "").all()
+
+
+def test_every_csv_gives_shares_as_percentages_as_the_summary_does(tmp_path):
+    """topics.csv had 0.75 where summary.csv had 75.0 (its Unit says percent): read together, 100× apart."""
+    from pipelines.snapshot_files import write_csv
+
+    made = _tiny_snapshot()
+    write_csv(made, tmp_path)
+    topics = list(csv.DictReader(io.StringIO((tmp_path / "csv" / "topics.csv").read_text("utf-8-sig"))))
+    table = _section(made, "top_topics").table
+    assert float(topics[0]["Share of messages (%)"]) == pytest.approx(100 * table["Share of messages"].iloc[0])
+    assert "Share of messages" not in topics[0]
+    summary = {r["Figure"]: r for r in csv.DictReader(io.StringIO((tmp_path / "csv" / "summary.csv").read_text("utf-8-sig")))}
+    assert summary["Share negative"]["Unit"] == "percent" and float(summary["Share negative"]["This period"]) > 1
