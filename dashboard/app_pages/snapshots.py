@@ -14,6 +14,7 @@ from dashboard import components
 from pipelines import snapshot
 from pipelines.charts import format_date
 from pipelines.errors import FeedbackLensError
+from pipelines.metrics import day_span
 
 PERIOD, PICKED, DONE, KEPT = "snapshots_period", "snapshots_table", "snapshots_done", "snapshots_kept"
 
@@ -38,6 +39,12 @@ with st.container(border=True):
     choices = {"last-week": "Last week", "last-month": "Last month", "last-quarter": "Last quarter"}
     if view.info.last_day is not None:  # the windows the other pages compare, ending on the last message's day
         last = view.info.last_day
+        # Which week, month and quarter they are: "Last month" alone left the reader to work out October.
+        def which(spec: str) -> str:
+            p = snapshot.parse_period(spec, last)
+            return p.label if p.kind == "month" else day_span(p.first, p.last)
+
+        choices = {spec: f"{words} ({which(spec)})" for spec, words in choices.items()}
         choices |= {f"{last - timedelta(days=days - 1)}..{last}": f"Last {days} days" for days in (7, 30)}
     if view.filter.start or view.filter.end:
         first, last = view.filter.start or view.info.first_day, view.filter.end or view.info.last_day
