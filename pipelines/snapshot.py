@@ -935,9 +935,7 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
             quotes.append(quote)
             record = {"Issue": labels.get(topic, str(topic)),
                       "Date": None if when is None else when.tz_convert("UTC").tz_localize(None),
-                      "Sentiment": quote.sentiment, "Quote": quote.text,
-                      # the whole message only where the quote is cut: a copy of every short one said nothing
-                      "Message": str(r["text"]) if quote.text.endswith(" …") else ""}
+                      "Sentiment": quote.sentiment, "Quote": quote.text, "Message": str(r["text"])}
             record |= {shown[c]: _metadata_cell(r.get(c)) for c in columns}
             record["Message id"] = quote.message_id
             records.append(record)
@@ -946,9 +944,8 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
     table = pd.DataFrame(records, columns=[*_EXAMPLE_COLUMNS[:5], *shown.values(), "Message id"], dtype=object)
     text = ["The messages of the emerging issues, the most negative first (a topic can also emerge with praise: "
             "then its quotes are praise), and the negative messages of the topics with the most of them (at least "
-            f"{MIN_NEGATIVE_TO_QUOTE}). Long quotes are cut at a sentence end or a word (the "
-            "Examples sheet has their whole message) and shown as written, without the links and formatting tags "
-            "some exports carry."]
+            f"{MIN_NEGATIVE_TO_QUOTE}). Long quotes are cut at a sentence end or a word, and shown without the links "
+            "and formatting tags some exports carry; the Examples sheet has each whole message as written."]
     empty = None
     if not blocks:
         empty = nothing.format("this period") if rows.empty else (

@@ -913,9 +913,8 @@ def test_the_csv_files_are_escaped_too(made):
     examples = list(csv.reader(io.StringIO((folder / "examples.csv").read_text("utf-8-sig"))))
     header, rows = examples[0], examples[1:]
     assert "'=region" in header
-    # Short messages are whole in their quote (the Message column repeats only cut ones), on one line.
-    quoted = [r[header.index("Quote")] for r in rows]
-    assert "'" + " ".join(HOSTILE_TEXTS[0].split()) in quoted and "'" + " ".join(HOSTILE_TEXTS[2].split()) in quoted
+    whole = [r[header.index("Message")] for r in rows]
+    assert "'" + HOSTILE_TEXTS[0] in whole and "'" + HOSTILE_TEXTS[1] in whole
     assert "-0.99" in [r[header.index("Sentiment")] for r in rows]  # a number, not escaped text
     topics = list(csv.reader(io.StringIO((folder / "topics.csv").read_text("utf-8-sig"))))
     assert topics[1][0] == "'" + HOSTILE_LABEL
@@ -1256,18 +1255,6 @@ def test_a_filtered_period_without_messages_says_so_in_every_section_without_con
     assert gaps.empty == nothing
     assert sentiment.figures and f"{nothing} The chart shows the 12 weeks up to the end of week 44" in " ".join(sentiment.text)
 
-
-def test_the_examples_sheet_gives_the_whole_message_only_where_its_quote_is_cut():
-    run = tiny_run()
-    zero = run.messages.index[run.messages["topic"] == 0]
-    # Short quotes are picked first: two short ones, then a long one.
-    run.messages.loc[zero, "text"] = ["Stale." if i in (2, 4) else "Stale again. " * 40 for i in range(len(zero))]
-    made = snapshot.build_snapshot(run, snapshot.parse_period("2026-Q3", None), settings=SnapshotSettings(images=False))
-    table = _section(made, "examples").table
-    cut = table["Quote"].str.endswith(" …")
-    assert cut.any() and (~cut).any()
-    assert (table.loc[cut, "Message"].str.len() > table.loc[cut, "Quote"].str.len()).all()
-    assert (table.loc[~cut, "Message"] == "").all()
 
 
 def test_every_csv_gives_shares_as_percentages_as_the_summary_does(tmp_path):
