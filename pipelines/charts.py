@@ -1213,7 +1213,7 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
             "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{hovertext}}, %{{x:.0f}}% of the "
                              f"area's (%{{customdata[2]}} unmet)<extra></extra>",
         })
-    layout = _merged(_house_style(title, "Share of each area's statements (number)", None,
+    layout = _merged(_house_style(title, "Share of each area's statements", None,
                                   height=max(300, 120 + 40 * len(areas))),
                      # The legend at the foot of the whole figure: placed below the plot (a share of its height),
                      # it ran into the axis title on a short chart, which then read as the legend's title.
