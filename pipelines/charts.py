@@ -570,12 +570,13 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
     for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
         rows = where[topic]
         label = labels.get(int(topic), f"Topic {topic}")
-        # Numbers in customdata and the texts as a plain list: the figure's JSON (tens of thousands of hover
-        # texts at a million messages) then encodes in one orjson pass, without a Python call per point.
+        # The texts and the topic as plain lists: the figure's JSON (tens of thousands of hover texts) then encodes
+        # in one orjson pass. Not a NumPy array for customdata: Plotly sends numbers as a typed array, whose point
+        # reached Streamlit's click event as {"0": 5}, read as topic 0 for every dot.
         traces.append({
             "type": "scattergl", "x": x[rows], "y": y[rows], "mode": "markers", "name": _text(label),
             "marker": {"color": colours[int(topic)], "size": 7, "opacity": 0.75, "line": {"width": 0}},
-            "customdata": np.full((len(rows), 1), int(topic), dtype=np.int32), "hovertext": hover[rows].tolist(),
+            "customdata": [[int(topic)]] * len(rows), "hovertext": hover[rows].tolist(),
             "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{hovertext}}<extra></extra>",
         })
     for topic in [t for t in sizes.index if t != NO_TOPIC][:label_topics]:
