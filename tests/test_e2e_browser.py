@@ -17,9 +17,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+
+from pipelines.store import load_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -402,3 +405,46 @@ def test_hostile_message_text_stays_plain_text_on_every_page(hostile_server, bro
         assert piece in shown, piece
     assert _live_markup(page) == {"pwned": None, "images": 0, "links": 0, "scripts": 0}
     snap(page, shots, "41-hostile-messages")
+
+
+def test_a_dot_of_the_topic_map_and_a_falling_mover_open_their_own_messages(dashboard, browser_page, real_run_store):
+    """Every dot of the map opened topic 0 (its topic reached the click as {"0": t}); a topic that fell to none
+    opened an empty list (only the later period)."""
+    page, shots = browser_page
+    page.goto(dashboard)
+    page.wait_for_selector('h1:has-text("Overview")')
+    wait_for_app(page)
+    open_page(page, "Topics")
+    chart = page.locator(".st-key-topics_map .js-plotly-plot")
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    # The first dot of the second-largest topic (its trace's topic is not 0), and where it is drawn on the page.
+    spot = page.evaluate("""() => {
+        const gd = document.querySelector('.st-key-topics_map .js-plotly-plot');
+        const trace = gd._fullData.find(t => t.customdata[0][0] > 0);  // arrays decoded from their base64
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+        return {topic: trace.customdata[0][0], x: box.left + xa._offset + xa.l2p(trace.x[0]),
+                y: box.top + ya._offset + ya.l2p(trace.y[0])}; }""")
+    page.mouse.click(spot["x"], spot["y"])
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert re.search(rf"[?&]topic={spot['topic']}(&|$)", page.url), (spot, page.url)
+    snap(page, shots, "24-drill-from-topic-map")
+
+    open_page(page, "Overview")
+    bars = page.evaluate("""() => {
+        const gd = document.querySelector('.st-key-overview_movers .js-plotly-plot');
+        return gd.calcdata.flatMap((t, i) => t.map((p, j) => ({trace: i, point: j, x: p.s ?? p.x ?? p.p})));}""")
+    falling = [b for b in bars if isinstance(b["x"], (int, float)) and b["x"] < 0]
+    assert falling, bars  # the sample run's last 30 days have topics that fell
+    click_chart_point(page, "overview_movers", f".trace:nth-child({falling[0]['trace'] + 1}) .point path",
+                      index=falling[0]["point"])
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    assert shown_count(page) > 0
+    # Both periods of the default 30 days: from the first of the 60 days that end on the run's last day.
+    start = date.fromisoformat(re.search(r"[?&]from=(\d{4}-\d{2}-\d{2})", page.url).group(1))
+    last = load_run(real_run_store).messages["date"].max().date()
+    assert (last - start).days == 59, page.url

@@ -66,8 +66,9 @@ with left:
 with right:
     moved = data.movers(view.ref, view.filter, current, previous)
     components.chart(charts.movers_chart(moved, title=f"Biggest movers vs {period.versus}"), "overview_movers",
-                     lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
-st.caption("Click a bar to read its messages.")
+                     # Both periods: a topic that fell to none would otherwise open an empty list.
+                     lambda c: Drill(topics=(int(c[0]),), dates=(previous.first_day, current.last_day)))
+st.caption("Click a bar to read its messages (a mover's, of both periods).")
 
 SHOWN_ISSUES = 8  # more are one click away: a manager reads the strongest first
 
