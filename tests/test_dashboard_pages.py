@@ -206,6 +206,9 @@ def test_every_page_shows_the_real_run(page, run_store, run):
         assert table["messages"].sum() == len(run.messages)
         assert set(table["label"]) == set(metrics.topic_labels(run.topics).values())
         assert "Map of messages by topic" in chart_titles(at)
+        # No "+500%" from 1 message to 6: a percentage only on 10 messages before, as everywhere else.
+        assert table.loc[table["previous"] < 10, "change_pct"].isna().all()
+        assert table.loc[table["previous"] >= 10, "change_pct"].notna().all()
     elif page == "messages":
         assert shown_messages(at) == len(run.messages)
         assert len(at.get("download_button")) == 1 and at.get("pagination")

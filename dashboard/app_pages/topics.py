@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
-from pipelines.charts import nothing_before
+from pipelines.charts import MIN_BASE_FOR_PERCENT, nothing_before
 from pipelines.lineage import changes_in_words, new_since_last_run
 from pipelines.metrics import before_history
 
@@ -25,7 +25,8 @@ if changes:  # after a re-fit, say which topics the data brought that the earlie
                                                                                           strict=True)]
     st.caption(f"{changes}; new topics are marked (new).")
 if compare:
-    shown["change_pct"] = shown["change_pct"] * 100
+    # As everywhere else: no percentage on fewer than 10 messages before ("+500%" from 1 to 6).
+    shown["change_pct"] = (shown["change_pct"] * 100).where(shown["previous"] >= MIN_BASE_FOR_PERCENT)
     if before_history(period.previous_window, view.info.first_day):
         st.caption(f"Messages in {period.label}. {nothing_before(view.info.first_day)}")
     else:
