@@ -24,6 +24,7 @@ from pipelines.metrics import (
     GRANULARITIES,
     Granularity,
     MessageFilter,
+    column_words,
     day_span,
     default_granularity,
     metadata_value_text,
@@ -247,7 +248,7 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
     parts = [f"{day}, {when:%H:%M} {zone_words(zone)}" if with_time and pd.notna(when) else day] if dated else []
     parts += [labels.get(int(row["topic"]), str(row["topic"])),
               f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
-    parts += [f"{c}: {metadata_value_text(row[c])}" for c in metadata
+    parts += [f"{column_words(c)}: {metadata_value_text(row[c])}" for c in metadata
               if c in row and pd.notna(row[c]) and str(row[c]).strip()]
     if "similarity" in row and pd.notna(row["similarity"]):
         parts.append(f"similarity {row['similarity']:.2f}")

@@ -335,6 +335,12 @@ def format_share(x: float | None, digits: int = 0) -> str:
     return f"{x * 100:.{digits}f}%"
 
 
+def column_words(column: str) -> str:
+    """A data column's name inside a line of text, as the filter line and message cards write it ("company
+    response: Closed"): underscores as spaces, letters as written. The sidebar's label is :func:`column_title`."""
+    return column.replace("_", " ")
+
+
 def column_title(column: str) -> str:
     """A data column's name as a label: underscores as spaces, the first letter raised and the rest as written.
 

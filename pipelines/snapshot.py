@@ -370,7 +370,7 @@ def filter_words(f: MessageFilter, labels: dict[int, str]) -> list[str]:
         parts.append("topic: " + ", ".join(labels.get(t, str(t)) for t in sorted(f.topics)))
     if f.sentiments:
         parts.append(" or ".join(f.sentiments))
-    parts += [f"{column}: {', '.join(metrics.metadata_value_text(v) for v in values)}"
+    parts += [f"{metrics.column_words(column)}: {', '.join(metrics.metadata_value_text(v) for v in values)}"
               for column, values in sorted(f.metadata) if values]
     return parts
 
@@ -929,7 +929,8 @@ def _examples(rows: pd.DataFrame, period_table: pd.DataFrame, emerging: pd.DataF
             when = r.get("date")
             when = None if when is None or pd.isna(when) else pd.Timestamp(when)
             # Written as the dashboard writes them (metrics' one rule): a rating of 1.0 reads "1".
-            meta = {c: metrics.metadata_value_text(r[c]) for c in columns if not pd.isna(r.get(c)) and str(r[c]).strip()}
+            meta = {metrics.column_words(c): metrics.metadata_value_text(r[c]) for c in columns
+                    if not pd.isna(r.get(c)) and str(r[c]).strip()}
             quote = Quote(when, float(r["sentiment"]), quote_text(r["text"], settings.quote_chars), str(r["message_id"]),
                           meta)
             quotes.append(quote)

@@ -1269,3 +1269,9 @@ def test_every_csv_gives_shares_as_percentages_as_the_summary_does(tmp_path):
     assert "Share of messages" not in topics[0]
     summary = {r["Figure"]: r for r in csv.DictReader(io.StringIO((tmp_path / "csv" / "summary.csv").read_text("utf-8-sig")))}
     assert summary["Share negative"]["Unit"] == "percent" and float(summary["Share negative"]["This period"]) > 1
+
+
+def test_a_column_with_underscores_is_written_in_words_in_the_filter_line():
+    """The sidebar says "Company response"; the filter line and message cards had said "company_response"."""
+    f = MessageFilter(metadata=(("company_response", ("Untimely response",)),))
+    assert snapshot.filter_words(f, {}) == ["company response: Untimely response"]
