@@ -256,9 +256,10 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
 
 
 def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[str], query: str = "",
-                 zone: str = "UTC", key: str = "message_list") -> None:
+                 zone: str = "UTC", key: str = "message_list", cut_at: int | None = None) -> None:
     """Messages as cards: date (on the clock of the run's time zone ``zone``), topic, sentiment and metadata
-    above the text (matches of ``query`` in bold)."""
+    above the text (matches of ``query`` in bold). ``cut_at``: the run's longest message, in characters (its
+    setting ``max_message_chars``): a message of that length was cut when analysed, and its card says so."""
     terms = search_terms(query)
     with_time = has_times(rows.get("date"))
     dated = "date" in rows and bool(rows["date"].notna().any())
@@ -271,7 +272,10 @@ def message_list(rows: pd.DataFrame, labels: dict[int, str], metadata: Sequence[
                     st.markdown(highlight(text, terms))
                     continue
                 st.markdown(highlight(text[:LONG_MESSAGE].rsplit(" ", 1)[0] + " …", terms))
-                with st.expander(f"Read the whole message ({len(text):,} characters)"):
+                cut = cut_at is not None and len(text) >= cut_at
+                with st.expander(f"Read the message as analysed: its first {len(text):,} characters (the rest was "
+                                 "cut when the file was analysed)" if cut else
+                                 f"Read the whole message ({len(text):,} characters)"):
                     st.markdown(highlight(text, terms))
 
 

@@ -596,3 +596,23 @@ def test_page_scripts_hold_no_bare_strings_that_streamlit_magic_would_show():
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
                 shown.append(f"{script.name}:{node.lineno}")
     assert shown == []
+
+
+def test_a_message_cut_when_analysed_says_so_on_its_card(tmp_path, monkeypatch):
+    """A 10,114-character complaint kept its first 10,000: 'Read the whole message' presented them as all of it."""
+    from pipelines.store import publish_run
+    from tests.test_snapshot import tiny_run
+
+    run = tiny_run()
+    m = run.messages.copy()
+    m.loc[0, "text"] = ("My loan servicer lost the promissory note. " * 30)[:900]  # cut at the run's 900
+    m.loc[1, "text"] = ("The payment was late again this month. " * 20)[:700]  # long, but whole
+    manifest = {**run.manifest, "settings": {"max_message_chars": 900}}
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["late"], "weight": [1.0]})
+    publish_run(tmp_path / "store", run.id, {"messages": m, "topics": run.topics, "keywords": keywords}, manifest)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
+    at = open_app("messages")
+    labels = [e.label for e in at.expander]
+    assert "Read the message as analysed: its first 900 characters (the rest was cut when the file was analysed)" \
+        in labels
+    assert "Read the whole message (700 characters)" in labels

@@ -20,6 +20,7 @@ MODES = {"words": "Words", "meaning": "Meaning"}
 PAGE_SIZE = 20
 
 view = components.page_view()
+cut_at = view.info.manifest.get("settings", {}).get("max_message_chars")  # a message this long was cut
 st.title("Messages")
 came_from = filters.back_title()
 if came_from:
@@ -38,7 +39,7 @@ if len(view.filter.topics) == 1:  # one topic: what its messages typically say, 
                 st.caption("Pinned by an analyst on the Curate topics page first, then those closest to the topic's "
                            "centre.")
             components.message_list(typical, view.info.labels, list(view.info.metadata), zone=view.info.time_zone,
-                                    key="typical_messages")
+                                    key="typical_messages", cut_at=cut_at)
 
 semantic_ready = data.has_embeddings(view.ref)
 c0, c1, c2 = st.columns([1.2, 3, 1.2], vertical_alignment="bottom")
@@ -111,6 +112,6 @@ download.download_button(
 
 # Bold words only for a word search: a meaning match need not share a single word with the query.
 components.message_list(data.with_texts(view.ref, found.page(first, PAGE_SIZE)), view.info.labels, metadata,
-                        query if mode == "words" else "", view.info.time_zone)
+                        query if mode == "words" else "", view.info.time_zone, cut_at=cut_at)
 if pages > 1:
     st.pagination(pages, key=pager_key, max_visible_pages=7)
