@@ -77,17 +77,28 @@ def choose_run(run_id: str) -> None:
 # ---------------------------------------------------------------------------------------- seeding
 
 
-def _parse_day(name: str, value: str, info: RunInfo) -> date | None:
+def _parse_day(name: str, value: str) -> date | None:
     try:
-        day = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
         _notice(f'{name}={value} is not a date like 2026-03-31.')
         return None
-    if info.first_day and info.last_day and not info.first_day <= day <= info.last_day:
-        clamped = min(max(day, info.first_day), info.last_day)
-        _notice(f"{name}={value} is outside this run's dates; using {format_date(clamped)}.")
-        return clamped
-    return day
+
+
+def _clamp_days(start: date | None, end: date | None, info: RunInfo) -> tuple[date | None, date | None] | None:
+    """The link's days within the run's; None when none of them is in the run (a day at the run's edge would
+    read as the answer for the days asked for)."""
+    first, last = info.first_day, info.last_day
+    if not first or not last:
+        return start, end
+    if (start and start > last) or (end and end < first):
+        asked = day_span(start or first, end or last) if (start or first) <= (end or last) else format_date(start or end)
+        _notice(f"the link's dates ({asked}) are outside this run's, {day_span(first, last)}; they are ignored.")
+        return None
+    for name, day in (("from", start), ("to", end)):
+        if day and not first <= day <= last:
+            _notice(f"{name}={day.isoformat()} is outside this run's dates; using {format_date(min(max(day, first), last))}.")
+    return (max(start, first) if start else None), (min(end, last) if end else None)
 
 
 def _seed_from_url(info: RunInfo) -> None:
@@ -102,7 +113,7 @@ def _seed_from_url(info: RunInfo) -> None:
             if not info.has_dates:
                 _notice(f"{name}= is ignored: this run has no dates.")
                 continue
-            day = _parse_day(name, values[-1], info)
+            day = _parse_day(name, values[-1])
             start, end = (day, end) if name == P_FROM else (start, day)
         elif name == P_TOPIC:
             good = [int(v) for v in values if v.lstrip("-").isdigit() and int(v) in info.labels]
@@ -125,7 +136,8 @@ def _seed_from_url(info: RunInfo) -> None:
             _notice(f'"{name}" is not a filter of this run.')
     if start and end and start > end:
         _notice("from= is after to=; the dates in the link are ignored.")
-    elif start or end:
+    elif (start or end) and (days := _clamp_days(start, end, info)) is not None:
+        start, end = days
         st.session_state[DATES] = (start or info.first_day, end or info.last_day)
 
 

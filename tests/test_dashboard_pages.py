@@ -616,3 +616,25 @@ def test_a_message_cut_when_analysed_says_so_on_its_card(tmp_path, monkeypatch):
     assert "Read the message as analysed: its first 900 characters (the rest was cut when the file was analysed)" \
         in labels
     assert "Read the whole message (700 characters)" in labels
+
+
+def test_a_link_whose_dates_are_all_outside_the_run_is_told_so_not_answered_with_its_last_day(tmp_path, monkeypatch):
+    """from=2027-01-01&to=2027-02-01 on a run ending 24 Oct 2026 became 24 Oct alone, which read as the answer."""
+    from pipelines.store import publish_run
+    from tests.test_snapshot import tiny_run
+
+    run = tiny_run()
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["late"], "weight": [1.0]})
+    publish_run(tmp_path / "store", run.id, {"messages": run.messages, "topics": run.topics, "keywords": keywords},
+                run.manifest)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
+    at = open_app(**{"from": "2027-01-01", "to": "2027-02-01"})  # the link's notes show on the page it opens
+    said = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "the link's dates (1 Jan – 1 Feb 2027) are outside this run's, 3 Aug – 24 Oct 2026; they are ignored." in said
+    at.switch_page("app_pages/messages.py").run()
+    assert shown_messages(at) == len(run.messages)  # the whole run, said to be so, not one day
+    partly = open_app(**{"from": "2026-10-20", "to": "2027-02-01"})  # partly inside: cut to the run
+    said = " ".join(w.value for w in partly.warning).replace("\\", "")
+    assert "to=2027-02-01 is outside this run's dates; using 24 Oct 2026." in said
+    partly.switch_page("app_pages/messages.py").run()
+    assert shown_messages(partly) == int((run.messages["date"] >= "2026-10-20").sum())
