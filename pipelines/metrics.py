@@ -840,8 +840,8 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
             share_now = f"{count:,} of the {total_now:,.0f} messages in {window.label} ({count / total_now:.0%})"
             # A value never seen before has no usual share to be a multiple of ("inf× the 0.0").
             reason = (f"{share_now}; none before." if mean <= 0 else
-                      f"{share_now}, against its usual {format_share(usual)}: {ratio:.1f}× the {mean:.1f} that "
-                      "share would give.")
+                      f"{share_now}, against its usual {format_share(usual)}, which would have given "
+                      f"{mean:.1f}: {ratio:.1f}× as many.")
         elif mean < 0.5:
             reason = f"{count} messages in {window.label}; almost none before ({mean:.1f} {per} on average)."
         else:

@@ -310,8 +310,8 @@ def test_a_surge_of_one_product_spread_over_topics_is_flagged_as_that_product():
     found = m.emerging_issues(messages, TOPICS, week(8), columns=["product", "missing"])
     assert found.issues.empty
     assert found.values[["column", "value", "count"]].values.tolist() == [["product", "Credit card", 18]]
-    assert found.values.iloc[0]["reason"] == ("18 of the 36 messages in 2–8 Mar 2026 (50%), against its usual 25%: "
-                                              "2.0× the 9.0 that share would give.")
+    assert found.values.iloc[0]["reason"] == ("18 of the 36 messages in 2–8 Mar 2026 (50%), against its usual 25%, "
+                                              "which would have given 9.0: 2.0× as many.")
     # A value never seen before has no usual share to multiply: "inf× the 0.0 that share would give" said nothing.
     new = frame(rows + weekly(0, [0] * 8 + [6])).assign(product=products + ["Crypto"] * 6)
     crypto = m.emerging_issues(new, TOPICS, week(8), columns=["product"]).values.set_index("value")
