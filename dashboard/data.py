@@ -327,11 +327,17 @@ def totals(ref: RunRef, f: MessageFilter) -> tuple[float, float | None, float | 
     return metrics.totals(figure_cube(ref, f))
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _history_start(ref: RunRef) -> pd.Timestamp | None:
+    """The run's first message (:func:`pipelines.metrics.history_start`), found once per run for every comparison."""
+    return metrics.history_start(_run(ref).messages)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def headline(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Headline:
     """Headline figures of the filtered messages in two windows (no change against days before the run's data)."""
     return metrics.headline(_history(ref, f), current, previous,
-                            history_start=metrics.history_start(_run(ref).messages))
+                            history_start=_history_start(ref))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -343,7 +349,7 @@ def topic_table(ref: RunRef, f: MessageFilter, compare: tuple[Window, Window] | 
     table = metrics.topic_table(figure_cube(ref, f), topics, include_no_topic=include_no_topic, trend=trend)
     if compare is not None:
         change = metrics.topic_table(_history(ref, f), topics, *compare, include_no_topic=include_no_topic,
-                                     history_start=metrics.history_start(_run(ref).messages))
+                                     history_start=_history_start(ref))
         table = table.merge(change[["topic", "current", "previous", "change", "change_pct"]], on="topic", how="left")
     return table
 
@@ -352,7 +358,7 @@ def topic_table(ref: RunRef, f: MessageFilter, compare: tuple[Window, Window] | 
 def movers(ref: RunRef, f: MessageFilter, current: Window, previous: Window) -> metrics.Movers:
     """Topics that rose and fell most between the windows (none against days before the run's first message)."""
     return metrics.biggest_movers(_history(ref, f), _run(ref).topics, current, previous,
-                                  history_start=metrics.history_start(_run(ref).messages))
+                                  history_start=_history_start(ref))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -360,7 +366,7 @@ def emerging(ref: RunRef, f: MessageFilter, window: Window, months: bool = False
     """Emerging issues in the window, against each topic's (and filterable metadata value's) own history since the
     run's first message; with ``months``, the window is a calendar month, compared with the months before."""
     return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window, months=months,
-                                   history_start=metrics.history_start(_run(ref).messages),
+                                   history_start=_history_start(ref),
                                    columns=list(info(ref).metadata))
 
 

@@ -92,7 +92,7 @@ def _clamp_days(start: date | None, end: date | None, info: RunInfo) -> tuple[da
     if not first or not last:
         return start, end
     if (start and start > last) or (end and end < first):
-        asked = day_span(start or first, end or last) if (start or first) <= (end or last) else format_date(start or end)
+        asked = day_span(start, end) if start and end else format_date(start or end)
         _notice(f"the link's dates ({asked}) are outside this run's, {day_span(first, last)}; they are ignored.")
         return None
     for name, day in (("from", start), ("to", end)):

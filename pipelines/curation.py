@@ -629,13 +629,12 @@ class Curator:
         """Pin a message as a representative example of its topic (shown first), or unpin it."""
         curated = self._current()
         topic = self._topic(curated, key)
-        members = curated.run.messages.loc[curated.run.messages["topic"] == topic["topic"], "message_id"].astype(str)
-        if pinned and str(message_id) not in set(members):
+        messages = curated.run.messages
+        row = messages[(messages["message_id"].astype(str) == str(message_id)).to_numpy()]
+        if pinned and not (row["topic"] == topic["topic"]).any():
             raise CurationError("Only a message of the topic can be pinned to it.", fix="Move the message first.")
         # Its opening words, so that the audit trail says which message a reader would recognise, not only its id.
-        texts = curated.run.messages.loc[curated.run.messages["message_id"].astype(str) == str(message_id), "text"] \
-            if "text" in curated.run.messages else pd.Series(dtype=object)
-        opening = message_preview(texts.iloc[0], 60) if len(texts) else None
+        opening = message_preview(row["text"].iloc[0], 60) if len(row) and "text" in row else None
         return self.log.append("pin", {"key": key, "message_id": str(message_id), "pinned": pinned}, user, self.run_id,
                                before={"label": str(topic["label"])}, after={"opening": opening} if opening else None)
 

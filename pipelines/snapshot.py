@@ -596,14 +596,15 @@ def build_snapshot(run: Run, period: Period, f: MessageFilter | None = None,
     words = filter_words(f, labels)
 
     period_table = metrics.topic_table(rows, run.topics)
-    change = metrics.topic_table(history, run.topics, current, before, history_start=metrics.history_start(run.messages))
+    first = metrics.history_start(run.messages)  # no change is measured against days before it
+    change = metrics.topic_table(history, run.topics, current, before, history_start=first)
     period_table = period_table.merge(change[["topic", "previous", "change", "change_pct"]], on="topic", how="left")
     nothing = _no_messages(bool(words))
     sections = [
-        _headline(history, period, current, before, run, run.time_zone),
+        _headline(history, period, current, before, run, first),
         _top_topics(period_table, period, settings, nothing, int((rows["topic"] == NO_TOPIC).sum()) if len(rows) else 0),
-        _movers(history, run, period, current, before, settings),
-        _emerging(history, run, period, current),
+        _movers(history, run, period, current, before, settings, first),
+        _emerging(history, run, period, current, first),
         *_trends(history, rows, labels, period_table, period, settings, nothing),
     ]
     gaps = _gaps(rows, run, names, period, nothing) if names is not None else None
@@ -633,8 +634,9 @@ def _no_messages(filtered: bool) -> str:
     return "No message in {}" + (" matches the filters." if filtered else ".")
 
 
-def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window, run: Run, zone: str) -> Section:
-    first, data_last = metrics.history_start(run.messages), metrics.last_day(run.messages)
+def _headline(history: pd.DataFrame, period: Period, current: Window, before: Window, run: Run,
+              first: pd.Timestamp | None) -> Section:
+    zone, data_last = run.time_zone, metrics.last_day(run.messages)
     h = metrics.headline(history, current, before, history_start=first)
     # (label, change, kind for format_change, card format, unit, value format, change format, good direction)
     figures = (("Messages", h.messages, "count", format_count, "count", COUNT, CHANGE_COUNT, 0),
@@ -707,8 +709,7 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
 
 
 def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, before: Window,
-            settings: SnapshotSettings) -> Section:
-    first = metrics.history_start(run.messages)
+            settings: SnapshotSettings, first: pd.Timestamp | None) -> Section:
     movers = metrics.biggest_movers(history, run.topics, current, before, n=settings.movers, history_start=first)
     rule = "topics with fewer than 3 messages in both periods are left out"
     if metrics.before_history(before, first):
@@ -721,9 +722,9 @@ def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, be
     return Section("movers", "Biggest movers", text=text, figures=[("movers", fig)])
 
 
-def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window) -> Section:
+def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window, first: pd.Timestamp | None) -> Section:
     # A month is compared with the months before it (not with periods of its number of days), as people count.
-    found = metrics.emerging_issues(history, run.topics, current, history_start=metrics.history_start(run.messages),
+    found = metrics.emerging_issues(history, run.topics, current, history_start=first,
                                     months=period.kind == "month",
                                     columns=list(metrics.metadata_options(run.messages, _metadata_columns(run))))
     # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.

@@ -642,13 +642,14 @@ def _empty_slide(prs, section: Section) -> None:
 
 
 QUOTE_TOP_IN, QUOTE_BOTTOM_IN, QUOTE_GAP_IN = 1.65, 7.2, 0.25  # where quotes may go on a 7.5-inch slide
+# A quote box 12.1 inches wide holds about 100 characters a line at 15 pt, a line 0.32 inches high; its date line
+# and margins take 0.45 inches more. Other sizes scale both.
+_QUOTE_LINE_CHARS, _QUOTE_LINE_IN, _QUOTE_EXTRA_IN = 100 * 15, 0.32 / 15, 0.45
 
 
 def _quote_height(text: str, size: int) -> float:
-    """Inches a quote box of ``text`` needs at ``size`` points, 12.1 inches wide: about 100 characters a line at
-    15 pt, plus its date line."""
-    per_line = 100 * 15 / size
-    return 0.32 * size / 15 * (len(text) // per_line + 1) + 0.45
+    """Inches a quote box of ``text`` needs at ``size`` points."""
+    return _QUOTE_LINE_IN * size * (len(text) // (_QUOTE_LINE_CHARS / size) + 1) + _QUOTE_EXTRA_IN
 
 
 def quote_layout(texts: Sequence[str]) -> tuple[int, list[str]]:
@@ -659,7 +660,8 @@ def quote_layout(texts: Sequence[str]) -> tuple[int, list[str]]:
         if sum(_quote_height(t, size) for t in texts) <= room:
             return size, list(texts)
     size, share = 12, room / max(len(texts), 1)
-    chars = int((share - 0.45) / (0.32 * size / 15) * (100 * 15 / size)) - 40  # lines that fit, less " …"
+    lines = (share - _QUOTE_EXTRA_IN) / (_QUOTE_LINE_IN * size)
+    chars = int(lines * _QUOTE_LINE_CHARS / size) - 40  # the lines that fit, less room for " …"
     return size, [quote_text(t, chars) if len(t) > chars else t for t in texts]
 
 
@@ -668,7 +670,7 @@ def _quotes_slide(prs, issue: str, reason: str, quotes: Sequence) -> None:
 
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     _slide_title(slide, issue, reason)
-    top = Inches(1.65)
+    top = Inches(QUOTE_TOP_IN)
     size, texts = quote_layout([q.text for q in quotes])
     for q, text in zip(quotes, texts, strict=True):
         when = charts.format_date(q.date) if q.date is not None else "no date"

@@ -102,8 +102,8 @@ with split:
     pending = st.session_state.get("curate_proposal")
     if pending and pending[0] == key and pending[1] == view.ref.id:
         proposal = pending[2]
-        if proposal.warning():
-            st.warning(proposal.warning(), icon=":material/warning:")
+        if too_small := proposal.warning():
+            st.warning(too_small, icon=":material/warning:")
         names = []
         for i in range(proposal.k):
             with st.container(border=True):
