@@ -499,6 +499,8 @@ COUNT, SHARE, SENTIMENT = "#,##0", "0.0%", "+0.00;-0.00;0.00"
 PERCENT = '0.0"%"'
 """A percentage already multiplied by 100 (25.3 shows 25.3%), as in the summary's tidy table."""
 CHANGE_COUNT, CHANGE_PTS = "+#,##0;-#,##0;0", '+0.0" pts";-0.0" pts";0.0" pts"'
+# A change in percent as a fraction (0.27), which the spreadsheet and CSVs write as a percentage (27).
+CHANGE_SHARE, CHANGE_PERCENT = "+0%;-0%;0%", '+0"%";-0"%";0"%"'
 DAY, MONTH, DATETIME, RATIO = "yyyy-mm-dd", "mmm yyyy", "yyyy-mm-dd hh:mm", '0.0"×"'
 
 
@@ -685,7 +687,7 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
         "Topic id": table["topic"],
     })
     formats = {"Messages": COUNT, "Share of messages": SHARE, "Mean sentiment": SENTIMENT, "Share negative": SHARE,
-               f"Messages in {period.previous_label}": COUNT, "Change": CHANGE_COUNT, "Change %": "+0%;-0%;0%"}
+               f"Messages in {period.previous_label}": COUNT, "Change": CHANGE_COUNT, "Change %": CHANGE_SHARE}
     top = table.head(settings.top_topics)
     display = pd.DataFrame({
         "Topic": top["label"], "Messages": [format_count(v) for v in top["messages"]],

@@ -32,7 +32,18 @@ from plotly.offline import get_plotlyjs
 
 from pipelines import charts
 from pipelines.metrics import zone_words
-from pipelines.snapshot import DATETIME, DAY, SHARE, Section, Snapshot, SnapshotError, quote_text
+from pipelines.snapshot import (
+    CHANGE_PERCENT,
+    CHANGE_SHARE,
+    DATETIME,
+    DAY,
+    PERCENT,
+    SHARE,
+    Section,
+    Snapshot,
+    SnapshotError,
+    quote_text,
+)
 from pipelines.store import files_in_words
 
 REPORT, WORKBOOK, SLIDES = "report.html", "snapshot.xlsx", "slides.pptx"
@@ -266,8 +277,8 @@ def _sheet_sections(snapshot: Snapshot) -> list[Section]:
     return [s for s in snapshot.sections if s.sheet and s.table is not None]
 
 
-def _column_format(section: Section, column: str, row: int) -> str | None:
-    fmt = section.formats.get(column)
+def _column_format(formats: dict, column: str, row: int) -> str | None:
+    fmt = formats.get(column)
     return fmt[row] if isinstance(fmt, list) else fmt
 
 
@@ -316,7 +327,10 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
             row += 1
         if meta:
             row += 1
-        table = section.table
+        table = percent_columns(section)
+        formats = {new: _IN_PERCENT[section.formats[old]] for old, new in zip(section.table.columns, table.columns,
+                                                                              strict=True) if old != new}
+        formats = {**(section.formats or {}), **formats}
         top = row
         day_only = {c for c in table.columns if _dates_without_times(table[c])}
         for j, column in enumerate(table.columns, start=1):
@@ -326,7 +340,7 @@ def write_xlsx(snapshot: Snapshot, path: Path) -> None:
             row += 1
             for j, (column, value) in enumerate(zip(table.columns, values, strict=True), start=1):
                 c = ws.cell(row, j, cell_value(value))
-                fmt = _column_format(section, column, i)
+                fmt = _column_format(formats, column, i)
                 if isinstance(c.value, datetime) and column in day_only and (not fmt or "h" in fmt):
                     c.number_format = DAY  # no "00:00" the data never had (a month stays a month)
                 elif fmt and not isinstance(c.value, str):
@@ -371,17 +385,22 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
     return safe.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
 
+# Fractions shown as percentages by their number format -> the format of the same figure times 100.
+_IN_PERCENT = {SHARE: PERCENT, CHANGE_SHARE: CHANGE_PERCENT}
+
+
 def percent_columns(section: Section) -> pd.DataFrame:
-    """The section's table with its share columns as percentages (0-100) headed "(%)": in a CSV, where no number
-    format says "%", every file then gives shares as ``summary.csv`` does (0.1286 beside 12.86 read as 100× apart).
-    The spreadsheet keeps fractions, which its number format shows as percentages."""
-    shares = [c for c, fmt in (section.formats or {}).items() if fmt == SHARE and c in section.table]
+    """The section's table with its share columns (and a topic's ``Change %``) as percentages headed "(%)", as the
+    Summary and Changes tables give shares (in points, so that a change is a difference of points): every sheet and
+    every CSV then holds them in one unit (0.1286 beside 12.86 read as 100× apart, and a formula across sheets had
+    to scale one)."""
+    shares = [c for c, fmt in (section.formats or {}).items() if isinstance(fmt, str) and fmt in _IN_PERCENT and c in section.table]
     if not shares:
         return section.table
     out = section.table.copy()
     for c in shares:
         out[c] = [None if v is None or pd.isna(v) else float(v) * 100 for v in out[c]]
-    return out.rename(columns={c: f"{c} (%)" for c in shares})
+    return out.rename(columns={c: f"{c.removesuffix(' %')} (%)" for c in shares})
 
 
 def write_csv(snapshot: Snapshot, folder: Path) -> list[str]:

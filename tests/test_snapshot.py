@@ -428,7 +428,7 @@ def test_an_unmet_share_on_few_statements_reads_as_counts_and_small_areas_are_no
     rows = {r[0].value: r for r in load_workbook(tmp_path / "small.xlsx")["Expectation gaps"].iter_rows()}
     header = [c.value for c in rows["Expectation area"]]
     speed = {h: c for h, c in zip(header, rows["Speed"], strict=False)}
-    assert (speed["Unmet"].value, speed["Expectation statements"].value, speed["Unmet rate"].value) == (3, 6, None)
+    assert (speed["Unmet"].value, speed["Expectation statements"].value, speed["Unmet rate (%)"].value) == (3, 6, None)
     assert speed["Quadrant"].value == "not ranked" and "fewer than 10 statements" in rows["Unmet rate"][1].value
 
     enough = _section(_tiny_snapshot(["speed", "price", "policy"] * 2), "expectation_gaps")
@@ -893,8 +893,18 @@ def test_the_workbook_reads_back_with_formats_and_no_formula(made):
     assert trends["A2"].is_date and trends["A2"].number_format == "mmm yyyy"
     topics = wb["Topics"]
     header = [c.value for c in topics[1]]
-    share = header.index("Share of messages") + 1
-    assert topics.cell(2, share).number_format == "0.0%" and 0 < topics.cell(2, share).value <= 1
+    # Shares in one unit on every sheet and in every CSV: percentages, as the Summary sheet gives them.
+    share = header.index("Share of messages (%)") + 1
+    assert topics.cell(2, share).number_format == snapshot.PERCENT and 1 < topics.cell(2, share).value <= 100
+    topics_csv = pd.read_csv(made["second"].path / "csv" / "topics.csv", encoding="utf-8-sig")
+    assert [c.value for c in topics[1]] == list(topics_csv.columns)
+    change = header.index("Change (%)") + 1  # a change in percent too: 27, not 0.27, under "Change %"
+    changes = [(r, topics.cell(r, change).value) for r in range(2, topics.max_row + 1)]
+    assert all(topics.cell(r, change).number_format == snapshot.CHANGE_PERCENT for r, _ in changes)
+    assert [np.nan if v is None else v for _, v in changes] == pytest.approx(topics_csv["Change (%)"].tolist(),
+                                                                             nan_ok=True)
+    in_sheet = [topics.cell(r, share).value for r in range(2, topics.max_row + 1)]
+    assert in_sheet == pytest.approx(topics_csv["Share of messages (%)"].tolist())
     examples = wb["Examples"]
     header = [c.value for c in examples[1]]
     sentiments = [examples.cell(r, header.index("Sentiment") + 1).value for r in range(2, examples.max_row + 1)]
@@ -1275,3 +1285,15 @@ def test_a_column_with_underscores_is_written_in_words_in_the_filter_line():
     """The sidebar says "Company response"; the filter line and message cards had said "company_response"."""
     f = MessageFilter(metadata=(("company_response", ("Untimely response",)),))
     assert snapshot.filter_words(f, {}) == ["company response: Untimely response"]
+
+
+def test_shares_and_changes_in_percent_are_written_as_percentages_headed_so() -> None:
+    from pipelines.snapshot_files import percent_columns
+
+    section = snapshot.Section("topics", "Topics", table=pd.DataFrame({
+        "Topic": ["Refunds", "Delivery"], "Share of messages": [0.129, 0.5], "Change %": [0.27, None]}),
+        sheet="Topics", formats={"Share of messages": snapshot.SHARE, "Change %": snapshot.CHANGE_SHARE})
+    out = percent_columns(section)
+    assert list(out.columns) == ["Topic", "Share of messages (%)", "Change (%)"]
+    assert out["Share of messages (%)"].tolist() == pytest.approx([12.9, 50.0])
+    assert out["Change (%)"].tolist()[0] == pytest.approx(27.0) and pd.isna(out["Change (%)"].tolist()[1])
