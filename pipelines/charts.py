@@ -222,6 +222,23 @@ def format_shares(counts: Sequence[float], digits: int = 0) -> list[str]:
             for c, share in zip(counts, rounded_shares(counts, digits), strict=True)]
 
 
+def _sentiment_parts(table: pd.DataFrame) -> np.ndarray:
+    """Each row's negative, neutral and positive shares (of :func:`pipelines.metrics.topic_table`)."""
+    negative, positive = table["share_negative"].to_numpy(float), table["share_positive"].to_numpy(float)
+    return np.column_stack([negative, np.clip(1 - negative - positive, 0, 1), positive])
+
+
+def negative_shares_written(table: pd.DataFrame) -> list[str]:
+    """Each topic's negative share as the sentiment-by-topic bars write it ('12%', '<1%'): rounded with its
+    neutral and positive shares to add up to 100%, so that a table beside the bars never reads 12% for their 11%."""
+    return [format_shares(list(row))[0] for row in _sentiment_parts(table)]
+
+
+def negative_percents(table: pd.DataFrame) -> np.ndarray:
+    """The numbers of :func:`negative_shares_written` (0-100), for a table column that sorts."""
+    return np.array([rounded_shares(list(row))[0] for row in _sentiment_parts(table)], dtype=float)
+
+
 def sentiment_word(x: float | None) -> str:
     """A plain word for a mean sentiment score."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -793,9 +810,8 @@ def topic_sentiment_chart(table: pd.DataFrame, n: int = 12, min_messages: int = 
     negative, positive = top["share_negative"].to_numpy(), top["share_positive"].to_numpy()
     # Each bar's three figures are read together: rounded to add up to 100%, as on the sentiment split; and the bars
     # are ordered by the negative share as written, so that "8%" never sits above "9%".
-    parts = np.column_stack([negative, np.clip(1 - negative - positive, 0, 1), positive])
-    shown_negative = np.array([rounded_shares(list(row))[0] for row in parts])
-    rank = np.lexsort((-positive, negative, shown_negative))
+    parts = _sentiment_parts(top)
+    rank = np.lexsort((-positive, negative, negative_percents(top)))
     top, parts = top.iloc[rank], parts[rank]
     shares = dict(zip(order, parts.T, strict=True))
     names = [f"{_text(label)} ({m:,})" for label, m in zip(top["label"], top["messages"], strict=True)]

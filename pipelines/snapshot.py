@@ -44,6 +44,7 @@ from pipelines.charts import (
     format_share,
     format_shares,
     format_topic_change,
+    negative_shares_written,
     nothing_before,
     unmet_words,
 )
@@ -692,7 +693,7 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
     display = pd.DataFrame({
         "Topic": top["label"], "Messages": [format_count(v) for v in top["messages"]],
         "Share": [format_share(v) for v in top["share"]],
-        "Negative": [format_share(v) for v in top["share_negative"]],
+        "Negative": negative_shares_written(top),  # as the sentiment-by-topic bars write it
         "Sentiment": [format_sentiment(v) for v in top["mean_sentiment"]],
         # Written as on the dashboard's movers chart: '+3 (none before)' for a topic without messages before.
         f"vs {period.previous_label}": [format_topic_change(c, p)

@@ -301,6 +301,20 @@ def test_topic_sentiment_chart_puts_the_most_negative_topic_on_top(messages):
     assert few.layout.annotations[0].text.startswith("No topic has")
 
 
+def test_a_topics_negative_share_reads_the_same_in_a_table_as_on_its_bar():
+    # 11.55% negative, 44.7% neutral, 43.75% positive: rounded alone the negative part reads 12%, but the bar's three
+    # parts read 11% + 45% + 44% (they add up to 100%): a table beside it, on the dashboard or in a snapshot,
+    # writes 11% too.
+    table = pd.DataFrame({"topic": [0], "label": ["refunds"], "messages": [1000],
+                          "share_negative": [0.1155], "share_positive": [0.4375]})
+    bar = charts.topic_sentiment_chart(table)
+    assert [t.text[0] for t in bar.data] == ["11%", "45%", "44%"]
+    assert charts.negative_shares_written(table) == ["11%"] and charts.negative_percents(table).tolist() == [11.0]
+    assert charts.format_share(0.1155) == "12%"  # what the table wrote before
+    tiny = table.assign(share_negative=[0.004], share_positive=[0.5])
+    assert charts.negative_shares_written(tiny) == ["<1%"]
+
+
 def test_empty_results_give_a_chart_that_says_why():
     empty = m.volume_over_time(pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"),
                                              "topic": pd.Series(dtype=int)}), "week")

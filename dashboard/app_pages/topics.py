@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
-from pipelines.charts import MIN_BASE_FOR_PERCENT, nothing_before
+from pipelines.charts import MIN_BASE_FOR_PERCENT, negative_percents, nothing_before
 from pipelines.lineage import changes_in_words, new_since_last_run
 from pipelines.metrics import before_history
 
@@ -17,7 +17,8 @@ if view.info.has_dates:
     compare = (period.window, period.previous_window)
 table = data.topic_table(view.ref, view.filter, compare=compare, trend="week" if compare else None,
                          include_no_topic=True)
-shown = table.assign(share=table["share"] * 100, share_negative=table["share_negative"] * 100)
+# The negative share as the Sentiment page's bars write it (rounded with its neutral and positive shares).
+shown = table.assign(share=table["share"] * 100, share_negative=negative_percents(table))
 changes = changes_in_words(view.info.manifest)
 if changes:  # after a re-fit, say which topics the data brought that the earlier run did not have
     fresh = new_since_last_run(view.info.topics, view.info.manifest, view.ref.id)
