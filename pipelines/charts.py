@@ -52,6 +52,8 @@ PALETTE = (
 NO_TOPIC_COLOUR = "#B0B4BA"
 SENTIMENT_COLOURS = {"negative": "#C8423B", "neutral": "#9AA0A6", "positive": "#2E8B57"}
 SENTIMENT_SCALE = [[0.0, "#B2182B"], [0.25, "#EF8A62"], [0.5, "#F2F2F2"], [0.75, "#67A9CF"], [1.0, "#2166AC"]]
+# A cell with too few messages for a mean: a plain grey (no blue or red in it) darker than the scale's neutral middle.
+TOO_FEW_COLOUR, TOO_FEW_TEXT = "#C4C4C4", "#404040"
 ACCENT = "#2E5EAA"
 FONT = dict(family="Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif", size=14, color="#262730")
 _DATE_FORMAT = {"day": "%-d %b %Y", "week": "%-d %b %Y", "month": "%b %Y"}
@@ -689,9 +691,9 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
                             min_messages: int = 3, max_topics: int = 15, title: str | None = None) -> go.Figure:
     """Topics × periods coloured by mean sentiment, the message count written in each cell.
 
-    Cells with fewer than ``min_messages`` messages are left blank so a swing on two messages is not
-    read like one on two hundred; only the ``max_topics`` largest topics are drawn. Cells carry
-    ``customdata = [topic, period, messages]``.
+    Cells with fewer than ``min_messages`` messages are grey (the first trace; the means are the second) so a swing
+    on two messages is not read like one on two hundred; only the ``max_topics`` largest topics are drawn. Cells of
+    both traces carry ``customdata = [topic, period, messages]``.
     """
     word = _PERIOD_WORD[granularity]
     title = title or f"Sentiment per topic, by {word}"
@@ -722,7 +724,21 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
                                   "few for a mean sentiment. Widen the dates or choose a longer step.")
     x = _naive(pd.Series(periods))
     names = [_text(labels.get(int(t), f"Topic {t}")) for t in shown_topics]
+    # Cells without a mean are grey, under the coloured ones: left blank they were near white, as a mean of 0 is
+    # (the scale's middle), and a neutral topic read like one without messages.
+    few = [[0.0 if v is None else None for v in row] for row in z]
+    few_text = [[t if v is None else "" for t, v in zip(t_row, z_row, strict=True)] for t_row, z_row in zip(text, z,
+                                                                                                          strict=True)]
+    text = [[t if v is not None else "" for t, v in zip(t_row, z_row, strict=True)] for t_row, z_row in zip(text, z,
+                                                                                                          strict=True)]
     fig = go.Figure(go.Heatmap(
+        z=few, x=x, y=names, text=few_text, texttemplate="%{text}", textfont=dict(size=11, color=TOO_FEW_TEXT),
+        customdata=custom, colorscale=[[0, TOO_FEW_COLOUR], [1, TOO_FEW_COLOUR]], showscale=False, xgap=2, ygap=2,
+        hoverongaps=False, name="Too few messages",
+        hovertemplate=f"<b>%{{y}}</b><br>%{{x}}<br>%{{customdata[2]}} messages: too few for a mean sentiment "
+                      f"(from {min_messages})<extra></extra>",
+    ))
+    fig.add_trace(go.Heatmap(
         z=z, x=x, y=names, text=text, texttemplate="%{text}", textfont=dict(size=11), customdata=custom,
         colorscale=SENTIMENT_SCALE, zmin=-1, zmax=1, xgap=2, ygap=2, hoverongaps=False,
         colorbar=dict(title=dict(text="Mean<br>sentiment"), tickvals=[-1, 0, 1], ticktext=["−1", "0", "+1"],
@@ -731,7 +747,7 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     ))
     _layout(fig, title, None, None, height=max(320, 110 + 34 * len(shown_topics)), legend=False)
     note = "Numbers are messages; " if len(periods) <= 26 else ""
-    note += f"blank cells have fewer than {count_of(min_messages, 'message')}."
+    note += f"grey cells have fewer than {count_of(min_messages, 'message')}."
     if len(order) > len(shown_topics):
         # "(no clear topic)" is a row here but no topic: counted, it made 49 topics read as 50.
         real = [t for t in order if t != NO_TOPIC]

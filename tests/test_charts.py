@@ -241,15 +241,24 @@ def test_a_single_day_gets_one_tick_and_a_visible_bar(messages):
     assert many.layout.xaxis.ticktext[0].endswith("<br>2026") and "<br>" not in many.layout.xaxis.ticktext[1]
 
 
-def test_heatmap_blanks_cells_on_too_few_messages(messages):
+def test_heatmap_greys_cells_on_too_few_messages(messages):
     series = m.sentiment_over_time(messages, "week", by_topic=True)
     fig = charts.topic_sentiment_heatmap(series, LABELS, "week", min_messages=5)
-    heat = fig.data[0]
+    few, heat = fig.data
     counts = np.array([[c[2] for c in row] for row in heat.customdata])
     z = np.array(heat.z, dtype=float)
     assert np.isnan(z[counts < 5]).all() and not np.isnan(z[counts >= 5]).any()
+    assert (counts < 5).any() and (counts >= 5).any()
+    # Those cells are grey, not blank: blank read like a mean of 0 (the scale's near-white middle).
+    grey = np.array(few.z, dtype=float)
+    assert not np.isnan(grey[counts < 5]).any() and np.isnan(grey[counts >= 5]).all()
+    assert {c for _, c in few.colorscale} == {charts.TOO_FEW_COLOUR} and few.showscale is False
+    assert charts.TOO_FEW_COLOUR not in {c for _, c in heat.colorscale}
+    # Each count is written once, by the trace that draws its cell.
+    assert all(bool(a) != bool(b) for ra, rb in zip(few.text, heat.text, strict=True) for a, b in
+               zip(ra, rb, strict=True) if a or b)
     assert list(heat.y)[0] == "refund · delay"  # largest topic on top
-    assert "fewer than 5 messages" in fig.layout.title.subtitle.text
+    assert "grey cells have fewer than 5 messages" in fig.layout.title.subtitle.text
     topics = sorted(set(series["topic"]) - {m.NO_TOPIC})
     shown = charts.topic_sentiment_heatmap(series, LABELS, "week", max_topics=1).layout.title.subtitle.text
     assert f"The 1 largest of {len(topics)} topics." in shown  # "(no clear topic)" is not a topic
