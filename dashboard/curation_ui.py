@@ -7,13 +7,14 @@ shows their outcome. Every edit is re-checked there, on the server, whatever the
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import streamlit as st
 
 from dashboard import auth, components, data
 from dashboard.data import RunRef
 from pipelines.charts import count_of
-from pipelines.curation import describe_edit
+from pipelines.curation import Curator, Event, TopicTrail, describe_edit, trail_in_words
 from pipelines.errors import FeedbackLensError
 
 _FLASH = "curation_flash"
@@ -83,11 +84,41 @@ def unresolved_notice(ref: RunRef) -> None:
     unresolved = data.unresolved_edits(ref)
     if not unresolved:
         return
-    verb = "does" if len(unresolved) == 1 else "do"
-    with st.expander(f":material/warning: {count_of(len(unresolved), 'earlier edit')} {verb} not apply to this run",
-                     expanded=False):
+    trails = data.unresolved_trails(ref)
+    redone = sum(_redone(event, trails.get(event.id)) for event, _ in unresolved)
+    waiting = len(unresolved) - redone
+    verb = "does" if waiting == 1 else "do"
+    title = (f":material/warning: {count_of(waiting, 'earlier edit')} {verb} not apply to this run"
+             + (f" ({redone:,} more redone)" if redone else "")) if waiting else \
+        f":material/check: {count_of(redone, 'earlier edit')} redone on this run"
+    with st.expander(title, expanded=False):
         st.caption("Their topics are not in this run (the data changed). Redo them here if they still matter, "
                    "or leave them: they apply again if the topics come back.")
         for event, reason in unresolved:  # what the edit did, so that it can be redone by hand
+            trail = trails.get(event.id)
+            where = f"  \n{components.escape_markdown(trail_in_words(trail))}" if trail else ""
             st.markdown(f"- #{event.id} {components.escape_markdown(describe_edit(event, {}))} "
-                        f"(by {components.escape_markdown(event.user)}): {components.escape_markdown(reason)}")
+                        f"(by {components.escape_markdown(event.user)}): {components.escape_markdown(reason)}.{where}")
+            if trail and trail.parts:
+                _redo_rename(ref, event, trail)
+
+
+def _redone(event: Event, trail: TopicTrail | None) -> bool:
+    """Whether a rename's name is on the topic now holding most of its topic's messages."""
+    return bool(trail and trail.parts and trail.parts[0][1] == event.payload["label"])
+
+
+def _redo_rename(ref: RunRef, event: Event, trail: TopicTrail) -> None:
+    """A button that gives a renamed topic's name to the topic now holding most of its messages (or says it has)."""
+    key, label, _ = trail.parts[0]
+    name = event.payload["label"]
+    if _redone(event, trail):
+        st.caption(f"Redone: the topic holding most of them is called “{components.escape_markdown(name)}”.")
+    elif may_curate():
+        curator = Curator(Path(ref.store), ref.id)
+        if st.button(f"Call “{components.escape_markdown(label)}” “{components.escape_markdown(name)}”",
+                     key=f"redo_rename_{event.id}", icon=":material/redo:",
+                     help="Gives the earlier name (and description) to the topic that holds most of its messages."):
+            run_edit(lambda: curator.rename(key, name, event.payload.get("description", ""), user=user_name(),
+                                            seen_label=label),
+                     f"“{label}” is now called “{name}”.")

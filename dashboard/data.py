@@ -22,7 +22,15 @@ import streamlit as st
 
 from pipelines import charts, expectations, metrics, snapshot
 from pipelines.charts import MAP_POINTS
-from pipelines.curation import CuratedRun, CurationLog, SplitProposal, load_curated_run, propose_split
+from pipelines.curation import (
+    CuratedRun,
+    CurationLog,
+    SplitProposal,
+    TopicTrail,
+    load_curated_run,
+    propose_split,
+    trails_of_unresolved,
+)
 from pipelines.embed import SentenceTransformerEncoder
 from pipelines.message_texts import MessageTexts
 from pipelines.metrics import Granularity, MessageFilter, Window
@@ -141,6 +149,12 @@ def with_texts(ref: RunRef, rows: pd.DataFrame, columns: Sequence[str] | None = 
 def unresolved_edits(ref: RunRef) -> list:
     """Analysts' edits that no longer apply to this run (their topics are gone), with the reason."""
     return _curated(ref).unresolved
+
+
+@st.cache_data(max_entries=4, show_spinner="Following the topics that left this run…")
+def unresolved_trails(ref: RunRef) -> dict[int, TopicTrail]:
+    """For each unresolved rename, by event id: where its topic's messages are in this run."""
+    return trails_of_unresolved(Path(ref.store), _curated(ref))
 
 
 def load(ref: RunRef) -> Run:

@@ -365,6 +365,73 @@ def load_curated_run(store: Path, run_id: str | None = None, texts: bool = True)
     return apply_curation(run, derive_state(events), events[-1].id if events else 0)
 
 
+@dataclass(frozen=True)
+class TopicTrail:
+    """Where the messages of a topic that left the run are in this run: what a renamed topic became after a re-fit
+    spread or renumbered it, so that its name can be given again where its messages went."""
+
+    messages: int
+    """The topic's messages (as they were when the edit was made) that this run holds."""
+    parts: list[tuple[str, str, int]]
+    """``(key, label, messages)`` of this run's topics holding them, most first."""
+    without_topic: int
+    """Of them, the messages that have no topic in this run."""
+
+
+def where_topic_went(earlier: Run, key: str, current: Run) -> TopicTrail | None:
+    """The topics of ``current`` (curated) that hold the messages ``earlier`` (curated, the run an edit was made on)
+    had in topic ``key``; ``None`` when ``key`` is not a topic of ``earlier``."""
+    keys = dict(zip(earlier.topics["key"], earlier.topics["topic"], strict=True)) if "key" in earlier.topics else {}
+    if key not in keys:
+        return None
+    members = earlier.messages.loc[earlier.messages["topic"] == keys[key], "message_id"].astype(str)
+    now = current.messages.loc[current.messages["message_id"].astype(str).isin(set(members)), "topic"]
+    counts = now.value_counts()
+    names = current.topics.set_index("topic")
+    parts = [(str(names.at[t, "key"]), str(names.at[t, "label"]), int(n)) for t, n in counts.items()
+             if t != OUTLIER and t in names.index]
+    parts.sort(key=lambda p: (-p[2], p[1]))
+    return TopicTrail(int(len(now)), parts, int(counts.get(OUTLIER, 0)))
+
+
+def trail_in_words(trail: TopicTrail, shown: int = 3) -> str:
+    """'Its 48 messages are now in “card · debit” (30), “fees · overdraft” (12) and 1 other topic (2); 4 have no
+    topic.'"""
+    named = [f"“{label}” ({n:,})" for _, label, n in trail.parts[:shown]]
+    rest = trail.parts[shown:]
+    if rest:
+        named.append(f"{count_of(len(rest), 'other topic')} ({sum(n for *_, n in rest):,})")
+    where = (", ".join(named[:-1]) + " and " + named[-1]) if len(named) > 1 else "".join(named)
+    its = "Its message is" if trail.messages == 1 else f"Its {trail.messages:,} messages are"
+    if not named:
+        return f"{its} in this run without a topic."
+    lost = f"; {trail.without_topic:,} {'has' if trail.without_topic == 1 else 'have'} no topic" \
+        if trail.without_topic else ""
+    return f"{its} now in {where}{lost}."
+
+
+def trails_of_unresolved(store: Path, curated: CuratedRun) -> dict[int, TopicTrail]:
+    """For each unresolved rename of ``curated`` (its topic left the run), where that topic's messages are now, by
+    event id. An edit whose run is no longer in the store (or unreadable) has none."""
+    events = [e for e, _ in curated.unresolved if e.kind == "rename" and e.run_id]
+    if not events:
+        return {}
+    state = derive_state(CurationLog(store).events())
+    earlier: dict[str, Run | None] = {}
+    trails = {}
+    for e in events:
+        if e.run_id not in earlier:
+            try:
+                earlier[e.run_id] = apply_curation(load_run(store, e.run_id, texts=False), state).run
+            except FeedbackLensError:  # the run was removed from the store: nothing to follow
+                earlier[e.run_id] = None
+        run = earlier[e.run_id]
+        trail = where_topic_went(run, e.payload["key"], curated.run) if run is not None else None
+        if trail is not None and trail.messages:
+            trails[e.id] = trail
+    return trails
+
+
 # -------------------------------------------------------------------------------------------------- audit
 
 

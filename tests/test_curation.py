@@ -157,6 +157,42 @@ def test_an_edit_whose_topic_left_the_run_is_listed_with_what_it_did(tmp_path):
     assert (describe_edit(event, {}), reason) == ('Renamed "t1 · auto" to "Billing"', "its topic is not in this run")
 
 
+def test_a_renamed_topic_that_left_the_run_is_followed_to_where_its_messages_went(tmp_path):
+    """A re-fit gave renamed topic K1's messages a topic of its own (fresh key) and spread a few: the Curate page says
+    where they went, and giving the name to the topic holding most of them redoes the rename there."""
+    from pipelines.curation import trail_in_words, trails_of_unresolved
+
+    store = _store(tmp_path)
+    Curator(store, RUN).rename("K1", "Billing", "Invoices and charges", user="ana")
+    run = load_run(store)
+    messages = run.messages.copy()
+    k1 = messages.index[messages["topic"] == 1]  # 8 messages: 5 to a new topic 3, 2 to topic 0, 1 to no topic
+    messages.loc[k1[:5], "topic"], messages.loc[k1[5:7], "topic"], messages.loc[k1[7:], "topic"] = 3, 0, -1
+    topics = pd.concat([run.topics[run.topics["key"] != "K1"],
+                        run.topics[run.topics["key"] == "K1"].assign(topic=3, key="R2.3", label="invoice · charge")])
+    keywords = pd.DataFrame({"topic": [0], "rank": [1], "word": ["topic0"], "weight": [1.0]})
+    publish_run(store, "20260201-000000-bbbb", {"messages": messages, "keywords": keywords, "topics": topics},
+                {"counts": {}})
+    curated = load_curated_run(store)
+    (event, _), = curated.unresolved
+    trail = trails_of_unresolved(store, curated)[event.id]
+    assert (trail.messages, trail.without_topic) == (8, 1)
+    assert trail.parts == [("R2.3", "invoice · charge", 5), ("K0", "t0 · auto", 2)]
+    assert trail_in_words(trail) == "Its 8 messages are now in “invoice · charge” (5) and “t0 · auto” (2); 1 has no topic."
+
+    key, label, _ = trail.parts[0]
+    Curator(store, "20260201-000000-bbbb").rename(key, event.payload["label"], event.payload["description"],
+                                                  seen_label=label)
+    again = load_curated_run(store)
+    assert again.run.topics.set_index("key").at["R2.3", "label"] == "Billing"
+    assert trails_of_unresolved(store, again)[event.id].parts[0][:2] == ("R2.3", "Billing")  # the page says: redone
+    # The run the rename was made on is gone from the store: nothing to follow, and no error.
+    import shutil
+
+    shutil.rmtree(store / "runs" / RUN)
+    assert trails_of_unresolved(store, load_curated_run(store)) == {}
+
+
 def test_undo_reverts_one_edit_and_undoing_the_undo_reapplies_it(tmp_path):
     store = _store(tmp_path)
     cur = Curator(store)

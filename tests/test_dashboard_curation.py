@@ -230,3 +230,46 @@ def test_a_topic_picked_to_merge_that_another_analyst_merged_away_is_named_not_s
     assert at.multiselect(key="curate_merge_v0").value == []
     at.run()  # said once
     assert not at.warning
+
+
+@pytest.mark.slow
+def test_a_renamed_topic_a_refit_renumbered_is_followed_and_its_name_given_again_in_one_click(store):
+    """A re-fit gave a renamed topic's messages a fresh topic (and spread some): the Curate page says where they went
+    and offers the name to the topic holding most of them; one click renames it, and the notice then says so."""
+    import numpy as np
+
+    from pipelines.store import RUN_ARRAYS, load_run_array, publish_run
+
+    run = load_run(store)
+    topic, key = (int(run.topics["topic"].iloc[1]), str(run.topics["key"].iloc[1]))
+    other = int(run.topics["topic"].iloc[2])
+    Curator(store, run.id).rename(key, "Billing & fees", user="ana")
+    messages = run.messages.copy()
+    members = messages.index[messages["topic"] == topic]
+    kept = len(members) * 7 // 10
+    fresh = int(run.topics["topic"].max()) + 1
+    messages.loc[members[:kept], "topic"], messages.loc[members[kept:], "topic"] = fresh, other
+    topics = run.topics.copy()
+    topics.loc[topics["topic"] == topic, ["topic", "key", "label"]] = [fresh, "20991231-000000-ffff.9", "refit · label"]
+    arrays = {name: load_run_array(run, name) for name in RUN_ARRAYS if load_run_array(run, name) is not None}
+    publish_run(store, "20991231-000000-ffff", {"messages": messages, "topics": topics, "keywords": run.keywords},
+                dict(run.manifest), arrays=arrays)
+
+    at = _open("curate")
+    assert [e.label for e in at.expander][0].endswith("1 earlier edit does not apply to this run")
+    said = " ".join(m.value for m in at.markdown).replace("\\", "")
+    other_label = run.topics.set_index("topic").at[other, "label"]
+    assert (f"Its {len(members):,} messages are now in “refit · label” ({kept:,}) and “{other_label}” "
+            f"({len(members) - kept:,}).") in said
+    event = CurationLog(store).events()[-1]
+    button = at.button(key=f"redo_rename_{event.id}")
+    assert button.label.replace("\\", "") == "Call “refit · label” “Billing & fees”"
+    button.click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    topics_now = load_curated_run(store).run.topics.set_index("key")
+    assert topics_now.at["20991231-000000-ffff.9", "label"] == "Billing & fees"
+    assert np.sum(load_curated_run(store).run.messages["topic"] == topics_now.at["20991231-000000-ffff.9", "topic"]) == kept
+    assert any("Redone: the topic holding most of them is called “Billing & fees”." in c.value.replace("\\", "")
+               for c in at.caption)
+    assert [e.label for e in at.expander][0].endswith("1 earlier edit redone on this run")
+    assert CurationLog(store).events()[-1].user != "ana"
