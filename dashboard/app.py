@@ -63,6 +63,7 @@ if user is None:
     auth.sign_in_screen()  # stops the run
 if page is home_alias:
     page.run()  # switches to the home page; nothing below runs for the alias
+filters.keep_page_choices()  # first: a drill-down's page switch (follow) ends the run, which would forget them
 filters.follow()
 filters.remember_page(next(p for p, pg in pages.items() if pg.url_path == page.url_path), page.title)
 auth.sidebar(user)

@@ -153,13 +153,15 @@ def period_picker(view: View, key: str, label: str = "Period", option: str = "La
         st.caption(f":material/date_range: **Period:** the date filter, {day_span(start, end)} "
                    f"({count_of(days, 'day')}). Clear its start in the sidebar to choose the last 7, 30 or 90 days.")
         return days
-    return st.segmented_control(label, PERIOD_DAYS, format_func=option.format, default=30, key=key, help=help) or 30
+    return st.segmented_control(label, PERIOD_DAYS, format_func=option.format, default=30,
+                                key=filters.remembered(key), help=help) or 30
 
 
 def granularity_picker(where, view: View, key: str) -> Granularity:
     """Day / week / month, starting from a step that suits the filtered span."""
     step = default_granularity(view.filter.start or view.info.first_day, view.filter.end or view.info.last_day)
-    return where.segmented_control("By", GRANULARITIES, format_func=str.capitalize, default=step, key=key) or step
+    return where.segmented_control("By", GRANULARITIES, format_func=str.capitalize, default=step,
+                                   key=filters.remembered(key)) or step
 
 
 def chart(fig: go.Figure, key: str, to_drill: Callable[[list], filters.Drill | None] | None = None) -> None:

@@ -35,6 +35,7 @@ META = "filter_meta:"
 """Prefix of the key of a metadata filter (``filter_meta:rating``)."""
 SEEDED, NOTICES, GOTO, BACK, PAGE = "_filters_seeded", "_filter_notices", "_goto_page", "_drill_back", "_page"
 MESSAGES_PAGE = "app_pages/messages.py"
+_REMEMBERED: set[str] = set()
 P_RUN, P_FROM, P_TO, P_TOPIC, P_SENTIMENT = "run", "from", "to", "topic", "sentiment"
 STREAMLIT_PARAMS = {"embed", "embed_options"}
 RESERVED = {P_RUN, P_FROM, P_TO, P_TOPIC, P_SENTIMENT} | STREAMLIT_PARAMS
@@ -67,10 +68,28 @@ def seed_run(run_ids: list[str]) -> None:
         _notice(f'run "{wanted}" does not exist in this store; showing the latest run.')
 
 
+def remembered(key: str) -> str:
+    """The key of a page's own choice (its step, period, breakdown, topics drawn), registered so that the choice
+    stays as the user left it while they read another page (see :func:`keep_page_choices`)."""
+    _REMEMBERED.add(key)
+    return key
+
+
+def keep_page_choices() -> None:
+    """Called by the router before every page: saves each page's choices again, so that Streamlit does not forget a
+    widget's value when its page is not drawn (a manager set Trends to weeks with a breakdown by rating, read the
+    messages of a point, came back, and found months without a breakdown)."""
+    state = st.session_state
+    for key in _REMEMBERED & set(state.keys()):
+        state[key] = state[key]
+
+
 def choose_run(run_id: str) -> None:
     """Callback: show another run; its filters start empty (topic ids differ between runs)."""
     st.session_state[RUN_KEY] = run_id
-    for key in [k for k in st.session_state if k in (DATES, TOPICS, SENTIMENTS) or str(k).startswith(META)]:
+    # Another run's topics and columns: the pages' choices (topics drawn, a breakdown) start afresh too.
+    for key in [k for k in st.session_state if k in (DATES, TOPICS, SENTIMENTS) or str(k).startswith(META)
+                or k in _REMEMBERED]:
         del st.session_state[key]
 
 

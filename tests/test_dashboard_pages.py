@@ -638,3 +638,31 @@ def test_a_link_whose_dates_are_all_outside_the_run_is_told_so_not_answered_with
     assert "to=2027-02-01 is outside this run's dates; using 24 Oct 2026." in said
     partly.switch_page("app_pages/messages.py").run()
     assert shown_messages(partly) == int((run.messages["date"] >= "2026-10-20").sum())
+
+
+@pytest.mark.slow
+def test_a_pages_own_choices_stay_while_another_page_is_read(run_store, run):
+    """A manager sets Trends to weeks with a breakdown by rating and three topics, reads the Sentiment and Messages
+    pages, and comes back: Trends is as they left it (Streamlit forgets a widget's value while its page is not drawn,
+    so they came back to months and no breakdown). Another run starts afresh."""
+    at = open_app("trends")
+    topics = run.topics["topic"].tolist()[2:5]
+    at.segmented_control(key="trends_granularity").set_value("week")
+    at.selectbox(key="trends_breakdown").set_value("rating")
+    at.multiselect(key="trends_topics").set_value(topics).run()
+    at.switch_page("app_pages/sentiment.py").run()
+    at.slider(key="sentiment_rolling").set_value(3).run()
+    for page in ("messages", "overview", "trends"):
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+    assert at.segmented_control(key="trends_granularity").value == "week"
+    assert at.selectbox(key="trends_breakdown").value == "rating"
+    assert at.multiselect(key="trends_topics").value == topics
+    assert any("by week" in t.lower() for t in chart_titles(at)), chart_titles(at)
+    at.switch_page("app_pages/sentiment.py").run()
+    assert at.slider(key="sentiment_rolling").value == 3
+    # A topic filter that leaves out the topics drawn: the page draws what the filter leaves, without an error.
+    at.switch_page("app_pages/overview.py").run()
+    at.multiselect(key="filter_topics").set_value([run.topics["topic"].iloc[0]]).run()
+    at.switch_page("app_pages/trends.py").run()
+    assert not at.exception, [e.message for e in at.exception]

@@ -216,6 +216,8 @@ def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page
     page.goto(f"{dashboard}/trends")
     page.wait_for_selector('h1:has-text("Trends")')
     wait_for_app(page)
+    page.locator(".st-key-trends_granularity button", has_text="Week").click()  # the page's own choice
+    wait_for_app(page)
     busiest = page.evaluate("""() => {
         const ys = document.querySelector('.st-key-trends_volume .js-plotly-plot').calcdata[0].map(p => p.y);
         return ys.indexOf(Math.max(...ys)); }""")  # a point with messages behind it
@@ -233,6 +235,9 @@ def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page
     page.wait_for_selector('h1:has-text("Trends")')
     wait_for_app(page)
     assert "topic=" not in page.url
+    # Back as the manager left it: by week, not the step the page starts on.
+    active = page.locator('.st-key-trends_granularity button[aria-checked="true"]')
+    assert active.inner_text().strip() == "Week"
     snap(page, shots, "21-back-to-trends")
 
     open_page(page, "Overview")

@@ -63,7 +63,7 @@ left, right = st.columns(2, gap="large")
 with left:
     if view.info.has_dates:
         measure = st.segmented_control("Trend of", list(MEASURES), format_func=MEASURES.get, default="unmet_rate",
-                                       key="expectations_measure") or "unmet_rate"
+                                       key=filters.remembered("expectations_measure")) or "unmet_rate"
         trend = data.gap_trend(view.ref, view.filter)
         components.pick_chart(charts.gap_trend_chart(trend, names, measure), "expectations_trend", pick)
     else:
@@ -84,7 +84,7 @@ st.session_state[f"{AREA}_filter"] = view.filter
 if st.session_state.get(AREA) not in areas or (refiltered and not stated.get(st.session_state[AREA])
                                                and stated[areas[0]]):
     st.session_state[AREA] = areas[0]
-area = st.selectbox("Expectation area", areas, format_func=lambda a: names.get(a, a), key=AREA)
+area = st.selectbox("Expectation area", areas, format_func=lambda a: names.get(a, a), key=filters.remembered(AREA))
 topics, quotes = st.columns(2, gap="large")
 with topics:
     st.markdown("**Topics behind it**")
@@ -116,7 +116,8 @@ with quotes:
     counts = {"unmet": int(found.unmet.sum()), "all": len(found)}
     counts["met"] = counts["all"] - counts["unmet"]
     show = st.segmented_control("Statements", list(SHOWN), format_func=lambda k: f"{SHOWN[k]} ({counts[k]})",
-                                default="unmet" if counts["unmet"] else "all", key="expectations_shown") or "all"
+                                default="unmet" if counts["unmet"] else "all",
+                                key=filters.remembered("expectations_shown")) or "all"
     chosen = found.rows if show == "all" else found.rows[found.unmet == (show == "unmet")]
     st.caption(f"{len(chosen[:10])} of {len(chosen)} statements; the stated expectation is highlighted.")
     components.statement_list(data.rows_at(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES,

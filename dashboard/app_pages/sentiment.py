@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import components, data
+from dashboard import components, data, filters
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
 from pipelines.charts import count_of, format_date, format_sentiment
@@ -25,7 +25,7 @@ granularity = components.granularity_picker(c1, view, "sentiment_granularity")
 series = data.sentiment(view.ref, view.filter, granularity)
 rolling = 1
 if len(series) >= 3:  # an average over one or two periods smooths nothing: no slider then
-    rolling = c2.slider(f"Rolling average over {granularity}s", 1, 6, 1, key="sentiment_rolling",
+    rolling = c2.slider(f"Rolling average over {granularity}s", 1, 6, 1, key=filters.remembered("sentiment_rolling"),
                         help="1 = no smoothing. The average weighs each message once, so a quiet period counts less.")
     series = data.sentiment(view.ref, view.filter, granularity, rolling=rolling)
 smoothed = f"{rolling}-{granularity} average" if rolling > 1 else None

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import components, data
+from dashboard import components, data, filters
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
 from pipelines.metrics import column_title
@@ -19,10 +19,10 @@ if not view.info.has_dates:
 controls = st.container(horizontal=True, gap="large")
 granularity = components.granularity_picker(controls, view, "trends_granularity")
 measure = controls.segmented_control("Show", list(MEASURES), format_func=MEASURES.get, default="count",
-                                     key="trends_measure") or "count"
+                                     key=filters.remembered("trends_measure")) or "count"
 table = data.topic_table(view.ref, view.filter)
 ranked = table["topic"].tolist()
-picked = st.multiselect("Topics to draw", ranked, default=ranked[:5], key="trends_topics",
+picked = st.multiselect("Topics to draw", ranked, default=ranked[:5], key=filters.remembered("trends_topics"),
                         format_func=lambda t: charts.short_label(view.info.labels.get(t, str(t))),
                         help="The five largest topics are drawn first; add or remove any.") or ranked[:5]
 
@@ -34,7 +34,7 @@ st.caption("Click a point to read the messages of that topic in that period. Per
 
 columns = list(view.info.metadata)
 if columns:
-    by = st.selectbox("Break down all messages by", [None, *columns], key="trends_breakdown",
+    by = st.selectbox("Break down all messages by", [None, *columns], key=filters.remembered("trends_breakdown"),
                       format_func=lambda c: "(no breakdown)" if c is None else column_title(c))
     if by:
         split = data.volume(view.ref, view.filter, granularity, by=by)
