@@ -86,14 +86,18 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         bad_dates = d.radio("Rows whose date cannot be read", [STOP, SKIP], horizontal=True,
                             help="Stopping loses nothing: you see which rows to fix. Skipping analyses the other "
                             "rows and reports how many were left out.")
-        # The zone of the latest run by default: a team uploads each week's export in its own zone.
+        # The zone of the latest run by default: a team uploads each week's export in its own zone. The first file
+        # is read in the browser's zone (the person uploading it is the best guess there is), not UTC.
         latest = latest_run_id(Path(store))
-        zone_before = latest_time_zone(Path(store))
+        browser = st.context.timezone if st.context.timezone in TIME_ZONES else None
+        zone_before = latest_time_zone(Path(store)) if latest else (browser or "UTC")
         zone = z.selectbox("Your time zone", TIME_ZONES,
                            index=TIME_ZONES.index(zone_before if zone_before in TIME_ZONES else "UTC"),
                            help="Dates written without a zone are read in it (those that name one, e.g. "
                            "2026-03-01T09:00+01:00, keep theirs), and the pages and snapshots count its days and "
                            "show its clock times.")
+        if latest and browser and browser != zone_before:  # a file from elsewhere: say which zone this one is
+            z.caption(f"The latest run's zone; your browser is on {browser}.")
         order = o.selectbox("Dates like 03/11/2026", DATE_ORDERS, format_func=ORDER_WORDS.get,
                             help="Which number is the day. Found out from the dates: a 13 or more first means day "
                             "first; when every date could be either, dots (03.11.2026) are read day first and slashes "
