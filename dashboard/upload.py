@@ -71,6 +71,9 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
     for note in preview.notes:  # the sheet read, the other sheets left, the encoding guessed
         st.info(components.escape_markdown(note), icon=":material/info:")
     cols = preview.columns
+    if preview.text is None:  # the first column is offered, but nothing says it holds the messages
+        st.warning("No column looks like the messages (texts of several words). Choose the column that holds them "
+                   "as “Message text” below.", icon=":material/help:")
     with st.form("upload_mapping", border=True):
         st.markdown("**Which columns hold what?** Guessed from the column names; change them if they are wrong.")
         a, b, c = st.columns(3)

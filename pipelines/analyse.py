@@ -27,7 +27,14 @@ from pipelines.executor import (
     redact_partitioned,
     score_partitioned,
 )
-from pipelines.incremental import UpdatePlan, add_to_earlier, assign_to_topics, place_on_map, plan_update
+from pipelines.incremental import (
+    UpdatePlan,
+    add_to_earlier,
+    assign_to_topics,
+    check_added_columns,
+    place_on_map,
+    plan_update,
+)
 from pipelines.ingest import read_feedback_file, resolve_columns
 from pipelines.language import language_note
 from pipelines.lineage import TopicMatch, changes_in_words, keys_of, match_topics
@@ -333,6 +340,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     if add and previous is None:
         raise InputError(f"--add: there is no earlier run in {settings.store_dir} to add {path.name} to.",
                          fix="Analyse the first file without --add; later files can then be added to it.")
+    if add:  # a file whose columns do not fit the run: refused (no ids) or said, before anything slow
+        report.notes.extend(check_added_columns(previous.manifest.get("columns") or {}, columns.text, columns.date,
+                                                columns.id, metadata_columns, path.name, previous.id))
     if len(messages) + (len(previous.messages) if add else 0) < settings.min_messages:  # before the slow stages
         raise NotEnoughMessagesError(
             f"Not enough messages to find topics: {len(messages)} after cleaning, at least {settings.min_messages} "

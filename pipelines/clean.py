@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import html
+import json
 import re
 import unicodedata
 import zoneinfo
@@ -21,7 +22,15 @@ import pandas as pd
 
 from pipelines.errors import FeedbackLensError, InputError
 from pipelines.expectations import TAG_COLUMNS
-from pipelines.ingest import SEQUENCES, RawTable, ResolvedColumns, cell_text, is_nested, longest_text_column
+from pipelines.ingest import (
+    SEQUENCES,
+    RawTable,
+    ResolvedColumns,
+    cell_text,
+    is_nested,
+    longest_text_column,
+    record_texts,
+)
 from pipelines.metrics import count_of
 from pipelines.settings import Settings
 
@@ -691,6 +700,9 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
 _NO_WORDS = re.compile(r"[\d\s.,:;/\\\-+()#%$€£*'\"_|]*")
 NOT_MESSAGES_SHARE = 0.9
 """A text column whose values are this share or more of dates or wordless numbers and codes holds no messages."""
+WORDLESS_NOTE_SHARE, WORDLESS_MIN_MESSAGES = 0.1, 5
+"""A text column with this share (and number) of wordless messages, but fewer than :data:`NOT_MESSAGES_SHARE`, is
+analysed with a note: such messages count, but their topics have no keywords ("40", "41", … of a wrong column)."""
 FEW_TEXTS_MIN_MESSAGES = 20
 """From this many messages, a text column with very few different texts is said to look like a category."""
 
@@ -704,6 +716,18 @@ def _check_texts_are_messages(table: RawTable, out: pd.DataFrame, column: str, m
     fix = (f'Pass --text "{better}" if that column holds the messages' if better else
            "Pass --text with the column that holds the messages")
     sample = texts.head(2_000)  # the first messages tell: a wrong column is wrong throughout
+    records = record_texts(sample)
+    if records.mean() >= NOT_MESSAGES_SHARE:  # a nested column (Parquet struct, JSON object) read as the text
+        first = int(np.flatnonzero(records)[0])
+        record = json.loads(sample.iloc[first], strict=False)
+        fields = list(record) if isinstance(record, dict) else []
+        raise InputError(
+            f'{table.path.name}: column "{column}", read as the message text, holds records '
+            f'({sample.iloc[first][:60]}{"…" if len(sample.iloc[first]) > 60 else ""} at {table.row_label} '
+            f'{int(out["source_row"].iloc[first])}), not messages.',
+            fix=(f"Save the file with the record's fields ({', '.join(fields[:6])}) as columns of their own (in pandas: "
+                 "pd.json_normalize), then choose the one that holds the messages with --text"
+                 if fields else fix) + ".")
     wordless = sample.str.fullmatch(_NO_WORDS).to_numpy(dtype=bool)
     dates = looks_like_dates(sample)
     if dates or wordless.mean() >= NOT_MESSAGES_SHARE:
@@ -711,6 +735,15 @@ def _check_texts_are_messages(table: RawTable, out: pd.DataFrame, column: str, m
         raise InputError(f'{table.path.name}: column "{column}", read as the message text, holds '
                          f'{"dates" if dates else "numbers or codes without words"} (e.g. "{sample.iloc[first][:40]}" at '
                          f'{table.row_label} {int(out["source_row"].iloc[first])}), not messages.', fix=f"{fix}.")
+    if wordless.sum() >= WORDLESS_MIN_MESSAGES and wordless.mean() >= WORDLESS_NOTE_SHARE:
+        all_wordless = texts.str.fullmatch(_NO_WORDS).to_numpy(dtype=bool)
+        first = int(np.flatnonzero(all_wordless)[0])
+        report.notes.append(
+            f'Column "{column}", read as the message text: {int(all_wordless.sum()):,} of '
+            f"{count_of(len(texts), 'message')} {'has' if all_wordless.sum() == 1 else 'have'} no words, only numbers "
+            f"or codes (e.g. "
+            f'"{texts.iloc[first][:30]}" at {table.row_label} {int(out["source_row"].iloc[first])}): they are counted, '
+            "but give their topics no keywords. If the column is not the messages, " + fix[:1].lower() + fix[1:] + ".")
     distinct = texts.nunique()
     if len(texts) >= FEW_TEXTS_MIN_MESSAGES and distinct <= max(5, 0.02 * len(texts)):
         common = ", ".join(f'"{t[:30]}"' for t in texts.value_counts().index[:3])

@@ -12,6 +12,7 @@ Pure functions; :func:`pipelines.analyse.analyse_file` does the I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,6 +153,47 @@ def _mean_of_nearest(vectors: np.ndarray, known_vectors: np.ndarray, known_coord
         nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
         out[start:start + len(block)] = known_coords[nearest].mean(axis=1)
     return out
+
+
+def check_added_columns(run_columns: dict, text: str, date: str | None, id_: str | None, metadata: Sequence[str],
+                        file_name: str, run_id: str) -> list[str]:
+    """Whether a file's columns fit the run it is added to (``--add``), before anything slow is done.
+
+    ``run_columns`` is the run's manifest ``columns`` (its text, date, id and metadata columns); the rest are the
+    file's, as read. Returns notes on what differs (another text column, metadata the file lacks or adds).
+
+    Raises:
+        InputError: the run's messages have ids and the file's have none: a message the run already holds would
+            then be added again under an id made from its text, and counted twice.
+    """
+    from pipelines.errors import InputError
+
+    def quoted(names: Sequence[str]) -> str:
+        return ", ".join(f'"{n}"' for n in names)
+
+    if run_columns.get("id") and not id_:
+        raise InputError(
+            f'{file_name}: the messages of run {run_id} have ids (column "{run_columns["id"]}"), and this file has no id '
+            "column: a message the run already holds would be added again as a new one and counted twice.",
+            fix=f'Map the column of this file that holds the same ids as "{run_columns["id"]}" with --id, or analyse '
+                "the file on its own, without --add.")
+    notes = []
+    if run_columns.get("text") and run_columns["text"] != text:
+        notes.append(f'{file_name}: the message text is read from column "{text}"; run {run_id}\'s came from '
+                     f'"{run_columns["text"]}". Check that both hold the messages.')
+    if run_columns.get("date") and not date:
+        notes.append(f"{file_name} has no date column, so its messages are undated: they count in totals, not in "
+                     f"trends (run {run_id}'s dates came from \"{run_columns['date']}\").")
+    earlier = list(run_columns.get("metadata") or [])
+    missing = [c for c in earlier if c not in metadata]
+    extra = [c for c in metadata if c not in earlier]
+    if missing:
+        notes.append(f"{file_name} has no {'column' if len(missing) == 1 else 'columns'} {quoted(missing)}, which the "
+                     "run's messages have: its messages have none there.")
+    if extra and earlier:
+        notes.append(f"{file_name} adds {quoted(extra)}, which the run's earlier messages do not have: "
+                     "a filter on it shows only this file's messages.")
+    return notes
 
 
 def add_to_earlier(earlier: pd.DataFrame, new: pd.DataFrame, metadata: list[str]) -> tuple[pd.DataFrame, int]:

@@ -558,6 +558,23 @@ def is_nested(value: object) -> bool:
     return isinstance(value, (*SEQUENCES, dict))
 
 
+def record_texts(values: pd.Series) -> np.ndarray:
+    """Which of ``values`` are a record or a list written as JSON ('{"text": "…", "date": "…"}'): what a nested
+    cell (Parquet, JSON) becomes when read as text. Such a column holds the messages' fields, not messages."""
+    def is_record(value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        text = value.strip()
+        if (text[:1], text[-1:]) not in (("{", "}"), ("[", "]")):
+            return False
+        try:
+            return isinstance(json.loads(text, strict=False), dict | list)  # a newline in a string, as cleaned
+        except ValueError:
+            return False
+
+    return np.array([is_record(v) for v in values], dtype=bool)
+
+
 def cell_text(value: object) -> str | None:
     """A cell as people read it: a list as "a, b", a record as JSON (not Python's or NumPy's repr), missing as None."""
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
@@ -832,7 +849,8 @@ def longest_text_column(frame: pd.DataFrame, columns: Sequence[str]) -> str | No
     best, best_len = None, 0.0
     for c in columns:
         values = frame[c].dropna().head(200)
-        if values.empty or not all(isinstance(v, str) for v in values) or looks_like_dates(values):
+        if values.empty or not all(isinstance(v, str) for v in values) or looks_like_dates(values) \
+                or record_texts(values).mean() >= 0.5:  # a record's JSON is long, but it is not a message
             continue
         mean_len = values.str.len().mean()
         if mean_len > best_len:

@@ -229,3 +229,48 @@ def test_a_re_run_with_more_messages_keeps_topics_and_scores_only_the_new_ones(r
     analyse_file(bigger, ColumnMapping(metadata=("rating",)), replace(Settings(store_dir=store), refit="always"),
                  encoder=encoder)
     assert load_run(store).manifest["update"]["mode"] == "refit"
+
+
+def test_a_file_added_to_a_run_must_fit_its_columns():
+    """--add: a file without ids added to a run with ids is refused (a message the run holds would come again under
+    an id made from its text, and count twice); another text column, and metadata the file lacks or adds, are said."""
+    from pipelines.errors import InputError
+    from pipelines.incremental import check_added_columns
+
+    run = {"text": "text", "date": "date", "id": "review_id", "metadata": ["rating"]}
+    with pytest.raises(InputError) as refused:
+        check_added_columns(run, "comment", "created", None, ["ticket", "channel"], "export.csv", "R1")
+    assert str(refused.value.message).startswith('export.csv: the messages of run R1 have ids (column "review_id"), '
+                                                 "and this file has no id column")
+    assert refused.value.fix.startswith('Map the column of this file that holds the same ids as "review_id" with --id')
+    notes = check_added_columns(run, "comment", None, "ticket", ["channel"], "export.csv", "R1")
+    assert notes == [
+        'export.csv: the message text is read from column "comment"; run R1\'s came from "text". Check that both '
+        "hold the messages.",
+        'export.csv has no date column, so its messages are undated: they count in totals, not in trends (run R1\'s '
+        'dates came from "date").',
+        'export.csv has no column "rating", which the run\'s messages have: its messages have none there.',
+        'export.csv adds "channel", which the run\'s earlier messages do not have: a filter on it shows only this '
+        "file's messages.",
+    ]
+    assert check_added_columns(run, "text", "date", "review_id", ["rating"], "week.csv", "R1") == []
+    # A run without ids (made from the texts) takes a file without ids: the same message gets the same id again.
+    assert check_added_columns({**run, "id": None}, "text", "date", None, ["rating"], "week.csv", "R1") == []
+
+
+@pytest.mark.slow
+def test_a_file_without_ids_is_refused_before_it_is_added_and_the_run_stays(real_run_store, small_sample_csv,
+                                                                            tmp_path, capsys):
+    from pipelines.cli import main
+
+    store = tmp_path / "store"
+    shutil.copytree(real_run_store, store)
+    before = load_run(store)
+    week = pd.read_csv(small_sample_csv).head(60).drop(columns=["review_id"])  # an export without the id column
+    week.to_csv(tmp_path / "week.csv", index=False)
+    assert main(["analyse", str(tmp_path / "week.csv"), "--add", "--store", str(store), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'Error: week.csv: the messages of run {before.id} have ids (column "review_id"), and this '
+                          "file has no id column") and "Traceback" not in err
+    after = load_run(store)
+    assert after.id == before.id and len(after.messages) == len(before.messages)

@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.clean import clean_messages, normalise_text, parse_dates, text_hash
 from pipelines.errors import InputError
-from pipelines.ingest import read_feedback_file, resolve_columns
+from pipelines.ingest import longest_text_column, read_feedback_file, resolve_columns
 from pipelines.settings import ColumnMapping, Settings
 
 ROWS = [
@@ -194,6 +194,40 @@ def test_a_text_column_of_dates_or_numbers_is_refused_with_the_likely_one(tmp_pa
         'messages.\n  How to fix: Pass --text "comment" if that column holds the messages.')
     assert _error(path, ColumnMapping(text="order")).startswith(
         'f.csv: column "order", read as the message text, holds numbers or codes without words (e.g. "0" at line 2)')
+
+
+def test_a_text_column_of_records_is_refused_and_never_offered_as_the_messages(tmp_path):
+    """A Parquet struct (or JSON object) column holds the messages' fields: read as the text, its JSON keys became
+    topic words ("amazon · order · date") and its dates were ignored. The upload form offered it as the text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"Parcel {i} arrived late and the box was damaged,\nsecond line" for i in range(30)]
+    table = pa.table({"id": [f"m{i}" for i in range(30)],
+                      "payload": [{"text": t, "date": f"2026-01-{i % 28 + 1:02d}"} for i, t in enumerate(texts)]})
+    path = tmp_path / "nested.parquet"
+    pq.write_table(table, path)
+    error = _error(path, ColumnMapping(text="payload"))
+    assert error.startswith('nested.parquet: column "payload", read as the message text, holds records ({"text": '
+                            '"Parcel 0 arrived late')
+    assert error.endswith("How to fix: Save the file with the record's fields (text, date) as columns of their own (in "
+                          "pandas: pd.json_normalize), then choose the one that holds the messages with --text.")
+    raw = read_feedback_file(path)
+    assert longest_text_column(raw.frame, raw.columns) is None  # the longest texts, but not messages
+
+
+def test_a_text_column_of_many_wordless_messages_is_analysed_with_a_note(tmp_path):
+    frame = pd.DataFrame({"comment": [f"Parcel {i} arrived late and damaged" for i in range(30)] +
+                                     [str(40 + i) for i in range(10)]})
+    table = read_feedback_file(_write(tmp_path, "f.csv", frame))
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert len(messages) == 40  # counted: a "10/10" is a customer's answer too
+    assert report.notes == ['Column "comment", read as the message text: 10 of 40 messages have no words, only numbers '
+                            'or codes (e.g. "40" at line 32): they are counted, but give their topics no keywords. If '
+                            "the column is not the messages, pass --text with the column that holds the messages."]
+    few = pd.DataFrame({"comment": [f"Parcel {i} arrived late and damaged" for i in range(60)] + ["10/10"] * 4})
+    table = read_feedback_file(_write(tmp_path, "g.csv", few))
+    assert clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())[1].notes == []
 
 
 def test_a_text_column_of_a_few_categories_is_said_to_look_like_one(tmp_path):

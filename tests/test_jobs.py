@@ -46,6 +46,29 @@ def test_the_preview_offers_the_longest_text_column_when_no_name_is_usual(sample
     assert preview.text == "what_they_said" and preview.id is None
 
 
+def test_a_column_of_records_is_not_offered_as_the_messages_and_the_form_says_to_choose(monkeypatch, tmp_path):
+    """A Parquet file whose texts sit inside a struct column: the form pre-selected that column as the text, and one
+    click published a run of JSON. Now nothing is guessed, the form says so, and the analysis refuses the column."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": [f"m{i}" for i in range(40)],
+                      "payload": [{"text": f"Parcel {i} came late and the box was crushed", "date": "2026-01-02"}
+                                  for i in range(40)]})
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    assert jobs.preview_upload("nested.parquet", out.getvalue()).text is None
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    at.file_uploader(key="upload_file").set_value(("nested.parquet", out.getvalue(), "application/octet-stream")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any(w.value.startswith("No column looks like the messages") for w in at.warning)
+
+
 def test_the_preview_says_which_sheet_it_read_and_shows_cells_as_the_run_will(monkeypatch, tmp_path):
     """A workbook whose first sheet is a cover page: the preview reads the sheet with rows and the form says so (as
     the run's notes will); a JSON list cell shows "a, b", not Python's repr."""
