@@ -108,7 +108,7 @@ def page_view(required: bool = True) -> View | None:
 def filter_caption(view: View) -> None:
     """One line naming the active filters (or saying there are none)."""
     parts = filters.describe(view.filter, view.info)
-    st.caption("Filtered to " + " · ".join(escape_markdown(p) for p in parts) if parts else
+    st.caption("Filtered to " + "; ".join(escape_markdown(p) for p in parts) if parts else
                "All messages of the run (use the filters in the sidebar to narrow them).")
 
 
@@ -238,7 +238,7 @@ def has_times(dates: pd.Series | None) -> bool:
 
 def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str], with_time: bool = True,
                  zone: str = "UTC", dated: bool = True) -> str:
-    """'3 Mar 2026, 14:05 UTC · coffee · cup · Negative (−0.62) · rating: 4' as escaped Markdown (the date
+    """'3 Mar 2026, 14:05 UTC · “coffee · cup” · Negative (−0.62) · rating: 4' as escaped Markdown (the date
     without its time when ``with_time`` is false: see :func:`has_times`; metadata as filters write it, see
     :func:`pipelines.metrics.metadata_as_text`). Dates are clock times of the run's time zone ``zone``
     (:func:`pipelines.metrics.on_the_clock`), and the time says which clock. Where no message of the list has a
@@ -248,7 +248,8 @@ def message_meta(row: pd.Series, labels: dict[int, str], metadata: Sequence[str]
         when = pd.Timestamp(when).tz_convert("UTC")  # clock times are carried as UTC; a time of another zone is not one
     day = "no date" if pd.isna(when) else format_date(when)
     parts = [f"{day}, {when:%H:%M} {zone_words(zone)}" if with_time and pd.notna(when) else day] if dated else []
-    parts += [labels.get(int(row["topic"]), str(row["topic"])),
+    # The topic's name quoted: its keywords are joined with "·" as the parts are ("boxes · oz · Positive" read as one).
+    parts += [f"“{labels.get(int(row['topic']), str(row['topic']))}”",
               f"{str(row['sentiment_label']).capitalize()} ({format_sentiment(row['sentiment'])})"]
     parts += [f"{column_words(c)}: {metadata_value_text(row[c])}" for c in metadata
               if c in row and pd.notna(row[c]) and str(row[c]).strip()]

@@ -28,6 +28,7 @@ from pipelines.metrics import (
     period_end,
     zone_words,
 )
+from pipelines.snapshot import filter_words
 
 DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
 DATES_SPAN = "filter_dates_span"  # the run's first and last day when the date range was last set
@@ -204,16 +205,10 @@ def current(info: RunInfo) -> MessageFilter:
 
 
 def describe(f: MessageFilter, info: RunInfo) -> list[str]:
-    """The active filters in words, e.g. ['1–30 Sep 2026', 'topic: coffee · cup', 'negative']."""
-    parts = []
-    if f.start or f.end:
-        parts.append(day_span(f.start or info.first_day, f.end or info.last_day))
-    if f.topics:
-        parts.append("topic: " + ", ".join(short_label(info.labels.get(t, str(t)), 30) for t in f.topics))
-    if f.sentiments:
-        parts.append(" or ".join(f.sentiments))
-    parts += [f"{column}: {', '.join(values)}" for column, values in f.metadata]
-    return parts
+    """The active filters in words, to be joined with "; ", e.g. ['1–30 Sep 2026', 'topic “coffee · cup”',
+    'negative'], as a snapshot of the view writes them."""
+    dates = [day_span(f.start or info.first_day, f.end or info.last_day)] if f.start or f.end else []
+    return dates + filter_words(f, info.labels, longest=30)
 
 
 def clear() -> None:

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -364,11 +364,15 @@ def filter_dict(f: MessageFilter) -> dict:
             "metadata": {c: sorted(v) for c, v in sorted(f.metadata) if v}}
 
 
-def filter_words(f: MessageFilter, labels: dict[int, str]) -> list[str]:
-    """The filters in words, e.g. ['topic: coffee · beans', 'negative', 'channel: email']."""
+def filter_words(f: MessageFilter, labels: Mapping[int, str], longest: int | None = None) -> list[str]:
+    """The filters in words, e.g. ['topic “coffee · beans”', 'negative', 'channel: email'], to be joined with "; ":
+    a topic's name is quoted, since its keywords are joined with "·" ("topic: tea · green · black · negative" read
+    as if "negative" were a fourth keyword). ``longest``: names are shortened to that many characters."""
     parts = []
     if f.topics:
-        parts.append("topic: " + ", ".join(labels.get(t, str(t)) for t in sorted(f.topics)))
+        names = [labels.get(t, str(t)) for t in sorted(f.topics)]
+        names = [charts.short_label(n, longest) if longest else n for n in names]
+        parts.append(("topic " if len(names) == 1 else "topics ") + ", ".join(f"“{n}”" for n in names))
     if f.sentiments:
         parts.append(" or ".join(f.sentiments))
     parts += [f"{metrics.column_words(column)}: {', '.join(metrics.metadata_value_text(v) for v in values)}"

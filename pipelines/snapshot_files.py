@@ -454,7 +454,7 @@ def image_figures(snapshot: Snapshot) -> list[tuple[str, go.Figure]]:
                                                   title_pad_l=36))  # the title in line with the margin
               for stem, fig in chart_figures(snapshot)]
     if snapshot.filter_words:
-        filtered = "Filtered to " + " · ".join(snapshot.filter_words)
+        filtered = "Filtered to " + "; ".join(snapshot.filter_words)
         for _, fig in framed:
             subtitle = fig.layout.title.subtitle.text
             fig.update_layout(title_subtitle_text=f"{filtered} · {subtitle}" if subtitle else filtered,

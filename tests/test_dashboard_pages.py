@@ -75,7 +75,7 @@ def test_message_times_say_they_are_utc_and_whole_ratings_show_no_decimals():
     row = pd.Series({"date": sent.tz_convert("UTC"), "topic": 0, "sentiment_label": "negative", "sentiment": -0.5,
                      "rating": 4.0, "stars": 4.5, "channel": " app "})
     meta = components.message_meta(row, {0: "refund"}, ["rating", "stars", "channel"], True)
-    assert meta.startswith(components.escape_markdown("14 Oct 2026, 21:30 UTC · refund · "))
+    assert meta.startswith(components.escape_markdown("14 Oct 2026, 21:30 UTC · “refund” · "))
     assert meta.endswith(components.escape_markdown(" · rating: 4 · stars: 4.5 · channel: app"))
     # An aware time in another zone is shown in UTC too.
     aware = row.copy()

@@ -449,6 +449,12 @@ def test_metadata_values_read_as_on_the_dashboard(tmp_path):
     run.manifest["columns"]["metadata"] = ["rating"]
     f = MessageFilter(metadata=(("rating", (1.0,)),))
     assert snapshot.filter_words(f, {}) == ["rating: 1"]
+    # A topic's name is quoted: its keywords are joined with "·", and "negative" after them read as a fourth one.
+    both = MessageFilter(topics=(3, 1), sentiments=("negative",), metadata=(("rating", (1.0,)),))
+    labels = {1: "tea · green · black", 3: "a very long topic name · with many · keywords in it"}
+    assert snapshot.filter_words(both, labels) == ["topics “tea · green · black”, “a very long topic name · with many · "
+                                                   "keywords in it”", "negative", "rating: 1"]
+    assert snapshot.filter_words(MessageFilter(topics=(1,)), labels, longest=12)[0].startswith("topic “tea · green")
     made = snapshot.build_snapshot(run, snapshot.parse_period("2026-W43", None), settings=SnapshotSettings(images=False))
     quotes = {issue: q for issue, _, q in _section(made, "examples").quotes}
     assert [q.metadata for q in quotes["refund · money"]] == [{"rating": "1"}] * 2
