@@ -120,6 +120,11 @@ def format_sentiment(x: float | None) -> str:
     return f"{x:+.2f}" if round(x, 2) != 0 else "+0.00"
 
 
+def format_contribution(x: float) -> str:
+    """A topic's contribution to a change in mean sentiment ('+0.025'): three decimals, since they are small."""
+    return f"{x:+.3f}" if round(x, 3) != 0 else "+0.000"
+
+
 def format_date(value: object) -> str:
     """'3 Mar 2026' from a date, datetime or ISO string (or '–')."""
     ts = pd.Timestamp(value) if value is not None and value != "" else pd.NaT
@@ -764,11 +769,12 @@ def sentiment_drivers_chart(drivers: pd.DataFrame, current_label: str, title: st
     title = title or f"Which topics moved sentiment ({current_label} vs the period before)"
     if drivers.empty:
         return empty_chart(title, "No messages in the compared periods.")
-    rows = drivers.iloc[::-1]
+    # The largest rise on top, the largest fall at the foot (Plotly draws the first row at the bottom).
+    rows = drivers.sort_values("contribution", kind="stable")
     colours = [SENTIMENT_COLOURS["positive"] if c >= 0 else SENTIMENT_COLOURS["negative"] for c in rows["contribution"]]
     fig = go.Figure(go.Bar(
         x=rows["contribution"], y=[_text(s) for s in rows["label"]], orientation="h", marker_color=colours,
-        text=[f"{c:+.3f}" for c in rows["contribution"]], textposition="outside", cliponaxis=False,
+        text=[format_contribution(c) for c in rows["contribution"]], textposition="outside", cliponaxis=False,
         customdata=np.column_stack([rows["topic"].astype(int), rows["label"].map(html.escape),
                                     rows["previous_messages"], rows["current_messages"],
                                     rows["previous_mean"].fillna(0), rows["current_mean"].fillna(0)]),

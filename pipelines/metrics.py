@@ -905,7 +905,7 @@ def sentiment_over_time(
 
 
 def sentiment_drivers(
-    messages: pd.DataFrame, topics: pd.DataFrame, current: Window, previous: Window, n: int = 5
+    messages: pd.DataFrame, topics: pd.DataFrame, current: Window, previous: Window, n: int = 4
 ) -> pd.DataFrame:
     """Which topics moved the overall mean sentiment between two windows, and by how much.
 
@@ -915,8 +915,10 @@ def sentiment_drivers(
 
     Returns:
         ``topic, label, previous_messages, current_messages, previous_mean, current_mean, contribution``
-        for the ``n`` largest contributions (by size), largest first. The contributions of all topics
-        sum to the change in overall mean sentiment.
+        for the ``n`` largest contributions up, largest first, then the ``n`` largest down, largest first:
+        the largest by size alone were often all one way, and a chart of five rises hid topics that pulled
+        the mean down almost as much. The contributions of all topics sum to the change in overall mean
+        sentiment.
     """
     labels = topic_labels(topics)
     dates = _dates(messages)
@@ -931,7 +933,9 @@ def sentiment_drivers(
     table["contribution"] = table["current_weight"].fillna(0) - table["previous_weight"].fillna(0)
     table = table.rename_axis("topic").reset_index()
     table["label"] = [_label_of(labels, t) for t in table["topic"]]
-    table = table.reindex(table["contribution"].abs().sort_values(ascending=False).index).head(n)
+    rises = table[table["contribution"] > 0].sort_values("contribution", ascending=False).head(n)
+    falls = table[table["contribution"] < 0].sort_values("contribution").head(n)
+    table = pd.concat([rises, falls])
     columns = ["topic", "label", "previous_messages", "current_messages", "previous_mean", "current_mean",
                "contribution"]
     out = table[columns].reset_index(drop=True)

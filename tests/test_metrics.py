@@ -408,9 +408,24 @@ def test_sentiment_drivers_add_up_to_the_overall_change():
     drivers = m.sentiment_drivers(messages, TOPICS, current, previous)
     h = m.headline(messages, current, previous)
     assert drivers["contribution"].sum() == pytest.approx(h.mean_sentiment.delta)
-    assert drivers.iloc[0]["topic"] == 0
-    assert drivers.iloc[0]["contribution"] == pytest.approx(0.75 * -0.9 - 0.5 * -0.5)
+    fall = drivers[drivers["contribution"] < 0].iloc[0]
+    assert fall["topic"] == 0 and fall["contribution"] == pytest.approx(0.75 * -0.9 - 0.5 * -0.5)
     assert m.sentiment_counts(messages) == {"negative": 15, "neutral": 0, "positive": 9}
+
+
+def test_sentiment_drivers_show_the_largest_falls_beside_larger_rises():
+    """Six topics lifted the mean a little more than two pulled it down: the five largest by size were all rises,
+    and the chart hid what dragged sentiment down. The largest each way are given, rises first."""
+    rows = []
+    for topic in range(6):  # each rises from -0.5 to +0.5 on 3 messages a week
+        rows += [("2026-03-03", topic, -0.5, "negative", None, "a")] * 3 + [("2026-03-10", topic, 0.5, "positive", None, "a")] * 3
+    for topic in (6, 7):  # each falls from +0.5 to -0.3
+        rows += [("2026-03-03", topic, 0.5, "positive", None, "a")] * 3 + [("2026-03-10", topic, -0.3, "negative", None, "a")] * 3
+    topics = pd.DataFrame({"topic": range(8), "label": [f"t{t}" for t in range(8)]})
+    current, previous = m.comparison_windows(date(2026, 3, 15), days=7)
+    drivers = m.sentiment_drivers(frame(rows), topics, current, previous)
+    assert (drivers["contribution"] > 0).sum() == 4 and drivers["topic"].tolist()[-2:] == [6, 7]
+    assert drivers["contribution"].tolist()[-1] < 0 and drivers["contribution"].tolist()[0] > 0
 
 
 def test_an_emerging_issues_usual_volume_is_written_precisely_enough_to_give_its_ratio():

@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import components, data, filters
 from dashboard.filters import Drill, period_dates
 from pipelines import charts
-from pipelines.charts import count_of, format_date, format_sentiment
+from pipelines.charts import count_of, format_contribution, format_date, format_sentiment
 from pipelines.metrics import MIN_BASE_FOR_PERCENT, sentiment_counts
 
 view, rows = components.page_start("Sentiment")
@@ -54,13 +54,15 @@ if h.mean_sentiment.delta is None:
                f"({MIN_BASE_FOR_PERCENT} are needed)")
     st.info(f"What moved sentiment in {period.label} cannot be shown: {why}.")
 else:
-    lead = ", ".join(f"**{components.escape_markdown(d.label)}** ({d.contribution:+.3f})"
-                     for d in drivers.head(2).itertuples())
-    lead = f" Largest contributions: {lead}." if lead else ""
+    ways = [(word, drivers[sign * drivers["contribution"] > 0].head(1)) for word, sign in (("rise", 1), ("fall", -1))]
+    lead = "; ".join(f"largest {word}: **{components.escape_markdown(d.label)}** ({format_contribution(d.contribution)})"
+                     for word, top in ways for d in top.itertuples())
+    lead = f" {lead[0].upper()}{lead[1:]}." if lead else ""
     st.markdown(f"Mean sentiment went from **{format_sentiment(h.mean_sentiment.previous)}** "
                 f"({previous.label}) to **{format_sentiment(h.mean_sentiment.current)}** ({current.label})."
                 + lead)
     components.chart(charts.sentiment_drivers_chart(drivers, current.label), "sentiment_drivers",
                      lambda c: Drill(topics=(int(c[0]),), dates=(current.first_day, current.last_day)))
     st.caption("A topic moves the average by changing its tone, or by growing while its tone is far from neutral. "
-               "The contributions of all topics add up to the whole change; the largest are shown.")
+               "The contributions of all topics add up to the whole change; the largest up and the largest down are "
+               "shown.")
