@@ -151,7 +151,8 @@ def period_picker(view: View, key: str, label: str = "Period", option: str = "La
         end = view.filter.end or view.info.last_day or start
         days = max(1, (end - start).days + 1)
         st.caption(f":material/date_range: **Period:** the date filter, {day_span(start, end)} "
-                   f"({count_of(days, 'day')}). Clear its start in the sidebar to choose the last 7, 30 or 90 days.")
+                   f"({count_of(days, 'day')}). For the last 7, 30 or 90 days instead, start the sidebar's dates on "
+                   f"the run's first day, {format_date(view.info.first_day)}.")
         return days
     return st.segmented_control(label, PERIOD_DAYS, format_func=option.format, default=30,
                                 key=filters.remembered(key), help=help) or 30

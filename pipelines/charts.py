@@ -476,6 +476,11 @@ def topic_volume_chart(
     if not share:
         fig.update_yaxes(**count_axis(float(volume["count"].max())))
     fig.update_layout(hovermode="closest")
+    if volume["period"].nunique() == 1:  # one dot per topic, on top of each other: no line to read
+        word = _PERIOD_WORD[granularity]
+        hint = {"month": "choose weeks or days", "week": "choose days"}.get(granularity, "widen the dates")
+        fig.update_layout(title=dict(subtitle=dict(text=f"One {word} only, so there is no trend to draw: {hint}.",
+                                                   font=dict(size=13, color="#6B7280"))), margin=dict(t=80))
     return fig
 
 
@@ -854,7 +859,8 @@ def topic_sentiment_chart(table: pd.DataFrame, n: int = 12, min_messages: int = 
                           "(%{hovertext})<extra></extra>",
         ))
     _layout(fig, title, None, None, height=max(280, 130 + 32 * len(top)))
-    shown = f"The {len(top)} largest topics" if len(sized) > len(top) else f"All {count_of(len(top), 'topic')}"
+    shown = (f"The {len(top)} largest topics" if len(sized) > len(top) else
+             "The one topic" if len(top) == 1 else f"All {count_of(len(top), 'topic')}")
     # The legend at the figure's foot, below the axis labels (placed on the plot's edge, it covered 40% and 60%).
     fig.update_layout(barmode="stack", legend=dict(orientation="h", yref="container", y=0.01, x=0.5, xanchor="center",
                                                    yanchor="bottom", traceorder="normal"),
@@ -999,6 +1005,7 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
     """
     if ipa.empty:
         return empty_chart(title, "No expectation area has enough mentions to place it.", height=height)
+    ipa = ipa.sort_values("mentions", ascending=False, kind="stable")  # drawn biggest first: small bubbles on top
     i_cut, p_cut = float(ipa["importance_cut"].iloc[0]), float(ipa["performance_cut"].iloc[0])
     perf, imp = ipa["performance"].astype(float).to_numpy(), ipa["importance"].astype(float).to_numpy()
     lo, hi = min(perf.min(), p_cut), max(perf.max(), p_cut)
@@ -1042,8 +1049,18 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
                     (0, height_px - 24, 7.5 * len(TOO_FEW_AREAS), height_px)]
     spots = _label_spots(px, py, np.array([7.2 * len(html.unescape(t)) for t in shown]), diameters / 2, corner_boxes,
                          (width_px, height_px))
+    # A small bubble inside a bigger one: its label beside the big bubble read as the big one's name. It is written
+    # on the big bubble's free side instead, with a line to the small bubble (drawn on top: bubbles go biggest first).
+    texts = list(shown)
+    for i, j in _enclosed(px, py, diameters / 2):
+        texts[i] = ""
+        below = "top" in spots[j]
+        annotations.append({"x": perf[i], "y": imp[i], "xref": "x", "yref": "y", "text": shown[i], "showarrow": True,
+                            "arrowhead": 0, "arrowwidth": 1, "arrowcolor": "#6B7280", "ax": 0,
+                            "ay": (1 if below else -1) * (diameters[j] / 2 + 18 + abs(py[i] - py[j])),
+                            "font": {"size": 13, "color": "#262730"}})
     bubbles = {
-        "type": "scatter", "x": perf, "y": imp, "mode": "markers+text", "text": shown, "textposition": spots,
+        "type": "scatter", "x": perf, "y": imp, "mode": "markers+text", "text": texts, "textposition": spots,
         "textfont": {"size": 13, "color": "#262730"}, "cliponaxis": False, "showlegend": False,
         # An area on too few messages to rank is grey whether or not the others are in quadrants.
         "marker": {"size": diameters, "color": [QUADRANT_COLOURS[q] if quadrants or q == "not ranked" else ACCENT
@@ -1075,10 +1092,26 @@ def ipa_chart(ipa: pd.DataFrame, names: Mapping[str, str], outcome: str = "senti
                                "font": {"size": 13, "color": "#6B7280"}}},
         "margin": {"t": 104},
         "xaxis": {"range": x_range, "tickformat": "+.2~f", "zeroline": False, "showgrid": True, "gridcolor": "#F0F1F3"},
-        "yaxis": {"range": y_range, "tickvals": np.arange(0, top * 1.25, step), "tickformat": ".2~f",
-                  "gridcolor": "#F0F1F3"},
+        # As many decimals as the step needs: on one day's messages the ticks 0.005 and 0.01 both read "0.01".
+        "yaxis": {"range": y_range, "tickvals": np.arange(0, top * 1.25, step),
+                  "tickformat": f".{max(2, _decimals(step))}~f", "gridcolor": "#F0F1F3"},
     })
     return _figure([bubbles], layout)
+
+
+def _enclosed(x: np.ndarray, y: np.ndarray, radii: np.ndarray) -> list[tuple[int, int]]:
+    """``(i, j)`` for each point ``i`` whose centre lies inside the bigger bubble ``j`` (pixels), ``j`` the biggest."""
+    pairs = []
+    for i in range(len(x)):
+        around = [j for j in range(len(x)) if radii[j] > radii[i] and math.hypot(x[i] - x[j], y[i] - y[j]) < radii[j]]
+        if around:
+            pairs.append((i, max(around, key=lambda j: radii[j])))
+    return pairs
+
+
+def _decimals(step: float) -> int:
+    """The fewest decimals that write ``step`` (and so each multiple of it) exactly: 0.25 → 2, 0.005 → 3."""
+    return next((d for d in range(8) if abs(round(step, d) - step) < 1e-12 * max(1.0, abs(step))), 8)
 
 
 def _nice_step(raw: float) -> float:
@@ -1124,6 +1157,15 @@ def area_gap_bars(gaps: pd.DataFrame, names: Mapping[str, str], title: str = "Ex
                "text": [f"{n:,} ({format_share(s)})" for n, s in zip(rows["mentions"], rows["share"], strict=True)],
                "hovertemplate": "<b>%{customdata[1]}</b><br>%{text} of the messages<extra></extra>"},
     ]
+    # A bar of no length ("0 of 3", "0%") writes its text outside its end, which is the axis: into the area's name.
+    # Written to the right of the axis instead, as "too few messages" is.
+    texts, lengths = data[0]["text"], data[0]["x"]
+    flat = np.array([bool(t) and v == 0 for t, v in zip(texts, lengths, strict=True)])
+    if flat.any():
+        data[0]["text"] = ["" if f else t for t, f in zip(texts, flat, strict=True)]
+        data.append({"type": "scatter", "x": np.zeros(flat.sum()), "y": np.array(y)[flat], "mode": "text",
+                     "text": [f"  {t}" for t, f in zip(texts, flat, strict=True) if f], "textposition": "middle right",
+                     "hoverinfo": "skip", "textfont": {"size": 14}, "xaxis": "x", "yaxis": "y"})
     for col, values, x in ((1, rate, 0.0), (2, mean, 0.0)):
         missing = values.isna().to_numpy()
         if missing.any():
@@ -1233,7 +1275,7 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
     if totals.empty:
         return empty_chart(title, "No expectation statements match the filters.")
     areas = list(totals.index)
-    y = [f"{_area_name(names, a, 28)} ({totals[a]:,})" for a in areas]
+    y = [f"{_area_name(names, a, 34)} ({totals[a]:,})" for a in areas]
     grid = sources.set_index(["area", "source"])
     data = []
     for source in SOURCES:

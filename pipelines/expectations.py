@@ -63,7 +63,7 @@ SOURCES = ("company", "other_brands", "reviews", "previous", "unknown")
 of mouth, the customer's previous encounters with this company, or not said."""
 
 SOURCE_NAMES = {"company": "Company communication", "other_brands": "Other brands", "reviews": "Reviews & word of mouth",
-                "previous": "Previous encounter", "unknown": "Unknown"}
+                "previous": "Previous encounter", "unknown": "Not stated"}
 
 QUADRANTS = ("fix first", "keep it up", "low priority", "possible overkill")
 """Importance–Performance Analysis quadrants (Martilla & James, 1977), in managers' words."""

@@ -412,6 +412,11 @@ class Window:
         """The days of the window as :func:`day_span` writes them: '2–31 Oct 2026', '28 Sep – 4 Oct 2026'."""
         return day_span(self.first_day, self.last_day)
 
+    @property
+    def within(self) -> str:
+        """The window after a verb: 'in 2–31 Oct 2026', 'on 15 Oct 2026' (one day)."""
+        return f"{'on' if self.days == 1 else 'in'} {self.label}"
+
     def contains(self, dates: pd.Series) -> np.ndarray:
         """Which of ``dates`` fall in the window (NaT never does)."""
         return ((dates >= self.start) & (dates < self.end)).fillna(False).to_numpy(dtype=bool)

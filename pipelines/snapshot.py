@@ -146,10 +146,17 @@ class Period:
         return self.previous_window.label
 
     @property
+    def within(self) -> str:
+        """The period after a verb: 'in March 2026', 'in 1–15 Mar 2026', 'on 15 Oct 2026' (one day)."""
+        return f"{'on' if self.kind == 'range' and self.days == 1 else 'in'} {self.label}"
+
+    @property
     def versus(self) -> str:
         """What the period is compared with, after "vs": 'September 2026', 'week 8 (16–22 Feb 2026)', 'the 30 days
-        before'."""
-        return f"the {metrics.count_of(self.days, 'day')} before" if self.kind == "range" else self.previous_label
+        before', 'the day before'."""
+        if self.kind != "range":
+            return self.previous_label
+        return "the day before" if self.days == 1 else f"the {metrics.count_of(self.days, 'day')} before"
 
     @property
     def versus_in_full(self) -> str:
@@ -666,9 +673,9 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
         value_formats.append(value_format)
         change_formats.append(change_format)
     table = pd.DataFrame(records, dtype=object)  # counts stay whole numbers in the CSV ("12", not "12.0")
-    text = [f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}, against "
+    text = [f"{count_of(int(h.messages.current or 0), 'message')} {period.within}, against "
             f"{format_count(h.messages.previous)} in {period.previous_label}." if h.messages.previous is not None else
-            f"{count_of(int(h.messages.current or 0), 'message')} in {period.label}. {nothing_before(first.date())}"]
+            f"{count_of(int(h.messages.current or 0), 'message')} {period.within}. {nothing_before(first.date())}"]
     if first is not None and period.first < first.date() <= period.last:  # "Q4 2025" of a run that starts in November
         missing = count_of((first.date() - period.first).days, "day")
         text.append(f"The run has no data for this period's first {missing} (before {format_date(first.date())}).")
@@ -706,7 +713,7 @@ def _top_topics(table: pd.DataFrame, period: Period, settings: SnapshotSettings,
         return Section("top_topics", "Top topics", table=out, sheet="Topics", formats=formats, display=display,
                        empty=nothing.format(period.in_words))
     fig = charts.top_topics_chart(table, n=settings.top_topics, title=f"Top topics, {period.label}")
-    text = [f"{count_of(len(table), 'topic')} had messages in {period.label}."]
+    text = [f"{count_of(len(table), 'topic')} had messages {period.within}."]
     if unassigned:  # otherwise the topics' shares add up to less than 100% without a word why
         text[0] += (f" {count_of(unassigned, 'message')} ({format_share(unassigned / (unassigned + table['messages'].sum()))}) "
                     f"{'has' if unassigned == 1 else 'have'} no clear topic and {'is' if unassigned == 1 else 'are'} "

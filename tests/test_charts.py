@@ -324,6 +324,19 @@ def test_a_topics_negative_share_reads_the_same_in_a_table_as_on_its_bar():
     assert charts.negative_shares_written(tiny) == ["<1%"]
 
 
+def test_a_trend_of_one_period_says_there_is_none_to_draw(messages):
+    one_week = messages[messages["date"] < messages["date"].min() + pd.Timedelta(days=1)]
+    volume = m.volume_over_time(one_week, "week")
+    assert volume["period"].nunique() == 1
+    fig = charts.topic_volume_chart(volume, LABELS, "week")
+    assert fig.layout.title.subtitle.text == "One week only, so there is no trend to draw: choose days."
+    assert charts.topic_volume_chart(m.volume_over_time(messages, "week"), LABELS, "week").layout.title.subtitle.text \
+        is None
+    # One topic left by the filters: "The one topic", not "All 1 topic".
+    table = m.topic_table(messages[messages["topic"] == 0], TOPICS)
+    assert charts.topic_sentiment_chart(table).layout.title.subtitle.text.startswith("The one topic with 10 messages")
+
+
 def test_empty_results_give_a_chart_that_says_why():
     empty = m.volume_over_time(pd.DataFrame({"date": pd.Series(dtype="datetime64[ns, UTC]"),
                                              "topic": pd.Series(dtype=int)}), "week")
@@ -364,12 +377,46 @@ def tagged() -> pd.DataFrame:
     })
 
 
+def test_a_small_bubble_inside_a_big_one_is_named_by_a_line_to_it_and_drawn_on_top():
+    """A topic filter left Speed of service (4 messages) at nearly the place of Product quality (60): its label,
+    beside the big bubble, read as the big bubble's name. Now the big one is drawn first and the small one is
+    named on the big one's free side with a line to it; and the importance axis writes 0.005, not 0.01 twice."""
+    ipa = pd.DataFrame({"area": ["speed", "quality", "price", "policy"], "performance": [0.40, 0.401, 0.5, 0.55],
+                        "importance": [0.0052, 0.005, 0.003, 0.009], "mentions": [4, 60, 20, 12],
+                        "unmet": [1, 5, 2, 1], "statements": [2, 20, 8, 5],
+                        "quadrant": ["possible overkill"] * 4, "importance_cut": [0.006] * 4,
+                        "performance_cut": [0.3] * 4, "performance_cut_rule": ["average"] * 4})
+    names = {"speed": "Speed of service", "quality": "Product quality", "price": "Fair pricing", "policy": "Policies"}
+    fig = charts.ipa_chart(ipa, names)
+    point = fig.data[0]
+    assert [c[0] for c in point.customdata] == ["quality", "price", "policy", "speed"]
+    assert point.text[-1] == "" and point.text[0] == "Product quality"
+    pointer = [a for a in fig.layout.annotations if a.text == "Speed of service"]
+    assert len(pointer) == 1 and pointer[0].showarrow and (pointer[0].x, pointer[0].y) == (0.40, 0.0052)
+    ticks = [f"{v:.{fig.layout.yaxis.tickformat[1]}f}" for v in fig.layout.yaxis.tickvals]
+    assert len(set(ticks)) == len(ticks), ticks
+
+
+def test_a_gap_bar_of_no_length_writes_its_figure_beside_the_axis_not_into_the_area_name():
+    gaps = pd.DataFrame({"area": ["quality", "price"], "mentions": [12, 40], "share": [0.2, 0.6],
+                         "statements": [3, 20], "unmet": [0, 5], "unmet_rate": [0.0, 0.25],
+                         "mean_sentiment": [0.61, 0.2]})
+    fig = charts.area_gap_bars(gaps, {"quality": "Product quality", "price": "Fair pricing"})
+    rates = fig.data[0]
+    quality = list(rates.y).index("Product quality")
+    assert rates.text[quality] == "" and rates.text[1 - quality] == "25%"
+    beside = [t for t in fig.data if t.type == "scatter" and t.xaxis == "x" and "0 of 3" in "".join(t.text)]
+    assert len(beside) == 1 and list(beside[0].y) == ["Product quality"] and beside[0].textposition == "middle right"
+
+
 def test_ipa_chart_places_each_area_in_a_named_quadrant_with_its_key(tagged):
     gaps = ex.area_gap_table(tagged, list(AREA_NAMES), rating_col="rating")
     ipa = ex.ipa_table(gaps)
     fig = charts.ipa_chart(ipa, AREA_NAMES, "rating")
     point = fig.data[0]
-    assert [c[0] for c in point.customdata] == ["speed", "price", "policy"]  # "app": nobody mentions it
+    ipa = ipa.sort_values("mentions", ascending=False, kind="stable")  # drawn biggest first, small ones on top
+    assert [c[0] for c in point.customdata] == ipa["area"].tolist()
+    assert set(ipa["area"]) == {"speed", "price", "policy"}  # "app": nobody mentions it
     assert list(point.x) == pytest.approx(ipa["performance"].tolist())
     assert list(point.y) == pytest.approx(ipa["importance"].tolist())
     assert "Fair &lt;i&gt;pricing&lt;/i&gt;" in point.text and not any("<i>" in t for t in point.text)
@@ -379,7 +426,8 @@ def test_ipa_chart_places_each_area_in_a_named_quadrant_with_its_key(tagged):
     corners = " ".join(a.text for a in fig.layout.annotations)
     assert all(q.upper() in corners for q in ex.QUADRANTS)
     speed = ipa.set_index("area").loc["speed"]
-    assert speed["quadrant"] == "fix first" and point.marker.color[0] == charts.QUADRANT_COLOURS["fix first"]
+    assert speed["quadrant"] == "fix first"
+    assert point.marker.color[ipa["area"].tolist().index("speed")] == charts.QUADRANT_COLOURS["fix first"]
     lines = [s for s in fig.layout.shapes if s.type == "line"]
     assert {round(s.x0, 6) for s in lines} >= {round(ipa["performance_cut"][0], 6)}
     assert {round(s.y0, 6) for s in lines} >= {round(ipa["importance_cut"][0], 6)}

@@ -68,7 +68,9 @@ with right:
     components.chart(charts.movers_chart(moved, title=f"Biggest movers vs {period.versus}"), "overview_movers",
                      # Both periods: a topic that fell to none would otherwise open an empty list.
                      lambda c: Drill(topics=(int(c[0]),), dates=(previous.first_day, current.last_day)))
-st.caption("Click a bar to read its messages (a mover's, of both periods).")
+has_movers = not (moved.rising.empty and moved.falling.empty)
+if not in_period.empty:  # a hint for bars that are there: an empty chart says why it has none
+    st.caption("Click a bar to read its messages" + ("; a mover's bar opens those of both periods." if has_movers else "."))
 
 SHOWN_ISSUES = 8  # more are one click away: a manager reads the strongest first
 
@@ -97,7 +99,7 @@ if not found.values.empty:
         issue_card(f"{rising.column}: {rising.value}", rising.reason, int(rising.count), f"rising_{rising.Index}",
                    Drill(metadata=((rising.column, (rising.value,)),), dates=days_shown))
 if found.issues.empty:
-    st.success(f"No topic is far above its usual volume in {current.label}: each topic is compared with its own "
+    st.success(f"No topic is far above its usual volume {current.within}: each topic is compared with its own "
                f"last {found.baseline_in_words}.", icon=":material/check_circle:")
     st.stop()
 st.caption(f"Topics far above their own usual volume, compared with their last {found.baseline_in_words}.")

@@ -47,12 +47,12 @@ if h.mean_sentiment.delta is None:
     if h.messages.previous is None:
         why = f"the run's messages start on {format_date(view.info.first_day)}, so there is nothing before"
     elif not h.messages.current:
-        why = f"there are no messages in {period.label}"
+        why = f"there are no messages {period.within}"
     else:  # a mean of one or two messages before would make any change look large
         why = (f"{period.versus} {'has' if period.kind != 'range' else 'have'} "
                f"{count_of(int(h.messages.previous), 'message')}, too few for a mean to compare with "
                f"({MIN_BASE_FOR_PERCENT} are needed)")
-    st.info(f"What moved sentiment in {period.label} cannot be shown: {why}.")
+    st.info(f"What moved sentiment {period.within} cannot be shown: {why}.")
 else:
     ways = [(word, drivers[sign * drivers["contribution"] > 0].head(1)) for word, sign in (("rise", 1), ("fall", -1))]
     lead = "; ".join(f"largest {word}: **{components.escape_markdown(d.label)}** ({format_contribution(d.contribution)})"

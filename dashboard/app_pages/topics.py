@@ -29,9 +29,9 @@ if compare:
     # As everywhere else: no percentage on fewer than 10 messages before ("+500%" from 1 to 6).
     shown["change_pct"] = (shown["change_pct"] * 100).where(shown["previous"] >= MIN_BASE_FOR_PERCENT)
     if before_history(period.previous_window, view.info.first_day):
-        st.caption(f"Messages in {period.label}. {nothing_before(view.info.first_day)}")
+        st.caption(f"Messages {period.within}. {nothing_before(view.info.first_day)}")
     else:
-        st.caption(f"Change: messages in {period.label} against {period.versus_in_full}.")
+        st.caption(f"Change: messages {period.within} against {period.versus_in_full}.")
 
 config = {
     "topic": None,
