@@ -173,6 +173,7 @@ def test_the_page_shows_the_gaps_of_the_real_run(run_store):
     assert ex.rating_column(messages, ["rating"]) is None
     ipa = ex.ipa_table(ex.area_gap_table(messages, [a["key"] for a in run.manifest["expectation_areas"]],
                                          rating_col=None).query("mentions > 0"))
+    ipa = ipa.sort_values("mentions", ascending=False, kind="stable")  # drawn biggest first
     chart = specs["Which expectations to fix first"]
     assert [c[0] for c in chart["data"][0]["customdata"]] == ipa["area"].tolist()
     assert [c[5].lower() for c in chart["data"][0]["customdata"]] == ipa["quadrant"].tolist()
@@ -200,8 +201,16 @@ def test_the_page_shows_the_gaps_of_the_real_run(run_store):
     at.segmented_control(key="expectations_shown").set_value("all").run()
     assert not at.exception
     quality = statements_of(messages, "product_quality")
-    assert any(f"10 of {len(quality)} statements" in c.value for c in at.caption)
+    assert any(f"1–10 of {len(quality)} statements" in c.value for c in at.caption)
     assert set(highlighted(at)) <= spans(quality) and len(highlighted(at)) >= 10
+    # Every statement can be read, ten at a time (only the first ten could be).
+    assert at.get("pagination")
+    pager = next(k for k in at.session_state.keys() if str(k).startswith("expectations_page_"))
+    first_page = highlighted(at)
+    at.session_state[pager] = 2
+    at.run()
+    assert any(f"11–20 of {len(quality)} statements" in c.value for c in at.caption)
+    assert set(highlighted(at)) <= spans(quality) and not set(highlighted(at)) & set(first_page)
     topics = at.dataframe[0].value
     assert topics["mentions"].sum() == int(ex.mention_matrix(messages, ["product_quality"])["product_quality"].sum())
 

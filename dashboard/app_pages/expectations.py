@@ -5,6 +5,8 @@ from, and for one chosen area the topics behind its gap and its expectation stat
 expectation highlighted). All numbers come from :mod:`pipelines.expectations` through ``data``.
 """
 
+import math
+
 import streamlit as st
 
 from dashboard import components, data, filters
@@ -15,6 +17,7 @@ from pipelines.expectations import SOURCE_NAMES
 from pipelines.metrics import message_count
 
 AREA = "expectations_area"
+STATEMENTS_PER_PAGE = 10
 MEASURES = {"unmet_rate": "Unmet", "mean_sentiment": "Sentiment", "mentions": "Volume"}
 SHOWN = {"unmet": "Unmet", "met": "Met", "all": "All"}
 
@@ -119,6 +122,14 @@ with quotes:
                                 default="unmet" if counts["unmet"] else "all",
                                 key=filters.remembered("expectations_shown")) or "all"
     chosen = found.rows if show == "all" else found.rows[found.unmet == (show == "unmet")]
-    st.caption(f"{len(chosen[:10])} of {len(chosen)} statements; the stated expectation is highlighted.")
-    components.statement_list(data.rows_at(view.ref, chosen[:10]), view.info.labels, list(view.info.metadata), SOURCE_NAMES,
-                              view.info.time_zone)
+    # Ten at a time, every one reachable (only the first ten could be read); another area or filter starts at page 1.
+    pages = max(1, math.ceil(len(chosen) / STATEMENTS_PER_PAGE))
+    pager = f"expectations_page_{hash((view.ref, view.filter, area, show)) & 0xFFFFFFFF:x}"
+    first = (min(st.session_state.get(pager, 1), pages) - 1) * STATEMENTS_PER_PAGE
+    page_rows = chosen[first:first + STATEMENTS_PER_PAGE]
+    st.caption(f"{first + 1:,}–{first + len(page_rows):,} of {count_of(len(chosen), 'statement')}; the stated "
+               "expectation is highlighted." if len(chosen) > 1 else "The stated expectation is highlighted.")
+    components.statement_list(data.rows_at(view.ref, page_rows), view.info.labels, list(view.info.metadata),
+                              SOURCE_NAMES, view.info.time_zone)
+    if pages > 1:
+        st.pagination(pages, key=pager, max_visible_pages=5)
