@@ -27,9 +27,11 @@ from pipelines.metrics import (
     column_words,
     day_span,
     default_granularity,
+    message_count,
     metadata_value_text,
     search_terms,
     term_pattern,
+    without_each_filter,
     zone_words,
 )
 from pipelines.store import files_in_words
@@ -112,10 +114,19 @@ def filter_caption(view: View) -> None:
                "All messages of the run (use the filters in the sidebar to narrow them).")
 
 
-def require_messages(rows: pd.DataFrame | data.MessageList) -> None:
-    """Stop the page with a friendly note when no message passes the filters."""
+def require_messages(rows: pd.DataFrame | data.MessageList, view: View | None = None) -> None:
+    """Stop the page with a friendly note when no message passes the filters: which filter to remove to see some
+    (a hint to widen dates that already cover the run helped nobody)."""
     if rows.empty:
-        st.info("**No messages match these filters.** Widen the date range or remove a filter in the sidebar.",
+        hints = []
+        if view is not None:
+            for words, wider in without_each_filter(view.filter):
+                n = message_count(data.figure_cube(view.ref, wider))
+                if n:
+                    hints.append(f"without {words}, {count_of(n, 'message')} would")
+        said = "; ".join(hints[:3])
+        st.info(f"**No messages match these filters together.** {said[:1].upper()}{said[1:]}." if hints else
+                "**No messages match these filters.** Remove some of the filters in the sidebar.",
                 icon=":material/filter_alt_off:")
         st.button("Clear filters", on_click=filters.clear, key="empty_clear")
         st.stop()
@@ -131,7 +142,7 @@ def page_start(title: str) -> tuple[View, pd.DataFrame]:
     st.title(title)
     filter_caption(view)
     rows = data.figure_cube(view.ref, view.filter)
-    require_messages(rows)
+    require_messages(rows, view)
     return view, rows
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Literal
 
@@ -62,6 +62,23 @@ class MessageFilter:
     def is_empty(self) -> bool:
         """True when nothing is filtered out."""
         return not (self.start or self.end or self.topics or self.sentiments or any(v for _, v in self.metadata))
+
+
+def without_each_filter(f: MessageFilter) -> list[tuple[str, MessageFilter]]:
+    """Each active filter in words ('the dates', 'the sentiment filter', 'the rating filter') with ``f`` without it:
+    when no message passes ``f``, which one filter to remove to see some."""
+    out = []
+    if f.start or f.end:
+        out.append(("the dates", replace(f, start=None, end=None)))
+    if f.topics:
+        out.append(("the topic filter", replace(f, topics=())))
+    if f.sentiments:
+        out.append(("the sentiment filter", replace(f, sentiments=())))
+    for column, values in f.metadata:
+        if values:
+            out.append((f"the {column_words(column)} filter",
+                        replace(f, metadata=tuple((c, v) for c, v in f.metadata if c != column))))
+    return out
 
 
 def on_the_clock(dates: pd.Series, zone: str) -> pd.Series:

@@ -361,6 +361,18 @@ def test_no_matching_messages_is_an_empty_state_not_an_error(run_store, run):
     for page in ("overview", "trends", "sentiment", "topics", "messages"):
         at = open_app(page, **{"from": quiet.isoformat(), "to": quiet.isoformat()})
         assert any("No messages match these filters" in i.value for i in at.info), page
+    # Which filter empties the view, and how many messages there are without it (a hint to widen dates that already
+    # covered the run helped nobody).
+    said = " ".join(i.value for i in at.info)
+    assert f"Without the dates, {len(run.messages):,} messages would." in said
+    rows = run.messages.assign(rating=run.messages["rating"].astype(str))
+    counts = rows.groupby(["topic", "rating"])["sentiment_label"].agg(lambda s: ((s == "negative").sum(), len(s)))
+    topic, rating = next(k for k, (neg, n) in counts.items() if neg == 0 and n >= 3 and k[0] >= 0)
+    at = open_app(topic=str(topic), sentiment="negative", rating=rating)
+    said = " ".join(i.value for i in at.info).replace("\\", "")
+    n_rating = int(((rows["topic"] == topic) & (rows["rating"] == rating)).sum())
+    assert said.startswith("**No messages match these filters together.**")
+    assert f"without the sentiment filter, {n_rating:,} messages would" in said.lower()
 
 
 @pytest.mark.slow

@@ -84,7 +84,7 @@ else:
             st.info(f"No message within these filters contains all of: {components.escape_markdown(query)}.",
                     icon=":material/search_off:")
             st.stop()
-        components.require_messages(found)
+        components.require_messages(found, view)
 
 metadata = [c for c in view.info.manifest.get("columns", {}).get("metadata", []) if c in found.columns]
 pages = max(1, math.ceil(len(found) / PAGE_SIZE))
