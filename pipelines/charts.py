@@ -50,6 +50,7 @@ PALETTE = (
     "#654522", "#DCD300", "#E25822", "#3B7D3B", "#7F7FBF", "#A05195", "#D45087", "#637939", "#AEC7E8", "#843C39",
 )
 NO_TOPIC_COLOUR = "#B0B4BA"
+OTHER_TOPICS_COLOUR = "#D3D6DB"  # the map's smaller topics: lighter than "no clear topic"
 SENTIMENT_COLOURS = {"negative": "#C8423B", "neutral": "#9AA0A6", "positive": "#2E8B57"}
 SENTIMENT_SCALE = [[0.0, "#B2182B"], [0.25, "#EF8A62"], [0.5, "#F2F2F2"], [0.75, "#67A9CF"], [1.0, "#2166AC"]]
 # A cell with too few messages for a mean: a plain grey (no blue or red in it) darker than the scale's neutral middle.
@@ -574,13 +575,14 @@ MAP_POINTS = 20_000
 
 
 def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str = "Map of messages by topic",
-                    max_points: int = MAP_POINTS, label_topics: int = 8) -> go.Figure:
+                    max_points: int = MAP_POINTS, label_topics: int = 8, coloured_topics: int = 15) -> go.Figure:
     """Messages on the run's 2-D map, one colour per topic (``customdata = [topic]``; the hover text in ``hovertext``).
 
     Args:
         points: messages with ``x, y, topic, text`` (or ``hover`` instead of ``text``: the hover
             texts made already, by :func:`hover_safe`); a larger set is sampled to ``max_points``.
         label_topics: how many of the largest topics get their label written on the map.
+        coloured_topics: how many of the largest topics get a colour of their own; the others are grey.
     """
     if points.empty:
         return empty_chart(title, "No messages match the filters.", height=520)
@@ -595,16 +597,26 @@ def topic_map_chart(points: pd.DataFrame, labels: Mapping[int, str], title: str 
     starts = np.flatnonzero(np.r_[True, topics[1:] != topics[:-1]])
     where = dict(zip(topics[starts].tolist(), np.split(order, starts[1:]), strict=True))
     x, y, hover = points["x"].to_numpy(), points["y"].to_numpy(), hover.to_numpy(dtype=object)
-    traces, notes, colours = [], [], topic_colours(sizes.index)
-    for topic in sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t])):
+    ranked = sorted(sizes.index, key=lambda t: (t == NO_TOPIC, -sizes[t]))
+    # Colours for the largest topics only: fifty topics share the palette's colours, and two orange clouds on a
+    # slide read as one topic. The others are light grey, one legend entry, each still its own topic on hover and
+    # click.
+    coloured = [t for t in ranked if t != NO_TOPIC][:coloured_topics]
+    others = [t for t in ranked if t != NO_TOPIC and t not in set(coloured)]
+    traces, notes, colours = [], [], topic_colours([*coloured, *(t for t in ranked if t == NO_TOPIC)])
+    for topic in ranked:
         rows = where[topic]
         label = labels.get(int(topic), f"Topic {topic}")
+        other = topic in others
         # The texts and the topic as plain lists: the figure's JSON (tens of thousands of hover texts) then encodes
         # in one orjson pass. Not a NumPy array for customdata: Plotly sends numbers as a typed array, whose point
         # reached Streamlit's click event as {"0": 5}, read as topic 0 for every dot.
         traces.append({
-            "type": "scattergl", "x": x[rows], "y": y[rows], "mode": "markers", "name": _text(label),
-            "marker": {"color": colours[int(topic)], "size": 7, "opacity": 0.75, "line": {"width": 0}},
+            "type": "scattergl", "x": x[rows], "y": y[rows], "mode": "markers",
+            "name": f"{len(others)} smaller topics" if other else _text(label),
+            "marker": {"color": OTHER_TOPICS_COLOUR if other else colours[int(topic)], "size": 7,
+                       "opacity": 0.6 if other else 0.75, "line": {"width": 0}},
+            **({"legendgroup": "smaller", "showlegend": topic == others[0]} if other else {}),
             "customdata": [[int(topic)]] * len(rows), "hovertext": hover[rows].tolist(),
             "hovertemplate": f"<b>{html.escape(label)}</b><br>%{{hovertext}}<extra></extra>",
         })

@@ -99,6 +99,23 @@ def test_topics_drawn_together_never_share_a_colour_even_past_the_palette():
     assert len({t.marker.color for t in charts.topic_map_chart(points, labels).data}) == 3
 
 
+def test_the_map_colours_the_largest_topics_and_greys_the_rest_under_one_legend_entry():
+    """Fifty topics on thirty colours: tea and nuts were both orange. The 15 largest get colours of their own; the
+    rest are grey, one legend entry, and each dot still names and opens its own topic."""
+    sizes = {t: 100 - t for t in range(50)}
+    points = pd.DataFrame([{"x": float(t), "y": float(i), "topic": t, "text": f"m{t}-{i}"}
+                           for t, n in sizes.items() for i in range(n // 10)])
+    labels = {t: f"topic {t}" for t in sizes}
+    fig = charts.topic_map_chart(points, labels)
+    colours = [t.marker.color for t in fig.data]
+    assert len(set(colours[:15])) == 15 and charts.OTHER_TOPICS_COLOUR not in colours[:15]
+    assert set(colours[15:]) == {charts.OTHER_TOPICS_COLOUR}
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert legend[15:] == ["35 smaller topics"] and len(legend) == 16
+    assert [t.customdata[0][0] for t in fig.data] == list(range(50))  # a grey dot opens its own topic
+    assert "topic 49" in fig.data[-1].hovertemplate
+
+
 def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_count(12345.0) == "12,345" and charts.format_count(None) == "–"
     assert charts.format_share(0.123, 1) == "12.3%" and charts.format_share(float("nan")) == "–"
