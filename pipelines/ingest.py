@@ -509,6 +509,17 @@ def _records_in_object(path: Path, data: dict, notes: list[str]) -> list:
             continue
         break
     if not where and len(top) >= 2 and all(isinstance(v, dict) for v in top.values()):
+        inner = [set(v) for v in top.values()]
+        if all(k == inner[0] for k in inner) and len(inner[0]) > len(top):
+            # pandas' DataFrame.to_json() default: one member per column, each keyed by row ({"text": {"0": "…"}}).
+            # Read as records keyed by id, its columns became rows and its rows columns.
+            notes.append(f"Read the JSON object as columns ({_quoted(list(top)[:6])}{', …' if len(top) > 6 else ''}), "
+                         "each holding one value per row: the layout pandas' to_json() writes by default.")
+            rows = list(next(iter(top.values())))
+            # The row names are a column too when they are ids, not pandas' own row numbers 0, 1, 2, …
+            named = rows != [str(i) for i in range(len(rows))] and "id" not in top
+            return [{**({"id": row} if named else {}), **{column: values[row] for column, values in top.items()}}
+                    for row in rows]
         key = "id" if not any("id" in v for v in top.values()) else "key"
         while any(key in v for v in top.values()):
             key = "_" + key
@@ -651,6 +662,9 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
             enough = [n for n in with_rows if rows[n] >= FEW_ROWS]
             chosen = enough[0] if enough else with_rows[0] if with_rows else names[0]
             frame, subheader = _excel_sheet(book, chosen)
+            _refuse_title_rows(path, chosen, frame)
+    except InputError:
+        raise
     except Exception as err:  # openpyxl raises zipfile / xml / key errors for broken files
         raise InputError(
             f"{path.name}: cannot be read as an Excel workbook ({type(err).__name__}).",
@@ -668,6 +682,32 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
         notes.append(f'Only sheet "{chosen}" was read; the workbook\'s other sheets with rows ({_quoted(others)}) '
                      "were not. Put their rows in one sheet, or save each as its own file and add it with --add.")
     return RawTable(path, fmt, frame, "row", notes)
+
+
+def _refuse_title_rows(path: Path, sheet: str, frame: pd.DataFrame) -> None:
+    """A report's title (or a merged cell) above the table: the first row then names one or two columns
+    ("Feedback export", "Unnamed: 1", …) and the real header is a row below. Names the row that looks like it, as
+    :func:`_refuse_title_lines` does for a CSV; without this, the header was read as a row of data and its "Date"
+    as a date that could not be read."""
+    columns = [c for c in frame.columns if c != "_row"]
+    unnamed = [c for c in columns if c.startswith("Unnamed:")]
+    if not unnamed or len(unnamed) < len(columns) / 2 or len(frame) < 2:
+        return
+    filled = frame[columns].notna().sum(axis=1)
+    usual = int(filled.mode().iloc[0])
+    if usual < 2:
+        return
+    for i in range(min(10, len(frame) - 1)):
+        cells = frame[columns].iloc[i].dropna()
+        if len(cells) == usual and all(isinstance(v, str) for v in cells) and (filled.iloc[i + 1:i + 4] >= 2).all():
+            row = int(frame["_row"].iloc[i])
+            named = [c for c in columns if c not in unnamed]
+            raise InputError(
+                f'{path.name}, sheet "{sheet}": row 1 names {len(named)} of its {len(columns)} columns '
+                f"({', '.join(repr(c[:40]) for c in named[:2])}): a title or merged cells above the table. Its header "
+                f"seems to be row {row} ({', '.join(str(v) for v in cells)[:80]!r}).",
+                fix=f"Delete the {'row' if row == 2 else f'{row - 1} rows'} above that header (and unmerge its cells), "
+                "so that the column names are the first row.")
 
 
 def _quoted(names: list[str]) -> str:

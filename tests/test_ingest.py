@@ -196,6 +196,40 @@ def test_a_text_column_of_dates_or_numbers_is_refused_with_the_likely_one(tmp_pa
         'f.csv: column "order", read as the message text, holds numbers or codes without words (e.g. "0" at line 2)')
 
 
+def test_a_json_object_of_columns_as_pandas_writes_it_is_read_as_rows(tmp_path):
+    """df.to_json() writes one member per column, each keyed by row: read as records keyed by id, its 150 rows were
+    150 columns and the advice was to pass --text "27a8b046a8a2"."""
+    frame = pd.DataFrame({"text": [f"Parcel {i} came late and the box was crushed" for i in range(30)],
+                          "date": [f"2026-01-{i % 28 + 1:02d}" for i in range(30)], "rating": [4] * 30},
+                         index=[f"r{i:03d}" for i in range(30)])
+    frame.to_json(tmp_path / "by_id.json")
+    table = read_feedback_file(tmp_path / "by_id.json")
+    assert table.columns == ["id", "text", "date", "rating"] and len(table.frame) == 30
+    assert table.frame["id"].tolist()[:2] == ["r000", "r001"] and table.notes[0].startswith("Read the JSON object as columns")
+    assert resolve_columns(table, ColumnMapping()).text == "text"
+    frame.reset_index(drop=True).to_json(tmp_path / "numbered.json")  # row numbers 0, 1, …: no id column
+    assert read_feedback_file(tmp_path / "numbered.json").columns == ["text", "date", "rating"]
+
+
+def test_a_title_row_or_merged_cells_above_a_sheets_table_are_refused_naming_the_header_row(tmp_path):
+    """As a CSV's title lines are: the header was read as a row of data, and its "date" was a date not understood."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Feedback export, November"])
+    sheet.append([])
+    sheet.append(["id", "date", "rating", "text"])
+    for i in range(40):
+        sheet.append([f"m{i}", f"2026-01-{i % 28 + 1:02d}", 4, f"Parcel {i} came late and the box was crushed"])
+    sheet.merge_cells("A1:D1")
+    book.save(tmp_path / "export.xlsx")
+    assert _error(tmp_path / "export.xlsx") == (
+        'export.xlsx, sheet "Sheet": row 1 names 1 of its 4 columns (\'Feedback export, November\'): a title or merged '
+        "cells above the table. Its header seems to be row 3 ('id, date, rating, text').\n  How to fix: Delete the 2 "
+        "rows above that header (and unmerge its cells), so that the column names are the first row.")
+
+
 def test_a_text_column_of_records_is_refused_and_never_offered_as_the_messages(tmp_path):
     """A Parquet struct (or JSON object) column holds the messages' fields: read as the text, its JSON keys became
     topic words ("amazon · order · date") and its dates were ignored. The upload form offered it as the text."""
