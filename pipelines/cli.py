@@ -289,6 +289,8 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
         for file in files:
             check_file(file)
+        if settings.executor == "local":  # with Dask the files are read in parts on the workers, and may be large
+            _check_readable(files, mapping, settings, quiet=args.quiet)
     for i, file in enumerate(files):
         if len(files) > 1:
             how = "analysed" if i == 0 and not args.add else "added to the latest run"
@@ -306,6 +308,27 @@ def cmd_analyse(args: argparse.Namespace) -> int:
             raise _with_files_done(err, files[:i]) from None
         print(summary.format())
     return 0
+
+
+def _check_readable(files: list[Path], mapping: ColumnMapping, settings: Settings, quiet: bool = False) -> None:
+    """Read and clean every file before the first is analysed: a mistake in the third file (a date that cannot be
+    read, no text column) used to stop the command after the first was published, leaving the latest run with part
+    of the data. Cleaning is quick beside embedding, so each file is read twice rather than half-analysed."""
+    from pipelines.clean import clean_messages
+    from pipelines.ingest import read_feedback_file, resolve_columns
+
+    if not quiet:
+        print(f"Checking {len(files)} files before analysing them…")
+    for file in files:
+        try:
+            table = read_feedback_file(file)
+            clean_messages(table, resolve_columns(table, mapping), settings)
+        except NotEnoughMessagesError:
+            continue  # a small file among others is fine: its messages are added to the rest
+        except FeedbackLensError as err:
+            every = "both files are" if len(files) == 2 else f"all {len(files)} files are"
+            raise err.with_fix(f"{err.fix or ''} Nothing was analysed: {every} checked before the first one is."
+                               .strip()) from None
 
 
 def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensError:

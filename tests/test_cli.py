@@ -334,8 +334,11 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
                     "--no-expectations") == 1
     err = capsys.readouterr().err
     assert "mar.csv, column \"date\": 1 of 40 values are not dates" in err
-    assert "The latest run already holds apr.csv; once this file is fixed, add it and the files after it with --add." \
-        in err
+    # Every file is read before the first is analysed: apr.csv was added and then mar.csv failed, leaving the
+    # latest run with part of the data.
+    assert "Nothing was analysed: both files are checked before the first one is." in err
+    assert len(list_runs(tmp_path / "store")) == 2 and list_runs(tmp_path / "store")[0]["counts"]["messages"] == 190
+    assert _analyse(tmp_path, str(tmp_path / "apr.csv"), "--add", "--quiet", "--no-expectations") == 0
     assert list_runs(tmp_path / "store")[0]["counts"]["messages"] == 220
     # apr.csv was added without --timezone or --note: it is read in the run's zone, and the run keeps its note
     # (read in UTC, the whole run would have been counted in UTC days from then on).
