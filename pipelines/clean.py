@@ -89,17 +89,26 @@ class CleanReport:
             self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
 
 
-def _check_ids_identify_messages(table: RawTable, out: pd.DataFrame, dup_id: pd.Series, columns: ResolvedColumns) -> None:
+def _check_ids_identify_messages(table: RawTable, out: pd.DataFrame, dup_id: pd.Series,
+                                 columns: ResolvedColumns) -> str | None:
     """Refuse an id column that most messages share with a different one: each repeated id is kept once, as the
     newest version of its message, so a column of categories or one constant value taken for the id would drop
-    nearly every message with no more than a count in the summary."""
+    nearly every message with no more than a count in the summary. Fewer such messages get a note naming the
+    first, since they may be different messages under one id rather than versions of one."""
     if not dup_id.any():
-        return
+        return None
     last = out.loc[~dup_id, ["message_id", "text_hash"]].set_index("message_id")["text_hash"]
-    dropped = out.loc[dup_id, ["message_id", "text_hash"]]
-    differs = int((dropped["text_hash"].to_numpy() != last.reindex(dropped["message_id"]).to_numpy()).sum())
+    dropped = out.loc[dup_id, ["message_id", "text_hash", "source_row"]]
+    other = dropped["text_hash"].to_numpy() != last.reindex(dropped["message_id"]).to_numpy()
+    differs = int(other.sum())
+    if not differs:
+        return None
     if differs * 2 <= len(out):
-        return
+        first = dropped[other].iloc[0]
+        return (f'{count_of(differs, "message")} shared {"its" if differs == 1 else "their"} id (column '
+                f'"{columns.id}") with a later row that says something else, and only the later one was kept as the '
+                f'newer version (first: {table.row_label} {int(first["source_row"])}, id "{first["message_id"]}"). '
+                "If they are different messages, give them ids of their own.")
     how = (f'; "{columns.id}" was taken for it from its name' if "id" in columns.detected else "")
     raise InputError(
         f'{table.path.name}, column "{columns.id}": not an id of each message. {differs:,} of {len(out):,} messages '
@@ -669,7 +678,9 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
             out.loc[missing_id, "message_id"] = _record_ids(out[missing_id], key_cols)
         # The same id again is a newer version of that message: keep the last one.
         dup_id = out.duplicated(subset=["message_id"], keep="last")
-        _check_ids_identify_messages(table, out, dup_id, columns)
+        shared = _check_ids_identify_messages(table, out, dup_id, columns)
+        if shared:
+            report.notes.append(shared)
         report.skip(f'repeated id in column "{columns.id}" (kept the last)', dup_id.sum())
         out = out[~dup_id]
         # Kept, since different ids are different messages; but said, since an export that copies rows under

@@ -87,10 +87,13 @@ def plan_update(messages: pd.DataFrame, settings: Settings, previous_messages: p
     if kept_share < settings.extend_min_kept_share and refit != "never":
         same_texts = previous_messages["text_hash"].isin(set(messages["text_hash"])).mean() \
             if "text_hash" in messages and "text_hash" in previous_messages else 0.0
+        add = ("to add a file's messages to the earlier ones, use --add, or tick \"Add these messages to the latest "
+               "run's\" in the upload form")
+        part = len(messages) and len(known) >= 0.9 * len(messages)
         why = (f"{same_texts:.0%} of its texts are in this file under other ids: was another id column used?"
                if same_texts >= settings.extend_min_kept_share else
-               "different data, not more of the same; to add a file's messages to the earlier ones, use --add, or "
-               "tick \"Add these messages to the latest run's\" in the upload form")
+               f"the file is a part of that data, so its topics are found afresh for that part alone; {add}"
+               if part else f"different data, not more of the same; {add}")
         return UpdatePlan(False, f"only {kept_share:.0%} of the earlier run's messages are in this file ({why})")
     new = np.flatnonzero(where < 0)
     if len(new) > settings.extend_max_new_share * len(old_index) and refit != "never":

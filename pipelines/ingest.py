@@ -244,8 +244,21 @@ def _utf16(data: bytes) -> str | None:
 # --- readers ----------------------------------------------------------------------------------
 
 
+# The first bytes of files that are often renamed to .csv: what they are, and the name they should have.
+_BINARY_KINDS = ((b"PK\x03\x04", "an Excel workbook (or another zip file)", ".xlsx"),
+                 (b"PAR1", "a Parquet file", ".parquet"),
+                 (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", None))
+
+
 def _read_delimited(path: Path, fmt: str) -> RawTable:
-    text, notes = decode_bytes(path, path.read_bytes())
+    data = path.read_bytes()
+    for magic, kind, suffix in _BINARY_KINDS:
+        if data.startswith(magic):
+            raise InputError(
+                f"{path.name}: this is {kind}, not {fmt.upper()} text, whatever its name says.",
+                fix=f"Rename it to {path.stem}{suffix}, or export the data again as CSV." if suffix else
+                "Open it in Excel or LibreOffice and save it as .xlsx (or as CSV).")
+    text, notes = decode_bytes(path, data)
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise InputError(

@@ -65,6 +65,11 @@ def test_a_file_that_is_not_more_of_the_same_says_what_to_do():
     plan = plan_update(renamed, Settings(), old, {"settings": Settings().to_dict()}, True)
     assert plan.reason == ("only 0% of the earlier run's messages are in this file (100% of its texts are in this "
                            "file under other ids: was another id column used?)")
+    # A part of the same data (a month of it) is no "different data".
+    part = old.iloc[:5]
+    plan = plan_update(part, Settings(), old, {"settings": Settings().to_dict()}, True)
+    assert plan.reason.startswith("only 5% of the earlier run's messages are in this file (the file is a part of that "
+                                  "data, so its topics are found afresh for that part alone; to add")
 
 
 def test_added_messages_follow_the_earlier_ones_and_replace_those_with_their_id():

@@ -196,6 +196,16 @@ def test_a_text_column_of_dates_or_numbers_is_refused_with_the_likely_one(tmp_pa
         'f.csv: column "order", read as the message text, holds numbers or codes without words (e.g. "0" at line 2)')
 
 
+def test_a_workbook_or_parquet_file_named_csv_is_named_for_what_it_is(tmp_path):
+    frame = pd.DataFrame({"text": ["Parcel came late"] * 3})
+    frame.to_excel(tmp_path / "export.csv", index=False, engine="openpyxl")
+    assert _error(tmp_path / "export.csv") == (
+        "export.csv: this is an Excel workbook (or another zip file), not CSV text, whatever its name says.\n"
+        "  How to fix: Rename it to export.xlsx, or export the data again as CSV.")
+    frame.to_parquet(tmp_path / "export.tsv")
+    assert _error(tmp_path / "export.tsv").startswith("export.tsv: this is a Parquet file, not TSV text")
+
+
 def test_a_json_object_of_columns_as_pandas_writes_it_is_read_as_rows(tmp_path):
     """df.to_json() writes one member per column, each keyed by row: read as records keyed by id, its 150 rows were
     150 columns and the advice was to pass --text "27a8b046a8a2"."""
@@ -470,8 +480,12 @@ def test_an_id_column_most_messages_share_is_refused_not_used_to_drop_them(tmp_p
     # A few newer versions (edited texts under their ids) are what repeated ids are for.
     frame.loc[:, "complaint_id"] = [f"C{i % 190}" for i in range(200)]
     table = read_feedback_file(_write(tmp_path, "edits.csv", frame))
-    messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
     assert len(messages) == 190
+    # ... but said, naming the first: they may be different messages under one id.
+    assert report.notes == ['10 messages shared their id (column "complaint_id") with a later row that says something '
+                            'else, and only the later one was kept as the newer version (first: line 2, id "C0"). If '
+                            "they are different messages, give them ids of their own."]
 
 
 def test_exact_duplicates_without_ids(tmp_path):
