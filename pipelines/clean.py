@@ -655,7 +655,11 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
     for col in columns.metadata:
         name = col if col not in RESERVED else f"{col}_meta"
         meta_names[col] = name
-        out[name] = _metadata_values(out.pop(_RAW + col))
+        raw = out.pop(_RAW + col)
+        out[name] = _metadata_values(raw)
+        odd = _nearly_numbers(table, col, raw, out[name], out["source_row"])
+        if odd:
+            report.notes.append(odd)
 
     out = out[~empty].copy()
     if settings.remove_repeated_lines:
@@ -809,6 +813,23 @@ def _record_ids(frame: pd.DataFrame, key_cols: list[str]) -> list[str]:
     """Stable ids from the record's content, so the same message keeps its id across re-runs."""
     columns = [frame[c].astype(object).where(frame[c].notna(), "").map(str).tolist() for c in key_cols]
     return [hashlib.sha1("\x1f".join(p).encode("utf-8")).hexdigest()[:16] for p in zip(*columns, strict=True)]
+
+
+def _nearly_numbers(table: RawTable, column: str, raw: pd.Series, typed: pd.Series, rows: pd.Series) -> str | None:
+    """A note on a column of numbers (a rating) kept as text for a few values that are not ("4 stars", "N/A"): as
+    text it is no scale, so the Expectations page cannot measure on it, and "N/A" is a filter value."""
+    if not isinstance(typed.dtype, pd.StringDtype):
+        return None
+    present = typed.notna().to_numpy()
+    numbers = pd.to_numeric(raw, errors="coerce").notna().to_numpy() & present
+    odd = present & ~numbers
+    if present.sum() < 10 or numbers.sum() < 0.9 * present.sum() or not odd.any():
+        return None
+    shown = list(dict.fromkeys(str(v) for v in typed[odd]))[:3]
+    first = int(rows[odd].iloc[0])
+    return (f'Column "{column}": {int(odd.sum()):,} of {int(present.sum()):,} values are not numbers '
+            f"({', '.join(repr(v) for v in shown)}; first at {table.row_label} {first}), so the column is read as text, "
+            "not as a scale. If it is a rating, write those as plain numbers, such as 4 or 4.5, or leave them empty.")
 
 
 def _metadata_values(values: pd.Series) -> pd.Series:

@@ -196,6 +196,22 @@ def test_a_text_column_of_dates_or_numbers_is_refused_with_the_likely_one(tmp_pa
         'f.csv: column "order", read as the message text, holds numbers or codes without words (e.g. "0" at line 2)')
 
 
+def test_a_rating_column_with_a_few_words_is_said_to_be_read_as_text(tmp_path):
+    """147 ratings of 1-5 and "4 stars", "N/A", "4,5": the column was quietly text, no scale for the Expectations
+    page, and "N/A" a filter value."""
+    ratings = [str(1 + i % 5) for i in range(47)] + ["4 stars", "N/A", "4,5"]
+    frame = pd.DataFrame({"text": [f"Parcel {i} came late and the box was crushed" for i in range(50)],
+                          "rating": ratings})
+    table = read_feedback_file(_write(tmp_path, "f.csv", frame))
+    _, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert report.notes == ['Column "rating": 3 of 50 values are not numbers (\'4 stars\', \'N/A\', \'4,5\'; first at line '
+                            "49), so the column is read as text, not as a scale. If it is a rating, write those as plain "
+                            "numbers, such as 4 or 4.5, or leave them empty."]
+    frame["rating"] = ["good", "bad"] * 25  # words throughout: a category, nothing to say
+    table = read_feedback_file(_write(tmp_path, "g.csv", frame))
+    assert clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())[1].notes == []
+
+
 def test_a_workbook_or_parquet_file_named_csv_is_named_for_what_it_is(tmp_path):
     frame = pd.DataFrame({"text": ["Parcel came late"] * 3})
     frame.to_excel(tmp_path / "export.csv", index=False, engine="openpyxl")
@@ -396,7 +412,7 @@ def test_utf16_files_read_as_excels_unicode_text_writes_them(tmp_path):
         messages, _ = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
         assert messages["text"].iloc[0] in ("Parcel came late – sadly", ROWS[0]["comment"]) and table.notes == []
     binary = tmp_path / "bin.csv"
-    binary.write_bytes(b"PAR1" + bytes(range(256)) * 8)
+    binary.write_bytes(b"\x89PNG" + bytes(range(256)) * 8)  # no kind it is often mistaken for (those are named)
     assert "contains NUL bytes" in _error(binary)
 
 
