@@ -344,9 +344,11 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         report.notes.extend(check_added_columns(previous.manifest.get("columns") or {}, columns.text, columns.date,
                                                 columns.id, metadata_columns, path.name, previous.id))
     if len(messages) + (len(previous.messages) if add else 0) < settings.min_messages:  # before the slow stages
+        skipped = ", ".join(f"{n:,} {why}" for why, n in report.skipped.items() if n)
         raise NotEnoughMessagesError(
-            f"Not enough messages to find topics: {len(messages)} after cleaning, at least {settings.min_messages} "
-            "are needed.",
+            f"Not enough messages to find topics: {len(messages)} after cleaning"
+            + (f" ({skipped} left out of {report.rows_read:,} rows)" if skipped else "")
+            + f", at least {settings.min_messages} are needed.",
             fix="Add more feedback to the file (a few hundred messages give useful topics).",
         )
 

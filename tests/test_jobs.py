@@ -161,6 +161,8 @@ def test_an_upload_can_skip_rows_with_unreadable_dates_as_the_form_chooses(tmp_p
                                                   on_bad_date="drop", timezone="Europe/Paris").id, 120)
     # The bad row was skipped, not stopped at: the run then ends on the next check, too few messages.
     assert skipped.state == "failed" and "Not enough messages to find topics: 9 after cleaning" in skipped.error
+    # ... and says what was left out, and why.
+    assert '(1 date not understood in column "date" left out of 10 rows)' in skipped.error
     assert list_runs(tmp_path) == []
 
 
