@@ -135,7 +135,7 @@ def test_dates_without_a_time_of_day_are_shown_without_one():
         components.escape_markdown("25 Nov 2025, 00:00 UTC · "))
     undated = pd.Series({**row, "date": pd.NaT})
     assert components.message_meta(undated, {0: "refund"}, [], True).startswith("no date · ")
-    assert components.message_meta(undated, {0: "refund"}, [], True, dated=False).startswith("refund · ")
+    assert components.message_meta(undated, {0: "refund"}, [], True, dated=False).startswith("“refund” · ")
     rows = pd.DataFrame({"date": days, "topic": 0, "sentiment_label": "neutral", "sentiment": 0.0, "text": "x",
                          "message_id": ["a", "b", "c"]})
     assert components.export_table(rows, {}, [])["date"].tolist() == ["2025-11-25", "2025-11-26", ""]
