@@ -46,6 +46,17 @@ def test_the_preview_offers_the_longest_text_column_when_no_name_is_usual(sample
     assert preview.text == "what_they_said" and preview.id is None
 
 
+def _upload(monkeypatch, store, name: str, content: bytes, mime: str) -> AppTest:
+    """The Data page of a dashboard on ``store`` with ``name`` chosen in the upload form; fails on an exception."""
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    at.file_uploader(key="upload_file").set_value((name, content, mime)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
 def test_a_column_of_records_is_not_offered_as_the_messages_and_the_form_says_to_choose(monkeypatch, tmp_path):
     """A Parquet file whose texts sit inside a struct column: the form pre-selected that column as the text, and one
     click published a run of JSON. Now nothing is guessed, the form says so, and the analysis refuses the column."""
@@ -60,12 +71,7 @@ def test_a_column_of_records_is_not_offered_as_the_messages_and_the_form_says_to
     out = io.BytesIO()
     pq.write_table(table, out)
     assert jobs.preview_upload("nested.parquet", out.getvalue()).text is None
-    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    at.switch_page("app_pages/runs.py").run()
-    at.file_uploader(key="upload_file").set_value(("nested.parquet", out.getvalue(), "application/octet-stream")).run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = _upload(monkeypatch, tmp_path / "store", "nested.parquet", out.getvalue(), "application/octet-stream")
     assert any(w.value.startswith("No column looks like the messages") for w in at.warning)
 
 
@@ -91,12 +97,7 @@ def test_the_preview_says_which_sheet_it_read_and_shows_cells_as_the_run_will(mo
     lines = "\n".join(json.dumps({"text": f"Refund {i} was slow", "tags": ["refund", "slow"]}) for i in range(6))
     assert jobs.preview_upload("f.jsonl", lines.encode()).sample["tags"].iloc[0] == "refund, slow"
 
-    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path / "store"))
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    at.switch_page("app_pages/runs.py").run()
-    at.file_uploader(key="upload_file").set_value(("export.xlsx", out.getvalue(), "application/vnd.ms-excel")).run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = _upload(monkeypatch, tmp_path / "store", "export.xlsx", out.getvalue(), "application/vnd.ms-excel")
     assert any('Read sheet "Reviews"' in i.value.replace("\\", "") for i in at.info)
 
 
