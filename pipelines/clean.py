@@ -680,6 +680,12 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
         missing_id = out["message_id"] == ""
         if missing_id.any():
             out.loc[missing_id, "message_id"] = _record_ids(out[missing_id], key_cols)
+            n = int(missing_id.sum())
+            report.notes.append(
+                f'{count_of(n, "message")} had no id in column "{columns.id}" (first at {table.row_label} '
+                f'{int(out.loc[missing_id, "source_row"].iloc[0])}): {"it was" if n == 1 else "they were"} given ids '
+                "made from the text, date and details, so a later export of the same message keeps its id only if it "
+                "is unchanged.")
         # The same id again is a newer version of that message: keep the last one.
         dup_id = out.duplicated(subset=["message_id"], keep="last")
         shared = _check_ids_identify_messages(table, out, dup_id, columns)

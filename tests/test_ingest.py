@@ -515,6 +515,17 @@ def test_exact_duplicates_without_ids(tmp_path):
     assert messages["message_id"].is_unique
 
 
+def test_messages_without_an_id_get_one_from_their_content_and_are_said(tmp_path):
+    frame = pd.DataFrame({"id": ["a1", "", "a3", None], "text": ["Great service", "Late parcel", "Rude staff",
+                                                                  "Cold food"]})
+    table = read_feedback_file(_write(tmp_path, "ids.csv", frame))
+    messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
+    assert messages["message_id"].is_unique and messages["message_id"].tolist()[0] == "a1"
+    assert report.notes == ['2 messages had no id in column "id" (first at line 3): they were given ids made from the '
+                            "text, date and details, so a later export of the same message keeps its id only if it is "
+                            "unchanged."]
+
+
 def test_plain_texts_skip_normalising_without_changing_the_result(sample_frame, monkeypatch):
     from pipelines import clean
 
