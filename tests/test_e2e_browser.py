@@ -455,18 +455,16 @@ def test_a_dot_of_the_topic_map_and_a_falling_mover_open_their_own_messages(dash
     assert (last - start).days == 59, page.url
 
 
-def test_the_upload_form_says_when_the_browser_is_in_another_zone_than_the_latest_run(dashboard, small_sample_csv,
-                                                                                       tmp_path):
+def test_the_upload_form_says_when_the_browser_is_in_another_zone_than_the_latest_run(dashboard, browser_page,
+                                                                                       small_sample_csv, tmp_path):
     """A file from New York added where the runs are in UTC: the form starts on the run's zone (a team's weekly
     exports) and says that the browser is on another one, so a file from elsewhere is not read in the wrong zone
     unawares."""
-    from playwright.sync_api import sync_playwright
-
     upload = tmp_path / "export.csv"
     upload.write_text("".join(small_sample_csv.read_text().splitlines(keepends=True)[:30]))
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport=VIEWPORT, timezone_id="America/New_York")
+    # A second context of the same browser, on New York's clock (a second Playwright could not start beside the first).
+    context = browser_page[0].context.browser.new_context(viewport=VIEWPORT, timezone_id="America/New_York")
+    try:
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.goto(dashboard)
@@ -479,4 +477,5 @@ def test_the_upload_form_says_when_the_browser_is_in_another_zone_than_the_lates
         assert_no_exception(page)
         assert form.get_by_role("combobox", name="Your time zone").input_value() == "UTC"  # the latest run's
         assert form.get_by_text("The latest run's zone; your browser is on America/New_York.").count() == 1
-        browser.close()
+    finally:
+        context.close()
