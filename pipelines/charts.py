@@ -715,7 +715,9 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
 
     Cells with fewer than ``min_messages`` messages are grey (the first trace; the means are the second) so a swing
     on two messages is not read like one on two hundred; only the ``max_topics`` largest topics are drawn. Cells of
-    both traces carry ``customdata = [topic, period, messages]``.
+    both traces carry ``customdata = [topic, period, messages]``. Plotly selects no heatmap cell on a click, so a
+    third trace of invisible square markers, one on each cell's centre, is what the pointer hovers and clicks: it
+    carries the same ``customdata`` and the hover text.
     """
     word = _PERIOD_WORD[granularity]
     title = title or f"Sentiment per topic, by {word}"
@@ -756,16 +758,25 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     fig = go.Figure(go.Heatmap(
         z=few, x=x, y=names, text=few_text, texttemplate="%{text}", textfont=dict(size=11, color=TOO_FEW_TEXT),
         customdata=custom, colorscale=[[0, TOO_FEW_COLOUR], [1, TOO_FEW_COLOUR]], showscale=False, xgap=2, ygap=2,
-        hoverongaps=False, name="Too few messages",
-        hovertemplate=f"<b>%{{y}}</b><br>%{{x}}<br>%{{customdata[2]}} messages: too few for a mean sentiment "
-                      f"(from {min_messages})<extra></extra>",
+        hoverinfo="skip", name="Too few messages",
     ))
     fig.add_trace(go.Heatmap(
         z=z, x=x, y=names, text=text, texttemplate="%{text}", textfont=dict(size=11), customdata=custom,
-        colorscale=SENTIMENT_SCALE, zmin=-1, zmax=1, xgap=2, ygap=2, hoverongaps=False,
+        colorscale=SENTIMENT_SCALE, zmin=-1, zmax=1, xgap=2, ygap=2, hoverinfo="skip",
         colorbar=dict(title=dict(text="Mean<br>sentiment"), tickvals=[-1, 0, 1], ticktext=["−1", "0", "+1"],
                       thickness=14),
-        hovertemplate="<b>%{y}</b><br>%{x}<br>Mean sentiment %{z:+.2f} (%{customdata[2]} messages)<extra></extra>",
+    ))
+    cells = [(name, period, c, v) for name, c_row, z_row in zip(names, custom, z, strict=True)
+             for period, c, v in zip(x, c_row, z_row, strict=True)]
+    fig.add_trace(go.Scatter(
+        x=[cell[1] for cell in cells], y=[cell[0] for cell in cells], customdata=[cell[2] for cell in cells],
+        text=[f"Mean sentiment {v:+.2f} ({count_of(c[2], 'message')})" if v is not None else
+              f"{count_of(c[2], 'message')}: too few for a mean sentiment (from {min_messages})"
+              for _, _, c, v in cells],
+        mode="markers", marker=dict(symbol="square", size=24, color="rgba(0,0,0,0)"), showlegend=False,
+        name="Cells", hovertemplate="<b>%{y}</b><br>%{x}<br>%{text}<extra></extra>",
+        # Selecting a cell must not fade the others' (invisible) markers into view.
+        selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
     ))
     _layout(fig, title, None, None, height=max(320, 110 + 34 * len(shown_topics)), legend=False)
     note = "Numbers are messages; " if len(periods) <= 26 else ""
@@ -774,8 +785,9 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
         # "(no clear topic)" is a row here but no topic: counted, it made 49 topics read as 50.
         real = [t for t in order if t != NO_TOPIC]
         note += f" The {len([t for t in shown_topics if t != NO_TOPIC])} largest of {count_of(len(real), 'topic')}."
+    # Hover (and so a click) reaches the nearest cell's marker from anywhere in the cell, however wide it is.
     fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=13, color="#6B7280"))),
-                      margin=dict(t=80))
+                      margin=dict(t=80), hovermode="closest", hoverdistance=-1)
     fig.update_yaxes(autorange="reversed", showgrid=False)
     _date_axis(fig, granularity)
     return fig

@@ -261,7 +261,7 @@ def test_a_single_day_gets_one_tick_and_a_visible_bar(messages):
 def test_heatmap_greys_cells_on_too_few_messages(messages):
     series = m.sentiment_over_time(messages, "week", by_topic=True)
     fig = charts.topic_sentiment_heatmap(series, LABELS, "week", min_messages=5)
-    few, heat = fig.data
+    few, heat, cells = fig.data
     counts = np.array([[c[2] for c in row] for row in heat.customdata])
     z = np.array(heat.z, dtype=float)
     assert np.isnan(z[counts < 5]).all() and not np.isnan(z[counts >= 5]).any()
@@ -275,6 +275,15 @@ def test_heatmap_greys_cells_on_too_few_messages(messages):
     assert all(bool(a) != bool(b) for ra, rb in zip(few.text, heat.text, strict=True) for a, b in
                zip(ra, rb, strict=True) if a or b)
     assert list(heat.y)[0] == "refund · delay"  # largest topic on top
+    # Plotly selects no heatmap cell on a click: an invisible marker on each cell's centre carries its drill-down.
+    assert few.hoverinfo == heat.hoverinfo == "skip" and cells.type == "scatter" and cells.marker.color.endswith(",0)")
+    flat = [list(c) for row in heat.customdata for c in row]
+    assert [list(c) for c in cells.customdata] == flat
+    assert list(cells.y) == [name for name in heat.y for _ in heat.x]
+    assert [pd.Timestamp(x) for x in cells.x] == [pd.Timestamp(x) for _ in heat.y for x in heat.x]
+    written = {(c[0], c[1]): text for c, text in zip(flat, cells.text, strict=True)}
+    assert all(("too few" in written[(c[0], c[1])]) == (c[2] < 5) for c in flat)
+    assert fig.layout.hoverdistance == -1 and fig.layout.hovermode == "closest"
     assert "grey cells have fewer than 5 messages" in fig.layout.title.subtitle.text
     topics = sorted(set(series["topic"]) - {m.NO_TOPIC})
     shown = charts.topic_sentiment_heatmap(series, LABELS, "week", max_topics=1).layout.title.subtitle.text

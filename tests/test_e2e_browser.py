@@ -455,6 +455,33 @@ def test_a_dot_of_the_topic_map_and_a_falling_mover_open_their_own_messages(dash
     assert (last - start).days == 59, page.url
 
 
+def test_a_cell_of_the_sentiment_heatmap_opens_its_topic_and_period(dashboard, browser_page, real_run_store):
+    """Plotly selects no heatmap cell on a click; the invisible marker on each cell's centre does, from anywhere in
+    the cell (here off its centre)."""
+    page, shots = browser_page
+    page.goto(f"{dashboard}/sentiment")
+    page.wait_for_selector('h1:has-text("Sentiment")')
+    wait_for_app(page)
+    chart = page.locator(".st-key-sentiment_topics .js-plotly-plot")
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    spot = page.evaluate("""() => {
+        const gd = document.querySelector('.st-key-sentiment_topics .js-plotly-plot');
+        const cells = gd._fullData[2], i = cells.customdata.findLastIndex(c => c[2] > 0);
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+        return {cell: cells.customdata[i], x: box.left + xa._offset + xa.d2p(cells.x[i]) + 14,
+                y: box.top + ya._offset + ya.d2p(cells.y[i]) - 9}; }""")
+    topic, first_day, messages = spot["cell"]
+    page.mouse.click(spot["x"], spot["y"])
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    assert_no_exception(page)
+    page.wait_for_function(f"() => /[?&]topic={topic}(&|$)/.test(location.search)")
+    assert f"from={first_day}" in page.url, (spot, page.url)
+    assert shown_count(page) == messages
+    snap(page, shots, "25-drill-from-sentiment-heatmap")
+
+
 def test_the_upload_form_says_when_the_browser_is_in_another_zone_than_the_latest_run(dashboard, browser_page,
                                                                                        small_sample_csv, tmp_path):
     """A file from New York added where the runs are in UTC: the form starts on the run's zone (a team's weekly

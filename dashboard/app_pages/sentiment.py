@@ -34,8 +34,11 @@ components.chart(charts.sentiment_chart(series, granularity, smoothed_label=smoo
 st.caption("The bars show how many messages each point stands on. Click a bar to read that period's messages.")
 
 per_topic = data.sentiment(view.ref, view.filter, granularity, by_topic=True)
-components.chart(charts.topic_sentiment_heatmap(per_topic, view.info.labels, granularity), "sentiment_topics",
-                 lambda c: Drill(topics=(int(c[0]),), dates=period_dates(str(c[1]), granularity)))
+heatmap = charts.topic_sentiment_heatmap(per_topic, view.info.labels, granularity)
+components.chart(heatmap, "sentiment_topics",
+                 lambda c: Drill(topics=(int(c[0]),), dates=period_dates(str(c[1]), granularity)) if c[2] else None)
+if heatmap.data:  # else the chart says why it has no cells
+    st.caption(f"Click a cell to read that topic's messages of that {granularity}.")
 
 st.subheader("What moved sentiment")
 days = components.period_picker(view, "sentiment_days")
