@@ -109,21 +109,31 @@ def short_label(label: str, limit: int = MAX_LABEL) -> str:
     return label if len(label) <= limit else label[: limit - 1].rstrip(" ·") + "…"
 
 
+MINUS = "\u2212"
+"""The minus sign, as Plotly writes it on axes and in hover labels: numbers in text use it too, so "−0.59" in a
+sentence reads as the "−0.5" on the chart beside it (a hyphen is shorter and higher)."""
+
+
+def signed(x: float, spec: str = "+.2f") -> str:
+    """``x`` formatted by ``spec`` with the minus sign: '−0.59', '+12', '−1,204'."""
+    return format(x, spec).replace("-", MINUS)
+
+
 def format_count(n: float | None) -> str:
     """'1,234' (or '–' when unknown)."""
     return "–" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{round(n):,}"
 
 
 def format_sentiment(x: float | None) -> str:
-    """'+0.32' on the -1 … +1 scale (or '–'); a score that rounds to zero is '+0.00', never '-0.00'."""
+    """'+0.32' or '−0.59' on the −1 … +1 scale (or '–'); a score that rounds to zero is '+0.00', never '−0.00'."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    return f"{x:+.2f}" if round(x, 2) != 0 else "+0.00"
+    return signed(x, "+.2f") if round(x, 2) != 0 else "+0.00"
 
 
 def format_contribution(x: float) -> str:
     """A topic's contribution to a change in mean sentiment ('+0.025'): three decimals, since they are small."""
-    return f"{x:+.3f}" if round(x, 3) != 0 else "+0.000"
+    return signed(x, "+.3f") if round(x, 3) != 0 else "+0.000"
 
 
 def format_date(value: object) -> str:
@@ -167,7 +177,7 @@ def _percent_of(delta: float, previous: float | None) -> str:
     :data:`MIN_BASE_FOR_PERCENT` (0 included)."""
     if not delta or previous is None or abs(previous) < MIN_BASE_FOR_PERCENT:
         return ""
-    return f" ({delta / previous:+.0%})"
+    return f" ({signed(delta / previous, '+.0%')})"
 
 
 def format_change(change: Change, kind: str = "count") -> str | None:
@@ -180,10 +190,10 @@ def format_change(change: Change, kind: str = "count") -> str | None:
     if value is None:
         return None
     if kind == "share":
-        return f"{value:+.1f} pts"
+        return f"{signed(value, '+.1f')} pts"
     if kind == "sentiment":
-        return f"{value:+.2f}"
-    return f"{value:+,.0f}{_percent_of(change.delta, change.previous)}"
+        return signed(value, "+.2f")
+    return f"{signed(value, '+,.0f')}{_percent_of(change.delta, change.previous)}"
 
 
 def format_topic_change(change: float | None, change_pct: float | None) -> str:
@@ -198,9 +208,9 @@ def format_topic_change(change: float | None, change_pct: float | None) -> str:
     if change is None or pd.isna(change):
         return "–"
     if change_pct is None or pd.isna(change_pct):
-        return f"{change:+,.0f} (none before)" if change > 0 else f"{change:+,.0f}"
+        return f"{change:+,.0f} (none before)" if change > 0 else signed(change, "+,.0f")
     previous = round(abs(change / change_pct)) if change_pct else None  # the earlier count
-    return f"{change:+,.0f}{_percent_of(change, previous)}"
+    return f"{signed(change, '+,.0f')}{_percent_of(change, previous)}"
 
 
 def rounded_shares(counts: Sequence[float], digits: int = 0) -> list[float]:
@@ -770,7 +780,7 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
              for period, c, v in zip(x, c_row, z_row, strict=True)]
     fig.add_trace(go.Scatter(
         x=[cell[1] for cell in cells], y=[cell[0] for cell in cells], customdata=[cell[2] for cell in cells],
-        text=[f"Mean sentiment {v:+.2f} ({count_of(c[2], 'message')})" if v is not None else
+        text=[f"Mean sentiment {signed(v)} ({count_of(c[2], 'message')})" if v is not None else
               f"{count_of(c[2], 'message')}: too few for a mean sentiment (from {min_messages})"
               for _, _, c, v in cells],
         mode="markers", marker=dict(symbol="square", size=24, color="rgba(0,0,0,0)"), showlegend=False,

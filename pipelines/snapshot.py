@@ -46,6 +46,7 @@ from pipelines.charts import (
     format_topic_change,
     negative_shares_written,
     nothing_before,
+    signed,
     unmet_words,
 )
 from pipelines.curation import load_curated_run
@@ -1180,11 +1181,11 @@ def _show(value: object, fmt: str) -> str:
     if fmt == PERCENT:
         return f"{v:.1f}%"
     if fmt == CHANGE_PTS:
-        return f"{v:+.1f} pts"
+        return f"{signed(v, '+.1f')} pts"
     if fmt == SENTIMENT:
         return format_sentiment(v)
     if fmt == CHANGE_COUNT:
-        return f"{v:+,.0f}"
+        return signed(v, "+,.0f")
     return format_count(v)
 
 

@@ -121,15 +121,17 @@ def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_share(0.123, 1) == "12.3%" and charts.format_share(float("nan")) == "–"
     assert charts.format_share(0.004) == "<1%" and charts.format_share(0.0004, 1) == "<0.1%"  # few, not none
     assert charts.format_share(0) == "0%" and charts.format_share(0.006) == "1%"
-    assert charts.format_sentiment(0.3) == "+0.30" and charts.format_sentiment(-0.05) == "-0.05"
+    assert charts.format_sentiment(0.3) == "+0.30" and charts.format_sentiment(-0.05) == "−0.05"
     assert charts.format_date("2026-03-05T10:00:00+00:00") == "5 Mar 2026" and charts.format_date(None) == "–"
     assert charts.format_change(m.Change(12, 10)) == "+2 (+20%)"
     assert charts.format_change(m.Change(10, 10)) == "+0"
     assert charts.format_change(m.Change(0.2, 0.15), "share") == "+5.0 pts"
-    assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "-0.20"
+    assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "−0.20"  # Plotly's minus sign, not a hyphen
+    assert charts.format_sentiment(-0.594) == "−0.59" and charts.format_sentiment(-0.004) == "+0.00"
+    assert charts.format_contribution(-0.0251) == "−0.025" and charts.format_change(m.Change(80, 100)) == "−20 (−20%)"
     assert charts.format_change(m.Change(3, None)) is None
     assert charts.format_topic_change(3, float("nan")) == "+3 (none before)"  # no message before: no percentage
-    assert charts.format_topic_change(5, 0.5) == "+5 (+50%)" and charts.format_topic_change(-10, -0.5) == "-10 (-50%)"
+    assert charts.format_topic_change(5, 0.5) == "+5 (+50%)" and charts.format_topic_change(-10, -0.5) == "−10 (−50%)"
     assert charts.format_topic_change(1200, None) == "+1,200 (none before)" and charts.format_topic_change(None, None) == "–"
     assert charts.short_label("a" * 50, 10) == "aaaaaaaaa…"
     assert charts.hover_safe("<b>hi</b>\n there") == "&lt;b&gt;hi&lt;/b&gt; there"
@@ -139,12 +141,12 @@ def test_a_change_on_a_small_base_has_no_percentage():
     """'+4 (+400%)' from one message reads as a surge: under 10 earlier (or none) only the signed count is shown."""
     assert charts.MIN_BASE_FOR_PERCENT == 10
     assert charts.format_change(m.Change(5, 1)) == "+4"
-    assert charts.format_change(m.Change(3, 9)) == "-6"
+    assert charts.format_change(m.Change(3, 9)) == "−6"
     assert charts.format_change(m.Change(4, 0)) == "+4"
     assert charts.format_change(m.Change(15, 10)) == "+5 (+50%)"  # a normal base keeps its percentage
     assert charts.format_change(m.Change(1_300, 1_000)) == "+300 (+30%)"
-    assert charts.format_topic_change(4, 4.0) == "+4" and charts.format_topic_change(-2, -0.5) == "-2"
-    assert charts.format_topic_change(-3, -0.3) == "-3 (-30%)"  # 10 before
+    assert charts.format_topic_change(4, 4.0) == "+4" and charts.format_topic_change(-2, -0.5) == "−2"
+    assert charts.format_topic_change(-3, -0.3) == "−3 (−30%)"  # 10 before
     assert charts.format_topic_change(0, 0.0) == "+0"  # no change, no "(+0%)"
 
 
@@ -487,7 +489,7 @@ def test_area_gap_bars_put_the_biggest_gap_on_top_and_say_when_too_few(tagged):
     unmet, sentiment, volume = fig.data[:3]
     assert [c[0] for c in unmet.customdata][-1] == "speed"  # horizontal bars: the last is drawn on top
     assert list(volume.x) == list(gaps.set_index("area").loc[[c[0] for c in volume.customdata], "mentions"])
-    assert unmet.text[-1].endswith("%") and sentiment.text[-1].startswith("-")
+    assert unmet.text[-1].endswith("%") and sentiment.text[-1].startswith("−")
     assert [a.text for a in fig.layout.annotations] == ["<b>Unmet expectations</b>", "<b>Mean sentiment</b>",
                                                          "<b>Messages about the area</b>"]
     too_few = [t for t in fig.data[3:] if t.mode == "text"]

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import components, filters
 from dashboard.filters import Drill
-from pipelines import metrics
+from pipelines import charts, metrics
 from pipelines.store import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,13 @@ def open_app(page: str = "overview", **params: str | list[str]) -> AppTest:
         at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+def shown_cells(table) -> pd.DataFrame:
+    """What a styled ``st.dataframe`` writes in its cells (the Styler's display values), as strings."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(table.proto.arrow_data.styler.display_values).read_pandas()
 
 
 def shown_messages(at: AppTest) -> int:
@@ -209,6 +216,13 @@ def test_every_page_shows_the_real_run(page, run_store, run):
         # No "+500%" from 1 message to 6: a percentage only on 10 messages before, as everywhere else.
         assert table.loc[table["previous"] < 10, "change_pct"].isna().all()
         assert table.loc[table["previous"] >= 10, "change_pct"].notna().all()
+        # Signed numbers are written with the minus sign, as on the charts; the cells keep their values to sort by.
+        written = shown_cells(at.dataframe[0])
+        assert table["mean_sentiment"].dtype.kind == "f"
+        assert written["mean_sentiment"].tolist() == [charts.format_sentiment(v) for v in table["mean_sentiment"]]
+        falls = table["change"] < 0
+        assert falls.any() and written.loc[falls, "change"].str.startswith("\u2212").all()
+        assert (written["change_pct"] == "–").tolist() == table["change_pct"].isna().tolist()
     elif page == "messages":
         assert shown_messages(at) == len(run.messages)
         assert len(at.get("download_button")) == 1 and at.get("pagination")
@@ -223,7 +237,7 @@ def test_overview_compares_the_last_30_days_with_the_30_before(run_store, run):
     current, previous = metrics.comparison_windows(metrics.last_day(run.messages), 30)
     h = metrics.headline(run.messages, current, previous)
     assert at.metric[0].value == f"{h.messages.current:,.0f}"
-    assert at.metric[0].delta.startswith(f"{h.messages.delta:+,.0f}")
+    assert at.metric[0].delta.startswith(charts.signed(h.messages.delta, "+,.0f"))
     assert f"{current.label}" in "\n".join(c.value for c in at.caption)
 
 
@@ -240,7 +254,7 @@ def test_a_calendar_month_in_the_date_filter_is_compared_with_the_month_before_a
     captions = "\n".join(c.value for c in at.caption)
     assert f"**{period.label}** compared with {period.previous_label}." in captions
     assert at.metric[0].value == f"{h.messages.current:,.0f}"
-    assert at.metric[0].delta.startswith(f"{h.messages.delta:+,.0f}")
+    assert at.metric[0].delta.startswith(charts.signed(h.messages.delta, "+,.0f"))
     assert f"Biggest movers vs {period.previous_label}" in chart_titles(at)
     # The run's first days: nothing before them, so no change is shown (not "+900" against empty days).
     first = metrics._dates(run.messages).min().date()
@@ -278,7 +292,17 @@ def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, m
     grey = type(shown["Messages"].proto).MetricColor.GRAY
     for label in ("Messages", "Mean sentiment", "Active topics"):
         assert shown[label].delta in ("+0", "+0.00") and shown[label].proto.color == grey, label
-    assert shown["Negative"].delta == "+10.0 pts" and shown["Negative"].proto.color != grey  # 40% → 50%: bad news
+    proto = type(shown["Messages"].proto)
+    negative = shown["Negative"]  # 40% → 50%: bad news
+    assert negative.delta == "+10.0 pts" and negative.proto.color == proto.MetricColor.RED
+    assert negative.proto.direction == proto.MetricDirection.UP
+    # The other way round, a fall is written with the minus sign, which Streamlit does not read as one: the page
+    # sets the arrow and colour itself.
+    m["date"] = m["date"].iloc[::-1].to_numpy()
+    publish_run(store, "20991231-235959-abcd", {"messages": m, "topics": run.topics, "keywords": keywords}, run.manifest)
+    negative = {x.label: x for x in open_app().metric}["Negative"]
+    assert negative.delta == "−10.0 pts" and negative.proto.color == proto.MetricColor.GREEN
+    assert negative.proto.direction == proto.MetricDirection.DOWN
 
 
 def test_a_date_range_nobody_set_follows_new_messages_into_an_open_page(tmp_path, monkeypatch):
@@ -395,7 +419,7 @@ def test_a_run_without_dates_shows_totals_instead_of_trends(monkeypatch, real_ru
     negative = (messages["sentiment_label"] == "negative").mean()
     assert [(x.label, x.value) for x in at.metric] == [
         ("Messages", f"{len(messages):,}"), ("Negative", f"{negative:.1%}"),
-        ("Mean sentiment", f"{messages['sentiment'].mean():+.2f}"),
+        ("Mean sentiment", charts.signed(messages['sentiment'].mean())),
         ("Active topics", f"{messages.loc[messages['topic'] >= 0, 'topic'].nunique():,}")]
     assert all(not x.delta for x in at.metric)
     for page, says in (("trends", "no trends"), ("sentiment", "cannot be shown over time"),

@@ -1199,7 +1199,7 @@ def test_the_runs_first_month_has_no_topic_changes_against_the_days_before_it():
     assert sheet["Messages in July 2026"].isna().all() and sheet["Change"].isna().all()
     later = snapshot.build_snapshot(tiny_run(), snapshot.parse_period("2026-09", None),
                                     settings=SnapshotSettings(images=False))
-    assert _section(later, "top_topics").display[f"vs {later.period.previous_label}"].tolist() == ["-1"]  # 4 Mondays vs 5
+    assert _section(later, "top_topics").display[f"vs {later.period.previous_label}"].tolist() == ["−1"]  # 4 Mondays vs 5
 
 
 def test_a_topic_missing_from_the_last_snapshot_that_the_data_had_before_is_back_not_new():

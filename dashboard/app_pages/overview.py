@@ -8,13 +8,13 @@ from dashboard import components, data, filters
 from dashboard.filters import Drill
 from pipelines import charts
 from pipelines.charts import (
-    change_rounds_to_zero,
     count_of,
     format_change,
     format_count,
     format_sentiment,
     format_share,
     nothing_before,
+    shown_change,
 )
 
 view, rows = components.page_start("Overview")
@@ -52,11 +52,13 @@ figures = (
      EXPLAIN["Active topics"]),
 )
 for col, (label, value, change, kind, colour, explain) in zip(st.columns(4, border=True), figures, strict=True):
-    shown = format_change(change, kind)
-    # A change that rounds to nothing ("+0.0 pts") is shown plain: Streamlit would colour it by its sign.
-    unchanged = shown is None or change_rounds_to_zero(change, kind)
-    col.metric(label, value, shown, delta_color="off" if unchanged else colour, help=explain,
-               delta_arrow="off" if unchanged else "auto")
+    shown, moved = format_change(change, kind), shown_change(change, kind)
+    # A change that rounds to nothing ("+0.0 pts") is shown plain. Arrow and colour are set here, from the number:
+    # Streamlit reads them from a leading hyphen, and a fall is written with the minus sign ("−3.1 pts").
+    unchanged, falls = not moved, bool(moved and moved < 0)
+    tone = "gray" if unchanged or colour == "off" else "red" if falls == (colour == "normal") else "green"
+    col.metric(label, value, shown, delta_color=tone, help=explain,
+               delta_arrow="off" if unchanged else "down" if falls else "up")
 
 left, right = st.columns(2, gap="large")
 with left:

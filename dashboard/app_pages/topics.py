@@ -4,7 +4,7 @@ import streamlit as st
 
 from dashboard import components, data, filters
 from dashboard.filters import Drill
-from pipelines.charts import MIN_BASE_FOR_PERCENT, negative_percents, nothing_before
+from pipelines.charts import MIN_BASE_FOR_PERCENT, format_sentiment, negative_percents, nothing_before, signed
 from pipelines.lineage import changes_in_words, new_since_last_run
 from pipelines.metrics import before_history
 
@@ -40,16 +40,20 @@ config = {
     "messages": st.column_config.NumberColumn("Messages", format="localized", width=78),
     "share": st.column_config.ProgressColumn("Share", format="%.1f%%", min_value=0,
                                              max_value=float(shown["share"].max()) or 100, width=105),
-    "mean_sentiment": st.column_config.NumberColumn("Sentiment", format="%+.2f", width=78,
+    "mean_sentiment": st.column_config.NumberColumn("Sentiment", width=78,
                                                     help="Mean tone, −1 (negative) to +1 (positive)."),
     "share_negative": st.column_config.NumberColumn("Negative", format="%.0f%%", width=72),
     "trend": st.column_config.LineChartColumn("Trend", y_min=0, width="small", help="Messages per week."),
     # Short headers, small columns: the whole table fits a 1400 px page (the caption above says which days).
     "current": st.column_config.NumberColumn("Now", width=55, help="Messages in the last period."),
     "previous": st.column_config.NumberColumn("Before", width=62, help="Messages in the period before."),
-    "change": st.column_config.NumberColumn("Change", format="%+d", width=66),
-    "change_pct": st.column_config.NumberColumn("Change %", format="%+.0f%%", width=78),
+    "change": st.column_config.NumberColumn("Change", width=66),
+    "change_pct": st.column_config.NumberColumn("Change %", width=78),
 }
+# Signed numbers are written as everywhere else, with the minus sign ("−0.59"); a column's own format could only
+# write a hyphen. The table still sorts them by value.
+written = shown.style.format({"mean_sentiment": format_sentiment, "change": lambda v: signed(round(v), "+,d"),
+                              "change_pct": lambda v: f"{signed(round(v), '+d')}%"}, na_rep="–")
 
 
 def open_topic() -> None:
@@ -58,7 +62,7 @@ def open_topic() -> None:
         filters.drill_down(Drill(topics=(int(table.iloc[picked[0]]["topic"]),)))
 
 
-st.dataframe(shown, column_config=config, hide_index=True, key="topics_table", on_select=open_topic,
+st.dataframe(written, column_config=config, hide_index=True, key="topics_table", on_select=open_topic,
              selection_mode="single-row", height=min(35 * (len(shown) + 1) + 3, 600), placeholder="–",
              column_order=["label", "messages", "share", "mean_sentiment", "share_negative", "trend", "current",
                            "previous", "change", "change_pct", "keywords"])
