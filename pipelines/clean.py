@@ -70,7 +70,9 @@ _DMY_HEAD = 11  # such a date and the character after it fit in the value's firs
 # What a value of a date column says about its column's day-month order (``_date_kind`` between clean_records and
 # finish_cleaning): nothing (ISO, a word for the month, day = month), proves day first (13.05.2026), proves month
 # first (05/13/2026), or could be either, written with dots or with slashes or dashes.
-_NO_ORDER, _DAY_FIRST, _MONTH_FIRST, _EITHER_DOTS, _EITHER_SLASHES = range(5)
+_NO_ORDER, _DAY_FIRST, _MONTH_FIRST, _EITHER_DOTS, _EITHER_SLASHES, _EXCEL_DAY = range(6)
+"""What a date value says about how it was written: the day-month order it proves or leaves open, or that it is an
+Excel day number (which a note names when written dates sit beside it)."""
 
 
 @dataclass
@@ -296,6 +298,7 @@ def read_dates(values: pd.Series, assume_timezone: str = "UTC",
         if serial.any():
             clock = pd.Timestamp("1899-12-30") + pd.to_timedelta(nums[serial], unit="D")
             out.loc[nums[serial].index] = _plausible(_in_zone(clock.dt.round("s"), assume_timezone).dt.tz_convert("UTC"))
+            kinds[np.flatnonzero(present.to_numpy())[np.flatnonzero(is_num.to_numpy())[serial.to_numpy()]]] = _EXCEL_DAY
     rest = vals[~is_num]
     if not rest.empty:
         as_text = rest.str.strip() if textual else rest.map(
@@ -642,6 +645,17 @@ def finish_cleaning(table: RawTable, records: pd.DataFrame, columns: ResolvedCol
                 f'Column "{columns.date}": {count_of(int(zoneless.sum()), "time")} of day without a time zone '
                 f"{'was' if zoneless.sum() == 1 else 'were'} read as UTC; if they are local times, give your zone with "
                 "--timezone (e.g. --timezone America/New_York), so that days are yours.")
+        excel_days = ~empty & (out["_date_kind"].to_numpy() == _EXCEL_DAY) & out["date"].notna().to_numpy()
+        written = ~empty & ~excel_days & given & out["date"].notna().to_numpy()
+        if excel_days.any() and written.any():  # a sheet where some cells lost their date format: worth a look
+            first = np.flatnonzero(excel_days)[0]
+            line = table.line_of(int(out["source_row"].iat[first]), columns.date)
+            day = out["date"].iat[first].tz_convert(settings.assume_timezone)
+            report.notes.append(
+                f'Column "{columns.date}": {count_of(int(excel_days.sum()), "value")} {"is an Excel day number" if excel_days.sum() == 1 else "are Excel day numbers"} '
+                f"among {count_of(int(written.sum()), 'written date')} (first: {table.row_label} {line}: "
+                f"{out['_date_value'].iat[first]}, read as {day.day} {day:%b %Y}). Check that they are dates; formatting "
+                "the column as dates in the spreadsheet before saving writes every row alike.")
         future = ~empty & (out["date"] > _after_today()).to_numpy()
         if future.any():
             first = np.flatnonzero(future)[0]

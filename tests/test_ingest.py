@@ -580,6 +580,22 @@ def test_excel_serial_dates_read_as_days_and_small_numbers_are_not_dates(tmp_pat
     assert "2 of 2 values are not dates (first: line 2: '17'; line 3: '4')" in _error(path, ColumnMapping(date="ref"))
 
 
+def test_excel_day_numbers_among_written_dates_are_noted(tmp_path):
+    """A sheet where some cells lost their date format is saved with 45200 beside 2026-09-16: read as 1 Oct 2023,
+    which may be right, so the run says so and where, rather than refusing or saying nothing."""
+    dates = ["45200", "2026-09-16T12:09:15Z", "2026-10-08", "45201.5"]
+    frame = pd.DataFrame({"text": [f"parcel {i} arrived late" for i in range(4)], "date": dates})
+    _, messages, report = _clean(_write(tmp_path, "mixed.csv", frame))
+    assert messages["date"].dt.strftime("%Y-%m-%d").tolist() == ["2023-10-01", "2026-09-16", "2026-10-08", "2023-10-02"]
+    assert ('Column "date": 2 values are Excel day numbers among 2 written dates (first: line 2: 45200, read as '
+            "1 Oct 2023). Check that they are dates; formatting the column as dates in the spreadsheet before saving "
+            "writes every row alike.") in report.notes
+    for alike in (["45200", "45230"], ["2026-09-16", "2026-10-08"]):  # all day numbers, or none: nothing to say
+        frame = pd.DataFrame({"text": ["parcel late", "kind staff"], "date": alike})
+        _, _, report = _clean(_write(tmp_path, "alike.csv", frame))
+        assert not [n for n in report.notes if "Excel" in n], alike
+
+
 def test_times_in_the_hours_clocks_change_are_read_not_refused():
     """A helpdesk in Los Angeles opens tickets at 1:30 am on 1 Nov 2026 (that hour happens twice: read as the first,
     PDT) and at 2:30 am on 8 Mar 2026 (that hour never happens: read as 3:00 am PDT). Neither stops the run."""
