@@ -36,7 +36,7 @@ SHOWN_FOR_S = 3600
 _WATCHING, _MINE = "upload_watching", "upload_mine"
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the file…")
+@st.cache_data(max_entries=16, show_spinner="Reading the file…")
 def _preview(name: str, digest: str, _data: bytes) -> jobs.UploadPreview:
     # Keyed by the content's hash: the bytes themselves are not hashed again on every rerun.
     return jobs.preview_upload(name, _data)
@@ -49,22 +49,37 @@ def section(store: str) -> None:
         return
     st.subheader("Analyse a new file")
     uploaded = st.file_uploader(
-        "Feedback file", type=sorted({s.lstrip(".") for s in SUPPORTED_FORMATS}), key="upload_file",
-        help="CSV, TSV, JSON, JSON Lines, Parquet or Excel, one message per row. The analysis runs in the "
-        "background; the new run appears on this page when it is ready.")
-    if uploaded is not None:
-        _mapping_form(store, uploaded.name, uploaded.getvalue())
+        "Feedback files", type=sorted({s.lstrip(".") for s in SUPPORTED_FORMATS}), key="upload_file",
+        accept_multiple_files=True,
+        help="CSV, TSV, JSON, JSON Lines, Parquet or Excel, one message per row. Several exports of one source "
+        "(e.g. one a month, with the same columns) are analysed as one run, in the order they are listed. The "
+        "analysis runs in the background; the new run appears on this page when it is ready.")
+    if uploaded:
+        _mapping_form(store, [(f.name, f.getvalue()) for f in uploaded])
     _progress(store)
 
 
-def _mapping_form(store: str, name: str, content: bytes) -> None:
+def _read_preview(name: str, content: bytes) -> jobs.UploadPreview | None:
+    """The file's preview, or None after showing why it cannot be read."""
     try:
-        preview = _preview(name, hashlib.sha256(content).hexdigest(), content)
+        return _preview(name, hashlib.sha256(content).hexdigest(), content)
     except FeedbackLensError as err:
         st.error(f"{components.escape_markdown(err.message)}\n\n**How to fix:** "
                  f"{components.escape_markdown(err.fix or 'Check the file and upload it again.')}",
                  icon=":material/error:")
+        return None
+
+
+def _mapping_form(store: str, files: list[tuple[str, bytes]]) -> None:
+    (name, content), more = files[0], files[1:]
+    preview = _read_preview(name, content)
+    others = [_read_preview(n, c) for n, c in more]
+    if preview is None or None in others:
         return
+    if others:
+        st.caption(f"{count_of(len(files), 'file')}: {components.escape_markdown(', '.join(n for n, _ in files))}. "
+                   f"The first is analysed and each later one added to the run before it; the columns are chosen "
+                   "from the first.")
     st.caption(f"{components.escape_markdown(preview.file)} · {preview.format.upper()} · "
                f"{preview.rows:,} rows · first rows:")
     st.dataframe(preview.sample, hide_index=True, width="stretch", height=213)
@@ -112,7 +127,8 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
             f"this week's): they join the messages of run {latest}, whose topics, names and edits stay. Without it the "
             "file is analysed on its own and the pages show only its messages. A message whose id the run holds is "
             "replaced by the file's.")
-        submitted = st.form_submit_button("Analyse this file", type="primary", icon=":material/play_arrow:")
+        submitted = st.form_submit_button("Analyse these files" if others else "Analyse this file", type="primary",
+                                          icon=":material/play_arrow:")
     if not submitted:
         return
     chosen = [text, date, id_]
@@ -122,11 +138,20 @@ def _mapping_form(store: str, name: str, content: bytes) -> None:
         return
     mapping = ColumnMapping(text=text, date=None if date == NONE else date, id=None if id_ == NONE else id_,
                             metadata=tuple(m for m in metadata if m not in picked))
+    lacking = [(other.file, [c for c in [*picked, *mapping.metadata] if c not in other.columns]) for other in others]
+    lacking = [(file, columns) for file, columns in lacking if columns]
+    if lacking:  # said now, not after the first file's minutes of analysis
+        st.error("; ".join(f"{components.escape_markdown(file)} has no column "
+                           f"{', '.join(f'“{components.escape_markdown(c)}”' for c in columns)}"
+                           for file, columns in lacking)
+                 + ". Upload files with the same columns together, or leave the column out of the choices above.",
+                 icon=":material/error:")
+        return
     auth.require("admin")  # checked when the job starts, not only when the form was drawn
     try:
         job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None,
                                   on_bad_date="drop" if bad_dates == SKIP else "fail", timezone=zone,
-                                  date_order=order, add=add)
+                                  date_order=order, add=add, more=more)
     except (FeedbackLensError, OSError) as err:
         st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
         return

@@ -10,6 +10,7 @@ import importlib.metadata as md
 import math
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from pipelines.clean import BASE_COLUMNS, clean_messages
 from pipelines.embed import EmbeddingCache, Encoder, cache_name, embed_with_cache, make_encoder, release_freed_memory
-from pipelines.errors import InputError, NotEnoughMessagesError, StoreError
+from pipelines.errors import FeedbackLensError, InputError, NotEnoughMessagesError, StoreError
 from pipelines.executor import (
     Executor,
     PartitionedEncoder,
@@ -35,7 +36,7 @@ from pipelines.incremental import (
     place_on_map,
     plan_update,
 )
-from pipelines.ingest import read_feedback_file, resolve_columns
+from pipelines.ingest import check_file, read_feedback_file, resolve_columns
 from pipelines.language import language_note
 from pipelines.lineage import TopicMatch, changes_in_words, keys_of, match_topics
 from pipelines.metrics import count_of, day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
@@ -294,6 +295,83 @@ def analyse_file(
             gc.unfreeze()
         if own_executor:
             executor.close()
+
+
+def analyse_files(
+    files: Sequence[str | Path],
+    mapping: ColumnMapping | None = None,
+    settings: Settings | None = None,
+    reporter: Reporter | None = None,
+    note: str | None = None,
+    add: bool = False,
+    starting: Callable[[int, Path, bool], None] | None = None,
+    finished: Callable[[AnalysisSummary], None] | None = None,
+) -> list[AnalysisSummary]:
+    """Analyse several exports of one source as one run: the first as :func:`analyse_file` does (or added, with
+    ``add``), each later one added to the run before it.
+
+    With the local executor every file is read and cleaned first, so that a mistake in the third file (a date that
+    cannot be read, no text column) stops the work before the first is published, not after: the latest run never
+    holds part of the files. With Dask the files are read in parts on the workers and may be large, so only their
+    names and formats are checked first.
+
+    Args:
+        starting: called with each file's position, path and whether it is added, before it is analysed.
+        finished: called with each file's summary.
+
+    Raises:
+        FeedbackLensError: the file that failed is named; after the first file, the fix says which files the latest
+            run already holds and how to go on.
+    """
+    files = [Path(f) for f in dict.fromkeys(files)]  # a file named twice (a glob and a name) is analysed once
+    settings, reporter, mapping = settings or Settings(), reporter or SilentReporter(), mapping or ColumnMapping()
+    if len(files) > 1:  # a missing file or a README.txt among them is named before any file is analysed
+        for file in files:
+            check_file(file)
+        if settings.executor == "local":
+            _check_all_files(files, mapping, settings, reporter)
+    summaries = []
+    for i, file in enumerate(files):
+        if starting is not None:
+            starting(i, file, add or i > 0)
+        try:
+            summary = analyse_file(file, mapping, settings, reporter, note=note, add=add or i > 0)
+        except NotEnoughMessagesError as err:
+            # analyse_file counts messages, not files: the user still needs to know which file was too small.
+            if not err.message.startswith(f"{file.name}:"):
+                err = NotEnoughMessagesError(f"{file.name}: {err.message[:1].lower()}{err.message[1:]}", fix=err.fix)
+            raise _with_files_done(err, files[:i]) from None
+        except FeedbackLensError as err:
+            raise _with_files_done(err, files[:i]) from None
+        summaries.append(summary)
+        if finished is not None:
+            finished(summary)
+    return summaries
+
+
+def _check_all_files(files: list[Path], mapping: ColumnMapping, settings: Settings, reporter: Reporter) -> None:
+    # Cleaning is quick beside embedding, so each file is read twice rather than half-analysed.
+    with reporter.stage(f"Checking {len(files)} files before analysing them", total=len(files), unit="file") as stage:
+        for file in files:
+            try:
+                table = read_feedback_file(file)
+                clean_messages(table, resolve_columns(table, mapping), settings)
+            except NotEnoughMessagesError:
+                pass  # a small file among others is fine: its messages are added to the rest
+            except FeedbackLensError as err:
+                every = "both files are" if len(files) == 2 else f"all {len(files)} files are"
+                raise err.with_fix(f"{err.fix or ''} Nothing was analysed: {every} checked before the first one is."
+                                   .strip()) from None
+            stage.advance(1)
+
+
+def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensError:
+    """A later file's error says that the files before it are in the latest run, and how to go on."""
+    if done:
+        names = ", ".join(f.name for f in done)
+        return err.with_fix(f"{err.fix or ''} The latest run already holds {names}; once this file is fixed, add it "
+                            "and the files after it with --add.".strip())
+    return err
 
 
 def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: Reporter, encoder: Encoder | None,

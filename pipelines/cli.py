@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pipelines.errors import FeedbackLensError, NotEnoughMessagesError
+from pipelines.errors import FeedbackLensError
 from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,7 +258,7 @@ def _chosen_by(args: argparse.Namespace, role: str) -> str:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from pipelines.analyse import analyse_file
+    from pipelines.analyse import analyse_files
     from pipelines.clean import check_timezone
     from pipelines.ingest import ROLE_OPTIONS, check_distinct_columns
     from pipelines.progress import TerminalReporter
@@ -283,61 +283,16 @@ def cmd_analyse(args: argparse.Namespace) -> int:
     if args.if_no_run and latest_run_id(settings.store_dir):
         print(f"A run already exists in {settings.store_dir}; not analysing again (drop --if-no-run to re-analyse).")
         return 0
-    files = list(dict.fromkeys(args.file))  # a file named twice (a shell glob and a name) is analysed once
-    if len(files) > 1:  # a missing file or a README.txt in the glob is named before any file is analysed
-        from pipelines.ingest import check_file
+    files = list(dict.fromkeys(args.file))
 
-        for file in files:
-            check_file(file)
-        if settings.executor == "local":  # with Dask the files are read in parts on the workers, and may be large
-            _check_readable(files, mapping, settings, quiet=args.quiet)
-    for i, file in enumerate(files):
+    def starting(i: int, file: Path, added: bool) -> None:
         if len(files) > 1:
-            how = "analysed" if i == 0 and not args.add else "added to the latest run"
-            print(f"File {i + 1} of {len(files)}: {file.name} ({how})")
-        try:
-            summary = analyse_file(file, mapping, settings, TerminalReporter(enabled=not args.quiet),
-                                   note=args.note or mapping_file.get("note"), add=args.add or i > 0)
-        except NotEnoughMessagesError as err:
-            # analyse_file counts messages, not files: the user still needs to know which file was too small.
-            if err.message.startswith(f"{file.name}:"):
-                raise _with_files_done(err, files[:i]) from None
-            raise _with_files_done(NotEnoughMessagesError(f"{file.name}: {err.message[:1].lower()}{err.message[1:]}",
-                                                          fix=err.fix), files[:i]) from None
-        except FeedbackLensError as err:
-            raise _with_files_done(err, files[:i]) from None
-        print(summary.format())
+            print(f"File {i + 1} of {len(files)}: {file.name} ({'added to the latest run' if added else 'analysed'})")
+
+    analyse_files(files, mapping, settings, TerminalReporter(enabled=not args.quiet),
+                  note=args.note or mapping_file.get("note"), add=args.add, starting=starting,
+                  finished=lambda summary: print(summary.format()))
     return 0
-
-
-def _check_readable(files: list[Path], mapping: ColumnMapping, settings: Settings, quiet: bool = False) -> None:
-    """Read and clean every file before the first is analysed: a mistake in the third file (a date that cannot be
-    read, no text column) used to stop the command after the first was published, leaving the latest run with part
-    of the data. Cleaning is quick beside embedding, so each file is read twice rather than half-analysed."""
-    from pipelines.clean import clean_messages
-    from pipelines.ingest import read_feedback_file, resolve_columns
-
-    if not quiet:
-        print(f"Checking {len(files)} files before analysing them…")
-    for file in files:
-        try:
-            table = read_feedback_file(file)
-            clean_messages(table, resolve_columns(table, mapping), settings)
-        except NotEnoughMessagesError:
-            continue  # a small file among others is fine: its messages are added to the rest
-        except FeedbackLensError as err:
-            every = "both files are" if len(files) == 2 else f"all {len(files)} files are"
-            raise err.with_fix(f"{err.fix or ''} Nothing was analysed: {every} checked before the first one is."
-                               .strip()) from None
-
-
-def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensError:
-    """A later file's error says that the files before it are in the latest run, and how to go on."""
-    if done:
-        names = ", ".join(f.name for f in done)
-        return err.with_fix(f"{err.fix or ''} The latest run already holds {names}; once this file is fixed, add it "
-                            "and the files after it with --add.".strip())
-    return err
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.errors import FeedbackLensError, InputError
+from pipelines.metrics import count_of
 from pipelines.settings import ColumnMapping, Settings
 from pipelines.store import new_run_id, pid_alive, write_atomic
 
@@ -162,33 +163,47 @@ def list_jobs(store: Path) -> list[JobStatus]:
 
 def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapping, note: str | None = None,
                    python: str | None = None, on_bad_date: str = "fail", timezone: str = "UTC",
-                   date_order: str = "auto", add: bool = False) -> JobStatus:
+                   date_order: str = "auto", add: bool = False, more: Sequence[tuple[str, bytes]] = ()) -> JobStatus:
     """Save an uploaded file in a new job folder and start analysing it in a detached process.
 
     ``on_bad_date``, ``timezone`` and ``date_order`` are the analysis settings of the same names (``fail`` or
     ``drop``; the zone of dates written without one; ``auto``, ``day-first`` or ``month-first``); ``add`` adds the
-    file's messages to the latest run's (``--add``).
+    file's messages to the latest run's (``--add``). ``more`` are further files (name, content) with the same
+    columns, analysed after it as the command line analyses several files: each added to the run before it, all
+    of them checked before the first is analysed.
 
     Returns:
         The job's first status (``queued``).
 
     Raises:
-        InputError: the upload is empty.
+        InputError: an uploaded file is empty.
     """
-    name = safe_file_name(file_name)
-    if not data:
-        raise InputError(f"{name}: the file is empty (0 bytes).", fix="Export the feedback again; the file has no data.")
+    names: list[str] = []
+    for given, content in [(file_name, data), *more]:
+        name = safe_file_name(given)
+        if not content:
+            raise InputError(f"{name}: the file is empty (0 bytes).",
+                             fix="Export the feedback again; the file has no data.")
+        stem, suffix = Path(name).stem, Path(name).suffix
+        # Two exports of the same name (from two folders) are two files, not one named twice.
+        name = next(n for k in range(1, len(more) + 2) for n in [name if k == 1 else f"{stem} ({k}){suffix}"]
+                    if n not in names)
+        names.append(name)
     job_id = new_run_id()
     job_dir = jobs_dir(store) / job_id
     (job_dir / "input").mkdir(parents=True)
-    write_atomic(job_dir / "input" / name, data)
-    spec = {"file": name, "store": str(Path(store).resolve()), "note": note, "on_bad_date": on_bad_date,
+    for name, (_, content) in zip(names, [(file_name, data), *more], strict=True):
+        write_atomic(job_dir / "input" / name, content)
+    name = names[0]
+    spec = {"file": name, "more_files": names[1:], "store": str(Path(store).resolve()), "note": note,
+            "on_bad_date": on_bad_date,
             "timezone": timezone, "date_order": date_order, "add": add,
             "mapping": {"text": mapping.text, "date": mapping.date, "id": mapping.id,
                         "metadata": list(mapping.metadata) if mapping.metadata is not None else None}}
     write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
     now = time.time()
-    status = JobStatus(id=job_id, file=name, created_at=now, updated_at=now)
+    shown = name if len(names) == 1 else f"{name} and {count_of(len(names) - 1, 'more file')}"
+    status = JobStatus(id=job_id, file=shown, created_at=now, updated_at=now)
     _write_status(job_dir, status)
     with open(job_dir / "log.txt", "ab") as log:
         proc = subprocess.Popen([python or sys.executable, "-m", "pipelines.jobs", str(job_dir)], cwd=ROOT,
@@ -224,6 +239,7 @@ class StatusFileReporter:
     def __init__(self, job_dir: Path, status: JobStatus) -> None:
         self.job_dir, self.status = Path(job_dir), status
         self._last = 0.0
+        self.prefix = ""  # "File 2 of 3, feb.csv: " while one of several files is analysed
 
     def update(self, force: bool = False, **changes) -> None:
         """Change the status; written when forced or half a second after the last write."""
@@ -234,7 +250,7 @@ class StatusFileReporter:
 
     @contextmanager
     def stage(self, name: str, total: int | None = None, unit: str = "msg") -> Iterator[_StatusStage]:
-        self.update(force=True, state="running", stage=name, done=0, total=total)
+        self.update(force=True, state="running", stage=self.prefix + name, done=0, total=total)
         yield _StatusStage(self)
         self.update(force=True, done=total or 0)
 
@@ -247,6 +263,7 @@ _FORM_WORDS = (
     (re.compile(r"--timezone(?: \S+)?"), "the time zone choice of the upload form"),
     (re.compile(r"use --add"), 'tick "Add these messages to the latest run\'s" when you upload the file'),
     (re.compile(r"without --add"), 'without "Add these messages to the latest run\'s"'),
+    (re.compile(r"with --add"), 'with "Add these messages to the latest run\'s" ticked'),
     (re.compile(r"--text"), 'the "Message text" choice'),
     (re.compile(r"--date"), 'the "Date" choice'),
     (re.compile(r"--id"), 'the "Message id" choice'),
@@ -264,7 +281,7 @@ def for_the_upload_form(fix: str | None) -> str | None:
 
 def run_job(job_dir: Path) -> int:
     """Analyse a job's file (in the job's own process) and record the outcome in its status. Exit code."""
-    from pipelines.analyse import analyse_file
+    from pipelines.analyse import analyse_file, analyse_files
 
     job_dir = Path(job_dir)
     spec = json.loads((job_dir / "job.json").read_text("utf-8"))
@@ -277,8 +294,17 @@ def run_job(job_dir: Path) -> int:
     try:
         settings = Settings(store_dir=Path(spec["store"]), on_bad_date=spec.get("on_bad_date", "fail"),
                             assume_timezone=spec.get("timezone", "UTC"), date_order=spec.get("date_order", "auto"))
-        summary = analyse_file(job_dir / "input" / spec["file"], mapping, settings, reporter, note=spec.get("note"),
-                               add=bool(spec.get("add", False)))
+        files = [job_dir / "input" / name for name in [spec["file"], *spec.get("more_files", [])]]
+
+        def starting(i: int, file: Path, added: bool) -> None:
+            reporter.prefix = f"File {i + 1} of {len(files)}, {file.name}: " if len(files) > 1 else ""
+
+        add = bool(spec.get("add", False))
+        # One file: its box names it, so its errors need not (the command line's "few.csv: not enough messages").
+        summary = (analyse_file(files[0], mapping, settings, reporter, note=spec.get("note"), add=add)
+                   if len(files) == 1 else
+                   analyse_files(files, mapping, settings, reporter, note=spec.get("note"), add=add,
+                                 starting=starting)[-1])
     except FeedbackLensError as err:
         reporter.update(force=True, state="failed", stage="Stopped", error=err.message,
                         fix=for_the_upload_form(err.fix))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -173,6 +175,72 @@ def test_an_upload_added_to_no_run_says_so_in_the_forms_words(tmp_path, sample_f
     assert status.state == "failed" and status.error.startswith("--add: there is no earlier run in")
     assert status.fix == ('Analyse the first file without "Add these messages to the latest run\'s"; later files can '
                           "then be added to it.")
+
+
+def _stages_until_finished(store: Path, job_id: str, timeout: float = 300) -> tuple[jobs.JobStatus, list[str]]:
+    """The job's final status and every stage name seen on the way."""
+    seen: list[str] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = jobs.read_status(jobs.jobs_dir(store) / job_id)
+        if status and (not seen or seen[-1] != status.stage):
+            seen.append(status.stage)
+        if status and status.finished:
+            return status, seen
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s")
+
+
+@pytest.mark.slow
+def test_several_uploaded_files_make_one_run_and_a_bad_later_file_stops_before_the_first(tmp_path, sample_frame):
+    """Monthly exports uploaded together: as on the command line, the first is analysed and the next added to its
+    run. Two exports of the same name are two files. A date that cannot be read in the second stops the job before
+    the first is published, so the latest run never holds part of the upload."""
+    jan, feb = sample_frame.iloc[0:600:6], sample_frame.iloc[1:600:6]
+    bad = feb.copy()
+    bad.loc[bad.index[7], "date"] = "someday"
+    failed, _ = _stages_until_finished(tmp_path, jobs.start_analysis(
+        tmp_path, "export.csv", _csv(jan), ColumnMapping(), more=[("export.csv", _csv(bad))]).id)
+    assert failed.state == "failed" and failed.error.startswith('export (2).csv, column "date"')
+    assert "someday" in failed.error and "Nothing was analysed: both files are checked" in failed.fix
+    assert "Skip those rows" in failed.fix and list_runs(tmp_path) == []
+
+    job = jobs.start_analysis(tmp_path, "export.csv", _csv(jan), ColumnMapping(), more=[("export.csv", _csv(feb))])
+    assert job.file == "export.csv and 1 more file"
+    assert sorted(p.name for p in (jobs.jobs_dir(tmp_path) / job.id / "input").iterdir()) == [
+        "export (2).csv", "export.csv"]
+    done, stages = _stages_until_finished(tmp_path, job.id)
+    assert done.state == "done", (done.error, done.fix)
+    assert any(s.startswith("File 1 of 2, export.csv: Embedding") for s in stages), stages
+    assert any(s.startswith("File 2 of 2, export (2).csv: ") for s in stages), stages
+    runs = list_runs(tmp_path)
+    assert len(runs) == 2 and done.run_id == runs[0]["id"]  # the second file's run, which holds both
+    assert runs[0]["counts"]["messages"] == len(jan) + len(feb) == done.messages
+
+
+def test_the_form_says_before_starting_when_a_later_file_lacks_a_chosen_column(monkeypatch, tmp_path, sample_frame):
+    store = tmp_path / "store"
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    jan, feb = sample_frame.iloc[0:200:5], sample_frame.iloc[1:200:5].drop(columns=["rating"])
+    at.file_uploader(key="upload_file").set_value([("jan.csv", _csv(jan), "text/csv"),
+                                                   ("feb.csv", _csv(feb), "text/csv")]).run()
+    assert not at.exception, [e.message for e in at.exception]
+    shown = [c.value.replace("\\", "") for c in at.caption]  # as Markdown renders the escapes
+    assert any(c.startswith("2 files: jan.csv, feb.csv. The first is analysed") for c in shown), shown
+    submit = next(b for b in at.button if b.label == "Analyse these files")
+    submit.click().run()
+    assert [e.value.replace("\\", "") for e in at.error] == ["feb.csv has no column “rating”. Upload files with the same columns "
+                                           "together, or leave the column out of the choices above."]
+    assert jobs.list_jobs(store) == []  # nothing started
+    at.multiselect[0].set_value([])  # without it, the files can go (a form's choices count when it is sent)
+    next(b for b in at.button if b.label == "Analyse these files").click().run()
+    assert not at.error, [e.value for e in at.error]
+    started = jobs.list_jobs(store)
+    assert len(started) == 1 and started[0].file == "jan.csv and 1 more file"
+    os.kill(started[0].pid, signal.SIGKILL)  # its analysis is another test's (above); this one is about the form
 
 
 @pytest.mark.slow
