@@ -28,9 +28,11 @@ PAGES = {
     "app_pages/curate.py": ("Curate topics", ":material/edit_note:"),
     "app_pages/audit.py": ("Audit", ":material/history:"),
     "app_pages/runs.py": ("Data", ":material/database:"),
+    "app_pages/users.py": ("Users", ":material/group:"),
 }
 # The action (pipelines.auth.ACTIONS) a page needs; any page not listed needs "view".
-NEEDS = {"app_pages/curate.py": "curate", "app_pages/audit.py": "view", "app_pages/snapshots.py": "export"}
+NEEDS = {"app_pages/curate.py": "curate", "app_pages/audit.py": "view", "app_pages/snapshots.py": "export",
+         "app_pages/users.py": "admin"}
 HERE = Path(__file__).parent
 
 

@@ -396,6 +396,9 @@ def test_each_role_sees_only_the_pages_and_actions_it_may_use(monkeypatch, store
     run(at)
     assert bool(at.get("file_uploader")) == (role == "admin")
     assert ("An admin can analyse a new file here" in texts(at)) == (role != "admin")
+    if role != "admin":  # managing users is the admin's
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page("app_pages/users.py")
 
 
 def _failed_job(store: Path) -> str:
@@ -501,3 +504,79 @@ def test_oidc_users_get_their_role_by_e_mail_and_strangers_none_by_default(monke
     run(stranger)
     assert "eve@elsewhere.example · viewer" in texts(stranger)
     assert AuthSettings().oidc_default_role == "viewer"
+
+
+def _users_page(monkeypatch, name: str = "ada") -> AppTest:
+    monkeypatch.setenv("FEEDBACK_LENS_AUTH", "password")
+    at = sign_in(run(app()), name)
+    at.switch_page("app_pages/users.py")
+    return run(at)
+
+
+def _add(at: AppTest, name: str, role: str, password: str, again: str | None = None) -> AppTest:
+    at.text_input(key="users_add_name").input(name)
+    at.selectbox(key="users_add_role").set_value(role)
+    at.text_input(key="users_add_password").input(password)
+    at.text_input(key="users_add_again").input(password if again is None else again)
+    at.button(key="users_add_go").click()
+    return run(at)
+
+
+def test_an_admin_manages_users_on_the_users_page(monkeypatch, store):
+    """What `feedback-lens users` does, in the dashboard: the file changes, and so does who may sign in as what."""
+    at = _users_page(monkeypatch)
+    listed = at.dataframe[0].value
+    assert listed["User"].tolist() == ["ada", "ann", "vera"] and listed["Role"].tolist() == ["admin", "analyst", "viewer"]
+    assert listed["Signs in with"].eq("password").all()
+
+    _add(at, "Bob", "analyst", "bob's long password", again="bob's long pasword")  # a typo in the second
+    assert "The two passwords differ" in texts(at) and users_of(store).get("bob") is None
+    _add(at, "bob", "analyst", "short")
+    assert "at least 8 characters" in texts(at) and users_of(store).get("bob") is None
+    _add(at, "Bob", "analyst", "bob's long password")
+    assert "Added bob (analyst, password)." in texts(at)
+    assert users_of(store).authenticate("bob", "bob's long password") == User("bob", "analyst")
+    assert at.dataframe[0].value["User"].tolist() == ["ada", "ann", "bob", "vera"]
+    _add(at, "bob", "viewer", "another long password")
+    assert 'There is already a user "bob" (analyst).' in texts(at)
+
+    # Others' roles and passwords; the admin herself is not offered for a new role or for removal.
+    assert at.selectbox(key="users_role_who").options == ["ann (analyst)", "bob (analyst)", "vera (viewer)"]
+    at.selectbox(key="users_role_who").set_value("ann")
+    at.selectbox(key="users_role_role").set_value("admin")
+    at.button(key="users_role_go").click()
+    assert "ann is now an admin." in texts(run(at)) and users_of(store).get("ann").role == "admin"
+    at.selectbox(key="users_password_who").set_value("vera")
+    at.text_input(key="users_password_new").input("vera's new password")
+    at.text_input(key="users_password_again").input("vera's new password")
+    at.button(key="users_password_go").click()
+    assert "New password set for vera." in texts(run(at))
+    assert users_of(store).authenticate("vera", "vera's new password").role == "viewer"
+
+    assert not any(o.startswith("ada ") for o in at.selectbox(key="users_remove_who").options)
+    at.selectbox(key="users_remove_who").set_value("vera")
+    at.button(key="users_remove_go").click()
+    assert "Tick the box to confirm." in texts(run(at)) and users_of(store).get("vera") is not None
+    at.selectbox(key="users_remove_who").set_value("vera")
+    at.checkbox(key="users_remove_sure").check()
+    at.button(key="users_remove_go").click()
+    assert "Removed vera (viewer)." in texts(run(at)) and users_of(store).get("vera") is None
+
+
+def test_a_users_page_drawn_before_a_demotion_changes_nobody(monkeypatch, store):
+    at = _users_page(monkeypatch)
+    users_of(store).set_role("ada", "analyst")  # by another admin, meanwhile
+    _add(at, "mallory", "admin", "a long enough password")
+    assert users_of(store).get("mallory") is None
+    # The page itself is gone from her navigation: the click lands on the first page, and the form never ran.
+    assert [t.value for t in at.title] != ["Users"] and "ada · analyst" in texts(at)
+
+
+def test_with_sign_in_off_the_users_page_says_the_users_apply_once_it_is_on(store):
+    at = run(app())
+    at.switch_page("app_pages/users.py")
+    run(at)
+    assert "these users are not asked to sign in yet: they apply once FEEDBACK_LENS_AUTH is password or oidc" in texts(at)
+    assert at.selectbox(key="users_remove_who").options == ["ada (admin)", "ann (analyst)", "vera (viewer)"]
+    _add(at, "zoe", "viewer", "zoe's long password")
+    assert users_of(store).get("zoe").role == "viewer"
