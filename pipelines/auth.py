@@ -240,6 +240,22 @@ class UserRecord:
         return User(self.name, self.role)
 
 
+COMMAND_LINE = "command line"
+"""Who made a change with `feedback-lens users` (it runs on the server, as whoever may edit the users file)."""
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """One line of the users' change log: when (UTC, ISO), who made it, what (added, removed, new role, new
+    password), to whom, and their role after it."""
+
+    at: str
+    by: str
+    action: str
+    user: str
+    role: str
+
+
 def users_path(settings: AuthSettings | None = None, store_dir: Path | str | None = None) -> Path:
     """The users file: ``settings.users_file`` (``$FEEDBACK_LENS_USERS``), else ``<store>/users.json``."""
     from pipelines.settings import Settings
@@ -270,6 +286,34 @@ class Users:
     def attempts_path(self) -> Path:
         """The failed sign-in log (SQLite) beside the users file."""
         return self.path.with_name(f"{self.path.stem}.sign-ins.sqlite")
+
+    @property
+    def changes_path(self) -> Path:
+        """The log of changes to the users (JSON Lines) beside the users file: who changed whom, when, how."""
+        return self.path.with_name(f"{self.path.stem}.changes.jsonl")
+
+    def changes(self) -> list[UserChange]:
+        """Every change to the users, newest first (none before the log existed). A line that cannot be read
+        (a write cut short) is skipped: the log is a record, never a reason to refuse a page."""
+        try:
+            lines = self.changes_path.read_text("utf-8").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(UserChange(**json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+        return out[::-1]
+
+    def _log(self, by: str, action: str, record: UserRecord) -> None:
+        change = UserChange(at=_now(), by=by, action=action, user=record.name, role=record.role)
+        try:
+            with open(self.changes_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(change.__dict__) + "\n")
+        except OSError:
+            pass  # the change itself is made and written; only its record is missing
 
     # ---------------------------------------------------------------------------- reading
 
@@ -340,8 +384,9 @@ class Users:
         except OSError:
             pass
 
-    def add(self, name: str, role: str, password: str | None) -> UserRecord:
-        """Add a user; ``password=None`` makes a single-sign-on user (oidc mode, matched by e-mail).
+    def add(self, name: str, role: str, password: str | None, by: str = COMMAND_LINE) -> UserRecord:
+        """Add a user; ``password=None`` makes a single-sign-on user (oidc mode, matched by e-mail). ``by`` (who made
+        the change: a signed-in admin, or the command line) goes to :meth:`changes`, as for every change below.
 
         Raises:
             AuthError: bad name, role or password, or the name is taken.
@@ -355,9 +400,10 @@ class Users:
                                 f"password with `feedback-lens users set-password {key}`.")
             now = _now()
             records[key] = UserRecord(key, role, password_hash, now, now)
-            return records[key]
+        self._log(by, "added", records[key])
+        return records[key]
 
-    def remove(self, name: str) -> UserRecord:
+    def remove(self, name: str, by: str = COMMAND_LINE) -> UserRecord:
         """Remove a user; a signed-in session of theirs is signed out at its next click.
 
         Raises:
@@ -368,9 +414,10 @@ class Users:
             record = self._existing(records, key)
             del records[key]
         self._clear_failures(key)
+        self._log(by, "removed", record)
         return record
 
-    def set_role(self, name: str, role: str) -> UserRecord:
+    def set_role(self, name: str, role: str, by: str = COMMAND_LINE) -> UserRecord:
         """Change a user's role; it applies to their open sessions at their next click.
 
         Raises:
@@ -380,9 +427,10 @@ class Users:
         with self._editing() as records:
             old = self._existing(records, key)
             records[key] = UserRecord(key, role, old.password_hash, old.created_at, _now())
-            return records[key]
+        self._log(by, "new role", records[key])
+        return records[key]
 
-    def set_password(self, name: str, password: str) -> UserRecord:
+    def set_password(self, name: str, password: str, by: str = COMMAND_LINE) -> UserRecord:
         """Set a new password (a single-sign-on user gets one too) and lift a sign-in lockout.
 
         Raises:
@@ -394,6 +442,7 @@ class Users:
             old = self._existing(records, key)
             records[key] = UserRecord(key, old.role, password_hash, old.created_at, _now())
         self._clear_failures(key)
+        self._log(by, "new password", records[key])
         return records[key]
 
     def existing(self, name: str) -> UserRecord:

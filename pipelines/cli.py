@@ -418,7 +418,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """Exit 0 when done, 2 for a user mistake (bad name, role or password, unknown or existing user)."""
-    from pipelines.auth import Users, check_name, users_path
+    from pipelines.auth import COMMAND_LINE, Users, check_name, users_path
     from pipelines.settings import AuthSettings
 
     settings = AuthSettings()
@@ -426,6 +426,7 @@ def cmd_users(args: argparse.Namespace) -> int:
         settings = replace(settings, users_file=args.users_file)
     users = Users(users_path(settings, args.store), settings)
     action = args.users_command
+    by = f"{COMMAND_LINE} ({_login_name()})"  # the users' change log says who changed whom
     try:
         if action == "list":
             records = users.records()
@@ -439,17 +440,17 @@ def cmd_users(args: argparse.Namespace) -> int:
         check_name(args.name)
         if action == "add":
             password = None if args.sso else _read_password(args)
-            r = users.add(args.name, args.role, password)
+            r = users.add(args.name, args.role, password, by=by)
             print(f"Added {r.name} ({r.role}, {r.sign_in}) to {users.path}.")
         elif action == "remove":
-            r = users.remove(args.name)
+            r = users.remove(args.name, by=by)
             print(f"Removed {r.name} ({r.role}) from {users.path}.")
         elif action == "set-role":
-            r = users.set_role(args.name, args.role)
+            r = users.set_role(args.name, args.role, by=by)
             print(f"{r.name} is now {'an' if r.role[0] in 'aeiou' else 'a'} {r.role}.")
         elif action == "set-password":
             users.existing(args.name)  # before asking for a password
-            r = users.set_password(args.name, _read_password(args))
+            r = users.set_password(args.name, _read_password(args), by=by)
             print(f"New password set for {r.name}.")
         # Allowed (this command is how admins are made), but the dashboard now has nobody to upload files.
         if action in {"remove", "set-role"} and (records := users.records()) and not any(
@@ -463,6 +464,16 @@ def cmd_users(args: argparse.Namespace) -> int:
         print("Note: sign-in is off (FEEDBACK_LENS_AUTH=none); these users apply once it is password or oidc.",
               file=sys.stderr)
     return 0
+
+
+def _login_name() -> str:
+    """Who runs this command on the server, as the system names them."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this user id (a container's): its number says who it was
+        return f"user id {os.getuid()}"
 
 
 def streamlit_flags(config_path: Path = STREAMLIT_CONFIG, environ: dict | None = None) -> list[str]:

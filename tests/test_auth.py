@@ -4,6 +4,7 @@ the dashboard for each role and sign-in mode through Streamlit's AppTest (on an 
 
 from __future__ import annotations
 
+import getpass
 import io
 import json
 import os
@@ -215,6 +216,11 @@ def test_users_command_adds_lists_changes_and_removes(monkeypatch, capsys, tmp_p
     code, out, err = _cli(monkeypatch, capsys, "users", "set-role", "alice", "viewer", *s)  # the last admin goes
     assert code == 0 and out == "alice is now a viewer.\n"
     assert "Note: no admin is left" in err and "feedback-lens users set-role NAME admin" in err
+    changes = Users(tmp_path / "st" / "users.json").changes()  # each change, newest first, by whoever ran it
+    assert [(c.action, c.user, c.role) for c in changes] == [
+        ("new role", "alice", "viewer"), ("removed", "ann@example.com", "viewer"), ("new role", "alice", "admin"),
+        ("added", "ann@example.com", "viewer"), ("added", "alice", "analyst")]
+    assert {c.by for c in changes} == {f"command line ({getpass.getuser()})"}
     # a path from the environment wins over the store
     monkeypatch.setenv("FEEDBACK_LENS_USERS", str(tmp_path / "elsewhere" / "people.json"))
     assert _cli(monkeypatch, capsys, "users", "add", "bob", "--role", "viewer", "--password-stdin",
@@ -561,6 +567,12 @@ def test_an_admin_manages_users_on_the_users_page(monkeypatch, store):
     at.checkbox(key="users_remove_sure").check()
     at.button(key="users_remove_go").click()
     assert "Removed vera (viewer)." in texts(run(at)) and users_of(store).get("vera") is None
+    # Who changed whom, newest first, on the page and in the log beside the users file.
+    log = at.dataframe[1].value
+    assert log[["By", "Change", "User", "Role"]].values.tolist()[:4] == [
+        ["ada", "removed", "vera", "viewer"], ["ada", "new password", "vera", "viewer"],
+        ["ada", "new role", "ann", "admin"], ["ada", "added", "bob", "analyst"]]
+    assert [c.action for c in users_of(store).changes()][:4] == ["removed", "new password", "new role", "added"]
 
 
 def test_a_users_page_drawn_before_a_demotion_changes_nobody(monkeypatch, store):

@@ -44,13 +44,21 @@ if records:
     st.caption("A change applies to the person's open pages at their next click; a removed person is signed out.")
 else:
     st.info("No users yet. Add the first below (an admin, to manage the others).", icon=":material/person_add:")
+changes = auth.users().changes()
+if changes:
+    with st.expander(f"Changes to the users ({len(changes):,})"):
+        st.dataframe(pd.DataFrame({
+            "When (UTC)": [pd.Timestamp(c.at).strftime("%-d %b %Y, %H:%M") for c in changes],
+            "By": [c.by for c in changes], "Change": [c.action for c in changes],
+            "User": [c.user for c in changes], "Role": [c.role for c in changes]}),
+            hide_index=True, width="content")
 
 
 def _apply(change: Callable[..., UserRecord], said: Callable[[UserRecord], str], *args: object) -> None:
     """Make one change to the users file as the admin signed in now; the next run says what was done."""
-    auth.require("admin")  # when the click arrives, not when the page was drawn
+    admin = auth.require("admin")  # when the click arrives, not when the page was drawn
     try:
-        record = change(*args)
+        record = change(*args, by=admin.name)
     except AuthError as err:  # a taken name, a short password: the message says which rule
         st.error(components.escape_markdown(err.message), icon=":material/error:")
         return
