@@ -306,18 +306,20 @@ def analyse_files(
     add: bool = False,
     starting: Callable[[int, Path, bool], None] | None = None,
     finished: Callable[[AnalysisSummary], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[AnalysisSummary]:
     """Analyse several exports of one source as one run: the first as :func:`analyse_file` does (or added, with
     ``add``), each later one added to the run before it.
 
-    With the local executor every file is read and cleaned first, so that a mistake in the third file (a date that
-    cannot be read, no text column) stops the work before the first is published, not after: the latest run never
-    holds part of the files. With Dask the files are read in parts on the workers and may be large, so only their
-    names and formats are checked first.
+    Every file is read and cleaned first (with Dask, in parts on the workers), so that a mistake in the third file
+    (a date that cannot be read, no text column) stops the work before the first is published, not after: the
+    latest run never holds part of the files. Reading and cleaning are quick beside embedding, so each file is read
+    twice rather than half-analysed.
 
     Args:
         starting: called with each file's position, path and whether it is added, before it is analysed.
         finished: called with each file's summary.
+        executor: where the heavy stages run, one for all the files; ``settings.executor`` by default.
 
     Raises:
         FeedbackLensError: the file that failed is named; after the first file, the fix says which files the latest
@@ -328,34 +330,45 @@ def analyse_files(
     if len(files) > 1:  # a missing file or a README.txt among them is named before any file is analysed
         for file in files:
             check_file(file)
-        if settings.executor == "local":
-            _check_all_files(files, mapping, settings, reporter)
-    summaries = []
-    for i, file in enumerate(files):
-        if starting is not None:
-            starting(i, file, add or i > 0)
-        try:
-            summary = analyse_file(file, mapping, settings, reporter, note=note, add=add or i > 0)
-        except NotEnoughMessagesError as err:
-            # analyse_file counts messages, not files: the user still needs to know which file was too small.
-            if not err.message.startswith(f"{file.name}:"):
-                err = NotEnoughMessagesError(f"{file.name}: {err.message[:1].lower()}{err.message[1:]}", fix=err.fix)
-            raise _with_files_done(err, files[:i]) from None
-        except FeedbackLensError as err:
-            raise _with_files_done(err, files[:i]) from None
-        summaries.append(summary)
-        if finished is not None:
-            finished(summary)
-    return summaries
+    own_executor = executor is None
+    executor = executor or make_executor(settings)
+    try:
+        if len(files) > 1:
+            _check_all_files(files, mapping, settings, reporter, executor)
+        summaries = []
+        for i, file in enumerate(files):
+            if starting is not None:
+                starting(i, file, add or i > 0)
+            try:
+                summary = analyse_file(file, mapping, settings, reporter, note=note, executor=executor,
+                                       add=add or i > 0)
+            except NotEnoughMessagesError as err:
+                # analyse_file counts messages, not files: the user still needs to know which file was too small.
+                if not err.message.startswith(f"{file.name}:"):
+                    err = NotEnoughMessagesError(f"{file.name}: {err.message[:1].lower()}{err.message[1:]}",
+                                                 fix=err.fix)
+                raise _with_files_done(err, files[:i]) from None
+            except FeedbackLensError as err:
+                raise _with_files_done(err, files[:i]) from None
+            summaries.append(summary)
+            if finished is not None:
+                finished(summary)
+        return summaries
+    finally:
+        if own_executor:
+            executor.close()
 
 
-def _check_all_files(files: list[Path], mapping: ColumnMapping, settings: Settings, reporter: Reporter) -> None:
-    # Cleaning is quick beside embedding, so each file is read twice rather than half-analysed.
+def _check_all_files(files: list[Path], mapping: ColumnMapping, settings: Settings, reporter: Reporter,
+                     executor: Executor) -> None:
     with reporter.stage(f"Checking {len(files)} files before analysing them", total=len(files), unit="file") as stage:
         for file in files:
             try:
-                table = read_feedback_file(file)
-                clean_messages(table, resolve_columns(table, mapping), settings)
+                if executor.name == "local":
+                    table = read_feedback_file(file)
+                    clean_messages(table, resolve_columns(table, mapping), settings)
+                else:  # on the workers, in parts, as the analysis will read it (this machine may not see the file)
+                    open_partitioned(file, mapping, settings, executor).clean(settings, executor)
             except NotEnoughMessagesError:
                 pass  # a small file among others is fine: its messages are added to the rest
             except FeedbackLensError as err:

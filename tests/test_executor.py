@@ -165,6 +165,35 @@ def test_a_json_list_is_read_in_parts_on_the_dask_workers(dask_client, sample_fr
     assert (report, notes, fmt) == expected[1:] and len(messages) > 600
 
 
+def test_with_dask_every_file_is_checked_on_the_workers_before_the_first_is_analysed(dask_client, sample_frame,
+                                                                                      tmp_path):
+    """Several files: a date that cannot be read in the second stops the command before the first is published, as
+    with the local executor, and the files are read on the workers, not in the analysing process."""
+    from pipelines.analyse import analyse_files
+    from pipelines.errors import InputError
+    from pipelines.executor import DaskExecutor
+    from pipelines.store import list_runs
+
+    jan, feb = tmp_path / "jan.csv", tmp_path / "feb.csv"
+    sample_frame.iloc[0:400:4].to_csv(jan, index=False)
+    bad = sample_frame.iloc[1:400:4].copy()
+    bad.loc[bad.index[5], "date"] = "someday"
+    bad.to_csv(feb, index=False)
+    settings = replace(Settings(store_dir=tmp_path / "store"), executor="dask", read_part_bytes=8_000)
+    started = []
+    with pytest.MonkeyPatch.context() as mp:
+        def refuse(*args, **kwargs):
+            raise AssertionError("the analysing process read the file")
+        mp.setattr("pipelines.analyse.read_feedback_file", refuse)
+        mp.setattr("pipelines.ingest.read_part", refuse)
+        with pytest.raises(InputError) as err:
+            analyse_files([jan, feb], settings=settings, executor=DaskExecutor(client=dask_client),
+                          starting=lambda *a: started.append(a))
+    assert str(err.value).startswith('feb.csv, column "date"') and "line 7: 'someday'" in str(err.value)
+    assert "Nothing was analysed: both files are checked before the first one is." in err.value.fix
+    assert started == [] and list_runs(settings.store_dir) == []
+
+
 def _read_at_once(path, mapping, settings):
     from pipelines.clean import clean_messages
     from pipelines.ingest import read_feedback_file, resolve_columns
