@@ -191,7 +191,8 @@ def _job_boxes(store: str) -> None:
                 continue
             text, act = st.columns([5, 1], vertical_alignment="center")
             if job.state == "done":
-                text.success(f"**{components.escape_markdown(job.file)}** is analysed: run {job.run_id}, "
+                text.success(f"**{components.escape_markdown(job.file)}** {'are' if job.files > 1 else 'is'} analysed: run "
+                             f"{job.run_id}, "
                              f"{count_of(job.messages or 0, 'message')}, {count_of(job.topics or 0, 'topic')}.",
                              icon=":material/check_circle:")
                 act.button("Show it", key=f"show_{job.id}", on_click=auth.guarded("admin", _show),

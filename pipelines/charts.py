@@ -778,13 +778,18 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     ))
     cells = [(name, period, c, v) for name, c_row, z_row in zip(names, custom, z, strict=True)
              for period, c, v in zip(x, c_row, z_row, strict=True)]
+    when = {period: pd.Timestamp(period).strftime(_HOVER_DATE[granularity]) for period in x}
     fig.add_trace(go.Scatter(
         x=[cell[1] for cell in cells], y=[cell[0] for cell in cells], customdata=[cell[2] for cell in cells],
-        text=[f"Mean sentiment {signed(v)} ({count_of(c[2], 'message')})" if v is not None else
-              f"{count_of(c[2], 'message')}: too few for a mean sentiment (from {min_messages})"
-              for _, _, c, v in cells],
-        mode="markers", marker=dict(symbol="square", size=24, color="rgba(0,0,0,0)"), showlegend=False,
-        name="Cells", hovertemplate="<b>%{y}</b><br>%{x}<br>%{text}<extra></extra>",
+        # The period written out: %{x} would show an axis tick's own text ("Oct") where a cell sits on a tick.
+        text=[f"{when[period]}<br>Mean sentiment {signed(v)} ({count_of(c[2], 'message')})" if v is not None else
+              f"{when[period]}<br>{count_of(c[2], 'message')}: too few for a mean sentiment (from {min_messages})"
+              if c[2] else f"{when[period]}<br>No messages"
+              for _, period, c, v in cells],
+        # Markers of a pixel: the nearest centre is then the cell under the pointer, however narrow the cells (a
+        # larger marker overlapped its neighbours on weeks and days, and the one to the right won).
+        mode="markers", marker=dict(symbol="square", size=1, color="rgba(0,0,0,0)"), showlegend=False,
+        name="Cells", hovertemplate="<b>%{y}</b><br>%{text}<extra></extra>",
         # Selecting a cell must not fade the others' (invisible) markers into view.
         selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)),
     ))

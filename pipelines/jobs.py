@@ -60,6 +60,7 @@ class JobStatus:
     created_at: float = 0.0
     updated_at: float = 0.0
     pid: int | None = None
+    files: int = 1
 
     @property
     def finished(self) -> bool:
@@ -203,7 +204,7 @@ def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapp
     write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
     now = time.time()
     shown = name if len(names) == 1 else f"{name} and {count_of(len(names) - 1, 'more file')}"
-    status = JobStatus(id=job_id, file=shown, created_at=now, updated_at=now)
+    status = JobStatus(id=job_id, file=shown, created_at=now, updated_at=now, files=len(names))
     _write_status(job_dir, status)
     with open(job_dir / "log.txt", "ab") as log:
         proc = subprocess.Popen([python or sys.executable, "-m", "pipelines.jobs", str(job_dir)], cwd=ROOT,

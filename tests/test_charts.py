@@ -284,7 +284,12 @@ def test_heatmap_greys_cells_on_too_few_messages(messages):
     assert list(cells.y) == [name for name in heat.y for _ in heat.x]
     assert [pd.Timestamp(x) for x in cells.x] == [pd.Timestamp(x) for _ in heat.y for x in heat.x]
     written = {(c[0], c[1]): text for c, text in zip(flat, cells.text, strict=True)}
-    assert all(("too few" in written[(c[0], c[1])]) == (c[2] < 5) for c in flat)
+    assert all(("too few" in written[(c[0], c[1])]) == (0 < c[2] < 5) for c in flat)
+    assert all(("No messages" in written[(c[0], c[1])]) == (c[2] == 0) for c in flat)
+    # Each names its period in full, not as an axis tick would ("Oct"), and the markers are a pixel: larger, they
+    # overlapped narrow cells (weeks, days) and a click opened the cell to the right.
+    assert all(written[(c[0], c[1])].startswith(f"week of {pd.Timestamp(c[1]):%-d %b %Y}<br>") for c in flat)
+    assert cells.marker.size == 1
     assert fig.layout.hoverdistance == -1 and fig.layout.hovermode == "closest"
     assert "grey cells have fewer than 5 messages" in fig.layout.title.subtitle.text
     topics = sorted(set(series["topic"]) - {m.NO_TOPIC})

@@ -462,15 +462,21 @@ def test_a_cell_of_the_sentiment_heatmap_opens_its_topic_and_period(dashboard, b
     page.goto(f"{dashboard}/sentiment")
     page.wait_for_selector('h1:has-text("Sentiment")')
     wait_for_app(page)
+    # Weeks: narrow cells, where markers wider than a cell once sent the click to the next week.
+    page.locator(".st-key-sentiment_granularity button", has_text="Week").click()
+    wait_for_app(page)
     chart = page.locator(".st-key-sentiment_topics .js-plotly-plot")
     chart.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     spot = page.evaluate("""() => {
         const gd = document.querySelector('.st-key-sentiment_topics .js-plotly-plot');
-        const cells = gd._fullData[2], i = cells.customdata.findLastIndex(c => c[2] > 0);
-        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-        return {cell: cells.customdata[i], x: box.left + xa._offset + xa.d2p(cells.x[i]) + 14,
-                y: box.top + ya._offset + ya.d2p(cells.y[i]) - 9}; }""")
+        const cells = gd._fullData[2], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const i = cells.customdata.findIndex((c, k) => c[2] > 0 && k > 0 && cells.y[k - 1] === cells.y[k]);
+        const width = xa.d2p(cells.x[i]) - xa.d2p(cells.x[i - 1]), box = gd.getBoundingClientRect();
+        return {cell: cells.customdata[i], width: width,  // a third of a cell right of its centre, a little up
+                x: box.left + xa._offset + xa.d2p(cells.x[i]) + width / 3, y: box.top + ya._offset + ya.d2p(cells.y[i]) - 8};
+    }""")
+    assert spot["width"] < 30, spot  # the narrow case
     topic, first_day, messages = spot["cell"]
     page.mouse.click(spot["x"], spot["y"])
     page.wait_for_selector('h1:has-text("Messages")')

@@ -206,7 +206,7 @@ def test_several_uploaded_files_make_one_run_and_a_bad_later_file_stops_before_t
     assert "Skip those rows" in failed.fix and list_runs(tmp_path) == []
 
     job = jobs.start_analysis(tmp_path, "export.csv", _csv(jan), ColumnMapping(), more=[("export.csv", _csv(feb))])
-    assert job.file == "export.csv and 1 more file"
+    assert job.file == "export.csv and 1 more file" and job.files == 2
     assert sorted(p.name for p in (jobs.jobs_dir(tmp_path) / job.id / "input").iterdir()) == [
         "export (2).csv", "export.csv"]
     done, stages = _stages_until_finished(tmp_path, job.id)

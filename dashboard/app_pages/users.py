@@ -74,7 +74,9 @@ def _passwords_match(password: str, again: str) -> bool:
 
 
 others = [name for name in records if name != me.name]
-add, role_tab, password_tab, remove_tab = st.tabs(["Add someone", "Change a role", "Set a password", "Remove someone"])
+# Keyed: after a change the page shows what was done, and the tab in use stays open (it went back to the first).
+add, role_tab, password_tab, remove_tab = st.tabs(["Add someone", "Change a role", "Set a password", "Remove someone"],
+                                                  key="users_tab", on_change="rerun")
 
 # Typed passwords are cleared once sent, whatever the outcome: they do not stay in the page.
 with add, st.form("users_add", border=False, clear_on_submit=True):
