@@ -269,7 +269,8 @@ def test_a_calendar_month_in_the_date_filter_is_compared_with_the_month_before_a
 
 
 def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, monkeypatch):
-    """The page asks the formatter (``change_rounds_to_zero``) rather than reading the text it wrote."""
+    """The page takes the change as the formatter rounds it (``shown_change``) rather than reading the text it
+    wrote: a fall is written with the minus sign, which Streamlit does not read as one."""
     import numpy as np
 
     from pipelines.store import publish_run

@@ -114,6 +114,13 @@ def open_page(page, title: str) -> None:
     wait_for_app(page)
 
 
+def go_to(page, address: str, heading: str) -> None:
+    """Open ``address`` and wait until the page headed ``heading`` has run and drawn its charts."""
+    page.goto(address)
+    page.wait_for_selector(f'h1:has-text("{heading}")')
+    wait_for_app(page)
+
+
 def shown_count(page) -> int:
     """The number in "123 messages" above the message list."""
     text = page.get_by_text(re.compile(r"^\d[\d,]* messages$")).first.inner_text()
@@ -122,9 +129,7 @@ def shown_count(page) -> int:
 
 def search_messages(page, url: str, words: str) -> None:
     """Open the Messages page and search it for ``words``."""
-    page.goto(f"{url}/messages")
-    page.wait_for_selector('h1:has-text("Messages")')
-    wait_for_app(page)
+    go_to(page, f"{url}/messages", "Messages")
     page.get_by_role("textbox", name="Search the messages").fill(words)
     page.keyboard.press("Enter")
     wait_for_app(page)
@@ -176,9 +181,7 @@ def snap(page, shots: Path, name: str) -> Path:
 
 def test_every_page_opens_and_keeps_a_sidebar_filter(dashboard, browser_page):
     page, shots = browser_page
-    page.goto(dashboard)
-    page.wait_for_selector('h1:has-text("Overview")')
-    wait_for_app(page)
+    go_to(page, dashboard, "Overview")
     assert_no_exception(page)
     assert page.locator('[data-testid="stMetric"]').count() == 4
     snap(page, shots, "01-overview")
@@ -201,9 +204,7 @@ def test_every_page_opens_and_keeps_a_sidebar_filter(dashboard, browser_page):
 def test_a_link_to_the_first_page_by_its_name_opens_it_with_its_filters(dashboard, browser_page):
     """Overview lives at "/", but bookmarks and typed addresses say "/overview"."""
     page, _ = browser_page
-    page.goto(f"{dashboard}/overview?sentiment=negative")
-    page.wait_for_selector('h1:has-text("Overview")')
-    wait_for_app(page)
+    go_to(page, f"{dashboard}/overview?sentiment=negative", "Overview")
     assert_no_exception(page)
     assert page.get_by_text("Page not found").count() == 0
     assert "sentiment=negative" in page.url
@@ -213,9 +214,7 @@ def test_a_link_to_the_first_page_by_its_name_opens_it_with_its_filters(dashboar
 
 def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page):
     page, shots = browser_page
-    page.goto(f"{dashboard}/trends")
-    page.wait_for_selector('h1:has-text("Trends")')
-    wait_for_app(page)
+    go_to(page, f"{dashboard}/trends", "Trends")
     page.locator(".st-key-trends_granularity button", has_text="Week").click()  # the page's own choice
     wait_for_app(page)
     busiest = page.evaluate("""() => {
@@ -281,9 +280,7 @@ def test_messages_search_and_download(dashboard, browser_page):
 
 def test_semantic_search_finds_messages_by_meaning(dashboard, browser_page):
     page, shots = browser_page
-    page.goto(f"{dashboard}/messages")
-    page.wait_for_selector('h1:has-text("Messages")')
-    wait_for_app(page)
+    go_to(page, f"{dashboard}/messages", "Messages")
     page.locator('[data-testid="stButtonGroup"] button', has_text="Meaning").click()
     wait_for_app(page)
     page.get_by_role("textbox", name="Find messages like").fill("my puppy loves it")
@@ -313,9 +310,7 @@ def test_an_analyst_renames_and_merges_topics_in_the_browser(curation_server, br
 
     url, store = curation_server
     page, shots = browser_page
-    page.goto(f"{url}/curate-topics")
-    page.wait_for_selector('h1:has-text("Curate topics")')
-    wait_for_app(page)
+    go_to(page, f"{url}/curate-topics", "Curate topics")
     name = page.get_by_role("textbox", name="Name")
     name.fill("Coffee complaints")
     page.get_by_role("button", name="Save name").click()
@@ -392,9 +387,7 @@ def _live_markup(page) -> dict:
 
 def test_hostile_message_text_stays_plain_text_on_every_page(hostile_server, browser_page):
     page, shots = browser_page
-    page.goto(hostile_server)
-    page.wait_for_selector('h1:has-text("Overview")')
-    wait_for_app(page)
+    go_to(page, hostile_server, "Overview")
     for title, slug in PAGES:
         open_page(page, title)
         assert_no_exception(page)
@@ -416,9 +409,7 @@ def test_a_dot_of_the_topic_map_and_a_falling_mover_open_their_own_messages(dash
     """Every dot of the map opened topic 0 (its topic reached the click as {"0": t}); a topic that fell to none
     opened an empty list (only the later period)."""
     page, shots = browser_page
-    page.goto(dashboard)
-    page.wait_for_selector('h1:has-text("Overview")')
-    wait_for_app(page)
+    go_to(page, dashboard, "Overview")
     open_page(page, "Topics")
     chart = page.locator(".st-key-topics_map .js-plotly-plot")
     chart.scroll_into_view_if_needed()
@@ -459,9 +450,7 @@ def test_a_cell_of_the_sentiment_heatmap_opens_its_topic_and_period(dashboard, b
     """Plotly selects no heatmap cell on a click; the invisible marker on each cell's centre does, from anywhere in
     the cell (here off its centre)."""
     page, shots = browser_page
-    page.goto(f"{dashboard}/sentiment")
-    page.wait_for_selector('h1:has-text("Sentiment")')
-    wait_for_app(page)
+    go_to(page, f"{dashboard}/sentiment", "Sentiment")
     # Weeks: narrow cells, where markers wider than a cell once sent the click to the next week.
     page.locator(".st-key-sentiment_granularity button", has_text="Week").click()
     wait_for_app(page)

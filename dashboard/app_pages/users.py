@@ -29,8 +29,9 @@ done = st.session_state.pop(_DONE, None)
 if done:
     st.success(components.escape_markdown(done), icon=":material/check_circle:")
 
+users = auth.users()
 try:
-    records = auth.users().records()
+    records = users.records()
 except AuthError as err:
     st.error(f"{components.escape_markdown(err.message)}\n\n**How to fix:** {components.escape_markdown(err.fix)}",
              icon=":material/error:")
@@ -44,7 +45,7 @@ if records:
     st.caption("A change applies to the person's open pages at their next click; a removed person is signed out.")
 else:
     st.info("No users yet. Add the first below (an admin, to manage the others).", icon=":material/person_add:")
-changes = auth.users().changes()
+changes = users.changes()
 if changes:
     with st.expander(f"Changes to the users ({len(changes):,})"):
         st.dataframe(pd.DataFrame({
@@ -74,6 +75,11 @@ def _passwords_match(password: str, again: str) -> bool:
 
 
 others = [name for name in records if name != me.name]
+
+
+def _with_role(name: str) -> str:
+    return f"{name} ({records[name].role})"
+
 # Keyed: after a change the page shows what was done, and the tab in use stays open (it went back to the first).
 add, role_tab, password_tab, remove_tab = st.tabs(["Add someone", "Change a role", "Set a password", "Remove someone"],
                                                   key="users_tab", on_change="rerun")
@@ -91,7 +97,7 @@ with add, st.form("users_add", border=False, clear_on_submit=True):
     again = d.text_input("The same password again", type="password", autocomplete="new-password", key="users_add_again")
     if st.form_submit_button("Add", type="primary", icon=":material/person_add:", key="users_add_go") and (
             sso or _passwords_match(password, again)):
-        _apply(auth.users().add, lambda r: f"Added {r.name} ({r.role}, {r.sign_in}).", name, role,
+        _apply(users.add, lambda r: f"Added {r.name} ({r.role}, {r.sign_in}).", name, role,
                None if sso else password)
 
 with role_tab:
@@ -101,11 +107,11 @@ with role_tab:
     else:
         with st.form("users_role", border=False):
             a, b = st.columns(2)
-            who = a.selectbox("User", others, format_func=lambda n: f"{n} ({records[n].role})", key="users_role_who")
+            who = a.selectbox("User", others, format_func=_with_role, key="users_role_who")
             role = b.selectbox("New role", ROLES, format_func=ROLE_WORDS.get, key="users_role_role")
             if st.form_submit_button("Change the role", type="primary", icon=":material/manage_accounts:",
                                      key="users_role_go"):
-                _apply(auth.users().set_role, lambda r: f"{r.name} is now {'an' if r.role == 'admin' else 'a'} "
+                _apply(users.set_role, lambda r: f"{r.name} is now {'an' if r.role == 'admin' else 'a'} "
                                                         f"{r.role}.", who, role)
 
 with password_tab, st.form("users_password", border=False, clear_on_submit=True):
@@ -120,7 +126,7 @@ with password_tab, st.form("users_password", border=False, clear_on_submit=True)
     if st.form_submit_button("Set the password", type="primary", icon=":material/key:", disabled=not names,
                              key="users_password_go") and (
             _passwords_match(password, again)):
-        _apply(auth.users().set_password, lambda r: f"New password set for {r.name}.", who, password)
+        _apply(users.set_password, lambda r: f"New password set for {r.name}.", who, password)
 
 with remove_tab:
     if not others:
@@ -128,10 +134,10 @@ with remove_tab:
                    "`feedback-lens users remove`.")
     else:
         with st.form("users_remove", border=False):
-            who = st.selectbox("User", others, format_func=lambda n: f"{n} ({records[n].role})", key="users_remove_who")
+            who = st.selectbox("User", others, format_func=_with_role, key="users_remove_who")
             sure = st.checkbox("Yes, remove them: they can no longer sign in", key="users_remove_sure")
             if st.form_submit_button("Remove", icon=":material/person_remove:", key="users_remove_go"):
                 if sure:
-                    _apply(auth.users().remove, lambda r: f"Removed {r.name} ({r.role}).", who)
+                    _apply(users.remove, lambda r: f"Removed {r.name} ({r.role}).", who)
                 else:
                     st.warning("Tick the box to confirm.", icon=":material/help:")
