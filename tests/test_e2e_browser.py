@@ -320,6 +320,7 @@ def test_an_analyst_renames_and_merges_topics_in_the_browser(curation_server, br
     snap(page, shots, "40-curate-renamed")
 
     page.get_by_role("tab", name="Merge").click()
+    wait_for_app(page)  # the tabs rerun the page on a change; a click during that rerun lands on a stale picker
     page.locator('[class*="st-key-curate_merge_v"]').click()  # the picker's key changes with each edit
     page.locator('[role="option"]', has_text="messages)").first.click()  # not the "select all" entry
     page.keyboard.press("Escape")
