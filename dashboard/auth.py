@@ -60,6 +60,7 @@ from pipelines.auth import (
     check_served,
     is_local_address,
     needed_role,
+    role_with_article,
     users_path,
 )
 from pipelines.errors import FeedbackLensError
@@ -158,7 +159,7 @@ def deny_message(action: str, user: User | None = None) -> str:
     """ "You need the analyst role to do this …" for a user whose role may not do ``action``."""
     role = needed_role(action)
     user = user or signed_in_user()
-    who = f" You are signed in as {user.name}, {_article(user.role)} {user.role}." if user else ""
+    who = f" You are signed in as {user.name}, {role_with_article(user.role)}." if user else ""
     return (f"You need the {role} role to do this.{who} Ask an admin to change your role "
             f"(feedback-lens users set-role NAME {role}).")
 
@@ -191,10 +192,6 @@ def guarded(action: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         return None
 
     return run
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
 
 
 # ------------------------------------------------------------------------------------------- drawing

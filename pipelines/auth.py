@@ -240,6 +240,11 @@ class UserRecord:
         return User(self.name, self.role)
 
 
+def role_with_article(role: str) -> str:
+    """'an admin', 'a viewer': a role as a sentence names it."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+
+
 COMMAND_LINE = "command line"
 """Who made a change with `feedback-lens users` (it runs on the server, as whoever may edit the users file)."""
 
@@ -247,13 +252,20 @@ COMMAND_LINE = "command line"
 @dataclass(frozen=True)
 class UserChange:
     """One line of the users' change log: when (UTC, ISO), who made it, what (added, removed, new role, new
-    password), to whom, and their role after it."""
+    password), to whom, their role after it, and for a new role the one before (empty in lines written before
+    2026-12-07, and for the other changes)."""
 
     at: str
     by: str
     action: str
     user: str
     role: str
+    previous: str = ""
+
+    @property
+    def role_shown(self) -> str:
+        """'analyst → admin' for a new role whose previous one is known, else the role after the change."""
+        return f"{self.previous} → {self.role}" if self.previous and self.previous != self.role else self.role
 
 
 def users_path(settings: AuthSettings | None = None, store_dir: Path | str | None = None) -> Path:
@@ -307,8 +319,8 @@ class Users:
                 continue
         return out[::-1]
 
-    def _log(self, by: str, action: str, record: UserRecord) -> None:
-        change = UserChange(at=_now(), by=by, action=action, user=record.name, role=record.role)
+    def _log(self, by: str, action: str, record: UserRecord, previous: str = "") -> None:
+        change = UserChange(at=_now(), by=by, action=action, user=record.name, role=record.role, previous=previous)
         try:
             with open(self.changes_path, "a", encoding="utf-8") as log:
                 log.write(json.dumps(change.__dict__) + "\n")
@@ -418,7 +430,8 @@ class Users:
         return record
 
     def set_role(self, name: str, role: str, by: str = COMMAND_LINE) -> UserRecord:
-        """Change a user's role; it applies to their open sessions at their next click.
+        """Change a user's role; it applies to their open sessions at their next click. Their role already:
+        nothing changes and nothing is logged (callers say so, comparing with :meth:`existing` first).
 
         Raises:
             AuthError: no such user or role.
@@ -426,8 +439,10 @@ class Users:
         key, role = check_name(name), check_role(role)
         with self._editing() as records:
             old = self._existing(records, key)
-            records[key] = UserRecord(key, role, old.password_hash, old.created_at, _now())
-        self._log(by, "new role", records[key])
+            if old.role != role:
+                records[key] = UserRecord(key, role, old.password_hash, old.created_at, _now())
+        if old.role != role:
+            self._log(by, "new role", records[key], previous=old.role)
         return records[key]
 
     def set_password(self, name: str, password: str, by: str = COMMAND_LINE) -> UserRecord:

@@ -115,8 +115,12 @@ sentence reads as the "−0.5" on the chart beside it (a hyphen is shorter and h
 
 
 def signed(x: float, spec: str = "+.2f") -> str:
-    """``x`` formatted by ``spec`` with the minus sign: '−0.59', '+12', '−1,204'."""
-    return format(x, spec).replace("-", MINUS)
+    """``x`` formatted by ``spec`` with the minus sign: '−0.59', '+12', '−1,204'; what rounds to zero has no sign
+    ('0', '0.00', never '+0' or '−0.00'), as the spreadsheet's number formats write it."""
+    text = format(x, spec)
+    if not any(c in "123456789" for c in text):
+        return text.lstrip("+-")
+    return text.replace("-", MINUS)
 
 
 def format_count(n: float | None) -> str:
@@ -125,15 +129,15 @@ def format_count(n: float | None) -> str:
 
 
 def format_sentiment(x: float | None) -> str:
-    """'+0.32' or '−0.59' on the −1 … +1 scale (or '–'); a score that rounds to zero is '+0.00', never '−0.00'."""
+    """'+0.32' or '−0.59' on the −1 … +1 scale (or '–'); a score that rounds to zero is '0.00'."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    return signed(x, "+.2f") if round(x, 2) != 0 else "+0.00"
+    return signed(x, "+.2f")
 
 
 def format_contribution(x: float) -> str:
     """A topic's contribution to a change in mean sentiment ('+0.025'): three decimals, since they are small."""
-    return signed(x, "+.3f") if round(x, 3) != 0 else "+0.000"
+    return signed(x, "+.3f")
 
 
 def format_date(value: object) -> str:
@@ -167,7 +171,7 @@ def shown_change(change: Change, kind: str = "count") -> float | None:
 
 
 def change_rounds_to_zero(change: Change, kind: str = "count") -> bool:
-    """True when the change is known and shows as nothing ('+0', '+0.0 pts', '+0.00'): a page shows it without
+    """True when the change is known and shows as nothing ('0', '0.0 pts', '0.00'): a page shows it without
     the colour and arrow of a rise or a fall."""
     return shown_change(change, kind) == 0
 

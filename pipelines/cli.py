@@ -418,7 +418,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """Exit 0 when done, 2 for a user mistake (bad name, role or password, unknown or existing user)."""
-    from pipelines.auth import COMMAND_LINE, Users, check_name, users_path
+    from pipelines.auth import COMMAND_LINE, Users, check_name, role_with_article, users_path
     from pipelines.settings import AuthSettings
 
     settings = AuthSettings()
@@ -446,8 +446,10 @@ def cmd_users(args: argparse.Namespace) -> int:
             r = users.remove(args.name, by=by)
             print(f"Removed {r.name} ({r.role}) from {users.path}.")
         elif action == "set-role":
+            before = users.existing(args.name).role
             r = users.set_role(args.name, args.role, by=by)
-            print(f"{r.name} is now {'an' if r.role[0] in 'aeiou' else 'a'} {r.role}.")
+            print(f"{r.name} is {'already' if r.role == before else 'now'} {role_with_article(r.role)}"
+                  f"{': nothing changed' if r.role == before else ''}.")
         elif action == "set-password":
             users.existing(args.name)  # before asking for a password
             r = users.set_password(args.name, _read_password(args), by=by)

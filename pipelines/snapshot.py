@@ -661,7 +661,7 @@ def _headline(history: pd.DataFrame, period: Period, current: Window, before: Wi
                ("Active topics", h.active_topics, "count", format_count, "count", COUNT, CHANGE_COUNT, 0))
     cards, records, value_formats, change_formats = [], [], [], []
     for label, c, kind, fmt, unit, value_format, change_format, good in figures:
-        flat = c.delta is None or change_rounds_to_zero(c, kind)  # "+0.0 pts" is neither good nor bad news
+        flat = c.delta is None or change_rounds_to_zero(c, kind)  # "0.0 pts" is neither good nor bad news
         tone = "" if not good or flat else "good" if c.delta * good > 0 else "bad"
         cards.append(Card(label, fmt(c.current), format_change(c, kind) or "–", fmt(c.previous), tone))
         # One unit per row, numbers only: a share as a percentage (25.3), so that its change (+4.1) is in points.

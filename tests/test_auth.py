@@ -215,12 +215,15 @@ def test_users_command_adds_lists_changes_and_removes(monkeypatch, capsys, tmp_p
     assert list(Users(tmp_path / "st" / "users.json").records()) == ["alice"]
     code, out, err = _cli(monkeypatch, capsys, "users", "set-role", "alice", "viewer", *s)  # the last admin goes
     assert code == 0 and out == "alice is now a viewer.\n"
+    assert _cli(monkeypatch, capsys, "users", "set-role", "alice", "viewer", *s)[:2] == (
+        0, "alice is already a viewer: nothing changed.\n")  # and not logged below
     assert "Note: no admin is left" in err and "feedback-lens users set-role NAME admin" in err
     changes = Users(tmp_path / "st" / "users.json").changes()  # each change, newest first, by whoever ran it
     assert [(c.action, c.user, c.role) for c in changes] == [
         ("new role", "alice", "viewer"), ("removed", "ann@example.com", "viewer"), ("new role", "alice", "admin"),
         ("added", "ann@example.com", "viewer"), ("added", "alice", "analyst")]
     assert {c.by for c in changes} == {f"command line ({getpass.getuser()})"}
+    assert [c.role_shown for c in changes][:3] == ["admin → viewer", "viewer", "analyst → admin"]
     # a path from the environment wins over the store
     monkeypatch.setenv("FEEDBACK_LENS_USERS", str(tmp_path / "elsewhere" / "people.json"))
     assert _cli(monkeypatch, capsys, "users", "add", "bob", "--role", "viewer", "--password-stdin",
@@ -512,6 +515,20 @@ def test_oidc_users_get_their_role_by_e_mail_and_strangers_none_by_default(monke
     assert AuthSettings().oidc_default_role == "viewer"
 
 
+def test_with_single_sign_on_an_admin_adds_someone_by_e_mail_without_a_password(monkeypatch, store, app_copy):
+    monkeypatch.setenv("FEEDBACK_LENS_AUTH", "oidc")
+    users_of(store).add("boss@example.com", "admin", password=None)
+    at = app(app_copy)
+    at.secrets = OIDC_SECRETS
+    at.user = {"is_logged_in": True, "email": "boss@example.com"}
+    run(at).switch_page("app_pages/users.py")
+    run(at).text_input(key="users_add_name").input("bob@example.com")
+    at.toggle(key="users_add_sso").set_value(True)  # read when the form is sent, not when it was drawn
+    at.button(key="users_add_go").click()
+    assert f"Added bob@example.com ({ROLES[0]}, single sign-on)." in texts(run(at))
+    assert users_of(store).get("bob@example.com").sign_in == "single sign-on"
+
+
 def _users_page(monkeypatch, name: str = "ada") -> AppTest:
     monkeypatch.setenv("FEEDBACK_LENS_AUTH", "password")
     at = sign_in(run(app()), name)
@@ -537,10 +554,15 @@ def test_an_admin_manages_users_on_the_users_page(monkeypatch, store):
 
     _add(at, "Bob", "analyst", "bob's long password", again="bob's long pasword")  # a typo in the second
     assert "The two passwords differ" in texts(at) and users_of(store).get("bob") is None
+    # Refused: the name and role stay to be corrected; the typed passwords never stay in the page.
+    assert at.text_input(key="users_add_name").value == "Bob" and at.selectbox(key="users_add_role").value == "analyst"
+    assert at.text_input(key="users_add_password").value == at.text_input(key="users_add_again").value == ""
     _add(at, "bob", "analyst", "short")
     assert "at least 8 characters" in texts(at) and users_of(store).get("bob") is None
+    assert at.text_input(key="users_add_name").value == "bob"
     _add(at, "Bob", "analyst", "bob's long password")
     assert "Added bob (analyst, password)." in texts(at)
+    assert at.text_input(key="users_add_name").value == "" and at.text_input(key="users_add_password").value == ""
     assert users_of(store).authenticate("bob", "bob's long password") == User("bob", "analyst")
     assert at.dataframe[0].value["User"].tolist() == ["ada", "ann", "bob", "vera"]
     _add(at, "bob", "viewer", "another long password")
@@ -552,6 +574,11 @@ def test_an_admin_manages_users_on_the_users_page(monkeypatch, store):
     at.selectbox(key="users_role_role").set_value("admin")
     at.button(key="users_role_go").click()
     assert "ann is now an admin." in texts(run(at)) and users_of(store).get("ann").role == "admin"
+    logged = len(users_of(store).changes())
+    at.selectbox(key="users_role_who").set_value("ann")
+    at.selectbox(key="users_role_role").set_value("admin")
+    at.button(key="users_role_go").click()  # her role already: said, and neither changed nor logged
+    assert "ann is already an admin: nothing changed." in texts(run(at)) and len(users_of(store).changes()) == logged
     at.selectbox(key="users_password_who").set_value("vera")
     at.text_input(key="users_password_new").input("vera's new password")
     at.text_input(key="users_password_again").input("vera's new password")
@@ -571,7 +598,7 @@ def test_an_admin_manages_users_on_the_users_page(monkeypatch, store):
     log = at.dataframe[1].value
     assert log[["By", "Change", "User", "Role"]].values.tolist()[:4] == [
         ["ada", "removed", "vera", "viewer"], ["ada", "new password", "vera", "viewer"],
-        ["ada", "new role", "ann", "admin"], ["ada", "added", "bob", "analyst"]]
+        ["ada", "new role", "ann", "analyst → admin"], ["ada", "added", "bob", "analyst"]]
     assert [c.action for c in users_of(store).changes()][:4] == ["removed", "new password", "new role", "added"]
 
 

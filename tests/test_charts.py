@@ -124,10 +124,10 @@ def test_numbers_and_dates_are_formatted_for_people():
     assert charts.format_sentiment(0.3) == "+0.30" and charts.format_sentiment(-0.05) == "−0.05"
     assert charts.format_date("2026-03-05T10:00:00+00:00") == "5 Mar 2026" and charts.format_date(None) == "–"
     assert charts.format_change(m.Change(12, 10)) == "+2 (+20%)"
-    assert charts.format_change(m.Change(10, 10)) == "+0"
+    assert charts.format_change(m.Change(10, 10)) == "0"
     assert charts.format_change(m.Change(0.2, 0.15), "share") == "+5.0 pts"
     assert charts.format_change(m.Change(0.1, 0.3), "sentiment") == "−0.20"  # Plotly's minus sign, not a hyphen
-    assert charts.format_sentiment(-0.594) == "−0.59" and charts.format_sentiment(-0.004) == "+0.00"
+    assert charts.format_sentiment(-0.594) == "−0.59" and charts.format_sentiment(-0.004) == "0.00"
     assert charts.format_contribution(-0.0251) == "−0.025" and charts.format_change(m.Change(80, 100)) == "−20 (−20%)"
     assert charts.format_change(m.Change(3, None)) is None
     assert charts.format_topic_change(3, float("nan")) == "+3 (none before)"  # no message before: no percentage
@@ -147,16 +147,16 @@ def test_a_change_on_a_small_base_has_no_percentage():
     assert charts.format_change(m.Change(1_300, 1_000)) == "+300 (+30%)"
     assert charts.format_topic_change(4, 4.0) == "+4" and charts.format_topic_change(-2, -0.5) == "−2"
     assert charts.format_topic_change(-3, -0.3) == "−3 (−30%)"  # 10 before
-    assert charts.format_topic_change(0, 0.0) == "+0"  # no change, no "(+0%)"
+    assert charts.format_topic_change(0, 0.0) == "0"  # no change: no sign, no "(+0%)"
 
 
 def test_a_change_says_when_it_rounds_to_zero():
-    """The Overview shows a change that reads '+0.0 pts' without a colour or arrow: the formatter says so."""
+    """The Overview shows a change that reads '0.0 pts' without a colour or arrow: the formatter says so."""
     assert charts.change_rounds_to_zero(m.Change(10, 10))
     assert charts.change_rounds_to_zero(m.Change(0.2504, 0.2500), "share")  # +0.04 pts
-    assert charts.format_change(m.Change(0.2500, 0.2504), "share") == "+0.0 pts"  # never "-0.0 pts"
+    assert charts.format_change(m.Change(0.2500, 0.2504), "share") == "0.0 pts"  # never "+0.0 pts" or "−0.0 pts"
     assert charts.change_rounds_to_zero(m.Change(0.104, 0.1), "sentiment")
-    assert charts.format_change(m.Change(0.1, 0.104), "sentiment") == "+0.00"
+    assert charts.format_change(m.Change(0.1, 0.104), "sentiment") == "0.00"
     assert not charts.change_rounds_to_zero(m.Change(0.2506, 0.2500), "share")  # +0.1 pts
     assert not charts.change_rounds_to_zero(m.Change(11, 10))
     assert not charts.change_rounds_to_zero(m.Change(3, None))  # unknown is not "no change"

@@ -280,7 +280,7 @@ def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, m
     m = pd.concat([run.messages.iloc[[0]]] * 20, ignore_index=True)
     m["date"] = [pd.Timestamp("2026-02-10 10:00", tz="UTC")] * 10 + [pd.Timestamp("2026-03-20 10:00", tz="UTC")] * 10
     m["topic"] = [0, 1] * 10
-    # Mean sentiment -0.0005 before and +0.0005 now: a change of +0.001 that shows as "+0.00".
+    # Mean sentiment -0.0005 before and +0.0005 now: a change of +0.001 that shows as "0.00".
     m["sentiment"] = [-0.5] * 4 + [0.3325] * 6 + [-0.5] * 5 + [0.501] * 5
     m["sentiment_label"] = np.where(m["sentiment"] < 0, "negative", "positive")
     m["message_id"] = [f"m{i}" for i in range(len(m))]
@@ -292,7 +292,7 @@ def test_the_overview_leaves_a_change_that_rounds_to_zero_uncoloured(tmp_path, m
     shown = {x.label: x for x in at.metric}
     grey = type(shown["Messages"].proto).MetricColor.GRAY
     for label in ("Messages", "Mean sentiment", "Active topics"):
-        assert shown[label].delta in ("+0", "+0.00") and shown[label].proto.color == grey, label
+        assert shown[label].delta in ("0", "0.00") and shown[label].proto.color == grey, label
     proto = type(shown["Messages"].proto)
     negative = shown["Negative"]  # 40% → 50%: bad news
     assert negative.delta == "+10.0 pts" and negative.proto.color == proto.MetricColor.RED

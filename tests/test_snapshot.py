@@ -328,7 +328,7 @@ def test_quotes_under_a_negative_heading_are_negative_and_plain_text():
     assert "Late again. Coffee Bean Direct was faster." in [q.text for q in quotes["delivery · late"]]
     assert snapshot.quote_text("Nice <b>tea</b>.<br/>I <3 it; <script>x</script>", 400) == \
         "Nice tea. I <3 it; <script>x</script>"  # only formatting tags go: other text stays as written
-    assert charts.format_sentiment(-0.001) == "+0.00"  # a quote's score, not "-0.00"
+    assert charts.format_sentiment(-0.001) == "0.00"  # a quote's score, not "−0.00"
 
 
 def test_an_emerging_issue_of_praise_says_its_tone_beside_its_quotes():

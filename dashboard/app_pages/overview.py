@@ -53,7 +53,7 @@ figures = (
 )
 for col, (label, value, change, kind, colour, explain) in zip(st.columns(4, border=True), figures, strict=True):
     shown, moved = format_change(change, kind), shown_change(change, kind)
-    # A change that rounds to nothing ("+0.0 pts") is shown plain. Arrow and colour are set here, from the number:
+    # A change that rounds to nothing ("0.0 pts") is shown plain. Arrow and colour are set here, from the number:
     # Streamlit reads them from a leading hyphen, and a fall is written with the minus sign ("−3.1 pts").
     unchanged, falls = not moved, bool(moved and moved < 0)
     tone = "gray" if unchanged or colour == "off" else "red" if falls == (colour == "normal") else "green"

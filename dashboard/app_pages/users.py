@@ -11,13 +11,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import auth, components
-from pipelines.auth import MIN_PASSWORD, ROLES, AuthError, UserRecord
+from pipelines.auth import MIN_PASSWORD, ROLES, AuthError, UserRecord, role_with_article
 from pipelines.charts import format_date
 
 ROLE_WORDS = {"viewer": "Viewer: reads every page, downloads and makes snapshots",
               "analyst": "Analyst: also renames, merges and splits topics",
               "admin": "Admin: also analyses new files, chooses runs and manages users"}
-_DONE = "users_done"
+_DONE, _ADD_REFUSED = "users_done", "users_add_refused"
+_DIFFER = "The two passwords differ: type the same password twice."
 
 me = auth.require("admin")
 st.title("Users")
@@ -51,8 +52,10 @@ if changes:
         st.dataframe(pd.DataFrame({
             "When (UTC)": [pd.Timestamp(c.at).strftime("%-d %b %Y, %H:%M") for c in changes],
             "By": [c.by for c in changes], "Change": [c.action for c in changes],
-            "User": [c.user for c in changes], "Role": [c.role for c in changes]}),
-            hide_index=True, width="content")
+            "User": [c.user for c in changes], "Role": [c.role_shown for c in changes]}),
+            hide_index=True, width="content",
+            # Sized to fit "command line (root)": with the default width the column was cut at "comma…".
+            column_config={"By": st.column_config.TextColumn(width="medium")})
 
 
 def _apply(change: Callable[..., UserRecord], said: Callable[[UserRecord], str], *args: object) -> None:
@@ -69,9 +72,30 @@ def _apply(change: Callable[..., UserRecord], said: Callable[[UserRecord], str],
 
 def _passwords_match(password: str, again: str) -> bool:
     if password != again:
-        st.error("The two passwords differ: type the same password twice.", icon=":material/error:")
+        st.error(_DIFFER, icon=":material/error:")
         return False
     return True
+
+
+def _add() -> None:
+    """The Add button's callback. It runs before the page is drawn again, so it can empty the form's fields itself:
+    the typed passwords always, the name only once added (a refused name stays, to be corrected)."""
+    form = st.session_state
+    sso = mode == "oidc" and form.get("users_add_sso", False)
+    password, again = form["users_add_password"], form["users_add_again"]
+    form["users_add_password"] = form["users_add_again"] = ""
+    if not sso and password != again:
+        form[_ADD_REFUSED] = _DIFFER
+        return
+    admin = auth.signed_in_user()  # guarded: an admin when the click arrived
+    try:
+        record = users.add(form["users_add_name"], form["users_add_role"], None if sso else password,
+                           by=admin.name if admin else "")
+    except AuthError as err:  # a taken name, a short password: the message says which rule
+        form[_ADD_REFUSED] = err.message
+        return
+    form["users_add_name"] = ""
+    form[_DONE] = f"Added {record.name} ({record.role}, {record.sign_in})."
 
 
 others = [name for name in records if name != me.name]
@@ -84,21 +108,21 @@ def _with_role(name: str) -> str:
 add, role_tab, password_tab, remove_tab = st.tabs(["Add someone", "Change a role", "Set a password", "Remove someone"],
                                                   key="users_tab", on_change="rerun")
 
-# Typed passwords are cleared once sent, whatever the outcome: they do not stay in the page.
-with add, st.form("users_add", border=False, clear_on_submit=True):
+with add, st.form("users_add", border=False):
     a, b = st.columns(2)
-    name = a.text_input("User name", key="users_add_name", placeholder="e.g. ann or ann@example.com",
-                        help="Lower-case letters, digits and . _ @ + -; with single sign-on, their e-mail address.")
-    role = b.selectbox("Role", ROLES, format_func=ROLE_WORDS.get, key="users_add_role")
-    sso = mode == "oidc" and st.toggle("Signs in with single sign-on (matched by e-mail), no password")
+    a.text_input("User name", key="users_add_name", placeholder="e.g. ann or ann@example.com",
+                 help="Lower-case letters, digits and . _ @ + -; with single sign-on, their e-mail address.")
+    b.selectbox("Role", ROLES, format_func=ROLE_WORDS.get, key="users_add_role")
+    if mode == "oidc":
+        st.toggle("Signs in with single sign-on (matched by e-mail), no password", key="users_add_sso")
     c, d = st.columns(2)
-    password = c.text_input("Password", type="password", autocomplete="new-password", key="users_add_password",
-                            help=f"At least {MIN_PASSWORD} characters. Give it to them in person or by phone.")
-    again = d.text_input("The same password again", type="password", autocomplete="new-password", key="users_add_again")
-    if st.form_submit_button("Add", type="primary", icon=":material/person_add:", key="users_add_go") and (
-            sso or _passwords_match(password, again)):
-        _apply(users.add, lambda r: f"Added {r.name} ({r.role}, {r.sign_in}).", name, role,
-               None if sso else password)
+    c.text_input("Password", type="password", autocomplete="new-password", key="users_add_password",
+                 help=f"At least {MIN_PASSWORD} characters. Give it to them in person or by phone.")
+    d.text_input("The same password again", type="password", autocomplete="new-password", key="users_add_again")
+    if refused := st.session_state.pop(_ADD_REFUSED, None):
+        st.error(components.escape_markdown(refused), icon=":material/error:")
+    st.form_submit_button("Add", type="primary", icon=":material/person_add:", key="users_add_go",
+                          on_click=auth.guarded("admin", _add))
 
 with role_tab:
     if not others:
@@ -111,8 +135,10 @@ with role_tab:
             role = b.selectbox("New role", ROLES, format_func=ROLE_WORDS.get, key="users_role_role")
             if st.form_submit_button("Change the role", type="primary", icon=":material/manage_accounts:",
                                      key="users_role_go"):
-                _apply(users.set_role, lambda r: f"{r.name} is now {'an' if r.role == 'admin' else 'a'} "
-                                                        f"{r.role}.", who, role)
+                if records[who].role == role:
+                    st.info(f"{who} is already {role_with_article(role)}: nothing changed.", icon=":material/info:")
+                else:
+                    _apply(users.set_role, lambda r: f"{r.name} is now {role_with_article(r.role)}.", who, role)
 
 with password_tab, st.form("users_password", border=False, clear_on_submit=True):
     names = list(records)
