@@ -21,8 +21,11 @@ Sign-in modes (``FEEDBACK_LENS_AUTH``, or ``feedback-lens serve --auth MODE``):
     Users and roles from the users file (``<store>/users.json`` or ``FEEDBACK_LENS_USERS``), managed with
     ``feedback-lens users add NAME --role viewer|analyst|admin``. Passwords are Argon2id hashes; five
     failed sign-ins per user name within five minutes pause that name for the rest of the five minutes,
-    across every browser session and server process. A sign-in lasts for the browser tab's session:
-    reloading the page asks again (Streamlit offers no server-side cookie to keep it).
+    across every browser session and server process. A sign-in is remembered by the browser for
+    ``FEEDBACK_LENS_SIGN_IN_DAYS`` (7 by default; 0: for the tab only): a cookie holds a random token whose
+    SHA-256 the server keeps with the user's name, so signing out, a new password or removing the user
+    ends it on the server. Streamlit lets a page set a cookie only from script, so the cookie cannot be
+    HttpOnly; every text the dashboard shows from the data is escaped, which is what keeps script out.
 ``oidc``
     Company single sign-on through Streamlit's ``st.login`` (OpenID Connect; needs ``Authlib``, in
     requirements.txt). Configure the provider in ``.streamlit/secrets.toml`` in the folder the dashboard
@@ -58,6 +61,7 @@ from pipelines.auth import (
     Users,
     check_mode,
     check_served,
+    check_sign_in_days,
     is_local_address,
     needed_role,
     role_with_article,
@@ -73,6 +77,10 @@ SIGNED_IN = "_auth_user"
 """Session key: the name of the user signed in by password (the role is re-read from the users file)."""
 REFUSED = "_auth_refused"
 """Session key: why a guarded callback refused, shown on the run that follows."""
+COOKIE = "feedback_lens_sign_in"
+"""The browser cookie that remembers a password sign-in (a token; see :meth:`pipelines.auth.Users.remember`)."""
+_TOKEN, _COOKIE_SCRIPT = "_auth_token", "_auth_cookie_script"
+"""Session keys: this browser's remembered sign-in, and a cookie change to make on the next run."""
 
 
 def settings() -> AuthSettings:
@@ -125,7 +133,7 @@ def signed_in_user() -> User | None:
     if mode == "none":
         return LOCAL_USER if is_local_address(served_address()) else None
     if mode == "password":
-        name = st.session_state.get(SIGNED_IN)
+        name = st.session_state.get(SIGNED_IN) or _remembered_name()
         if not name:
             return None
         try:
@@ -194,6 +202,40 @@ def guarded(action: str, callback: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _remembered_name() -> str | None:
+    """The user a remembered sign-in in this browser's cookie names (a reload, a new tab), now signed in here."""
+    token = _cookie()
+    if not token:
+        return None
+    user = users().remembered(token)
+    if user is None:
+        return None
+    st.session_state[SIGNED_IN], st.session_state[_TOKEN] = user.name, token
+    return user.name
+
+
+def _cookie() -> str | None:
+    """This browser's sign-in cookie as the connection was opened with it (a test harness may offer none)."""
+    token = st.context.cookies.get(COOKIE)
+    return token if isinstance(token, str) and token else None
+
+
+def _cookie_script(token: str | None, days: float = 0) -> str:
+    """A script that sets the sign-in cookie to ``token`` for ``days``, or deletes it (``None``)."""
+    import json
+
+    value, age = (token, round(days * 86_400)) if token else ("", 0)
+    return (f"<script>document.cookie = {json.dumps(f'{COOKIE}={value}; path=/; max-age={age}; SameSite=Strict')}"
+            ' + (location.protocol === "https:" ? "; Secure" : "");</script>')
+
+
+def _change_cookie() -> None:
+    """Set or delete the sign-in cookie when a sign-in or a sign-out asked for it (drawn in the sidebar)."""
+    script = st.session_state.pop(_COOKIE_SCRIPT, None)
+    if script:
+        st.html(script, unsafe_allow_javascript=True, width="content")
+
+
 # ------------------------------------------------------------------------------------------- drawing
 
 
@@ -206,15 +248,25 @@ def sidebar(user: User) -> None:
     if mode not in ("password", "oidc"):
         return
     with st.sidebar:
+        _change_cookie()
         who, out = st.columns([3, 2], vertical_alignment="center")
         who.caption(f":material/person: {_plain(user.name)} · {user.role}")
         out.button("Sign out", key="auth_sign_out", on_click=_sign_out, width="stretch")
 
 
 def _sign_out() -> None:
-    # Everything this session held goes: the next person at this browser starts afresh.
+    # Everything this session held goes: the next person at this browser starts afresh, and the remembered
+    # sign-in ends on the server (the cookie this connection was opened with still names it).
+    token = st.session_state.get(_TOKEN)
+    if token:
+        try:
+            users().forget(token)
+        except AuthError:
+            pass  # the sign-in log cannot be written: the cookie is deleted below all the same
     for key in list(st.session_state):
         del st.session_state[key]
+    if token:
+        st.session_state[_COOKIE_SCRIPT] = _cookie_script(None)
     if _mode() == "oidc":
         st.logout()  # forgets the identity cookie and ends the provider's session where it can
 
@@ -233,6 +285,9 @@ def sign_in_screen() -> NoReturn:
         except AuthError as err:
             _error(err)
     elif mode == "password":
+        if _cookie():  # one that no longer signs anyone in (expired, signed out elsewhere)
+            st.session_state.setdefault(_COOKIE_SCRIPT, _cookie_script(None))
+        _change_cookie()
         _password_form()
     else:
         _oidc_screen()
@@ -284,7 +339,20 @@ def _password_form() -> None:
         st.rerun()
     st.session_state.pop(_PASSWORD, None)
     st.session_state[SIGNED_IN] = user.name
+    _remember(user.name)
     st.rerun()
+
+
+def _remember(name: str) -> None:
+    """Have the browser remember this sign-in for the configured days (none with 0, or when it cannot be kept)."""
+    try:
+        days = check_sign_in_days(settings().sign_in_days)
+        token = users().remember(name) if days > 0 else None
+    except AuthError as err:  # a typo in FEEDBACK_LENS_SIGN_IN_DAYS: signed in for this tab, and told why
+        st.session_state[REFUSED] = f"{err.message} {err.fix} This sign-in lasts for this tab only."
+        return
+    if token:
+        st.session_state[_TOKEN], st.session_state[_COOKIE_SCRIPT] = token, _cookie_script(token, days)
 
 
 # ---------------------------------------------------------------------------------------------- oidc

@@ -204,6 +204,22 @@ def check_mode(mode: str) -> str:
     return value
 
 
+def check_sign_in_days(value: str) -> float:
+    """How many days a password sign-in is remembered (``FEEDBACK_LENS_SIGN_IN_DAYS``); 0 means for the tab only.
+
+    Raises:
+        AuthError: not a number from 0 to 366.
+    """
+    try:
+        days = float(value)
+    except ValueError:
+        days = -1.0
+    if not 0 <= days <= 366:
+        raise AuthError(f'FEEDBACK_LENS_SIGN_IN_DAYS="{value}" is not a number of days from 0 to 366.',
+                        fix="Use a number such as 7 (the default), or 0 to ask again in every new tab.")
+    return days
+
+
 def check_served(mode: str, address: str | None) -> None:
     """Refuse to serve without sign-in anywhere but on this machine.
 
@@ -296,7 +312,7 @@ class Users:
 
     @property
     def attempts_path(self) -> Path:
-        """The failed sign-in log (SQLite) beside the users file."""
+        """The sign-in log (SQLite) beside the users file: failed sign-ins, and remembered ones."""
         return self.path.with_name(f"{self.path.stem}.sign-ins.sqlite")
 
     @property
@@ -426,6 +442,7 @@ class Users:
             record = self._existing(records, key)
             del records[key]
         self._clear_failures(key)
+        self._forget_user(key)
         self._log(by, "removed", record)
         return record
 
@@ -446,7 +463,8 @@ class Users:
         return records[key]
 
     def set_password(self, name: str, password: str, by: str = COMMAND_LINE) -> UserRecord:
-        """Set a new password (a single-sign-on user gets one too) and lift a sign-in lockout.
+        """Set a new password (a single-sign-on user gets one too), lift a sign-in lockout and end the user's
+        remembered sign-ins.
 
         Raises:
             AuthError: no such user, or the password breaks the rules.
@@ -457,6 +475,7 @@ class Users:
             old = self._existing(records, key)
             records[key] = UserRecord(key, old.role, password_hash, old.created_at, _now())
         self._clear_failures(key)
+        self._forget_user(key)  # a new password signs every browser out: the old one may have leaked
         self._log(by, "new password", records[key])
         return records[key]
 
@@ -479,7 +498,8 @@ class Users:
 
     @contextmanager
     def _attempts(self) -> Iterator[sqlite3.Connection]:
-        """The failed sign-in log, in one write transaction: checking and recording cannot interleave."""
+        """The sign-in log (failed sign-ins, remembered sign-ins), in one write transaction: checking and recording
+        cannot interleave."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             con = connect_wal(self.attempts_path, 30)
@@ -489,6 +509,8 @@ class Users:
         try:
             con.execute("CREATE TABLE IF NOT EXISTS failed_sign_ins (name TEXT NOT NULL, at REAL NOT NULL)")
             con.execute("CREATE INDEX IF NOT EXISTS failed_by_name ON failed_sign_ins (name, at)")
+            con.execute("CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, "
+                        "expires REAL NOT NULL)")
             con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
@@ -498,6 +520,50 @@ class Users:
             con.execute("COMMIT")
         finally:
             con.close()
+
+    # A remembered sign-in is a random token in a browser cookie; the server keeps only its SHA-256 with the user's
+    # name and when it expires, so a copy of this file (a backup) signs nobody in, and removing a user, giving them
+    # a new password or signing out ends it on the server, not only in one browser.
+
+    def remember(self, name: str, now: float | None = None) -> str:
+        """Start a remembered sign-in for ``name``; the token to hand to their browser.
+
+        Raises:
+            AuthError: the sign-in log cannot be written.
+        """
+        now = time.time() if now is None else now
+        token = secrets.token_urlsafe(32)
+        days = check_sign_in_days(self.settings.sign_in_days)
+        with self._attempts() as con:
+            con.execute("DELETE FROM sessions WHERE expires < ?", (now,))
+            con.execute("INSERT INTO sessions (token_hash, name, expires) VALUES (?, ?, ?)",
+                        (_token_hash(token), check_name(name), now + days * 86_400))
+        return token
+
+    def remembered(self, token: str, now: float | None = None) -> User | None:
+        """The user a browser's token signs in, with their role now; None when it is unknown, expired, signed out,
+        or its user is gone or has a new password since."""
+        now = time.time() if now is None else now
+        if not token or not self.attempts_path.exists():
+            return None
+        try:
+            with self._attempts() as con:
+                row = con.execute("SELECT name FROM sessions WHERE token_hash = ? AND expires >= ?",
+                                  (_token_hash(token), now)).fetchone()
+            return self.user(row[0]) if row else None
+        except AuthError:
+            return None
+
+    def forget(self, token: str) -> None:
+        """End a remembered sign-in (signing out)."""
+        if token and self.attempts_path.exists():
+            with self._attempts() as con:
+                con.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
+
+    def _forget_user(self, key: str) -> None:
+        if self.attempts_path.exists():
+            with self._attempts() as con:
+                con.execute("DELETE FROM sessions WHERE name = ?", (key,))
 
     def failures(self, name: str, now: float | None = None) -> int:
         """Failed sign-ins for ``name`` within the current window."""
@@ -552,6 +618,12 @@ class Users:
                  f" Sign-in for this name is now paused for {_duration(window)}." if left <= 0 else "")
         raise SignInError("Wrong user name or password." + pause,
                           fix="Check both (the password is case-sensitive), or ask an admin to set a new one.")
+
+
+def _token_hash(token: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def _attempt_key(name: str) -> str:

@@ -502,9 +502,10 @@ def check_serving(env: dict, host: str | None) -> None:
     """Refuse to start a dashboard that would be open to the network without sign-in, or that nobody can sign in to.
 
     Raises:
-        FeedbackLensError: mode none on an address other than localhost; password mode with no users.
+        FeedbackLensError: mode none on an address other than localhost; password mode with no users, or with a
+            number of days to remember a sign-in that is not one.
     """
-    from pipelines.auth import Users, check_mode, check_served, users_path
+    from pipelines.auth import Users, check_mode, check_served, check_sign_in_days, users_path
     from pipelines.settings import AuthSettings
 
     with open(STREAMLIT_CONFIG, "rb") as f:
@@ -514,6 +515,8 @@ def check_serving(env: dict, host: str | None) -> None:
     users_file = env.get("FEEDBACK_LENS_USERS")
     settings = AuthSettings(mode=mode, users_file=Path(users_file) if users_file else None)
     users = Users(users_path(settings, env.get("FEEDBACK_LENS_STORE")), settings)
+    if mode == "password":
+        check_sign_in_days(env.get("FEEDBACK_LENS_SIGN_IN_DAYS", "").strip() or "7")
     if mode == "password" and not any(r.password_hash for r in users.records().values()):
         raise FeedbackLensError(f"Sign-in is by password, but {users.path} has no user with a password yet.",
                                 fix="Add one first: feedback-lens users add NAME --role admin")

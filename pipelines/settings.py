@@ -203,6 +203,10 @@ class AuthSettings:
     # Five tries per five minutes lets a person mistype, and caps guessing at about 1,400 tries a day.
     max_failed_sign_ins: int = 5
     lockout_seconds: int = 300
+    # password: how long a sign-in is remembered by the browser (a cookie holding a random token, checked against
+    # the server's list of sign-ins), so a reload or a new tab does not ask again. 0 = for the tab only.
+    # Checked by pipelines.auth.check_sign_in_days (a typo gets a clear message, as the mode does).
+    sign_in_days: str = field(default_factory=lambda: os.environ.get("FEEDBACK_LENS_SIGN_IN_DAYS", "").strip() or "7")
     # oidc: the provider section of secrets.toml ([auth.NAME]); None = the settings in [auth] itself.
     oidc_provider: str | None = field(default_factory=lambda: os.environ.get("FEEDBACK_LENS_OIDC_PROVIDER") or None)
     # oidc: role of a signed-in person missing from the users file. Empty = no access until an admin adds

@@ -31,6 +31,7 @@ from pipelines.auth import (
     User,
     Users,
     check_served,
+    check_sign_in_days,
     is_local_address,
 )
 from pipelines.settings import AuthSettings
@@ -124,6 +125,42 @@ def test_a_damaged_users_file_is_a_clear_error(store):
     with pytest.raises(AuthError, match="not a readable users file") as info:
         users_of(store).records()
     assert "feedback-lens users add" in info.value.fix
+
+
+# ---------------------------------------------------------------------------------- remembered sign-ins
+
+
+def test_a_remembered_sign_in_lasts_its_days_and_ends_on_sign_out_new_password_or_removal(store, monkeypatch):
+    users, now = users_of(store), time.time()
+    token = users.remember("vera", now=now)
+    assert len(token) >= 40 and users.remembered(token, now=now) == User("vera", "viewer")
+    assert users.remembered(token, now=now + 6.9 * 86_400) is not None  # 7 days by default
+    assert users.remembered(token, now=now + 7.1 * 86_400) is None
+    assert token not in users.attempts_path.read_bytes().decode("latin-1")  # only its SHA-256 is kept
+    assert users.remembered("a guessed token") is None and users.remembered("") is None
+
+    users.set_role("vera", "analyst")  # the role is read when the token is, not when it was given
+    assert users.remembered(token) == User("vera", "analyst")
+    users.forget(token)  # signing out
+    assert users.remembered(token) is None
+    ann, ada = users.remember("ann"), users.remember("ada")
+    users.set_password("ann", "a new password for ann")  # every browser of hers signs in again
+    users.remove("ada")
+    assert users.remembered(ann) is None and users.remembered(ada) is None
+    vera = users.remember("vera")
+    assert users.remembered(vera) == User("vera", "analyst")  # the others' changes leave hers alone
+
+    monkeypatch.setenv("FEEDBACK_LENS_SIGN_IN_DAYS", "0.5")
+    half_day = users_of(store).remember("vera", now=now)
+    assert users.remembered(half_day, now=now + 11 * 3600) and not users.remembered(half_day, now=now + 13 * 3600)
+    for wrong in ("a week", "-1", "400"):
+        with pytest.raises(AuthError, match="is not a number of days") as info:
+            check_sign_in_days(wrong)
+        assert "0 to ask again" in info.value.fix
+    monkeypatch.setenv("FEEDBACK_LENS_SIGN_IN_DAYS", "a week")
+    with pytest.raises(AuthError, match='FEEDBACK_LENS_SIGN_IN_DAYS="a week"'):
+        cli.check_serving({"FEEDBACK_LENS_STORE": str(store), "FEEDBACK_LENS_AUTH": "password",
+                           "FEEDBACK_LENS_SIGN_IN_DAYS": "a week"}, None)
 
 
 # ------------------------------------------------------------------------------------------ rate limit

@@ -53,15 +53,17 @@ def chromium_path() -> str:
     pytest.skip(message)
 
 
-def start_server(store: Path, log_path: Path, timeout: float = 90) -> tuple[subprocess.Popen, str]:
-    """Start the dashboard with the project's Streamlit config on a free port; wait until it is healthy."""
+def start_server(store: Path, log_path: Path, timeout: float = 90,
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start the dashboard with the project's Streamlit config on a free port (``env``: more environment, e.g. a
+    sign-in mode); wait until it is healthy."""
     from pipelines.cli import streamlit_flags
 
     port = free_port()
     flags = [f for f in streamlit_flags() if not f.startswith(("--server.port=", "--server.headless="))]
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", *flags, "--server.headless=true",
            f"--server.port={port}", "--browser.gatherUsageStats=false"]
-    env = {**os.environ, "FEEDBACK_LENS_STORE": str(store)}
+    env = {**os.environ, "FEEDBACK_LENS_STORE": str(store), **(env or {})}
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}"
@@ -502,3 +504,57 @@ def test_the_upload_form_says_when_the_browser_is_in_another_zone_than_the_lates
         assert form.get_by_text("The latest run's zone; your browser is on America/New_York.").count() == 1
     finally:
         context.close()
+
+
+def test_a_password_sign_in_survives_a_reload_and_a_new_tab_until_signing_out(browser_page, real_run_store,
+                                                                              tmp_path_factory):
+    from pipelines.auth import Users
+
+    users_file = tmp_path_factory.mktemp("sign-in") / "users.json"
+    Users(users_file).add("vera", "viewer", "viewer pass 1")
+    proc, url = start_server(real_run_store, users_file.with_name("streamlit.log"),
+                             env={"FEEDBACK_LENS_AUTH": "password", "FEEDBACK_LENS_USERS": str(users_file)})
+    shots = browser_page[1]
+    browser = browser_page[0].context.browser
+    context = browser.new_context(viewport=VIEWPORT)  # its own cookies
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/topics")
+        page.get_by_role("textbox", name="User name").fill("vera")
+        page.get_by_role("textbox", name="Password").fill("viewer pass 1")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_selector('h1:has-text("Topics")')
+        wait_for_app(page)
+        page.wait_for_function("document.cookie.includes('feedback_lens_sign_in=')")
+        cookie = next(c for c in context.cookies() if c["name"] == "feedback_lens_sign_in")
+        assert cookie["sameSite"] == "Strict" and cookie["expires"] > time.time() + 6.9 * 86_400
+
+        page.reload()  # it asked again before 2026-12-07
+        page.wait_for_selector('h1:has-text("Topics")')
+        wait_for_app(page)
+        assert "vera · viewer" in page.locator('[data-testid="stSidebar"]').inner_text()
+        tab = context.new_page()  # a link opened in a new tab
+        go_to(tab, f"{url}/sentiment", "Sentiment")
+        assert_no_exception(tab)
+        snap(tab, shots, "60-signed-in-new-tab")
+        tab.close()
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign in").wait_for()
+        page.wait_for_function("!document.cookie.includes('feedback_lens_sign_in=')")
+        page.reload()
+        page.get_by_role("button", name="Sign in").wait_for()
+        assert page.locator('h1:has-text("Topics")').count() == 0
+        # A copy of the cookie taken before signing out signs nobody in: the server ended that sign-in.
+        copied = browser.new_context(viewport=VIEWPORT)
+        copied.add_cookies([cookie])
+        stale = copied.new_page()
+        stale.goto(f"{url}/topics")
+        stale.get_by_role("button", name="Sign in").wait_for()
+        assert stale.locator('h1:has-text("Topics")').count() == 0
+        snap(stale, shots, "61-signed-out-cookie-refused")
+        copied.close()
+    finally:
+        context.close()
+        stop_server(proc)
