@@ -261,11 +261,10 @@ def _sync_url(info: RunInfo, f: MessageFilter) -> None:
     for column, values in f.metadata:
         want[meta_param(column)] = list(values)
     params = st.query_params
-    for name in [k for k in params.keys() if k not in want and k not in STREAMLIT_PARAMS]:
-        del params[name]
-    for name, values in want.items():
-        if params.get_all(name) != values:
-            params[name] = values
+    kept = {k: params.get_all(k) for k in params.keys() if k in STREAMLIT_PARAMS}
+    if {k: params.get_all(k) for k in params.keys() if k not in STREAMLIT_PARAMS} != want:
+        # One change, so the browser's history gets one entry per change of filters, not one per parameter.
+        params.from_dict({**want, **kept})
 
 
 def show_notices() -> None:
@@ -307,10 +306,19 @@ def period_dates(start: str, granularity: Granularity) -> tuple[date, date]:
 
 
 def remember_page(path: str, title: str) -> None:
-    """Called by the router: the page now shown, so Messages can offer the way back."""
-    st.session_state[PAGE] = {"path": path, "title": title}
+    """Called by the router before the sidebar is drawn: the page now shown, so Messages can offer the way back.
+
+    Leaving a drilled-into Messages page for the page the drill came from (the browser's Back button, or that
+    page's entry in the navigation) brings that page's filters back, as Messages' "Back to …" button does; on
+    any other page the drill's filters stay, to be looked at there.
+    """
+    state = st.session_state
+    state[PAGE] = {"path": path, "title": title}
     if path != MESSAGES_PAGE:
-        st.session_state.pop(BACK, None)
+        back = state.pop(BACK, None)
+        if back and back["path"] == path:
+            clear()
+            state.update(back["state"])
 
 
 def drill_down(drill: Drill) -> None:

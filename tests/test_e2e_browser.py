@@ -251,6 +251,16 @@ def test_chart_points_and_table_rows_open_their_messages(dashboard, browser_page
 
     page.get_by_role("button", name="Back to Overview").click()
     page.wait_for_selector('h1:has-text("Overview")')
+    wait_for_app(page)
+    click_chart_point(page, "overview_top", ".bars .point path")
+    page.wait_for_selector('h1:has-text("Messages")')
+    wait_for_app(page)
+    page.go_back()  # the browser's own Back button does what "Back to Overview" does
+    page.wait_for_selector('h1:has-text("Overview")')
+    wait_for_app(page)
+    assert "topic=" not in page.url
+    assert not page.locator('[data-testid="stSidebar"] button', has_text="Clear filters").is_enabled()
+    snap(page, shots, "22b-browser-back-to-overview")
     open_page(page, "Topics")
     grid = page.locator('.st-key-topics_table [data-testid="stDataFrameResizable"]')
     grid.scroll_into_view_if_needed()
