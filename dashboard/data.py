@@ -88,6 +88,11 @@ def runs(store: str) -> list[dict]:
     return list_runs(Path(store))
 
 
+def latest_id(store: str) -> str | None:
+    """The run ``latest`` points to: what a session shows unless another run is chosen."""
+    return latest_run_id(Path(store))
+
+
 def current_ref() -> RunRef:
     """The run this session shows: the one chosen on the Data page if it still exists, else the latest.
 

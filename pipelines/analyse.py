@@ -9,6 +9,7 @@ import gc
 import importlib.metadata as md
 import math
 import platform
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -260,6 +261,7 @@ def analyse_file(
     note: str | None = None,
     executor: Executor | None = None,
     add: bool = False,
+    batch: dict | None = None,
 ) -> AnalysisSummary:
     """Analyse one feedback file and publish a new run.
 
@@ -274,6 +276,9 @@ def analyse_file(
         executor: where the heavy stages run; ``settings.executor`` by default.
         add: add the file's messages to the latest run's (a weekly export holding only its week) instead of
             analysing the file on its own; a message whose id the run holds is replaced by the file's.
+        batch: set by :func:`analyse_files`: ``{"id", "file", "of"}``, this file's place among the files analysed
+            together, kept in the manifest so that the runs made on the way can be told from the last
+            (:func:`pipelines.store.runs_on_the_way`).
 
     Raises:
         FeedbackLensError: anything the user can fix, with the place and the fix.
@@ -289,7 +294,7 @@ def analyse_file(
         gc.freeze()
     try:
         return _analyse(Path(path), mapping or ColumnMapping(), settings, reporter or SilentReporter(), encoder, scorer,
-                        note, executor, add)
+                        note, executor, add, batch)
     finally:
         if freeze:
             gc.unfreeze()
@@ -336,12 +341,14 @@ def analyse_files(
         if len(files) > 1:
             _check_all_files(files, mapping, settings, reporter, executor)
         summaries = []
+        # The runs published for all but the last file are steps on the way: the runs list shows the last only.
+        batch = {"id": secrets.token_hex(6), "of": len(files)} if len(files) > 1 else None
         for i, file in enumerate(files):
             if starting is not None:
                 starting(i, file, add or i > 0)
             try:
                 summary = analyse_file(file, mapping, settings, reporter, note=note, executor=executor,
-                                       add=add or i > 0)
+                                       add=add or i > 0, batch=batch and {**batch, "file": i + 1})
             except NotEnoughMessagesError as err:
                 # analyse_file counts messages, not files: the user still needs to know which file was too small.
                 if not err.message.startswith(f"{file.name}:"):
@@ -388,7 +395,8 @@ def _with_files_done(err: FeedbackLensError, done: list[Path]) -> FeedbackLensEr
 
 
 def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: Reporter, encoder: Encoder | None,
-             scorer: SentimentScorer | None, note: str | None, executor: Executor, add: bool = False) -> AnalysisSummary:
+             scorer: SentimentScorer | None, note: str | None, executor: Executor, add: bool = False,
+             batch: dict | None = None) -> AnalysisSummary:
     local = executor.name == "local"
     timings: dict[str, float] = {}
     started = time.time()
@@ -615,6 +623,8 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         # Every file the run holds, first to last: a run that files were added to is not only its last file.
         "files": [*input_files(previous.manifest), path.name] if add and previous is not None else [path.name],
     }
+    if batch:
+        manifest["batch"] = dict(batch)
     changes = changes_in_words(manifest)
     if changes:  # what a re-fit did to the topics analysts named, said where they will read it
         manifest["notes"].append(changes + ".")

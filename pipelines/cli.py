@@ -171,6 +171,8 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="list the analysed runs", description="List the runs in the store, newest first.")
     r.add_argument("--store", type=Path, help="run store folder")
+    r.add_argument("--all", action="store_true",
+                   help="also list the runs made on the way when several files were analysed together")
 
     n = sub.add_parser("snapshot", help="write a snapshot of a period (HTML, XLSX, CSV, PNG, PPTX) for meetings",
                        description="Write a self-contained snapshot of one period into OUT/<period>/ and update "
@@ -296,7 +298,8 @@ def cmd_analyse(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from pipelines.store import latest_run_id, list_runs, missing_store_error
+    from pipelines.metrics import count_of
+    from pipelines.store import latest_run_id, list_runs, missing_store_error, runs_on_the_way
 
     store = args.store or Settings().store_dir
     runs = list_runs(store)
@@ -305,19 +308,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
             raise missing_store_error(store)
         print(f"No runs in {store} yet. Create one with: feedback-lens analyse FILE")
         return 0
-    print(format_runs(runs, latest_run_id(store)))
+    latest = latest_run_id(store)
+    on_the_way = set() if args.all else runs_on_the_way(runs) - {latest}
+    print(format_runs([m for m in runs if m["id"] not in on_the_way], latest, runs))
+    if on_the_way:
+        print(f"Not listed: {count_of(len(on_the_way), 'run')} made on the way while several files were analysed "
+              "together (each holds fewer files than the run after it); --all lists them.")
     return 0
 
 
-def format_runs(runs: list[dict], latest: str | None) -> str:
-    """The runs as a table with a header, newest first, the latest marked and the mark explained."""
+def format_runs(runs: list[dict], latest: str | None, every: list[dict] | None = None) -> str:
+    """The runs as a table with a header, newest first, the latest marked and the mark explained (``every``: all the
+    store's runs, when ``runs`` leaves some out)."""
     from pipelines.store import files_in_words
 
     rows = [("", "Run", "Made (UTC)", "Files", "Messages", "Topics", "How it came about")]
     for m in runs:
         made = datetime.fromisoformat(m["created_at"][:19]).strftime("%-d %b %Y, %H:%M") if m.get("created_at") else ""
         rows.append(("*" if m["id"] == latest else "", m["id"], made, files_in_words(m), f"{m['counts']['messages']:,}",
-                     f"{m['counts']['topics']:,}", run_origin(m)))
+                     f"{m['counts']['topics']:,}", run_origin(m, every or runs)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {4, 5}  # numbers line up on their last digit
     lines = ["  ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True)))
@@ -325,9 +334,16 @@ def format_runs(runs: list[dict], latest: str | None) -> str:
     return "\n".join([*lines, "* the latest run: what the dashboard shows and snapshots use unless given --run."])
 
 
-def run_origin(manifest: dict) -> str:
+def run_origin(manifest: dict, runs: list[dict] = ()) -> str:
     """How a run came about, for telling runs of the same file apart: 'added to 20261206-…', 'extends …', 'topics
-    found afresh', 'first run'."""
+    found afresh', 'first run'; for a run of several files analysed together, as its first file's run came about
+    ('2 files together, first run'), found among ``runs``."""
+    batch = manifest.get("batch") or {}
+    if batch.get("file", 1) > 1:
+        first = next((m for m in runs if (m.get("batch") or {}).get("id") == batch.get("id")
+                      and m["batch"].get("file") == 1), None)
+        if first is not None:
+            return f"{batch['file']} files together, {run_origin(first)}"
     update = manifest.get("update") or {}
     before = update.get("based_on") or (manifest.get("lineage") or {}).get("previous_run")
     if update.get("added") and before:

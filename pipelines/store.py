@@ -270,6 +270,17 @@ def list_runs(store: Path) -> list[dict]:
     return sorted(found, key=lambda m: m["id"], reverse=True)
 
 
+def runs_on_the_way(runs: list[dict]) -> set[str]:
+    """Ids of the runs that several files analysed together published before their last file's run (each file is
+    added to the run before it); the last one holds them all. A batch stopped part-way keeps its last run listed."""
+    last: dict[str, tuple[int, str]] = {}
+    for m in runs:
+        batch = m.get("batch") or {}
+        if batch.get("id"):
+            last[batch["id"]] = max(last.get(batch["id"], (0, "")), (int(batch.get("file", 0)), m["id"]))
+    return {m["id"] for m in runs if (m.get("batch") or {}).get("id") and last[m["batch"]["id"]][1] != m["id"]}
+
+
 def latest_run_id(store: Path) -> str | None:
     """The run ``latest`` points to, or the newest complete run if the pointer is missing or stale."""
     store = Path(store)

@@ -309,7 +309,7 @@ def test_several_files_are_checked_before_any_is_analysed(tmp_path, capsys):
 def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, capsys):
     """Monthly exports in one command: the first is analysed, each next one added to that run (as --add does), so
     the last run holds them all; a bad later file names itself and says what the latest run already holds."""
-    from pipelines.store import list_runs, load_run
+    from pipelines.store import list_runs, load_run, runs_on_the_way
 
     reviews = pd.read_csv(SAMPLE)
     months = {}
@@ -324,6 +324,14 @@ def test_several_files_are_analysed_as_one_run_each_added_to_the_last(tmp_path, 
     assert len(runs) == 2 and runs[0]["counts"]["messages"] == 190
     assert runs[0]["files"] == ["jan.csv", "feb.csv"] and runs[1]["files"] == ["jan.csv"]  # not only its last file
     assert set(load_run(tmp_path / "store").messages["message_id"]) == set(reviews["review_id"].iloc[:190].astype(str))
+    # The run made on the way (jan.csv alone) is not listed unless asked for: the last run holds both files.
+    assert runs_on_the_way(runs) == {runs[1]["id"]} and runs[0]["batch"]["file"] == runs[0]["batch"]["of"] == 2
+    assert main(["runs", "--store", str(tmp_path / "store")]) == 0
+    listed = capsys.readouterr().out
+    assert runs[0]["id"] in listed and runs[1]["id"] not in listed
+    assert "Not listed: 1 run made on the way while several files were analysed together" in listed
+    assert main(["runs", "--store", str(tmp_path / "store"), "--all"]) == 0
+    assert runs[1]["id"] in capsys.readouterr().out
 
     bad = reviews.iloc[190:230].copy()
     bad.loc[bad.index[3], "date"] = "2024-13-45"

@@ -192,7 +192,8 @@ def _stages_until_finished(store: Path, job_id: str, timeout: float = 300) -> tu
 
 
 @pytest.mark.slow
-def test_several_uploaded_files_make_one_run_and_a_bad_later_file_stops_before_the_first(tmp_path, sample_frame):
+def test_several_uploaded_files_make_one_run_and_a_bad_later_file_stops_before_the_first(monkeypatch, tmp_path,
+                                                                                        sample_frame):
     """Monthly exports uploaded together: as on the command line, the first is analysed and the next added to its
     run. Two exports of the same name are two files. A date that cannot be read in the second stops the job before
     the first is published, so the latest run never holds part of the upload."""
@@ -216,6 +217,14 @@ def test_several_uploaded_files_make_one_run_and_a_bad_later_file_stops_before_t
     runs = list_runs(tmp_path)
     assert len(runs) == 2 and done.run_id == runs[0]["id"]  # the second file's run, which holds both
     assert runs[0]["counts"]["messages"] == len(jan) + len(feb) == done.messages
+    # The Data page lists the run that holds both files, not the first file's run made on the way.
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(tmp_path))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/runs.py").run()
+    listed = next(d.value for d in at.dataframe if "Input files" in d.value.columns)
+    assert listed["Run"].tolist() == [runs[0]["id"]] and listed["Input files"].tolist() == ["export.csv + export (2).csv"]
+    assert any("Not listed: 1 run made on the way" in c.value for c in at.caption)
 
 
 def test_the_form_says_before_starting_when_a_later_file_lacks_a_chosen_column(monkeypatch, tmp_path, sample_frame):

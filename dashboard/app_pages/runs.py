@@ -7,8 +7,8 @@ import streamlit as st
 
 from dashboard import components, data, filters, upload
 from pipelines.charts import format_count, format_date, format_share
-from pipelines.metrics import day_span, zone_words
-from pipelines.store import files_in_words, input_files
+from pipelines.metrics import count_of, day_span, zone_words
+from pipelines.store import files_in_words, input_files, runs_on_the_way
 
 
 def file_size(n: int) -> str:
@@ -79,7 +79,10 @@ with st.expander("Settings, timings and versions"):
     st.code(json.dumps({k: m.get(k) for k in ("settings", "timings", "versions")}, indent=2), language="json")
 
 st.subheader("All runs")
-runs = data.runs(view.ref.store)
+every_run = data.runs(view.ref.store)
+# Several files analysed together publish a run per file, each adding one; the last holds them all.
+on_the_way = runs_on_the_way(every_run) - {view.ref.id, data.latest_id(view.ref.store)}
+runs = [r for r in every_run if r["id"] not in on_the_way]
 listing = pd.DataFrame([{
     "Run": r["id"], "Analysed": format_date(r.get("created_at")), "Input files": files_in_words(r),
     "Messages": r.get("counts", {}).get("messages"), "Topics": r.get("counts", {}).get("topics"),
@@ -97,7 +100,9 @@ if len(runs) > 1:  # which run this session shows: any role may switch; no one e
                             format_func=lambda i: f"{i} · {files_in_words(next(r for r in runs if r['id'] == i))}")
     go.button("Show this run", on_click=filters.choose_run, args=(chosen,), disabled=chosen == view.ref.id,
               icon=":material/swap_horiz:")
-st.caption("New runs appear here within seconds of `feedback-lens analyse FILE` finishing.")
+st.caption("New runs appear here within seconds of `feedback-lens analyse FILE` finishing."
+           + (f" Not listed: {count_of(len(on_the_way), 'run')} made on the way while several files were analysed "
+              "together, each holding fewer files than the run after it." if on_the_way else ""))
 
 st.divider()
 upload.section(view.ref.store)
