@@ -724,8 +724,12 @@ def sentiment_chart(series: pd.DataFrame, granularity: Granularity, title: str |
 
 
 def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], granularity: Granularity,
-                            min_messages: int = 3, max_topics: int = 15, title: str | None = None) -> go.Figure:
+                            min_messages: int = 3, max_topics: int = 15, title: str | None = None,
+                            last_periods: int | None = None) -> go.Figure:
     """Topics × periods coloured by mean sentiment, the message count written in each cell.
+
+    With ``last_periods``, only the latest that many periods are drawn (the title says so), and the topics are the
+    largest of those periods: a year by day is 365 columns of mostly grey cells, too narrow to read or click.
 
     Cells with fewer than ``min_messages`` messages are grey (the first trace; the means are the second) so a swing
     on two messages is not read like one on two hundred; only the ``max_topics`` largest topics are drawn. Cells of
@@ -734,6 +738,13 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
     carries the same ``customdata`` and the hover text.
     """
     word = _PERIOD_WORD[granularity]
+    if last_periods and not series.empty:
+        latest = pd.Timestamp(series["period"].max())
+        step = pd.DateOffset(months=1) if granularity == "month" else pd.Timedelta(days=7 if granularity == "week" else 1)
+        first = latest - step * (last_periods - 1)
+        if pd.Timestamp(series["period"].min()) < first:  # calendar periods: days without messages count too
+            series = series[pd.to_datetime(series["period"]) >= first]
+            title = title or f"Sentiment per topic, by {word}: the last {last_periods} {word}s"
     title = title or f"Sentiment per topic, by {word}"
     if series.empty:
         return empty_chart(title, "No dated messages match the filters.")
@@ -758,8 +769,10 @@ def topic_sentiment_heatmap(series: pd.DataFrame, labels: Mapping[int, str], gra
         text.append(t_row)
         custom.append(c_row)
     if all(v is None for row in z for v in row):  # a grid of blank cells reads as a broken chart
-        return empty_chart(title, f"Every topic has fewer than {count_of(min_messages, 'message')} a {word} here: too "
-                                  "few for a mean sentiment. Widen the dates or choose a longer step.")
+        where = f"in the last {last_periods} {word}s" if title.endswith(f"the last {last_periods} {word}s") else "here"
+        fix = "Choose a longer step." if where != "here" else "Widen the dates or choose a longer step."
+        return empty_chart(title, f"Every topic has fewer than {count_of(min_messages, 'message')} a {word} {where}: "
+                                  f"too few for a mean sentiment. {fix}")
     x = _naive(pd.Series(periods))
     names = [_text(labels.get(int(t), f"Topic {t}")) for t in shown_topics]
     # Cells without a mean are grey, under the coloured ones: left blank they were near white, as a mean of 0 is

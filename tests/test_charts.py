@@ -615,3 +615,20 @@ def test_only_an_unranked_area_is_grey_on_the_importance_performance_chart():
 
     assert len(set(charts.QUADRANT_COLOURS.values())) == len(charts.QUADRANT_COLOURS)
     assert {q for q, c in charts.QUADRANT_COLOURS.items() if saturation(c) < 0.25} == {"not ranked"}
+
+
+def test_a_heatmap_by_day_can_show_the_last_weeks_only(messages):
+    """A year by day is hundreds of columns of grey cells: the Sentiment page draws the last six weeks of days."""
+    series = m.sentiment_over_time(messages, "day", by_topic=True)
+    days = pd.to_datetime(series["period"]).dt.tz_localize(None)  # the chart's axis has no zone
+    assert (days.max() - days.min()).days > 42  # the fixture spans more than six weeks
+    fig = charts.topic_sentiment_heatmap(series, LABELS, "day", last_periods=42)
+    drawn = pd.to_datetime(pd.Series(fig.data[1].x))
+    assert drawn.max() == days.max() and (drawn.max() - drawn.min()).days <= 41
+    assert set(drawn) == set(days[days >= days.max() - pd.Timedelta(days=41)])  # every day with messages in them
+    assert fig.layout.title.text.endswith("by day: the last 42 days")
+    blank = charts.topic_sentiment_heatmap(series, LABELS, "day", last_periods=42, min_messages=1_000)
+    assert "fewer than 1,000 messages a day in the last 42 days" in blank.layout.annotations[0].text
+    assert "Choose a longer step." in blank.layout.annotations[0].text  # other dates would not show
+    whole = charts.topic_sentiment_heatmap(series, LABELS, "day", last_periods=10_000)
+    assert len(whole.data[1].x) == days.nunique() and whole.layout.title.text.endswith("by day")

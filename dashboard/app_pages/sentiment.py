@@ -33,12 +33,18 @@ components.chart(charts.sentiment_chart(series, granularity, smoothed_label=smoo
                  lambda c: Drill(dates=period_dates(str(c[0]), granularity)) if len(c) == 1 else None)
 st.caption("The bars show how many messages each point stands on. Click a bar to read that period's messages.")
 
+# By day, six weeks: a year of days is 365 columns of grey cells, each a few pixels wide.
+LAST_DAYS = 42
 per_topic = data.sentiment(view.ref, view.filter, granularity, by_topic=True)
-heatmap = charts.topic_sentiment_heatmap(per_topic, view.info.labels, granularity)
+last = LAST_DAYS if granularity == "day" else None
+heatmap = charts.topic_sentiment_heatmap(per_topic, view.info.labels, granularity, last_periods=last)
 components.chart(heatmap, "sentiment_topics",
                  lambda c: Drill(topics=(int(c[0]),), dates=period_dates(str(c[1]), granularity)) if c[2] else None)
 if heatmap.data:  # else the chart says why it has no cells
-    st.caption(f"Click a cell to read that topic's messages of that {granularity}.")
+    cut = last and heatmap.layout.title.text.endswith(f"the last {last} days")
+    st.caption(f"Click a cell to read that topic's messages of that {granularity}."
+               + (f" By day, the last {last} days of the dates chosen are shown: choose Week or Month for the whole "
+                  "span, or narrow the dates to see other days." if cut else ""))
 
 st.subheader("What moved sentiment")
 days = components.period_picker(view, "sentiment_days")
