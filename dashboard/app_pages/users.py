@@ -146,7 +146,8 @@ with password_tab, st.form("users_password", border=False, clear_on_submit=True)
                        format_func=lambda n: n + (" (you)" if n == me.name else ""), key="users_password_who")
     c, d = st.columns(2)
     password = c.text_input("New password", type="password", autocomplete="new-password", key="users_password_new",
-                            help=f"At least {MIN_PASSWORD} characters. It also lifts a lock after failed sign-ins.")
+                            help=f"At least {MIN_PASSWORD} characters. It also lifts a lock after failed sign-ins, and "
+                                 "signs them out in every browser that remembered them.")
     again = d.text_input("The same password again", type="password", autocomplete="new-password",
                          key="users_password_again")
     if st.form_submit_button("Set the password", type="primary", icon=":material/key:", disabled=not names,
