@@ -195,8 +195,12 @@ def _job_boxes(store: str) -> None:
                              f"{job.run_id}, "
                              f"{count_of(job.messages or 0, 'message')}, {count_of(job.topics or 0, 'topic')}.",
                              icon=":material/check_circle:")
-                act.button("Show it", key=f"show_{job.id}", on_click=auth.guarded("admin", _show),
-                           args=(job.run_id, store, job.id), type="primary")
+                if job.run_id != _shown_run_id():
+                    act.button("Show it", key=f"show_{job.id}", on_click=auth.guarded("admin", _show),
+                               args=(job.run_id, store, job.id), type="primary")
+                else:  # shown already: the box is only news, to put away
+                    act.button("Dismiss", key=f"dismiss_{job.id}", on_click=auth.guarded("admin", jobs.remove_job),
+                               args=(store, job.id))
                 if job.id in watching:  # its run just appeared: refresh the whole page so every list shows it
                     watching.remove(job.id)
                     data.runs.clear()
@@ -208,6 +212,14 @@ def _job_boxes(store: str) -> None:
                            icon=":material/error:")
                 act.button("Dismiss", key=f"dismiss_{job.id}", on_click=auth.guarded("admin", jobs.remove_job),
                            args=(store, job.id))
+
+
+def _shown_run_id() -> str | None:
+    """The run this session shows now, or None when there is none yet."""
+    try:
+        return data.current_ref().id
+    except FeedbackLensError:
+        return None
 
 
 def _show(run_id: str, store: str, job_id: str) -> None:
