@@ -17,8 +17,10 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
+from dashboard import data
 from dashboard.data import RUN_KEY, RunInfo
 from pipelines.charts import format_date, short_label
+from pipelines.errors import FeedbackLensError
 from pipelines.metrics import (
     SENTIMENT_LABELS,
     Granularity,
@@ -247,6 +249,16 @@ def sidebar(info: RunInfo) -> MessageFilter:
 
 
 def _sync_url(info: RunInfo, f: MessageFilter) -> None:
+    want = _url_params(info, f)
+    params = st.query_params
+    kept = {k: params.get_all(k) for k in params.keys() if k in STREAMLIT_PARAMS}
+    if {k: params.get_all(k) for k in params.keys() if k not in STREAMLIT_PARAMS} != want:
+        # One change, so the browser's history gets one entry per change of filters, not one per parameter.
+        params.from_dict({**want, **kept})
+
+
+def _url_params(info: RunInfo, f: MessageFilter) -> dict[str, list[str]]:
+    """The page address's parameters for the filter ``f`` (and the run, when one was chosen)."""
     want: dict[str, list[str]] = {}
     if st.session_state.get(RUN_KEY):
         want[P_RUN] = [info.ref.id]
@@ -260,11 +272,7 @@ def _sync_url(info: RunInfo, f: MessageFilter) -> None:
         want[P_SENTIMENT] = list(f.sentiments)
     for column, values in f.metadata:
         want[meta_param(column)] = list(values)
-    params = st.query_params
-    kept = {k: params.get_all(k) for k in params.keys() if k in STREAMLIT_PARAMS}
-    if {k: params.get_all(k) for k in params.keys() if k not in STREAMLIT_PARAMS} != want:
-        # One change, so the browser's history gets one entry per change of filters, not one per parameter.
-        params.from_dict({**want, **kept})
+    return want
 
 
 def show_notices() -> None:
@@ -359,7 +367,17 @@ def back_title() -> str | None:
 
 
 def follow() -> None:
-    """Called by the router before anything is drawn: open the page a callback asked for."""
+    """Called by the router before anything is drawn: open the page a callback asked for.
+
+    The page opens at its address with the new filters in one step, so the browser's history gets one entry (the
+    filters set afterwards made a second, sometimes on the page left behind, and Back then stayed on Messages).
+    """
     target = st.session_state.pop(GOTO, None)
-    if target:
+    if not target:
+        return
+    try:
+        info = data.info(data.current_ref())
+    except FeedbackLensError:
         st.switch_page(target)
+    kept = {k: st.query_params.get_all(k) for k in st.query_params.keys() if k in STREAMLIT_PARAMS}
+    st.switch_page(target, query_params={**_url_params(info, current(info)), **kept})

@@ -124,8 +124,8 @@ def go_to(page, address: str, heading: str) -> None:
 
 
 def shown_count(page) -> int:
-    """The number in "123 messages" above the message list."""
-    text = page.get_by_text(re.compile(r"^\d[\d,]* messages$")).first.inner_text()
+    """The number in "123 messages" (or "1 message") above the message list."""
+    text = page.get_by_text(re.compile(r"^\d[\d,]* messages?$")).first.inner_text()
     return int(text.split()[0].replace(",", ""))
 
 
