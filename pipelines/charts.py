@@ -845,9 +845,24 @@ def sentiment_drivers_chart(drivers: pd.DataFrame, current_label: str, title: st
     _layout(fig, title, "Contribution to the change in mean sentiment", None,
             height=max(260, 70 + 36 * len(rows)), legend=False)
     span = float(rows["contribution"].abs().max() or 0.01) * 1.5
+    ticks, tick_text = signed_ticks(span)
     fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#9AA0A6", showgrid=True,
-                     gridcolor="#E6E8EB", tickformat="+.2f")
+                     gridcolor="#E6E8EB", tickvals=ticks, ticktext=tick_text)
     return fig
+
+
+def signed_ticks(span: float, per_side: int = 3) -> tuple[list[float], list[str]]:
+    """Ticks for an axis from ``-span`` to ``span`` at a round step (1, 2, 2.5 or 5 × a power of ten; about
+    ``per_side`` each side of 0), written with just enough decimals and the minus sign: '−0.005', '0', '+0.010'.
+    Plotly's own ticks under a fixed two-decimal format read '−0.01, −0.01, +0.00' at steps of 0.005."""
+    raw = span / per_side
+    power = 10.0 ** math.floor(math.log10(raw))
+    mult = next(m for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    step = mult * power
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if mult == 2.5 else 0))
+    count = int(math.floor(span / step + 1e-9))
+    values = [round(k * step, decimals + 2) for k in range(-count, count + 1)]
+    return values, [signed(v, f"+.{decimals}f") if v else "0" for v in values]
 
 
 def sentiment_split_chart(counts: Mapping[str, int], title: str = "Messages by sentiment") -> go.Figure:

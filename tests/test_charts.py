@@ -304,6 +304,13 @@ def test_drivers_split_and_map(messages):
     drivers = charts.sentiment_drivers_chart(m.sentiment_drivers(messages, TOPICS, current, previous),
                                              current.label)
     assert drivers.layout.xaxis.title.text == "Contribution to the change in mean sentiment"
+    # Ticks at a round step with enough decimals: at steps of 0.005 a fixed "+.2f" wrote "−0.01" twice and "+0.00".
+    for span, step in ((0.024, 0.01), (0.015, 0.005), (0.3, 0.1), (0.0012, 0.0005)):
+        values, texts = charts.signed_ticks(span)
+        assert len(set(texts)) == len(texts) and "0" in texts and np.allclose(np.diff(values), step), (span, texts)
+        assert all(t == "0" or t[0] in "+−" for t in texts) and max(values) <= span
+    ticks = drivers.layout.xaxis.ticktext
+    assert ticks and len(set(ticks)) == len(ticks) and "0" in ticks
     split = charts.sentiment_split_chart(m.sentiment_counts(messages))
     assert [t.name for t in split.data] == ["Negative", "Neutral", "Positive"]
     world = charts.topic_map_chart(messages, LABELS, max_points=100)
