@@ -251,10 +251,14 @@ def sidebar(info: RunInfo) -> MessageFilter:
 def _sync_url(info: RunInfo, f: MessageFilter) -> None:
     want = _url_params(info, f)
     params = st.query_params
-    kept = {k: params.get_all(k) for k in params.keys() if k in STREAMLIT_PARAMS}
     if {k: params.get_all(k) for k in params.keys() if k not in STREAMLIT_PARAMS} != want:
         # One change, so the browser's history gets one entry per change of filters, not one per parameter.
-        params.from_dict({**want, **kept})
+        params.from_dict({**want, **_streamlit_params()})
+
+
+def _streamlit_params() -> dict[str, list[str]]:
+    """Streamlit's own parameters in the address (``embed``), kept whatever the filters."""
+    return {k: st.query_params.get_all(k) for k in st.query_params.keys() if k in STREAMLIT_PARAMS}
 
 
 def _url_params(info: RunInfo, f: MessageFilter) -> dict[str, list[str]]:
@@ -377,7 +381,6 @@ def follow() -> None:
         return
     try:
         info = data.info(data.current_ref())
-    except FeedbackLensError:
-        st.switch_page(target)
-    kept = {k: st.query_params.get_all(k) for k in st.query_params.keys() if k in STREAMLIT_PARAMS}
-    st.switch_page(target, query_params={**_url_params(info, current(info)), **kept})
+    except FeedbackLensError:  # no run yet: no filters to carry
+        info = None
+    st.switch_page(target, query_params={**(_url_params(info, current(info)) if info else {}), **_streamlit_params()})
