@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines.errors import FeedbackLensError
-from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings
+from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings, yaml_loader
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_CONFIG = ROOT / "streamlit_config" / "config.toml"
@@ -55,7 +55,7 @@ def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
         raise FeedbackLensError(f"{path.name}: the mapping file is not UTF-8 text (byte {err.start}).",
                                 fix="Save it as UTF-8 text (any text editor can), e.g. text: review_body") from None
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.load(raw, Loader=yaml_loader()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""
@@ -72,7 +72,7 @@ def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
     if "metadata" in data and not (isinstance(data["metadata"], list) and all(isinstance(m, str) for m in data["metadata"])):
         raise FeedbackLensError(f"{path.name}: 'metadata' must be a list of column names.",
                                 fix="Write it as: metadata: [channel, product, rating]")
-    lines = {key: f"{path.name}, line {line}" for key, line in _value_lines(yaml.compose(raw)).items()}
+    lines = {key: f"{path.name}, line {line}" for key, line in _value_lines(yaml.compose(raw, Loader=yaml_loader())).items()}
 
     def where(key: str) -> str:
         return f"{lines[key]}: {key}" if key in lines else f"{path.name}: {key}"

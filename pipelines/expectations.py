@@ -47,6 +47,7 @@ import pandas as pd
 from pipelines.embed import EmbeddingCache, Encoder, embed_with_cache, needs_span_vectors, span_cache_keys
 from pipelines.errors import FeedbackLensError
 from pipelines.ingest import name_key
+from pipelines.settings import yaml_loader
 from pipelines.text_rules import straight_apostrophes
 
 AREAS_PATH = Path(__file__).resolve().parents[1] / "data" / "expectation_areas.yaml"
@@ -194,7 +195,7 @@ def load_taxonomy(path: str | Path = AREAS_PATH) -> Taxonomy:
         raise FeedbackLensError(f"The expectation-area file {path} cannot be read ({err}).",
                                 fix="Check the path, or delete the setting to use the shipped default.") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml_loader())
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown line"
