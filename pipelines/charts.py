@@ -1365,11 +1365,13 @@ def expectation_sources_chart(sources: pd.DataFrame, names: Mapping[str, str],
             "hovertemplate": f"<b>%{{customdata[3]}}</b><br>{html.escape(label)}: %{{hovertext}}, %{{x:.0f}}% of the "
                              f"area's (%{{customdata[2]}} unmet)<extra></extra>",
         })
-    layout = _merged(_house_style(title, "Share of each area's statements", None,
+    layout = _merged(_house_style(title, "Share of statements", None,
                                   height=max(300, 120 + 40 * len(areas))),
                      # The legend at the foot of the whole figure: placed below the plot (a share of its height),
                      # it ran into the axis title on a short chart, which then read as the legend's title.
-                     {"barmode": "stack", "bargap": 0.3,
+                     # A share too narrow for its label at a readable size shows none (the hover has it): Plotly
+                     # otherwise shrinks "13%" to a smudge in a half-width column.
+                     {"barmode": "stack", "bargap": 0.3, "uniformtext": {"minsize": 10, "mode": "hide"},
                       "legend": {"traceorder": "normal", "yref": "container", "y": 0, "yanchor": "bottom"},
                       "xaxis": {"showgrid": True, "gridcolor": "#E6E8EB", "range": [0, 100], "ticksuffix": "%"}})
     return _figure(data, layout)

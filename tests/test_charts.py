@@ -578,7 +578,10 @@ def test_expectation_sources_chart_stacks_sources_per_area(tagged):
     assert list(company.x) == pytest.approx([100 * by_area[c[0]] / totals[c[0]] for c in company.customdata])
     assert [int(c[4]) for c in company.customdata] == [by_area[c[0]] for c in company.customdata]
     assert all(label.endswith(f"({totals[c[0]]:,})") for label, c in zip(company.y, company.customdata, strict=True))
-    assert fig.layout.xaxis.title.text == "Share of each area's statements"  # fits a half-width column
+    # Short: the title is centred under a plot narrowed by long area names in a half-width column, and the
+    # longer "Share of each area's statements" ran past the figure's right edge at a 1440 px page.
+    assert fig.layout.xaxis.title.text == "Share of statements"
+    assert fig.layout.uniformtext.minsize == 10 and fig.layout.uniformtext.mode == "hide"  # no shrunken "13%"
     # The legend sits at the foot of the whole figure, below the axis title (checked in PNGs drawn by kaleido,
     # 1 to 8 areas, 560 and 900 px wide): placed as a share of the plot's height, on a short chart it ran into the
     # axis title, which then read as the legend's title.
