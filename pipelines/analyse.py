@@ -372,7 +372,7 @@ def _check_all_files(files: list[Path], mapping: ColumnMapping, settings: Settin
         for file in files:
             try:
                 if executor.name == "local":
-                    table = read_feedback_file(file)
+                    table = read_feedback_file(file, settings.sheet)
                     clean_messages(table, resolve_columns(table, mapping), settings)
                 else:  # on the workers, in parts, as the analysis will read it (this machine may not see the file)
                     open_partitioned(file, mapping, settings, executor).clean(settings, executor)
@@ -411,7 +411,7 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
     with reporter.stage("Reading file", None) as st:
         st.describe(path.name)
         if local:
-            table = read_feedback_file(path)
+            table = read_feedback_file(path, settings.sheet)
             columns = resolve_columns(table, mapping)
         else:  # a worker cuts the file; each part is read and cleaned on the worker that gets it
             table = open_partitioned(path, mapping, settings, executor)

@@ -22,12 +22,12 @@ from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings, yaml_loader
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_CONFIG = ROOT / "streamlit_config" / "config.toml"
 APP = ROOT / "dashboard" / "app.py"
-MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone", "date_order"}
+MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone", "date_order", "sheet"}
 ON_BAD_DATE = ("fail", "drop")  # --on-bad-date and the mapping file's on_bad_date
 
 
 def load_mapping_file(path: Path) -> dict:
-    """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone, date_order).
+    """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone, date_order, sheet).
 
     Raises:
         FeedbackLensError: as :func:`read_mapping_file`.
@@ -88,6 +88,12 @@ def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
                                 "or on_bad_date: drop (skip those messages), as with --on-bad-date.")
     if data.get("timezone") is not None:
         check_timezone(data["timezone"], where("timezone"))
+    sheet = data.get("sheet")
+    if isinstance(sheet, int) and not isinstance(sheet, bool):
+        data["sheet"] = str(sheet)  # sheet: 2026 is the tab "2026"
+    elif sheet is not None and not isinstance(sheet, str):
+        raise FeedbackLensError(f"{where('sheet')} is not a sheet name.",
+                                fix='Write the name as on its tab, in quotes if it is not plain text: sheet: "2026.1"')
     date_order = data.get("date_order")
     if date_order is not None and date_order not in DATE_ORDERS:
         close = difflib.get_close_matches(str(date_order).strip().lower().replace(" ", "-").replace("_", "-"),
@@ -125,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--id", help="column with a unique message id (detected if omitted)")
     a.add_argument("--meta", action="append", metavar="COLUMN",
                    help="metadata column to keep (repeat; default: every other column)")
-    a.add_argument("--mapping", type=Path, help="YAML file with text/date/id/metadata/note/on_bad_date/timezone/date_order")
+    a.add_argument("--mapping", type=Path,
+                   help="YAML file with text/date/id/metadata/note/on_bad_date/timezone/date_order/sheet")
+    a.add_argument("--sheet", help="the sheet of an Excel workbook to read (default: the first sheet with rows); "
+                   "other files have none and ignore it")
     a.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
     a.add_argument("--on-bad-date", choices=ON_BAD_DATE, help="unparseable dates: stop (default) or skip those messages")
     a.add_argument("--timezone", help="your time zone, e.g. America/Los_Angeles (default UTC): dates written without "
@@ -230,6 +239,7 @@ def _settings(args: argparse.Namespace, mapping_file: dict) -> Settings:
     if args.store:
         changes["store_dir"] = args.store
     for opt, key in (("on_bad_date", "on_bad_date"), ("timezone", "assume_timezone"), ("date_order", "date_order"),
+                     ("sheet", "sheet"),
                      ("max_chars", "max_message_chars"),
                      ("min_topic_size", "min_topic_size"), ("encoder", "encoder"), ("sentiment", "sentiment"),
                      ("encoder_backend", "encoder_backend"), ("precision", "embed_precision"),

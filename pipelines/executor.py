@@ -266,12 +266,14 @@ def _read_clean_part(task: tuple[Any, list[str] | None, Any, Any]) -> tuple[pd.D
     return clean_records(table.frame, columns, settings), len(table.frame), table.notes
 
 
-def _read_whole(path: Path, executor: Executor):
+def _read_whole(path: Path, executor: Executor, sheet: str | None = None):
     """The whole file as :func:`pipelines.ingest.read_feedback_file` reads it: here when this machine sees the file,
     else on a worker."""
     from pipelines.ingest import read_feedback_file
 
-    return read_feedback_file(path) if path.exists() or executor.name == "local" else executor.run(read_feedback_file, path)
+    if path.exists() or executor.name == "local":
+        return read_feedback_file(path, sheet)
+    return executor.run(read_feedback_file, path, sheet)
 
 
 @dataclass
@@ -324,7 +326,7 @@ class PartitionedInput:
                 return messages, report, notes
             # A part that cannot be read on its own (a malformed record, not UTF-8, a cut inside quotes): the whole
             # file is read instead, which names the problem exactly as a local run would.
-            self.table = _read_whole(self.path, executor)
+            self.table = _read_whole(self.path, executor, settings.sheet)
             self.columns = resolve_columns(self.table, self.mapping)
         messages, report = clean_partitioned(self.table, self.columns, settings, executor, settings.partition_size,
                                              progress if self.plan is None else None)
@@ -364,7 +366,7 @@ def open_partitioned(path: Path, mapping: ColumnMapping, settings: Settings, exe
                 pass  # the whole read below gives this error, or an earlier one in the file, as a local run would
             else:
                 return PartitionedInput(path, mapping, columns, plan.format, plan=plan, file_columns=file_columns)
-    table = _read_whole(path, executor)
+    table = _read_whole(path, executor, settings.sheet)
     return PartitionedInput(path, mapping, resolve_columns(table, mapping), table.format, table=table)
 
 

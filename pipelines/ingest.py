@@ -174,8 +174,11 @@ def check_file(path: Path) -> str:
     return detect_format(path)
 
 
-def read_feedback_file(path: str | Path) -> RawTable:
+def read_feedback_file(path: str | Path, sheet: str | None = None) -> RawTable:
     """Read any supported feedback file into a :class:`RawTable`.
+
+    ``sheet`` names the sheet of an Excel workbook to read (``Settings.sheet``); other formats have none and
+    ignore it. Without it, a workbook's first sheet with rows is read.
 
     Raises:
         InputError: the file is missing, empty, of an unknown format, or malformed; the message
@@ -187,7 +190,7 @@ def read_feedback_file(path: str | Path) -> RawTable:
         raise InputError(f"{path.name}: the file is empty (0 bytes).", fix="Export the feedback again; the file has no data.")
     readers = {"csv": _read_delimited, "tsv": _read_delimited, "json": _read_json, "jsonl": _read_jsonl,
                "parquet": _read_parquet, "xlsx": _read_xlsx}
-    table = readers[fmt](path, fmt)
+    table = _read_xlsx(path, fmt, sheet) if fmt == "xlsx" else readers[fmt](path, fmt)
     if table.frame.empty:
         raise InputError(f"{path.name}: the file has a header but no rows.", fix="Export the feedback again with its messages.")
     return table
@@ -662,12 +665,17 @@ _EXCEL_ERRORS = ["#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NUL
                  "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"]
 
 
-def _read_xlsx(path: Path, fmt: str) -> RawTable:
-    """The workbook's first sheet with rows below its header (a first sheet of notes or a cover page is passed
-    over, with a note); other sheets with rows are named in a note, as they are not read."""
+def _read_xlsx(path: Path, fmt: str, sheet: str | None = None) -> RawTable:
+    """The sheet named ``sheet``, else the workbook's first sheet with rows below its header (a first sheet of notes
+    or a cover page is passed over, with a note); other sheets with rows are named in a note, as they are not read."""
     try:
         with pd.ExcelFile(path, engine="openpyxl") as book:
             names = [str(n) for n in book.sheet_names]
+            if sheet is not None:
+                chosen = _named_sheet(path, names, sheet)
+                frame, subheader = _excel_sheet(book, chosen)
+                _refuse_title_rows(path, chosen, frame)
+                return RawTable(path, fmt, frame, "row", [SURVEY_SUBHEADER_NOTE] if subheader else [])
             with_rows = [n for n in names if _sheet_has_rows(book, n)]
             # A cover or notes sheet of a few lines before the data is passed over too: fewer rows than an
             # analysis needs cannot be the feedback when a later sheet has that many.
@@ -693,8 +701,23 @@ def _read_xlsx(path: Path, fmt: str) -> RawTable:
     others = [n for n in with_rows if n not in passed and n != chosen]
     if others:
         notes.append(f'Only sheet "{chosen}" was read; the workbook\'s other sheets with rows ({_quoted(others)}) '
-                     "were not. Put their rows in one sheet, or save each as its own file and add it with --add.")
+                     "were not. Choose one with --sheet (sheet: in a mapping file), put their rows in one sheet, or save "
+                     "each as its own file and add it with --add.")
     return RawTable(path, fmt, frame, "row", notes)
+
+
+def _named_sheet(path: Path, names: list[str], sheet: str) -> str:
+    """The workbook's sheet called ``sheet``; a difference of case or of spaces around it is forgiven, as a user
+    types the name seen on the tab."""
+    for same in (lambda n: n == sheet, lambda n: n.strip().casefold() == sheet.strip().casefold()):
+        found = [n for n in names if same(n)]
+        if len(found) == 1:
+            return found[0]
+    close = difflib.get_close_matches(sheet, names, n=1, cutoff=0.6)
+    hint = f'Did you mean "{close[0]}"? ' if close else ""
+    raise InputError(f'{path.name}: the workbook has no sheet named "{sheet}"; its sheets are {_quoted(names)}.',
+                     fix=f"{hint}Give one of those names with --sheet (or sheet: in the mapping file), or leave it "
+                         "out to read the first sheet with rows.")
 
 
 def _refuse_title_rows(path: Path, sheet: str, frame: pd.DataFrame) -> None:

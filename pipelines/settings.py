@@ -97,6 +97,8 @@ class Settings:
     boilerplate_share: float = 0.02
     boilerplate_messages: int = 20
     remove_repeated_lines: bool = True  # False (--keep-repeated-lines) keeps them
+    # The sheet of an Excel workbook to read; None = the first sheet with rows (a cover sheet is passed over).
+    sheet: str | None = None
     # What to do with dates that cannot be parsed: "fail" (default, nothing silently lost) or "drop".
     on_bad_date: str = "fail"
     # The users' time zone: dates without one are read in it (and stored in UTC); the pages and snapshots

@@ -39,7 +39,7 @@ def test_mapping_file_unknown_key(tmp_path):
     with pytest.raises(FeedbackLensError) as info:
         load_mapping_file(path)
     assert str(info.value) == ("m.yaml: unknown key(s) txt.\n  How to fix: Use only: date, date_order, id, metadata, "
-                               "note, on_bad_date, text, timezone.")
+                               "note, on_bad_date, sheet, text, timezone.")
 
 
 def test_streamlit_flags_keep_localhost_and_xsrf_and_yield_to_env():
@@ -280,6 +280,53 @@ def test_date_order_comes_from_the_option_or_else_the_mapping_file(tmp_path, cap
     with pytest.raises(SystemExit):
         _parser().parse_args(["analyse", "f.csv", "--date-order", "dmy"])
     assert "--date-order: invalid choice: 'dmy'" in capsys.readouterr().err
+
+
+def test_sheet_comes_from_the_option_or_else_the_mapping_file(tmp_path):
+    from pipelines.cli import _parser, _settings
+
+    assert _settings(_parser().parse_args(["analyse", "f.xlsx", "--sheet", "April"]), {"sheet": "May"}).sheet == "April"
+    assert _settings(_parser().parse_args(["analyse", "f.xlsx"]), {"sheet": "May"}).sheet == "May"
+    assert _settings(_parser().parse_args(["analyse", "f.xlsx"]), {}).sheet is None
+    path = tmp_path / "m.yaml"
+    path.write_text("text: body\nsheet: 2026\n")
+    assert load_mapping_file(path)["sheet"] == "2026"  # the tab "2026", not a number
+    path.write_text("text: body\nsheet: [April, May]\n")
+    with pytest.raises(FeedbackLensError) as info:
+        load_mapping_file(path)
+    assert str(info.value).startswith("m.yaml, line 2: sheet is not a sheet name.")
+
+
+def test_a_sheet_the_workbook_lacks_is_refused_before_embedding(tmp_path, capsys):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "March"
+    book.active.append(["text"])
+    book.active.append(["Courier was kind"])
+    book.save(tmp_path / "w.xlsx")
+    assert _analyse(tmp_path, str(tmp_path / "w.xlsx"), "--sheet", "Marhc", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert 'w.xlsx: the workbook has no sheet named "Marhc"; its sheets are "March".' in err
+    assert 'Did you mean "March"?' in err and "Traceback" not in err
+    assert not (tmp_path / "store" / "runs").exists() or not list((tmp_path / "store" / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_the_sheet_named_with_the_option_is_the_one_analysed(tmp_path, capsys):
+    """Real reviews on the workbook's second sheet, a longer sheet of other reviews first: --sheet picks the second
+    through the whole analysis with the real model, and the run records it."""
+    from pipelines.store import list_runs, load_run
+
+    reviews = pd.read_csv(SAMPLE)
+    path = tmp_path / "export.xlsx"
+    with pd.ExcelWriter(path) as book:
+        reviews.iloc[:80].to_excel(book, sheet_name="Q1", index=False)
+        reviews.iloc[80:140].to_excel(book, sheet_name="Q2", index=False)
+    assert _analyse(tmp_path, str(path), "--sheet", "q2", "--quiet", "--no-expectations") == 0
+    run = load_run(tmp_path / "store")
+    assert set(run.messages["message_id"]) == set(reviews["review_id"].iloc[80:140].astype(str))
+    assert list_runs(tmp_path / "store")[0]["settings"]["sheet"] == "q2"
 
 
 def test_runs_of_the_same_file_say_how_they_came_about():

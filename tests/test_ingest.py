@@ -692,12 +692,42 @@ def test_a_workbook_is_read_from_its_first_sheet_with_rows_and_says_what_it_left
     assert table.notes == [
         'Read sheet "March"; passed over "Read me" (no rows below a header) before it: a cover or notes sheet, not '
         'the feedback.',
-        'Only sheet "March" was read; the workbook\'s other sheets with rows ("April") were not. Put their rows in '
-        "one sheet, or save each as its own file and add it with --add."]
+        'Only sheet "March" was read; the workbook\'s other sheets with rows ("April") were not. Choose one with '
+        "--sheet (sheet: in a mapping file), put their rows in one sheet, or save each as its own file and add it "
+        "with --add."]
     messages, report = clean_messages(table, resolve_columns(table, ColumnMapping()), Settings())
     assert messages["text"].tolist() == ["None of it arrived", "Courier was kind"]
     assert messages["region"].tolist() == ["NA", "EU"] and messages["score"].isna().tolist() == [False, True]
     assert report.notes == ['1 message without text skipped (field "text" missing or empty), first at row 4.']
+
+
+def test_a_named_sheet_is_read_and_a_missing_one_names_the_sheets_there_are(tmp_path):
+    """--sheet (Settings.sheet) reads that sheet, whatever comes before it; its case and spaces around it are
+    forgiven; a name the workbook lacks is refused with its sheets and the closest one. Other formats ignore it."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "March"
+    book.active.append(["text", "region"])
+    book.active.append(["Courier was kind", "EU"])
+    book.create_sheet("April 2026").append(["text", "region"])
+    for row in (["Refund never came", "EU"], ["Box was crushed", "NA"]):
+        book["April 2026"].append(row)
+    path = tmp_path / "w.xlsx"
+    book.save(path)
+    for name in ("April 2026", " april 2026 "):
+        table = read_feedback_file(path, sheet=name)
+        assert table.frame["text"].tolist() == ["Refund never came", "Box was crushed"] and table.notes == []
+        assert table.frame["_row"].tolist() == [2, 3]  # rows as the sheet numbers them, for errors
+    assert read_feedback_file(path).frame["text"].tolist() == ["Courier was kind"]
+    with pytest.raises(InputError) as err:
+        read_feedback_file(path, sheet="Apirl 2026")
+    assert str(err.value).startswith('w.xlsx: the workbook has no sheet named "Apirl 2026"; its sheets are "March", '
+                                     '"April 2026".')
+    assert err.value.fix.startswith('Did you mean "April 2026"? Give one of those names with --sheet')
+    csv_path = tmp_path / "f.csv"
+    csv_path.write_text("text\nFine\n", encoding="utf-8")
+    assert read_feedback_file(csv_path, sheet="April").frame["text"].tolist() == ["Fine"]
 
 
 def test_a_workbook_whose_first_sheet_is_a_few_lines_of_notes_is_read_from_its_data_sheet(tmp_path):
