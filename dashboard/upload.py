@@ -37,9 +37,9 @@ _WATCHING, _MINE = "upload_watching", "upload_mine"
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the file…")
-def _preview(name: str, digest: str, _data: bytes) -> jobs.UploadPreview:
+def _preview(name: str, digest: str, _data: bytes, sheet: str | None = None) -> jobs.UploadPreview:
     # Keyed by the content's hash: the bytes themselves are not hashed again on every rerun.
-    return jobs.preview_upload(name, _data)
+    return jobs.preview_upload(name, _data, sheet)
 
 
 def section(store: str) -> None:
@@ -59,10 +59,10 @@ def section(store: str) -> None:
     _progress(store)
 
 
-def _read_preview(name: str, content: bytes) -> jobs.UploadPreview | None:
+def _read_preview(name: str, content: bytes, sheet: str | None = None) -> jobs.UploadPreview | None:
     """The file's preview, or None after showing why it cannot be read."""
     try:
-        return _preview(name, hashlib.sha256(content).hexdigest(), content)
+        return _preview(name, hashlib.sha256(content).hexdigest(), content, sheet)
     except FeedbackLensError as err:
         st.error(f"{components.escape_markdown(err.message)}\n\n**How to fix:** "
                  f"{components.escape_markdown(err.fix or 'Check the file and upload it again.')}",
@@ -73,14 +73,23 @@ def _read_preview(name: str, content: bytes) -> jobs.UploadPreview | None:
 def _mapping_form(store: str, files: list[tuple[str, bytes]]) -> None:
     (name, content), more = files[0], files[1:]
     preview = _read_preview(name, content)
-    others = [_read_preview(n, c) for n, c in more]
+    sheet = None
+    if preview is not None and len(preview.sheets) > 1:  # a workbook of several sheets with rows: which one?
+        sheet = st.selectbox("Sheet", preview.sheets, index=preview.sheets.index(preview.sheet)
+                             if preview.sheet in preview.sheets else 0,
+                             key=f"upload_sheet_{hashlib.sha256(content).hexdigest()[:16]}",  # per workbook
+                             help="The workbook's sheets with rows; the first with enough rows for an analysis is "
+                             "chosen. A later file that is a workbook is read from the sheet of the same name.")
+        preview = _read_preview(name, content, sheet)
+    others = [_read_preview(n, c, sheet) for n, c in more]
     if preview is None or None in others:
         return
     if others:
         st.caption(f"{count_of(len(files), 'file')}: {components.escape_markdown(', '.join(n for n, _ in files))}. "
                    f"The first is analysed and each later one added to the run before it; the columns are chosen "
                    "from the first.")
-    st.caption(f"{components.escape_markdown(preview.file)} · {preview.format.upper()} · "
+    sheet_read = f"sheet “{components.escape_markdown(preview.sheet)}” · " if preview.sheet else ""
+    st.caption(f"{components.escape_markdown(preview.file)} · {preview.format.upper()} · {sheet_read}"
                f"{preview.rows:,} rows · first rows:")
     st.dataframe(preview.sample, hide_index=True, width="stretch", height=213)
     for note in preview.notes:  # the sheet read, the other sheets left, the encoding guessed
@@ -151,7 +160,7 @@ def _mapping_form(store: str, files: list[tuple[str, bytes]]) -> None:
     try:
         job = jobs.start_analysis(store, preview.file, content, mapping, note=note.strip() or None,
                                   on_bad_date="drop" if bad_dates == SKIP else "fail", timezone=zone,
-                                  date_order=order, add=add, more=more)
+                                  date_order=order, add=add, more=more, sheet=sheet)
     except (FeedbackLensError, OSError) as err:
         st.error(f"Could not start the analysis: {components.escape_markdown(str(err))}", icon=":material/error:")
         return

@@ -96,6 +96,9 @@ class RawTable:
     frame: pd.DataFrame
     row_label: str  # "line" (text formats), "row" (spreadsheets, Parquet) or "record" (JSON)
     notes: list[str] = field(default_factory=list)
+    # A workbook's sheet that was read, and its sheets with rows below a header (a choice to offer); else None, [].
+    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -675,7 +678,8 @@ def _read_xlsx(path: Path, fmt: str, sheet: str | None = None) -> RawTable:
                 chosen = _named_sheet(path, names, sheet)
                 frame, subheader = _excel_sheet(book, chosen)
                 _refuse_title_rows(path, chosen, frame)
-                return RawTable(path, fmt, frame, "row", [SURVEY_SUBHEADER_NOTE] if subheader else [])
+                return RawTable(path, fmt, frame, "row", [SURVEY_SUBHEADER_NOTE] if subheader else [], chosen,
+                                [n for n in names if _sheet_has_rows(book, n)])
             with_rows = [n for n in names if _sheet_has_rows(book, n)]
             # A cover or notes sheet of a few lines before the data is passed over too: fewer rows than an
             # analysis needs cannot be the feedback when a later sheet has that many.
@@ -703,7 +707,7 @@ def _read_xlsx(path: Path, fmt: str, sheet: str | None = None) -> RawTable:
         notes.append(f'Only sheet "{chosen}" was read; the workbook\'s other sheets with rows ({_quoted(others)}) '
                      "were not. Choose one with --sheet (sheet: in a mapping file), put their rows in one sheet, or save "
                      "each as its own file and add it with --add.")
-    return RawTable(path, fmt, frame, "row", notes)
+    return RawTable(path, fmt, frame, "row", notes, chosen, with_rows)
 
 
 def _named_sheet(path: Path, names: list[str], sheet: str) -> str:

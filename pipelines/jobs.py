@@ -86,6 +86,8 @@ class UploadPreview:
     id: str | None
     sample: pd.DataFrame
     notes: list[str] = field(default_factory=list)  # what reading found: the sheet read, the encoding, ...
+    sheet: str | None = None  # a workbook's sheet that was read
+    sheets: list[str] = field(default_factory=list)  # a workbook's sheets with rows, to choose from
 
 
 def _redacted(sample: pd.DataFrame) -> pd.DataFrame:
@@ -101,8 +103,9 @@ def _redacted(sample: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def preview_upload(file_name: str, data: bytes) -> UploadPreview:
-    """Read an uploaded file the way the analysis will and guess its columns.
+def preview_upload(file_name: str, data: bytes, sheet: str | None = None) -> UploadPreview:
+    """Read an uploaded file the way the analysis will and guess its columns; ``sheet``: a workbook's sheet to
+    read (``Settings.sheet``), else the first with rows.
 
     Raises:
         InputError: the file cannot be read (the message names the place and the fix, as for the CLI).
@@ -113,7 +116,7 @@ def preview_upload(file_name: str, data: bytes) -> UploadPreview:
     with tempfile.TemporaryDirectory(prefix="feedback-lens-upload-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        table = read_feedback_file(path)
+        table = read_feedback_file(path, sheet)
     try:
         guess = resolve_columns(table, ColumnMapping())
         text, date, id_ = guess.text, guess.date, guess.id
@@ -122,7 +125,8 @@ def preview_upload(file_name: str, data: bytes) -> UploadPreview:
         date = id_ = None
     # Cells as the run will show them (a list "a, b", not its repr).
     sample = _redacted(table.frame[table.columns].head(5).map(cell_text).astype("string"))
-    return UploadPreview(name, table.format, len(table.frame), table.columns, text, date, id_, sample, table.notes)
+    return UploadPreview(name, table.format, len(table.frame), table.columns, text, date, id_, sample, table.notes,
+                         table.sheet, table.sheets)
 
 
 def jobs_dir(store: Path) -> Path:
@@ -164,14 +168,15 @@ def list_jobs(store: Path) -> list[JobStatus]:
 
 def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapping, note: str | None = None,
                    python: str | None = None, on_bad_date: str = "fail", timezone: str = "UTC",
-                   date_order: str = "auto", add: bool = False, more: Sequence[tuple[str, bytes]] = ()) -> JobStatus:
+                   date_order: str = "auto", add: bool = False, more: Sequence[tuple[str, bytes]] = (),
+                   sheet: str | None = None) -> JobStatus:
     """Save an uploaded file in a new job folder and start analysing it in a detached process.
 
     ``on_bad_date``, ``timezone`` and ``date_order`` are the analysis settings of the same names (``fail`` or
     ``drop``; the zone of dates written without one; ``auto``, ``day-first`` or ``month-first``); ``add`` adds the
     file's messages to the latest run's (``--add``). ``more`` are further files (name, content) with the same
     columns, analysed after it as the command line analyses several files: each added to the run before it, all
-    of them checked before the first is analysed.
+    of them checked before the first is analysed. ``sheet`` is the sheet read from a workbook (``--sheet``).
 
     Returns:
         The job's first status (``queued``).
@@ -198,7 +203,7 @@ def start_analysis(store: Path, file_name: str, data: bytes, mapping: ColumnMapp
     name = names[0]
     spec = {"file": name, "more_files": names[1:], "store": str(Path(store).resolve()), "note": note,
             "on_bad_date": on_bad_date,
-            "timezone": timezone, "date_order": date_order, "add": add,
+            "timezone": timezone, "date_order": date_order, "add": add, "sheet": sheet,
             "mapping": {"text": mapping.text, "date": mapping.date, "id": mapping.id,
                         "metadata": list(mapping.metadata) if mapping.metadata is not None else None}}
     write_atomic(job_dir / "job.json", json.dumps(spec, indent=2).encode("utf-8"))
@@ -294,7 +299,8 @@ def run_job(job_dir: Path) -> int:
                             metadata=tuple(m["metadata"]) if m.get("metadata") is not None else None)
     try:
         settings = Settings(store_dir=Path(spec["store"]), on_bad_date=spec.get("on_bad_date", "fail"),
-                            assume_timezone=spec.get("timezone", "UTC"), date_order=spec.get("date_order", "auto"))
+                            assume_timezone=spec.get("timezone", "UTC"), date_order=spec.get("date_order", "auto"),
+                            sheet=spec.get("sheet"))
         files = [job_dir / "input" / name for name in [spec["file"], *spec.get("more_files", [])]]
 
         def starting(i: int, file: Path, added: bool) -> None:

@@ -319,3 +319,40 @@ def test_another_sessions_old_result_is_not_listed_but_a_recent_one_is(monkeypat
     assert done.label == "Show it" and any("done.csv" in m.value.replace("\\", "") for m in at.success)
     at.session_state["upload_mine"] = ["20260101-000000-a0a0"]  # the session that uploaded it still sees it
     assert any("old.csv" in e.value.replace("\\", "") for e in at.run().error)
+
+
+@pytest.mark.slow
+def test_a_workbook_of_several_sheets_is_read_from_the_sheet_chosen_in_the_form(monkeypatch, tmp_path, sample_frame):
+    """The form offers the workbook's sheets with rows (the first with enough rows chosen), shows the chosen sheet's
+    rows, and the background analysis (the real model) reads that sheet."""
+    import io
+
+    import pandas as pd
+
+    store = tmp_path / "store"
+    book = io.BytesIO()
+    q1, q2 = sample_frame.iloc[0:400:5], sample_frame.iloc[1:400:5].head(60)
+    with pd.ExcelWriter(book) as writer:
+        pd.DataFrame({"About": ["Exported from the shop"]}).to_excel(writer, sheet_name="Read me", index=False)
+        q1.to_excel(writer, sheet_name="Q1", index=False)
+        q2.to_excel(writer, sheet_name="Q2", index=False)
+    at = _upload(monkeypatch, store, "export.xlsx", book.getvalue(),
+                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    sheet = next(s for s in at.selectbox if s.label == "Sheet")
+    assert sheet.options == ["Read me", "Q1", "Q2"] and sheet.value == "Q1"
+    assert any("80 rows" in c.value for c in at.caption)
+    sheet.set_value("Q2").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("XLSX · sheet “Q2” · 60 rows" in c.value for c in at.caption)
+    assert not any("80 rows" in c.value for c in at.caption)
+    assert not any("Only sheet" in i.value for i in at.info)  # the choice is on screen, not in a note
+    next(b for b in at.button if b.label == "Analyse this file").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    started = jobs.list_jobs(store)
+    assert len(started) == 1
+    assert json.loads((jobs.jobs_dir(store) / started[0].id / "job.json").read_text())["sheet"] == "Q2"
+    status = _wait(store, started[0].id)
+    assert status.state == "done", (status.error, status.fix)
+    from pipelines.store import load_run
+
+    assert set(load_run(store).messages["message_id"]) == set(q2["review_id"].astype(str))
