@@ -192,7 +192,7 @@ def read_feedback_file(path: str | Path, sheet: str | None = None) -> RawTable:
     if path.stat().st_size == 0:
         raise InputError(f"{path.name}: the file is empty (0 bytes).", fix="Export the feedback again; the file has no data.")
     readers = {"csv": _read_delimited, "tsv": _read_delimited, "json": _read_json, "jsonl": _read_jsonl,
-               "parquet": _read_parquet, "xlsx": _read_xlsx}
+               "parquet": _read_parquet}
     table = _read_xlsx(path, fmt, sheet) if fmt == "xlsx" else readers[fmt](path, fmt)
     if table.frame.empty:
         raise InputError(f"{path.name}: the file has a header but no rows.", fix="Export the feedback again with its messages.")
@@ -677,6 +677,11 @@ def _read_xlsx(path: Path, fmt: str, sheet: str | None = None) -> RawTable:
             if sheet is not None:
                 chosen = _named_sheet(path, names, sheet)
                 frame, subheader = _excel_sheet(book, chosen)
+                if frame.empty:
+                    others = [n for n in names if n != chosen and _sheet_has_rows(book, n)]
+                    raise InputError(f'{path.name}, sheet "{chosen}": no rows below its header.',
+                                     fix=f"Choose the sheet that holds the messages ({_quoted(others)})." if others
+                                     else "Export the feedback again with its messages.")
                 _refuse_title_rows(path, chosen, frame)
                 return RawTable(path, fmt, frame, "row", [SURVEY_SUBHEADER_NOTE] if subheader else [], chosen,
                                 [n for n in names if _sheet_has_rows(book, n)])

@@ -725,6 +725,12 @@ def test_a_named_sheet_is_read_and_a_missing_one_names_the_sheets_there_are(tmp_
     assert str(err.value).startswith('w.xlsx: the workbook has no sheet named "Apirl 2026"; its sheets are "March", '
                                      '"April 2026".')
     assert err.value.fix.startswith('Did you mean "April 2026"? Give one of those names with --sheet')
+    book.create_sheet("Notes").append(["text", "region"])  # a header and nothing below it
+    book.save(path)
+    with pytest.raises(InputError) as err:
+        read_feedback_file(path, sheet="Notes")
+    assert err.value.message == 'w.xlsx, sheet "Notes": no rows below its header.' and err.value.fix == (
+        'Choose the sheet that holds the messages ("March", "April 2026").')
     csv_path = tmp_path / "f.csv"
     csv_path.write_text("text\nFine\n", encoding="utf-8")
     assert read_feedback_file(csv_path, sheet="April").frame["text"].tolist() == ["Fine"]
