@@ -65,7 +65,7 @@ def _read_preview(name: str, content: bytes, sheet: str | None = None) -> jobs.U
         return _preview(name, hashlib.sha256(content).hexdigest(), content, sheet)
     except FeedbackLensError as err:
         st.error(f"{components.escape_markdown(err.message)}\n\n**How to fix:** "
-                 f"{components.escape_markdown(err.fix or 'Check the file and upload it again.')}",
+                 f"{components.escape_markdown(jobs.for_the_upload_form(err.fix) or 'Check the file and upload it again.')}",
                  icon=":material/error:")
         return None
 

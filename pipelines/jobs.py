@@ -270,6 +270,10 @@ _FORM_WORDS = (
     (re.compile(r"use --add"), 'tick "Add these messages to the latest run\'s" when you upload the file'),
     (re.compile(r"without --add"), 'without "Add these messages to the latest run\'s"'),
     (re.compile(r"with --add"), 'with "Add these messages to the latest run\'s" ticked'),
+    # In the form a missing sheet can only be a later workbook's: the "Sheet" choice is the first file's sheets.
+    (re.compile(r"Give one of those names with --sheet \(or sheet: in the mapping file\), or leave it out to read the "
+                r"first sheet with rows\."),
+     'Choose a sheet every uploaded workbook has in the "Sheet" choice, or upload this file on its own.'),
     (re.compile(r"--text"), 'the "Message text" choice'),
     (re.compile(r"--date"), 'the "Date" choice'),
     (re.compile(r"--id"), 'the "Message id" choice'),

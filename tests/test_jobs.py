@@ -342,6 +342,10 @@ def test_a_workbook_of_several_sheets_is_read_from_the_sheet_chosen_in_the_form(
     assert sheet.options == ["Read me", "Q1", "Q2"] and sheet.value == "Q1"
     assert any("80 rows" in c.value for c in at.caption)
     sheet.set_value("Q2").run()
+    with pytest.raises(InputError) as err:  # as a later workbook of an upload that lacks the sheet chosen
+        jobs.preview_upload("export.xlsx", book.getvalue(), sheet="Q3")
+    assert jobs.for_the_upload_form(err.value.fix) == (
+        'Choose a sheet every uploaded workbook has in the "Sheet" choice, or upload this file on its own.')
     assert not at.exception, [e.message for e in at.exception]
     assert any("XLSX · sheet “Q2” · 60 rows" in c.value for c in at.caption)
     assert not any("80 rows" in c.value for c in at.caption)
