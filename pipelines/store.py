@@ -104,11 +104,25 @@ def redaction_cache_dir(store: Path) -> Path:
     return Path(store) / "cache" / "redactions"
 
 
+_last_id = ""
+
+
 def new_run_id(now: float | None = None) -> str:
-    """Time-ordered id such as ``20261123-142501-3f9a``."""
+    """Time-ordered id such as ``20261123-142501-3f9a``: the time to the second, then the fraction of that second
+    in 65536ths.
+
+    Runs are listed in id order. The four hex digits used to be random, so two runs started within one second
+    (a small file added just after another) were listed in a random order, the older one first. Ids made in
+    this process never repeat: one that would equal or precede the last one made follows it instead.
+    """
+    global _last_id
     now = time.time() if now is None else now
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-    return f"{stamp}-{os.urandom(2).hex()}"
+    run_id = f"{stamp}-{min(int(now % 1 * 65536), 65535):04x}"
+    if run_id <= _last_id and _last_id.startswith(stamp) and _last_id[-4:] != "ffff":
+        run_id = f"{stamp}-{int(_last_id[-4:], 16) + 1:04x}"
+    _last_id = max(_last_id, run_id)
+    return run_id
 
 
 def _fsync_dir(path: Path) -> None:

@@ -38,6 +38,25 @@ def test_publish_and_load_round_trip(tmp_path):
     pd.testing.assert_frame_equal(run.messages, expected.assign(preview=[message_preview(t) for t in expected["text"]]))
 
 
+def test_runs_started_within_one_second_are_listed_newest_first(tmp_path):
+    """A small file added a fraction of a second after another run started was listed below it half the time (the
+    id's last part was random), and `feedback-lens runs`, the Data page and the runs made on the way follow this
+    order."""
+    from pipelines.store import _RUN_ID, new_run_id
+
+    t = 1_796_000_000.0  # a whole second
+    ids = [new_run_id(t + f) for f in (0.0, 0.2, 0.5, 0.9998)]
+    assert ids == sorted(ids) and len(set(ids)) == 4 and all(_RUN_ID.fullmatch(i) for i in ids)
+    assert ids[0].endswith("-0000") and ids[1][:-5] == ids[3][:-5]  # the same second, told apart by its fraction
+    assert new_run_id(t + 0.5) > ids[2]  # the same instant twice in one process: a new id all the same
+    assert new_run_id(t - 3600) < ids[0]  # a time given (an analysis' start) keeps its place
+    made = [new_run_id() for _ in range(200)]  # back to back, many within one 65536th of a second
+    assert made == sorted(made) and len(set(made)) == 200
+    for i, run_id in enumerate(ids):
+        publish_run(tmp_path, run_id, _tables(), _manifest() | {"counts": {"messages": i, "topics": 1}})
+    assert [m["counts"]["messages"] for m in list_runs(tmp_path)] == [3, 2, 1, 0]
+
+
 def test_latest_moves_only_to_complete_runs(tmp_path):
     publish_run(tmp_path, "20260101-000000-aaaa", _tables(), _manifest())
     publish_run(tmp_path, "20260102-000000-bbbb", _tables(5), _manifest())
