@@ -59,10 +59,12 @@ def section(store: str) -> None:
     _progress(store)
 
 
-def _read_preview(name: str, content: bytes, sheet: str | None = None) -> jobs.UploadPreview | None:
-    """The file's preview, or None after showing why it cannot be read."""
+def _read_preview(name: str, content: bytes, sheet: str | None = None,
+                  digest: str | None = None) -> jobs.UploadPreview | None:
+    """The file's preview, or None after showing why it cannot be read. ``digest``: the content's SHA-256 when the
+    caller has it (hashing a large upload again on every rerun is what the cache key avoids)."""
     try:
-        return _preview(name, hashlib.sha256(content).hexdigest(), content, sheet)
+        return _preview(name, digest or hashlib.sha256(content).hexdigest(), content, sheet)
     except FeedbackLensError as err:
         st.error(f"{components.escape_markdown(err.message)}\n\n**How to fix:** "
                  f"{components.escape_markdown(jobs.for_the_upload_form(err.fix) or 'Check the file and upload it again.')}",
@@ -72,15 +74,16 @@ def _read_preview(name: str, content: bytes, sheet: str | None = None) -> jobs.U
 
 def _mapping_form(store: str, files: list[tuple[str, bytes]]) -> None:
     (name, content), more = files[0], files[1:]
-    preview = _read_preview(name, content)
+    digest = hashlib.sha256(content).hexdigest()
+    preview = _read_preview(name, content, digest=digest)
     sheet = None
     if preview is not None and len(preview.sheets) > 1:  # a workbook of several sheets with rows: which one?
         sheet = st.selectbox("Sheet", preview.sheets, index=preview.sheets.index(preview.sheet)
                              if preview.sheet in preview.sheets else 0,
-                             key=f"upload_sheet_{hashlib.sha256(content).hexdigest()[:16]}",  # per workbook
+                             key=f"upload_sheet_{digest[:16]}",  # per workbook
                              help="The workbook's sheets with rows; the first with enough rows for an analysis is "
                              "chosen. A later file that is a workbook is read from the sheet of the same name.")
-        preview = _read_preview(name, content, sheet)
+        preview = _read_preview(name, content, sheet, digest)
     others = [_read_preview(n, c, sheet) for n, c in more]
     if preview is None or None in others:
         return

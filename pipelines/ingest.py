@@ -674,24 +674,21 @@ def _read_xlsx(path: Path, fmt: str, sheet: str | None = None) -> RawTable:
     try:
         with pd.ExcelFile(path, engine="openpyxl") as book:
             names = [str(n) for n in book.sheet_names]
-            if sheet is not None:
-                chosen = _named_sheet(path, names, sheet)
-                frame, subheader = _excel_sheet(book, chosen)
-                if frame.empty:
-                    others = [n for n in names if n != chosen and _sheet_has_rows(book, n)]
-                    raise InputError(f'{path.name}, sheet "{chosen}": no rows below its header.',
-                                     fix=f"Choose the sheet that holds the messages ({_quoted(others)})." if others
-                                     else "Export the feedback again with its messages.")
-                _refuse_title_rows(path, chosen, frame)
-                return RawTable(path, fmt, frame, "row", [SURVEY_SUBHEADER_NOTE] if subheader else [], chosen,
-                                [n for n in names if _sheet_has_rows(book, n)])
             with_rows = [n for n in names if _sheet_has_rows(book, n)]
             # A cover or notes sheet of a few lines before the data is passed over too: fewer rows than an
             # analysis needs cannot be the feedback when a later sheet has that many.
             rows = {n: _sheet_rows(book, n) for n in with_rows}
             enough = [n for n in with_rows if rows[n] >= FEW_ROWS]
-            chosen = enough[0] if enough else with_rows[0] if with_rows else names[0]
+            if sheet is not None:
+                chosen = _named_sheet(path, names, sheet)
+            else:
+                chosen = enough[0] if enough else with_rows[0] if with_rows else names[0]
             frame, subheader = _excel_sheet(book, chosen)
+            if sheet is not None and frame.empty:
+                others = [n for n in with_rows if n != chosen]
+                raise InputError(f'{path.name}, sheet "{chosen}": no rows below its header.',
+                                 fix=f"Choose the sheet that holds the messages ({_quoted(others)})." if others
+                                 else "Export the feedback again with its messages.")
             _refuse_title_rows(path, chosen, frame)
     except InputError:
         raise
@@ -701,6 +698,8 @@ def _read_xlsx(path: Path, fmt: str, sheet: str | None = None) -> RawTable:
             fix="Open it in Excel or LibreOffice and save it again as .xlsx.",
         ) from None
     notes = [SURVEY_SUBHEADER_NOTE] if subheader else []
+    if sheet is not None:  # the user chose it: what was passed over or left is no news
+        return RawTable(path, fmt, frame, "row", notes, chosen, with_rows)
     passed = names[:names.index(chosen)]
     if passed:
         what = [f'"{n}" ({rows[n]} row{"" if rows[n] == 1 else "s"})' if n in rows

@@ -104,8 +104,8 @@ def redaction_cache_dir(store: Path) -> Path:
     return Path(store) / "cache" / "redactions"
 
 
-_last_id = ""
-_made: set[str] = set()
+_last_in_second: dict[str, int] = {}
+"""The highest fraction given to an id of each second in this process."""
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -114,21 +114,14 @@ def new_run_id(now: float | None = None) -> str:
 
     Runs are listed in id order. The four hex digits used to be random, so two runs started within one second
     (a small file added just after another) were listed in a random order, the older one first. Ids made in
-    this process never repeat, and those made from the clock follow one another: one that would equal or precede
-    the last one made in its second follows it instead.
+    this process never repeat and follow one another: one that would equal or precede the last one made in its
+    second follows it instead.
     """
-    global _last_id
     now = time.time() if now is None else now
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-    fraction = min(int(now % 1 * 65536), 65535)
-    if _last_id.startswith(stamp):
-        fraction = max(fraction, int(_last_id[-4:], 16) + 1)
-    while f"{stamp}-{fraction:04x}" in _made and fraction < 65535:
-        fraction += 1
-    run_id = f"{stamp}-{min(fraction, 65535):04x}"
-    _made.add(run_id)
-    _last_id = max(_last_id, run_id)
-    return run_id
+    fraction = min(max(int(now % 1 * 65536), _last_in_second.get(stamp, -1) + 1), 65535)
+    _last_in_second[stamp] = fraction
+    return f"{stamp}-{fraction:04x}"
 
 
 def _fsync_dir(path: Path) -> None:
