@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -70,6 +70,8 @@ class RunInfo:
     messages: int
     time_zone: str = "UTC"
     """The zone whose days the figures count and whose clock the times are on (:attr:`pipelines.store.Run.time_zone`)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """The separators of the filterable metadata columns that hold tags (:func:`pipelines.metrics.tag_separators`)."""
 
     @property
     def has_dates(self) -> bool:
@@ -182,11 +184,12 @@ def info(ref: RunRef) -> RunInfo:
         topics=run.topics,
         labels=metrics.topic_labels(run.topics),
         topic_sizes={int(t): int(n) for t, n in sizes.items()},
-        metadata=metrics.metadata_options(messages, run.manifest.get("columns", {}).get("metadata", [])),
+        metadata=(options := metrics.metadata_options(messages, run.manifest.get("columns", {}).get("metadata", []))),
         first_day=None if dates.empty else dates.min().date(),
         last_day=None if dates.empty else dates.max().date(),
         messages=len(messages),
         time_zone=run.time_zone,
+        tags=metrics.tag_separators(messages, options),
     )
 
 
@@ -235,8 +238,10 @@ def _cube(ref: RunRef) -> pd.DataFrame:
     run = _run(ref)
     metadata = list(info(ref).metadata)
     stored = load_run_table(run, "cube")
+    tags = info(ref).tags
     written_alike = stored is not None and all(  # values as filters write them now (a run's "4.0" reads "4")
-        set(stored[c].astype(str).unique()) <= {*info(ref).metadata[c], metrics.BLANK} for c in metadata if c in stored)
+        {t for v in stored[c].astype(str).unique() for t in (metrics.split_tags(v, tags[c]) if c in tags else [v])}
+        <= {*info(ref).metadata[c], metrics.BLANK} for c in metadata if c in stored)
     same_days = run.manifest.get("cube_time_zone", "UTC") == run.time_zone  # older runs counted UTC days
     if written_alike and same_days and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
         as_stored = pq.read_table(run.path / "messages.parquet", columns=["topic"]).column("topic").to_numpy()
@@ -386,13 +391,13 @@ def emerging(ref: RunRef, f: MessageFilter, window: Window, months: bool = False
     run's first message; with ``months``, the window is a calendar month, compared with the months before."""
     return metrics.emerging_issues(_history(ref, f), _run(ref).topics, window, months=months,
                                    history_start=_history_start(ref),
-                                   columns=list(info(ref).metadata))
+                                   columns=list(info(ref).metadata), tag_columns=info(ref).tags)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def volume(ref: RunRef, f: MessageFilter, granularity: Granularity, by: str = "topic") -> pd.DataFrame:
-    """Messages per period and topic (or metadata value)."""
-    return metrics.volume_over_time(figure_cube(ref, f), granularity, by)
+    """Messages per period and topic (or metadata value; each of its tags, for a column of tags)."""
+    return metrics.volume_over_time(figure_cube(ref, f), granularity, by, info(ref).tags.get(by))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -203,7 +203,8 @@ def current(info: RunInfo) -> MessageFilter:
         end = dates[1] if len(dates) > 1 and dates[1] != info.last_day else None
     meta = tuple((c, tuple(state.get(k) or ())) for c, k in _meta_keys(info).items() if state.get(k))
     return MessageFilter(start=start, end=end, topics=tuple(sorted(state.get(TOPICS) or ())),
-                         sentiments=tuple(state.get(SENTIMENTS) or ()), metadata=meta)
+                         sentiments=tuple(state.get(SENTIMENTS) or ()), metadata=meta,
+                         tags=tuple((c, info.tags[c]) for c, _ in meta if c in info.tags))
 
 
 def describe(f: MessageFilter, info: RunInfo) -> list[str]:
@@ -241,7 +242,9 @@ def sidebar(info: RunInfo) -> MessageFilter:
         st.pills("Sentiment", list(SENTIMENT_LABELS), selection_mode="multi", key=SENTIMENTS,
                  format_func=str.capitalize)
         for column, key in _meta_keys(info).items():
-            st.multiselect(column_title(column), info.metadata[column], key=key, placeholder="All")
+            tagged = column in info.tags
+            st.multiselect(column_title(column), info.metadata[column], key=key, placeholder="All",
+                           help="Messages with any of the chosen tags." if tagged else None)
         f = current(info)
         st.button("Clear filters", on_click=clear, disabled=f.is_empty, icon=":material/filter_alt_off:")
     _sync_url(info, f)

@@ -500,11 +500,14 @@ def topic_volume_chart(
 
 
 def breakdown_chart(volume: pd.DataFrame, column: str, granularity: Granularity, measure: str = "count",
-                    title: str | None = None) -> go.Figure:
-    """Stacked bars of messages per period split by a metadata column (``customdata = [value, period]``)."""
+                    title: str | None = None, tags: bool = False) -> go.Figure:
+    """Stacked bars of messages per period split by a metadata column (``customdata = [value, period]``); with
+    ``tags`` (a column of tags, where a message counts under each of its tags), bars side by side, since a stack
+    would add up to more messages than there were."""
     word = _PERIOD_WORD[granularity]
     share = measure == "share"
-    title = title or f"{'Share of messages' if share else 'Messages'} by {column.replace('_', ' ')}, per {word}"
+    what = f"{column.replace('_', ' ')} tag" if tags else column.replace("_", " ")
+    title = title or f"{'Share of messages' if share else 'Messages'} by {what}, per {word}"
     if volume.empty:
         return empty_chart(title, "No dated messages match the filters.")
     fig = go.Figure()
@@ -521,10 +524,11 @@ def breakdown_chart(volume: pd.DataFrame, column: str, granularity: Granularity,
                           + "<extra></extra>",
         ))
     _layout(fig, title, None, "Share of messages (%)" if share else "Messages")
-    fig.update_layout(barmode="stack", bargap=0.15)
+    fig.update_layout(barmode="group" if tags else "stack", bargap=0.15)
     fig.update_yaxes(ticksuffix="%" if share else "")
     if not share:
-        fig.update_yaxes(**count_axis(float(volume.groupby("period")["count"].sum().max())))
+        highest = volume["count"].max() if tags else volume.groupby("period")["count"].sum().max()
+        fig.update_yaxes(**count_axis(float(highest)))
     _date_axis(fig, granularity)
     return fig
 

@@ -50,6 +50,8 @@ class MessageFilter:
         topics: topic ids to keep (``-1`` = no clear topic).
         sentiments: sentiment labels to keep ("negative", "neutral", "positive").
         metadata: ``(column, values)`` pairs; a message is kept when its value is one of ``values``.
+        tags: ``(column, separator)`` pairs for the metadata columns that hold tags ("billing; urgent", see
+            :func:`tag_separators`): there a message is kept when one of its tags is one of ``values``.
     """
 
     start: date | None = None
@@ -57,6 +59,7 @@ class MessageFilter:
     topics: tuple[int, ...] = ()
     sentiments: tuple[str, ...] = ()
     metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -161,31 +164,111 @@ def filter_mask(messages: pd.DataFrame, f: MessageFilter) -> np.ndarray:
         mask &= messages["topic"].isin(f.topics).to_numpy()
     if f.sentiments:
         mask &= messages["sentiment_label"].isin(f.sentiments).to_numpy()
+    separators = dict(f.tags)
     for column, values in f.metadata:
         if values and column in messages:
-            mask &= _metadata_in(messages[column], values)
+            mask &= _metadata_in(messages[column], values, separators.get(column))
     return mask
 
 
-def _metadata_in(column: pd.Series, values: Iterable[str]) -> np.ndarray:
-    """Which values of a metadata column read (:func:`metadata_as_text`) as one of ``values``."""
+def _metadata_in(column: pd.Series, values: Iterable[str], separator: str | None = None) -> np.ndarray:
+    """Which values of a metadata column read (:func:`metadata_as_text`) as one of ``values``; with a tag
+    ``separator``, which hold one of ``values`` among their tags."""
+    wanted = set(values)
+
+    def allowed(texts: pd.Series) -> np.ndarray:
+        if separator is None:
+            return texts.isin(wanted).to_numpy()
+        return np.array([not wanted.isdisjoint(split_tags(t, separator)) for t in texts], dtype=bool)
+
     if isinstance(column.dtype, pd.CategoricalDtype):  # each category read once, not each message
-        allowed = metadata_as_text(pd.Series(column.cat.categories)).isin(values).to_numpy()
+        ok = allowed(metadata_as_text(pd.Series(column.cat.categories)))
         codes = column.cat.codes.to_numpy()
-        return np.where(codes >= 0, np.append(allowed, False)[codes], BLANK in values)
-    return metadata_as_text(column).isin(values).to_numpy()
+        return np.where(codes >= 0, np.append(ok, False)[codes], BLANK in wanted)
+    texts = metadata_as_text(column)
+    if separator is None:
+        return allowed(texts)
+    distinct = pd.Series(texts.unique())  # each distinct tag list split once, not each message
+    return texts.isin(distinct[allowed(distinct)]).to_numpy()
+
+
+_MOST_TAG_LISTS = 5_000
+"""Distinct values above which a column is not read as tags (ids and free text are not; 50 tags combine into
+far fewer lists in real data)."""
+TAG_SEPARATORS = (";", "|", ",")
+"""What may separate the tags of a metadata value ("billing, urgent"), in the order they are tried."""
+
+
+def split_tags(text: str, separator: str) -> list[str]:
+    """The tags of one metadata value as :func:`metadata_as_text` writes it (``(blank)`` stays itself)."""
+    tags = [t.strip() for t in text.split(separator)]
+    return [t for t in tags if t] or [BLANK]
+
+
+def tag_separator(values: pd.Series, max_tags: int = 50) -> str | None:
+    """The separator of a metadata column that holds tags ("billing, urgent", "app;ios"), or None.
+
+    A column holds tags when, split at the separator, at least a tenth of its messages (and 5) have several
+    values; it then has 2 to ``max_tags`` distinct tags of at most four words each; and most tags (four in
+    five) occur in at least two distinct values, alone or combined with others. The last test keeps
+    values that merely contain a comma whole: a product "Credit reporting, credit repair services, or other
+    personal consumer reports" splits into parts found nowhere else, and a city "Austin, TX" into as many
+    cities as there are values.
+    """
+    if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)
+            or isinstance(values.dtype, pd.CategoricalDtype)):
+        return None
+    counts = metadata_as_text(values).value_counts()
+    counts = counts[counts.index != BLANK]
+    if len(counts) > _MOST_TAG_LISTS:  # ids, free text
+        return None
+    total = int(counts.sum())
+    for separator in TAG_SEPARATORS:
+        multi = counts[counts.index.str.contains(separator, regex=False)]
+        if int(multi.sum()) < max(5, 0.1 * total):
+            continue
+        found_in: dict[str, int] = {}
+        for text in counts.index:
+            for tag in set(split_tags(text, separator)):
+                found_in[tag] = found_in.get(tag, 0) + 1
+            if len(found_in) > max_tags:
+                break
+        if not 2 <= len(found_in) <= max_tags or any(len(t) > 40 or len(t.split()) > 4 for t in found_in):
+            continue
+        if sum(n >= 2 for n in found_in.values()) >= 0.8 * len(found_in):
+            return separator
+    return None
+
+
+def tag_separators(messages: pd.DataFrame, columns: Iterable[str]) -> dict[str, str]:
+    """The metadata ``columns`` of ``messages`` that hold tags, with their separators (:func:`tag_separator`)."""
+    found = {c: tag_separator(messages[c]) for c in columns if c in messages}
+    return {c: s for c, s in found.items() if s}
+
+
+def explode_tags(keys: pd.Series, weights: np.ndarray, separator: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Each row once per tag of its value: the tags, their weights, and which row each came from (a breakdown by
+    a tag column counts a message "billing, urgent" under both tags)."""
+    lists = keys.map(lambda t: split_tags(t, separator))
+    lengths = lists.map(len).to_numpy()
+    rows = np.repeat(np.arange(len(keys)), lengths)
+    tags = pd.Series([t for ts in lists for t in ts], index=keys.index[rows], dtype=object)
+    return tags, np.asarray(weights)[rows], rows
 
 
 def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, list[str]]:
     """Filterable metadata columns and their values (sorted), skipping free-text-like columns.
 
-    A column qualifies when it has 2 to ``max_values`` distinct values: a channel, a product, a rating.
+    A column qualifies when it has 2 to ``max_values`` distinct values: a channel, a product, a rating. A column
+    of tags (:func:`tag_separator`) offers its tags, however many combinations of them its messages have.
     """
     out: dict[str, list[str]] = {}
     for column in columns:
         if column not in messages:
             continue
         values = metadata_as_text(messages[column]).unique()
+        if separator := tag_separator(messages[column], max_values):
+            values = list(dict.fromkeys(tag for text in values for tag in split_tags(text, separator)))
         if 2 <= len(values) <= max_values:
             out[column] = sorted(values, key=lambda v: (v == BLANK, v.casefold()))
     return out
@@ -663,13 +746,17 @@ def headline(messages: pd.DataFrame, current: Window, previous: Window,
 # ------------------------------------------------------------------------------------- volume over time
 
 
-def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str = "topic") -> pd.DataFrame:
+def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str = "topic",
+                     tag_separator: str | None = None) -> pd.DataFrame:
     """Messages per period and per value of ``by`` (a topic or a metadata column), every period included.
+
+    With the ``tag_separator`` of a column of tags, a message counts once under each of its tags.
 
     Returns:
         Long table ``period, <by>, count, share`` where ``share`` is the value's share of all (filtered)
-        messages in that period (0 in an empty period). Undated messages are left out; a missing metadata
-        value counts as ``(blank)``. Empty when no message has a date.
+        messages in that period (0 in an empty period; with tags, the shares of a period add up to more than
+        1 when messages have several). Undated messages are left out; a missing metadata value counts as
+        ``(blank)``. Empty when no message has a date.
     """
     dates = _dates(messages)
     dated = dates.notna().to_numpy()
@@ -678,12 +765,17 @@ def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str =
                              "count": pd.Series(dtype="int64"), "share": pd.Series(dtype="float64")})
     keys = messages[by][dated] if by == "topic" else metadata_as_text(messages[by][dated])
     periods = period_start(dates[dated], granularity)
-    # The same table as pd.crosstab(periods, keys), counted by a plain group-by (several times faster).
-    counts = (pd.DataFrame({"period": periods, by: keys, "n": _weights(messages)[dated]})
-              .groupby(["period", by])["n"].sum().unstack(fill_value=0))
+    weights = _weights(messages)[dated]
     full = period_range(periods.min(), periods.max(), granularity)
+    totals = (pd.DataFrame({"period": periods.array, "n": weights}).groupby("period")["n"].sum()
+              .reindex(full, fill_value=0).rename_axis("period"))
+    if tag_separator is not None and by != "topic":
+        keys, weights, rows = explode_tags(keys, weights, tag_separator)
+        periods = periods.iloc[rows]
+    # The same table as pd.crosstab(periods, keys), counted by a plain group-by (several times faster).
+    counts = (pd.DataFrame({"period": periods.array, by: keys.array, "n": weights})
+              .groupby(["period", by])["n"].sum().unstack(fill_value=0))
     counts = counts.reindex(full, fill_value=0).rename_axis("period")
-    totals = counts.sum(axis=1)
     shares = counts.div(totals.where(totals > 0), axis=0).fillna(0.0)
     out = counts.stack().rename("count").to_frame()
     out["share"] = shares.stack()
@@ -753,6 +845,7 @@ def emerging_issues(
     history_start: pd.Timestamp | None = None,
     months: bool = False,
     columns: Iterable[str] = (),
+    tag_columns: Mapping[str, str] | None = None,
 ) -> EmergingIssues:
     """Flag topics (and values of the metadata ``columns``) whose volume in ``window`` is far above their own
     trailing baseline.
@@ -775,6 +868,8 @@ def emerging_issues(
             rather than with windows of its number of days, so that the baseline is what people call a month.
         columns: metadata columns whose values are tested the same way (a surge of one product's complaints
             spread over many topics shows there, not in any topic).
+        tag_columns: the separators of those of ``columns`` that hold tags (:func:`tag_separators`): their tags
+            are tested, each message counting under each of its tags.
 
     Returns:
         The flagged topics and values with a one-line reason each (see :class:`EmergingIssues`).
@@ -801,11 +896,22 @@ def emerging_issues(
     issues = _strongest_first(pd.DataFrame(found, columns=_ISSUE_COLUMNS) if found else empty)
     # A value is tested on its share: when all messages double, every channel doubles, and none is the news.
     values = [(column, value, *surge) for column in columns if column in messages
-              for value, surge in _surges(messages, metadata_as_text(messages[column]).to_numpy(), window, windows,
-                                          **test, by_share=True) if value != BLANK]
+              for value, surge in _value_surges(messages, column, (tag_columns or {}).get(column), window, windows,
+                                                test) if value != BLANK]
     value_table = _strongest_first(pd.DataFrame(values, columns=_VALUE_COLUMNS) if values else pd.DataFrame(
         {c: pd.Series(dtype=object) for c in _VALUE_COLUMNS}))
     return EmergingIssues(window, len(windows), issues, months=months, values=value_table)
+
+
+def _value_surges(messages: pd.DataFrame, column: str, separator: str | None, window: Window, windows: list[Window],
+                  test: dict) -> list[tuple]:
+    """:func:`_surges` of a metadata column's values; of its tags, for a column of tags (a message counts under each
+    of its tags, against the number of messages)."""
+    texts = metadata_as_text(messages[column])
+    if separator is None:
+        return _surges(messages, texts.to_numpy(), window, windows, **test, by_share=True)
+    tags, _, rows = explode_tags(texts, _weights(messages), separator)
+    return _surges(messages.iloc[rows], tags.to_numpy(), window, windows, **test, by_share=True, messages=messages)
 
 
 def _strongest_first(found: pd.DataFrame) -> pd.DataFrame:
@@ -817,12 +923,14 @@ _MIN_OTHERS = 10
 
 
 def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[Window], min_count: int,
-            min_ratio: float, max_p_value: float, months: bool, by_share: bool = False) -> list[tuple]:
+            min_ratio: float, max_p_value: float, months: bool, by_share: bool = False,
+            messages: pd.DataFrame | None = None) -> list[tuple]:
     """``(key, (count, baseline, ratio, z_score, p_value, reason))`` for each key of ``rows`` (a topic, a metadata
     value) whose count in ``window`` passes the test of :func:`emerging_issues` against its mean in ``windows``.
 
     With ``by_share`` the baseline is the key's usual share of all messages times the messages in ``window``: what
-    it would have had if only the volume had changed.
+    it would have had if only the volume had changed. ``messages``: what "all messages" counts when ``rows`` holds
+    some messages more than once (once per tag); ``rows`` by default.
     """
     weights, dates = _weights(rows), _dates(rows)
 
@@ -834,6 +942,10 @@ def _surges(rows: pd.DataFrame, keys: np.ndarray, window: Window, windows: list[
     history = pd.DataFrame({i: counts(w) for i, w in enumerate(windows)})
     history = history.reindex(now.index.union(history.index)).fillna(0)
     total_now, total_before = float(now.sum()), float(history.to_numpy().sum())
+    if messages is not None:
+        all_weights, all_dates = _weights(messages), _dates(messages)
+        total_now = float(all_weights[window.contains(all_dates)].sum())
+        total_before = float(sum(all_weights[w.contains(all_dates)].sum() for w in windows))
     if by_share:
         baseline = history.sum(axis=1) / total_before * total_now if total_before else history.sum(axis=1) * 0
     else:

@@ -324,6 +324,7 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
     """
     labels = metrics.topic_labels(run.topics)
     columns = _metadata_columns(run)
+    tags = metrics.tag_separators(run.messages, columns)
     topics: list[int] = []
     sentiments: list[str] = []
     meta: dict[str, list[str]] = {}
@@ -350,6 +351,8 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
             sentiments.append(value.lower())
         elif column in columns:
             values = metrics.metadata_as_text(run.messages[column]).unique()
+            if column in tags:  # a column of tags is filtered by tag ("tags=urgent" keeps "billing, urgent")
+                values = list(dict.fromkeys(t for v in values for t in metrics.split_tags(v, tags[column])))
             value = _one_casefold_match(value, [str(v) for v in values])
             if value not in values:
                 shown = sorted(map(str, values))[:20]
@@ -363,7 +366,8 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
             raise InputError(f'--filter "{spec}": "{column}" is not a column of this run.', fix=f"Filter on one of: {known}.")
     return MessageFilter(topics=tuple(sorted(set(topics))),
                          sentiments=tuple(s for s in metrics.SENTIMENT_LABELS if s in sentiments),
-                         metadata=tuple((c, tuple(sorted(set(v)))) for c, v in sorted(meta.items())))
+                         metadata=tuple((c, tuple(sorted(set(v)))) for c, v in sorted(meta.items())),
+                         tags=tuple((c, tags[c]) for c in sorted(meta) if c in tags))
 
 
 def filter_dict(f: MessageFilter) -> dict:
@@ -738,10 +742,11 @@ def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, be
 
 
 def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window, first: pd.Timestamp | None) -> Section:
+    columns = list(metrics.metadata_options(run.messages, _metadata_columns(run)))
     # A month is compared with the months before it (not with periods of its number of days), as people count.
     found = metrics.emerging_issues(history, run.topics, current, history_start=first,
-                                    months=period.kind == "month",
-                                    columns=list(metrics.metadata_options(run.messages, _metadata_columns(run))))
+                                    months=period.kind == "month", columns=columns,
+                                    tag_columns=metrics.tag_separators(run.messages, columns))
     # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
     rising = [f'Also far above its usual volume: {r.column} "{metrics.metadata_value_text(r.value)}": {r.reason}'
               for r in found.values.itertuples()]

@@ -38,8 +38,11 @@ if columns:
                       format_func=lambda c: "(no breakdown)" if c is None else column_title(c))
     if by:
         split = data.volume(view.ref, view.filter, granularity, by=by)
-        components.chart(charts.breakdown_chart(split, by, granularity, measure), "trends_breakdown_chart",
+        tagged = by in view.info.tags
+        components.chart(charts.breakdown_chart(split, by, granularity, measure, tags=tagged), "trends_breakdown_chart",
                          lambda c: Drill(metadata=((by, (str(c[0]),)),), dates=period_dates(c[1], granularity)))
+        if tagged:
+            st.caption(f"{column_title(by)} holds tags: a message with several counts under each of them.")
 
 st.subheader("Compare periods")
 days = components.period_picker(view, "trends_days")
