@@ -72,6 +72,9 @@ class RunInfo:
     """The zone whose days the figures count and whose clock the times are on (:attr:`pipelines.store.Run.time_zone`)."""
     tags: dict[str, str] = field(default_factory=dict)
     """The separators of the filterable metadata columns that hold tags (:func:`pipelines.metrics.tag_separators`)."""
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """The numeric metadata columns filtered by a range, with their lowest and highest number
+    (:func:`pipelines.metrics.numeric_ranges`)."""
 
     @property
     def has_dates(self) -> bool:
@@ -184,12 +187,13 @@ def info(ref: RunRef) -> RunInfo:
         topics=run.topics,
         labels=metrics.topic_labels(run.topics),
         topic_sizes={int(t): int(n) for t, n in sizes.items()},
-        metadata=(options := metrics.metadata_options(messages, run.manifest.get("columns", {}).get("metadata", []))),
+        metadata=(options := metrics.metadata_options(messages, columns := run.manifest.get("columns", {}).get("metadata", []))),
         first_day=None if dates.empty else dates.min().date(),
         last_day=None if dates.empty else dates.max().date(),
         messages=len(messages),
         time_zone=run.time_zone,
         tags=metrics.tag_separators(messages, options),
+        ranges=metrics.numeric_ranges(messages, columns),
     )
 
 
@@ -210,6 +214,7 @@ def _filter_columns(ref: RunRef) -> pd.DataFrame:
     for c in labels:
         columns[c] = (read[c].set_axis(messages.index) if c in text
                       else messages[c].astype("category"))
+    columns |= {c: messages[c] for c in info(ref).ranges}  # numbers, compared as numbers
     return pd.DataFrame(columns, index=messages.index)
 
 
@@ -252,6 +257,8 @@ def _cube(ref: RunRef) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _figure_cube(ref: RunRef, f: MessageFilter) -> pd.DataFrame:
+    if f.ranges:  # the cube does not count by columns of many numbers: count the messages in the range instead
+        return metrics.message_cube(_messages(ref, f), list(info(ref).metadata))
     return metrics.filter_messages(_cube(ref), f)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -36,6 +37,8 @@ DATES, TOPICS, SENTIMENTS = "filter_dates", "filter_topics", "filter_sentiments"
 DATES_SPAN = "filter_dates_span"  # the run's first and last day when the date range was last set
 META = "filter_meta:"
 """Prefix of the key of a metadata filter (``filter_meta:rating``)."""
+RANGE = META + "range:"
+"""Prefix of the key of a numeric column's range (``filter_meta:range:amount``), a metadata filter too."""
 SEEDED, NOTICES, GOTO, BACK, PAGE = "_filters_seeded", "_filter_notices", "_goto_page", "_drill_back", "_page"
 MESSAGES_PAGE = "app_pages/messages.py"
 _REMEMBERED: set[str] = set()
@@ -51,6 +54,34 @@ def meta_param(column: str) -> str:
 
 def _meta_keys(info: RunInfo) -> dict[str, str]:
     return {column: META + column for column in info.metadata}
+
+
+def _range_keys(info: RunInfo) -> dict[str, str]:
+    return {column: RANGE + column for column in info.ranges}
+
+
+def _whole(low: float, high: float) -> bool:
+    return float(low).is_integer() and float(high).is_integer()
+
+
+def number_text(x: float) -> str:
+    """A bound of a range as a link writes it: ``250`` for a whole number, else as Python writes the float."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _parse_range(name: str, value: str, bounds: tuple[float, float]) -> tuple[float, float] | None:
+    low, sep, high = value.partition("..")
+    try:
+        picked = (float(low), float(high)) if sep else None
+    except ValueError:
+        picked = None
+    if picked is None or picked[0] > picked[1]:
+        _notice(f"{name}={value} is not a range like {name}={number_text(bounds[0])}..{number_text(bounds[1])}.")
+        return None
+    if picked[0] > bounds[1] or picked[1] < bounds[0]:
+        _notice(f"{name}={value} is outside this run's {number_text(bounds[0])}–{number_text(bounds[1])}; it is ignored.")
+        return None
+    return max(picked[0], bounds[0]), min(picked[1], bounds[1])
 
 
 def _notice(text: str) -> None:
@@ -126,6 +157,7 @@ def _clamp_days(start: date | None, end: date | None, info: RunInfo) -> tuple[da
 def _seed_from_url(info: RunInfo) -> None:
     params = st.query_params
     columns = {meta_param(c): c for c in info.metadata}
+    ranges = {meta_param(c): c for c in info.ranges}
     start = end = None
     for name in list(params.keys()):
         values = params.get_all(name)
@@ -146,6 +178,10 @@ def _seed_from_url(info: RunInfo) -> None:
             st.session_state[SENTIMENTS] = [v for v in SENTIMENT_LABELS if v in values]
             for bad in (v for v in values if v not in SENTIMENT_LABELS):
                 _notice(f"sentiment={bad} is not one of {', '.join(SENTIMENT_LABELS)}.")
+        elif name in ranges:
+            column = ranges[name]
+            if (picked := _parse_range(name, values[-1], info.ranges[column])) is not None:
+                st.session_state[RANGE + column] = picked
         elif name in columns:
             column = columns[name]
             # Links made before whole numbers were written without ".0" ("rating=4.0") still mean "4".
@@ -188,6 +224,11 @@ def _sanitize(info: RunInfo) -> None:
     keep(SENTIMENTS, [s for s in state.get(SENTIMENTS) or [] if s in SENTIMENT_LABELS])
     for column, key in _meta_keys(info).items():
         keep(key, [v for v in state.get(key) or [] if v in info.metadata[column]])
+    for column, key in _range_keys(info).items():
+        low, high = info.ranges[column]
+        picked = tuple(state.get(key) or (low, high))
+        picked = (min(max(picked[0], low), high), max(min(picked[-1], high), low))
+        keep(key, tuple(int(x) for x in picked) if _whole(low, high) else picked)
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -202,9 +243,11 @@ def current(info: RunInfo) -> MessageFilter:
         start = dates[0] if dates[0] != info.first_day else None
         end = dates[1] if len(dates) > 1 and dates[1] != info.last_day else None
     meta = tuple((c, tuple(state.get(k) or ())) for c, k in _meta_keys(info).items() if state.get(k))
+    ranges = tuple((c, float(state[k][0]), float(state[k][-1])) for c, k in _range_keys(info).items()
+                   if state.get(k) and tuple(map(float, state[k])) != info.ranges[c])  # the whole span: no filter
     return MessageFilter(start=start, end=end, topics=tuple(sorted(state.get(TOPICS) or ())),
                          sentiments=tuple(state.get(SENTIMENTS) or ()), metadata=meta,
-                         tags=tuple((c, info.tags[c]) for c, _ in meta if c in info.tags))
+                         tags=tuple((c, info.tags[c]) for c, _ in meta if c in info.tags), ranges=ranges)
 
 
 def describe(f: MessageFilter, info: RunInfo) -> list[str]:
@@ -245,10 +288,27 @@ def sidebar(info: RunInfo) -> MessageFilter:
             tagged = column in info.tags
             st.multiselect(column_title(column), info.metadata[column], key=key, placeholder="All",
                            help="Messages with any of the chosen tags." if tagged else None)
+        for column, key in _range_keys(info).items():
+            low, high = info.ranges[column]
+            if _whole(low, high):
+                st.slider(column_title(column), int(low), int(high), key=key,
+                          help="Messages from the lower to the upper number, both included.")
+            else:
+                st.slider(column_title(column), low, high, key=key, step=_step(low, high),
+                          help="Messages from the lower to the upper number, both included.")
         f = current(info)
         st.button("Clear filters", on_click=clear, disabled=f.is_empty, icon=":material/filter_alt_off:")
     _sync_url(info, f)
     return f
+
+
+def _step(low: float, high: float) -> float:
+    """A slider step of about a hundredth of the span, as a round number (0.01, 0.5, 10)."""
+    span = high - low
+    if span <= 0:
+        return 0.01
+    step = 10 ** np.floor(np.log10(span / 100))
+    return float(step * 5 if span / (step * 5) >= 100 else step * 2 if span / (step * 2) >= 100 else step)
 
 
 def _sync_url(info: RunInfo, f: MessageFilter) -> None:
@@ -279,6 +339,8 @@ def _url_params(info: RunInfo, f: MessageFilter) -> dict[str, list[str]]:
         want[P_SENTIMENT] = list(f.sentiments)
     for column, values in f.metadata:
         want[meta_param(column)] = list(values)
+    for column, low, high in f.ranges:
+        want[meta_param(column)] = [f"{number_text(low)}..{number_text(high)}"]
     return want
 
 

@@ -52,6 +52,9 @@ class MessageFilter:
         metadata: ``(column, values)`` pairs; a message is kept when its value is one of ``values``.
         tags: ``(column, separator)`` pairs for the metadata columns that hold tags ("billing; urgent", see
             :func:`tag_separators`): there a message is kept when one of its tags is one of ``values``.
+        ranges: ``(column, low, high)`` for numeric metadata columns with many values (:func:`numeric_ranges`):
+            a message is kept when its number there is from ``low`` to ``high``, both included (one without a
+            number is left out).
     """
 
     start: date | None = None
@@ -60,11 +63,13 @@ class MessageFilter:
     sentiments: tuple[str, ...] = ()
     metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()
     tags: tuple[tuple[str, str], ...] = ()
+    ranges: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def is_empty(self) -> bool:
         """True when nothing is filtered out."""
-        return not (self.start or self.end or self.topics or self.sentiments or any(v for _, v in self.metadata))
+        return not (self.start or self.end or self.topics or self.sentiments or any(v for _, v in self.metadata)
+                    or self.ranges)
 
 
 def without_each_filter(f: MessageFilter) -> list[tuple[str, MessageFilter]]:
@@ -81,6 +86,8 @@ def without_each_filter(f: MessageFilter) -> list[tuple[str, MessageFilter]]:
         if values:
             out.append((f"the {column_words(column)} filter",
                         replace(f, metadata=tuple((c, v) for c, v in f.metadata if c != column))))
+    for column, *_ in f.ranges:
+        out.append((f"the {column_words(column)} filter", replace(f, ranges=tuple(r for r in f.ranges if r[0] != column))))
     return out
 
 
@@ -168,6 +175,14 @@ def filter_mask(messages: pd.DataFrame, f: MessageFilter) -> np.ndarray:
     for column, values in f.metadata:
         if values and column in messages:
             mask &= _metadata_in(messages[column], values, separators.get(column))
+    for column, low, high in f.ranges:
+        if column not in messages:
+            # A message cube counts messages by value, and columns of many numbers are not in it: its figures
+            # would silently ignore the range. Count from the messages instead.
+            raise ValueError(f"these rows have no column {column!r} to filter by range")
+        numbers = pd.to_numeric(messages[column], errors="coerce").to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore"):
+            mask &= (numbers >= low) & (numbers <= high)
     return mask
 
 
@@ -271,6 +286,22 @@ def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values:
             values = list(dict.fromkeys(tag for text in values for tag in split_tags(text, separator)))
         if 2 <= len(values) <= max_values:
             out[column] = sorted(values, key=lambda v: (v == BLANK, v.casefold()))
+    return out
+
+
+def numeric_ranges(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, tuple[float, float]]:
+    """The numeric metadata columns with more than ``max_values`` distinct values (an order's amount, a wait in
+    minutes), with their lowest and highest number: filtered by a range, where fewer values are listed one by
+    one (:func:`metadata_options`)."""
+    out: dict[str, tuple[float, float]] = {}
+    for column in columns:
+        if column not in messages or not pd.api.types.is_numeric_dtype(messages[column].dtype) \
+                or pd.api.types.is_bool_dtype(messages[column].dtype):
+            continue
+        numbers = pd.to_numeric(messages[column], errors="coerce")
+        numbers = numbers[np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))]
+        if numbers.nunique() > max_values:
+            out[column] = (float(numbers.min()), float(numbers.max()))
     return out
 
 

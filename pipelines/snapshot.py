@@ -325,6 +325,8 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
     labels = metrics.topic_labels(run.topics)
     columns = _metadata_columns(run)
     tags = metrics.tag_separators(run.messages, columns)
+    numeric = metrics.numeric_ranges(run.messages, columns)
+    ranges: dict[str, tuple[float, float]] = {}
     topics: list[int] = []
     sentiments: list[str] = []
     meta: dict[str, list[str]] = {}
@@ -349,6 +351,8 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
                 raise InputError(f'--filter "{spec}": sentiment is one of {allowed}.',
                                  fix=f"Write e.g. --filter sentiment={metrics.SENTIMENT_LABELS[0]} (one of {allowed}).")
             sentiments.append(value.lower())
+        elif column in numeric:
+            ranges[column] = _range_of(spec, column, value, numeric[column])
         elif column in columns:
             values = metrics.metadata_as_text(run.messages[column]).unique()
             if column in tags:  # a column of tags is filtered by tag ("tags=urgent" keeps "billing, urgent")
@@ -367,13 +371,32 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
     return MessageFilter(topics=tuple(sorted(set(topics))),
                          sentiments=tuple(s for s in metrics.SENTIMENT_LABELS if s in sentiments),
                          metadata=tuple((c, tuple(sorted(set(v)))) for c, v in sorted(meta.items())),
-                         tags=tuple((c, tags[c]) for c in sorted(meta) if c in tags))
+                         tags=tuple((c, tags[c]) for c in sorted(meta) if c in tags),
+                         ranges=tuple((c, *r) for c, r in sorted(ranges.items())))
+
+
+def _range_of(spec: str, column: str, value: str, bounds: tuple[float, float]) -> tuple[float, float]:
+    """``LOW..HIGH`` of a ``--filter`` on a numeric column of many values; either bound may be left out."""
+    low, sep, high = value.partition("..")
+    try:
+        picked = (float(low) if low.strip() else bounds[0], float(high) if high.strip() else bounds[1]) if sep else None
+    except ValueError:
+        picked = None
+    example = f"{bounds[0]:.10g}..{bounds[1]:.10g}"
+    if picked is None or picked[0] > picked[1]:
+        raise InputError(f'--filter "{spec}": {column} is filtered by a range of numbers.',
+                         fix=f"Write --filter {column}=LOW..HIGH, e.g. {column}={example} (this run's lowest and "
+                             f"highest), or leave a bound out ({column}=100..).")
+    return picked
 
 
 def filter_dict(f: MessageFilter) -> dict:
     """A filter (without dates) as sorted JSON, the same for the same filter however it was given."""
-    return {"topics": sorted(int(t) for t in f.topics), "sentiments": sorted(f.sentiments),
-            "metadata": {c: sorted(v) for c, v in sorted(f.metadata) if v}}
+    out = {"topics": sorted(int(t) for t in f.topics), "sentiments": sorted(f.sentiments),
+           "metadata": {c: sorted(v) for c, v in sorted(f.metadata) if v}}
+    if f.ranges:  # only when given, so that the names and hashes of snapshots without one stay as they were
+        out["ranges"] = {c: [low, high] for c, low, high in sorted(f.ranges)}
+    return out
 
 
 def filter_words(f: MessageFilter, labels: Mapping[int, str], longest: int | None = None) -> list[str]:
@@ -389,6 +412,7 @@ def filter_words(f: MessageFilter, labels: Mapping[int, str], longest: int | Non
         parts.append(" or ".join(f.sentiments))
     parts += [f"{metrics.column_words(column)}: {', '.join(metrics.metadata_value_text(v) for v in values)}"
               for column, values in sorted(f.metadata) if values]
+    parts += [f"{metrics.column_words(column)}: {low:,.10g}–{high:,.10g}" for column, low, high in sorted(f.ranges)]
     return parts
 
 
@@ -398,9 +422,10 @@ def snapshot_name(period: Period, f: MessageFilter, run_id: str | None = None) -
     see :func:`choose_name`)."""
     d = filter_dict(f)
     name = period.name
-    if d["topics"] or d["sentiments"] or d["metadata"]:
+    if d["topics"] or d["sentiments"] or d["metadata"] or d.get("ranges"):
         words = [f"topic-{t}" for t in d["topics"]] + d["sentiments"]
         words += [f"{c}-{'-'.join(v)}" for c, v in d["metadata"].items()]
+        words += [f"{c}-{low:g}-to-{high:g}" for c, (low, high) in d.get("ranges", {}).items()]
         tag = re.sub(r"[^a-z0-9]+", "-", "-".join(words).lower()).strip("-")[:40].strip("-")
         digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:6]
         name = f"{period.name}--{tag}-{digest}" if tag else f"{period.name}--{digest}"

@@ -1,7 +1,8 @@
-"""Metadata columns that hold tags ("shipping, price"): found, offered and filtered tag by tag, counted per tag.
+"""Metadata columns that hold tags ("shipping, price"): found, offered and filtered tag by tag, counted per tag;
+numeric columns of many values (an amount, a length), filtered by a range.
 
 Unit tests on small frames, then the real path: a real analysis of real reviews tagged by keyword rules, read by
-the dashboard (sidebar filter, Trends breakdown, Messages) and by a snapshot's ``--filter``.
+the dashboard (sidebar filters, Trends breakdown, Messages, Overview) and by a snapshot's ``--filter``.
 """
 
 from __future__ import annotations
@@ -131,16 +132,18 @@ RULES = {"shipping": r"ship|deliver|arriv|package", "price": r"price|expensive|c
 
 @pytest.fixture(scope="module")
 def tagged_store(tmp_path_factory, sample_frame, encoder) -> Path:
-    """A real run of 166 real reviews whose "labels" column holds tags given by keyword rules."""
+    """A real run of 166 real reviews whose "labels" column holds tags given by keyword rules, and "words" their
+    number of words."""
     from pipelines.analyse import analyse_file
     from pipelines.settings import ColumnMapping, Settings
 
     rows = sample_frame.iloc[::30].copy()
     rows["labels"] = rows["text"].map(lambda t: ", ".join(k for k, p in RULES.items() if re.search(p, t, re.I)))
+    rows["words"] = rows["text"].str.split().str.len()
     path = tmp_path_factory.mktemp("tagged") / "tagged_reviews.csv"
     rows.to_csv(path, index=False)
     store = tmp_path_factory.mktemp("tagged_store")
-    analyse_file(path, ColumnMapping(metadata=("rating", "labels")), Settings(store_dir=store), encoder=encoder)
+    analyse_file(path, ColumnMapping(metadata=("rating", "labels", "words")), Settings(store_dir=store), encoder=encoder)
     return store
 
 
@@ -211,3 +214,88 @@ def test_a_snapshot_filter_on_a_tag_keeps_the_messages_carrying_it(tagged_store)
     kept = metrics.filter_messages(run.messages, f)
     assert len(kept) == int(_with_tag(run.messages, "shipping").sum()) > 0
     assert (kept["labels"].str.contains("shipping")).all()
+
+
+# ---------------------------------------------------------------------------------------------- ranges
+
+
+def test_numeric_columns_of_many_values_are_filtered_by_a_range_and_few_values_one_by_one():
+    frame = pd.DataFrame({"amount": np.arange(120) * 2.5, "rating": [1, 2, 3, 4, 5] * 24,
+                          "flag": [True, False] * 60, "channel": ["app", "web"] * 60})
+    assert metrics.numeric_ranges(frame, ["amount", "rating", "flag", "channel"]) == {"amount": (0.0, 297.5)}
+    assert set(metrics.metadata_options(frame, ["amount", "rating", "flag", "channel"])) == {"rating", "flag",
+                                                                                            "channel"}
+    f = MessageFilter(ranges=(("amount", 10.0, 20.0),))
+    assert not f.is_empty
+    assert metrics.filter_messages(frame, f)["amount"].tolist() == [10.0, 12.5, 15.0, 17.5, 20.0]
+    with_gap = frame.assign(amount=frame["amount"].where(frame.index != 5))  # no number: left out
+    assert metrics.filter_messages(with_gap, f)["amount"].tolist() == [10.0, 15.0, 17.5, 20.0]
+    assert [w for w, _ in metrics.without_each_filter(f)] == ["the amount filter"]
+
+
+def test_a_message_cube_refuses_a_range_it_cannot_apply():
+    # The cube counts messages by value; ignoring the range there would give the figures of all messages.
+    cube = metrics.message_cube(_frame(TICKETS).assign(amount=1.0), ["tags"])
+    with pytest.raises(ValueError, match="amount"):
+        metrics.filter_mask(cube, MessageFilter(ranges=(("amount", 0.0, 2.0),)))
+
+
+@pytest.mark.slow
+def test_the_dashboard_filters_a_real_run_by_a_range_of_numbers(monkeypatch, tagged_store, tmp_path):
+    from dashboard import components
+    from pipelines.store import load_run
+    from tests.test_dashboard_pages import open_app, shown_messages
+
+    store = tmp_path / "store"
+    shutil.copytree(tagged_store, store)
+    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    words = load_run(store).messages["words"]
+    low, high = int(words.min()), int(words.max())
+    between = int(words.between(20, 60).sum())
+    assert 0 < between < len(words)
+
+    at = open_app("messages")
+    slider = at.sidebar.slider(key="filter_meta:range:words")
+    assert slider.value == (low, high) and (slider.min, slider.max) == (low, high)
+    assert "words" not in at.query_params  # the whole span filters nothing
+    slider.set_value((20, 60)).run()
+    assert not at.exception
+    assert shown_messages(at) == between
+    assert at.query_params["words"] in ("20..60", ["20..60"])
+    assert any(components.escape_markdown("Filtered to words: 20–60") in c.value for c in at.caption)
+
+    # A link with the range opens on the same messages, and the Overview's figures count them (not the cube).
+    linked = open_app("overview", words="20..60")
+    assert linked.sidebar.slider(key="filter_meta:range:words").value == (20, 60)
+    dates = load_run(store).messages["date"]
+    last_30_days = dates >= dates.max().floor("D") - pd.Timedelta(days=29)  # the Overview's default period
+    assert 0 < int((last_30_days & words.between(20, 60)).sum()) < int(last_30_days.sum())
+    shown = next(m for m in linked.metric if m.label == "Messages").value
+    assert shown == f"{int((last_30_days & words.between(20, 60)).sum()):,}"
+    bad = open_app("overview", words="lots")
+    assert f"words=lots is not a range like words={low}..{high}" in bad.warning[0].value
+    assert bad.sidebar.slider(key="filter_meta:range:words").value == (low, high)
+    wide = open_app("messages", words=f"{low - 100}..{high + 100}")  # clamped to the run's span: no filter
+    assert shown_messages(wide) == len(words)
+
+
+@pytest.mark.slow
+def test_a_snapshot_filter_takes_a_range_of_numbers(tagged_store):
+    from pipelines.errors import InputError
+    from pipelines.snapshot import filter_words, parse_filters, snapshot_name, week_period
+    from pipelines.store import load_run
+
+    run = load_run(tagged_store)
+    words = run.messages["words"]
+    f = parse_filters(["words=20..60"], run)
+    assert f.ranges == (("words", 20.0, 60.0),)
+    assert len(metrics.filter_messages(run.messages, f)) == int(words.between(20, 60).sum())
+    assert filter_words(f, {}) == ["words: 20–60"]
+    up_to = parse_filters(["words=..60"], run)  # a bound left out is the run's own
+    assert up_to.ranges == (("words", float(words.min()), 60.0),)
+    assert "words-20-to-60" in snapshot_name(week_period(2026, 10), f)
+    with pytest.raises(InputError) as refused:
+        parse_filters(["words=long"], run)
+    assert "Write --filter words=LOW..HIGH" in refused.value.fix
