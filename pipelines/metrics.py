@@ -292,17 +292,23 @@ def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values:
 def numeric_ranges(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, tuple[float, float]]:
     """The numeric metadata columns with more than ``max_values`` distinct values (an order's amount, a wait in
     minutes), with their lowest and highest number: filtered by a range, where fewer values are listed one by
-    one (:func:`metadata_options`)."""
+    one (:func:`metadata_options`). Numbers that identify (a column named like ``order_id``, or whole numbers
+    each on one message only) are not: a range of ids means nothing."""
     out: dict[str, tuple[float, float]] = {}
     for column in columns:
         if column not in messages or not pd.api.types.is_numeric_dtype(messages[column].dtype) \
-                or pd.api.types.is_bool_dtype(messages[column].dtype):
+                or pd.api.types.is_bool_dtype(messages[column].dtype) or _ID_NAME.search(str(column)):
             continue
-        numbers = pd.to_numeric(messages[column], errors="coerce")
+        numbers = pd.to_numeric(messages[column], errors="coerce").astype("float64")
         numbers = numbers[np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))]
-        if numbers.nunique() > max_values:
+        distinct = numbers.nunique()
+        if distinct > max_values and not (distinct == len(numbers) and (numbers == numbers.round()).all()):
             out[column] = (float(numbers.min()), float(numbers.max()))
     return out
+
+
+_ID_NAME = re.compile(r"(?i:(^|[^a-z])(id|ids|no|nr|number|key)$)|[a-z](Id|ID)$")
+"""Names of columns that identify: ``id``, ``order_id``, ``Ticket No``, ``orderId``, ``customerID`` (not ``paid``)."""
 
 
 COUNT = "n_messages"

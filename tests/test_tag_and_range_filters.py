@@ -233,6 +233,14 @@ def test_numeric_columns_of_many_values_are_filtered_by_a_range_and_few_values_o
     assert [w for w, _ in metrics.without_each_filter(f)] == ["the amount filter"]
 
 
+def test_numbers_that_identify_messages_get_no_range():
+    n = 200
+    frame = pd.DataFrame({"order_id": np.arange(n), "orderId": np.arange(n) * 1.0, "customerID": np.arange(n),
+                          "Ticket No": np.arange(n), "serial": np.arange(n) + 10_000,  # each on one message only
+                          "paid": np.arange(n) % 90, "wait": np.arange(n) % 120, "price": np.arange(n) * 1.25})
+    assert set(metrics.numeric_ranges(frame, frame.columns)) == {"paid", "wait", "price"}
+
+
 def test_a_message_cube_refuses_a_range_it_cannot_apply():
     # The cube counts messages by value; ignoring the range there would give the figures of all messages.
     cube = metrics.message_cube(_frame(TICKETS).assign(amount=1.0), ["tags"])
