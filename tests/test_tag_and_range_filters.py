@@ -45,6 +45,9 @@ def test_a_column_of_tag_lists_is_found_with_its_separator(separator):
      "Checking or savings account"] * 10,
     # Places: as many cities as values.
     [f"Town {i}, TX" for i in range(40)],
+    ["Austin, TX", "Dallas, TX", "Portland, OR", "Salem, OR", "Austin, TX"] * 8,
+    # Product variants: a few kinds, each variant found once.
+    ["Coffee, decaf", "Coffee, regular", "Tea, green", "Tea, black", "Tea, mint", "Cocoa"] * 8,
     # A few commas among plain values (under a tenth of the messages).
     ["email"] * 40 + ["phone"] * 40 + ["chat, then phone"] * 3,
     # Free text.
@@ -56,6 +59,15 @@ def test_values_that_only_contain_commas_are_not_tags(values):
 
 def test_numbers_are_never_tags():
     assert metrics.tag_separator(pd.Series([1.5, 2.0, 3.0] * 10)) is None
+
+
+def test_tags_with_a_long_tail_are_still_tags():
+    # Twelve common tags in many combinations, and eight rare ones each seen in a single combination.
+    rng = np.random.default_rng(2)
+    common = [f"tag{i}" for i in range(12)]
+    values = [", ".join(sorted(rng.choice(common, size=rng.integers(1, 3), replace=False))) for _ in range(300)]
+    values += [f"tag0, rare{i}" for i in range(8)]
+    assert metrics.tag_separator(pd.Series(values)) == ","
 
 
 def test_a_tag_column_offers_its_tags_even_with_more_than_50_combinations():
