@@ -181,18 +181,22 @@ def info(ref: RunRef) -> RunInfo:
     messages = run.messages
     dates = messages["date"].dropna() if "date" in messages else pd.Series(dtype="datetime64[ns, UTC]")
     sizes = messages["topic"].value_counts()
+    named = run.manifest.get("columns", {})
+    columns = named.get("metadata", [])
+    tags = metrics.tag_separators(messages, columns, named.get("tags"))
+    options = metrics.metadata_options(messages, columns, tags=tags)
     return RunInfo(
         ref=ref,
         manifest=run.manifest,
         topics=run.topics,
         labels=metrics.topic_labels(run.topics),
         topic_sizes={int(t): int(n) for t, n in sizes.items()},
-        metadata=(options := metrics.metadata_options(messages, columns := run.manifest.get("columns", {}).get("metadata", []))),
+        metadata=options,
         first_day=None if dates.empty else dates.min().date(),
         last_day=None if dates.empty else dates.max().date(),
         messages=len(messages),
         time_zone=run.time_zone,
-        tags=metrics.tag_separators(messages, options),
+        tags={c: s for c, s in tags.items() if c in options},
         ranges=metrics.numeric_ranges(messages, columns),
     )
 

@@ -40,7 +40,16 @@ from pipelines.incremental import (
 from pipelines.ingest import check_file, read_feedback_file, resolve_columns
 from pipelines.language import language_note
 from pipelines.lineage import TopicMatch, changes_in_words, keys_of, match_topics
-from pipelines.metrics import count_of, day_span, last_day, message_cube, metadata_options, on_the_clock, zone_words
+from pipelines.metrics import (
+    count_of,
+    day_span,
+    last_day,
+    message_cube,
+    metadata_options,
+    on_the_clock,
+    tag_separators,
+    zone_words,
+)
 from pipelines.progress import Reporter, SilentReporter
 from pipelines.redact import PLACEHOLDERS, PatternRedactor, redact_messages
 from pipelines.redaction_cache import RedactionCache
@@ -461,6 +470,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
                        f"{len(previous.messages):,} of run {previous.id}"
                        + (f"; {replaced:,} of them replaced earlier versions (same id)." if replaced else ".")]
 
+    named_tags = columns.tags
+    if named_tags is None and add and previous is not None:
+        named_tags = previous.manifest.get("columns", {}).get("tags")
     # The earlier messages were redacted when they were analysed, unless that run kept personal data: then they are
     # redacted now with the file's, or a run asked to redact would show them.
     earlier_redacted = bool((previous.manifest.get("settings") or {}).get("redact_pii")) if add else True
@@ -600,6 +612,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
         "note": note if note is not None or not add or previous is None else previous.manifest.get("note"),
         "columns": {"text": columns.text, "date": columns.date, "id": columns.id,
                     "metadata": metadata_columns,
+                    # The columns named as tags (None: found by their values); an added file that names none keeps
+                    # the run's.
+                    "tags": None if named_tags is None else list(named_tags),
                     "detected": list(columns.detected)},
         "settings": settings.to_dict(),
         "encoder": {"name": encoder.name, "dimension": encoder.dimension,
@@ -638,7 +653,9 @@ def _analyse(path: Path, mapping: ColumnMapping, settings: Settings, reporter: R
                                 # It counts the days of the run's time zone, as the pages do (load_curated_run).
                                 "cube": message_cube(messages.assign(date=on_the_clock(messages["date"],
                                                                                        settings.assume_timezone)),
-                                                     list(metadata_options(messages, metadata_columns)))},
+                                                     list(metadata_options(messages, metadata_columns,
+                                                                           tags=tag_separators(messages, metadata_columns,
+                                                                                               named_tags))))},
                                manifest,
                                # float16 halves the disk and memory; cosine rankings do not change at that precision
                                arrays={"embeddings": embeddings.astype(np.float16)})

@@ -22,12 +22,13 @@ from pipelines.settings import DATE_ORDERS, ColumnMapping, Settings, yaml_loader
 ROOT = Path(__file__).resolve().parents[1]
 STREAMLIT_CONFIG = ROOT / "streamlit_config" / "config.toml"
 APP = ROOT / "dashboard" / "app.py"
-MAPPING_KEYS = {"text", "date", "id", "metadata", "note", "on_bad_date", "timezone", "date_order", "sheet"}
+MAPPING_KEYS = {"text", "date", "id", "metadata", "tags", "note", "on_bad_date", "timezone", "date_order", "sheet"}
 ON_BAD_DATE = ("fail", "drop")  # --on-bad-date and the mapping file's on_bad_date
 
 
 def load_mapping_file(path: Path) -> dict:
-    """Read a column-mapping YAML file (text, date, id, metadata, note, on_bad_date, timezone, date_order, sheet).
+    """Read a column-mapping YAML file (text, date, id, metadata, tags, note, on_bad_date, timezone, date_order,
+    sheet).
 
     Raises:
         FeedbackLensError: as :func:`read_mapping_file`.
@@ -72,6 +73,10 @@ def read_mapping_file(path: Path) -> tuple[dict, dict[str, str]]:
     if "metadata" in data and not (isinstance(data["metadata"], list) and all(isinstance(m, str) for m in data["metadata"])):
         raise FeedbackLensError(f"{path.name}: 'metadata' must be a list of column names.",
                                 fix="Write it as: metadata: [channel, product, rating]")
+    if "tags" in data and not (isinstance(data["tags"], list) and all(isinstance(m, str) for m in data["tags"])):
+        raise FeedbackLensError(f"{path.name}: 'tags' must be a list of column names (or [] for none).",
+                                fix="Write it as: tags: [labels]  (the columns whose values are lists such as "
+                                    "\"billing, urgent\"), or tags: [] to read no column as tags.")
     lines = {key: f"{path.name}, line {line}" for key, line in _value_lines(yaml.compose(raw, Loader=yaml_loader())).items()}
 
     def where(key: str) -> str:
@@ -131,8 +136,11 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--id", help="column with a unique message id (detected if omitted)")
     a.add_argument("--meta", action="append", metavar="COLUMN",
                    help="metadata column to keep (repeat; default: every other column)")
+    a.add_argument("--tags", action="append", metavar="COLUMN",
+                   help="metadata column whose values are tag lists such as \"billing, urgent\" (repeat; "
+                        "default: found by their values; tags: [] in a mapping file reads none as tags)")
     a.add_argument("--mapping", type=Path,
-                   help="YAML file with text/date/id/metadata/note/on_bad_date/timezone/date_order/sheet")
+                   help="YAML file with text/date/id/metadata/tags/note/on_bad_date/timezone/date_order/sheet")
     a.add_argument("--sheet", help="the sheet of an Excel workbook to read (default: the first sheet with rows); "
                    "other files have none and ignore it")
     a.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
@@ -194,7 +202,8 @@ def _parser() -> argparse.ArgumentParser:
                    "relative to the run's last message")
     n.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
                    help="keep messages with this value (repeat; same column = either value): topic, sentiment or a "
-                   "metadata column")
+                   "metadata column (one of tags: any message with that tag; a numeric column of many values: "
+                   "LOW..HIGH)")
     n.add_argument("--run", help="run id (default: the latest run)")
     n.add_argument("--out", type=Path, help="snapshots folder (default: STORE/snapshots, or $FEEDBACK_LENS_SNAPSHOTS)")
     n.add_argument("--store", type=Path, help="run store folder (default: ./store or $FEEDBACK_LENS_STORE)")
@@ -285,10 +294,12 @@ def cmd_analyse(args: argparse.Namespace) -> int:
         # would be counted in UTC days from now on, and a London team's September would start on 31 August.
         settings = replace(settings, assume_timezone=latest_time_zone(settings.store_dir))
     meta = args.meta if args.meta else mapping_file.get("metadata")
+    tags = args.tags if args.tags else mapping_file.get("tags")
     # Roles the mapping file named (its options win): a column missing from the data file is then fixed there.
     from_file = [role for role, option in ROLE_OPTIONS.items() if not getattr(args, option) and mapping_file.get(role)]
     mapping = ColumnMapping(text=args.text or mapping_file.get("text"), date=args.date or mapping_file.get("date"),
                             id=args.id or mapping_file.get("id"), metadata=tuple(meta) if meta else None,
+                            tags=tuple(tags) if tags is not None else None,
                             named_in=tuple((role, where.get(role, args.mapping.name)) for role in from_file))
     # Columns named twice need no file to be refused; one named once and also detected is refused on reading.
     check_distinct_columns([(role, getattr(mapping, role), _chosen_by(args, role)) for role in ("text", "date", "id")])

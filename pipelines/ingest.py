@@ -132,6 +132,7 @@ class ResolvedColumns:
     metadata: tuple[str, ...]
     detected: tuple[str, ...] = ()  # which of text/date/id were auto-detected
     date_from_values: bool = False  # the date column was found by its values, not its name
+    tags: tuple[str, ...] | None = None  # metadata columns named as tags; None: found by their values
 
     def describe(self) -> str:
         """One line for the run summary."""
@@ -140,7 +141,8 @@ class ResolvedColumns:
         meta = ", ".join(f'"{m}"' for m in self.metadata) or "none"
         how = ["date (from its values)" if d == "date" and self.date_from_values else d for d in self.detected]
         note = f" (auto-detected: {', '.join(how)})" if how else ""
-        return " ".join(parts) + f" metadata={meta}{note}"
+        tags = "" if self.tags is None else " tags=" + (", ".join(f'"{t}"' for t in self.tags) or "none")
+        return " ".join(parts) + f" metadata={meta}{tags}{note}"
 
 
 def detect_format(path: Path) -> str:
@@ -813,7 +815,7 @@ def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
     return None
 
 
-ROLE_OPTIONS = {"text": "text", "date": "date", "id": "id", "metadata": "meta"}
+ROLE_OPTIONS = {"text": "text", "date": "date", "id": "id", "metadata": "meta", "tags": "tags"}
 """The command-line option (without ``--``) that names each role's column."""
 
 
@@ -891,7 +893,14 @@ def resolve_columns(table: RawTable, mapping: ColumnMapping) -> ResolvedColumns:
         metadata = tuple(_require(table, "metadata", m, mapping) for m in mapping.metadata)
     else:
         metadata = tuple(c for c in table.columns if c not in used)
-    return ResolvedColumns(text, date, id_, metadata, tuple(detected), from_values)
+    tags = None if mapping.tags is None else tuple(_require(table, "tags", t, mapping) for t in mapping.tags)
+    for column in tags or ():
+        if column not in metadata:
+            where = mapping.where_named("tags") or "--tags"
+            raise InputError(f'{table.path.name}: "{column}" is named as tags ({where}) but is not a metadata column '
+                             f"(those are: {', '.join(repr(m) for m in metadata) or 'none'}).",
+                             fix=f'Add "{column}" to the metadata columns (--meta or metadata:), or leave it out of tags.')
+    return ResolvedColumns(text, date, id_, metadata, tuple(detected), from_values, tags)
 
 
 def _dates_by_values(table: RawTable, columns: Sequence[str]) -> str | None:

@@ -257,10 +257,25 @@ def tag_separator(values: pd.Series, max_tags: int = 50) -> str | None:
     return None
 
 
-def tag_separators(messages: pd.DataFrame, columns: Iterable[str]) -> dict[str, str]:
-    """The metadata ``columns`` of ``messages`` that hold tags, with their separators (:func:`tag_separator`)."""
-    found = {c: tag_separator(messages[c]) for c in columns if c in messages}
+def tag_separators(messages: pd.DataFrame, columns: Iterable[str], named: Iterable[str] | None = None) -> dict[str, str]:
+    """The metadata ``columns`` of ``messages`` that hold tags, with their separators (:func:`tag_separator`).
+
+    ``named``: the columns the user named as tags (``tags:`` in a mapping file, ``--tags``), read as tags whatever
+    their values, each split at the separator most of its values hold (a comma when none does); no other column is.
+    None: the columns are found by their values.
+    """
+    columns = [c for c in columns if c in messages]
+    if named is not None:
+        return {c: _likeliest_separator(messages[c]) for c in named if c in columns}
+    found = {c: tag_separator(messages[c]) for c in columns}
     return {c: s for c, s in found.items() if s}
+
+
+def _likeliest_separator(values: pd.Series) -> str:
+    texts = pd.Series(metadata_as_text(values).unique())
+    held = {s: int(texts.str.contains(s, regex=False).sum()) for s in TAG_SEPARATORS}
+    best = max(TAG_SEPARATORS, key=lambda s: held[s])
+    return best if held[best] else ","
 
 
 def explode_tags(keys: pd.Series, weights: np.ndarray, separator: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
@@ -273,18 +288,21 @@ def explode_tags(keys: pd.Series, weights: np.ndarray, separator: str) -> tuple[
     return tags, np.asarray(weights)[rows], rows
 
 
-def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50) -> dict[str, list[str]]:
+def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values: int = 50,
+                     tags: Mapping[str, str] | None = None) -> dict[str, list[str]]:
     """Filterable metadata columns and their values (sorted), skipping free-text-like columns.
 
     A column qualifies when it has 2 to ``max_values`` distinct values: a channel, a product, a rating. A column
-    of tags (:func:`tag_separator`) offers its tags, however many combinations of them its messages have.
+    of tags offers its tags, however many combinations of them its messages have: ``tags`` gives their
+    separators (:func:`tag_separators`); None: each column is tested (:func:`tag_separator`).
     """
     out: dict[str, list[str]] = {}
     for column in columns:
         if column not in messages:
             continue
         values = metadata_as_text(messages[column]).unique()
-        if separator := tag_separator(messages[column], max_values):
+        separator = tag_separator(messages[column], max_values) if tags is None else tags.get(column)
+        if separator:
             values = list(dict.fromkeys(tag for text in values for tag in split_tags(text, separator)))
         if 2 <= len(values) <= max_values:
             out[column] = sorted(values, key=lambda v: (v == BLANK, v.casefold()))

@@ -24,6 +24,9 @@ class ColumnMapping:
     date: str | None = None
     id: str | None = None
     metadata: tuple[str, ...] | None = None
+    # Metadata columns that hold tags ("billing, urgent"), as named by the user; None: found by their values
+    # (pipelines.metrics.tag_separator); (): no column is read as tags.
+    tags: tuple[str, ...] | None = None
     # Roles whose column a mapping file named, with where, for errors: (("metadata", "map.yaml, line 3"),); a role
     # not listed was named by its command-line option (--text, --date, --id, --meta) or detected.
     named_in: tuple[tuple[str, str], ...] = ()

@@ -303,6 +303,11 @@ def _metadata_columns(run: Run) -> list[str]:
     return [c for c in run.manifest.get("columns", {}).get("metadata", []) or [] if c in run.messages]
 
 
+def _tag_columns(run: Run) -> dict[str, str]:
+    """The run's columns of tags, with their separators: those named as tags, or found by their values."""
+    return metrics.tag_separators(run.messages, _metadata_columns(run), run.manifest.get("columns", {}).get("tags"))
+
+
 def _one_casefold_match(given: str, names: Sequence[str]) -> str:
     """``given`` itself when it is one of ``names``, else the one name equal to it but for case, else ``given``."""
     if given in names:
@@ -324,7 +329,7 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
     """
     labels = metrics.topic_labels(run.topics)
     columns = _metadata_columns(run)
-    tags = metrics.tag_separators(run.messages, columns)
+    tags = _tag_columns(run)
     numeric = metrics.numeric_ranges(run.messages, columns)
     ranges: dict[str, tuple[float, float]] = {}
     topics: list[int] = []
@@ -767,11 +772,12 @@ def _movers(history: pd.DataFrame, run: Run, period: Period, current: Window, be
 
 
 def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window, first: pd.Timestamp | None) -> Section:
-    columns = list(metrics.metadata_options(run.messages, _metadata_columns(run)))
+    tags = _tag_columns(run)
+    columns = list(metrics.metadata_options(run.messages, _metadata_columns(run), tags=tags))
     # A month is compared with the months before it (not with periods of its number of days), as people count.
     found = metrics.emerging_issues(history, run.topics, current, history_start=first,
                                     months=period.kind == "month", columns=columns,
-                                    tag_columns=metrics.tag_separators(run.messages, columns))
+                                    tag_columns={c: s for c, s in tags.items() if c in columns})
     # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
     rising = [f'Also far above its usual volume: {r.column} "{metrics.metadata_value_text(r.value)}": {r.reason}'
               for r in found.values.itertuples()]

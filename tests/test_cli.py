@@ -39,7 +39,7 @@ def test_mapping_file_unknown_key(tmp_path):
     with pytest.raises(FeedbackLensError) as info:
         load_mapping_file(path)
     assert str(info.value) == ("m.yaml: unknown key(s) txt.\n  How to fix: Use only: date, date_order, id, metadata, "
-                               "note, on_bad_date, sheet, text, timezone.")
+                               "note, on_bad_date, sheet, tags, text, timezone.")
 
 
 def test_streamlit_flags_keep_localhost_and_xsrf_and_yield_to_env():

@@ -319,3 +319,64 @@ def test_a_snapshot_filter_takes_a_range_of_numbers(tagged_store):
     with pytest.raises(InputError) as refused:
         parse_filters(["words=long"], run)
     assert "Write --filter words=LOW..HIGH" in refused.value.fix
+
+
+# ---------------------------------------------------------------------------------------------- named tag columns
+
+
+def test_columns_named_as_tags_are_read_as_tags_and_only_they():
+    few = pd.DataFrame({"labels": ["billing, urgent", "billing", "app; ios", "refund, billing"] * 5,
+                        "kinds": ["a;b", "a", "b;c", "c"] * 5, "tags": TICKETS[:4] * 5})
+    # Found by their values, "labels" is listed whole: its tags seldom recur.
+    assert metrics.tag_separators(few, few.columns) == {"kinds": ";", "tags": ","}
+    assert metrics.tag_separators(few, few.columns, named=["labels", "kinds"]) == {"labels": ",", "kinds": ";"}
+    assert metrics.tag_separators(few, few.columns, named=[]) == {}  # tags: [] reads no column as tags
+    options = metrics.metadata_options(few, few.columns, tags={"labels": ","})
+    assert options["labels"] == ["app; ios", "billing", "refund", "urgent"]
+    assert options["tags"] == sorted(set(TICKETS[:4]))  # not named: its values whole
+
+
+def test_a_tags_key_or_option_naming_no_metadata_column_is_refused_before_embedding(tmp_path, capsys):
+    from tests.test_cli import _analyse, _small_csv
+
+    csv, path = _small_csv(tmp_path), tmp_path / "m.yaml"
+    path.write_text("text: text\ntags: labels\n")
+    assert _analyse(tmp_path, str(csv), "--mapping", str(path), "--quiet") == 1
+    assert "m.yaml: 'tags' must be a list of column names (or [] for none)." in capsys.readouterr().err
+    path.write_text("text: text\ntags: [labls]\n")
+    assert _analyse(tmp_path, str(csv), "--mapping", str(path), "--quiet") == 1
+    assert 'there is no column "labls" (asked for by tags in m.yaml, line 2)' in capsys.readouterr().err
+    assert _analyse(tmp_path, str(csv), "--tags", "labls", "--quiet") == 1
+    assert '(asked for by --tags)' in capsys.readouterr().err
+    assert _analyse(tmp_path, str(csv), "--meta", "date", "--tags", "review_id", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert 'few.csv: "review_id" is named as tags (--tags) but is not a metadata column' in err
+    assert 'Add "review_id" to the metadata columns' in err
+    assert not (tmp_path / "store" / "latest").exists()
+
+
+@pytest.mark.slow
+def test_a_column_named_as_tags_stays_tags_when_a_file_is_added(tmp_path, sample_frame, encoder):
+    from dashboard import data
+    from pipelines.analyse import analyse_file
+    from pipelines.settings import ColumnMapping, Settings
+    from pipelines.snapshot import parse_filters
+    from pipelines.store import load_run
+
+    rows = sample_frame.iloc[::60].copy()  # 83 real reviews
+    # Two combinations only: found by their values, this column would be listed whole.
+    rows["labels"] = np.where(rows["rating"] == "5 stars", "happy, keep", "unhappy")
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    rows.iloc[:60].to_csv(first, index=False)
+    rows.iloc[60:].to_csv(second, index=False)
+    settings = Settings(store_dir=tmp_path / "store")
+    analyse_file(first, ColumnMapping(tags=("labels",)), settings, encoder=encoder)
+    analyse_file(second, ColumnMapping(), settings, encoder=encoder, add=True)  # names no tags: keeps the run's
+    run = load_run(settings.store_dir)
+    assert run.manifest["columns"]["tags"] == ["labels"] and len(run.messages) == len(rows)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    info = data.info(data.RunRef(str(settings.store_dir), run.id))
+    assert info.tags == {"labels": ","} and info.metadata["labels"] == ["happy", "keep", "unhappy"]
+    f = parse_filters(["labels=keep"], run)
+    assert len(metrics.filter_messages(run.messages, f)) == int((rows["rating"] == "5 stars").sum())
