@@ -166,20 +166,27 @@ def _numbers(values: list | dict) -> np.ndarray:
     return np.asarray(values)
 
 
-def _with_tag(messages: pd.DataFrame, tag: str) -> pd.Series:
-    return messages["labels"].fillna("").str.split(", ").map(lambda tags: tag in tags)
-
-
-@pytest.mark.slow
-def test_the_dashboard_filters_and_breaks_down_a_real_run_by_tag(monkeypatch, tagged_store, tmp_path):
-    from pipelines.store import load_run
-    from tests.test_dashboard_pages import chart_titles, open_app, shown_messages
-
+@pytest.fixture
+def served_store(monkeypatch, tagged_store, tmp_path) -> Path:
+    """A copy of the tagged run's store that the dashboard reads, with the caches cleared."""
     store = tmp_path / "store"
     shutil.copytree(tagged_store, store)
     monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
     st.cache_data.clear()
     st.cache_resource.clear()
+    return store
+
+
+def _with_tag(messages: pd.DataFrame, tag: str) -> pd.Series:
+    return messages["labels"].fillna("").str.split(", ").map(lambda tags: tag in tags)
+
+
+@pytest.mark.slow
+def test_the_dashboard_filters_and_breaks_down_a_real_run_by_tag(served_store):
+    from pipelines.store import load_run
+    from tests.test_dashboard_pages import chart_titles, open_app, shown_messages
+
+    store = served_store
     messages = load_run(store).messages
     price = int(_with_tag(messages, "price").sum())
     assert 0 < price < len(messages)
@@ -261,16 +268,12 @@ def test_a_message_cube_refuses_a_range_it_cannot_apply():
 
 
 @pytest.mark.slow
-def test_the_dashboard_filters_a_real_run_by_a_range_of_numbers(monkeypatch, tagged_store, tmp_path):
+def test_the_dashboard_filters_a_real_run_by_a_range_of_numbers(served_store):
     from dashboard import components
     from pipelines.store import load_run
     from tests.test_dashboard_pages import open_app, shown_messages
 
-    store = tmp_path / "store"
-    shutil.copytree(tagged_store, store)
-    monkeypatch.setenv("FEEDBACK_LENS_STORE", str(store))
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    store = served_store
     words = load_run(store).messages["words"]
     low, high = int(words.min()), int(words.max())
     between = int(words.between(20, 60).sum())
