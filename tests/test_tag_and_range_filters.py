@@ -220,6 +220,9 @@ def test_the_dashboard_filters_and_breaks_down_a_real_run_by_tag(served_store):
     assert drawn["price"] == price
     assert drawn["taste"] == int((_with_tag(messages, "price") & _with_tag(messages, "taste")).sum()) > 0
     assert any("holds tags: a message with several counts under each of them" in c.value for c in linked.caption)
+    # The Data page says how each column is filtered.
+    facts = open_app("runs").dataframe[0].value.set_index("About this run")[""]
+    assert facts["Metadata columns"] == "rating, labels (tags), words (range)"
 
 
 @pytest.mark.slow

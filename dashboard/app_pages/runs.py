@@ -64,7 +64,9 @@ facts = {
     "Text column": columns.get("text"),
     "Date column": columns.get("date") or "none",
     "Id column": columns.get("id") or "none (ids derived from the text)",
-    "Metadata columns": ", ".join(columns.get("metadata", [])) or "none",
+    # How the sidebar filters each: tag by tag, by a range, or (unmarked) by its values.
+    "Metadata columns": ", ".join(f"{c} (tags)" if c in view.info.tags else f"{c} (range)" if c in view.info.ranges
+                                  else c for c in columns.get("metadata", [])) or "none",
     "Skipped": "; ".join(f"{format_count(n)} {reason}" for reason, n in counts.get("skipped", {}).items()) or "none",
     "Cut to the maximum length": format_count(counts.get("truncated", 0)),
     "Without a date": format_count(counts.get("missing_dates", 0)),
