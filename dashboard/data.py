@@ -248,9 +248,13 @@ def _cube(ref: RunRef) -> pd.DataFrame:
     metadata = list(info(ref).metadata)
     stored = load_run_table(run, "cube")
     tags = info(ref).tags
+
+    def as_filtered(column: str) -> set[str]:  # what the filter lists: the tags of a column of tags
+        values = stored[column].astype(str).unique()
+        return set(metrics.distinct_tags(values, tags[column]) if column in tags else values)
+
     written_alike = stored is not None and all(  # values as filters write them now (a run's "4.0" reads "4")
-        {t for v in stored[c].astype(str).unique() for t in (metrics.split_tags(v, tags[c]) if c in tags else [v])}
-        <= {*info(ref).metadata[c], metrics.BLANK} for c in metadata if c in stored)
+        as_filtered(c) <= {*info(ref).metadata[c], metrics.BLANK} for c in metadata if c in stored)
     same_days = run.manifest.get("cube_time_zone", "UTC") == run.time_zone  # older runs counted UTC days
     if written_alike and same_days and list(stored.columns) == [*metrics.CUBE_KEYS, *metadata, *metrics.CUBE_VALUES]:
         as_stored = pq.read_table(run.path / "messages.parquet", columns=["topic"]).column("topic").to_numpy()

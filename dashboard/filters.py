@@ -28,6 +28,7 @@ from pipelines.metrics import (
     MessageFilter,
     column_title,
     day_span,
+    parse_range,
     period_end,
     zone_words,
 )
@@ -70,12 +71,8 @@ def number_text(x: float) -> str:
 
 
 def _parse_range(name: str, value: str, bounds: tuple[float, float]) -> tuple[float, float] | None:
-    low, sep, high = value.partition("..")
-    try:
-        picked = (float(low), float(high)) if sep else None
-    except ValueError:
-        picked = None
-    if picked is None or picked[0] > picked[1]:
+    picked = parse_range(value)
+    if picked is None or None in picked:  # a link writes both bounds
         _notice(f"{name}={value} is not a range like {name}={number_text(bounds[0])}..{number_text(bounds[1])}.")
         return None
     if picked[0] > bounds[1] or picked[1] < bounds[0]:
@@ -290,12 +287,10 @@ def sidebar(info: RunInfo) -> MessageFilter:
                            help="Messages with any of the chosen tags." if tagged else None)
         for column, key in _range_keys(info).items():
             low, high = info.ranges[column]
-            if _whole(low, high):
-                st.slider(column_title(column), int(low), int(high), key=key,
-                          help="Messages from the lower to the upper number, both included.")
-            else:
-                st.slider(column_title(column), low, high, key=key, step=_step(low, high),
-                          help="Messages from the lower to the upper number, both included.")
+            whole = _whole(low, high)  # whole numbers: an integer slider, steps of 1
+            st.slider(column_title(column), int(low) if whole else low, int(high) if whole else high, key=key,
+                      step=None if whole else _step(low, high),
+                      help="Messages from the lower to the upper number, both included.")
         f = current(info)
         st.button("Clear filters", on_click=clear, disabled=f.is_empty, icon=":material/filter_alt_off:")
     _sync_url(info, f)

@@ -180,7 +180,7 @@ def filter_mask(messages: pd.DataFrame, f: MessageFilter) -> np.ndarray:
             # A message cube counts messages by value, and columns of many numbers are not in it: its figures
             # would silently ignore the range. Count from the messages instead.
             raise ValueError(f"these rows have no column {column!r} to filter by range")
-        numbers = pd.to_numeric(messages[column], errors="coerce").to_numpy(dtype="float64")
+        numbers = _as_numbers(messages[column]).to_numpy()
         with np.errstate(invalid="ignore"):
             mask &= (numbers >= low) & (numbers <= high)
     return mask
@@ -218,6 +218,11 @@ def split_tags(text: str, separator: str) -> list[str]:
     """The tags of one metadata value as :func:`metadata_as_text` writes it (``(blank)`` stays itself)."""
     tags = [t.strip() for t in text.split(separator)]
     return [t for t in tags if t] or [BLANK]
+
+
+def distinct_tags(texts: Iterable[str], separator: str) -> list[str]:
+    """The tags of metadata values (as :func:`metadata_as_text` writes them), each once, in order of first use."""
+    return list(dict.fromkeys(tag for text in texts for tag in split_tags(text, separator)))
 
 
 def tag_separator(values: pd.Series, max_tags: int = 50) -> str | None:
@@ -303,7 +308,7 @@ def metadata_options(messages: pd.DataFrame, columns: Iterable[str], max_values:
         values = metadata_as_text(messages[column]).unique()
         separator = tag_separator(messages[column], max_values) if tags is None else tags.get(column)
         if separator:
-            values = list(dict.fromkeys(tag for text in values for tag in split_tags(text, separator)))
+            values = distinct_tags(values, separator)
         if 2 <= len(values) <= max_values:
             out[column] = sorted(values, key=lambda v: (v == BLANK, v.casefold()))
     return out
@@ -319,12 +324,31 @@ def numeric_ranges(messages: pd.DataFrame, columns: Iterable[str], max_values: i
         if column not in messages or not pd.api.types.is_numeric_dtype(messages[column].dtype) \
                 or pd.api.types.is_bool_dtype(messages[column].dtype) or _ID_NAME.search(str(column)):
             continue
-        numbers = pd.to_numeric(messages[column], errors="coerce").astype("float64")
-        numbers = numbers[np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan))]
+        numbers = _as_numbers(messages[column])
+        numbers = numbers[np.isfinite(numbers.to_numpy())]
         distinct = numbers.nunique()
         if distinct > max_values and not (distinct == len(numbers) and (numbers == numbers.round()).all()):
             out[column] = (float(numbers.min()), float(numbers.max()))
     return out
+
+
+def _as_numbers(values: pd.Series) -> pd.Series:
+    """A metadata column as float64 numbers, NaN where a value is missing or not a number."""
+    return pd.Series(pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan),
+                     index=values.index)
+
+
+def parse_range(text: str) -> tuple[float | None, float | None] | None:
+    """``LOW..HIGH`` (a link's ``?amount=10..250``, a snapshot's ``--filter amount=10..250``) as two numbers, a
+    bound left out as None; None when it is no such range or LOW is above HIGH."""
+    low, sep, high = text.partition("..")
+    try:
+        bounds = (float(low) if low.strip() else None, float(high) if high.strip() else None)
+    except ValueError:
+        return None
+    if not sep or (None not in bounds and bounds[0] > bounds[1]):
+        return None
+    return bounds
 
 
 _ID_NAME = re.compile(r"(?i:(^|[^a-z])(id|ids|no|nr|number|key)$)|[a-z](Id|ID)$")
@@ -824,15 +848,18 @@ def volume_over_time(messages: pd.DataFrame, granularity: Granularity, by: str =
     periods = period_start(dates[dated], granularity)
     weights = _weights(messages)[dated]
     full = period_range(periods.min(), periods.max(), granularity)
-    totals = (pd.DataFrame({"period": periods.array, "n": weights}).groupby("period")["n"].sum()
-              .reindex(full, fill_value=0).rename_axis("period"))
+    totals = None
     if tag_separator is not None and by != "topic":
+        # Shares are of the messages, so the totals are counted before a message is counted once per tag.
+        totals = (pd.DataFrame({"period": periods.array, "n": weights}).groupby("period")["n"].sum()
+                  .reindex(full, fill_value=0).rename_axis("period"))
         keys, weights, rows = explode_tags(keys, weights, tag_separator)
         periods = periods.iloc[rows]
     # The same table as pd.crosstab(periods, keys), counted by a plain group-by (several times faster).
     counts = (pd.DataFrame({"period": periods.array, by: keys.array, "n": weights})
               .groupby(["period", by])["n"].sum().unstack(fill_value=0))
     counts = counts.reindex(full, fill_value=0).rename_axis("period")
+    totals = counts.sum(axis=1) if totals is None else totals
     shares = counts.div(totals.where(totals > 0), axis=0).fillna(0.0)
     out = counts.stack().rename("count").to_frame()
     out["share"] = shares.stack()

@@ -361,7 +361,7 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
         elif column in columns:
             values = metrics.metadata_as_text(run.messages[column]).unique()
             if column in tags:  # a column of tags is filtered by tag ("tags=urgent" keeps "billing, urgent")
-                values = list(dict.fromkeys(t for v in values for t in metrics.split_tags(v, tags[column])))
+                values = metrics.distinct_tags(values, tags[column])
             value = _one_casefold_match(value, [str(v) for v in values])
             if value not in values:
                 shown = sorted(map(str, values))[:20]
@@ -381,12 +381,10 @@ def parse_filters(specs: Sequence[str], run: Run) -> MessageFilter:
 
 
 def _range_of(spec: str, column: str, value: str, bounds: tuple[float, float]) -> tuple[float, float]:
-    """``LOW..HIGH`` of a ``--filter`` on a numeric column of many values; either bound may be left out."""
-    low, sep, high = value.partition("..")
-    try:
-        picked = (float(low) if low.strip() else bounds[0], float(high) if high.strip() else bounds[1]) if sep else None
-    except ValueError:
-        picked = None
+    """``LOW..HIGH`` of a ``--filter`` on a numeric column of many values; a bound left out is the run's."""
+    given = metrics.parse_range(value)
+    picked = None if given is None else (bounds[0] if given[0] is None else given[0],
+                                         bounds[1] if given[1] is None else given[1])
     example = f"{bounds[0]:.10g}..{bounds[1]:.10g}"
     if picked is None or picked[0] > picked[1]:
         raise InputError(f'--filter "{spec}": {column} is filtered by a range of numbers.',
@@ -777,7 +775,7 @@ def _emerging(history: pd.DataFrame, run: Run, period: Period, current: Window, 
     # A month is compared with the months before it (not with periods of its number of days), as people count.
     found = metrics.emerging_issues(history, run.topics, current, history_start=first,
                                     months=period.kind == "month", columns=columns,
-                                    tag_columns={c: s for c, s in tags.items() if c in columns})
+                                    tag_columns=tags)
     # A surge spread over many topics (one product's complaints) passes no topic's test, but its column's.
     rising = [f'Also far above its usual volume: {r.column} "{metrics.metadata_value_text(r.value)}": {r.reason}'
               for r in found.values.itertuples()]
